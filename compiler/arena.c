@@ -1,0 +1,106 @@
+/* arena.c — chunked bump allocator; see arena.h. */
+#include "arena.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Chunk {
+  struct Chunk *next;
+  size_t size, used;
+  _Alignas(16) unsigned char data[];
+} Chunk;
+
+struct Arena {
+  Chunk *head;
+  size_t total;
+};
+
+_Noreturn void die_at(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  fflush(stdout);
+  fprintf(stderr, "nnc: internal error at %s:%d: ", file, line);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\n");
+  abort();
+}
+
+Arena *arena_new(void) {
+  Arena *a = calloc(1, sizeof *a);
+  if (!a) die("out of memory");
+  return a;
+}
+
+void arena_free(Arena *a) {
+  if (!a) return;
+  for (Chunk *c = a->head, *n; c; c = n) {
+    n = c->next;
+    free(c);
+  }
+  free(a);
+}
+
+void *arena_alloc(Arena *a, size_t size) {
+  size = (size + 15) & ~(size_t)15;
+  Chunk *c = a->head;
+  if (!c || c->size - c->used < size) {
+    size_t cs = size > (1u << 16) ? size : (1u << 16);
+    if (c && cs < c->size * 2 && c->size < (1u << 24)) cs = c->size * 2;
+    c = malloc(sizeof(Chunk) + cs);
+    if (!c) die("out of memory (arena chunk of %zu bytes)", cs);
+    c->size = cs;
+    c->used = 0;
+    c->next = a->head;
+    a->head = c;
+    a->total += cs;
+  }
+  void *p = c->data + c->used;
+  c->used += size;
+  memset(p, 0, size);
+  return p;
+}
+
+char *arena_strndup(Arena *a, const char *s, size_t n) {
+  char *p = arena_alloc(a, n + 1);
+  memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+char *arena_strdup(Arena *a, const char *s) {
+  return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_vprintf(Arena *a, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  char *p = arena_alloc(a, (size_t)n + 1);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  return p;
+}
+
+char *arena_printf(Arena *a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *p = arena_vprintf(a, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+size_t arena_bytes(const Arena *a) { return a->total; }
+
+void vec_push(Arena *a, PtrVec *vec, void *p) {
+  if (vec->n == vec->cap) {
+    int cap = vec->cap ? vec->cap * 2 : 4;
+    void **nv = NEW_ARRAY(a, void *, cap);
+    if (vec->n) memcpy(nv, vec->v, sizeof(void *) * (size_t)vec->n);
+    vec->v = nv;
+    vec->cap = cap;
+  }
+  vec->v[vec->n++] = p;
+}

@@ -1,0 +1,322 @@
+/* ast.h — the abstract syntax tree of a .nn file.
+ *
+ * The parser (grammar/parser.y) builds it in the compilation's arena; the
+ * checker (check.c) then fills the fields marked "checker:" — resolved
+ * symbols, types, constant values — so that after a clean check every
+ * expression has a known dtype and shape. irgen.c reads only checked trees. */
+#ifndef NNC_AST_H
+#define NNC_AST_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "diag.h"
+#include "types.h"
+
+typedef struct Expr Expr;
+typedef struct Stmt Stmt;
+typedef struct Sym Sym;
+typedef struct FnDecl FnDecl;
+typedef struct Builtin Builtin;
+
+/* ---- constant values --------------------------------------------------- */
+
+typedef enum CvKind {
+  CV_NONE,    /* not a constant */
+  CV_INT,     /* i */
+  CV_FLOAT,   /* f */
+  CV_BOOL,    /* i (0/1) */
+  CV_STRING,  /* s */
+  CV_LIST     /* elems[0..n) */
+} CvKind;
+
+typedef struct ConstVal {
+  CvKind kind;
+  int64_t i;
+  double f;
+  const char *s;
+  struct ConstVal *elems;
+  int n;
+} ConstVal;
+
+/* ---- expressions ------------------------------------------------------- */
+
+typedef enum ExprKind {
+  EX_INT,     /* integer literal: lit.i */
+  EX_FLOAT,   /* float literal: lit.f */
+  EX_BOOL,    /* true / false: lit.i */
+  EX_STRING,  /* string literal, escapes resolved: lit.s */
+  EX_NAME,    /* identifier: name.id; checker: name.sym */
+  EX_UNARY,   /* un.op applied to un.x */
+  EX_BINARY,  /* bin.l bin.op bin.r */
+  EX_CALL,    /* call.name(call.args) */
+  EX_INDEX,   /* index.base[index.items] */
+  EX_LIST     /* [list.elems] (shapes, axes, concat operands) */
+} ExprKind;
+
+typedef enum UnOp { UN_NEG, UN_PLUS, UN_NOT } UnOp;
+
+typedef enum BinOp {
+  BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MOD, BIN_POW, BIN_MATMUL,
+  BIN_EQ, BIN_NE, BIN_LT, BIN_LE, BIN_GT, BIN_GE, BIN_AND, BIN_OR
+} BinOp;
+
+const char *binop_str(BinOp op);   /* "+", "@", "==", ... */
+
+/* One argument of a call: positional (name == NULL) or keyword. */
+typedef struct Arg {
+  const char *name;   /* keyword, or NULL */
+  Loc name_loc;
+  Expr *value;
+} Arg;
+
+/* One item between the brackets of x[...]. */
+typedef enum IndexKind {
+  IX_AT,      /* a single position: start (removes the axis) */
+  IX_SLICE    /* start:stop:step, each may be NULL (keeps the axis) */
+} IndexKind;
+
+typedef struct IndexItem {
+  IndexKind kind;
+  Expr *start, *stop, *step;
+  Loc loc;
+  /* checker: for IX_AT with a constant position, or IX_SLICE: the
+   * normalized static range [lo, hi) with step (hi may be < lo for
+   * negative steps); `dynamic` when the position is a run-time i32. */
+  bool dynamic;
+  int64_t lo, hi, stride;
+} IndexItem;
+
+struct Expr {
+  ExprKind kind;
+  Loc loc;
+  union {
+    struct { int64_t i; double f; const char *s; } lit;
+    struct { const char *id; Sym *sym; } name;
+    struct { UnOp op; Expr *x; } un;
+    struct { BinOp op; Expr *l, *r; Loc op_loc; } bin;
+    struct {
+      const char *name; Loc name_loc;
+      Arg *args; int nargs;
+      /* checker: exactly one of these is set */
+      const Builtin *bi;  /* a builtin */
+      FnDecl *fn;         /* a user function */
+      Expr **bound;       /* builtin: args bound to the builtin's parameter list (NULL = default) */
+      int64_t *iattr;     /* builtin: normalized integer attributes (axes, sizes...), see builtins.c */
+      int niattr;
+      double fattr[4];    /* builtin: normalized float attributes (eps, p...) */
+    } call;
+    struct { Expr *base; IndexItem *items; int nitems; } index;
+    struct { Expr **elems; int n; } list;
+  };
+  /* checker: */
+  Type ty;          /* dtype and shape of the value */
+  bool weak;        /* a literal-derived scalar whose dtype adapts to the
+                       other operand (JAX's "weak type") */
+  ConstVal cv;      /* compile-time value, kind CV_NONE when not constant */
+};
+
+/* ---- types as written -------------------------------------------------- */
+
+typedef struct TypeExpr {
+  DType dtype;
+  Expr **dims;   /* rank constant integer expressions */
+  int rank;
+  Loc loc;
+} TypeExpr;
+
+/* ---- statements -------------------------------------------------------- */
+
+typedef enum StmtKind {
+  ST_LET,     /* let name[: type] = init  (immutable binding) */
+  ST_VAR,     /* var name[: type] = init  (mutable; loops update it) */
+  ST_ASSIGN,  /* target op= value, op one of = += -= *= /= */
+  ST_FOR,     /* for var in lo..hi { body } with constant bounds */
+  ST_RETURN,  /* return value */
+  ST_EXPR     /* an expression evaluated for nothing: always an error */
+} StmtKind;
+
+struct Stmt {
+  StmtKind kind;
+  Loc loc;
+  Stmt *next;
+  union {
+    struct { const char *name; Loc name_loc; TypeExpr *tyx; Expr *init; Sym *sym; } let;
+    struct { Expr *target; int op; /* '=', '+', '-', '*', '/' */ Expr *value; Loc op_loc; } assign;
+    struct {
+      const char *var; Loc var_loc; Expr *lo, *hi; Stmt *body; Loc body_end;
+      Sym *sym;            /* checker: the loop variable (i32 scalar) */
+      int64_t lo_v, hi_v;  /* checker: constant bounds */
+    } loop;
+    struct { Expr *value; } ret;
+    struct { Expr *e; } expr;
+  };
+};
+
+/* ---- declarations ------------------------------------------------------ */
+
+typedef struct ConstDecl {
+  const char *name;
+  Loc loc;
+  Expr *value;
+  /* checker: */
+  ConstVal val;
+  int state;          /* 0 unresolved, 1 resolving (cycle), 2 done */
+  bool overridden;    /* value came from -D */
+} ConstDecl;
+
+/* How a parameter is initialized, resolved from its `= init()` call. */
+typedef enum InitKind { INIT_ZEROS, INIT_ONES, INIT_CONST, INIT_UNIFORM, INIT_NORMAL, INIT_TRUNC_NORMAL } InitKind;
+typedef struct InitSpec {
+  InitKind kind;
+  double a, b;        /* CONST: a; UNIFORM: [a,b); NORMAL: mean a, std b */
+  const char *how;    /* the initializer as written, e.g. "he_normal()" */
+} InitSpec;
+
+typedef struct ParamDecl {
+  const char *name;
+  Loc loc;
+  TypeExpr *tyx;
+  Expr *init;         /* may be NULL: defaults to zeros() */
+  /* checker: */
+  Type ty;
+  InitSpec spec;
+  int index;          /* position among the model's parameters */
+  Sym *sym;
+} ParamDecl;
+
+typedef struct FnArg {
+  const char *name;
+  Loc loc;
+  TypeExpr *tyx;
+  Type ty;            /* checker */
+  Sym *sym;           /* checker */
+} FnArg;
+
+struct FnDecl {
+  const char *name;
+  Loc loc;            /* the name */
+  FnArg *args;
+  int nargs;
+  TypeExpr *ret_tyx;  /* NULL: error (every function returns a tensor) */
+  Stmt *body;
+  Loc body_end;       /* the closing brace */
+  bool in_model;      /* declared inside the model: sees its params */
+  /* checker: */
+  Type ret;
+  int state;          /* 0 unchecked, 2 done (or skipped after a parse error) */
+  bool ok;            /* checked without errors */
+  bool sig_ok;        /* argument and result types resolved */
+  PtrVec calls;       /* Expr* of the calls to user functions in the body */
+  int color;          /* recursion search: 0 new, 1 on the stack, 2 done */
+};
+
+typedef struct TrainItem {
+  const char *key;
+  Loc loc;
+  Expr *value;
+} TrainItem;
+
+/* ---- the resolved train block ------------------------------------------- */
+
+typedef enum DataKind { DATA_NONE, DATA_IDX, DATA_NPY, DATA_CSV, DATA_TEXT } DataKind;
+typedef struct DataSpec {
+  DataKind kind;
+  const char *path[2];  /* IDX/NPY: features, labels; CSV/TEXT: path[0] */
+  double scale;         /* features are multiplied by it (default 1) */
+  int64_t label_col;    /* CSV: label column, -1 = last */
+  double split;         /* TEXT: fraction held out for validation (test = text(..)) */
+  Loc loc;
+} DataSpec;
+
+typedef enum OptKind { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKind;
+typedef struct OptSpec {
+  OptKind kind;
+  double lr, momentum, weight_decay, beta1, beta2, eps;
+  bool nesterov;
+} OptSpec;
+
+typedef enum SchedKind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE } SchedKind;
+typedef struct SchedSpec {
+  SchedKind kind;
+  int64_t every;       /* STEP: decay every `every` epochs */
+  double gamma;        /* STEP: factor */
+  int64_t warmup;      /* COSINE: linear warm-up steps */
+  double min_lr;       /* COSINE: final learning rate */
+} SchedSpec;
+
+typedef struct TrainSpec {
+  FnDecl *loss;        /* minimize = fn (scalar f32) */
+  FnDecl *predict;     /* predict = fn giving class scores (accuracy), or NULL */
+  FnDecl *generate;    /* generate = fn for sampling text (char models), or NULL */
+  OptSpec opt;
+  SchedSpec sched;
+  int64_t epochs;
+  double clip_norm;    /* 0 = no clipping */
+  uint64_t seed;
+  DataSpec data, test;
+} TrainSpec;
+
+typedef struct TrainDecl {
+  Loc loc;
+  TrainItem *items;
+  int nitems;
+  TrainSpec spec;      /* checker */
+} TrainDecl;
+
+typedef struct Model {
+  const char *name;
+  Loc loc;
+  PtrVec consts;  /* ConstDecl* declared inside the model */
+  PtrVec params;  /* ParamDecl* in order */
+  PtrVec fns;     /* FnDecl* */
+  TrainDecl *train;
+  Loc end;        /* closing brace */
+} Model;
+
+typedef struct Program {
+  PtrVec consts;  /* ConstDecl* at top level */
+  PtrVec fns;     /* FnDecl* at top level (see no params) */
+  PtrVec models;  /* Model*; the checker requires exactly one */
+  Model *model;   /* checker: the model */
+} Program;
+
+/* ---- symbols (checker) ------------------------------------------------- */
+
+typedef enum SymKind {
+  SYM_CONST,  /* cdecl */
+  SYM_PARAM,  /* param */
+  SYM_ARG,    /* a function argument: index */
+  SYM_LET,    /* immutable local */
+  SYM_VAR,    /* mutable local */
+  SYM_LOOP    /* loop variable (i32 scalar) */
+} SymKind;
+
+struct Sym {
+  SymKind kind;
+  const char *name;
+  Loc loc;          /* declaration */
+  Type ty;
+  bool weak;
+  ConstDecl *cdecl; /* SYM_CONST */
+  ParamDecl *param; /* SYM_PARAM */
+  int index;        /* SYM_ARG: argument position */
+  int64_t lo, hi;   /* SYM_LOOP: the values it takes, lo..hi inclusive */
+  int id;           /* unique within the compilation (irgen keys on it) */
+  bool used;        /* referenced at least once (for warnings) */
+  bool bad;         /* its declaration had an error: uses fail silently */
+  Sym *shadowed;    /* checker: the binding this one hides in its scope */
+};
+
+/* ---- entry points ------------------------------------------------------ */
+
+/* Parse `src` into a Program; syntax errors go to d. Returns NULL only when
+ * nothing could be parsed (errors were reported). grammar/parser.y */
+Program *parse_program(Arena *a, Diag *d, const char *src, size_t len);
+
+/* Print the tree (after checking, with types) for --emit=ast. ast.c */
+void ast_dump(FILE *out, const Program *p);
+void cv_print(FILE *out, const ConstVal *v);
+
+#endif

@@ -1,0 +1,46 @@
+/* check_internal.h — what check.c and builtins.c share. */
+#ifndef NNC_CHECK_INTERNAL_H
+#define NNC_CHECK_INTERNAL_H
+#include "check.h"
+
+typedef struct Entry Entry;
+
+typedef struct Checker {
+  Arena *a;
+  Diag *d;
+  Program *prog;
+  Model *model;
+  FnDecl *fn;            /* function being checked, NULL elsewhere */
+  Entry **buckets;       /* name -> innermost binding */
+  int nbuckets;
+  PtrVec scope_log;      /* Entry* for every binding made, in order */
+  int next_id;
+  const Define *defs;
+  int ndefs;
+} Checker;
+
+/* Check an expression that must be a tensor value (not a list or string).
+ * Returns false after reporting an error; e->ty is valid on success. */
+bool check_tensor(Checker *c, Expr *e);
+/* Check an expression that must fold to a constant; reports an error
+ * ("... must be a constant") otherwise. */
+bool check_const(Checker *c, Expr *e, const char *what);
+/* A constant integer (integral floats accepted). */
+bool const_int(Checker *c, Expr *e, const char *what, int64_t *out);
+bool const_float(Checker *c, Expr *e, const char *what, double *out);
+/* An integer or a list of integers, flattened into out[0..*n) (max cap). */
+bool const_int_list(Checker *c, Expr *e, const char *what, int64_t *out, int *n, int cap);
+/* Normalize an axis against a rank (negative counts from the end). */
+bool norm_axis(Checker *c, Loc loc, int64_t axis, int rank, const Type *t, int64_t *out);
+/* Binary elementwise typing with broadcasting and weak-scalar promotion.
+ * `opname` is used in messages ("add", "compare"...). */
+bool binary_type(Checker *c, Loc loc, const char *opname, Expr *l, Expr *r,
+                 bool allow_int, bool allow_bool, Type *out);
+
+/* The typing rule of a @ b (check.c). */
+bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out);
+
+/* builtins.c: bind the arguments of a builtin call and type it. */
+bool check_builtin_call(Checker *c, Expr *call, const Builtin *bi);
+
+#endif

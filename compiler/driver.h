@@ -1,0 +1,43 @@
+/* driver.h — options of one nnc invocation and the pipeline that serves
+ * them (driver.c). main.c only parses the command line. */
+#ifndef NNC_DRIVER_H
+#define NNC_DRIVER_H
+#include "check.h"
+#include "diag.h"
+
+typedef enum Command {
+  CMD_DEFAULT,      /* compile: produce what --emit asks for */
+  CMD_CHECK,        /* check and print a summary */
+  CMD_SYNTAX_ONLY   /* check, print nothing on success */
+} Command;
+
+enum {
+  EMIT_AST = 1 << 0,  /* the checked tree */
+};
+
+#define MAX_DEFINES 64
+
+typedef struct Options {
+  Command cmd;
+  unsigned emit;            /* EMIT_* bits */
+  const char *input;        /* the .nn file */
+  const char *output;       /* -o, or NULL */
+  Define defs[MAX_DEFINES]; /* -D */
+  int ndefs;
+  int max_errors;           /* -fmax-errors */
+  DiagColor color;
+} Options;
+
+/* The whole front end on one file: read, parse, check. On success *prog is
+ * the checked program and the return value is 0; otherwise 1 (errors were
+ * printed). The arena and diag are the caller's. */
+int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **prog);
+
+/* Run the command; returns the exit status. */
+int driver_run(const Options *o);
+
+/* Read a whole file (at most `limit` bytes). Returns NULL and sets errno-ish
+ * message in *why on failure. The buffer is malloc'd and NUL-terminated. */
+char *read_file(const char *path, size_t limit, size_t *len, const char **why);
+
+#endif

@@ -1,0 +1,111 @@
+/* main.c — the nnc command line. Reads like the pipeline it drives:
+ * read the file; parse; check; then whatever was asked for.
+ *
+ * Exit status: 0 success, 1 errors diagnosed (in the source or its data),
+ * 2 a bad command line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ast.h"
+#include "check.h"
+#include "driver.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: nnc [options] FILE.nn             compile (see --emit)\n"
+          "       nnc check [options] FILE.nn       check and print a summary of the model\n"
+          "\n"
+          "options:\n"
+          "  --emit=KIND[,KIND...]  what to produce: ast\n"
+          "  -o PATH                output file (default: standard output for text)\n"
+          "  -D NAME=VALUE          override the constant NAME (e.g. -D B=32)\n"
+          "  -fsyntax-only          check only; print nothing on success\n"
+          "  -fmax-errors=N         stop after N errors (default 20, 0 = no limit)\n"
+          "  --color=WHEN           colour diagnostics: auto (default), always, never\n"
+          "  -h, --help             show this help\n"
+          "  --version              show the version\n"
+          "\n"
+          "Colour is used on a terminal unless NO_COLOR is set. Exit status: 0 success,\n"
+          "1 errors in the program or its files, 2 a bad command line.\n");
+}
+
+static int bad_usage(const char *fmt, const char *arg) {
+  fprintf(stderr, "nnc: error: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n");
+  usage(stderr);
+  return 2;
+}
+
+/* Parse argv into opts. Returns 0, or an exit status (2) after a message. */
+static int parse_args(int argc, char **argv, Options *o) {
+  int i = 1;
+  if (i < argc && !strcmp(argv[i], "check")) {
+    o->cmd = CMD_CHECK;
+    i++;
+  }
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      exit(0);
+    } else if (!strcmp(a, "--version")) {
+      printf("nnc %s\n", NNC_VERSION);
+      exit(0);
+    } else if (!strncmp(a, "--emit=", 7)) {
+      char buf[256];
+      snprintf(buf, sizeof buf, "%s", a + 7);
+      for (char *k = strtok(buf, ","); k; k = strtok(NULL, ",")) {
+        if (!strcmp(k, "ast")) o->emit |= EMIT_AST;
+        else return bad_usage("unknown --emit kind '%s' (try --help)", k);
+      }
+      if (!o->emit) return bad_usage("--emit needs a kind%s", "");
+    } else if (!strcmp(a, "-o")) {
+      if (++i >= argc) return bad_usage("-o needs a path%s", "");
+      o->output = argv[i];
+    } else if (!strncmp(a, "-D", 2)) {
+      const char *def = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
+      if (!def) return bad_usage("-D needs NAME=VALUE%s", "");
+      const char *eq = strchr(def, '=');
+      if (!eq || eq == def) return bad_usage("-D needs NAME=VALUE, not '%s'", def);
+      if (o->ndefs == MAX_DEFINES) return bad_usage("too many -D options%s", "");
+      char *name = strndup(def, (size_t)(eq - def));
+      o->defs[o->ndefs].name = name;
+      o->defs[o->ndefs].value = eq + 1;
+      o->ndefs++;
+    } else if (!strcmp(a, "-fsyntax-only")) {
+      o->cmd = CMD_SYNTAX_ONLY;
+    } else if (!strncmp(a, "-fmax-errors=", 13)) {
+      char *end;
+      long n = strtol(a + 13, &end, 10);
+      if (*end || n < 0) return bad_usage("bad value in '%s'", a);
+      o->max_errors = (int)n;
+    } else if (!strncmp(a, "--color=", 8)) {
+      const char *w = a + 8;
+      if (!strcmp(w, "auto")) o->color = COLOR_AUTO;
+      else if (!strcmp(w, "always")) o->color = COLOR_ALWAYS;
+      else if (!strcmp(w, "never")) o->color = COLOR_NEVER;
+      else return bad_usage("--color takes auto, always or never, not '%s'", w);
+    } else if (a[0] == '-' && a[1]) {
+      return bad_usage("unknown option '%s'", a);
+    } else {
+      if (o->input) return bad_usage("more than one input file ('%s')", a);
+      o->input = a;
+    }
+  }
+  if (!o->input) return bad_usage("no input file%s", "");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  Options o;
+  memset(&o, 0, sizeof o);
+  o.max_errors = 20;
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc;
+  if (o.cmd == CMD_DEFAULT && !o.emit) o.cmd = CMD_CHECK;
+  return driver_run(&o);
+}
