@@ -1,0 +1,369 @@
+/* rt_tensor.c — dtypes, rt_tensor helpers, and the file helpers every
+ * format module shares: opening for reading with the size known up front,
+ * reading a whole file under a size limit, and atomic writes (temporary
+ * file in the same directory, fsync, rename). See rt_io.h. */
+#include "rt_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- dtypes -------------------------------------------------------------- */
+
+static const struct {
+  const char *name; /* as printed in shapes: "f32[2,3]" */
+  size_t size;      /* bytes per element */
+} dtypes[RT_NUM_DTYPES] = {
+    [RT_F32] = {"f32", 4}, [RT_F64] = {"f64", 8}, [RT_I32] = {"i32", 4},
+    [RT_I64] = {"i64", 8}, [RT_U8] = {"u8", 1},   [RT_I8] = {"i8", 1},
+    [RT_I16] = {"i16", 2}, [RT_BOOL] = {"bool", 1},
+};
+
+bool rt_dtype_valid(rt_dtype t) {
+  return (unsigned)t < RT_NUM_DTYPES;
+}
+
+const char *rt_dtype_name(rt_dtype t) {
+  return rt_dtype_valid(t) ? dtypes[t].name : "?";
+}
+
+size_t rt_dtype_size(rt_dtype t) {
+  return rt_dtype_valid(t) ? dtypes[t].size : 0;
+}
+
+bool rt_dtype_parse(const char *name, rt_dtype *out) {
+  if (!name) return false;
+  for (int i = 0; i < RT_NUM_DTYPES; i++)
+    if (strcmp(name, dtypes[i].name) == 0) {
+      if (out) *out = (rt_dtype)i;
+      return true;
+    }
+  return false;
+}
+
+/* ---- tensors ------------------------------------------------------------- */
+
+void rt_tensor_free(rt_tensor *t) {
+  if (!t) return;
+  rt_free(t->name);
+  if (!t->borrowed) rt_free(t->data);
+  memset(t, 0, sizeof *t);
+}
+
+int64_t rt_tensor_numel(const rt_tensor *t) {
+  if (!t || t->rank < 0 || t->rank > RT_MAX_RANK) return -1;
+  int64_t n = 1;
+  for (int i = 0; i < t->rank; i++) {
+    int64_t d = t->shape[i];
+    if (d < 0) return -1;
+    if (d != 0 && n > INT64_MAX / d) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+char *rt_tensor_shape_str(const rt_tensor *t, char *buf, size_t n) {
+  if (!buf || n == 0) return buf;
+  if (!t) {
+    snprintf(buf, n, "(null)");
+    return buf;
+  }
+  size_t len = (size_t)snprintf(buf, n, "%s[", rt_dtype_name(t->dtype));
+  int rank = t->rank < 0 ? 0 : t->rank > RT_MAX_RANK ? RT_MAX_RANK : t->rank;
+  for (int i = 0; i < rank && len < n; i++)
+    len += (size_t)snprintf(buf + len, n - len, "%s%lld", i ? "," : "",
+                            (long long)t->shape[i]);
+  if (len < n) snprintf(buf + len, n - len, "]");
+  return buf;
+}
+
+nn_status rt_shape_nbytes(rt_dtype dt, int rank, const int64_t *shape,
+                          size_t *nbytes) {
+  if (!rt_dtype_valid(dt))
+    return rt_error(NN_ERR_RANGE, "invalid dtype %d", (int)dt);
+  if (rank < 0 || rank > RT_MAX_RANK)
+    return rt_error(NN_ERR_RANGE, "rank %d is outside 0..%d", rank,
+                    RT_MAX_RANK);
+  /* Bound by INT64_MAX too, so numel and byte counts fit both types. */
+  uint64_t limit = SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX;
+  uint64_t bytes = rt_dtype_size(dt);
+  for (int i = 0; i < rank; i++) {
+    if (shape[i] < 0)
+      return rt_error(NN_ERR_RANGE, "dimension %d is negative (%lld)", i,
+                      (long long)shape[i]);
+    uint64_t d = (uint64_t)shape[i];
+    if (d != 0 && bytes > limit / d)
+      return rt_error(NN_ERR_RANGE, "the size of a %s tensor with dimension "
+                      "%d = %lld overflows", rt_dtype_name(dt), i,
+                      (long long)shape[i]);
+    bytes *= d;
+  }
+  *nbytes = (size_t)bytes;
+  return NN_OK;
+}
+
+nn_status rt_tensor_alloc(rt_tensor *t, const char *name, rt_dtype dt,
+                          int rank, const int64_t *shape) {
+  if (!t || (rank > 0 && !shape)) return rt_error(NN_ERR_NULL, "rt_tensor_alloc: NULL argument");
+  memset(t, 0, sizeof *t);
+  size_t nbytes;
+  if (rt_shape_nbytes(dt, rank, shape, &nbytes) != NN_OK) return NN_ERR_ARG;
+  if (name) {
+    size_t len = strlen(name);
+    t->name = rt_alloc(len + 1);
+    if (!t->name) return NN_ERR_NOMEM;
+    memcpy(t->name, name, len + 1);
+  }
+  t->data = rt_calloc(1, nbytes);
+  if (!t->data) {
+    rt_tensor_free(t);
+    return NN_ERR_NOMEM;
+  }
+  t->dtype = dt;
+  t->rank = rank;
+  for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
+  t->nbytes = nbytes;
+  return NN_OK;
+}
+
+nn_status rt_tensor_check(const rt_tensor *t, const char *what) {
+  if (!t) return rt_error(NN_ERR_NULL, "%s: tensor is NULL", what);
+  const char *nm = t->name ? t->name : "(unnamed)";
+  if (!rt_dtype_valid(t->dtype))
+    return rt_error(NN_ERR_ARG, "%s: tensor '%s' has invalid dtype %d", what,
+                    nm, (int)t->dtype);
+  size_t nbytes;
+  if (rt_shape_nbytes(t->dtype, t->rank, t->shape, &nbytes) != NN_OK) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", rt_last_error());
+    return rt_error(NN_ERR_ARG, "%s: tensor '%s': %s", what, nm, msg);
+  }
+  char shp[128];
+  if (nbytes != t->nbytes)
+    return rt_error(NN_ERR_ARG, "%s: tensor '%s' is %s (%zu bytes) but its "
+                    "nbytes is %zu", what, nm,
+                    rt_tensor_shape_str(t, shp, sizeof shp), nbytes,
+                    t->nbytes);
+  if (nbytes && !t->data)
+    return rt_error(NN_ERR_ARG, "%s: tensor '%s' has NULL data", what, nm);
+  return NN_OK;
+}
+
+/* ---- reading files ------------------------------------------------------- */
+
+nn_status rt_file_open_read(const char *path, FILE **out, int64_t *size) {
+  *out = NULL;
+  *size = -1;
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0) {
+    int e = errno;
+    fclose(f);
+    return rt_error(NN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    fclose(f);
+    return rt_error(NN_ERR_IO, "%s: cannot read: %s", path, strerror(EISDIR));
+  }
+  if (S_ISREG(st.st_mode)) *size = (int64_t)st.st_size;
+  *out = f;
+  return NN_OK;
+}
+
+/* Reads the rest of a non-regular file (a pipe) in growing chunks. */
+static nn_status read_stream(const char *path, FILE *f, size_t max,
+                             uint8_t **bytes, size_t *len) {
+  size_t cap = 4096, n = 0;
+  uint8_t *buf = rt_alloc(cap + 1);
+  if (!buf) return NN_ERR_NOMEM;
+  for (;;) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (ferror(f)) {
+      rt_free(buf);
+      return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    }
+    if (n > max) {
+      rt_free(buf);
+      return rt_error(NN_ERR_RANGE, "%s: larger than the limit of %zu bytes",
+                      path, max);
+    }
+    if (n < cap) break; /* EOF */
+    size_t ncap = cap * 2;
+    uint8_t *nb = rt_alloc(ncap + 1);
+    if (!nb) {
+      rt_free(buf);
+      return NN_ERR_NOMEM;
+    }
+    memcpy(nb, buf, n);
+    rt_free(buf);
+    buf = nb;
+    cap = ncap;
+  }
+  buf[n] = 0;
+  *bytes = buf;
+  *len = n;
+  return NN_OK;
+}
+
+nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
+                           size_t *len) {
+  if (!path || !bytes || !len)
+    return rt_error(NN_ERR_NULL, "rt_file_read_all: NULL argument");
+  *bytes = NULL;
+  *len = 0;
+  FILE *f;
+  int64_t size;
+  nn_status s = rt_file_open_read(path, &f, &size);
+  if (s != NN_OK) return s;
+  if (size < 0) {
+    s = read_stream(path, f, max, bytes, len);
+    fclose(f);
+    return s;
+  }
+  if ((uint64_t)size > max) {
+    fclose(f);
+    return rt_error(NN_ERR_RANGE, "%s: %lld bytes is larger than the limit "
+                    "of %zu bytes", path, (long long)size, max);
+  }
+  uint8_t *buf = rt_alloc((size_t)size + 1);
+  if (!buf) {
+    fclose(f);
+    return NN_ERR_NOMEM;
+  }
+  size_t got = fread(buf, 1, (size_t)size, f);
+  bool err = ferror(f);
+  int e = errno;
+  bool more = !err && got == (size_t)size && fgetc(f) != EOF;
+  fclose(f);
+  if (err || got != (size_t)size || more) {
+    rt_free(buf);
+    if (err) return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(e));
+    return rt_error(NN_ERR_IO, "%s: the file changed size while being read "
+                    "(expected %lld bytes)", path, (long long)size);
+  }
+  buf[got] = 0;
+  *bytes = buf;
+  *len = got;
+  return NN_OK;
+}
+
+nn_status rt_file_read_grow(FILE *f, const char *path, const char *what,
+                            size_t n, size_t first_cap, uint8_t **out) {
+  *out = NULL;
+  size_t cap = first_cap < n ? first_cap : n, have = 0;
+  uint8_t *buf = rt_alloc(cap);
+  if (!buf) return NN_ERR_NOMEM;
+  for (;;) {
+    have += fread(buf + have, 1, cap - have, f);
+    if (have < cap) {
+      nn_status s = ferror(f)
+          ? rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno))
+          : rt_error(NN_ERR_FORMAT, "%s: truncated: %s needs %zu bytes, "
+                     "found %zu", path, what, n, have);
+      rt_free(buf);
+      return s;
+    }
+    if (have == n) break;
+    size_t ncap = cap > n / 2 ? n : cap * 2;
+    uint8_t *nb = rt_alloc(ncap);
+    if (!nb) {
+      rt_free(buf);
+      return NN_ERR_NOMEM;
+    }
+    memcpy(nb, buf, have);
+    rt_free(buf);
+    buf = nb;
+    cap = ncap;
+  }
+  *out = buf;
+  return NN_OK;
+}
+
+/* ---- atomic writes ------------------------------------------------------- */
+
+void rt_atomic_abort(rt_atomic_file *af) {
+  if (!af) return;
+  if (af->f) fclose(af->f);
+  if (af->tmp_path) {
+    unlink(af->tmp_path);
+    rt_free(af->tmp_path);
+  }
+  af->f = NULL;
+  af->tmp_path = NULL;
+}
+
+nn_status rt_atomic_begin(rt_atomic_file *af, const char *path) {
+  if (!af || !path) return rt_error(NN_ERR_NULL, "rt_atomic_begin: NULL argument");
+  memset(af, 0, sizeof *af);
+  af->path = path;
+  size_t len = strlen(path);
+  size_t cap = len + 32;
+  af->tmp_path = rt_alloc(cap);
+  if (!af->tmp_path) return NN_ERR_NOMEM;
+  snprintf(af->tmp_path, cap, "%s.tmp.%ld", path, (long)getpid());
+  /* A stale temporary with our pid can only be from an earlier crash of a
+   * process that had our pid: overwriting it is fine. */
+  af->f = fopen(af->tmp_path, "wb");
+  if (!af->f) {
+    nn_status s = rt_error(NN_ERR_IO, "%s: cannot create the temporary file "
+                           "%s: %s", path, af->tmp_path, strerror(errno));
+    rt_free(af->tmp_path); /* not created: nothing to unlink */
+    af->tmp_path = NULL;
+    return s;
+  }
+  return NN_OK;
+}
+
+nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n) {
+  if (!af || !af->f) return rt_error(NN_ERR_ARG, "rt_atomic_write: not open");
+  if (n && fwrite(p, 1, n, af->f) != n) {
+    nn_status s = rt_error(NN_ERR_IO, "%s: write error: %s", af->path,
+                           strerror(errno));
+    rt_atomic_abort(af);
+    return s;
+  }
+  return NN_OK;
+}
+
+/* After the rename, the new directory entry is durable only once the
+ * directory itself is synced. Failure here cannot be undone, so ignore it. */
+static void sync_parent_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char dir[4096];
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == path) snprintf(dir, sizeof dir, "/");
+  else if ((size_t)(slash - path) < sizeof dir)
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  else return;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  (void)fsync(fd);
+  close(fd);
+}
+
+nn_status rt_atomic_commit(rt_atomic_file *af) {
+  if (!af || !af->f) return rt_error(NN_ERR_ARG, "rt_atomic_commit: not open");
+  nn_status s = NN_OK;
+  if (fflush(af->f) != 0 || fsync(fileno(af->f)) != 0)
+    s = rt_error(NN_ERR_IO, "%s: write error: %s", af->path, strerror(errno));
+  int rc = fclose(af->f);
+  af->f = NULL;
+  if (s == NN_OK && rc != 0)
+    s = rt_error(NN_ERR_IO, "%s: write error: %s", af->path, strerror(errno));
+  if (s == NN_OK && rename(af->tmp_path, af->path) != 0)
+    s = rt_error(NN_ERR_IO, "%s: cannot rename %s over it: %s", af->path,
+                 af->tmp_path, strerror(errno));
+  if (s != NN_OK) {
+    rt_atomic_abort(af);
+    return s;
+  }
+  rt_free(af->tmp_path);
+  af->tmp_path = NULL;
+  sync_parent_dir(af->path);
+  return NN_OK;
+}
