@@ -42,6 +42,12 @@ typedef struct ConstVal {
 
 /* ---- expressions ------------------------------------------------------- */
 
+/* Operator chains need no brackets (1+1+...+1), so besides bracket nesting
+ * (MAX_NESTING) the parser bounds the height of expression trees; the
+ * checker applies the same bound to expressions reached through constants.
+ * Every recursive walk over expressions can rely on it. */
+#define MAX_EXPR_DEPTH 1000
+
 typedef enum ExprKind {
   EX_INT,     /* integer literal: lit.i */
   EX_FLOAT,   /* float literal: lit.f */
@@ -114,6 +120,8 @@ struct Expr {
   Type ty;          /* dtype and shape of the value */
   bool weak;        /* a literal-derived scalar whose dtype adapts to the
                        other operand (JAX's "weak type") */
+  int depth;        /* parser: height of the subtree (1 for a leaf), at most
+                       MAX_EXPR_DEPTH, which bounds every recursion over it */
   ConstVal cv;      /* compile-time value, kind CV_NONE when not constant */
 };
 
@@ -280,6 +288,7 @@ typedef struct Program {
   PtrVec fns;     /* FnDecl* at top level (see no params) */
   PtrVec models;  /* Model*; the checker requires exactly one */
   Model *model;   /* checker: the model */
+  int nsyms;      /* checker: Sym ids are 0..nsyms-1 */
 } Program;
 
 /* ---- symbols (checker) ------------------------------------------------- */

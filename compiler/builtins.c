@@ -648,8 +648,8 @@ static bool ck_conv2d(Checker *c, Expr *e, Expr **a) {
     return false;
   }
   if (x->dim[1] != w->dim[1]) {
-    diag_error(c->d, e->loc, "conv2d(): the input has %lld channels but the filter expects %lld: %s and %s",
-               (long long)x->dim[1], (long long)w->dim[1], tstr(x), tstr(w));
+    diag_error(c->d, e->loc, "conv2d(): the input has %lld channel%s but the filter expects %lld: %s and %s",
+               (long long)x->dim[1], x->dim[1] == 1 ? "" : "s", (long long)w->dim[1], tstr(x), tstr(w));
     return false;
   }
   if (a[2] && (a[2]->ty.rank != 1 || a[2]->ty.dim[0] != w->dim[0] || a[2]->ty.dtype != x->dtype)) {

@@ -2,9 +2,9 @@
  * full shape inference; see check.h.
  *
  * Order of work (check_program):
- *   1. bind constants (top level, then the model's), apply -D overrides,
- *      fold them (cycles are errors);
- *   2. bind functions and check their signatures;
+ *   1. bind constants (top level, then the model's) and functions, apply
+ *      -D overrides, fold the constants (cycles are errors);
+ *   2. check function signatures;
  *   3. check parameter types and initializers;
  *   4. check every function body;
  *   5. refuse recursion (functions are inlined into a static graph);
@@ -23,6 +23,7 @@
 struct Entry {
   const char *name;
   Sym *top;        /* innermost binding, NULL when none is live */
+  FnDecl *fn;      /* the function of this name (its first definition), or NULL */
   Entry *next;     /* bucket chain */
 };
 
@@ -32,11 +33,31 @@ static unsigned hash_str(const char *s) {
   return h;
 }
 
+/* Double the table when the chains get long, so that lookups stay O(1)
+ * however many names a (possibly generated) file declares. */
+static void grow_table(Checker *c) {
+  int n = c->nbuckets * 2;
+  Entry **b = NEW_ARRAY(c->a, Entry *, n);
+  for (int i = 0; i < c->nbuckets; i++)
+    for (Entry *e = c->buckets[i], *next; e; e = next) {
+      next = e->next;
+      unsigned h = hash_str(e->name) & (unsigned)(n - 1);
+      e->next = b[h];
+      b[h] = e;
+    }
+  c->buckets = b;
+  c->nbuckets = n;
+}
+
 static Entry *entry_for(Checker *c, const char *name, bool create) {
   unsigned h = hash_str(name) & (unsigned)(c->nbuckets - 1);
   for (Entry *e = c->buckets[h]; e; e = e->next)
     if (!strcmp(e->name, name)) return e;
   if (!create) return NULL;
+  if (++c->nentries > 2 * c->nbuckets) {
+    grow_table(c);
+    h = hash_str(name) & (unsigned)(c->nbuckets - 1);
+  }
   Entry *e = NEW(c->a, Entry);
   e->name = name;
   e->next = c->buckets[h];
@@ -62,19 +83,22 @@ static void bind(Checker *c, Sym *s) {
   Entry *e = entry_for(c, s->name, true);
   s->shadowed = e->top;
   e->top = s;
-  vec_push(c->a, &c->scope_log, e);
+  vec_push(c->a, &c->scope_log, s);
 }
 
 static int scope_mark(Checker *c) { return c->scope_log.n; }
 
-/* Pop bindings made since `mark`, warning about unused locals. */
+/* Pop bindings made since `mark`, warning about unused locals in the order
+ * they were declared. */
 static void scope_pop(Checker *c, int mark) {
-  while (c->scope_log.n > mark) {
-    Entry *e = c->scope_log.v[--c->scope_log.n];
-    Sym *s = e->top;
-    if (s && (s->kind == SYM_LET || s->kind == SYM_VAR) && !s->used && s->name[0] != '_')
+  for (int i = mark; i < c->scope_log.n; i++) {
+    Sym *s = c->scope_log.v[i];
+    if ((s->kind == SYM_LET || s->kind == SYM_VAR) && !s->used && s->name[0] != '_')
       diag_warning(c->d, s->loc, "unused variable '%s'", s->name);
-    if (s) e->top = s->shadowed;
+  }
+  while (c->scope_log.n > mark) {
+    Sym *s = c->scope_log.v[--c->scope_log.n];
+    entry_for(c, s->name, false)->top = s->shadowed;
   }
 }
 
@@ -92,6 +116,7 @@ static const char *sym_kind_name(SymKind k) {
 
 /* Names that could be meant, for "did you mean" hints. */
 static const char *suggest(Checker *c, const char *name, bool fns) {
+  if (diag_full(c->d)) return NULL; /* the message would be dropped anyway */
   PtrVec cands = {0};
   for (int i = 0; i < c->nbuckets; i++)
     for (Entry *e = c->buckets[i]; e; e = e->next)
@@ -109,17 +134,10 @@ static const char *suggest(Checker *c, const char *name, bool fns) {
 
 /* ---- functions table --------------------------------------------------- */
 
+/* The function named `name` (bind_fns registers them), or NULL. */
 static FnDecl *find_fn(Checker *c, const char *name) {
-  for (int i = 0; i < c->prog->fns.n; i++) {
-    FnDecl *f = c->prog->fns.v[i];
-    if (!strcmp(f->name, name)) return f;
-  }
-  if (c->model)
-    for (int i = 0; i < c->model->fns.n; i++) {
-      FnDecl *f = c->model->fns.v[i];
-      if (!strcmp(f->name, name)) return f;
-    }
-  return NULL;
+  Entry *e = entry_for(c, name, false);
+  return e ? e->fn : NULL;
 }
 
 /* ---- constants --------------------------------------------------------- */
@@ -321,6 +339,14 @@ static bool resolve_type(Checker *c, TypeExpr *tx, Type *out) {
 /* ---- expressions ------------------------------------------------------- */
 
 static bool check_expr(Checker *c, Expr *e);
+
+/* Can a weak (literal-derived) scalar of dtype `from` be stored where
+ * `to` is wanted? Numbers adapt among numbers (floats only to floats);
+ * true and false only to bool. */
+static bool weak_adapts(DType from, DType to) {
+  if ((from == TY_BOOL) != (to == TY_BOOL)) return false;
+  return !dtype_is_float(from) || dtype_is_float(to);
+}
 
 /* The dtype a weak scalar takes next to `other`; false if they cannot mix. */
 static bool mix_dtype(const Expr *l, const Expr *r, DType *out) {
@@ -619,6 +645,10 @@ static bool check_index(Checker *c, Expr *e) {
 
 static bool check_user_call(Checker *c, Expr *e, FnDecl *f) {
   e->call.fn = f;
+  if (!c->fn) { /* a constant, a dimension, a setting: nothing is run to fold it */
+    diag_error(c->d, e->loc, "a call of function '%s' is not a constant", f->name);
+    return false;
+  }
   bool ok = f->sig_ok;
   if (c->fn && f->in_model && !c->fn->in_model) {
     diag_error(c->d, e->call.name_loc, "function '%s' uses the model's parameters and cannot be "
@@ -646,8 +676,7 @@ static bool check_user_call(Checker *c, Expr *e, FnDecl *f) {
     Expr *v = e->call.args[i].value;
     const Type *want = &f->args[i].ty;
     bool fits = type_eq(&v->ty, want) ||
-                (v->weak && want->rank == 0 && v->ty.rank == 0 &&
-                 (dtype_is_float(want->dtype) || !dtype_is_float(v->ty.dtype)));
+                (v->weak && want->rank == 0 && v->ty.rank == 0 && weak_adapts(v->ty.dtype, want->dtype));
     if (!fits) {
       diag_error(c->d, v->loc, "argument %d of '%s' must be %s, but this is %s", i + 1, f->name,
                  tstr(want), tstr(&v->ty));
@@ -797,7 +826,20 @@ static bool check_expr(Checker *c, Expr *e) {
   unreachable();
 }
 
-bool check_tensor(Checker *c, Expr *e) { return check_expr(c, e); }
+/* The parser bounds the height of each expression; constants add their own
+ * expressions below a use (A = B + 1, B = C * 2, ...), so the checker counts
+ * its nesting again to keep its recursion bounded. */
+bool check_tensor(Checker *c, Expr *e) {
+  if (c->depth >= MAX_EXPR_DEPTH) {
+    diag_error(c->d, e->loc, "expression nested too deeply, counting the definitions of the constants "
+               "it uses (the limit is %d levels)", MAX_EXPR_DEPTH);
+    return false;
+  }
+  c->depth++;
+  bool ok = check_expr(c, e);
+  c->depth--;
+  return ok;
+}
 
 /* ---- statements -------------------------------------------------------- */
 
@@ -811,8 +853,7 @@ typedef struct FnState {
 static bool fits(const Expr *v, const Type *want) {
   if (type_eq(&v->ty, want)) return true;
   if (!v->weak) return false;
-  if (!broadcasts_to(&v->ty, want) || v->ty.rank != 0) return false;
-  if (dtype_is_float(v->ty.dtype) && !dtype_is_float(want->dtype)) return false;
+  if (v->ty.rank != 0 || !weak_adapts(v->ty.dtype, want->dtype)) return false;
   return want->rank == 0;
 }
 
@@ -881,8 +922,7 @@ static void check_index_assign(Checker *c, Stmt *s) {
     cur.cv.kind = CV_NONE;
     if (!binary_type(c, s->assign.op_loc, "update", &cur, v, s->assign.op != '/', false, &out)) return;
   } else {
-    bool mix = v->weak ? (dtype_is_float(region.dtype) || !dtype_is_float(v->ty.dtype))
-                       : v->ty.dtype == region.dtype;
+    bool mix = v->weak ? weak_adapts(v->ty.dtype, region.dtype) : v->ty.dtype == region.dtype;
     if (!mix) {
       diag_error(c->d, v->loc, "cannot store %s into %s, a part of '%s' (%s)", tstr(&v->ty), tstr(&region),
                  sym->name, tstr(&sym->ty));
@@ -1043,11 +1083,6 @@ static void check_signature(Checker *c, FnDecl *f) {
   f->sig_ok = true;
   for (int i = 0; i < f->nargs; i++) {
     if (!resolve_type(c, f->args[i].tyx, &f->args[i].ty)) f->sig_ok = false;
-    for (int j = 0; j < i; j++)
-      if (!strcmp(f->args[i].name, f->args[j].name)) {
-        diag_error(c->d, f->args[i].loc, "two arguments of '%s' are named '%s'", f->name, f->args[i].name);
-        diag_note(c->d, f->args[j].loc, "the first one is here");
-      }
   }
   if (f->ret_tyx && !resolve_type(c, f->ret_tyx, &f->ret)) f->sig_ok = false;
 }
@@ -1058,8 +1093,11 @@ static void check_fn_body(Checker *c, FnDecl *f) {
   for (int i = 0; i < f->nargs; i++) {
     FnArg *a = &f->args[i];
     Sym *prev = lookup(c, a->name);
-    if (prev && (prev->kind == SYM_CONST || prev->kind == SYM_PARAM) &&
-        (f->in_model || prev->kind == SYM_CONST)) {
+    if (prev && prev->kind == SYM_ARG) { /* bound just above: found by hash, not by a quadratic scan */
+      diag_error(c->d, a->loc, "two arguments of '%s' are named '%s'", f->name, a->name);
+      diag_note(c->d, prev->loc, "the first one is here");
+    } else if (prev && (prev->kind == SYM_CONST || prev->kind == SYM_PARAM) &&
+               (f->in_model || prev->kind == SYM_CONST)) {
       diag_error(c->d, a->loc, "argument '%s' would hide the %s of the same name", a->name,
                  sym_kind_name(prev->kind));
       diag_note(c->d, prev->loc, "the %s is declared here", sym_kind_name(prev->kind));
@@ -1086,32 +1124,47 @@ static void check_fn_body(Checker *c, FnDecl *f) {
 
 /* Recursion: functions are inlined, so a call cycle can never be compiled.
  * Depth-first search over the recorded calls (color 0 white, 1 on the
- * stack, 2 done). */
-static bool find_cycle(Checker *c, FnDecl *f) {
-  f->color = 1;
-  for (int i = 0; i < f->calls.n; i++) {
-    Expr *call = f->calls.v[i];
+ * path, 2 done), with an explicit stack: a generated file may chain
+ * thousands of functions. */
+typedef struct CallFrame {
+  FnDecl *f;
+  int next;        /* index of the next call of f to follow */
+} CallFrame;
+
+static bool find_cycle(Checker *c, FnDecl *root, CallFrame *stack) {
+  int sp = 0;
+  stack[sp++] = (CallFrame){root, 0};
+  root->color = 1;
+  while (sp > 0) {
+    CallFrame *fr = &stack[sp - 1];
+    if (fr->next == fr->f->calls.n) {
+      fr->f->color = 2;
+      sp--;
+      continue;
+    }
+    Expr *call = fr->f->calls.v[fr->next++];
     FnDecl *g = call->call.fn;
     if (g->color == 1) {
       diag_error(c->d, call->call.name_loc, "recursive call of '%s': recursion is not allowed "
                  "because calls are inlined into a static graph", g->name);
-      if (g != f) diag_note(c->d, g->loc, "'%s' is defined here", g->name);
-      f->color = 2;
+      if (g != fr->f) diag_note(c->d, g->loc, "'%s' is defined here", g->name);
+      while (sp > 0) stack[--sp].f->color = 2;
       return true;
     }
-    if (g->color == 0 && find_cycle(c, g)) {
-      f->color = 2;
-      return true;
+    if (g->color == 0) {
+      g->color = 1;
+      stack[sp++] = (CallFrame){g, 0}; /* each function is on the path at most once */
     }
   }
-  f->color = 2;
   return false;
 }
 
 static void check_recursion(Checker *c, PtrVec *fns) {
+  int total = c->prog->fns.n + (c->model ? c->model->fns.n : 0);
+  CallFrame *stack = NEW_ARRAY(c->a, CallFrame, total + 1);
   for (int i = 0; i < fns->n; i++) {
     FnDecl *f = fns->v[i];
-    if (f->color == 0 && find_cycle(c, f)) f->ok = false;
+    if (f->color == 0 && find_cycle(c, f, stack)) f->ok = false;
   }
 }
 
@@ -1300,13 +1353,14 @@ void check_train(Checker *c, Model *m);   /* train.c */
 static void bind_fns(Checker *c, PtrVec *fns) {
   for (int i = 0; i < fns->n; i++) {
     FnDecl *f = fns->v[i];
-    FnDecl *first = find_fn(c, f->name);
-    if (first != f) {
+    Entry *e = entry_for(c, f->name, true);
+    if (e->fn) {
       diag_error(c->d, f->loc, "redefinition of function '%s'", f->name);
-      diag_note(c->d, first->loc, "the previous definition is here");
+      diag_note(c->d, e->fn->loc, "the previous definition is here");
       f->state = 2;
       continue;
     }
+    e->fn = f;
     if (builtin_find(f->name)) {
       diag_error(c->d, f->loc, "'%s' is a builtin function and cannot be redefined", f->name);
       f->state = 2;
@@ -1338,6 +1392,8 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
   for (int i = 0; i < p->consts.n; i++) bind_const(&c, p->consts.v[i]);
   if (c.model)
     for (int i = 0; i < c.model->consts.n; i++) bind_const(&c, c.model->consts.v[i]);
+  bind_fns(&c, &p->fns); /* before folding: a constant must not call one */
+  if (c.model) bind_fns(&c, &c.model->fns);
   for (int i = 0; i < ndefs; i++) {
     Sym *s = lookup(&c, defs[i].name);
     if (!s || s->kind != SYM_CONST) {
@@ -1357,9 +1413,7 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
   for (int i = 0; i < p->consts.n; i++) resolve_const(&c, p->consts.v[i]);
   if (c.model)
     for (int i = 0; i < c.model->consts.n; i++) resolve_const(&c, c.model->consts.v[i]);
-  /* 2. functions */
-  bind_fns(&c, &p->fns);
-  if (c.model) bind_fns(&c, &c.model->fns);
+  /* 2. function signatures */
   for (int i = 0; i < p->fns.n; i++) check_signature(&c, p->fns.v[i]);
   if (c.model)
     for (int i = 0; i < c.model->fns.n; i++) check_signature(&c, c.model->fns.v[i]);
@@ -1380,5 +1434,6 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
   if (c.model) check_recursion(&c, &c.model->fns);
   /* 6. train block */
   if (c.model && c.model->train && !diag_full(d)) check_train(&c, c.model);
+  p->nsyms = c.next_id;
   return d->nerrors == 0;
 }

@@ -12,8 +12,10 @@ typedef struct Checker {
   Model *model;
   FnDecl *fn;            /* function being checked, NULL elsewhere */
   Entry **buckets;       /* name -> innermost binding */
-  int nbuckets;
-  PtrVec scope_log;      /* Entry* for every binding made, in order */
+  int nbuckets;           /* a power of two */
+  int nentries;          /* names in the table (it grows past 2 per bucket) */
+  int depth;             /* check_tensor nesting, at most MAX_EXPR_DEPTH */
+  PtrVec scope_log;      /* Sym* of every live binding, in order */
   int next_id;
   const Define *defs;
   int ndefs;

@@ -109,7 +109,6 @@ static void show_line(Diag *d, int line, int c0, int c1) {
   size_t i = first;
   for (; i < n && o < WINDOW * 8; ) {
     int col = (int)i + 1, w, len;
-    if (col == c0) start_disp = disp;
     if (col <= c1) end_disp = disp;
     if (s[i] == '\t') {
       w = 8 - disp % 8;
@@ -128,6 +127,8 @@ static void show_line(Diag *d, int line, int c0, int c1) {
       w = 4;
       len = 1;
     }
+    /* c0 may point into a UTF-8 sequence shown as one character */
+    if (start_disp < 0 && c0 < col + len) start_disp = disp;
     if (col <= c1) end_disp = disp + w - 1;
     disp += w;
     i += (size_t)len;
@@ -141,14 +142,20 @@ static void show_line(Diag *d, int line, int c0, int c1) {
   if (start_disp < 0) start_disp = c0 - 1 >= (int)n ? disp : 0; /* caret past end */
   if (end_disp < start_disp) end_disp = start_disp;
   caret_disp = start_disp;
-  fprintf(d->out, "%5d | %s\n      | ", line, buf);
-  for (int k = 0; k < caret_disp; k++) fputc(' ', d->out);
-  if (d->color) fputs(C_GREEN, d->out);
-  fputc('^', d->out);
-  for (int k = caret_disp + 1; k <= end_disp && k < caret_disp + WINDOW; k++)
-    fputc('~', d->out);
-  if (d->color) fputs(C_RESET, d->out);
-  fputc('\n', d->out);
+  /* The underline is built first and written with the line in one call:
+   * stderr is unbuffered, and a file may produce many diagnostics. */
+  char mark[WINDOW * 10 + 64];
+  int m = 0;
+  while (m < caret_disp && m < (int)sizeof mark - WINDOW - 2) mark[m++] = ' ';
+  mark[m++] = '^';
+  for (int k = caret_disp + 1; k <= end_disp && k < caret_disp + WINDOW; k++) mark[m++] = '~';
+  int indent = 0;
+  while (indent < m && mark[indent] == ' ') indent++;
+  char num[16];
+  int gw = snprintf(num, sizeof num, "%d", line);
+  if (gw < 5) gw = 5; /* the gutter widens for line 100000 and beyond */
+  fprintf(d->out, "%*d | %s\n%*s | %.*s%s%.*s%s\n", gw, line, buf, gw, "", indent, mark,
+          d->color ? C_GREEN : "", m - indent, mark + indent, d->color ? C_RESET : "");
 }
 
 static void emit(Diag *d, Loc loc, const char *kind, const char *color,
@@ -234,7 +241,7 @@ static int edit_distance(const char *a, const char *b) {
 const char *diag_closest(const char *name, const char *const *cands, int n) {
   const char *best = NULL;
   int bestd = 1 << 20;
-  int limit = (int)strlen(name) / 3 + 1;
+  int limit = ((int)strlen(name) + 2) / 3; /* clang's rule: a third of the name */
   if (limit > 3) limit = 3;
   for (int i = 0; i < n; i++) {
     if (!cands[i] || !strcmp(cands[i], name)) continue;

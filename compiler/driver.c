@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "ast.h"
+#include "pipeline.h"
 
 /* Larger sources are refused outright: no real model is near this. */
 #define MAX_SOURCE_BYTES ((size_t)64 << 20)
@@ -156,7 +157,28 @@ int driver_run(const Options *o) {
     }
     if (out) {
       if (o->emit & EMIT_AST) ast_dump(out, p);
-      else if (o->cmd == CMD_CHECK) print_summary(out, o->input, p);
+      if (o->emit & (EMIT_IR | EMIT_GRAD_IR | EMIT_TAPE) || o->stats) {
+        CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt};
+        Compiled *c = compile_module(a, &d, p, o->input, &co);
+        if (!c->ok) rc = 1;
+        if (o->emit & EMIT_IR) {
+          fputs("// nnc IR\n", out);
+          Module view = *c->m;
+          view.nfuncs = c->nprimal;
+          ir_print_module(out, &view);
+        }
+        for (int i = 0; i < c->nprimal; i++) {
+          GradResult *g = &c->grads[i];
+          if (!g->f) continue;
+          if (o->emit & EMIT_GRAD_IR) {
+            fputc('\n', out);
+            ir_print_func(out, c->m, g->f);
+          }
+          if (o->emit & EMIT_TAPE) grad_print_saved(out, c->m, g);
+        }
+        if (o->stats) print_stats(o->emit ? stderr : out, c);
+      }
+      if (o->cmd == CMD_CHECK && !o->emit && !o->stats) print_summary(out, o->input, p);
       if (out != stdout) fclose(out);
     }
   }

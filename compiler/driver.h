@@ -12,7 +12,10 @@ typedef enum Command {
 } Command;
 
 enum {
-  EMIT_AST = 1 << 0,  /* the checked tree */
+  EMIT_AST = 1 << 0,      /* the checked tree */
+  EMIT_IR = 1 << 1,       /* the IR of every function, optimized */
+  EMIT_GRAD_IR = 1 << 2,  /* the gradient functions */
+  EMIT_TAPE = 1 << 3,     /* what the gradients save for the backward pass */
 };
 
 #define MAX_DEFINES 64
@@ -26,6 +29,10 @@ typedef struct Options {
   int ndefs;
   int max_errors;           /* -fmax-errors */
   DiagColor color;
+  bool verify;              /* -d verify: verify the IR after every pass */
+  const char *dump;         /* -d dump=PASS: print the IR after PASS */
+  bool stats;               /* --stats */
+  bool no_opt;              /* -d no-opt: skip the IR passes */
 } Options;
 
 /* The whole front end on one file: read, parse, check. On success *prog is

@@ -19,7 +19,13 @@ static void usage(FILE *out) {
           "       nnc check [options] FILE.nn       check and print a summary of the model\n"
           "\n"
           "options:\n"
-          "  --emit=KIND[,KIND...]  what to produce: ast\n"
+          "  --emit=KIND[,KIND...]  what to produce: ast, ir, grad-ir, tape\n"
+          "  --stats                instruction counts before/after the passes, AD\n"
+          "                         expansion, saved bytes, and compile times\n"
+          "  -d verify              verify the IR after every pass\n"
+          "  -d dump=PASS           print the IR after PASS (fold, simplify, cse,\n"
+          "                         licm, dce, or all)\n"
+          "  -d no-opt              skip the IR passes\n"
           "  -o PATH                output file (default: standard output for text)\n"
           "  -D NAME=VALUE          override the constant NAME (e.g. -D B=32)\n"
           "  -fsyntax-only          check only; print nothing on success\n"
@@ -60,6 +66,9 @@ static int parse_args(int argc, char **argv, Options *o) {
       snprintf(buf, sizeof buf, "%s", a + 7);
       for (char *k = strtok(buf, ","); k; k = strtok(NULL, ",")) {
         if (!strcmp(k, "ast")) o->emit |= EMIT_AST;
+        else if (!strcmp(k, "ir")) o->emit |= EMIT_IR;
+        else if (!strcmp(k, "grad-ir")) o->emit |= EMIT_GRAD_IR;
+        else if (!strcmp(k, "tape")) o->emit |= EMIT_TAPE;
         else return bad_usage("unknown --emit kind '%s' (try --help)", k);
       }
       if (!o->emit) return bad_usage("--emit needs a kind%s", "");
@@ -76,6 +85,15 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->defs[o->ndefs].name = name;
       o->defs[o->ndefs].value = eq + 1;
       o->ndefs++;
+    } else if (!strcmp(a, "-d")) {
+      if (++i >= argc) return bad_usage("-d needs verify, dump=PASS or no-opt%s", "");
+      const char *dv = argv[i];
+      if (!strcmp(dv, "verify")) o->verify = true;
+      else if (!strcmp(dv, "no-opt")) o->no_opt = true;
+      else if (!strncmp(dv, "dump=", 5) && dv[5]) o->dump = dv + 5;
+      else return bad_usage("unknown -d option '%s' (verify, dump=PASS, no-opt)", dv);
+    } else if (!strcmp(a, "--stats")) {
+      o->stats = true;
     } else if (!strcmp(a, "-fsyntax-only")) {
       o->cmd = CMD_SYNTAX_ONLY;
     } else if (!strncmp(a, "-fmax-errors=", 13)) {

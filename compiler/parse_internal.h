@@ -6,18 +6,30 @@
 
 #include "ast.h"
 
-/* Deeper bracket nesting than this is refused, which also bounds every
- * recursion over the tree (checker, irgen). */
+/* Deeper bracket nesting than this is refused; with MAX_EXPR_DEPTH (ast.h)
+ * it bounds every recursion over the tree (checker, irgen). */
 #define MAX_NESTING 200
+/* Expressions in one file: past this the parse stops, so that no input can
+ * make the AST exhaust memory (an Expr is ~260 bytes; a real model has far
+ * fewer than 100,000). */
+#define MAX_EXPRS 1000000
+
+typedef struct OpenBracket {
+  Loc loc;
+  char ch;                /* '(', '[' or '{' */
+} OpenBracket;
 
 typedef struct LexState {
   Arena *a;
   Diag *d;
   int line, col;          /* position of the next byte */
   int depth;              /* open brackets */
-  struct { Loc loc; char ch; } open[MAX_NESTING]; /* their positions */
+  OpenBracket open[MAX_NESTING]; /* their positions */
+  OpenBracket unclosed;   /* the innermost bracket a mismatched closer ended */
+  Loc unclosed_by;        /* that closer (line 0: none yet) */
   Loc comment_start;
-  bool fatal;             /* stop parsing (nesting, error cap) */
+  bool fatal;             /* stop parsing (a limit was hit, error cap): the
+                             parser then sees end of file */
 } LexState;
 
 const char *lex_string(LexState *ls, Loc loc, const char *s, size_t n);

@@ -16,6 +16,7 @@ typedef struct Parser {
   LexState *ls;
   yyscan_t scanner;
   Program *prog;
+  int nexprs;      /* Expr nodes made so far (bounded by MAX_EXPRS) */
 } Parser;
 #define NN_YYLTYPE Loc
 #define NN_YYLTYPE_IS_DECLARED 1
@@ -51,12 +52,22 @@ static Expr *mk(Parser *p, ExprKind k, Loc loc);
 static Expr *mk_bin(Parser *p, BinOp op, Expr *l, Expr *r, Loc all, Loc op_loc);
 static Stmt *mk_stmt(Parser *p, StmtKind k, Loc loc);
 static void append_stmt(Stmt **head, Stmt **tail, Stmt *s);
-#define nn_yylex(lval, lloc, p) nn_yylex(lval, lloc, (p)->scanner)
+static Expr *seal(Parser *p, Expr *e);
+
+/* The scanner, unless the parse must stop (a limit was hit, or the error
+ * cap): then end of file, and the error rules below abort. */
+static int lex(YYSTYPE *lval, YYLTYPE *lloc, Parser *p) {
+  if (diag_full(p->d)) p->ls->fatal = true;
+  if (p->ls->fatal) return NN_YYEOF;
+  return nn_yylex(lval, lloc, p->scanner);
+}
+#define nn_yylex(lval, lloc, p) lex(lval, lloc, p)
 }
 
 %define api.pure full
 %define api.prefix {nn_yy}
 %define parse.error custom
+%define parse.lac full
 %locations
 %parse-param {Parser *p}
 %lex-param {Parser *p}
@@ -301,6 +312,7 @@ lvalue
       $$->index.nitems = $3.n;
       $$->index.items = NEW_ARRAY(A, IndexItem, $3.n + 1);
       for (int i = 0; i < $3.n; i++) $$->index.items[i] = *(IndexItem *)$3.v[i];
+      seal(p, $$);
     }
   ;
 
@@ -355,9 +367,9 @@ expr
   | expr GE expr            { $$ = mk_bin(p, BIN_GE, $1, $3, @$, @2); }
   | expr AND expr           { $$ = mk_bin(p, BIN_AND, $1, $3, @$, @2); }
   | expr OR expr            { $$ = mk_bin(p, BIN_OR, $1, $3, @$, @2); }
-  | '-' expr %prec UNARY    { $$ = mk(p, EX_UNARY, @$); $$->un.op = UN_NEG; $$->un.x = $2; }
-  | '+' expr %prec UNARY    { $$ = mk(p, EX_UNARY, @$); $$->un.op = UN_PLUS; $$->un.x = $2; }
-  | '!' expr                { $$ = mk(p, EX_UNARY, @$); $$->un.op = UN_NOT; $$->un.x = $2; }
+  | '-' expr %prec UNARY    { $$ = mk(p, EX_UNARY, @$); $$->un.op = UN_NEG; $$->un.x = $2; seal(p, $$); }
+  | '+' expr %prec UNARY    { $$ = mk(p, EX_UNARY, @$); $$->un.op = UN_PLUS; $$->un.x = $2; seal(p, $$); }
+  | '!' expr                { $$ = mk(p, EX_UNARY, @$); $$->un.op = UN_NOT; $$->un.x = $2; seal(p, $$); }
   ;
 
 postfix
@@ -368,6 +380,7 @@ postfix
       $$->index.nitems = $3.n;
       $$->index.items = NEW_ARRAY(A, IndexItem, $3.n + 1);
       for (int i = 0; i < $3.n; i++) $$->index.items[i] = *(IndexItem *)$3.v[i];
+      seal(p, $$);
     }
   ;
 
@@ -384,6 +397,7 @@ primary
       $$ = mk(p, EX_LIST, @$);
       $$->list.n = $2.n;
       $$->list.elems = (Expr **)$2.v;
+      seal(p, $$);
     }
   | '[' ']' { $$ = mk(p, EX_LIST, @$); }
   ;
@@ -395,6 +409,7 @@ call
       $$->call.nargs = $3.n;
       $$->call.args = NEW_ARRAY(A, Arg, $3.n + 1);
       for (int i = 0; i < $3.n; i++) $$->call.args[i] = *(Arg *)$3.v[i];
+      seal(p, $$);
     }
   | DTYPE '(' args ')' {
       $$ = mk(p, EX_CALL, @$);
@@ -402,6 +417,7 @@ call
       $$->call.nargs = $3.n;
       $$->call.args = NEW_ARRAY(A, Arg, $3.n + 1);
       for (int i = 0; i < $3.n; i++) $$->call.args[i] = *(Arg *)$3.v[i];
+      seal(p, $$);
     }
   ;
 
@@ -457,6 +473,43 @@ static Expr *mk(Parser *p, ExprKind k, Loc loc) {
   Expr *e = NEW(p->a, Expr);
   e->kind = k;
   e->loc = loc;
+  e->depth = 1;
+  if (++p->nexprs > MAX_EXPRS && !p->ls->fatal) {
+    diag_error(p->d, loc, "the file is too large: more than %d expressions", MAX_EXPRS);
+    p->ls->fatal = true;
+  }
+  return e;
+}
+
+static int max_depth(int d, const Expr *e) { return e && e->depth > d ? e->depth : d; }
+
+/* Set the height of a composite node from its children's and refuse trees
+ * higher than MAX_EXPR_DEPTH: every later pass recurses over them. */
+static Expr *seal(Parser *p, Expr *e) {
+  int h = 0;
+  switch (e->kind) {
+  case EX_UNARY: h = max_depth(h, e->un.x); break;
+  case EX_BINARY: h = max_depth(max_depth(h, e->bin.l), e->bin.r); break;
+  case EX_CALL:
+    for (int i = 0; i < e->call.nargs; i++) h = max_depth(h, e->call.args[i].value);
+    break;
+  case EX_INDEX:
+    h = max_depth(h, e->index.base);
+    for (int i = 0; i < e->index.nitems; i++) {
+      const IndexItem *it = &e->index.items[i];
+      h = max_depth(max_depth(max_depth(h, it->start), it->stop), it->step);
+    }
+    break;
+  case EX_LIST:
+    for (int i = 0; i < e->list.n; i++) h = max_depth(h, e->list.elems[i]);
+    break;
+  default: break;
+  }
+  e->depth = h + 1;
+  if (e->depth > MAX_EXPR_DEPTH && !p->ls->fatal) {
+    diag_error(p->d, e->loc, "expression nested too deeply (the limit is %d levels)", MAX_EXPR_DEPTH);
+    p->ls->fatal = true;
+  }
   return e;
 }
 
@@ -466,7 +519,7 @@ static Expr *mk_bin(Parser *p, BinOp op, Expr *l, Expr *r, Loc all, Loc op_loc) 
   e->bin.l = l;
   e->bin.r = r;
   e->bin.op_loc = op_loc;
-  return e;
+  return seal(p, e);
 }
 
 static Stmt *mk_stmt(Parser *p, StmtKind k, Loc loc) {
@@ -500,36 +553,75 @@ static const char *tok_name(yysymbol_kind_t k) {
   }
 }
 
+static bool in_list(const char *nm, const char *const *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(nm, list[i])) return true;
+  return false;
+}
+
 /* "expected X, Y or Z, found T". Expression starters are summarized as
- * "expression" so messages stay short. */
+ * "expression" and binary operators as "an operator" so messages stay
+ * short; the closing bracket of the innermost open one comes first, with a
+ * note at its opening. LAC (parse.lac) makes the expected set exact. */
 static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *p) {
   if (p->ls->fatal) return 0;
-  enum { MAXEXP = 24 };
+  enum { MAXEXP = 64 };
+  static const char *const starters[] = {"integer", "number", "string", "identifier",
+      "'true'", "'false'", "type name", "'('", "'['", "'-'", "'+'", "'!'"};
+  static const char *const binops[] = {"'+'", "'-'", "'*'", "'/'", "'%'", "'@'", "'**'", "'=='",
+      "'!='", "'<'", "'<='", "'>'", "'>='", "'&&'", "'||'"};
+  static const char *const closers[] = {"')'", "']'", "'}'"};
   yysymbol_kind_t exp[MAXEXP];
   int n = yypcontext_expected_tokens(ctx, exp, MAXEXP);
   yysymbol_kind_t got = yypcontext_token(ctx);
   const YYLTYPE *loc = yypcontext_location(ctx);
-  char buf[512];
-  size_t o = 0;
-  bool has_expr = false;
+  const LexState *ls = p->ls;
+  /* The bracket still open here. The lexer is one token ahead: a closer as
+   * lookahead has been matched already, and if it skipped an open bracket
+   * (`f(x }`), that one is the bracket meant. */
+  const OpenBracket *ob = NULL;
+  if (in_list(tok_name(got), closers, 3)) {
+    if (ls->unclosed_by.line == loc->line && ls->unclosed_by.col == loc->col) ob = &ls->unclosed;
+  } else if (ls->depth > 0) {
+    ob = &ls->open[ls->depth - 1];
+  }
+  const char *close = NULL;
+  if (ob) {
+    const char *want = ob->ch == '(' ? "')'" : ob->ch == '[' ? "']'" : "'}'";
+    for (int i = 0; i < n; i++)
+      if (!strcmp(tok_name(exp[i]), want)) close = want;
+  }
+  bool has_expr = false, has_op = false;
   for (int i = 0; i < n; i++)
     if (exp[i] == YYSYMBOL_INT) has_expr = true;
-  const char *names[MAXEXP];
+  const char *names[MAXEXP + 3];
   int k = 0;
+  if (close) names[k++] = close;
   if (has_expr) names[k++] = "expression";
-  static const char *const starters[] = {"integer", "number", "string", "identifier",
-      "'true'", "'false'", "type name", "'('", "'['", "'-'", "'+'", "'!'"};
+  int ops_at = k++;
   for (int i = 0; i < n; i++) {
     yysymbol_kind_t s = exp[i];
     if (s == YYSYMBOL_YYerror || s == YYSYMBOL_YYUNDEF) continue;
     const char *nm = tok_name(s);
-    bool starter = false;
-    for (size_t j = 0; j < sizeof starters / sizeof *starters; j++)
-      if (!strcmp(nm, starters[j])) starter = true;
-    if (has_expr && starter) continue;
+    if ((close && !strcmp(nm, close)) || (has_expr && in_list(nm, starters, 12))) continue;
+    if (in_list(nm, binops, 15)) {
+      has_op = true;
+      continue;
+    }
     names[k++] = nm;
   }
+  /* after an operand, '(' is a call and '[' an index: operators too */
+  for (int i = ops_at + 1; has_op && i < k; i++)
+    if (!strcmp(names[i], "'('") || !strcmp(names[i], "'['")) {
+      memmove(&names[i], &names[i + 1], sizeof *names * (size_t)(k - i - 1));
+      k--;
+      i--;
+    }
+  if (has_op) names[ops_at] = "an operator";
+  else memmove(&names[ops_at], &names[ops_at + 1], sizeof *names * (size_t)(k - ops_at - 1)), k--;
   if (k > 5) k = 5;
+  char buf[512];
+  size_t o = 0;
   if (n == 0 || k == 0) {
     o += (size_t)snprintf(buf + o, sizeof buf - o, "unexpected %s", tok_name(got));
   } else {
@@ -539,9 +631,6 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, Parser *p) {
     o += (size_t)snprintf(buf + o, sizeof buf - o, ", found %s", tok_name(got));
   }
   diag_error(p->d, *loc, "%s", buf);
-  if (got == YYSYMBOL_YYEOF && p->ls->depth > 0) {
-    char ch = p->ls->open[p->ls->depth - 1].ch;
-    diag_note(p->d, p->ls->open[p->ls->depth - 1].loc, "to match this '%c'", ch);
-  }
+  if (ob && (close || got == YYSYMBOL_YYEOF)) diag_note(p->d, ob->loc, "to match this '%c'", ob->ch);
   return 0;
 }

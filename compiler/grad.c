@@ -1,0 +1,516 @@
+/* grad.c — reverse-mode AD as an IR-to-IR transformation; see grad.h.
+ *
+ *  1. Copy f's forward code into a new function.
+ *  2. Activity analysis: a value is "varied" when it depends on a
+ *     differentiated argument through differentiable ops, "useful" when the
+ *     loss depends on it; only values that are both get adjoints. Loops are
+ *     iterated to a fixed point (a carried value can become varied or
+ *     useful through the next iteration).
+ *  3. The reverse sweep walks the forward code backwards. Each op's rule
+ *     (vjp.c) adds contributions to its operands' adjoints; fan-out sums.
+ *  4. A loop becomes a loop that runs backwards (attribute reverse), in a
+ *     new adjoint scope. It carries the adjoints of the forward loop's
+ *     carried values, and one accumulator for every outer value the body
+ *     uses, so a parameter used at every step collects its gradient across
+ *     iterations. After the backward body is built, every forward-body value
+ *     it refers to becomes a tape: the forward loop stacks it (a new stacked
+ *     output [T, ...]) and the backward body reads row i. Constants are
+ *     recomputed instead of taped.
+ */
+#include <string.h>
+
+#include "ad_internal.h"
+
+struct AdScope {
+  PtrMap adj;        /* value -> its adjoint so far */
+  AdScope *parent;
+  Inst *loop;        /* the forward loop whose body this scope reverses */
+  PtrMap fwd;        /* values defined directly in that body */
+};
+
+/* ---- activity ------------------------------------------------------------ */
+
+static int act(Ad *ad, const Value *v) { return (int)(intptr_t)pm_get(&ad->act, v); }
+
+static bool mark(Ad *ad, const Value *v, int bits) {
+  int old = act(ad, v);
+  if ((old | bits) == old) return false;
+  pm_put(&ad->act, v, (void *)(intptr_t)(old | bits));
+  return true;
+}
+
+bool ad_active(Ad *ad, const Value *v) { return act(ad, v) == (ACT_VARIED | ACT_USEFUL); }
+
+static bool any_varied(Ad *ad, const Inst *in) {
+  for (int i = 0; i < in->nargs; i++)
+    if (act(ad, in->args[i]) & ACT_VARIED) return true;
+  return false;
+}
+
+static void varied_block(Ad *ad, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->op == OP_FOR) {
+      Block *body = in->body;
+      int nc = in->nargs;
+      for (int k = 0; k < nc; k++)
+        if ((act(ad, in->args[k]) & ACT_VARIED) && dtype_is_float(in->args[k]->ty.dtype))
+          mark(ad, body->args[k + 1], ACT_VARIED);
+      for (bool changed = true; changed;) {
+        changed = false;
+        varied_block(ad, body);
+        Inst *y = body->last;
+        for (int k = 0; k < nc; k++)
+          if ((act(ad, y->args[k]) & ACT_VARIED) && dtype_is_float(body->args[k + 1]->ty.dtype))
+            changed |= mark(ad, body->args[k + 1], ACT_VARIED);
+      }
+      Inst *y = body->last;
+      for (int k = 0; k < in->nres; k++) {
+        bool v = act(ad, y->args[k]) & ACT_VARIED;
+        if (k < nc) v = v || (act(ad, in->args[k]) & ACT_VARIED);
+        if (v && dtype_is_float(in->res[k]->ty.dtype)) mark(ad, in->res[k], ACT_VARIED);
+      }
+      continue;
+    }
+    if (in->nres != 1) continue;
+    unsigned fl = op_info[in->op].flags;
+    if ((fl & F_NODIFF) || in->op == OP_STOP_GRADIENT || !dtype_is_float(in->res[0]->ty.dtype)) continue;
+    if (any_varied(ad, in)) mark(ad, in->res[0], ACT_VARIED);
+  }
+}
+
+/* Returns true when something new became useful. */
+static bool useful_block(Ad *ad, Block *b) {
+  bool any = false;
+  for (Inst *in = b->last; in; in = in->prev) {
+    if (in->op == OP_FOR) {
+      Block *body = in->body;
+      Inst *y = body->last;
+      int nc = in->nargs;
+      for (int k = 0; k < in->nres; k++)
+        if (act(ad, in->res[k]) & ACT_USEFUL) any |= mark(ad, y->args[k], ACT_USEFUL);
+      for (bool changed = true; changed;) {
+        changed = useful_block(ad, body);
+        for (int k = 0; k < nc; k++)
+          if (act(ad, body->args[k + 1]) & ACT_USEFUL) changed |= mark(ad, y->args[k], ACT_USEFUL);
+        any |= changed;
+      }
+      for (int k = 0; k < nc; k++)
+        if ((act(ad, body->args[k + 1]) & ACT_USEFUL) || (act(ad, in->res[k]) & ACT_USEFUL))
+          any |= mark(ad, in->args[k], ACT_USEFUL);
+      continue;
+    }
+    if (in->nres != 1 || !(act(ad, in->res[0]) & ACT_USEFUL)) continue;
+    for (int i = 0; i < in->nargs; i++) any |= mark(ad, in->args[i], ACT_USEFUL);
+  }
+  return any;
+}
+
+/* ---- adjoints ------------------------------------------------------------- */
+
+static const char *grad_name(Ad *ad, const Value *v) {
+  return v->name ? arena_printf(ad->a, "%s.grad", v->name) : NULL;
+}
+
+static void set_adj(Ad *ad, Value *v, Value *g) {
+  if (!g->name && !g->block) g->name = grad_name(ad, v);
+  pm_put(&ad->scope->adj, v, g);
+}
+
+static void check_scope(Ad *ad, const Value *v) {
+  AdScope *s = ad->scope;
+  if (s->loop && !pm_has(&s->fwd, v) && !pm_has(&s->adj, v))
+    die("AD: adjoint of a value outside the loop without an accumulator");
+}
+
+void ad_add(Ad *ad, Value *v, Value *c) {
+  if (!ad_active(ad, v)) return;
+  if (!type_eq(&c->ty, &v->ty)) die("AD: adjoint %s for a value of type %s", tstr(&c->ty), tstr(&v->ty));
+  check_scope(ad, v);
+  Value *cur = pm_get(&ad->scope->adj, v);
+  set_adj(ad, v, cur ? ir_binary(&ad->b, OP_ADD, cur, c) : c);
+}
+
+void ad_add_row(Ad *ad, Value *v, Value *row, Value *pos, int64_t axis) {
+  if (!ad_active(ad, v)) return;
+  check_scope(ad, v);
+  Value *cur = pm_get(&ad->scope->adj, v);
+  if (!cur) cur = ir_const_like(&ad->b, &v->ty, 0.0);
+  Attr at = {.ni = 1, .i = {axis}};
+  Value *args[3] = {cur, row, pos};
+  set_adj(ad, v, ir_build(&ad->b, OP_DYN_UPDATE_ADD, args, 3, &at, NULL));
+}
+
+static Value *adj_or_zero(Ad *ad, Value *v) {
+  Value *g = pm_get(&ad->scope->adj, v);
+  return g ? g : ir_const_like(&ad->b, &v->ty, 0.0);
+}
+
+/* ---- the reverse sweep ------------------------------------------------------- */
+
+static const char *describe(Ad *ad, const Inst *in) {
+  const Value *r = in->nres ? in->res[0] : NULL;
+  if (in->op == OP_FOR) return "from the loop";
+  if (r && r->name) return arena_printf(ad->a, "from %%%s = %s", r->name, op_info[in->op].name);
+  return arena_printf(ad->a, "from %s", op_info[in->op].name);
+}
+
+static void reverse_block(Ad *ad, Inst *last) {
+  for (Inst *in = last; in; in = in->prev) {
+    if (op_info[in->op].flags & F_TERMINATOR) continue;
+    ad->b.pos = in->pos;
+    ad->b.note = describe(ad, in);
+    if (in->op == OP_FOR) {
+      ad_vjp_for(ad, in, NULL);
+      continue;
+    }
+    Value *y = in->res[0];
+    if (!ad_active(ad, y)) continue;
+    Value *g = pm_get(&ad->scope->adj, y);
+    if (!g) continue;
+    vjp_rules[in->op](ad, in, g);
+  }
+}
+
+/* ---- loops ------------------------------------------------------------------- */
+
+static void collect_fwd(Block *b, PtrMap *fwd) {
+  for (int i = 0; i < b->nargs; i++) pm_put(fwd, b->args[i], (void *)1);
+  for (Inst *in = b->first; in; in = in->next)
+    for (int r = 0; r < in->nres; r++) pm_put(fwd, in->res[r], (void *)1);
+}
+
+/* Active values from outside the loop body used inside it (at any depth),
+ * in order of first use. `local` holds the values defined in the body and,
+ * while recursing, in the nested bodies. */
+static void collect_outer(Ad *ad, Block *b, const PtrMap *local, PtrMap *seen, PtrVec *out) {
+  for (Inst *in = b->first; in; in = in->next) {
+    for (int i = 0; i < in->nargs; i++) {
+      Value *v = in->args[i];
+      if (pm_has(local, v) || pm_has(seen, v) || !ad_active(ad, v)) continue;
+      pm_put(seen, v, (void *)1);
+      vec_push(ad->a, out, v);
+    }
+    if (in->body) {
+      PtrMap both;
+      pm_init(&both, ad->a);
+      for (int k = 0; k < local->cap; k++)
+        if (local->keys[k]) pm_put(&both, local->keys[k], (void *)1);
+      collect_fwd(in->body, &both);
+      collect_outer(ad, in->body, &both, seen, out);
+    }
+  }
+}
+
+static Value *tape_value(Ad *ad, Inst *fin, Value *v) {
+  /* add v as a stacked output of the forward loop */
+  Block *fb = fin->body;
+  Inst *y = fb->last;
+  Value **na = NEW_ARRAY(ad->a, Value *, y->nargs + 2);
+  memcpy(na, y->args, sizeof(Value *) * (size_t)y->nargs);
+  na[y->nargs++] = v;
+  y->args = na;
+  Value **nr = NEW_ARRAY(ad->a, Value *, fin->nres + 2);
+  memcpy(nr, fin->res, sizeof(Value *) * (size_t)fin->nres);
+  Value *t = NEW(ad->a, Value);
+  t->ty = v->ty;
+  memmove(t->ty.dim + 1, t->ty.dim, sizeof(int64_t) * (size_t)t->ty.rank);
+  t->ty.dim[0] = fin->attr.i[1] - fin->attr.i[0];
+  t->ty.rank++;
+  t->def = fin;
+  t->res = fin->nres;
+  t->name = arena_printf(ad->a, "tape.%s", v->name ? v->name : op_info[v->def ? v->def->op : OP_FOR].name);
+  nr[fin->nres++] = t;
+  fin->res = nr;
+  return t;
+}
+
+static void replace_in_block(Block *b, Value *from, Value *to) { ir_replace_uses(b, from, to); }
+
+/* Uses of forward-body values in the backward body become tape reads. */
+static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int depth) {
+  Block *rb = rin->body;
+  Value *ri = rb->args[0];
+  int64_t lo = fin->attr.i[0];
+  replace_in_block(rb, fin->body->args[0], ri);
+  /* find referenced forward values, in order */
+  PtrVec refs = {0};
+  PtrMap seen;
+  pm_init(&seen, ad->a);
+  PtrVec stack = {0};
+  vec_push(ad->a, &stack, rb);
+  while (stack.n) {
+    Block *b = stack.v[--stack.n];
+    for (Inst *in = b->first; in; in = in->next) {
+      for (int i = 0; i < in->nargs; i++) {
+        Value *v = in->args[i];
+        if (pm_has(fwd, v) && !pm_has(&seen, v)) {
+          pm_put(&seen, v, (void *)1);
+          vec_push(ad->a, &refs, v);
+        }
+      }
+      if (in->body) vec_push(ad->a, &stack, in->body);
+    }
+  }
+  if (!refs.n) return;
+  Builder tb = {.a = ad->a, .block = rb, .before = rb->first, .pos = rin->pos, .note = "tape read"};
+  Value *row = NULL;
+  for (int k = 0; k < refs.n; k++) {
+    Value *v = refs.v[k];
+    Value *nv;
+    if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
+      Attr at = v->def->attr;
+      tb.note = "recomputed";
+      nv = ir_build(&tb, v->def->op, NULL, 0, &at, &v->ty);
+    } else {
+      if (!row) {
+        tb.note = "tape row";
+        row = lo ? ir_binary(&tb, OP_SUB, ri, ir_scalar(&tb, TY_I32, (double)lo)) : ri;
+      }
+      Value *tape = tape_value(ad, fin, v);
+      tb.note = "tape read";
+      Attr at = {.ni = 1, .i = {0}};
+      Value *args[2] = {tape, row};
+      nv = ir_build(&tb, OP_DYN_SLICE, args, 2, &at, NULL);
+      nv->name = v->name;
+      SavedValue *sv = NEW(ad->a, SavedValue);
+      sv->value = v;
+      sv->tape = tape;
+      sv->pos = v->def ? v->def->pos : fin->pos;
+      sv->bytes = type_bytes(&tape->ty);
+      sv->depth = depth;
+      vec_push(ad->a, &ad->saved, sv);
+    }
+    replace_in_block(rb, v, nv);
+  }
+}
+
+static int loop_depth(const Inst *in) {
+  int d = 0;
+  for (const Block *b = in->block; b && b->parent; b = b->parent->block) d++;
+  return d;
+}
+
+void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
+  (void)unused;
+  Block *fb = fin->body;
+  Inst *fy = fb->last;
+  int nc = fin->nargs;
+  int64_t lo = fin->attr.i[0], hi = fin->attr.i[1];
+  /* anything to do? */
+  bool any = false;
+  for (int k = 0; k < fin->nres; k++)
+    if (ad_active(ad, fin->res[k]) && pm_get(&ad->scope->adj, fin->res[k])) any = true;
+  if (!any) return;
+  AdScope *outer = ad->scope;
+  AdScope *s = NEW(ad->a, AdScope);
+  pm_init(&s->adj, ad->a);
+  pm_init(&s->fwd, ad->a);
+  s->parent = outer;
+  s->loop = fin;
+  collect_fwd(fb, &s->fwd);
+  PtrVec ov = {0};
+  PtrMap seen;
+  pm_init(&seen, ad->a);
+  collect_outer(ad, fb, &s->fwd, &seen, &ov);
+  /* the backward loop */
+  int carried[256], na = 0;
+  for (int k = 0; k < nc && na < 256; k++)
+    if (ad_active(ad, fb->args[k + 1])) carried[na++] = k;
+  int nr = na + ov.n;
+  Inst *rin = NEW(ad->a, Inst);
+  rin->op = OP_FOR;
+  rin->pos = fin->pos;
+  rin->note = "backward loop";
+  rin->attr.ni = 4;
+  rin->attr.i[0] = lo;
+  rin->attr.i[1] = hi;
+  rin->attr.i[2] = nr;
+  rin->attr.i[3] = !fin->attr.i[3]; /* the backward loop runs the other way */
+  rin->nargs = nr;
+  rin->args = NEW_ARRAY(ad->a, Value *, nr + 1);
+  rin->body = ir_block_new(ad->a, rin);
+  Block *rb = rin->body;
+  ir_block_add_arg(ad->a, rb, type_scalar(TY_I32), fb->args[0]->name);
+  for (int j = 0; j < na; j++) {
+    int k = carried[j];
+    rin->args[j] = adj_or_zero(ad, fin->res[k]);
+    ir_block_add_arg(ad->a, rb, fin->res[k]->ty, grad_name(ad, fb->args[k + 1]));
+  }
+  for (int j = 0; j < ov.n; j++) {
+    Value *o = ov.v[j];
+    rin->args[na + j] = adj_or_zero(ad, o);
+    Value *acc = ir_block_add_arg(ad->a, rb, o->ty, grad_name(ad, o));
+    pm_put(&s->adj, o, acc);
+  }
+  /* build the body in the new scope */
+  Builder saved_b = ad->b;
+  ad->scope = s;
+  ad->b.block = rb;
+  ad->b.before = NULL;
+  for (int j = 0; j < na; j++) ad_add(ad, fy->args[carried[j]], rb->args[j + 1]);
+  for (int k = nc; k < fin->nres; k++) {
+    Value *gs = pm_get(&outer->adj, fin->res[k]);
+    if (!gs || !ad_active(ad, fy->args[k])) continue;
+    Value *row = rb->args[0];
+    if (lo) row = ir_binary(&ad->b, OP_SUB, row, ir_scalar(&ad->b, TY_I32, (double)lo));
+    Attr at = {.ni = 1, .i = {0}};
+    Value *args[2] = {gs, row};
+    ad_add(ad, fy->args[k], ir_build(&ad->b, OP_DYN_SLICE, args, 2, &at, NULL));
+  }
+  reverse_block(ad, fy->prev);
+  ad->b.pos = fin->pos;
+  ad->b.note = "backward loop";
+  Value **ys = NEW_ARRAY(ad->a, Value *, nr + 1);
+  for (int j = 0; j < na; j++) ys[j] = adj_or_zero(ad, fb->args[carried[j] + 1]);
+  for (int j = 0; j < ov.n; j++) ys[na + j] = pm_get(&s->adj, ov.v[j]);
+  ir_build(&ad->b, OP_YIELD, ys, nr, NULL, NULL);
+  ad->scope = outer;
+  ad->b = saved_b;
+  /* results, then the loop goes where the adjoint code is being written */
+  rin->nres = nr;
+  rin->res = NEW_ARRAY(ad->a, Value *, nr + 1);
+  for (int j = 0; j < nr; j++) {
+    Value *r = NEW(ad->a, Value);
+    r->ty = rin->args[j]->ty;
+    r->def = rin;
+    r->res = j;
+    rin->res[j] = r;
+  }
+  if (ad->b.before)
+    ir_insert_before(ad->b.before, rin);
+  else
+    ir_append(ad->b.block, rin);
+  make_tapes(ad, fin, rin, &s->fwd, loop_depth(fin) + 1);
+  for (int j = 0; j < na; j++) ad_add(ad, fin->args[carried[j]], rin->res[j]);
+  for (int j = 0; j < ov.n; j++) set_adj(ad, ov.v[j], rin->res[na + j]);
+}
+
+/* ---- the whole function ----------------------------------------------------- */
+
+/* Forward values kept for the straight-line part of the backward code. */
+static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
+  PtrMap fwd;
+  pm_init(&fwd, ad->a);
+  for (Inst *in = ad->f->body->first; in; in = in->next) {
+    for (int r = 0; r < in->nres; r++) pm_put(&fwd, in->res[r], in);
+    if (in == fwd_last) break;
+  }
+  PtrMap seen;
+  pm_init(&seen, ad->a);
+  PtrVec stack = {0};
+  for (Inst *in = rev_first; in; in = in->next) {
+    vec_push(ad->a, &stack, in);
+    while (stack.n) {
+      Inst *x = stack.v[--stack.n];
+      for (int i = 0; i < x->nargs; i++) {
+        Value *v = x->args[i];
+        Inst *d = pm_get(&fwd, v);
+        if (!d || pm_has(&seen, v) || d->op == OP_CONST) continue;
+        pm_put(&seen, v, (void *)1);
+        SavedValue *sv = NEW(ad->a, SavedValue);
+        sv->value = v;
+        sv->pos = d->pos;
+        sv->bytes = type_bytes(&v->ty);
+        vec_push(ad->a, &ad->saved, sv);
+      }
+      if (x->body)
+        for (Inst *y = x->body->first; y; y = y->next) vec_push(ad->a, &stack, y);
+    }
+  }
+}
+
+GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
+  GradResult res = {0};
+  Arena *a = m->a;
+  Ad ad = {.a = a, .m = m, .d = d};
+  pm_init(&ad.act, a);
+  Inst *ret = f->body->last;
+  if (!ret || ret->op != OP_RETURN || f->nret < 1 || f->ret[0].rank != 0 || !dtype_is_float(f->ret[0].dtype)) {
+    diag_error(d, (Loc){f->pos.line, f->pos.col, f->pos.line, f->pos.col},
+               "cannot differentiate '%s': it must return a floating-point scalar", f->name);
+    return res;
+  }
+  Func *g = ir_func_new(m, arena_printf(a, "%s.grad", f->name));
+  g->pos = f->pos;
+  g->is_grad = true;
+  ad.f = g;
+  PtrMap map;
+  pm_init(&map, a);
+  for (int i = 0; i < f->body->nargs; i++) {
+    Value *v = f->body->args[i];
+    ir_func_add_arg(a, g, v->ty, v->name, f->arg_role[i]);
+    pm_put(&map, v, g->body->args[i]);
+  }
+  Builder b = {.a = a, .block = g->body};
+  for (Inst *in = f->body->first; in != ret; in = in->next) ir_clone_inst(&b, in, &map);
+  Inst *fwd_last = g->body->last;
+  Value *loss = pm_get(&map, ret->args[0]);
+  /* activity */
+  for (int i = 0; i < g->body->nargs; i++) {
+    Role r = g->arg_role[i];
+    bool wrt = r.kind == ARG_PARAM || (r.kind == ARG_INPUT && wrt_input && wrt_input[r.index]);
+    if (wrt && dtype_is_float(g->body->args[i]->ty.dtype)) mark(&ad, g->body->args[i], ACT_VARIED);
+  }
+  varied_block(&ad, g->body);
+  mark(&ad, loss, ACT_USEFUL);
+  useful_block(&ad, g->body);
+  /* the reverse sweep */
+  AdScope root = {.parent = NULL};
+  pm_init(&root.adj, a);
+  pm_init(&root.fwd, a);
+  ad.scope = &root;
+  ad.b = (Builder){.a = a, .block = g->body, .pos = ret->pos};
+  ad.b.note = "seed: d loss / d loss = 1";
+  Value *one = ir_scalar(&ad.b, loss->ty.dtype, 1.0);
+  Inst *rev_first = one->def;
+  if (ad_active(&ad, loss)) set_adj(&ad, loss, one);
+  reverse_block(&ad, fwd_last);
+  if (ad.errors) return res;
+  /* results: the loss, then the gradients */
+  ad.b.pos = ret->pos;
+  ad.b.note = NULL;
+  PtrVec outs = {0};
+  ir_func_add_result(a, g, loss->ty, "loss", (Role){RES_LOSS, 0});
+  vec_push(a, &outs, loss);
+  for (int i = 0; i < g->body->nargs; i++) {
+    Role r = g->arg_role[i];
+    Value *v = g->body->args[i];
+    bool wrt = r.kind == ARG_PARAM || (r.kind == ARG_INPUT && wrt_input && wrt_input[r.index]);
+    if (!wrt || !dtype_is_float(v->ty.dtype)) continue;
+    Value *gv = pm_get(&root.adj, v);
+    if (!gv) {
+      ad.b.note = "no dependence: zero gradient";
+      gv = ir_const_like(&ad.b, &v->ty, 0.0);
+      ad.b.note = NULL;
+    }
+    ir_func_add_result(a, g, v->ty, arena_printf(a, "%s.grad", v->name ? v->name : "arg"),
+                       (Role){r.kind == ARG_PARAM ? RES_GRAD : RES_INPUT_GRAD, r.index});
+    vec_push(a, &outs, gv);
+  }
+  ir_build(&ad.b, OP_RETURN, (Value **)outs.v, outs.n, NULL, NULL);
+  record_saved(&ad, fwd_last, rev_first);
+  res.f = g;
+  res.nsaved = ad.saved.n;
+  res.saved = NEW_ARRAY(a, SavedValue, ad.saved.n + 1);
+  for (int i = 0; i < ad.saved.n; i++) {
+    res.saved[i] = *(SavedValue *)ad.saved.v[i];
+    if (res.saved[i].tape) res.tape_bytes += res.saved[i].bytes;
+    else res.saved_bytes += res.saved[i].bytes;
+  }
+  return res;
+}
+
+void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
+  fprintf(out, "values saved by @%s for the backward pass:\n", g->f ? g->f->name : "?");
+  fprintf(out, "  %-22s %-22s %12s  %s\n", "value", "shape", "bytes", "from");
+  for (int i = 0; i < g->nsaved; i++) {
+    const SavedValue *s = &g->saved[i];
+    const Type *t = s->tape ? &s->tape->ty : &s->value->ty;
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s%s", s->tape ? "tape " : "", s->value->name ? s->value->name : "(temp)");
+    fprintf(out, "  %-22s %-22s %12zu  %s:%d:%d%s\n", nm, tstr(t), s->bytes, m->file ? m->file : "?", s->pos.line,
+            s->pos.col, s->tape ? "  (one row per loop iteration)" : "");
+  }
+  fprintf(out, "  total: %zu bytes kept from straight-line code, %zu bytes of loop tapes (peak tape)\n",
+          g->saved_bytes, g->tape_bytes);
+}

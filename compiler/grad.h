@@ -1,0 +1,40 @@
+/* grad.h — reverse-mode automatic differentiation, IR to IR (grad.c).
+ *
+ * grad_func(f) builds "<f>.grad": the same arguments as f, results
+ * (loss, d loss/d param_0, ..., d loss/d param_{n-1}[, d loss/d input_k...]).
+ * The forward code is copied, then the adjoint code follows it, op by op in
+ * reverse, each op's rule taken from the op table (vjp.c). Loops run
+ * backwards with the adjoints of their carried values as loop-carried
+ * values; what the backward loop needs from each forward iteration is
+ * stacked by the forward loop into tapes [T, ...]. */
+#ifndef NNC_GRAD_H
+#define NNC_GRAD_H
+#include "ir.h"
+
+/* A value the gradient keeps from the forward pass for the backward pass. */
+typedef struct SavedValue {
+  Value *value;     /* the forward value (inside a loop: one iteration's) */
+  Value *tape;      /* the tape [T, ...] holding it for every iteration, or NULL */
+  Pos pos;          /* .nn position of the instruction that computed it */
+  size_t bytes;     /* size of what is kept (the whole tape for loops) */
+  int depth;        /* loop nesting of the value (0 = straight-line) */
+} SavedValue;
+
+typedef struct GradResult {
+  Func *f;          /* the gradient function, NULL on failure */
+  SavedValue *saved;
+  int nsaved;
+  size_t tape_bytes;  /* total of loop tapes */
+  size_t saved_bytes; /* total of straight-line values kept */
+} GradResult;
+
+/* Differentiate f (whose first result is a float scalar) w.r.t. every
+ * parameter argument and the inputs flagged in wrt_input (may be NULL).
+ * Problems (a construct with no derivative) are reported to d, all at once,
+ * with their .nn positions; then the result's f is NULL. */
+GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d);
+
+/* Write the --emit=tape report. */
+void grad_print_saved(FILE *out, const Module *m, const GradResult *g);
+
+#endif

@@ -1,0 +1,319 @@
+/* ir_print.c — the IR text format (ir_parse.c reads it back exactly).
+ *
+ *   module @fashion_mlp "fashion_mlp.nn"
+ *   param @W1 : f32[784,256] = normal(0, 0.0505)
+ *   func @loss(%W1: f32[784,256] param(0), %x: f32[128,784]) -> (%loss: f32 loss) {
+ *     %0 = matmul %x, %W1 {ta=0, tb=0} : f32[128,256]  # 18:19
+ *     %h, %hs = for %t = 0 to 64 carry(%h.0 = %3, %hs.0 = %4) : f32[32,256], f32[32,64,256] {  # 22:5
+ *       ...
+ *       yield %h.1, %hs.1
+ *     }
+ *     return %9
+ *   }
+ *
+ * Values print by name (made unique within the function with .N suffixes)
+ * or by number. `# line:col note` trails an instruction: its .nn position
+ * and, in gradient code, which primal instruction it comes from. Floats
+ * print in the shortest form that reads back to the same double. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+/* Shortest %g that round-trips. */
+static void fmt_double(char *buf, size_t n, double v) {
+  if (isinf(v)) {
+    snprintf(buf, n, v > 0 ? "inf" : "-inf");
+    return;
+  }
+  if (isnan(v)) {
+    snprintf(buf, n, "nan");
+    return;
+  }
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, n, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v) return;
+  }
+}
+
+/* ---- naming ------------------------------------------------------------ */
+
+typedef struct Namer {
+  Arena *a;
+  const char **used;   /* open-addressing set of names */
+  int cap, n;
+  int counter;         /* for unnamed values */
+} Namer;
+
+static unsigned hash_name(const char *s) {
+  unsigned h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static bool name_taken(Namer *nm, const char *s) {
+  if (!nm->cap) return false;
+  for (unsigned i = hash_name(s) & (unsigned)(nm->cap - 1);; i = (i + 1) & (unsigned)(nm->cap - 1)) {
+    if (!nm->used[i]) return false;
+    if (!strcmp(nm->used[i], s)) return true;
+  }
+}
+
+static void name_add(Namer *nm, const char *s) {
+  if (2 * (nm->n + 1) > nm->cap) {
+    int oc = nm->cap;
+    const char **old = nm->used;
+    nm->cap = oc ? oc * 2 : 256;
+    nm->used = NEW_ARRAY(nm->a, const char *, nm->cap);
+    for (int i = 0; i < oc; i++)
+      if (old[i]) {
+        unsigned j = hash_name(old[i]) & (unsigned)(nm->cap - 1);
+        while (nm->used[j]) j = (j + 1) & (unsigned)(nm->cap - 1);
+        nm->used[j] = old[i];
+      }
+  }
+  unsigned j = hash_name(s) & (unsigned)(nm->cap - 1);
+  while (nm->used[j]) j = (j + 1) & (unsigned)(nm->cap - 1);
+  nm->used[j] = s;
+  nm->n++;
+}
+
+static bool all_digits(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return false;
+  return true;
+}
+
+/* The printed name of each value is kept in Value.name of a shadow table:
+ * we store it in a per-print map from Value* to string using Value.id as an
+ * index into `names`. */
+typedef struct Printer {
+  FILE *out;
+  Namer nm;
+  const char **names;
+  int nnames, capnames;
+  const Module *m;
+} Printer;
+
+static void assign(Printer *p, Value *v) {
+  const char *s;
+  if (v->name && !all_digits(v->name)) {
+    s = v->name;
+    if (name_taken(&p->nm, s)) {
+      for (int k = 1;; k++) {
+        char *t = arena_printf(p->nm.a, "%s.%d", v->name, k);
+        if (!name_taken(&p->nm, t)) {
+          s = t;
+          break;
+        }
+      }
+    }
+  } else {
+    s = arena_printf(p->nm.a, "%d", p->nm.counter++);
+  }
+  name_add(&p->nm, s);
+  if (p->nnames == p->capnames) {
+    int cap = p->capnames ? p->capnames * 2 : 256;
+    const char **nn = NEW_ARRAY(p->nm.a, const char *, cap);
+    if (p->nnames) memcpy(nn, p->names, sizeof(char *) * (size_t)p->nnames);
+    p->names = nn;
+    p->capnames = cap;
+  }
+  v->id = p->nnames;
+  p->names[p->nnames++] = s;
+}
+
+static const char *vname(Printer *p, const Value *v) {
+  if (v->id < 0 || v->id >= p->nnames) return "<?>";
+  return p->names[v->id];
+}
+
+/* ---- pieces -------------------------------------------------------------- */
+
+static void print_type(FILE *out, const Type *t) { fputs(tstr(t), out); }
+
+static void print_attrs(Printer *p, const Inst *in) {
+  const char *s = op_info[in->op].attrs;
+  if (!*s) return;
+  FILE *out = p->out;
+  int k = 0;
+  bool first = true;
+  fputs(" {", out);
+  while (*s) {
+    while (*s == ' ') s++;
+    if (!*s) break;
+    const char *e = s;
+    while (*e && *e != ' ' && *e != '[' && *e != ':') e++;
+    int len = (int)(e - s);
+    fprintf(out, "%s%.*s=", first ? "" : ", ", len, s);
+    first = false;
+    if (*e == ':') {
+      char buf[64];
+      fmt_double(buf, sizeof buf, in->attr.f);
+      fputs(buf, out);
+      e += 2;
+    } else if (*e == '[') {
+      int n;
+      if (e[1] == '*') n = in->attr.ni - k;
+      else if (e[1] == 'r') n = in->nargs ? in->args[0]->ty.rank : 0;
+      else n = e[1] - '0';
+      fputc('[', out);
+      for (int i = 0; i < n && k < in->attr.ni; i++) fprintf(out, i ? ",%lld" : "%lld", (long long)in->attr.i[k++]);
+      fputc(']', out);
+      e += 3;
+    } else {
+      fprintf(out, "%lld", (long long)(k < in->attr.ni ? in->attr.i[k] : 0));
+      k++;
+    }
+    s = e;
+  }
+  fputc('}', out);
+}
+
+static void print_trailer(Printer *p, const Inst *in) {
+  if (!in->pos.line && !in->note) return;
+  fprintf(p->out, "  # %d:%d", in->pos.line, in->pos.col);
+  if (in->note) fprintf(p->out, " %s", in->note);
+}
+
+static void indent(FILE *out, int d) {
+  for (int i = 0; i < d; i++) fputs("  ", out);
+}
+
+static void print_block(Printer *p, const Block *b, int depth);
+
+static void print_inst(Printer *p, const Inst *in, int depth) {
+  FILE *out = p->out;
+  indent(out, depth);
+  if (in->op == OP_FOR) {
+    for (int i = 0; i < in->nres; i++) assign(p, in->res[i]);
+    const Block *body = in->body;
+    for (int i = 0; i < body->nargs; i++) assign(p, body->args[i]);
+    for (int i = 0; i < in->nres; i++) fprintf(out, "%s%%%s", i ? ", " : "", vname(p, in->res[i]));
+    fprintf(out, "%sfor%s %%%s = %lld to %lld", in->nres ? " = " : "", in->attr.i[3] ? " reverse" : "",
+            vname(p, body->args[0]), (long long)in->attr.i[0], (long long)in->attr.i[1]);
+    if (in->nargs) {
+      fputs(" carry(", out);
+      for (int i = 0; i < in->nargs; i++)
+        fprintf(out, "%s%%%s = %%%s", i ? ", " : "", vname(p, body->args[i + 1]), vname(p, in->args[i]));
+      fputc(')', out);
+    }
+    if (in->nres) {
+      fputs(" :", out);
+      for (int i = 0; i < in->nres; i++) {
+        fputs(i ? ", " : " ", out);
+        print_type(out, &in->res[i]->ty);
+      }
+    }
+    fputs(" {", out);
+    print_trailer(p, in);
+    fputc('\n', out);
+    print_block(p, body, depth + 1);
+    indent(out, depth);
+    fputs("}\n", out);
+    return;
+  }
+  if (op_info[in->op].flags & F_TERMINATOR) {
+    fputs(op_info[in->op].name, out);
+    for (int i = 0; i < in->nargs; i++) fprintf(out, "%s%%%s", i ? ", " : " ", vname(p, in->args[i]));
+    print_trailer(p, in);
+    fputc('\n', out);
+    return;
+  }
+  for (int i = 0; i < in->nres; i++) assign(p, in->res[i]);
+  for (int i = 0; i < in->nres; i++) fprintf(out, "%s%%%s", i ? ", " : "", vname(p, in->res[i]));
+  fprintf(out, " = %s", op_info[in->op].name);
+  for (int i = 0; i < in->nargs; i++) fprintf(out, "%s%%%s", i ? ", " : " ", vname(p, in->args[i]));
+  print_attrs(p, in);
+  fputs(" : ", out);
+  print_type(out, &in->res[0]->ty);
+  print_trailer(p, in);
+  fputc('\n', out);
+}
+
+static void print_block(Printer *p, const Block *b, int depth) {
+  for (const Inst *in = b->first; in; in = in->next) print_inst(p, in, depth);
+}
+
+static void print_role(FILE *out, Role r, bool result) {
+  static const char *const arg_roles[] = {"", "param", "state", "scalar"};
+  static const char *const res_roles[] = {"", "loss", "grad", "input_grad", "new_param", "new_state"};
+  if (!result) {
+    if (r.kind == ARG_INPUT) return;
+    if (r.kind == ARG_SCALAR) fprintf(out, " scalar(%d)", r.index);
+    else fprintf(out, " %s(%d)", arg_roles[r.kind], r.index);
+  } else {
+    if (r.kind == RES_OUTPUT) return;
+    if (r.kind == RES_LOSS) fputs(" loss", out);
+    else fprintf(out, " %s(%d)", res_roles[r.kind], r.index);
+  }
+}
+
+void ir_print_func(FILE *out, const Module *m, const Func *f) {
+  Arena *a = arena_new();
+  Printer p = {.out = out, .m = m};
+  p.nm.a = a;
+  fprintf(out, "func @%s(", f->name);
+  for (int i = 0; i < f->body->nargs; i++) {
+    Value *v = f->body->args[i];
+    assign(&p, v);
+    fprintf(out, "%s%%%s: ", i ? ", " : "", vname(&p, v));
+    print_type(out, &v->ty);
+    print_role(out, f->arg_role[i], false);
+  }
+  fputs(") -> (", out);
+  for (int i = 0; i < f->nret; i++) {
+    if (i) fputs(", ", out);
+    if (f->ret_name && f->ret_name[i]) fprintf(out, "%%%s: ", f->ret_name[i]);
+    print_type(out, &f->ret[i]);
+    print_role(out, f->ret_role[i], true);
+  }
+  fprintf(out, ")%s {", f->is_grad ? " grad" : "");
+  if (f->pos.line) fprintf(out, "  # %d:%d", f->pos.line, f->pos.col);
+  fputc('\n', out);
+  print_block(&p, f->body, 1);
+  fputs("}\n", out);
+  arena_free(a);
+}
+
+void ir_print_init(FILE *out, const InitSpec *s) {
+  char a[64], b[64];
+  fmt_double(a, sizeof a, s->a);
+  fmt_double(b, sizeof b, s->b);
+  switch (s->kind) {
+  case INIT_ZEROS: fputs("zeros()", out); break;
+  case INIT_ONES: fputs("ones()", out); break;
+  case INIT_CONST: fprintf(out, "constant(%s)", a); break;
+  case INIT_UNIFORM: fprintf(out, "uniform(%s, %s)", a, b); break;
+  case INIT_NORMAL: fprintf(out, "normal(%s, %s)", a, b); break;
+  case INIT_TRUNC_NORMAL: fprintf(out, "trunc_normal(%s, %s)", a, b); break;
+  }
+}
+
+void ir_print_module(FILE *out, const Module *m) {
+  fprintf(out, "module @%s", m->name);
+  if (m->file) {
+    fputs(" \"", out);
+    for (const char *s = m->file; *s; s++) {
+      if (*s == '"' || *s == '\\') fputc('\\', out);
+      fputc(*s, out);
+    }
+    fputc('"', out);
+  }
+  fputc('\n', out);
+  for (int i = 0; i < m->nparams; i++) {
+    const IrParam *pa = &m->params[i];
+    fprintf(out, "param @%s : ", pa->name);
+    print_type(out, &pa->ty);
+    fputs(" = ", out);
+    ir_print_init(out, &pa->init);
+    if (pa->pos.line) fprintf(out, "  # %d:%d", pa->pos.line, pa->pos.col);
+    fputc('\n', out);
+  }
+  for (int i = 0; i < m->nfuncs; i++) {
+    fputc('\n', out);
+    ir_print_func(out, m, m->funcs[i]);
+  }
+}

@@ -1,0 +1,775 @@
+/* irgen.c — checked AST to IR.
+ *
+ * Every function of the model becomes an IR function whose arguments are
+ * all the model's parameters (role param(i)) followed by the function's own
+ * arguments. Calls of user functions are inlined (recursion is refused by
+ * the checker), so each IR function is one static graph. `var`s become SSA
+ * values; a `for` loop carries every outer var its body assigns. Builtins
+ * that are not single ops (softmax, layernorm, losses, ...) expand here into
+ * primitive ops, so the AD and the backend see a small op set. Every
+ * instruction keeps the .nn position of the expression it comes from.
+ *
+ * The env maps each Sym (by id) to its current Value. Inlining reuses the
+ * callee's Syms; this is sound because no call can be active twice. */
+#include <string.h>
+
+#include "check.h"
+#include "irgen.h"
+
+typedef struct G {
+  Arena *a;
+  Module *m;
+  Builder b;
+  Value **env;         /* Sym id -> current value */
+  int nsyms;
+  bool training;       /* dropout active */
+  Value *seed;         /* i32 scalar argument feeding dropout, training only */
+  int rng_streams;     /* dropout sites numbered in order */
+  Value *ret;          /* the value of the innermost inlined `return` */
+} G;
+
+static Value *gen(G *g, Expr *e);
+
+static Pos pos_of(Loc l) { return (Pos){l.line, l.col}; }
+
+static void at(G *g, Loc l) { g->b.pos = pos_of(l); }
+
+static void name_value(Value *v, const char *name) {
+  if (v && !v->name) v->name = name;
+}
+
+/* ---- typing helpers ---------------------------------------------------------- */
+
+/* Generate e and convert it to dtype dt (weak literals take the dtype of
+ * their context; the checker has guaranteed the conversion is allowed). */
+static Value *gen_as(G *g, Expr *e, DType dt) {
+  if (e->cv.kind != CV_NONE && e->cv.kind != CV_LIST && e->cv.kind != CV_STRING && e->ty.rank == 0) {
+    at(g, e->loc);
+    double v = e->cv.kind == CV_FLOAT ? e->cv.f : (double)e->cv.i;
+    return ir_scalar(&g->b, dt, v);
+  }
+  Value *v = gen(g, e);
+  if (v->ty.dtype != dt) {
+    at(g, e->loc);
+    v = ir_cast(&g->b, v, dt);
+  }
+  return v;
+}
+
+/* The dtype two operands meet at (see the checker's weak typing). */
+static DType meet(const Expr *l, const Expr *r) {
+  if (l->weak && !r->weak) return r->ty.dtype;
+  if (r->weak && !l->weak) return l->ty.dtype;
+  if (l->weak && r->weak)
+    return (dtype_is_float(l->ty.dtype) || dtype_is_float(r->ty.dtype)) ? TY_F32 : l->ty.dtype;
+  return l->ty.dtype;
+}
+
+static Value *keepdims(G *g, Value *v, const Type *want) {
+  return ir_reshape(&g->b, v, want);
+}
+
+static Value *reduce(G *g, Op op, Value *x, const int64_t *axes, int n) {
+  if (n == 0) return x;
+  Attr at = {.ni = n};
+  memcpy(at.i, axes, sizeof(int64_t) * (size_t)n);
+  return ir_build(&g->b, op, &x, 1, &at, NULL);
+}
+
+/* x's shape with the listed axes set to 1 (for broadcasting back). */
+static Type kept(const Type *x, const int64_t *axes, int n) {
+  Type t = *x;
+  for (int i = 0; i < n; i++) t.dim[axes[i]] = 1;
+  return t;
+}
+
+static Value *scalar_like(G *g, Value *x, double v) { return ir_scalar(&g->b, x->ty.dtype, v); }
+
+static Value *mul_scalar(G *g, Value *x, double v) {
+  return ir_binary(&g->b, OP_MUL, x, scalar_like(g, x, v));
+}
+
+/* ---- matmul with NumPy semantics ------------------------------------------------ */
+
+static Value *gen_matmul(G *g, Value *a, Value *b, const Type *out) {
+  Builder *B = &g->b;
+  Type ta = a->ty, tb = b->ty;
+  if (ta.rank == 1) { /* [K] -> [1,K] */
+    Type t = type_scalar(ta.dtype);
+    t.rank = 2;
+    t.dim[0] = 1;
+    t.dim[1] = ta.dim[0];
+    a = ir_reshape(B, a, &t);
+    ta = a->ty;
+  }
+  if (tb.rank == 1) { /* [K] -> [K,1] */
+    Type t = type_scalar(tb.dtype);
+    t.rank = 2;
+    t.dim[0] = tb.dim[0];
+    t.dim[1] = 1;
+    b = ir_reshape(B, b, &t);
+    tb = b->ty;
+  }
+  Attr at = {.ni = 2};
+  Value *r;
+  if (tb.rank == 2) {
+    /* fold every leading axis of a into M: one GEMM */
+    Type a2 = type_scalar(ta.dtype);
+    a2.rank = 2;
+    a2.dim[0] = type_numel(&ta) / ta.dim[ta.rank - 1];
+    a2.dim[1] = ta.dim[ta.rank - 1];
+    Value *args[2] = {ir_reshape(B, a, &a2), b};
+    r = ir_build(B, OP_MATMUL, args, 2, &at, NULL);
+  } else {
+    /* broadcast the batch dimensions to their common shape: batched GEMM */
+    Type ba = type_scalar(ta.dtype), bb = ba, batch;
+    ba.rank = ta.rank - 2;
+    bb.rank = tb.rank - 2;
+    for (int i = 0; i < ba.rank; i++) ba.dim[i] = ta.dim[i];
+    for (int i = 0; i < bb.rank; i++) bb.dim[i] = tb.dim[i];
+    if (!broadcast_shapes(&ba, &bb, &batch)) die("irgen: matmul batch shapes");
+    Type fa = batch, fb = batch;
+    fa.dim[fa.rank++] = ta.dim[ta.rank - 2];
+    fa.dim[fa.rank++] = ta.dim[ta.rank - 1];
+    fb.dim[fb.rank++] = tb.dim[tb.rank - 2];
+    fb.dim[fb.rank++] = tb.dim[tb.rank - 1];
+    Value *args[2] = {ir_broadcast(B, a, &fa), ir_broadcast(B, b, &fb)};
+    r = ir_build(B, OP_MATMUL, args, 2, &at, NULL);
+  }
+  return ir_reshape(B, r, out);
+}
+
+/* ---- indexing ------------------------------------------------------------------ */
+
+/* Read base[items] (checked by check_index). */
+static Value *gen_index(G *g, Expr *e) {
+  Value *x = gen(g, e->index.base);
+  at(g, e->loc);
+  const Type *t = &x->ty;
+  int r = t->rank;
+  /* 1. the static part as one strided slice, every axis kept */
+  Attr sl = {.ni = 2 * r};
+  Type st = *t;
+  bool ident = true;
+  for (int k = 0; k < r; k++) {
+    sl.i[k] = 0;
+    sl.i[r + k] = 1;
+    if (k >= e->index.nitems) continue;
+    IndexItem *it = &e->index.items[k];
+    if (it->kind == IX_AT && it->dynamic) continue;
+    int64_t len = it->kind == IX_AT ? 1 : (it->hi - it->lo + it->stride - 1) / it->stride;
+    sl.i[k] = it->lo;
+    sl.i[r + k] = it->stride;
+    st.dim[k] = len;
+    if (len != t->dim[k]) ident = false;
+  }
+  if (!ident) x = ir_build(&g->b, OP_SLICE, &x, 1, &sl, &st);
+  /* 2. run-time positions, highest axis first so lower axes keep their numbers */
+  for (int k = e->index.nitems - 1; k >= 0; k--) {
+    IndexItem *it = &e->index.items[k];
+    if (it->kind != IX_AT || !it->dynamic) continue;
+    Value *i = gen_as(g, it->start, TY_I32);
+    at(g, e->loc);
+    Attr ax = {.ni = 1, .i = {k}};
+    Value *args[2] = {x, i};
+    x = ir_build(&g->b, OP_DYN_SLICE, args, 2, &ax, NULL);
+  }
+  /* 3. drop the axes of static single positions */
+  return ir_reshape(&g->b, x, &e->ty);
+}
+
+/* base with base[items] replaced by v (or combined with it by op). Items
+ * whose positions are run-time values are peeled one at a time. */
+static Value *update_region(G *g, Value *base, IndexItem *items, int nitems, Value *v, int op) {
+  Builder *B = &g->b;
+  for (int k = 0; k < nitems; k++) {
+    if (items[k].kind != IX_AT || !items[k].dynamic) continue;
+    Value *i = gen_as(g, items[k].start, TY_I32);
+    Attr ax = {.ni = 1, .i = {k}};
+    Value *args[2] = {base, i};
+    Value *row = ir_build(B, OP_DYN_SLICE, args, 2, &ax, NULL);
+    /* the row lost axis k: shift the remaining items down */
+    IndexItem rest[MAX_RANK];
+    int n = 0;
+    for (int j = 0; j < nitems; j++)
+      if (j != k) rest[n++] = items[j];
+    Value *nrow = update_region(g, row, rest, n, v, op);
+    Value *uargs[3] = {base, nrow, i};
+    return ir_build(B, OP_DYN_UPDATE, uargs, 3, &ax, NULL);
+  }
+  /* all static: a strided region */
+  const Type *t = &base->ty;
+  int r = t->rank;
+  Attr sl = {.ni = 2 * r};
+  Type region = *t;
+  bool whole = true;
+  for (int k = 0; k < r; k++) {
+    sl.i[k] = 0;
+    sl.i[r + k] = 1;
+    if (k >= nitems) continue;
+    int64_t len = items[k].kind == IX_AT ? 1 : (items[k].hi - items[k].lo + items[k].stride - 1) / items[k].stride;
+    sl.i[k] = items[k].lo;
+    sl.i[r + k] = items[k].stride;
+    region.dim[k] = len;
+    if (len != t->dim[k]) whole = false;
+  }
+  /* the value, shaped like the region (IX_AT axes as size 1) */
+  Type vshape = region;
+  int vr = 0;
+  for (int k = 0; k < r; k++)
+    if (!(k < nitems && items[k].kind == IX_AT)) vshape.dim[vr++] = region.dim[k];
+  vshape.rank = vr;
+  Value *val = v;
+  if (!shape_eq(&val->ty, &vshape) && broadcasts_to(&val->ty, &vshape)) val = ir_broadcast(B, val, &vshape);
+  val = ir_reshape(B, val, &region);
+  if (op != '=') {
+    Value *cur = whole ? base : ir_build(B, OP_SLICE, &base, 1, &sl, &region);
+    Op o = op == '+' ? OP_ADD : op == '-' ? OP_SUB : op == '*' ? OP_MUL : OP_DIV;
+    val = ir_binary(B, o, cur, val);
+  }
+  if (whole) return val;
+  Value *args[2] = {base, val};
+  return ir_build(B, OP_UPDATE_SLICE, args, 2, &sl, NULL);
+}
+
+/* ---- builtins ------------------------------------------------------------------ */
+
+static Value *softmax_parts(G *g, Value *x, int64_t axis, Value **z_out, Value **lse_out) {
+  /* z = x - stop_gradient(max(x)); lse = log(sum(exp(z))) */
+  Builder *B = &g->b;
+  Type k = kept(&x->ty, &axis, 1);
+  Value *m = ir_unary(B, OP_STOP_GRADIENT, keepdims(g, reduce(g, OP_REDUCE_MAX, x, &axis, 1), &k));
+  Value *z = ir_binary(B, OP_SUB, x, m);
+  Value *ez = ir_unary(B, OP_EXP, z);
+  Value *s = keepdims(g, reduce(g, OP_REDUCE_SUM, ez, &axis, 1), &k);
+  *z_out = z;
+  if (lse_out) *lse_out = ir_unary(B, OP_LOG, s);
+  return ir_binary(B, OP_DIV, ez, s);
+}
+
+static Value *log_softmax(G *g, Value *x, int64_t axis) {
+  Builder *B = &g->b;
+  Type k = kept(&x->ty, &axis, 1);
+  Value *m = ir_unary(B, OP_STOP_GRADIENT, keepdims(g, reduce(g, OP_REDUCE_MAX, x, &axis, 1), &k));
+  Value *z = ir_binary(B, OP_SUB, x, m);
+  Value *s = keepdims(g, reduce(g, OP_REDUCE_SUM, ir_unary(B, OP_EXP, z), &axis, 1), &k);
+  return ir_binary(B, OP_SUB, z, ir_unary(B, OP_LOG, s));
+}
+
+static Value *mean_all(G *g, Value *x) {
+  int64_t axes[MAX_RANK];
+  for (int i = 0; i < x->ty.rank; i++) axes[i] = i;
+  Value *s = reduce(g, OP_REDUCE_SUM, x, axes, x->ty.rank);
+  return mul_scalar(g, s, 1.0 / (double)type_numel(&x->ty));
+}
+
+static Value *gen_builtin(G *g, Expr *e) {
+  Expr **a = e->call.bound;
+  int64_t *ia = e->call.iattr;
+  DType dt = e->ty.dtype;
+  BuiltinId id = e->call.bi->id;
+  Builder *B = &g->b;
+  Value *x = NULL, *y = NULL;
+  switch (id) {
+  case BI_EXP: case BI_LOG: case BI_SQRT: case BI_RSQRT: case BI_ABS: case BI_TANH:
+  case BI_SIGMOID: case BI_RELU: case BI_GELU: {
+    static const Op ops[] = {[BI_EXP] = OP_EXP, [BI_LOG] = OP_LOG, [BI_SQRT] = OP_SQRT, [BI_RSQRT] = OP_RSQRT,
+                             [BI_ABS] = OP_ABS, [BI_TANH] = OP_TANH, [BI_SIGMOID] = OP_SIGMOID,
+                             [BI_RELU] = OP_RELU, [BI_GELU] = OP_GELU};
+    x = gen_as(g, a[0], dt);
+    at(g, e->loc);
+    return ir_unary(B, ops[id], x);
+  }
+  case BI_POW: case BI_MAXIMUM: case BI_MINIMUM: {
+    x = gen_as(g, a[0], dt);
+    y = gen_as(g, a[1], dt);
+    at(g, e->loc);
+    return ir_binary(B, id == BI_POW ? OP_POW : id == BI_MAXIMUM ? OP_MAX : OP_MIN, x, y);
+  }
+  case BI_CLIP: {
+    x = gen_as(g, a[0], dt);
+    Value *lo = gen_as(g, a[1], dt), *hi = gen_as(g, a[2], dt);
+    at(g, e->loc);
+    return ir_binary(B, OP_MIN, ir_binary(B, OP_MAX, x, lo), hi);
+  }
+  case BI_WHERE: {
+    Value *c = gen(g, a[0]);
+    x = gen_as(g, a[1], dt);
+    y = gen_as(g, a[2], dt);
+    at(g, e->loc);
+    Value *args[3] = {c, x, y};
+    return ir_build(B, OP_SELECT, args, 3, NULL, NULL);
+  }
+  case BI_SUM: case BI_MEAN: case BI_MAX: case BI_MIN: case BI_LOGSUMEXP: {
+    x = gen_as(g, a[0], dt);
+    at(g, e->loc);
+    int n = e->call.niattr - 1;
+    const int64_t *axes = ia + 1;
+    Type k = kept(&x->ty, axes, n);
+    Value *r;
+    if (id == BI_SUM || id == BI_MEAN) {
+      r = reduce(g, OP_REDUCE_SUM, x, axes, n);
+      if (id == BI_MEAN) {
+        double cnt = 1;
+        for (int i = 0; i < n; i++) cnt *= (double)x->ty.dim[axes[i]];
+        r = mul_scalar(g, r, 1.0 / cnt);
+      }
+    } else if (id == BI_MAX || id == BI_MIN) {
+      r = reduce(g, id == BI_MAX ? OP_REDUCE_MAX : OP_REDUCE_MIN, x, axes, n);
+    } else {
+      Value *m = ir_unary(B, OP_STOP_GRADIENT, reduce(g, OP_REDUCE_MAX, x, axes, n));
+      Value *z = ir_binary(B, OP_SUB, x, keepdims(g, m, &k));
+      r = ir_binary(B, OP_ADD, ir_unary(B, OP_LOG, reduce(g, OP_REDUCE_SUM, ir_unary(B, OP_EXP, z), axes, n)), m);
+    }
+    return ir_reshape(B, r, &e->ty);
+  }
+  case BI_ARGMAX: {
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    Attr ax = {.ni = 1, .i = {ia[1]}};
+    return ir_reshape(B, ir_build(B, OP_ARGMAX, &x, 1, &ax, NULL), &e->ty);
+  }
+  case BI_RESHAPE: case BI_FLATTEN: case BI_SQUEEZE: case BI_UNSQUEEZE:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_reshape(B, x, &e->ty);
+  case BI_TRANSPOSE: case BI_PERMUTE:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_transpose(B, x, ia);
+  case BI_BROADCAST_TO:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_broadcast(B, x, &e->ty);
+  case BI_CONCAT: {
+    Expr *xs = a[0];
+    Value *vs[256];
+    int n = xs->list.n < 256 ? xs->list.n : 256;
+    for (int i = 0; i < n; i++) vs[i] = gen_as(g, xs->list.elems[i], dt);
+    at(g, e->loc);
+    if (n == 1) return vs[0];
+    Attr ax = {.ni = 1, .i = {ia[0]}};
+    return ir_build(B, OP_CONCAT, vs, n, &ax, NULL);
+  }
+  case BI_ZEROS: case BI_ONES: case BI_FULL:
+    at(g, e->loc);
+    return ir_const_like(B, &e->ty, e->call.fattr[0]);
+  case BI_ZEROS_LIKE: case BI_ONES_LIKE:
+    at(g, e->loc);
+    return ir_const_like(B, &e->ty, id == BI_ONES_LIKE ? 1.0 : 0.0);
+  case BI_ARANGE: {
+    at(g, e->loc);
+    Attr ax = {.ni = 1, .i = {0}};
+    return ir_build(B, OP_IOTA, NULL, 0, &ax, &e->ty);
+  }
+  case BI_CAUSAL_MASK: {
+    at(g, e->loc);
+    Type t = e->ty;
+    t.dtype = TY_I32;
+    Attr a0 = {.ni = 1, .i = {0}}, a1 = {.ni = 1, .i = {1}};
+    Value *row = ir_build(B, OP_IOTA, NULL, 0, &a0, &t);
+    Value *col = ir_build(B, OP_IOTA, NULL, 0, &a1, &t);
+    return ir_binary(B, OP_GE, row, col);
+  }
+  case BI_ONE_HOT:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_build(B, OP_ONE_HOT, &x, 1, NULL, &e->ty);
+  case BI_MATMUL:
+    x = gen(g, a[0]);
+    y = gen(g, a[1]);
+    at(g, e->loc);
+    return gen_matmul(g, x, y, &e->ty);
+  case BI_CONV2D: {
+    x = gen_as(g, a[0], dt);
+    Value *w = gen_as(g, a[1], dt);
+    at(g, e->loc);
+    Attr ca = {.ni = 4, .i = {ia[0], ia[1], ia[2], ia[3]}};
+    Value *args[2] = {x, w};
+    Value *r = ir_build(B, OP_CONV2D, args, 2, &ca, NULL);
+    if (a[2]) {
+      Value *bias = gen_as(g, a[2], dt);
+      at(g, e->loc);
+      Type bt = type_scalar(dt);
+      bt.rank = 4;
+      bt.dim[0] = 1;
+      bt.dim[1] = bias->ty.dim[0];
+      bt.dim[2] = bt.dim[3] = 1;
+      r = ir_binary(B, OP_ADD, r, ir_reshape(B, bias, &bt));
+    }
+    return r;
+  }
+  case BI_MAXPOOL2D: case BI_AVGPOOL2D: {
+    x = gen_as(g, a[0], dt);
+    at(g, e->loc);
+    Attr pa = {.ni = 6};
+    memcpy(pa.i, ia, sizeof(int64_t) * 6);
+    return ir_build(B, id == BI_MAXPOOL2D ? OP_MAXPOOL2D : OP_AVGPOOL2D, &x, 1, &pa, NULL);
+  }
+  case BI_EMBED: {
+    Value *table = gen_as(g, a[0], dt), *idx = gen(g, a[1]);
+    at(g, e->loc);
+    Value *args[2] = {table, idx};
+    return ir_build(B, OP_GATHER, args, 2, NULL, NULL);
+  }
+  case BI_SOFTMAX: {
+    x = gen_as(g, a[0], dt);
+    at(g, e->loc);
+    Value *z;
+    return softmax_parts(g, x, ia[0], &z, NULL);
+  }
+  case BI_LOG_SOFTMAX:
+    x = gen_as(g, a[0], dt);
+    at(g, e->loc);
+    return log_softmax(g, x, ia[0]);
+  case BI_LAYERNORM: {
+    x = gen_as(g, a[0], dt);
+    Value *gamma = a[1] ? gen_as(g, a[1], dt) : NULL, *beta = a[2] ? gen_as(g, a[2], dt) : NULL;
+    at(g, e->loc);
+    int64_t last = x->ty.rank - 1;
+    double d = (double)x->ty.dim[last];
+    Type k = kept(&x->ty, &last, 1);
+    Value *mu = keepdims(g, mul_scalar(g, reduce(g, OP_REDUCE_SUM, x, &last, 1), 1.0 / d), &k);
+    Value *xc = ir_binary(B, OP_SUB, x, mu);
+    Value *var = keepdims(g, mul_scalar(g, reduce(g, OP_REDUCE_SUM, ir_binary(B, OP_MUL, xc, xc), &last, 1), 1.0 / d), &k);
+    Value *rs = ir_unary(B, OP_RSQRT, ir_binary(B, OP_ADD, var, scalar_like(g, var, e->call.fattr[0])));
+    Value *r = ir_binary(B, OP_MUL, xc, rs);
+    if (gamma) r = ir_binary(B, OP_MUL, r, gamma);
+    if (beta) r = ir_binary(B, OP_ADD, r, beta);
+    return r;
+  }
+  case BI_DROPOUT: {
+    x = gen_as(g, a[0], dt);
+    at(g, e->loc);
+    double p = e->call.fattr[0];
+    if (!g->training || p == 0 || !g->seed) return x;
+    Attr ra = {.ni = 1, .i = {g->rng_streams++}};
+    Value *u = ir_build(B, OP_RNG_UNIFORM, &g->seed, 1, &ra, &x->ty);
+    Value *keep = ir_binary(B, OP_GE, u, scalar_like(g, u, p));
+    Value *args[3] = {keep, mul_scalar(g, x, 1.0 / (1.0 - p)), scalar_like(g, x, 0.0)};
+    return ir_build(B, OP_SELECT, args, 3, NULL, NULL);
+  }
+  case BI_CROSS_ENTROPY: {
+    x = gen_as(g, a[0], dt);
+    Value *labels = gen(g, a[1]);
+    at(g, e->loc);
+    Value *lsm = log_softmax(g, x, x->ty.rank - 1);
+    Value *oh = ir_build(B, OP_ONE_HOT, &labels, 1, NULL, &x->ty);
+    Value *picked = ir_binary(B, OP_MUL, lsm, oh);
+    int64_t axes[MAX_RANK];
+    for (int i = 0; i < x->ty.rank; i++) axes[i] = i;
+    Value *s = reduce(g, OP_REDUCE_SUM, picked, axes, x->ty.rank);
+    return mul_scalar(g, s, -1.0 / (double)type_numel(&labels->ty));
+  }
+  case BI_MSE: {
+    x = gen_as(g, a[0], dt);
+    y = gen_as(g, a[1], dt);
+    at(g, e->loc);
+    Value *d = ir_binary(B, OP_SUB, x, y);
+    return mean_all(g, ir_binary(B, OP_MUL, d, d));
+  }
+  case BI_BCE: {
+    /* mean(max(x, 0) - x*t + log(1 + exp(-|x|))): stable for any logit */
+    x = gen_as(g, a[0], dt);
+    y = gen_as(g, a[1], dt);
+    at(g, e->loc);
+    Value *pos = ir_unary(B, OP_RELU, x);
+    Value *xt = ir_binary(B, OP_MUL, x, y);
+    Value *sp = ir_unary(B, OP_LOG, ir_binary(B, OP_ADD, scalar_like(g, x, 1.0),
+                                             ir_unary(B, OP_EXP, ir_unary(B, OP_NEG, ir_unary(B, OP_ABS, x)))));
+    return mean_all(g, ir_binary(B, OP_ADD, ir_binary(B, OP_SUB, pos, xt), sp));
+  }
+  case BI_TO_F32: case BI_TO_F64: case BI_TO_I32: case BI_TO_BOOL:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_cast(B, x, dt);
+  case BI_COUNT:
+    break;
+  }
+  die("irgen: builtin %s", e->call.bi->name);
+}
+
+/* ---- statements ----------------------------------------------------------------- */
+
+static void gen_stmts(G *g, Stmt *s);
+
+static Value *gen_user_call(G *g, Expr *e) {
+  FnDecl *f = e->call.fn;
+  Value *args[256];
+  for (int i = 0; i < f->nargs && i < 256; i++) args[i] = gen_as(g, e->call.args[i].value, f->args[i].ty.dtype);
+  for (int i = 0; i < f->nargs && i < 256; i++) g->env[f->args[i].sym->id] = args[i];
+  Value *saved = g->ret;
+  g->ret = NULL;
+  gen_stmts(g, f->body);
+  Value *r = g->ret;
+  g->ret = saved;
+  if (!r) die("irgen: %s returned nothing", f->name);
+  return r;
+}
+
+static Value *gen(G *g, Expr *e) {
+  Builder *B = &g->b;
+  if (e->cv.kind != CV_NONE && e->cv.kind != CV_LIST && e->cv.kind != CV_STRING && e->ty.rank == 0) {
+    at(g, e->loc);
+    double v = e->cv.kind == CV_FLOAT ? e->cv.f : (double)e->cv.i;
+    return ir_scalar(B, e->ty.dtype, v);
+  }
+  switch (e->kind) {
+  case EX_NAME: {
+    Value *v = g->env[e->name.sym->id];
+    if (!v) die("irgen: %s has no value", e->name.id);
+    return v;
+  }
+  case EX_UNARY: {
+    Value *x = gen_as(g, e->un.x, e->ty.dtype);
+    at(g, e->loc);
+    if (e->un.op == UN_PLUS) return x;
+    return ir_unary(B, e->un.op == UN_NEG ? OP_NEG : OP_NOT, x);
+  }
+  case EX_BINARY: {
+    BinOp op = e->bin.op;
+    if (op == BIN_MATMUL) {
+      Value *x = gen(g, e->bin.l), *y = gen(g, e->bin.r);
+      at(g, e->loc);
+      return gen_matmul(g, x, y, &e->ty);
+    }
+    DType dt = meet(e->bin.l, e->bin.r);
+    Value *x = gen_as(g, e->bin.l, dt), *y = gen_as(g, e->bin.r, dt);
+    g->b.pos = pos_of(e->bin.op_loc);
+    static const Op ops[] = {[BIN_ADD] = OP_ADD, [BIN_SUB] = OP_SUB, [BIN_MUL] = OP_MUL, [BIN_DIV] = OP_DIV,
+                             [BIN_POW] = OP_POW, [BIN_EQ] = OP_EQ, [BIN_NE] = OP_NE, [BIN_LT] = OP_LT,
+                             [BIN_LE] = OP_LE, [BIN_GT] = OP_GT, [BIN_GE] = OP_GE, [BIN_AND] = OP_AND,
+                             [BIN_OR] = OP_OR};
+    if (op == BIN_MOD) die("irgen: %% on tensors");
+    return ir_binary(B, ops[op], x, y);
+  }
+  case EX_CALL:
+    if (e->call.fn) return gen_user_call(g, e);
+    return gen_builtin(g, e);
+  case EX_INDEX:
+    return gen_index(g, e);
+  default:
+    die("irgen: unexpected expression kind %d", e->kind);
+  }
+}
+
+/* Outer vars a loop body assigns (they become carried values). */
+static void collect_assigned(Stmt *s, PtrVec *out, Arena *a, PtrVec *declared) {
+  for (; s; s = s->next) {
+    if (s->kind == ST_LET || s->kind == ST_VAR) vec_push(a, declared, s->let.sym);
+    Sym *t = NULL;
+    if (s->kind == ST_ASSIGN) {
+      Expr *tg = s->assign.target;
+      t = (tg->kind == EX_INDEX ? tg->index.base : tg)->name.sym;
+    }
+    if (t) {
+      bool inner = false, dup = false;
+      for (int i = 0; i < declared->n; i++) inner |= declared->v[i] == t;
+      for (int i = 0; i < out->n; i++) dup |= out->v[i] == t;
+      if (!inner && !dup) vec_push(a, out, t);
+    }
+    if (s->kind == ST_FOR) collect_assigned(s->loop.body, out, a, declared);
+  }
+}
+
+static void gen_for(G *g, Stmt *s) {
+  PtrVec carried = {0}, declared = {0};
+  collect_assigned(s->loop.body, &carried, g->a, &declared);
+  int nc = carried.n;
+  Inst *in = NEW(g->a, Inst);
+  in->op = OP_FOR;
+  in->pos = pos_of(s->loc);
+  in->attr.ni = 4;
+  in->attr.i[0] = s->loop.lo_v;
+  in->attr.i[1] = s->loop.hi_v;
+  in->attr.i[2] = nc;
+  in->attr.i[3] = 0;
+  in->nargs = nc;
+  in->args = NEW_ARRAY(g->a, Value *, nc + 1);
+  in->body = ir_block_new(g->a, in);
+  Value *iv = ir_block_add_arg(g->a, in->body, type_scalar(TY_I32), s->loop.var);
+  g->env[s->loop.sym->id] = iv;
+  for (int k = 0; k < nc; k++) {
+    Sym *v = carried.v[k];
+    in->args[k] = g->env[v->id];
+    g->env[v->id] = ir_block_add_arg(g->a, in->body, in->args[k]->ty, v->name);
+  }
+  Block *outer = g->b.block;
+  Inst *before = g->b.before;
+  g->b.block = in->body;
+  g->b.before = NULL;
+  gen_stmts(g, s->loop.body);
+  g->b.pos = pos_of(s->loop.body_end);
+  Value *ys[256];
+  for (int k = 0; k < nc && k < 256; k++) ys[k] = g->env[((Sym *)carried.v[k])->id];
+  ir_build(&g->b, OP_YIELD, ys, nc, NULL, NULL);
+  g->b.block = outer;
+  g->b.before = before;
+  in->nres = nc;
+  in->res = NEW_ARRAY(g->a, Value *, nc + 1);
+  for (int k = 0; k < nc; k++) {
+    Sym *v = carried.v[k];
+    Value *r = NEW(g->a, Value);
+    r->ty = in->args[k]->ty;
+    r->def = in;
+    r->res = k;
+    r->name = v->name;
+    in->res[k] = r;
+    g->env[v->id] = r;
+  }
+  if (before)
+    ir_insert_before(before, in);
+  else
+    ir_append(outer, in);
+}
+
+static void gen_stmts(G *g, Stmt *s) {
+  for (; s; s = s->next) {
+    switch (s->kind) {
+    case ST_LET:
+    case ST_VAR: {
+      Value *v = gen_as(g, s->let.init, s->let.sym->ty.dtype);
+      if (!shape_eq(&v->ty, &s->let.sym->ty)) {
+        at(g, s->loc);
+        v = ir_broadcast(&g->b, v, &s->let.sym->ty);
+      }
+      name_value(v, s->let.name);
+      g->env[s->let.sym->id] = v;
+      break;
+    }
+    case ST_ASSIGN: {
+      Expr *t = s->assign.target;
+      if (t->kind == EX_INDEX) {
+        Sym *sym = t->index.base->name.sym;
+        Value *v = gen_as(g, s->assign.value, sym->ty.dtype);
+        at(g, s->loc);
+        Value *nv = update_region(g, g->env[sym->id], t->index.items, t->index.nitems, v, s->assign.op);
+        name_value(nv, sym->name);
+        g->env[sym->id] = nv;
+        break;
+      }
+      Sym *sym = t->name.sym;
+      Value *v = gen_as(g, s->assign.value, sym->ty.dtype);
+      at(g, s->loc);
+      if (s->assign.op != '=') {
+        Op o = s->assign.op == '+' ? OP_ADD : s->assign.op == '-' ? OP_SUB : s->assign.op == '*' ? OP_MUL : OP_DIV;
+        v = ir_binary(&g->b, o, g->env[sym->id], v);
+      }
+      if (!shape_eq(&v->ty, &sym->ty)) v = ir_broadcast(&g->b, v, &sym->ty);
+      name_value(v, sym->name);
+      g->env[sym->id] = v;
+      break;
+    }
+    case ST_FOR:
+      gen_for(g, s);
+      break;
+    case ST_RETURN: {
+      g->ret = gen(g, s->ret.value);
+      break;
+    }
+    case ST_EXPR:
+      break;
+    }
+  }
+}
+
+static Func *gen_fn(G *g, FnDecl *fn, const char *name, bool training) {
+  Func *f = ir_func_new(g->m, name);
+  f->pos = pos_of(fn->loc);
+  for (int i = 0; i < g->m->nparams; i++) {
+    IrParam *pa = &g->m->params[i];
+    ir_func_add_arg(g->a, f, pa->ty, pa->name, (Role){ARG_PARAM, i});
+  }
+  memset(g->env, 0, sizeof(Value *) * (size_t)g->nsyms);
+  g->b = (Builder){.a = g->a, .block = f->body};
+  g->training = training;
+  g->seed = NULL;
+  g->rng_streams = 0;
+  for (int i = 0; i < fn->nargs; i++) {
+    ir_func_add_arg(g->a, f, fn->args[i].ty, fn->args[i].name, (Role){ARG_INPUT, i});
+    g->env[fn->args[i].sym->id] = f->body->args[g->m->nparams + i];
+  }
+  if (training) {
+    ir_func_add_arg(g->a, f, type_scalar(TY_I32), "rng_seed", (Role){ARG_SCALAR, SCALAR_SEED});
+    g->seed = f->body->args[f->body->nargs - 1];
+  }
+  return f;
+}
+
+static void bind_params(G *g, Model *md, Func *f) {
+  for (int i = 0; i < md->params.n; i++) {
+    ParamDecl *pd = md->params.v[i];
+    g->env[pd->sym->id] = f->body->args[i];
+  }
+}
+
+static Func *lower_fn(G *g, Model *md, FnDecl *fn, const char *name, bool training) {
+  Func *f = gen_fn(g, fn, name, training);
+  bind_params(g, md, f);
+  g->ret = NULL;
+  gen_stmts(g, fn->body);
+  if (!g->ret) die("irgen: %s returned nothing", fn->name);
+  g->b.pos = pos_of(fn->body_end);
+  ir_func_add_result(g->a, f, g->ret->ty, NULL, (Role){RES_OUTPUT, 0});
+  Value *r = g->ret;
+  ir_build(&g->b, OP_RETURN, &r, 1, NULL, NULL);
+  return f;
+}
+
+/* Does the function (or anything it calls) use dropout? */
+static bool uses_dropout_expr(Expr *e);
+static bool uses_dropout_stmts(Stmt *s) {
+  for (; s; s = s->next) {
+    switch (s->kind) {
+    case ST_LET: case ST_VAR: if (uses_dropout_expr(s->let.init)) return true; break;
+    case ST_ASSIGN: if (uses_dropout_expr(s->assign.value)) return true; break;
+    case ST_FOR: if (uses_dropout_stmts(s->loop.body)) return true; break;
+    case ST_RETURN: if (uses_dropout_expr(s->ret.value)) return true; break;
+    case ST_EXPR: break;
+    }
+  }
+  return false;
+}
+static bool uses_dropout_expr(Expr *e) {
+  if (!e) return false;
+  switch (e->kind) {
+  case EX_UNARY: return uses_dropout_expr(e->un.x);
+  case EX_BINARY: return uses_dropout_expr(e->bin.l) || uses_dropout_expr(e->bin.r);
+  case EX_INDEX: return uses_dropout_expr(e->index.base);
+  case EX_LIST:
+    for (int i = 0; i < e->list.n; i++)
+      if (uses_dropout_expr(e->list.elems[i])) return true;
+    return false;
+  case EX_CALL:
+    if (e->call.bi && e->call.bi->id == BI_DROPOUT) return true;
+    for (int i = 0; i < e->call.nargs; i++)
+      if (uses_dropout_expr(e->call.args[i].value)) return true;
+    return e->call.fn && uses_dropout_stmts(e->call.fn->body);
+  default: return false;
+  }
+}
+
+Module *irgen(Arena *a, const Program *p, const char *file) {
+  Model *md = p->model;
+  G g = {.a = a};
+  g.m = ir_module_new(a, md->name, file);
+  g.nsyms = p->nsyms;
+  g.env = NEW_ARRAY(a, Value *, p->nsyms + 1);
+  g.m->nparams = md->params.n;
+  g.m->params = NEW_ARRAY(a, IrParam, md->params.n + 1);
+  for (int i = 0; i < md->params.n; i++) {
+    ParamDecl *pd = md->params.v[i];
+    g.m->params[i] = (IrParam){pd->name, pd->ty, pd->spec, pos_of(pd->loc)};
+  }
+  g.m->train = md->train ? &md->train->spec : NULL;
+  for (int i = 0; i < md->fns.n; i++) {
+    FnDecl *fn = md->fns.v[i];
+    lower_fn(&g, md, fn, fn->name, false);
+  }
+  /* the training version of the loss, when it differs (dropout) */
+  if (md->train && md->train->spec.loss && uses_dropout_stmts(md->train->spec.loss->body)) {
+    FnDecl *fn = md->train->spec.loss;
+    lower_fn(&g, md, fn, arena_printf(a, "%s.train", fn->name), true);
+  }
+  return g.m;
+}

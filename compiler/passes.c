@@ -1,0 +1,494 @@
+/* passes.c — fold, simplify, cse, licm, dce; see passes.h.
+ *
+ * Every rewrite replaces the uses of an instruction's result and leaves
+ * the instruction for dce to delete, so each pass stays small. Types never
+ * change: a rewrite whose replacement has another type is not applied. */
+#include "passes.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "interp.h"
+#include "ptrmap.h"
+
+/* ---- shared helpers ------------------------------------------------------- */
+
+static Arena *arena_of(Module *m) { return m->a; }
+
+/* Replace all uses of `from` in f by `to`. */
+static void replace(Func *f, Value *from, Value *to) {
+  if (to->name == NULL && from->name) to->name = from->name;
+  ir_replace_uses(f->body, from, to);
+}
+
+static Builder builder_before(Module *m, Inst *in) {
+  Builder b = {.a = arena_of(m), .block = in->block, .before = in, .pos = in->pos, .note = in->note};
+  return b;
+}
+
+static bool splat(const Value *v, double *x) { return ir_is_const(v, x); }
+
+/* ---- fold ------------------------------------------------------------------ */
+
+/* Ops on splat constants give splat constants. */
+static bool fold_block(Module *m, Func *f, Block *b) {
+  bool changed = false;
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      changed |= fold_block(m, f, in->body);
+      continue;
+    }
+    if (in->nres != 1 || in->op == OP_CONST || op_info[in->op].lc == LC_NONE) continue;
+    if (in->nargs == 0 || in->res[0]->nuse == 0) continue;
+    double v[3];
+    bool all = true;
+    for (int i = 0; i < in->nargs && i < 3; i++) all &= splat(in->args[i], &v[i]);
+    if (!all || in->nargs > 3) continue;
+    const Type *rt = &in->res[0]->ty;
+    double r;
+    switch (in->op) {
+    case OP_RESHAPE: case OP_BROADCAST: case OP_TRANSPOSE: case OP_SLICE: case OP_STOP_GRADIENT:
+    case OP_DYN_SLICE:
+      r = v[0];
+      break;
+    case OP_REDUCE_SUM: {
+      double cnt = (double)type_numel(&in->args[0]->ty) / (double)type_numel(rt);
+      r = v[0] * cnt;
+      break;
+    }
+    case OP_REDUCE_MAX: case OP_REDUCE_MIN:
+      r = v[0];
+      break;
+    case OP_SELECT:
+      r = v[0] != 0 ? v[1] : v[2];
+      break;
+    default:
+      if (op_info[in->op].lc != LC_ELEM || (op_info[in->op].flags & F_TYPED && in->op != OP_CAST)) continue;
+      if (in->op == OP_RNG_UNIFORM || in->op == OP_ONE_HOT) continue;
+      if (in->nargs == 1)
+        r = interp_unary(in->op, v[0], in->args[0]->ty.dtype, rt->dtype);
+      else if (in->nargs == 2)
+        r = interp_binary(in->op, v[0], v[1]);
+      else
+        continue;
+    }
+    if (rt->dtype == TY_I32) r = isnan(r) ? 0 : trunc(r);
+    if (rt->dtype == TY_BOOL) r = r != 0;
+    Builder bb = builder_before(m, in);
+    Value *c = ir_const_like(&bb, rt, r);
+    replace(f, in->res[0], c);
+    in->res[0]->nuse = 0;
+    changed = true;
+  }
+  return changed;
+}
+
+bool pass_fold(Module *m, Func *f) {
+  ir_count_uses(f);
+  return fold_block(m, f, f->body);
+}
+
+/* ---- simplify ---------------------------------------------------------------- */
+
+static bool is(const Value *v, double x) {
+  double c;
+  return splat(v, &c) && c == x;
+}
+
+static Inst *def(const Value *v, Op op) { return v->def && v->def->op == op ? v->def : NULL; }
+
+/* Does transpose `t` swap exactly the last two axes? */
+static bool swaps_last_two(const Inst *t) {
+  int r = t->args[0]->ty.rank;
+  if (r < 2) return false;
+  for (int i = 0; i < r - 2; i++)
+    if (t->attr.i[i] != i) return false;
+  return t->attr.i[r - 2] == r - 1 && t->attr.i[r - 1] == r - 2;
+}
+
+static bool simplify_inst(Module *m, Func *f, Inst *in) {
+  if (in->nres != 1 || in->res[0]->nuse == 0) return false;
+  Value *y = in->res[0];
+  Value *a = in->nargs > 0 ? in->args[0] : NULL, *b = in->nargs > 1 ? in->args[1] : NULL;
+  Builder bb = builder_before(m, in);
+  Value *r = NULL;
+  switch (in->op) {
+  case OP_ADD:
+    /* (add x 0) => x ; (add 0 x) => x */
+    if (is(b, 0)) r = a;
+    else if (is(a, 0)) r = b;
+    /* (add x (neg y)) => (sub x y) */
+    else if (def(b, OP_NEG)) r = ir_binary(&bb, OP_SUB, a, b->def->args[0]);
+    break;
+  case OP_SUB:
+    /* (sub x 0) => x */
+    if (is(b, 0)) r = a;
+    /* (sub 0 x) => (neg x) */
+    else if (is(a, 0)) r = ir_unary(&bb, OP_NEG, b);
+    /* (sub x (neg y)) => (add x y) */
+    else if (def(b, OP_NEG)) r = ir_binary(&bb, OP_ADD, a, b->def->args[0]);
+    break;
+  case OP_MUL:
+    /* (mul x 1) => x ; (mul 1 x) => x */
+    if (is(b, 1)) r = a;
+    else if (is(a, 1)) r = b;
+    /* (mul x -1) => (neg x) */
+    else if (is(b, -1)) r = ir_unary(&bb, OP_NEG, a);
+    else if (is(a, -1)) r = ir_unary(&bb, OP_NEG, b);
+    break;
+  case OP_DIV:
+    /* (div x 1) => x */
+    if (is(b, 1)) r = a;
+    break;
+  case OP_POW:
+    /* (pow x 1) => x ; (pow x 2) => (mul x x) ; (pow x 0.5) => (sqrt x) */
+    if (is(b, 1)) r = a;
+    else if (is(b, 2)) r = ir_binary(&bb, OP_MUL, a, a);
+    else if (is(b, 0.5)) r = ir_unary(&bb, OP_SQRT, a);
+    break;
+  case OP_NEG:
+    /* (neg (neg x)) => x */
+    if (def(a, OP_NEG)) r = a->def->args[0];
+    break;
+  case OP_SELECT:
+    /* (select c x x) => x */
+    if (in->args[1] == in->args[2]) r = in->args[1];
+    break;
+  case OP_CAST:
+    /* (cast x) to its own dtype => x */
+    if (a->ty.dtype == y->ty.dtype) r = a;
+    break;
+  case OP_RESHAPE:
+    /* (reshape (reshape x)) => (reshape x) ; (reshape x) to x's shape => x */
+    if (def(a, OP_RESHAPE)) r = ir_reshape(&bb, a->def->args[0], &y->ty);
+    else if (shape_eq(&a->ty, &y->ty)) r = a;
+    break;
+  case OP_BROADCAST:
+    /* (broadcast x) to x's shape => x */
+    if (shape_eq(&a->ty, &y->ty)) r = a;
+    break;
+  case OP_TRANSPOSE: {
+    /* identity permutation => x ; (transpose (transpose x p) q) => (transpose x p[q]) */
+    int rk = a->ty.rank;
+    bool ident = true;
+    for (int i = 0; i < rk; i++) ident &= in->attr.i[i] == i;
+    if (ident) r = a;
+    else if (def(a, OP_TRANSPOSE)) {
+      int64_t p[MAX_RANK];
+      for (int i = 0; i < rk; i++) p[i] = a->def->attr.i[in->attr.i[i]];
+      r = ir_transpose(&bb, a->def->args[0], p);
+    }
+    break;
+  }
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN:
+    /* reducing no axes => x */
+    if (in->attr.ni == 0) r = a;
+    break;
+  case OP_MATMUL: {
+    /* (matmul a (transpose b: swap last two)) => (matmul a b) with tb flipped; same for a */
+    Inst *ta = def(a, OP_TRANSPOSE), *tb = def(b, OP_TRANSPOSE);
+    if ((ta && swaps_last_two(ta)) || (tb && swaps_last_two(tb))) {
+      Attr at = in->attr;
+      Value *args[2] = {a, b};
+      if (ta && swaps_last_two(ta)) args[0] = ta->args[0], at.i[0] ^= 1;
+      if (tb && swaps_last_two(tb)) args[1] = tb->args[0], at.i[1] ^= 1;
+      r = ir_build(&bb, OP_MATMUL, args, 2, &at, NULL);
+    }
+    break;
+  }
+  case OP_DYN_SLICE: {
+    /* (dyn_slice (dyn_update x v i) i) on the same axis => v */
+    Inst *u = def(a, OP_DYN_UPDATE);
+    if (u && u->attr.i[0] == in->attr.i[0] && u->args[2] == in->args[1]) r = u->args[1];
+    break;
+  }
+  default:
+    break;
+  }
+  if (!r || r == y || !type_eq(&r->ty, &y->ty)) return false;
+  replace(f, y, r);
+  y->nuse = 0;
+  return true;
+}
+
+static bool simplify_block(Module *m, Func *f, Block *b) {
+  bool changed = false;
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) changed |= simplify_block(m, f, in->body);
+    else changed |= simplify_inst(m, f, in);
+  }
+  return changed;
+}
+
+bool pass_simplify(Module *m, Func *f) {
+  ir_count_uses(f);
+  return simplify_block(m, f, f->body);
+}
+
+/* ---- cse ------------------------------------------------------------------- */
+
+typedef struct CseTab {
+  Inst **slot;
+  int cap;
+  PtrVec log;    /* slots filled, in order, for scope pops */
+  Arena *a;
+} CseTab;
+
+static unsigned hash_inst(const Inst *in) {
+  unsigned h = (unsigned)in->op * 2654435761u;
+  uintptr_t args[2] = {0, 0};
+  for (int i = 0; i < in->nargs; i++) {
+    uintptr_t x = (uintptr_t)in->args[i];
+    if ((op_info[in->op].flags & F_COMMUTATIVE) && in->nargs == 2) args[i] = x;
+    else h = (h ^ (unsigned)(x >> 4)) * 16777619u;
+  }
+  if ((op_info[in->op].flags & F_COMMUTATIVE) && in->nargs == 2)
+    h = (h ^ (unsigned)((args[0] ^ args[1]) >> 4)) * 16777619u;
+  for (int i = 0; i < in->attr.ni; i++) h = (h ^ (unsigned)in->attr.i[i]) * 16777619u;
+  double f = in->attr.f;
+  uint64_t fb;
+  memcpy(&fb, &f, sizeof fb);
+  h = (h ^ (unsigned)(fb ^ (fb >> 32))) * 16777619u;
+  const Type *t = &in->res[0]->ty;
+  h = (h ^ (unsigned)t->dtype) * 16777619u;
+  for (int i = 0; i < t->rank; i++) h = (h ^ (unsigned)t->dim[i]) * 16777619u;
+  return h;
+}
+
+static bool same_inst(const Inst *a, const Inst *b) {
+  if (a->op != b->op || a->nargs != b->nargs || a->attr.ni != b->attr.ni) return false;
+  if (memcmp(&a->attr.f, &b->attr.f, sizeof(double))) return false;
+  if (!type_eq(&a->res[0]->ty, &b->res[0]->ty)) return false;
+  for (int i = 0; i < a->attr.ni; i++)
+    if (a->attr.i[i] != b->attr.i[i]) return false;
+  bool direct = true;
+  for (int i = 0; i < a->nargs; i++) direct &= a->args[i] == b->args[i];
+  if (direct) return true;
+  return (op_info[a->op].flags & F_COMMUTATIVE) && a->nargs == 2 && a->args[0] == b->args[1] &&
+         a->args[1] == b->args[0];
+}
+
+/* The table is sized for the whole function up front, so it never grows;
+ * leaving a loop body then pops the body's entries in LIFO order, which
+ * keeps every older entry's linear-probe chain intact. */
+static bool cse_block(Module *m, Func *f, Block *b, CseTab *t) {
+  bool changed = false;
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      int mark = t->log.n;
+      changed |= cse_block(m, f, in->body, t);
+      while (t->log.n > mark) t->slot[(intptr_t)t->log.v[--t->log.n]] = NULL;
+      continue;
+    }
+    if (in->nres != 1 || (op_info[in->op].flags & F_TERMINATOR)) continue;
+    unsigned j = hash_inst(in) & (unsigned)(t->cap - 1);
+    Inst *hit = NULL;
+    while (t->slot[j]) {
+      if (same_inst(t->slot[j], in)) {
+        hit = t->slot[j];
+        break;
+      }
+      j = (j + 1) & (unsigned)(t->cap - 1);
+    }
+    if (hit) {
+      replace(f, in->res[0], hit->res[0]);
+      changed = true;
+      continue;
+    }
+    t->slot[j] = in;
+    vec_push(t->a, &t->log, (void *)(intptr_t)j);
+  }
+  return changed;
+}
+
+bool pass_cse(Module *m, Func *f) {
+  CseTab t = {.a = arena_of(m)};
+  int n = ir_count_insts(f);
+  t.cap = 64;
+  while (t.cap < 2 * n + 16) t.cap *= 2;
+  t.slot = NEW_ARRAY(t.a, Inst *, t.cap);
+  return cse_block(m, f, f->body, &t);
+}
+
+/* ---- licm ------------------------------------------------------------------- */
+
+/* Is v defined outside `body` (in an enclosing block)? */
+static bool outside(const Value *v, const Block *body) {
+  const Block *b = v->def ? v->def->block : v->block;
+  for (const Block *p = b; p; p = p->parent ? p->parent->block : NULL)
+    if (p == body) return false;
+  return true;
+}
+
+static bool licm_block(Module *m, Block *b) {
+  bool changed = false;
+  for (Inst *in = b->first; in; in = in->next) {
+    if (!in->body) continue;
+    changed |= licm_block(m, in->body);
+    Block *body = in->body;
+    for (Inst *x = body->first, *next; x; x = next) {
+      next = x->next;
+      if (x->body || (op_info[x->op].flags & F_TERMINATOR) || x->nres != 1) continue;
+      bool inv = true;
+      for (int i = 0; i < x->nargs; i++) inv &= outside(x->args[i], body);
+      if (!inv) continue;
+      ir_remove(x);
+      ir_insert_before(in, x);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+bool pass_licm(Module *m, Func *f) { return licm_block(m, f->body); }
+
+/* ---- dce ------------------------------------------------------------------- */
+
+/* Liveness over structured code: a value is live if the function returns
+ * it or a live instruction uses it. A loop's carried slot k is live when
+ * its result or its body argument is live; a live body argument keeps the
+ * yielded value for it alive (the next iteration reads it). Iterated to a
+ * fixed point, then dead instructions and dead loop slots are removed. */
+
+static bool live(PtrMap *lv, const Value *v) { return pm_has(lv, v); }
+static bool set_live(PtrMap *lv, const Value *v) {
+  if (pm_has(lv, v)) return false;
+  pm_put(lv, v, (void *)1);
+  return true;
+}
+
+static bool live_block(PtrMap *lv, Block *b) {
+  bool changed = false;
+  for (Inst *in = b->last; in; in = in->prev) {
+    if (in->op == OP_RETURN) {
+      for (int i = 0; i < in->nargs; i++) changed |= set_live(lv, in->args[i]);
+      continue;
+    }
+    if (in->op == OP_YIELD) continue; /* handled by the loop */
+    if (in->op == OP_FOR) {
+      Block *body = in->body;
+      Inst *y = body->last;
+      int nc = in->nargs;
+      for (bool again = true; again;) {
+        again = false;
+        for (int k = 0; k < in->nres; k++) {
+          bool l = live(lv, in->res[k]) || (k < nc && live(lv, body->args[k + 1]));
+          if (l) again |= set_live(lv, y->args[k]);
+        }
+        again |= live_block(lv, body);
+        changed |= again;
+      }
+      for (int k = 0; k < nc; k++)
+        if (live(lv, in->res[k]) || live(lv, body->args[k + 1])) changed |= set_live(lv, in->args[k]);
+      continue;
+    }
+    bool any = false;
+    for (int r = 0; r < in->nres; r++) any |= live(lv, in->res[r]);
+    if (!any) continue;
+    for (int i = 0; i < in->nargs; i++) changed |= set_live(lv, in->args[i]);
+  }
+  return changed;
+}
+
+static bool sweep(Arena *a, PtrMap *lv, Block *b) {
+  bool changed = false;
+  for (Inst *in = b->first, *next; in; in = next) {
+    next = in->next;
+    if (op_info[in->op].flags & F_TERMINATOR) continue;
+    if (in->op == OP_FOR) {
+      Block *body = in->body;
+      Inst *y = body->last;
+      int nc = in->nargs;
+      /* keep slot k if its result or body argument is live */
+      int keep_c = 0, keep_r = 0;
+      Value **nargs = NEW_ARRAY(a, Value *, in->nargs + 1);
+      Value **nres = NEW_ARRAY(a, Value *, in->nres + 1);
+      Value **ny = NEW_ARRAY(a, Value *, y->nargs + 1);
+      Value **nba = NEW_ARRAY(a, Value *, body->nargs + 1);
+      nba[0] = body->args[0];
+      for (int k = 0; k < in->nres; k++) {
+        bool keep = live(lv, in->res[k]) || (k < nc && live(lv, body->args[k + 1]));
+        if (!keep) {
+          changed = true;
+          continue;
+        }
+        if (k < nc) {
+          nargs[keep_c] = in->args[k];
+          nba[keep_c + 1] = body->args[k + 1];
+          nba[keep_c + 1]->res = keep_c + 1;
+          keep_c++;
+        }
+        ny[keep_r] = y->args[k];
+        nres[keep_r] = in->res[k];
+        nres[keep_r]->res = keep_r;
+        keep_r++;
+      }
+      if (keep_r == 0) {
+        ir_remove(in);
+        changed = true;
+        continue;
+      }
+      in->args = nargs;
+      in->nargs = keep_c;
+      in->attr.i[2] = keep_c;
+      in->res = nres;
+      in->nres = keep_r;
+      y->args = ny;
+      y->nargs = keep_r;
+      body->args = nba;
+      body->nargs = keep_c + 1;
+      body->cap = keep_c + 1;
+      changed |= sweep(a, lv, body);
+      continue;
+    }
+    bool any = false;
+    for (int r = 0; r < in->nres; r++) any |= live(lv, in->res[r]);
+    if (!any) {
+      ir_remove(in);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+bool pass_dce(Module *m, Func *f) {
+  PtrMap lv;
+  pm_init(&lv, arena_of(m));
+  while (live_block(&lv, f->body)) {
+  }
+  return sweep(arena_of(m), &lv, f->body);
+}
+
+/* ---- the table --------------------------------------------------------------- */
+
+const Pass pass_table[] = {
+    {"fold", pass_fold, "constant folding of splat constants"},
+    {"simplify", pass_simplify, "algebraic simplification"},
+    {"cse", pass_cse, "common subexpression elimination"},
+    {"licm", pass_licm, "loop-invariant code motion"},
+    {"dce", pass_dce, "dead code elimination (instructions and loop slots)"},
+};
+const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
+
+bool run_passes(Module *m, Func *f, const PassOpts *o) {
+  for (int round = 0; round < 8; round++) {
+    bool changed = false;
+    for (int i = 0; i < pass_count; i++) {
+      bool c = pass_table[i].run(m, f);
+      changed |= c;
+      if (o && o->verify && !ir_verify_func(m, f, stderr)) {
+        fprintf(stderr, "nnc: the IR of @%s does not verify after pass '%s'\n", f->name, pass_table[i].name);
+        return false;
+      }
+      if (o && o->dump && (!strcmp(o->dump, pass_table[i].name) || !strcmp(o->dump, "all"))) {
+        fprintf(o->dump_out ? o->dump_out : stderr, "// after %s (round %d)%s\n", pass_table[i].name, round + 1,
+                c ? "" : ", unchanged");
+        ir_print_func(o->dump_out ? o->dump_out : stderr, m, f);
+      }
+    }
+    if (!changed) break;
+  }
+  return true;
+}

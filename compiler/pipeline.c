@@ -1,0 +1,90 @@
+/* pipeline.c — irgen, passes and AD in sequence; see pipeline.h. */
+#include "pipeline.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "irgen.h"
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool optimize(Module *m, Func *f, const CompileOpts *o, FuncStats *st) {
+  st->name = f->name;
+  st->before = ir_count_insts(f);
+  PassOpts po = {.verify = o && o->verify, .dump = o ? o->dump : NULL, .dump_out = stderr};
+  bool ok = (o && o->no_opt) || run_passes(m, f, &po);
+  st->after = ir_count_insts(f);
+  return ok;
+}
+
+static bool differentiable(const Func *f) {
+  return f->nret == 1 && f->ret[0].rank == 0 && dtype_is_float(f->ret[0].dtype);
+}
+
+Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o) {
+  Compiled *c = NEW(a, Compiled);
+  double t0 = now_ms();
+  Module *m = irgen(a, p, file);
+  c->m = m;
+  c->nprimal = m->nfuncs;
+  double t1 = now_ms();
+  c->ms_irgen = t1 - t0;
+  if (o && o->verify && !ir_verify_module(m, stderr)) die("irgen produced IR that does not verify");
+  c->stats = NEW_ARRAY(a, FuncStats, 2 * m->nfuncs + 1);
+  c->grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
+  c->ok = true;
+  for (int i = 0; i < c->nprimal; i++)
+    if (!optimize(m, m->funcs[i], o, &c->stats[i])) c->ok = false;
+  double t2 = now_ms();
+  c->ms_passes = t2 - t1;
+  if (o && o->no_grad) return c;
+  for (int i = 0; i < c->nprimal; i++) {
+    Func *f = m->funcs[i];
+    if (!differentiable(f)) continue;
+    double g0 = now_ms();
+    c->grads[i] = grad_func(m, f, NULL, d);
+    c->ms_grad += now_ms() - g0;
+    if (!c->grads[i].f) {
+      c->ok = false;
+      continue;
+    }
+    if (o && o->verify && !ir_verify_func(m, c->grads[i].f, stderr)) die("the gradient of %s does not verify", f->name);
+    double p0 = now_ms();
+    FuncStats *st = &c->stats[m->nfuncs - 1];
+    if (!optimize(m, c->grads[i].f, o, st)) c->ok = false;
+    st->primal = f->name;
+    c->ms_passes += now_ms() - p0;
+  }
+  return c;
+}
+
+Func *compiled_grad(const Compiled *c, const char *name) {
+  for (int i = 0; i < c->nprimal; i++)
+    if (!strcmp(c->m->funcs[i]->name, name)) return c->grads[i].f;
+  return NULL;
+}
+
+void print_stats(FILE *out, const Compiled *c) {
+  const Module *m = c->m;
+  fprintf(out, "%-24s %8s %8s\n", "function", "before", "after");
+  for (int i = 0; i < m->nfuncs; i++) {
+    const FuncStats *s = &c->stats[i];
+    if (!s->name) continue;
+    fprintf(out, "%-24s %8d %8d", s->name, s->before, s->after);
+    if (s->primal) {
+      for (int k = 0; k < c->nprimal; k++)
+        if (!strcmp(c->stats[k].name, s->primal) && c->stats[k].after)
+          fprintf(out, "   %.2fx the instructions of %s", (double)s->after / c->stats[k].after, s->primal);
+    }
+    fputc('\n', out);
+  }
+  for (int i = 0; i < c->nprimal; i++)
+    if (c->grads[i].f)
+      fprintf(out, "%s keeps %zu bytes of straight-line values and %zu bytes of loop tapes\n", c->grads[i].f->name,
+              c->grads[i].saved_bytes, c->grads[i].tape_bytes);
+  fprintf(out, "time: irgen %.2f ms, passes %.2f ms, grad %.2f ms\n", c->ms_irgen, c->ms_passes, c->ms_grad);
+}

@@ -1,0 +1,45 @@
+/* pipeline.h — the middle of the compiler, in order (pipeline.c):
+ *
+ *   irgen -> verify -> passes -> grad (each float-scalar function) -> passes
+ *
+ * The front end (parse, check) is before it and the backend after. */
+#ifndef NNC_PIPELINE_H
+#define NNC_PIPELINE_H
+#include <stdio.h>
+
+#include "grad.h"
+#include "ir.h"
+#include "passes.h"
+
+typedef struct CompileOpts {
+  bool verify;          /* -d verify */
+  const char *dump;     /* -d dump=PASS */
+  bool no_opt;          /* skip the passes (tests compare with and without) */
+  bool no_grad;         /* do not differentiate */
+} CompileOpts;
+
+typedef struct FuncStats {
+  const char *name;
+  int before, after;    /* instruction counts around the passes */
+  const char *primal;   /* gradient functions: the function differentiated */
+} FuncStats;
+
+typedef struct Compiled {
+  Module *m;
+  int nprimal;          /* m->funcs[0..nprimal) are the user's functions */
+  GradResult *grads;    /* per primal function; .f == NULL when not differentiated */
+  FuncStats *stats;     /* per function of m */
+  double ms_irgen, ms_passes, ms_grad;
+  bool ok;
+} Compiled;
+
+/* Build the IR of a checked program and everything derived from it.
+ * Errors (constructs that cannot be differentiated) go to d. */
+Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o);
+
+/* The gradient of the function named `name`, or NULL. */
+Func *compiled_grad(const Compiled *c, const char *name);
+
+void print_stats(FILE *out, const Compiled *c);
+
+#endif

@@ -1,0 +1,309 @@
+/* vjp.c — the vector-Jacobian product of every differentiable op in
+ * ops.def. Each rule receives the adjoint g of the op's result and adds
+ * the adjoints of its active operands, emitting ordinary IR ops (so they
+ * can be differentiated again). The math is written above each rule.
+ * Broadcasting operands get their adjoint summed back (ir_unbroadcast). */
+#include <string.h>
+
+#include "ad_internal.h"
+
+#define B (&ad->b)
+#define X(k) (in->args[k])
+#define Y (in->res[0])
+
+static Value *sc(Ad *ad, const Value *like, double v) { return ir_scalar(B, like->ty.dtype, v); }
+static Value *mul(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_MUL, a, b); }
+static Value *add(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_ADD, a, b); }
+static Value *sub(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_SUB, a, b); }
+static Value *div_(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_DIV, a, b); }
+static Value *neg(Ad *ad, Value *a) { return ir_unary(B, OP_NEG, a); }
+static Value *sel(Ad *ad, Value *c, Value *a, Value *b) {
+  Value *args[3] = {c, a, b};
+  return ir_build(B, OP_SELECT, args, 3, NULL, NULL);
+}
+/* Add c (shaped like the op's result) to x's adjoint, summing broadcast axes. */
+static void add_ub(Ad *ad, Value *x, Value *c) {
+  if (!ad_active(ad, x)) return;
+  ad_add(ad, x, ir_unbroadcast(B, c, &x->ty));
+}
+
+static void vjp_NONE(Ad *ad, Inst *in, Value *g) { (void)ad, (void)in, (void)g; }
+
+/* y = -x: dx = -g */
+static void vjp_neg(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), neg(ad, g)); }
+/* y = e^x: dx = g*y */
+static void vjp_exp(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), mul(ad, g, Y)); }
+/* y = log x: dx = g/x */
+static void vjp_log(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), div_(ad, g, X(0))); }
+/* y = sqrt x: dx = g/(2y) */
+static void vjp_sqrt(Ad *ad, Inst *in, Value *g) {
+  add_ub(ad, X(0), div_(ad, g, mul(ad, Y, sc(ad, Y, 2.0))));
+}
+/* y = x^-1/2: dx = -g*y^3/2 */
+static void vjp_rsqrt(Ad *ad, Inst *in, Value *g) {
+  Value *y3 = mul(ad, mul(ad, Y, Y), Y);
+  add_ub(ad, X(0), mul(ad, g, mul(ad, y3, sc(ad, Y, -0.5))));
+}
+/* y = |x|: dx = g*sign(x) */
+static void vjp_abs(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), mul(ad, g, ir_unary(B, OP_SIGN, X(0)))); }
+/* y = tanh x: dx = g*(1-y^2) */
+static void vjp_tanh(Ad *ad, Inst *in, Value *g) {
+  add_ub(ad, X(0), mul(ad, g, sub(ad, sc(ad, Y, 1.0), mul(ad, Y, Y))));
+}
+/* y = sigmoid x: dx = g*y*(1-y) */
+static void vjp_sigmoid(Ad *ad, Inst *in, Value *g) {
+  add_ub(ad, X(0), mul(ad, g, mul(ad, Y, sub(ad, sc(ad, Y, 1.0), Y))));
+}
+/* y = max(x,0): dx = x > 0 ? g : 0 */
+static void vjp_relu(Ad *ad, Inst *in, Value *g) {
+  Value *pos = ir_binary(B, OP_GT, X(0), sc(ad, X(0), 0.0));
+  add_ub(ad, X(0), sel(ad, pos, g, sc(ad, g, 0.0)));
+}
+/* y = x/2 (1 + t), t = tanh(u), u = c(x + a x^3), c = sqrt(2/pi), a = 0.044715:
+ * dx = g * (0.5(1+t) + 0.5 x (1-t^2) c (1 + 3a x^2)) */
+static void vjp_gelu(Ad *ad, Inst *in, Value *g) {
+  Value *x = X(0), *x2 = mul(ad, x, x);
+  const double c = 0.7978845608028654, a = 0.044715;
+  Value *u = mul(ad, sc(ad, x, c), add(ad, x, mul(ad, sc(ad, x, a), mul(ad, x2, x))));
+  Value *t = ir_unary(B, OP_TANH, u);
+  Value *du = mul(ad, sc(ad, x, c), add(ad, sc(ad, x, 1.0), mul(ad, sc(ad, x, 3 * a), x2)));
+  Value *left = mul(ad, sc(ad, x, 0.5), add(ad, sc(ad, x, 1.0), t));
+  Value *right = mul(ad, mul(ad, sc(ad, x, 0.5), x), mul(ad, sub(ad, sc(ad, x, 1.0), mul(ad, t, t)), du));
+  add_ub(ad, x, mul(ad, g, add(ad, left, right)));
+}
+/* y = cast x between float types: dx = cast g back */
+static void vjp_cast(Ad *ad, Inst *in, Value *g) {
+  if (dtype_is_float(X(0)->ty.dtype)) add_ub(ad, X(0), ir_cast(B, g, X(0)->ty.dtype));
+}
+/* y = stop_gradient x: no gradient flows */
+static void vjp_stop_gradient(Ad *ad, Inst *in, Value *g) { (void)ad, (void)in, (void)g; }
+
+/* y = a + b: da = g, db = g */
+static void vjp_add(Ad *ad, Inst *in, Value *g) {
+  add_ub(ad, X(0), g);
+  add_ub(ad, X(1), g);
+}
+/* y = a - b: da = g, db = -g */
+static void vjp_sub(Ad *ad, Inst *in, Value *g) {
+  add_ub(ad, X(0), g);
+  if (ad_active(ad, X(1))) add_ub(ad, X(1), neg(ad, g));
+}
+/* y = a*b: da = g*b, db = g*a */
+static void vjp_mul(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(0))) add_ub(ad, X(0), mul(ad, g, X(1)));
+  if (ad_active(ad, X(1))) add_ub(ad, X(1), mul(ad, g, X(0)));
+}
+/* y = a/b: da = g/b, db = -g*y/b */
+static void vjp_div(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(0))) add_ub(ad, X(0), div_(ad, g, X(1)));
+  if (ad_active(ad, X(1))) add_ub(ad, X(1), neg(ad, div_(ad, mul(ad, g, Y), X(1))));
+}
+/* y = a^b: da = g*b*a^(b-1), db = g*y*log(a) */
+static void vjp_pow(Ad *ad, Inst *in, Value *g) {
+  Value *a = X(0), *b = X(1);
+  if (ad_active(ad, a)) {
+    Value *p = ir_binary(B, OP_POW, a, sub(ad, b, sc(ad, b, 1.0)));
+    add_ub(ad, a, mul(ad, g, mul(ad, b, p)));
+  }
+  if (ad_active(ad, b)) add_ub(ad, b, mul(ad, g, mul(ad, Y, ir_unary(B, OP_LOG, a))));
+}
+/* y = max(a,b): da = g*w, db = g*(1-w), w = 1 where a > b, 1/2 on ties, else 0
+ * (min: the same with a < b) */
+static void minmax(Ad *ad, Inst *in, Value *g, Op cmp) {
+  Value *a = X(0), *b = X(1);
+  Value *win = ir_binary(B, cmp, a, b), *tie = ir_binary(B, OP_EQ, a, b);
+  Value *w = sel(ad, win, sc(ad, g, 1.0), sel(ad, tie, sc(ad, g, 0.5), sc(ad, g, 0.0)));
+  if (ad_active(ad, a)) add_ub(ad, a, mul(ad, g, w));
+  if (ad_active(ad, b)) add_ub(ad, b, mul(ad, g, sub(ad, sc(ad, g, 1.0), w)));
+}
+static void vjp_max(Ad *ad, Inst *in, Value *g) { minmax(ad, in, g, OP_GT); }
+static void vjp_min(Ad *ad, Inst *in, Value *g) { minmax(ad, in, g, OP_LT); }
+/* y = c ? a : b: da = c ? g : 0, db = c ? 0 : g */
+static void vjp_select(Ad *ad, Inst *in, Value *g) {
+  Value *z = sc(ad, g, 0.0);
+  if (ad_active(ad, X(1))) add_ub(ad, X(1), sel(ad, X(0), g, z));
+  if (ad_active(ad, X(2))) add_ub(ad, X(2), sel(ad, X(0), z, g));
+}
+
+/* x's shape with the reduced axes kept as 1 */
+static Type kept(const Inst *in) {
+  Type t = in->args[0]->ty;
+  for (int k = 0; k < in->attr.ni; k++) t.dim[in->attr.i[k]] = 1;
+  return t;
+}
+
+/* y = sum_axes x: dx = broadcast(g) */
+static void vjp_reduce_sum(Ad *ad, Inst *in, Value *g) {
+  Type k = kept(in);
+  add_ub(ad, X(0), ir_broadcast(B, ir_reshape(B, g, &k), &X(0)->ty));
+}
+/* y = max_axes x: dx = g * m / count(m), m = (x == y): ties share the gradient */
+static void extremum(Ad *ad, Inst *in, Value *g) {
+  Type k = kept(in);
+  Value *x = X(0);
+  Value *m = ir_cast(B, ir_binary(B, OP_EQ, x, ir_reshape(B, Y, &k)), x->ty.dtype);
+  Attr at = in->attr;
+  Value *cnt = ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &m, 1, &at, NULL), &k);
+  Value *gk = ir_reshape(B, g, &k);
+  add_ub(ad, x, mul(ad, m, div_(ad, gk, cnt)));
+}
+static void vjp_reduce_max(Ad *ad, Inst *in, Value *g) { extremum(ad, in, g); }
+static void vjp_reduce_min(Ad *ad, Inst *in, Value *g) { extremum(ad, in, g); }
+
+/* y = reshape x: dx = reshape g */
+static void vjp_reshape(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), ir_reshape(B, g, &X(0)->ty)); }
+/* y = transpose(x, p): dx = transpose(g, p^-1) */
+static void vjp_transpose(Ad *ad, Inst *in, Value *g) {
+  int64_t inv[MAX_RANK];
+  for (int i = 0; i < in->attr.ni; i++) inv[in->attr.i[i]] = i;
+  add_ub(ad, X(0), ir_transpose(B, g, inv));
+}
+/* y = broadcast x: dx = sum of g over the broadcast axes */
+static void vjp_broadcast(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), g); }
+/* y = slice x: dx = pad g (zeros elsewhere) */
+static void vjp_slice(Ad *ad, Inst *in, Value *g) {
+  Attr at = in->attr;
+  add_ub(ad, X(0), ir_build(B, OP_PAD, &g, 1, &at, &X(0)->ty));
+}
+/* y = pad x: dx = slice g */
+static void vjp_pad(Ad *ad, Inst *in, Value *g) {
+  Attr at = in->attr;
+  add_ub(ad, X(0), ir_build(B, OP_SLICE, &g, 1, &at, &X(0)->ty));
+}
+/* y = x with region R := v: dx = g with R := 0, dv = g[R] */
+static void vjp_update_slice(Ad *ad, Inst *in, Value *g) {
+  Attr at = in->attr;
+  if (ad_active(ad, X(0))) {
+    Value *args[2] = {g, ir_const_like(B, &X(1)->ty, 0.0)};
+    add_ub(ad, X(0), ir_build(B, OP_UPDATE_SLICE, args, 2, &at, NULL));
+  }
+  if (ad_active(ad, X(1))) add_ub(ad, X(1), ir_build(B, OP_SLICE, &g, 1, &at, &X(1)->ty));
+}
+/* y = concat(x_k, axis): dx_k = g[offset_k : offset_k + len_k] along axis */
+static void vjp_concat(Ad *ad, Inst *in, Value *g) {
+  int64_t axis = in->attr.i[0], off = 0;
+  int r = g->ty.rank;
+  for (int k = 0; k < in->nargs; k++) {
+    Value *x = X(k);
+    if (ad_active(ad, x)) {
+      Attr at = {.ni = 2 * r};
+      for (int i = 0; i < r; i++) at.i[r + i] = 1;
+      at.i[axis] = off;
+      add_ub(ad, x, ir_build(B, OP_SLICE, &g, 1, &at, &x->ty));
+    }
+    off += x->ty.dim[axis];
+  }
+}
+/* y = x[.., i, ..]: dx[.., i, ..] += g */
+static void vjp_dyn_slice(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(0))) ad_add_row(ad, X(0), g, X(1), in->attr.i[0]);
+}
+/* y = x with row i := v: dx = g with row i := 0, dv = g[i] */
+static void vjp_dyn_update(Ad *ad, Inst *in, Value *g) {
+  Attr at = in->attr;
+  if (ad_active(ad, X(0))) {
+    Value *args[3] = {g, ir_const_like(B, &X(1)->ty, 0.0), X(2)};
+    ad_add(ad, X(0), ir_build(B, OP_DYN_UPDATE, args, 3, &at, NULL));
+  }
+  if (ad_active(ad, X(1))) {
+    Value *args[2] = {g, X(2)};
+    ad_add(ad, X(1), ir_build(B, OP_DYN_SLICE, args, 2, &at, NULL));
+  }
+}
+/* y = x with row i += v: dx = g, dv = g[i] */
+static void vjp_dyn_update_add(Ad *ad, Inst *in, Value *g) {
+  Attr at = in->attr;
+  if (ad_active(ad, X(0))) ad_add(ad, X(0), g);
+  if (ad_active(ad, X(1))) {
+    Value *args[2] = {g, X(2)};
+    ad_add(ad, X(1), ir_build(B, OP_DYN_SLICE, args, 2, &at, NULL));
+  }
+}
+
+static Value *mm(Ad *ad, Value *a, Value *b, int ta, int tb) {
+  Attr at = {.ni = 2, .i = {ta, tb}};
+  Value *args[2] = {a, b};
+  return ir_build(B, OP_MATMUL, args, 2, &at, NULL);
+}
+/* C = op(A) op(B), op = transpose when flagged. With A, B as stored:
+ *   C = A B:     dA = g B^T,      dB = A^T g
+ *   C = A B^T:   dA = g B,        dB = g^T A
+ *   C = A^T B:   dA = B g^T,      dB = A g
+ *   C = A^T B^T: dA = B^T g^T,    dB = g^T A^T */
+static void vjp_matmul(Ad *ad, Inst *in, Value *g) {
+  int ta = (int)in->attr.i[0], tb = (int)in->attr.i[1];
+  Value *a = X(0), *b = X(1);
+  if (ad_active(ad, a)) {
+    Value *da = !ta ? (!tb ? mm(ad, g, b, 0, 1) : mm(ad, g, b, 0, 0)) : (!tb ? mm(ad, b, g, 0, 1) : mm(ad, b, g, 1, 1));
+    ad_add(ad, a, da);
+  }
+  if (ad_active(ad, b)) {
+    Value *db = !tb ? (!ta ? mm(ad, a, g, 1, 0) : mm(ad, a, g, 0, 0)) : (!ta ? mm(ad, g, a, 1, 0) : mm(ad, g, a, 1, 1));
+    ad_add(ad, b, db);
+  }
+}
+
+static Value *conv_op(Ad *ad, Op op, Value *p, Value *q, const Inst *in, const Type *ty) {
+  Attr at = in->attr;
+  Value *args[2] = {p, q};
+  return ir_build(B, op, args, 2, &at, ty);
+}
+/* y = conv(x, w): dx = conv_bwd_x(g, w), dw = conv_bwd_w(x, g) */
+static void vjp_conv2d(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(0))) ad_add(ad, X(0), conv_op(ad, OP_CONV2D_BWD_X, g, X(1), in, &X(0)->ty));
+  if (ad_active(ad, X(1))) ad_add(ad, X(1), conv_op(ad, OP_CONV2D_BWD_W, X(0), g, in, &X(1)->ty));
+}
+/* dx = bwd_x(dy, w) is bilinear: d(dy) = conv(g, w), dw = bwd_w(g, dy) */
+static void vjp_conv2d_bwd_x(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(0))) ad_add(ad, X(0), conv_op(ad, OP_CONV2D, g, X(1), in, NULL));
+  if (ad_active(ad, X(1))) ad_add(ad, X(1), conv_op(ad, OP_CONV2D_BWD_W, g, X(0), in, &X(1)->ty));
+}
+/* dw = bwd_w(x, dy) is bilinear: dx = bwd_x(dy, g), d(dy) = conv(x, g) */
+static void vjp_conv2d_bwd_w(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(0))) ad_add(ad, X(0), conv_op(ad, OP_CONV2D_BWD_X, X(1), g, in, &X(0)->ty));
+  if (ad_active(ad, X(1))) ad_add(ad, X(1), conv_op(ad, OP_CONV2D, X(0), g, in, NULL));
+}
+/* y = maxpool(x): dx = route g to each window's argmax */
+static void vjp_maxpool2d(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(0))) ad_add(ad, X(0), conv_op(ad, OP_MAXPOOL2D_BWD, X(0), g, in, NULL));
+}
+/* dx = maxpool_bwd(x, dy) is linear in dy: d(dy) = pick(x, g); x only
+ * chooses positions (piecewise constant): no gradient */
+static void vjp_maxpool2d_bwd(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(1))) ad_add(ad, X(1), conv_op(ad, OP_MAXPOOL2D_PICK, X(0), g, in, NULL));
+}
+/* y = pick(x, h) is linear in h: dh = maxpool_bwd(x, g) */
+static void vjp_maxpool2d_pick(Ad *ad, Inst *in, Value *g) {
+  if (ad_active(ad, X(1))) ad_add(ad, X(1), conv_op(ad, OP_MAXPOOL2D_BWD, X(0), g, in, NULL));
+}
+/* y = avgpool(x): dx = avgpool_bwd(g) */
+static void vjp_avgpool2d(Ad *ad, Inst *in, Value *g) {
+  Attr at = in->attr;
+  if (ad_active(ad, X(0))) ad_add(ad, X(0), ir_build(B, OP_AVGPOOL2D_BWD, &g, 1, &at, &X(0)->ty));
+}
+/* dx = avgpool_bwd(dy) is linear: d(dy) = avgpool(g) */
+static void vjp_avgpool2d_bwd(Ad *ad, Inst *in, Value *g) {
+  Attr at = in->attr;
+  if (ad_active(ad, X(0))) ad_add(ad, X(0), ir_build(B, OP_AVGPOOL2D, &g, 1, &at, NULL));
+}
+/* y = table[idx]: dtable = scatter_add(idx, g) */
+static void vjp_gather(Ad *ad, Inst *in, Value *g) {
+  if (!ad_active(ad, X(0))) return;
+  Value *args[2] = {X(1), g};
+  ad_add(ad, X(0), ir_build(B, OP_SCATTER_ADD, args, 2, NULL, &X(0)->ty));
+}
+/* y = scatter_add(idx, v): dv = g[idx] */
+static void vjp_scatter_add(Ad *ad, Inst *in, Value *g) {
+  if (!ad_active(ad, X(1))) return;
+  Value *args[2] = {g, X(0)};
+  ad_add(ad, X(1), ir_build(B, OP_GATHER, args, 2, NULL, NULL));
+}
+
+/* loops are differentiated by grad.c itself */
+static void vjp_for(Ad *ad, Inst *in, Value *g) { ad_vjp_for(ad, in, g); }
+
+const VjpFn vjp_rules[OP_COUNT] = {
+#define OP(id, name, nargs, attrs, shape, vjp, lc, flags, meaning) vjp_##vjp,
+#include "ops.def"
+#undef OP
+};
