@@ -150,7 +150,8 @@ static void next(P *p) {
       p->t = T_FLOAT;
     } else {
       p->ival = strtoll(p->text, &end, 10);
-      p->fval = (double)p->ival;
+      /* "-0" is an integer token, but as a float attribute it is -0.0 */
+      p->fval = p->ival == 0 && p->text[0] == '-' ? -0.0 : (double)p->ival;
       p->t = T_INT;
     }
     if (*end || errno == ERANGE || end == p->text) {
@@ -355,6 +356,14 @@ static bool parse_role(P *p, Role *r, bool result) {
 
 static bool parse_block(P *p, Block *b, Func *f);
 
+/* An integer attribute. Bounded by the largest tensor size, so the shape
+ * rules' arithmetic on attributes and dimensions cannot overflow. */
+static bool attr_int(P *p) {
+  if (p->t != T_INT) return err(p, p->loc, "expected an integer");
+  if (p->ival < -MAX_NUMEL || p->ival > MAX_NUMEL) return err(p, p->loc, "attribute value %s is out of range", p->text);
+  return true;
+}
+
 static bool parse_attrs(P *p, Inst *in) {
   const char *s = op_info[in->op].attrs;
   if (!*s) return true;
@@ -380,7 +389,7 @@ static bool parse_attrs(P *p, Inst *in) {
       if (!expect(p, T_LBRACK, "'['")) return false;
       if (!accept(p, T_RBRACK)) {
         for (;;) {
-          if (p->t != T_INT) return err(p, p->loc, "expected an integer");
+          if (!attr_int(p)) return false;
           if (in->attr.ni == MAX_IATTR) return err(p, p->loc, "too many attribute values");
           in->attr.i[in->attr.ni++] = p->ival;
           next(p);
@@ -390,7 +399,7 @@ static bool parse_attrs(P *p, Inst *in) {
       }
       e += 3;
     } else {
-      if (p->t != T_INT) return err(p, p->loc, "expected an integer");
+      if (!attr_int(p)) return false;
       if (in->attr.ni == MAX_IATTR) return err(p, p->loc, "too many attribute values");
       in->attr.i[in->attr.ni++] = p->ival;
       next(p);
@@ -432,7 +441,9 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
   if (p->t != T_INT) return err(p, p->loc, "expected the upper bound");
   int64_t hi = p->ival;
   next(p);
-  if (hi < lo || hi - lo > 100000000) return err(p, start, "bad loop range %lld to %lld", (long long)lo, (long long)hi);
+  /* the index is an i32: both bounds fit in one */
+  if (lo < INT32_MIN || hi > INT32_MAX || hi < lo || hi - lo > 100000000)
+    return err(p, start, "bad loop range %lld to %lld", (long long)lo, (long long)hi);
   Block *body = ir_block_new(p->a, in);
   in->body = body;
   Value *inits[MAXRES];

@@ -12,11 +12,15 @@
 #include "ast.h"
 #include "check.h"
 #include "driver.h"
+#include "eval.h"
+#include "irtool.h"
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: nnc [options] FILE.nn             compile (see --emit)\n"
           "       nnc check [options] FILE.nn       check and print a summary of the model\n"
+          "       nnc eval MODEL.nn --fn NAME ...   run a function (see nnc eval --help)\n"
+          "       nnc [--passes=LIST] FILE.ir       read IR text: verify, run passes, print\n"
           "\n"
           "options:\n"
           "  --emit=KIND[,KIND...]  what to produce: ast, ir, grad-ir, tape\n"
@@ -119,11 +123,15 @@ static int parse_args(int argc, char **argv, Options *o) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "eval")) return eval_main(argc - 1, argv + 1);
+  if (irtool_wants(argc, argv)) return irtool_main(argc, argv); /* FILE.ir: IR text */
   Options o;
   memset(&o, 0, sizeof o);
   o.max_errors = 20;
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc;
   if (o.cmd == CMD_DEFAULT && !o.emit) o.cmd = CMD_CHECK;
-  return driver_run(&o);
+  rc = driver_run(&o);
+  for (int i = 0; i < o.ndefs; i++) free((char *)o.defs[i].name); /* strndup'd by -D */
+  return rc;
 }

@@ -181,7 +181,9 @@ static bool strided_fits(Ctx *c, const Type *big, const Type *small, const int64
   if (big->dtype != small->dtype) return fail(c, "dtype mismatch: %s and %s", tstr(big), tstr(small));
   for (int k = 0; k < big->rank; k++) {
     if (start[k] < 0 || step[k] < 1) return fail(c, "axis %d: start %lld step %lld invalid", k, (long long)start[k], (long long)step[k]);
-    if (small->dim[k] < 1 || start[k] + (small->dim[k] - 1) * step[k] >= big->dim[k])
+    /* start + (n-1)*step < dim, divided so that it cannot overflow */
+    if (small->dim[k] < 1 || start[k] >= big->dim[k] ||
+        (small->dim[k] > 1 && (big->dim[k] - 1 - start[k]) / step[k] < small->dim[k] - 1))
       return fail(c, "axis %d: %lld elements from %lld by %lld do not fit in %lld", k, (long long)small->dim[k],
                   (long long)start[k], (long long)step[k], (long long)big->dim[k]);
   }

@@ -1,0 +1,899 @@
+/* llvm_gen.c — lowering one IR function to LLVM IR, following its Plan.
+ *
+ * The generated function is `void f(ptr ws, ptr pool, ptr bufs)`: bufs[i]
+ * points at argument i, bufs[nargs + k] at result k; every other value is
+ * at its planned offset of ws. Each materialized instruction becomes:
+ *   elementwise  one loop nest over its result, computing the whole fused
+ *                expression tree per element (vectorized by LLVM)
+ *   reduction    output-stationary (register accumulator) when the last
+ *                axis is reduced, else input-stationary (out[j] += x[.., j])
+ *   matmul/conv/pool   calls into the runtime kernels
+ *   shape ops    copy loops; row updates write in place when planned so
+ *   for          an LLVM loop; carried values in their buffers, stacked
+ *                values copied into row i of their tape
+ * Results not computed in place are copied to the caller's buffers at the
+ * end. */
+#include <string.h>
+
+#include "llvm_internal.h"
+
+/* ---- small helpers ------------------------------------------------------- */
+
+LLVMTypeRef g_elem_type(Gen *g, DType dt) {
+  switch (dt) {
+  case TY_F32: return g->t_f32;
+  case TY_F64: return g->t_f64;
+  case TY_I32: return g->t_i32;
+  default: return g->t_i8;
+  }
+}
+
+LLVMTypeRef g_reg_type(Gen *g, DType dt) { return dt == TY_BOOL ? g->t_i1 : g_elem_type(g, dt); }
+
+LLVMValueRef g_i64(Gen *g, int64_t v) { return LLVMConstInt(g->t_i64, (unsigned long long)v, 1); }
+LLVMValueRef g_i32(Gen *g, int64_t v) { return LLVMConstInt(g->t_i32, (unsigned long long)v, 1); }
+
+LLVMValueRef g_fconst(Gen *g, DType dt, double v) { return LLVMConstReal(dt == TY_F64 ? g->t_f64 : g->t_f32, v); }
+
+static LLVMValueRef constant(Gen *g, DType dt, double v) {
+  switch (dt) {
+  case TY_F32: case TY_F64: return g_fconst(g, dt, v);
+  case TY_I32: return g_i32(g, (int64_t)v);
+  default: return LLVMConstInt(g->t_i1, v != 0, 0);
+  }
+}
+
+LLVMValueRef g_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np, LLVMValueRef *args) {
+  LLVMTypeRef ft = LLVMFunctionType(ret, params, (unsigned)np, 0);
+  LLVMValueRef fn = LLVMGetNamedFunction(g->mod, name);
+  if (!fn) fn = LLVMAddFunction(g->mod, name, ft);
+  return LLVMBuildCall2(g->b, ft, fn, args, (unsigned)np, "");
+}
+
+LLVMValueRef g_intrinsic(Gen *g, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int nargs) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  if (!id) die("no LLVM intrinsic %s", name);
+  LLVMTypeRef ov[1] = {overload};
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, ov, overload ? 1 : 0);
+  LLVMTypeRef ft = LLVMIntrinsicGetType(g->ctx, id, ov, overload ? 1 : 0);
+  return LLVMBuildCall2(g->b, ft, fn, args, (unsigned)nargs, "");
+}
+
+LLVMValueRef g_loop_begin(Gen *g, LLVMValueRef n, LLVMBasicBlockRef *header, LLVMBasicBlockRef *exit,
+                          LLVMValueRef *iv_out) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+  LLVMBasicBlockRef h = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "body");
+  LLVMBasicBlockRef ex = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "done");
+  LLVMBuildBr(g->b, h);
+  LLVMPositionBuilderAtEnd(g->b, h);
+  LLVMValueRef iv = LLVMBuildPhi(g->b, g->t_i64, "i");
+  LLVMValueRef zero = g_i64(g, 0);
+  LLVMAddIncoming(iv, &zero, &pre, 1);
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, iv, n, ""), body, ex);
+  LLVMPositionBuilderAtEnd(g->b, body);
+  *header = h;
+  *exit = ex;
+  *iv_out = iv;
+  return iv;
+}
+
+void g_loop_end(Gen *g, LLVMBasicBlockRef header, LLVMBasicBlockRef exit, LLVMValueRef iv) {
+  LLVMValueRef next = LLVMBuildNSWAdd(g->b, iv, g_i64(g, 1), "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+  LLVMAddIncoming(iv, &next, &latch, 1);
+  LLVMBuildBr(g->b, header);
+  LLVMPositionBuilderAtEnd(g->b, exit);
+}
+
+static void strides_of(const Type *t, int64_t *st) {
+  int64_t s = 1;
+  for (int i = t->rank - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= t->dim[i];
+  }
+}
+
+/* Strides of a value of type `op` indexed by the axes of `space` (NumPy
+ * broadcasting: right-aligned, size-1 axes get stride 0). */
+static void bstrides(const Type *space, const Type *op, int64_t *st) {
+  int64_t ost[MAX_RANK];
+  strides_of(op, ost);
+  for (int i = 0; i < space->rank; i++) {
+    int j = i - (space->rank - op->rank);
+    st[i] = (j < 0 || op->dim[j] == 1) ? 0 : ost[j];
+  }
+}
+
+static LLVMValueRef alloca_entry(Gen *g, LLVMTypeRef t) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
+  LLVMPositionBuilderBefore(g->b, g->entry_alloca_point);
+  LLVMValueRef a = LLVMBuildAlloca(g->b, t, "");
+  LLVMPositionBuilderAtEnd(g->b, cur);
+  return a;
+}
+
+/* ---- storage ---------------------------------------------------------------- */
+
+/* Base pointer of v's storage. */
+static LLVMValueRef base_ptr(Gen *g, const Value *v) {
+  const Value *r = plan_root(g->plan, v);
+  const ValPlan *vp = plan_of(g->plan, r);
+  switch (vp->kind) {
+  case ST_WS: {
+    LLVMValueRef off = g_i64(g, (int64_t)vp->offset);
+    return LLVMBuildGEP2(g->b, g->t_i8, g->ws, &off, 1, "");
+  }
+  case ST_ARG:
+  case ST_RESULT: {
+    int k = vp->kind == ST_ARG ? vp->index : g->nargs + vp->index;
+    LLVMValueRef idx = g_i64(g, k);
+    LLVMValueRef slot = LLVMBuildGEP2(g->b, g->t_ptr, g->bufs, &idx, 1, "");
+    LLVMValueRef p = LLVMBuildLoad2(g->b, g->t_ptr, slot, "");
+    return p;
+  }
+  default:
+    die("backend: value has no storage (%s)", v->name ? v->name : "unnamed");
+  }
+}
+
+static LLVMValueRef elem_ptr(Gen *g, LLVMValueRef base, DType dt, LLVMValueRef off) {
+  return LLVMBuildGEP2(g->b, g_elem_type(g, dt), base, &off, 1, "");
+}
+
+static LLVMValueRef load_elem(Gen *g, LLVMValueRef base, DType dt, LLVMValueRef off) {
+  LLVMValueRef v = LLVMBuildLoad2(g->b, g_elem_type(g, dt), elem_ptr(g, base, dt, off), "");
+  if (dt == TY_BOOL) v = LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(g->t_i8, 0, 0), "");
+  return v;
+}
+
+static void store_elem(Gen *g, LLVMValueRef base, DType dt, LLVMValueRef off, LLVMValueRef v) {
+  if (dt == TY_BOOL) v = LLVMBuildZExt(g->b, v, g->t_i8, "");
+  LLVMBuildStore(g->b, v, elem_ptr(g, base, dt, off));
+}
+
+static bool same_storage(Gen *g, const Value *a, const Value *b) {
+  return plan_root(g->plan, a) == plan_root(g->plan, b);
+}
+
+static void copy_bytes(Gen *g, LLVMValueRef dst, LLVMValueRef src, size_t n) {
+  if (n) LLVMBuildMemCpy(g->b, dst, 1, src, 1, g_i64(g, (int64_t)n));
+}
+
+/* ---- loop nests ----------------------------------------------------------------- */
+
+static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
+  n->space = *space;
+  n->flat = flat;
+  n->nloops = 0;
+  if (flat) {
+    LLVMBasicBlockRef h, e;
+    LLVMValueRef iv;
+    g_loop_begin(g, g_i64(g, type_numel(space)), &h, &e, &iv);
+    n->loops[0].header = h;
+    n->loops[0].exit = e;
+    n->loops[0].iv = iv;
+    n->nloops = 1;
+    n->flat_idx = iv;
+    return;
+  }
+  for (int k = 0; k < space->rank; k++) {
+    LLVMBasicBlockRef h, e;
+    LLVMValueRef iv;
+    g_loop_begin(g, g_i64(g, space->dim[k]), &h, &e, &iv);
+    n->loops[k].header = h;
+    n->loops[k].exit = e;
+    n->loops[k].iv = iv;
+    n->idx[k] = iv;
+    n->nloops++;
+  }
+  /* flat index, for ops that need it (rng) */
+  LLVMValueRef f = g_i64(g, 0);
+  for (int k = 0; k < space->rank; k++)
+    f = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, f, g_i64(g, space->dim[k]), ""), n->idx[k], "");
+  n->flat_idx = f;
+}
+
+static void nest_end(Gen *g, Nest *n) {
+  for (int k = n->nloops - 1; k >= 0; k--) g_loop_end(g, n->loops[k].header, n->loops[k].exit, n->loops[k].iv);
+}
+
+/* sum idx_k * st_k */
+static LLVMValueRef offset_of(Gen *g, const Nest *n, const int64_t *st) {
+  LLVMValueRef o = NULL;
+  for (int k = 0; k < n->space.rank; k++) {
+    if (!st[k]) continue;
+    LLVMValueRef t = st[k] == 1 ? n->idx[k] : LLVMBuildMul(g->b, n->idx[k], g_i64(g, st[k]), "");
+    o = o ? LLVMBuildAdd(g->b, o, t, "") : t;
+  }
+  return o ? o : g_i64(g, 0);
+}
+
+/* ---- expressions ------------------------------------------------------------------ */
+
+static LLVMValueRef expr(Gen *g, const Value *v, Nest *n);
+
+/* Read a materialized value at the nest's position. */
+static LLVMValueRef leaf(Gen *g, const Value *v, Nest *n) {
+  LLVMValueRef r = pm_get(&g->reg, v);
+  if (r) return r;
+  LLVMValueRef base = base_ptr(g, v);
+  if (v->ty.rank == 0) return load_elem(g, base, v->ty.dtype, g_i64(g, 0));
+  if (n->flat) return load_elem(g, base, v->ty.dtype, n->flat_idx);
+  int64_t st[MAX_RANK];
+  bstrides(&n->space, &v->ty, st);
+  return load_elem(g, base, v->ty.dtype, offset_of(g, n, st));
+}
+
+static LLVMValueRef fneg_or_ineg(Gen *g, LLVMValueRef x, DType dt) {
+  return dtype_is_float(dt) ? LLVMBuildFNeg(g->b, x, "") : LLVMBuildNeg(g->b, x, "");
+}
+
+static LLVMValueRef cast_value(Gen *g, LLVMValueRef x, DType from, DType to) {
+  if (from == to) return x;
+  LLVMTypeRef t = g_reg_type(g, to);
+  if (to == TY_BOOL) {
+    if (dtype_is_float(from)) return LLVMBuildFCmp(g->b, LLVMRealUNE, x, LLVMConstReal(g_reg_type(g, from), 0.0), "");
+    return LLVMBuildICmp(g->b, LLVMIntNE, x, LLVMConstInt(g_reg_type(g, from), 0, 0), "");
+  }
+  if (from == TY_BOOL) return dtype_is_float(to) ? LLVMBuildUIToFP(g->b, x, t, "") : LLVMBuildZExt(g->b, x, t, "");
+  if (dtype_is_float(from) && dtype_is_float(to))
+    return to == TY_F64 ? LLVMBuildFPExt(g->b, x, t, "") : LLVMBuildFPTrunc(g->b, x, t, "");
+  if (dtype_is_float(from)) { /* saturating, NaN -> 0: the interpreter's rule */
+    unsigned id = LLVMLookupIntrinsicID("llvm.fptosi.sat", 15);
+    LLVMTypeRef ov[2] = {t, g_reg_type(g, from)};
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, ov, 2);
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, ov, 2), fn, &x, 1, "");
+  }
+  return LLVMBuildSIToFP(g->b, x, t, "");
+}
+
+static LLVMValueRef binary(Gen *g, Op op, LLVMValueRef a, LLVMValueRef b, DType dt) {
+  bool fl = dtype_is_float(dt);
+  LLVMBuilderRef B = g->b;
+  switch (op) {
+  case OP_ADD: return fl ? LLVMBuildFAdd(B, a, b, "") : LLVMBuildAdd(B, a, b, "");
+  case OP_SUB: return fl ? LLVMBuildFSub(B, a, b, "") : LLVMBuildSub(B, a, b, "");
+  case OP_MUL: return fl ? LLVMBuildFMul(B, a, b, "") : LLVMBuildMul(B, a, b, "");
+  case OP_DIV:
+    if (fl) return LLVMBuildFDiv(B, a, b, "");
+    {
+      /* integer division by zero gives 0 instead of trapping */
+      LLVMValueRef z = LLVMBuildICmp(B, LLVMIntEQ, b, g_i32(g, 0), "");
+      LLVMValueRef safe = LLVMBuildSelect(B, z, g_i32(g, 1), b, "");
+      return LLVMBuildSelect(B, z, g_i32(g, 0), LLVMBuildSDiv(B, a, safe, ""), "");
+    }
+  case OP_POW: return lm_pow(g, a, b, dt);
+  case OP_MAX:
+  case OP_MIN:
+    if (fl) {
+      LLVMValueRef c = LLVMBuildFCmp(B, op == OP_MAX ? LLVMRealOGT : LLVMRealOLT, a, b, "");
+      LLVMValueRef nan = LLVMBuildFCmp(B, LLVMRealUNO, a, a, "");
+      return LLVMBuildSelect(B, LLVMBuildOr(B, c, nan, ""), a, b, "");
+    }
+    return LLVMBuildSelect(B, LLVMBuildICmp(B, op == OP_MAX ? LLVMIntSGT : LLVMIntSLT, a, b, ""), a, b, "");
+  case OP_LT: return fl ? LLVMBuildFCmp(B, LLVMRealOLT, a, b, "") : LLVMBuildICmp(B, LLVMIntSLT, a, b, "");
+  case OP_LE: return fl ? LLVMBuildFCmp(B, LLVMRealOLE, a, b, "") : LLVMBuildICmp(B, LLVMIntSLE, a, b, "");
+  case OP_GT: return fl ? LLVMBuildFCmp(B, LLVMRealOGT, a, b, "") : LLVMBuildICmp(B, LLVMIntSGT, a, b, "");
+  case OP_GE: return fl ? LLVMBuildFCmp(B, LLVMRealOGE, a, b, "") : LLVMBuildICmp(B, LLVMIntSGE, a, b, "");
+  case OP_EQ: return fl ? LLVMBuildFCmp(B, LLVMRealOEQ, a, b, "") : LLVMBuildICmp(B, LLVMIntEQ, a, b, "");
+  case OP_NE: return fl ? LLVMBuildFCmp(B, LLVMRealUNE, a, b, "") : LLVMBuildICmp(B, LLVMIntNE, a, b, "");
+  case OP_AND: return LLVMBuildAnd(B, a, b, "");
+  case OP_OR: return LLVMBuildOr(B, a, b, "");
+  default: die("backend: not a binary op: %s", op_info[op].name);
+  }
+}
+
+static LLVMValueRef unary(Gen *g, Op op, LLVMValueRef x, DType dt) {
+  LLVMBuilderRef B = g->b;
+  bool fl = dtype_is_float(dt);
+  LLVMTypeRef t = g_reg_type(g, dt);
+  switch (op) {
+  case OP_NEG: return fneg_or_ineg(g, x, dt);
+  case OP_EXP: return lm_exp(g, x, dt);
+  case OP_LOG: return lm_log(g, x, dt);
+  case OP_SQRT: return g_intrinsic(g, "llvm.sqrt", t, &x, 1);
+  case OP_RSQRT: return LLVMBuildFDiv(B, g_fconst(g, dt, 1.0), g_intrinsic(g, "llvm.sqrt", t, &x, 1), "");
+  case OP_ABS:
+    if (fl) return g_intrinsic(g, "llvm.fabs", t, &x, 1);
+    return LLVMBuildSelect(B, LLVMBuildICmp(B, LLVMIntSLT, x, g_i32(g, 0), ""), LLVMBuildNeg(B, x, ""), x, "");
+  case OP_SIGN: {
+    LLVMValueRef pos = fl ? LLVMBuildFCmp(B, LLVMRealOGT, x, g_fconst(g, dt, 0), "") : LLVMBuildICmp(B, LLVMIntSGT, x, g_i32(g, 0), "");
+    LLVMValueRef neg = fl ? LLVMBuildFCmp(B, LLVMRealOLT, x, g_fconst(g, dt, 0), "") : LLVMBuildICmp(B, LLVMIntSLT, x, g_i32(g, 0), "");
+    return LLVMBuildSelect(B, pos, constant(g, dt, 1), LLVMBuildSelect(B, neg, constant(g, dt, -1), constant(g, dt, 0), ""), "");
+  }
+  case OP_TANH: return lm_tanh(g, x, dt);
+  case OP_SIGMOID: return lm_sigmoid(g, x, dt);
+  case OP_RELU:
+    return LLVMBuildSelect(B, LLVMBuildFCmp(B, LLVMRealOGT, x, g_fconst(g, dt, 0), ""), x, g_fconst(g, dt, 0), "");
+  case OP_GELU: return lm_gelu(g, x, dt);
+  case OP_NOT: return LLVMBuildNot(B, x, "");
+  case OP_STOP_GRADIENT: return x;
+  default: die("backend: not a unary op: %s", op_info[op].name);
+  }
+}
+
+static LLVMValueRef expr(Gen *g, const Value *v, Nest *n) {
+  LLVMValueRef r = pm_get(&g->reg, v);
+  if (r) return r;
+  if (!plan_fused(g->plan, v) || !v->def) return leaf(g, v, n);
+  const Inst *in = v->def;
+  DType dt = v->ty.dtype;
+  switch (in->op) {
+  case OP_CONST: return constant(g, dt, in->attr.f);
+  case OP_IOTA: return LLVMBuildTrunc(g->b, n->idx[in->attr.i[0]], g->t_i32, "");
+  case OP_BROADCAST: return expr(g, in->args[0], n);
+  case OP_CAST: return cast_value(g, expr(g, in->args[0], n), in->args[0]->ty.dtype, dt);
+  case OP_SELECT: {
+    LLVMValueRef c = expr(g, in->args[0], n), a = expr(g, in->args[1], n), b = expr(g, in->args[2], n);
+    return LLVMBuildSelect(g->b, c, a, b, "");
+  }
+  case OP_ONE_HOT: {
+    const Value *idx = in->args[0];
+    int r0 = v->ty.rank - 1;
+    int64_t st[MAX_RANK];
+    strides_of(&idx->ty, st);
+    LLVMValueRef off = g_i64(g, 0);
+    for (int k = 0; k < r0; k++) off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, n->idx[k], g_i64(g, st[k]), ""), "");
+    LLVMValueRef want = load_elem(g, base_ptr(g, idx), TY_I32, off);
+    LLVMValueRef c = LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildTrunc(g->b, n->idx[r0], g->t_i32, ""), want, "");
+    return LLVMBuildUIToFP(g->b, c, g_reg_type(g, dt), "");
+  }
+  case OP_RNG_UNIFORM: {
+    LLVMValueRef seed = LLVMBuildSExt(g->b, expr(g, in->args[0], n), g->t_i64, "");
+    LLVMTypeRef ps[3] = {g->t_i64, g->t_i64, g->t_i64};
+    LLVMValueRef args[3] = {seed, g_i64(g, in->attr.i[0]), n->flat_idx};
+    LLVMValueRef u = g_call(g, "rt_rand_uniform", g->t_f32, ps, 3, args);
+    return dt == TY_F64 ? LLVMBuildFPExt(g->b, u, g->t_f64, "") : u;
+  }
+  default:
+    break;
+  }
+  if (in->nargs == 1) return unary(g, in->op, expr(g, in->args[0], n), in->args[0]->ty.dtype == TY_BOOL ? TY_BOOL : dt);
+  if (in->nargs == 2) {
+    DType odt = in->args[0]->ty.dtype;
+    return binary(g, in->op, expr(g, in->args[0], n), expr(g, in->args[1], n), odt);
+  }
+  die("backend: cannot compute %s inline", op_info[in->op].name);
+}
+
+/* Can the tree under v be computed with one flat loop over `space`? */
+static bool flat_ok(Gen *g, const Value *v, const Type *space) {
+  if (pm_get(&g->reg, v)) return true;
+  if (!plan_fused(g->plan, v) || !v->def) return v->ty.rank == 0 || shape_eq(&v->ty, space);
+  const Inst *in = v->def;
+  if (in->op == OP_CONST) return true;
+  if (in->op == OP_IOTA || in->op == OP_ONE_HOT) return false;
+  for (int i = 0; i < in->nargs; i++)
+    if (!flat_ok(g, in->args[i], space)) return false;
+  return true;
+}
+
+/* The value an elementwise instruction computes, given its operands. */
+static LLVMValueRef compute_inst(Gen *g, const Inst *in, Nest *n) {
+  /* the instruction itself is the root: evaluate as if fused */
+  const Value *v = in->res[0];
+  DType dt = v->ty.dtype;
+  switch (in->op) {
+  case OP_CONST: return constant(g, dt, in->attr.f);
+  default: break;
+  }
+  /* reuse expr() by temporarily viewing the root as fused */
+  LLVMValueRef r;
+  ValPlan *vp = (ValPlan *)plan_of(g->plan, v);
+  ValPlan saved = *vp;
+  vp->kind = ST_NONE;
+  r = expr(g, v, n);
+  *vp = saved;
+  return r;
+}
+
+/* ---- instruction lowering ------------------------------------------------------------ */
+
+static void lower_elementwise(Gen *g, Inst *in) {
+  const Value *v = in->res[0];
+  bool flat = true;
+  for (int i = 0; i < in->nargs; i++) flat &= flat_ok(g, in->args[i], &v->ty);
+  if (in->op == OP_IOTA || in->op == OP_ONE_HOT) flat = false;
+  if (in->op == OP_BROADCAST) flat = shape_eq(&in->args[0]->ty, &v->ty) || in->args[0]->ty.rank == 0;
+  LLVMValueRef dst = base_ptr(g, v);
+  Nest n;
+  nest_begin(g, &n, &v->ty, flat || v->ty.rank == 0);
+  LLVMValueRef x = compute_inst(g, in, &n);
+  store_elem(g, dst, v->ty.dtype, n.flat_idx, x);
+  nest_end(g, &n);
+}
+
+static void set_reassoc(Gen *g, LLVMValueRef inst) {
+  if (LLVMIsAInstruction(inst) && LLVMCanValueUseFastMathFlags(inst))
+    LLVMSetFastMathFlags(inst, LLVMFastMathAllowReassoc | (g->opts->fast_math ? LLVMFastMathAll : 0));
+}
+
+static LLVMValueRef reduce_step(Gen *g, Op op, LLVMValueRef acc, LLVMValueRef x, DType dt) {
+  if (op == OP_REDUCE_SUM) {
+    LLVMValueRef r = dtype_is_float(dt) ? LLVMBuildFAdd(g->b, acc, x, "") : LLVMBuildAdd(g->b, acc, x, "");
+    set_reassoc(g, r);
+    return r;
+  }
+  /* max/min: NaN wins, like the interpreter */
+  return binary(g, op == OP_REDUCE_MAX ? OP_MAX : OP_MIN, x, acc, dt);
+}
+
+static double reduce_init(Op op) {
+  return op == OP_REDUCE_SUM ? 0.0 : op == OP_REDUCE_MAX ? -__builtin_inf() : __builtin_inf();
+}
+
+static void lower_reduce(Gen *g, Inst *in) {
+  const Value *x = in->args[0], *v = in->res[0];
+  const Type *X = &x->ty;
+  DType dt = v->ty.dtype;
+  bool red[MAX_RANK] = {0};
+  if (in->op == OP_ARGMAX) red[in->attr.i[0]] = true;
+  else
+    for (int k = 0; k < in->attr.ni; k++) red[in->attr.i[k]] = true;
+  LLVMValueRef dst = base_ptr(g, v);
+  /* output strides indexed by X's axes (0 on reduced axes) */
+  int64_t ost[MAX_RANK], vst[MAX_RANK];
+  strides_of(&v->ty, vst);
+  for (int k = 0, j = 0; k < X->rank; k++) ost[k] = red[k] ? 0 : vst[j++];
+  bool last_reduced = X->rank > 0 && red[X->rank - 1];
+  if (in->op == OP_ARGMAX || last_reduced) {
+    /* output-stationary: loops over kept axes, then reduced axes, with a
+     * register accumulator */
+    Nest n;
+    n.space = *X;
+    n.flat = false;
+    n.nloops = 0;
+    int order[MAX_RANK], no = 0;
+    for (int k = 0; k < X->rank; k++)
+      if (!red[k]) order[no++] = k;
+    int nkept = no;
+    for (int k = 0; k < X->rank; k++)
+      if (red[k]) order[no++] = k;
+    LLVMValueRef acc = alloca_entry(g, g_reg_type(g, in->op == OP_ARGMAX ? x->ty.dtype : dt));
+    LLVMValueRef best_i = in->op == OP_ARGMAX ? alloca_entry(g, g->t_i32) : NULL;
+    struct { LLVMBasicBlockRef h, e; LLVMValueRef iv; } lp[MAX_RANK];
+    for (int q = 0; q < no; q++) {
+      if (q == nkept) {
+        LLVMBuildStore(g->b, in->op == OP_ARGMAX ? constant(g, x->ty.dtype, 0) : constant(g, dt, reduce_init(in->op)), acc);
+        if (best_i) LLVMBuildStore(g->b, g_i32(g, 0), best_i);
+      }
+      int k = order[q];
+      g_loop_begin(g, g_i64(g, X->dim[k]), &lp[q].h, &lp[q].e, &lp[q].iv);
+      n.idx[k] = lp[q].iv;
+    }
+    if (nkept == no) { /* nothing reduced (not generated, but keep it correct) */
+      LLVMBuildStore(g->b, constant(g, dt, reduce_init(in->op)), acc);
+    }
+    {
+      int64_t xst[MAX_RANK];
+      strides_of(X, xst);
+      n.flat_idx = offset_of(g, &n, xst); /* rng_uniform numbers elements by it */
+    }
+    LLVMValueRef val = expr(g, x, &n);
+    LLVMValueRef cur = LLVMBuildLoad2(g->b, g_reg_type(g, in->op == OP_ARGMAX ? x->ty.dtype : dt), acc, "");
+    if (in->op == OP_ARGMAX) {
+      int64_t ax = in->attr.i[0];
+      LLVMValueRef first = LLVMBuildICmp(g->b, LLVMIntEQ, n.idx[ax], g_i64(g, 0), "");
+      LLVMValueRef better = dtype_is_float(x->ty.dtype) ? LLVMBuildFCmp(g->b, LLVMRealOGT, val, cur, "")
+                                                        : LLVMBuildICmp(g->b, LLVMIntSGT, val, cur, "");
+      LLVMValueRef take = LLVMBuildOr(g->b, first, better, "");
+      LLVMBuildStore(g->b, LLVMBuildSelect(g->b, take, val, cur, ""), acc);
+      LLVMValueRef bi = LLVMBuildLoad2(g->b, g->t_i32, best_i, "");
+      LLVMBuildStore(g->b, LLVMBuildSelect(g->b, take, LLVMBuildTrunc(g->b, n.idx[ax], g->t_i32, ""), bi, ""), best_i);
+    } else {
+      LLVMBuildStore(g->b, reduce_step(g, in->op, cur, val, dt), acc);
+    }
+    for (int q = no - 1; q >= 0; q--) {
+      g_loop_end(g, lp[q].h, lp[q].e, lp[q].iv);
+      if (q == nkept) {
+        LLVMValueRef off = g_i64(g, 0);
+        for (int j = 0; j < nkept; j++)
+          off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, n.idx[order[j]], g_i64(g, ost[order[j]]), ""), "");
+        LLVMValueRef res = LLVMBuildLoad2(g->b, g_reg_type(g, in->op == OP_ARGMAX ? TY_I32 : dt), in->op == OP_ARGMAX ? best_i : acc, "");
+        store_elem(g, dst, dt, off, res);
+      }
+    }
+    if (nkept == 0 && no == 0) store_elem(g, dst, dt, g_i64(g, 0), LLVMBuildLoad2(g->b, g_reg_type(g, dt), acc, ""));
+    return;
+  }
+  /* input-stationary: out = identity; out[o] = op(out[o], x[i]) in input order */
+  {
+    Nest n;
+    nest_begin(g, &n, &v->ty, true);
+    store_elem(g, dst, dt, n.flat_idx, constant(g, dt, reduce_init(in->op)));
+    nest_end(g, &n);
+  }
+  Nest n;
+  nest_begin(g, &n, X, false);
+  LLVMValueRef val = expr(g, x, &n);
+  LLVMValueRef off = offset_of(g, &n, ost);
+  LLVMValueRef cur = load_elem(g, dst, dt, off);
+  store_elem(g, dst, dt, off, reduce_step(g, in->op, cur, val, dt));
+  nest_end(g, &n);
+}
+
+static LLVMValueRef scalar_of(Gen *g, const Value *v) {
+  Nest n;
+  memset(&n, 0, sizeof n);
+  n.space = type_scalar(v->ty.dtype);
+  n.flat = true;
+  n.flat_idx = g_i64(g, 0);
+  return expr(g, v, &n);
+}
+
+/* A run-time position, clamped into [0, n). */
+static LLVMValueRef position(Gen *g, const Value *v, int64_t n) {
+  LLVMValueRef p = LLVMBuildSExt(g->b, scalar_of(g, v), g->t_i64, "");
+  LLVMValueRef lo = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, p, g_i64(g, 0), ""), g_i64(g, 0), p, "");
+  return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, lo, g_i64(g, n), ""), g_i64(g, n - 1), lo, "");
+}
+
+static void copy_value(Gen *g, const Value *dst, const Value *src) {
+  if (same_storage(g, dst, src)) return;
+  if (plan_fused(g->plan, src)) {
+    /* a fused value (a constant): compute it into dst */
+    LLVMValueRef d = base_ptr(g, dst);
+    Nest n;
+    nest_begin(g, &n, &dst->ty, true);
+    store_elem(g, d, dst->ty.dtype, n.flat_idx, expr(g, src, &n));
+    nest_end(g, &n);
+    return;
+  }
+  copy_bytes(g, base_ptr(g, dst), base_ptr(g, src), type_bytes(&src->ty));
+}
+
+static void lower_shape(Gen *g, Inst *in) {
+  const Value *v = in->res[0];
+  DType dt = v->ty.dtype;
+  const ValPlan *vp = plan_of(g->plan, v);
+  switch (in->op) {
+  case OP_RESHAPE:
+    return; /* an alias */
+  case OP_TRANSPOSE: {
+    const Value *x = in->args[0];
+    int64_t xst[MAX_RANK], st[MAX_RANK];
+    strides_of(&x->ty, xst);
+    for (int k = 0; k < v->ty.rank; k++) st[k] = xst[in->attr.i[k]];
+    LLVMValueRef src = base_ptr(g, x), dst = base_ptr(g, v);
+    Nest n;
+    nest_begin(g, &n, &v->ty, false);
+    store_elem(g, dst, dt, n.flat_idx, load_elem(g, src, dt, offset_of(g, &n, st)));
+    nest_end(g, &n);
+    return;
+  }
+  case OP_SLICE:
+  case OP_PAD:
+  case OP_UPDATE_SLICE: {
+    const Value *big = in->op == OP_SLICE ? in->args[0] : v;
+    const Value *small = in->op == OP_SLICE ? v : in->op == OP_PAD ? in->args[0] : in->args[1];
+    int r = big->ty.rank;
+    int64_t bst[MAX_RANK], st[MAX_RANK], base_off = 0;
+    strides_of(&big->ty, bst);
+    for (int k = 0; k < r; k++) {
+      st[k] = bst[k] * in->attr.i[r + k];
+      base_off += in->attr.i[k] * bst[k];
+    }
+    LLVMValueRef bp = base_ptr(g, big), sp = base_ptr(g, small);
+    if (in->op == OP_PAD) LLVMBuildMemSet(g->b, bp, LLVMConstInt(g->t_i8, 0, 0), g_i64(g, (int64_t)type_bytes(&v->ty)), 1);
+    if (in->op == OP_UPDATE_SLICE && !vp->inplace) copy_value(g, v, in->args[0]);
+    Nest n;
+    nest_begin(g, &n, &small->ty, false);
+    LLVMValueRef boff = LLVMBuildAdd(g->b, offset_of(g, &n, st), g_i64(g, base_off), "");
+    if (in->op == OP_SLICE)
+      store_elem(g, sp, dt, n.flat_idx, load_elem(g, bp, dt, boff));
+    else
+      store_elem(g, bp, dt, boff, expr(g, small, &n));
+    nest_end(g, &n);
+    return;
+  }
+  case OP_CONCAT: {
+    int64_t ax = in->attr.i[0], outer = 1, inner = 1, off = 0;
+    for (int i = 0; i < ax; i++) outer *= v->ty.dim[i];
+    for (int i = (int)ax + 1; i < v->ty.rank; i++) inner *= v->ty.dim[i];
+    LLVMValueRef dst = base_ptr(g, v);
+    size_t es = dtype_size(dt);
+    for (int k = 0; k < in->nargs; k++) {
+      const Value *p = in->args[k];
+      int64_t len = p->ty.dim[ax];
+      LLVMValueRef src = base_ptr(g, p);
+      LLVMBasicBlockRef h, e;
+      LLVMValueRef a;
+      g_loop_begin(g, g_i64(g, outer), &h, &e, &a);
+      LLVMValueRef d = LLVMBuildGEP2(g->b, g->t_i8, dst,
+                                     (LLVMValueRef[]){LLVMBuildAdd(g->b, LLVMBuildMul(g->b, a, g_i64(g, v->ty.dim[ax] * inner * (int64_t)es), ""), g_i64(g, off * inner * (int64_t)es), "")}, 1, "");
+      LLVMValueRef s = LLVMBuildGEP2(g->b, g->t_i8, src, (LLVMValueRef[]){LLVMBuildMul(g->b, a, g_i64(g, len * inner * (int64_t)es), "")}, 1, "");
+      copy_bytes(g, d, s, (size_t)(len * inner) * es);
+      g_loop_end(g, h, e, a);
+      off += len;
+    }
+    return;
+  }
+  case OP_DYN_SLICE:
+  case OP_DYN_UPDATE:
+  case OP_DYN_UPDATE_ADD: {
+    const Value *x = in->args[0];
+    int64_t ax = in->attr.i[0], outer = 1, inner = 1, dim = x->ty.dim[ax];
+    for (int i = 0; i < ax; i++) outer *= x->ty.dim[i];
+    for (int i = (int)ax + 1; i < x->ty.rank; i++) inner *= x->ty.dim[i];
+    const Value *row = in->op == OP_DYN_SLICE ? v : in->args[1];
+    LLVMValueRef pos = position(g, in->args[in->op == OP_DYN_SLICE ? 1 : 2], dim);
+    if (in->op != OP_DYN_SLICE && !vp->inplace) copy_value(g, v, x);
+    const Value *big = in->op == OP_DYN_SLICE ? x : v;
+    LLVMValueRef bp = base_ptr(g, big);
+    LLVMValueRef rp = in->op == OP_DYN_SLICE ? base_ptr(g, v) : NULL;
+    Type rt = row->ty;
+    Nest n;
+    /* loop over the row's elements as [outer, inner] */
+    Type sp = type_scalar(dt);
+    sp.rank = 2;
+    sp.dim[0] = outer;
+    sp.dim[1] = inner;
+    nest_begin(g, &n, &sp, false);
+    LLVMValueRef boff = LLVMBuildAdd(g->b,
+                                     LLVMBuildMul(g->b, LLVMBuildAdd(g->b, LLVMBuildMul(g->b, n.idx[0], g_i64(g, dim), ""), pos, ""), g_i64(g, inner), ""),
+                                     n.idx[1], "");
+    LLVMValueRef roff = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, n.idx[0], g_i64(g, inner), ""), n.idx[1], "");
+    if (in->op == OP_DYN_SLICE) {
+      store_elem(g, rp, dt, roff, load_elem(g, bp, dt, boff));
+    } else {
+      /* the row operand in row layout: read it through a flat view */
+      Nest rn = n;
+      rn.space = rt;
+      rn.flat = true;
+      rn.flat_idx = roff;
+      LLVMValueRef val = plan_fused(g->plan, row) ? expr(g, row, &rn) : load_elem(g, base_ptr(g, row), dt, roff);
+      if (in->op == OP_DYN_UPDATE_ADD) val = binary(g, OP_ADD, load_elem(g, bp, dt, boff), val, dt);
+      store_elem(g, bp, dt, boff, val);
+    }
+    nest_end(g, &n);
+    return;
+  }
+  default:
+    die("backend: shape op %s", op_info[in->op].name);
+  }
+}
+
+static void lower_matmul(Gen *g, Inst *in) {
+  const Value *a = in->args[0], *b = in->args[1], *c = in->res[0];
+  bool ta = in->attr.i[0], tb = in->attr.i[1];
+  int r = c->ty.rank;
+  int64_t M = c->ty.dim[r - 2], N = c->ty.dim[r - 1];
+  int64_t K = ta ? a->ty.dim[r - 2] : a->ty.dim[r - 1];
+  int64_t batch = type_numel(&c->ty) / (M * N);
+  bool f64 = c->ty.dtype == TY_F64;
+  LLVMTypeRef ft = f64 ? g->t_f64 : g->t_f32;
+  LLVMValueRef A = base_ptr(g, a), Bp = base_ptr(g, b), C = base_ptr(g, c);
+  LLVMValueRef tA = LLVMConstInt(g->t_i1, ta, 0), tB = LLVMConstInt(g->t_i1, tb, 0);
+  LLVMValueRef lda = g_i64(g, ta ? M : K), ldb = g_i64(g, tb ? K : N), ldc = g_i64(g, N);
+  LLVMValueRef one = LLVMConstReal(ft, 1.0), zero = LLVMConstReal(ft, 0.0);
+  if (batch == 1) {
+    LLVMTypeRef ps[14] = {g->t_ptr, g->t_i1, g->t_i1, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_ptr, g->t_i64, ft, g->t_ptr, g->t_i64};
+    LLVMValueRef args[14] = {g->pool, tA, tB, g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda, Bp, ldb, zero, C, ldc};
+    g_call(g, f64 ? "rt_dgemm" : "rt_sgemm", g->t_void, ps, 14, args);
+  } else {
+    LLVMTypeRef ps[18] = {g->t_ptr, g->t_i1, g->t_i1, g->t_i64, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_i64,
+                          g->t_ptr, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_i64};
+    LLVMValueRef args[18] = {g->pool, tA, tB, g_i64(g, batch), g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda,
+                             g_i64(g, M * K), Bp, ldb, g_i64(g, K * N), zero, C, ldc, g_i64(g, M * N)};
+    g_call(g, f64 ? "rt_dgemm_batched" : "rt_sgemm_batched", g->t_void, ps, 18, args);
+  }
+}
+
+static LLVMValueRef const_i64_array(Gen *g, const int64_t *v, int n) {
+  LLVMValueRef els[16];
+  for (int i = 0; i < n; i++) els[i] = g_i64(g, v[i]);
+  LLVMValueRef init = LLVMConstArray2(g->t_i64, els, (uint64_t)n);
+  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMArrayType2(g->t_i64, (uint64_t)n), "shape");
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+  return gv;
+}
+
+static LLVMValueRef scratch_ptr(Gen *g) {
+  LLVMValueRef off = g_i64(g, (int64_t)g->plan->scratch_off);
+  return LLVMBuildGEP2(g->b, g->t_i8, g->ws, &off, 1, "");
+}
+
+void conv_shape_of(const Inst *in, int64_t s[13]) {
+  const Type *x, *w, *y;
+  if (in->op == OP_CONV2D) x = &in->args[0]->ty, w = &in->args[1]->ty, y = &in->res[0]->ty;
+  else if (in->op == OP_CONV2D_BWD_X) y = &in->args[0]->ty, w = &in->args[1]->ty, x = &in->res[0]->ty;
+  else x = &in->args[0]->ty, y = &in->args[1]->ty, w = &in->res[0]->ty;
+  int64_t v[13] = {x->dim[0], x->dim[1], x->dim[2], x->dim[3], w->dim[0], w->dim[2], w->dim[3],
+                   in->attr.i[0], in->attr.i[1], in->attr.i[2], in->attr.i[3], y->dim[2], y->dim[3]};
+  memcpy(s, v, sizeof v);
+}
+
+void pool_shape_of(const Inst *in, int64_t s[12]) {
+  const Type *x = in->op == OP_AVGPOOL2D_BWD ? &in->res[0]->ty : &in->args[0]->ty;
+  const int64_t *a = in->attr.i;
+  int64_t oh = (x->dim[2] + 2 * a[4] - a[0]) / a[2] + 1, ow = (x->dim[3] + 2 * a[5] - a[1]) / a[3] + 1;
+  int64_t v[12] = {x->dim[0], x->dim[1], x->dim[2], x->dim[3], a[0], a[1], a[2], a[3], a[4], a[5], oh, ow};
+  memcpy(s, v, sizeof v);
+}
+
+static void lower_conv(Gen *g, Inst *in) {
+  int64_t s[13];
+  conv_shape_of(in, s);
+  bool f64 = in->res[0]->ty.dtype == TY_F64;
+  const char *names[3][2] = {{"rt_conv2d_forward", "rt_conv2d_forward_f64"},
+                             {"rt_conv2d_backward_data", "rt_conv2d_backward_data_f64"},
+                             {"rt_conv2d_backward_filter", "rt_conv2d_backward_filter_f64"}};
+  int k = in->op == OP_CONV2D ? 0 : in->op == OP_CONV2D_BWD_X ? 1 : 2;
+  LLVMTypeRef ps[6] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+  LLVMValueRef args[6] = {g->pool, const_i64_array(g, s, 13), base_ptr(g, in->args[0]), base_ptr(g, in->args[1]),
+                          base_ptr(g, in->res[0]), scratch_ptr(g)};
+  g_call(g, names[k][f64], g->t_void, ps, 6, args);
+}
+
+static void lower_pool(Gen *g, Inst *in) {
+  int64_t s[12];
+  pool_shape_of(in, s);
+  bool f64 = in->res[0]->ty.dtype == TY_F64;
+  const char *name;
+  switch (in->op) {
+  case OP_MAXPOOL2D: name = f64 ? "rt_maxpool2d_forward_f64" : "rt_maxpool2d_forward"; break;
+  case OP_MAXPOOL2D_BWD: name = f64 ? "rt_maxpool2d_backward_f64" : "rt_maxpool2d_backward"; break;
+  case OP_MAXPOOL2D_PICK: name = f64 ? "rt_maxpool2d_pick_f64" : "rt_maxpool2d_pick"; break;
+  case OP_AVGPOOL2D: name = f64 ? "rt_avgpool2d_forward_f64" : "rt_avgpool2d_forward"; break;
+  default: name = f64 ? "rt_avgpool2d_backward_f64" : "rt_avgpool2d_backward"; break;
+  }
+  LLVMTypeRef ps[5] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+  LLVMValueRef args[5] = {g->pool, const_i64_array(g, s, 12), base_ptr(g, in->args[0]), NULL, NULL};
+  int n = 4;
+  if (in->nargs == 2) {
+    args[3] = base_ptr(g, in->args[1]);
+    args[4] = base_ptr(g, in->res[0]);
+    n = 5;
+  } else {
+    args[3] = base_ptr(g, in->res[0]);
+  }
+  g_call(g, name, g->t_void, ps, n, args);
+}
+
+static void lower_gather(Gen *g, Inst *in) {
+  const Value *v = in->res[0];
+  DType dt = v->ty.dtype;
+  if (in->op == OP_GATHER) {
+    const Value *t = in->args[0], *idx = in->args[1];
+    int64_t V = t->ty.dim[0], D = t->ty.dim[1], S = type_numel(&idx->ty);
+    LLVMValueRef tp = base_ptr(g, t), ip = base_ptr(g, idx), op = base_ptr(g, v);
+    LLVMBasicBlockRef h, e;
+    LLVMValueRef s;
+    g_loop_begin(g, g_i64(g, S), &h, &e, &s);
+    LLVMValueRef row = LLVMBuildSExt(g->b, load_elem(g, ip, TY_I32, s), g->t_i64, "");
+    row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, row, g_i64(g, 0), ""), g_i64(g, 0), row, "");
+    row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, row, g_i64(g, V), ""), g_i64(g, V - 1), row, "");
+    size_t es = dtype_size(dt);
+    LLVMValueRef d = LLVMBuildGEP2(g->b, g->t_i8, op, (LLVMValueRef[]){LLVMBuildMul(g->b, s, g_i64(g, D * (int64_t)es), "")}, 1, "");
+    LLVMValueRef src = LLVMBuildGEP2(g->b, g->t_i8, tp, (LLVMValueRef[]){LLVMBuildMul(g->b, row, g_i64(g, D * (int64_t)es), "")}, 1, "");
+    copy_bytes(g, d, src, (size_t)D * es);
+    g_loop_end(g, h, e, s);
+    return;
+  }
+  /* scatter_add(idx, g) */
+  const Value *idx = in->args[0], *gr = in->args[1];
+  int64_t V = v->ty.dim[0], D = v->ty.dim[1], S = type_numel(&idx->ty);
+  LLVMValueRef ip = base_ptr(g, idx), gp = base_ptr(g, gr), op = base_ptr(g, v);
+  LLVMBuildMemSet(g->b, op, LLVMConstInt(g->t_i8, 0, 0), g_i64(g, (int64_t)type_bytes(&v->ty)), 1);
+  LLVMBasicBlockRef h, e, h2, e2;
+  LLVMValueRef s, d;
+  g_loop_begin(g, g_i64(g, S), &h, &e, &s);
+  LLVMValueRef row = LLVMBuildSExt(g->b, load_elem(g, ip, TY_I32, s), g->t_i64, "");
+  row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, row, g_i64(g, 0), ""), g_i64(g, 0), row, "");
+  row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, row, g_i64(g, V), ""), g_i64(g, V - 1), row, "");
+  g_loop_begin(g, g_i64(g, D), &h2, &e2, &d);
+  LLVMValueRef oo = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, row, g_i64(g, D), ""), d, "");
+  LLVMValueRef go = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, s, g_i64(g, D), ""), d, "");
+  store_elem(g, op, dt, oo, binary(g, OP_ADD, load_elem(g, op, dt, oo), load_elem(g, gp, dt, go), dt));
+  g_loop_end(g, h2, e2, d);
+  g_loop_end(g, h, e, s);
+}
+
+static void lower_block(Gen *g, Block *b);
+
+static void lower_for(Gen *g, Inst *in) {
+  Block *body = in->body;
+  int nc = in->nargs;
+  int64_t lo = in->attr.i[0], hi = in->attr.i[1];
+  bool rev = in->attr.i[3];
+  for (int k = 0; k < nc; k++) copy_value(g, in->res[k], in->args[k]);
+  LLVMBasicBlockRef h, e;
+  LLVMValueRef step;
+  g_loop_begin(g, g_i64(g, hi - lo), &h, &e, &step);
+  LLVMValueRef i64 = rev ? LLVMBuildSub(g->b, g_i64(g, hi - 1), step, "") : LLVMBuildAdd(g->b, step, g_i64(g, lo), "");
+  LLVMValueRef i32 = LLVMBuildTrunc(g->b, i64, g->t_i32, "t");
+  pm_put(&g->reg, body->args[0], i32);
+  lower_block(g, body);
+  Inst *y = body->last;
+  for (int k = 0; k < nc; k++) copy_value(g, in->res[k], y->args[k]);
+  for (int k = nc; k < in->nres; k++) {
+    const Value *row = y->args[k];
+    size_t rb = type_bytes(&row->ty);
+    LLVMValueRef off = LLVMBuildMul(g->b, LLVMBuildSub(g->b, i64, g_i64(g, lo), ""), g_i64(g, (int64_t)rb), "");
+    LLVMValueRef dst = LLVMBuildGEP2(g->b, g->t_i8, base_ptr(g, in->res[k]), &off, 1, "");
+    if (plan_fused(g->plan, row) || pm_get(&g->reg, row)) {
+      Nest n;
+      nest_begin(g, &n, &row->ty, true);
+      store_elem(g, dst, row->ty.dtype, n.flat_idx, expr(g, row, &n));
+      nest_end(g, &n);
+    } else {
+      copy_bytes(g, dst, base_ptr(g, row), rb);
+    }
+  }
+  g_loop_end(g, h, e, step);
+}
+
+static void lower_return(Gen *g, Inst *in) {
+  for (int k = 0; k < in->nargs; k++) {
+    const Value *v = in->args[k];
+    const ValPlan *vp = plan_of(g->plan, v);
+    if (vp->kind == ST_RESULT && vp->index == k) continue;
+    LLVMValueRef idx = g_i64(g, g->nargs + k);
+    LLVMValueRef dst = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildGEP2(g->b, g->t_ptr, g->bufs, &idx, 1, ""), "");
+    if (pm_get(&g->reg, v) || plan_fused(g->plan, v)) {
+      Nest n;
+      nest_begin(g, &n, &v->ty, true);
+      store_elem(g, dst, v->ty.dtype, n.flat_idx, expr(g, v, &n));
+      nest_end(g, &n);
+    } else {
+      copy_bytes(g, dst, base_ptr(g, v), type_bytes(&v->ty));
+    }
+  }
+}
+
+static void lower_inst(Gen *g, Inst *in) {
+  if (in->op == OP_FOR) {
+    lower_for(g, in);
+    return;
+  }
+  if (in->op == OP_YIELD) return; /* lower_for copies */
+  if (in->op == OP_RETURN) {
+    lower_return(g, in);
+    return;
+  }
+  const Value *v = in->res[0];
+  if (plan_fused(g->plan, v)) return; /* computed where it is used */
+  switch (op_info[in->op].lc) {
+  case LC_ELEM: lower_elementwise(g, in); break;
+  case LC_REDUCE: lower_reduce(g, in); break;
+  case LC_SHAPE: lower_shape(g, in); break;
+  case LC_MATMUL: lower_matmul(g, in); break;
+  case LC_CONV: lower_conv(g, in); break;
+  case LC_POOL: lower_pool(g, in); break;
+  case LC_GATHER: lower_gather(g, in); break;
+  default: die("backend: cannot lower %s", op_info[in->op].name);
+  }
+}
+
+static void lower_block(Gen *g, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) lower_inst(g, in);
+}
+
+LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
+  LLVMTypeRef ps[3] = {g->t_ptr, g->t_ptr, g->t_ptr};
+  LLVMTypeRef ft = LLVMFunctionType(g->t_void, ps, 3, 0);
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, ft);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  g->fn = fn;
+  g->f = f;
+  g->plan = plan;
+  g->nargs = f->body->nargs;
+  g->ws = LLVMGetParam(fn, 0);
+  g->pool = LLVMGetParam(fn, 1);
+  g->bufs = LLVMGetParam(fn, 2);
+  /* the buffers never alias each other within one call */
+  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+  LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(g->ctx, noalias, 0));
+  pm_init(&g->reg, g->a);
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(g->b, entry);
+  /* a marker so allocas stay in the entry block */
+  g->entry_alloca_point = LLVMBuildAlloca(g->b, g->t_i8, "allocas");
+  lower_block(g, f->body);
+  LLVMBuildRetVoid(g->b);
+  return fn;
+}

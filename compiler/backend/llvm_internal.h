@@ -1,0 +1,70 @@
+/* llvm_internal.h — what the files of the LLVM backend share. Only the
+ * backend folder includes llvm-c (STYLE: one place knows LLVM); LLVM
+ * version differences, if any, are kept here. */
+#ifndef NNC_LLVM_INTERNAL_H
+#define NNC_LLVM_INTERNAL_H
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "backend.h"
+#include "plan.h"
+#include "ptrmap.h"
+
+typedef struct Gen {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef t_void, t_i1, t_i8, t_i32, t_i64, t_f32, t_f64, t_ptr;
+  const BackendOpts *opts;
+  Arena *a;
+  /* the function being lowered */
+  Func *f;
+  Plan *plan;
+  LLVMValueRef fn, ws, pool, bufs;
+  LLVMValueRef entry_alloca_point;  /* allocas go before this */
+  PtrMap reg;        /* Value* -> LLVMValueRef: loop indices (i32 registers) */
+  int nargs;         /* f's argument count (results follow in bufs) */
+} Gen;
+
+/* A loop nest over an iteration space. With `flat`, one loop runs over
+ * all elements and only `flat_idx` is valid. */
+typedef struct Nest {
+  Type space;
+  bool flat;
+  LLVMValueRef flat_idx;
+  LLVMValueRef idx[MAX_RANK];   /* i64 per axis */
+  struct {
+    LLVMBasicBlockRef header, body, exit;
+    LLVMValueRef iv;
+  } loops[MAX_RANK];
+  int nloops;
+} Nest;
+
+/* ---- llvm_gen.c -------------------------------------------------------- */
+LLVMTypeRef g_elem_type(Gen *g, DType dt);   /* storage type (bool -> i8) */
+LLVMTypeRef g_reg_type(Gen *g, DType dt);    /* register type (bool -> i1) */
+LLVMValueRef g_i64(Gen *g, int64_t v);
+LLVMValueRef g_i32(Gen *g, int64_t v);
+LLVMValueRef g_fconst(Gen *g, DType dt, double v);
+/* A simple counted loop: returns the i64 induction variable. */
+LLVMValueRef g_loop_begin(Gen *g, LLVMValueRef n, LLVMBasicBlockRef *header, LLVMBasicBlockRef *exit,
+                          LLVMValueRef *iv_out);
+void g_loop_end(Gen *g, LLVMBasicBlockRef header, LLVMBasicBlockRef exit, LLVMValueRef iv);
+LLVMValueRef g_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np,
+                    LLVMValueRef *args);
+LLVMValueRef g_intrinsic(Gen *g, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int nargs);
+/* Lower one IR function to `void name(ptr ws, ptr pool, ptr bufs)`. */
+LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name);
+
+/* ---- llvm_math.c ------------------------------------------------------- */
+/* Vectorizable approximations for f32 (about 1 ulp); libm calls for f64. */
+LLVMValueRef lm_exp(Gen *g, LLVMValueRef x, DType dt);
+LLVMValueRef lm_log(Gen *g, LLVMValueRef x, DType dt);
+LLVMValueRef lm_tanh(Gen *g, LLVMValueRef x, DType dt);
+LLVMValueRef lm_sigmoid(Gen *g, LLVMValueRef x, DType dt);
+LLVMValueRef lm_gelu(Gen *g, LLVMValueRef x, DType dt);
+LLVMValueRef lm_pow(Gen *g, LLVMValueRef a, LLVMValueRef b, DType dt);
+
+#endif

@@ -1,0 +1,657 @@
+/* llvm_module.c — the whole generated library: every compiled function,
+ * the model descriptor (rt_model.h's structs, laid out by LLVM exactly as
+ * the C compiler lays them out: a unit test checks every size), the C API
+ * wrappers, the target machine, optimization, files and the JIT. */
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llvm_internal.h"
+#include "rt_model.h"
+
+struct CodeGen {
+  Gen g;
+  Arena *a;
+  LLVMOrcThreadSafeContextRef tsc;
+  LLVMTargetMachineRef tm;
+  BackendOpts opts;
+  char prefix[128];
+  char cpu[128];
+  char *features;
+  CgFunc *funcs;
+  int nfuncs;
+  size_t ws_bytes;
+  bool optimized;
+  const Compiled *c;
+};
+
+size_t backend_scratch_for(const Inst *in);
+
+/* ---- struct types mirroring rt_model.h ------------------------------------------- */
+
+typedef struct Types {
+  LLVMTypeRef slot, info, param, func, train, desc;
+} Types;
+
+static LLVMTypeRef st(Gen *g, LLVMTypeRef *f, int n) { return LLVMStructTypeInContext(g->ctx, f, (unsigned)n, 0); }
+
+static Types make_types(Gen *g) {
+  Types t;
+  LLVMTypeRef a8 = LLVMArrayType2(g->t_i64, 8), p2 = LLVMArrayType2(g->t_ptr, 2);
+  LLVMTypeRef I = g->t_i32, L = g->t_i64, D = g->t_f64, P = g->t_ptr;
+  t.slot = st(g, (LLVMTypeRef[]){I, I, I, I, a8, P}, 6);
+  t.info = st(g, (LLVMTypeRef[]){P, I, a8, L, L}, 5);
+  t.param = st(g, (LLVMTypeRef[]){t.info, I, L, I, D, D}, 6);
+  t.func = st(g, (LLVMTypeRef[]){P, P, I, I, P, P, I, I, L}, 9);
+  t.train = st(g, (LLVMTypeRef[]){I, I, I, I, I, D, D, D, D, D, D, I, I, L, L, D, D, D, L, L, I, I, p2, p2, D, D, D, D, L, L, I}, 31);
+  t.desc = st(g, (LLVMTypeRef[]){L, I, I, P, P, P, I, P, L, L, I, P, L, P}, 14);
+  return t;
+}
+
+static LLVMValueRef cstr(Gen *g, const char *s) {
+  if (!s) return LLVMConstNull(g->t_ptr);
+  LLVMValueRef init = LLVMConstStringInContext2(g->ctx, s, strlen(s), 0);
+  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "str");
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+  return gv;
+}
+
+static LLVMValueRef cst(Gen *g, LLVMTypeRef t, LLVMValueRef *v, int n) {
+  return LLVMConstNamedStruct(t, v, (unsigned)n);
+}
+
+static LLVMValueRef shape8(Gen *g, const Type *ty) {
+  LLVMValueRef d[8];
+  for (int i = 0; i < 8; i++) d[i] = g_i64(g, i < ty->rank ? ty->dim[i] : 0);
+  return LLVMConstArray2(g->t_i64, d, 8);
+}
+
+static LLVMValueRef global_const(Gen *g, LLVMValueRef init, const char *name) {
+  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  return gv;
+}
+
+static LLVMValueRef ci(Gen *g, int64_t v) { return g_i32(g, v); }
+static LLVMValueRef cl(Gen *g, int64_t v) { return g_i64(g, v); }
+static LLVMValueRef cd(Gen *g, double v) { return LLVMConstReal(g->t_f64, v); }
+
+/* ---- function preparation ------------------------------------------------------------- */
+
+/* A loop that yields a carried value into another slot (a swap) would
+ * read a buffer the same yield already overwrote: copy such values first. */
+static void prepare_block(Arena *a, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (!in->body) continue;
+    prepare_block(a, in->body);
+    Block *body = in->body;
+    Inst *y = body->last;
+    for (int k = 0; k < y->nargs; k++) {
+      Value *v = y->args[k];
+      for (int j = 0; j < in->nargs; j++)
+        if (v == body->args[j + 1] && j != k) {
+          Builder bb = {.a = a, .block = body, .before = y, .pos = y->pos, .note = "copy before the yield"};
+          y->args[k] = ir_unary(&bb, OP_STOP_GRADIENT, v);
+          break;
+        }
+    }
+  }
+}
+
+static const char *api_name(Arena *a, const char *n) {
+  char *s = arena_strdup(a, n);
+  for (char *p = s; *p; p++)
+    if (*p == '.') *p = '_';
+  return s;
+}
+
+static int role_of_arg(Role r) {
+  switch (r.kind) {
+  case ARG_PARAM: return RT_IN_PARAM;
+  case ARG_STATE: return RT_IN_STATE;
+  case ARG_SCALAR: return RT_IN_SCALAR;
+  default: return RT_IN_INPUT;
+  }
+}
+
+static int role_of_res(Role r) {
+  switch (r.kind) {
+  case RES_LOSS: return RT_OUT_LOSS;
+  case RES_GRAD: return RT_OUT_GRAD;
+  case RES_INPUT_GRAD: return RT_OUT_INPUT_GRAD;
+  case RES_NEW_PARAM: return RT_OUT_NEW_PARAM;
+  case RES_NEW_STATE: return RT_OUT_NEW_STATE;
+  default: return RT_OUT_OUTPUT;
+  }
+}
+
+static bool user_visible_res(int role) { return role == RT_OUT_OUTPUT || role == RT_OUT_LOSS || role == RT_OUT_INPUT_GRAD; }
+
+/* ---- the descriptor ----------------------------------------------------------------- */
+
+static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nuser) {
+  Gen *g = &cg->g;
+  int n = results ? f->nret : f->body->nargs;
+  LLVMValueRef *v = NEW_ARRAY(cg->a, LLVMValueRef, n + 1);
+  int user = 0;
+  for (int i = 0; i < n; i++) {
+    const Type *ty = results ? &f->ret[i] : &f->body->args[i]->ty;
+    int role = results ? role_of_res(f->ret_role[i]) : role_of_arg(f->arg_role[i]);
+    int index = results ? f->ret_role[i].index : f->arg_role[i].index;
+    const char *name = results ? (f->ret_name ? f->ret_name[i] : NULL) : f->body->args[i]->name;
+    if (results ? user_visible_res(role) : role == RT_IN_INPUT) index = user++;
+    LLVMValueRef fields[6] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
+                              cstr(g, name ? name : "")};
+    v[i] = cst(g, T->slot, fields, 6);
+  }
+  *nuser = user;
+  if (!n) return LLVMConstNull(g->t_ptr);
+  return global_const(g, LLVMConstArray2(T->slot, v, (uint64_t)n), "slots");
+}
+
+static int fn_index(const CodeGen *cg, const char *ir_name) {
+  if (!ir_name) return -1;
+  for (int i = 0; i < cg->nfuncs; i++)
+    if (!strcmp(cg->funcs[i].ir->name, ir_name)) return i;
+  return -1;
+}
+
+static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
+  Gen *g = &cg->g;
+  const Module *m = cg->c->m;
+  const TrainSpec *t = m->train;
+  if (!t || !t->loss) return LLVMConstNull(g->t_ptr);
+  char gname[256];
+  snprintf(gname, sizeof gname, "%s.grad", t->loss->name);
+  int nstate = 0;
+  Func *ts = ir_find_func(m, "train_step");
+  if (ts)
+    for (int i = 0; i < ts->body->nargs; i++)
+      if (ts->arg_role[i].kind == ARG_STATE) nstate++;
+  LLVMValueRef dp[2] = {cstr(g, t->data.path[0]), cstr(g, t->data.path[1])};
+  LLVMValueRef tp[2] = {cstr(g, t->test.path[0]), cstr(g, t->test.path[1])};
+  LLVMValueRef f[31] = {
+      ci(g, fn_index(cg, t->loss->name)), ci(g, fn_index(cg, "train_step")),
+      ci(g, fn_index(cg, t->predict ? t->predict->name : NULL)), ci(g, fn_index(cg, t->generate ? t->generate->name : NULL)),
+      ci(g, t->opt.kind), cd(g, t->opt.lr), cd(g, t->opt.momentum), cd(g, t->opt.weight_decay), cd(g, t->opt.beta1),
+      cd(g, t->opt.beta2), cd(g, t->opt.eps), ci(g, t->opt.nesterov), ci(g, t->sched.kind), cl(g, t->sched.every),
+      cl(g, t->sched.warmup), cd(g, t->sched.gamma), cd(g, t->sched.min_lr), cd(g, t->clip_norm), cl(g, t->epochs),
+      cl(g, (int64_t)t->seed), ci(g, t->data.kind), ci(g, t->test.kind), LLVMConstArray2(g->t_ptr, dp, 2),
+      LLVMConstArray2(g->t_ptr, tp, 2), cd(g, t->data.scale), cd(g, t->test.scale), cd(g, t->data.split),
+      cd(g, t->test.split), cl(g, t->data.label_col), cl(g, t->test.label_col), ci(g, nstate)};
+  (void)gname;
+  return global_const(g, cst(g, T->train, f, 31), "train_desc");
+}
+
+static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+
+static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
+  Gen *g = &cg->g;
+  Types T = make_types(g);
+  const Module *m = cg->c->m;
+  /* parameters */
+  LLVMValueRef *pv = NEW_ARRAY(cg->a, LLVMValueRef, m->nparams + 1);
+  size_t off = 0;
+  size_t eoff = 0;
+  for (int i = 0; i < m->nparams; i++) {
+    const IrParam *p = &m->params[i];
+    size_t es = dtype_size(p->ty.dtype);
+    LLVMValueRef info[5] = {cstr(g, p->name), ci(g, p->ty.rank), shape8(g, &p->ty), cl(g, (int64_t)(off / es)),
+                            cl(g, type_numel(&p->ty))};
+    (void)eoff;
+    static const int kinds[] = {RT_INIT_ZEROS, RT_INIT_ONES, RT_INIT_CONST, RT_INIT_UNIFORM, RT_INIT_NORMAL,
+                                RT_INIT_TRUNC_NORMAL};
+    LLVMValueRef f[6] = {cst(g, T.info, info, 5), ci(g, p->ty.dtype), cl(g, (int64_t)off), ci(g, kinds[p->init.kind]),
+                         cd(g, p->init.a), cd(g, p->init.b)};
+    pv[i] = cst(g, T.param, f, 6);
+    off += align64(type_bytes(&p->ty));
+  }
+  size_t param_bytes = off;
+  LLVMValueRef params = m->nparams ? global_const(g, LLVMConstArray2(T.param, pv, (uint64_t)m->nparams), "params")
+                                   : LLVMConstNull(g->t_ptr);
+  /* functions */
+  LLVMValueRef *fv = NEW_ARRAY(cg->a, LLVMValueRef, cg->nfuncs + 1);
+  size_t ws = 0;
+  for (int i = 0; i < cg->nfuncs; i++) {
+    CgFunc *cf = &cg->funcs[i];
+    int nin = 0, nout = 0;
+    LLVMValueRef args = slots(cg, &T, cf->ir, false, &nin);
+    LLVMValueRef res = slots(cg, &T, cf->ir, true, &nout);
+    LLVMValueRef f[9] = {cstr(g, cf->api_name), impls[i], ci(g, cf->ir->body->nargs), ci(g, cf->ir->nret), args, res,
+                         ci(g, nin), ci(g, nout), cl(g, (int64_t)cf->ws_bytes)};
+    fv[i] = cst(g, T.func, f, 9);
+    if (cf->ws_bytes > ws) ws = cf->ws_bytes;
+  }
+  cg->ws_bytes = ws;
+  LLVMValueRef funcs = global_const(g, LLVMConstArray2(T.func, fv, (uint64_t)cg->nfuncs), "funcs");
+  int nstate = 0;
+  Func *ts = ir_find_func(m, "train_step");
+  if (ts)
+    for (int i = 0; i < ts->body->nargs; i++) nstate += ts->arg_role[i].kind == ARG_STATE;
+  size_t state_bytes = m->nparams ? (size_t)(nstate / m->nparams) * param_bytes : 0;
+  LLVMTargetDataRef td = LLVMGetModuleDataLayout(g->mod);
+  LLVMValueRef d[14] = {cl(g, (int64_t)RT_MODEL_MAGIC), ci(g, RT_ABI_VERSION), ci(g, (int64_t)LLVMABISizeOfType(td, T.desc)),
+                        cstr(g, cg->prefix), cstr(g, cg->opts.build_info ? cg->opts.build_info : ""),
+                        cstr(g, cg->opts.source_hash ? cg->opts.source_hash : ""), ci(g, m->nparams), params,
+                        cl(g, (int64_t)param_bytes), cl(g, (int64_t)state_bytes), ci(g, cg->nfuncs), funcs,
+                        cl(g, (int64_t)ws), train_desc(cg, &T)};
+  char name[160];
+  snprintf(name, sizeof name, "%s__desc", cg->prefix);
+  LLVMValueRef gv = global_const(g, cst(g, T.desc, d, 14), name);
+  return gv;
+}
+
+/* ---- the C API ----------------------------------------------------------------------- */
+
+static LLVMValueRef api_fn(CodeGen *cg, const char *suffix, LLVMTypeRef ret, LLVMTypeRef *ps, int np) {
+  Gen *g = &cg->g;
+  char name[256];
+  snprintf(name, sizeof name, "%s_%s", cg->prefix, suffix);
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(ret, ps, (unsigned)np, 0));
+  LLVMSetVisibility(fn, LLVMDefaultVisibility);
+  LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(g->b, bb);
+  g->fn = fn;
+  return fn;
+}
+
+static LLVMValueRef rtcall(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *ps, int np, LLVMValueRef *args) {
+  return g_call(g, name, ret, ps, np, args);
+}
+
+static void build_api(CodeGen *cg, LLVMValueRef desc) {
+  Gen *g = &cg->g;
+  LLVMTypeRef P = g->t_ptr, I = g->t_i32, L = g->t_i64;
+  LLVMValueRef fn;
+  /* create / destroy */
+  fn = api_fn(cg, "create", I, (LLVMTypeRef[]){P, L}, 2);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_create", I, (LLVMTypeRef[]){P, P, L, I}, 4,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), ci(g, 0)}));
+  fn = api_fn(cg, "create_threads", I, (LLVMTypeRef[]){P, L, I}, 3);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_create", I, (LLVMTypeRef[]){P, P, L, I}, 4,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)}));
+  fn = api_fn(cg, "destroy", g->t_void, (LLVMTypeRef[]){P}, 1);
+  rtcall(g, "rt_model_destroy", g->t_void, (LLVMTypeRef[]){P, P}, 2, (LLVMValueRef[]){desc, LLVMGetParam(fn, 0)});
+  LLVMBuildRetVoid(g->b);
+  /* one entry per function */
+  for (int i = 0; i < cg->nfuncs; i++) {
+    CgFunc *cf = &cg->funcs[i];
+    Func *f = cf->ir;
+    int nin = 0, nout = 0;
+    for (int k = 0; k < f->body->nargs; k++) nin += f->arg_role[k].kind == ARG_INPUT;
+    for (int k = 0; k < f->nret; k++) nout += user_visible_res(role_of_res(f->ret_role[k]));
+    int n = nin + nout;
+    LLVMTypeRef ps[257];
+    if (n > 256) die("too many arguments for the C API");
+    ps[0] = P;
+    for (int k = 0; k < n; k++) ps[k + 1] = P;
+    fn = api_fn(cg, cf->api_name, I, ps, n + 1);
+    LLVMValueRef arr = LLVMBuildAlloca(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), "user");
+    for (int k = 0; k < n; k++) {
+      LLVMValueRef idx[2] = {cl(g, 0), cl(g, k)};
+      LLVMBuildStore(g->b, LLVMGetParam(fn, (unsigned)k + 1), LLVMBuildGEP2(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), arr, idx, 2, ""));
+    }
+    bool is_train = !strcmp(f->name, "train_step");
+    LLVMValueRef r;
+    if (is_train)
+      r = rtcall(g, "rt_model_train_step", I, (LLVMTypeRef[]){P, P, P, I}, 4,
+                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), arr, ci(g, n)});
+    else
+      r = rtcall(g, "rt_model_call", I, (LLVMTypeRef[]){P, P, I, P, I}, 5,
+                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), ci(g, i), arr, ci(g, n)});
+    LLVMBuildRet(g->b, r);
+  }
+  /* parameters and buffers */
+  fn = api_fn(cg, "num_params", L, NULL, 0);
+  LLVMBuildRet(g->b, cl(g, cg->c->m->nparams));
+  fn = api_fn(cg, "param_info", P, (LLVMTypeRef[]){L}, 1);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_param_info", P, (LLVMTypeRef[]){P, L}, 2, (LLVMValueRef[]){desc, LLVMGetParam(fn, 0)}));
+  fn = api_fn(cg, "params", P, (LLVMTypeRef[]){P}, 1);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_params", P, (LLVMTypeRef[]){P, P}, 2, (LLVMValueRef[]){desc, LLVMGetParam(fn, 0)}));
+  fn = api_fn(cg, "grads", P, (LLVMTypeRef[]){P}, 1);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_grads", P, (LLVMTypeRef[]){P, P}, 2, (LLVMValueRef[]){desc, LLVMGetParam(fn, 0)}));
+  fn = api_fn(cg, "save", I, (LLVMTypeRef[]){P, P}, 2);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_save", I, (LLVMTypeRef[]){P, P, P, P, P, I}, 6,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMConstNull(P),
+                                             LLVMConstNull(P), ci(g, 0)}));
+  fn = api_fn(cg, "load", I, (LLVMTypeRef[]){P, P}, 2);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_load", I, (LLVMTypeRef[]){P, P, P}, 3,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)}));
+  fn = api_fn(cg, "init_params", I, (LLVMTypeRef[]){P, L}, 2);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_init_params", I, (LLVMTypeRef[]){P, P, L}, 3,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)}));
+  fn = api_fn(cg, "set_learning_rate", I, (LLVMTypeRef[]){P, g->t_f64}, 2);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_set_lr", I, (LLVMTypeRef[]){P, P, g->t_f64}, 3,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)}));
+  /* information */
+  fn = api_fn(cg, "abi_version", I, NULL, 0);
+  LLVMBuildRet(g->b, ci(g, RT_ABI_VERSION));
+  fn = api_fn(cg, "build_info", P, NULL, 0);
+  LLVMBuildRet(g->b, cstr(g, cg->opts.build_info ? cg->opts.build_info : ""));
+  fn = api_fn(cg, "status_string", P, (LLVMTypeRef[]){I}, 1);
+  LLVMBuildRet(g->b, rtcall(g, "rt_status_string", P, (LLVMTypeRef[]){I}, 1, (LLVMValueRef[]){LLVMGetParam(fn, 0)}));
+  fn = api_fn(cg, "last_error", P, NULL, 0);
+  LLVMBuildRet(g->b, rtcall(g, "rt_last_error", P, NULL, 0, NULL));
+  fn = api_fn(cg, "descriptor", P, NULL, 0);
+  LLVMBuildRet(g->b, desc);
+}
+
+/* ---- target ------------------------------------------------------------------------- */
+
+static bool targets_ready;
+
+static void init_targets(void) {
+  if (targets_ready) return;
+  LLVMInitializeAllTargetInfos();
+  LLVMInitializeAllTargets();
+  LLVMInitializeAllTargetMCs();
+  LLVMInitializeAllAsmPrinters();
+  LLVMInitializeAllAsmParsers();
+  targets_ready = true;
+}
+
+void backend_host(char *triple, size_t nt, char *cpu, size_t nc) {
+  char *t = LLVMGetDefaultTargetTriple(), *c = LLVMGetHostCPUName();
+  snprintf(triple, nt, "%s", t);
+  snprintf(cpu, nc, "%s", c);
+  LLVMDisposeMessage(t);
+  LLVMDisposeMessage(c);
+}
+
+static bool make_tm(CodeGen *cg, Diag *d) {
+  init_targets();
+  char *triple = cg->opts.triple ? strdup(cg->opts.triple) : NULL;
+  if (!triple) {
+    char *t = LLVMGetDefaultTargetTriple();
+    triple = strdup(t);
+    LLVMDisposeMessage(t);
+  }
+  LLVMTargetRef target;
+  char *err = NULL;
+  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+    diag_error(d, loc_none(), "unknown target '%s': %s", triple, err ? err : "");
+    LLVMDisposeMessage(err);
+    free(triple);
+    return false;
+  }
+  if (cg->opts.cpu) {
+    snprintf(cg->cpu, sizeof cg->cpu, "%s", cg->opts.cpu);
+    cg->features = strdup(cg->opts.features ? cg->opts.features : "");
+  } else if (cg->opts.triple) {
+    snprintf(cg->cpu, sizeof cg->cpu, "generic");
+    cg->features = strdup(cg->opts.features ? cg->opts.features : "");
+  } else {
+    char *c = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
+    snprintf(cg->cpu, sizeof cg->cpu, "%s", c);
+    cg->features = strdup(cg->opts.features ? cg->opts.features : f);
+    LLVMDisposeMessage(c);
+    LLVMDisposeMessage(f);
+  }
+  LLVMCodeGenOptLevel lvl = cg->opts.opt_level <= 0 ? LLVMCodeGenLevelNone
+                           : cg->opts.opt_level == 1 ? LLVMCodeGenLevelLess
+                           : cg->opts.opt_level == 2 ? LLVMCodeGenLevelDefault
+                                                     : LLVMCodeGenLevelAggressive;
+  cg->tm = LLVMCreateTargetMachine(target, triple, cg->cpu, cg->features, lvl,
+                                   cg->opts.pic ? LLVMRelocPIC : LLVMRelocDefault, LLVMCodeModelDefault);
+  if (!cg->tm) {
+    diag_error(d, loc_none(), "cannot create a target machine for '%s' (cpu '%s')", triple, cg->cpu);
+    free(triple);
+    return false;
+  }
+  LLVMSetTarget(cg->g.mod, triple);
+  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+  LLVMSetModuleDataLayout(cg->g.mod, td);
+  LLVMDisposeTargetData(td);
+  free(triple);
+  return true;
+}
+
+static void add_fn_attrs(CodeGen *cg) {
+  Gen *g = &cg->g;
+  for (LLVMValueRef f = LLVMGetFirstFunction(g->mod); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(g->ctx, "target-cpu", 10, cg->cpu, (unsigned)strlen(cg->cpu)));
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(g->ctx, "target-features", 15, cg->features,
+                                                      (unsigned)strlen(cg->features)));
+    unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, nounwind, 0));
+  }
+}
+
+/* ---- entry points ------------------------------------------------------------------- */
+
+CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
+  CodeGen *cg = calloc(1, sizeof *cg);
+  if (!cg) die("out of memory");
+  cg->a = arena_new();
+  cg->opts = *o;
+  cg->c = c;
+  snprintf(cg->prefix, sizeof cg->prefix, "%s", o->name ? o->name : c->m->name);
+  Gen *g = &cg->g;
+  g->a = cg->a;
+  g->opts = &cg->opts;
+  cg->tsc = LLVMOrcCreateNewThreadSafeContext();
+  g->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
+  g->mod = LLVMModuleCreateWithNameInContext(cg->prefix, g->ctx);
+  g->b = LLVMCreateBuilderInContext(g->ctx);
+  g->t_void = LLVMVoidTypeInContext(g->ctx);
+  g->t_i1 = LLVMInt1TypeInContext(g->ctx);
+  g->t_i8 = LLVMInt8TypeInContext(g->ctx);
+  g->t_i32 = LLVMInt32TypeInContext(g->ctx);
+  g->t_i64 = LLVMInt64TypeInContext(g->ctx);
+  g->t_f32 = LLVMFloatTypeInContext(g->ctx);
+  g->t_f64 = LLVMDoubleTypeInContext(g->ctx);
+  g->t_ptr = LLVMPointerTypeInContext(g->ctx, 0);
+  if (!make_tm(cg, d)) {
+    codegen_free(cg);
+    return NULL;
+  }
+  const Module *m = c->m;
+  cg->funcs = NEW_ARRAY(cg->a, CgFunc, m->nfuncs + 1);
+  LLVMValueRef *impls = NEW_ARRAY(cg->a, LLVMValueRef, m->nfuncs + 1);
+  for (int i = 0; i < m->nfuncs; i++) {
+    Func *f = m->funcs[i];
+    prepare_block(m->a, f->body);
+    Plan *plan = plan_func(cg->a, f, backend_scratch_for);
+    CgFunc *cf = &cg->funcs[cg->nfuncs];
+    cf->ir = f;
+    cf->api_name = api_name(cg->a, f->name);
+    cf->ws_bytes = plan->ws_bytes;
+    char name[300];
+    snprintf(name, sizeof name, "%s__%s", cg->prefix, cf->api_name);
+    impls[cg->nfuncs] = gen_function(g, f, plan, name);
+    cg->nfuncs++;
+  }
+  LLVMValueRef desc = build_desc(cg, impls);
+  build_api(cg, desc);
+  add_fn_attrs(cg);
+  char *err = NULL;
+  if (LLVMVerifyModule(g->mod, LLVMReturnStatusAction, &err)) {
+    fprintf(stderr, "%s\n", err);
+    die("the generated LLVM IR does not verify");
+  }
+  LLVMDisposeMessage(err);
+  return cg;
+}
+
+void codegen_free(CodeGen *cg) {
+  if (!cg) return;
+  if (cg->g.b) LLVMDisposeBuilder(cg->g.b);
+  if (cg->g.mod) LLVMDisposeModule(cg->g.mod);
+  if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
+  if (cg->tsc) LLVMOrcDisposeThreadSafeContext(cg->tsc);
+  free(cg->features);
+  arena_free(cg->a);
+  free(cg);
+}
+
+int codegen_nfuncs(const CodeGen *cg) { return cg->nfuncs; }
+const CgFunc *codegen_func(const CodeGen *cg, int i) { return &cg->funcs[i]; }
+size_t codegen_ws_bytes(const CodeGen *cg) { return cg->ws_bytes; }
+const char *codegen_prefix(const CodeGen *cg) { return cg->prefix; }
+
+static bool optimize(CodeGen *cg, char *err, size_t errn) {
+  if (cg->optimized) return true;
+  cg->optimized = true;
+  const char *dump = getenv("NNC_DUMP_LLVM"); /* debugging aid: dump before optimizing */
+  if (dump && *dump) LLVMPrintModuleToFile(cg->g.mod, dump, NULL);
+  char pipeline[32];
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", cg->opts.opt_level < 0 ? 0 : cg->opts.opt_level > 3 ? 3 : cg->opts.opt_level);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMErrorRef e = LLVMRunPasses(cg->g.mod, pipeline, cg->tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (e) {
+    char *msg = LLVMGetErrorMessage(e);
+    snprintf(err, errn, "LLVM passes failed: %s", msg);
+    LLVMDisposeErrorMessage(msg);
+    return false;
+  }
+  return true;
+}
+
+bool codegen_emit(CodeGen *cg, CgOutput kind, const char *path, char *err, size_t errn) {
+  if (!optimize(cg, err, errn)) return false;
+  char *msg = NULL;
+  if (kind == CG_LLVM_IR) {
+    if (LLVMPrintModuleToFile(cg->g.mod, path, &msg)) {
+      snprintf(err, errn, "cannot write %s: %s", path, msg ? msg : "");
+      LLVMDisposeMessage(msg);
+      return false;
+    }
+    return true;
+  }
+  if (LLVMTargetMachineEmitToFile(cg->tm, cg->g.mod, (char *)path, kind == CG_ASM ? LLVMAssemblyFile : LLVMObjectFile,
+                                  &msg)) {
+    snprintf(err, errn, "cannot write %s: %s", path, msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    return false;
+  }
+  return true;
+}
+
+/* ---- JIT --------------------------------------------------------------------------- */
+
+struct Jit {
+  LLVMOrcLLJITRef jit;
+};
+
+/* Runtime functions the generated code calls, given to the JIT by address
+ * (they are hidden symbols of nnc's own copy of the runtime). */
+typedef struct RtSym {
+  const char *name;
+  void *addr;
+} RtSym;
+
+#define RT(f) {#f, (void *)(f)}
+static const RtSym rt_syms[] = {
+    RT(rt_sgemm), RT(rt_dgemm), RT(rt_sgemm_batched), RT(rt_dgemm_batched),
+    RT(rt_conv2d_forward), RT(rt_conv2d_backward_data), RT(rt_conv2d_backward_filter),
+    RT(rt_conv2d_forward_f64), RT(rt_conv2d_backward_data_f64), RT(rt_conv2d_backward_filter_f64),
+    RT(rt_maxpool2d_forward), RT(rt_maxpool2d_backward), RT(rt_maxpool2d_pick), RT(rt_avgpool2d_forward),
+    RT(rt_avgpool2d_backward), RT(rt_maxpool2d_forward_f64), RT(rt_maxpool2d_backward_f64),
+    RT(rt_maxpool2d_pick_f64), RT(rt_avgpool2d_forward_f64), RT(rt_avgpool2d_backward_f64),
+    RT(rt_rand_uniform), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
+    RT(rt_model_param_info), RT(rt_model_params), RT(rt_model_grads), RT(rt_model_save), RT(rt_model_load),
+    RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error),
+};
+#undef RT
+
+static bool jit_error(LLVMErrorRef e, char *err, size_t errn, const char *what) {
+  if (!e) return false;
+  char *msg = LLVMGetErrorMessage(e);
+  snprintf(err, errn, "%s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return true;
+}
+
+Jit *jit_create(CodeGen *cg, char *err, size_t errn) {
+  if (!optimize(cg, err, errn)) {
+    codegen_free(cg);
+    return NULL;
+  }
+  Jit *j = calloc(1, sizeof *j);
+  if (!j) die("out of memory");
+  LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(cg->tm);
+  cg->tm = NULL; /* consumed */
+  LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
+  if (jit_error(LLVMOrcCreateLLJIT(&j->jit, jb), err, errn, "cannot create the JIT")) {
+    free(j);
+    codegen_free(cg);
+    return NULL;
+  }
+  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
+  LLVMOrcDefinitionGeneratorRef gen;
+  if (jit_error(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL),
+                err, errn, "JIT symbol search")) {
+    jit_destroy(j);
+    codegen_free(cg);
+    return NULL;
+  }
+  LLVMOrcJITDylibAddGenerator(jd, gen);
+  enum { NSYM = sizeof rt_syms / sizeof rt_syms[0] };
+  LLVMOrcCSymbolMapPair pairs[NSYM];
+  for (int i = 0; i < NSYM; i++) {
+    pairs[i].Name = LLVMOrcLLJITMangleAndIntern(j->jit, rt_syms[i].name);
+    pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)rt_syms[i].addr;
+    pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    pairs[i].Sym.Flags.TargetFlags = 0;
+  }
+  if (jit_error(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(pairs, NSYM)), err, errn, "JIT runtime symbols")) {
+    jit_destroy(j);
+    codegen_free(cg);
+    return NULL;
+  }
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg->g.mod, cg->tsc);
+  cg->g.mod = NULL; /* owned by the JIT now */
+  LLVMDisposeBuilder(cg->g.b);
+  cg->g.b = NULL;
+  if (jit_error(LLVMOrcLLJITAddLLVMIRModule(j->jit, jd, tsm), err, errn, "JIT module")) {
+    jit_destroy(j);
+    codegen_free(cg);
+    return NULL;
+  }
+  LLVMOrcDisposeThreadSafeContext(cg->tsc);
+  cg->tsc = NULL;
+  codegen_free(cg);
+  return j;
+}
+
+void *jit_lookup(Jit *j, const char *symbol) {
+  LLVMOrcExecutorAddress addr = 0;
+  LLVMErrorRef e = LLVMOrcLLJITLookup(j->jit, &addr, symbol);
+  if (e) {
+    LLVMConsumeError(e);
+    return NULL;
+  }
+  return (void *)(uintptr_t)addr;
+}
+
+void jit_destroy(Jit *j) {
+  if (!j) return;
+  if (j->jit) LLVMOrcDisposeLLJIT(j->jit);
+  free(j);
+}
+
+/* ---- kernel scratch sizes -------------------------------------------------------------- */
+
+void conv_shape_of(const Inst *in, int64_t s[13]);
+
+size_t backend_scratch_for(const Inst *in) {
+  if (op_info[in->op].lc != LC_CONV) return 0;
+  int64_t s[13];
+  conv_shape_of(in, s);
+  rt_conv2d_shape cs = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12]};
+  return rt_conv2d_scratch_bytes(&cs, 1);
+}

@@ -1,0 +1,208 @@
+/* irtool.c — nnc on IR text; see irtool.h.
+ *
+ *   nnc [--emit=ir|grad-ir|tape] [--passes=LIST] [-d verify] [-d dump=PASS]
+ *       [--stats] [-o OUT] FILE.ir
+ *
+ *   read -> ir_parse (located errors) -> ir_verify -> passes -> [grad ->
+ *   passes] -> print
+ *
+ * --passes takes pass names from the pass table, run once each in the
+ * given order (`--passes=simplify,dce` tests one rule), or `all`: the table
+ * to a fixed point, as the compiler runs it. Without --passes the module is
+ * printed as read, so `--emit=ir` round-trips the text. --emit=grad-ir
+ * differentiates every function that returns a float scalar and is not a
+ * gradient itself, runs the same passes on the gradient and prints it;
+ * --emit=tape prints what each gradient saves. */
+#include "irtool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "grad.h"
+#include "passes.h"
+
+/* IR text larger than this is refused (no real module is near it). */
+#define MAX_IR_BYTES ((size_t)256 << 20)
+
+typedef struct IrOpts {
+  const char *input, *output;
+  bool emit_ir, emit_grad, emit_tape, stats, verify;
+  const char *passes;   /* NULL: none */
+  const char *dump;
+  DiagColor color;
+} IrOpts;
+
+bool irtool_wants(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-o") || !strcmp(a, "-d") || !strcmp(a, "-D")) {
+      i++;
+      continue;
+    }
+    if (a[0] == '-') continue;
+    size_t n = strlen(a);
+    if (n > 3 && !strcmp(a + n - 3, ".ir")) return true;
+  }
+  return false;
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+  fputs("nnc: error: ", stderr);
+  fprintf(stderr, fmt, arg);
+  fputs("\nusage: nnc [--emit=ir|grad-ir|tape] [--passes=LIST|all] [-d verify] [-d dump=PASS]\n"
+        "           [--stats] [-o OUT] FILE.ir\n",
+        stderr);
+  return 2;
+}
+
+static const Pass *find_pass(const char *name, size_t n) {
+  for (int i = 0; i < pass_count; i++)
+    if (strlen(pass_table[i].name) == n && !strncmp(pass_table[i].name, name, n)) return &pass_table[i];
+  return NULL;
+}
+
+static int parse_args(int argc, char **argv, IrOpts *o) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strncmp(a, "--emit=", 7)) {
+      char buf[256];
+      snprintf(buf, sizeof buf, "%s", a + 7);
+      for (char *k = strtok(buf, ","); k; k = strtok(NULL, ",")) {
+        if (!strcmp(k, "ir")) o->emit_ir = true;
+        else if (!strcmp(k, "grad-ir")) o->emit_grad = true;
+        else if (!strcmp(k, "tape")) o->emit_tape = true;
+        else return usage_error("--emit on IR text takes ir, grad-ir or tape, not '%s'", k);
+      }
+    } else if (!strncmp(a, "--passes=", 9)) {
+      const char *s = a + 9;
+      if (strcmp(s, "all")) {
+        for (const char *p = s; *p;) {
+          size_t n = strcspn(p, ",");
+          if (!find_pass(p, n)) return usage_error("unknown pass in --passes: '%s' (fold, simplify, cse, licm, dce, all)", s);
+          p += n + (p[n] == ',');
+        }
+      }
+      o->passes = s;
+    } else if (!strcmp(a, "-d")) {
+      if (++i >= argc) return usage_error("-d needs verify or dump=PASS%s", "");
+      if (!strcmp(argv[i], "verify")) o->verify = true;
+      else if (!strncmp(argv[i], "dump=", 5) && argv[i][5]) o->dump = argv[i] + 5;
+      else return usage_error("unknown -d option '%s' for IR text (verify, dump=PASS)", argv[i]);
+    } else if (!strcmp(a, "-o")) {
+      if (++i >= argc) return usage_error("-o needs a path%s", "");
+      o->output = argv[i];
+    } else if (!strcmp(a, "--stats")) {
+      o->stats = true;
+    } else if (!strncmp(a, "--color=", 8)) {
+      o->color = !strcmp(a + 8, "always") ? COLOR_ALWAYS : !strcmp(a + 8, "never") ? COLOR_NEVER : COLOR_AUTO;
+    } else if (a[0] == '-') {
+      return usage_error("option '%s' does not apply to IR text", a);
+    } else {
+      if (o->input) return usage_error("more than one input file ('%s')", a);
+      o->input = a;
+    }
+  }
+  if (!o->emit_ir && !o->emit_grad && !o->emit_tape && !o->stats) o->emit_ir = true;
+  return 0;
+}
+
+/* Run the --passes list on f. False when verification failed. */
+static bool optimize(Module *m, Func *f, const IrOpts *o) {
+  if (!o->passes) return true;
+  PassOpts po = {.verify = o->verify, .dump = o->dump, .dump_out = stderr};
+  if (!strcmp(o->passes, "all")) return run_passes(m, f, &po);
+  for (const char *p = o->passes; *p;) {
+    size_t n = strcspn(p, ",");
+    const Pass *pass = find_pass(p, n);
+    bool changed = pass->run(m, f);
+    if (o->verify && !ir_verify_func(m, f, stderr)) {
+      fprintf(stderr, "nnc: the IR of @%s does not verify after pass '%s'\n", f->name, pass->name);
+      return false;
+    }
+    if (o->dump && (!strcmp(o->dump, pass->name) || !strcmp(o->dump, "all"))) {
+      fprintf(stderr, "// after %s%s\n", pass->name, changed ? "" : ", unchanged");
+      ir_print_func(stderr, m, f);
+    }
+    p += n + (p[n] == ',');
+  }
+  return true;
+}
+
+static bool differentiable(const Func *f) {
+  return !f->is_grad && f->nret == 1 && f->ret[0].rank == 0 && dtype_is_float(f->ret[0].dtype);
+}
+
+static int run(const IrOpts *o, Module *m, Diag *d, FILE *out) {
+  int nprimal = m->nfuncs, rc = 0;
+  int *before = calloc((size_t)nprimal + 1, sizeof(int));
+  if (!before) die("out of memory");
+  for (int i = 0; i < nprimal; i++) {
+    before[i] = ir_count_insts(m->funcs[i]);
+    if (!optimize(m, m->funcs[i], o)) rc = 1;
+  }
+  if (o->emit_ir) ir_print_module(out, m);
+  if (o->stats) {
+    fprintf(o->emit_ir ? stderr : out, "%-24s %8s %8s\n", "function", "before", "after");
+    for (int i = 0; i < nprimal; i++)
+      fprintf(o->emit_ir ? stderr : out, "%-24s %8d %8d\n", m->funcs[i]->name, before[i], ir_count_insts(m->funcs[i]));
+  }
+  if (o->emit_grad || o->emit_tape) {
+    for (int i = 0; i < nprimal; i++) {
+      Func *f = m->funcs[i];
+      if (!differentiable(f)) continue;
+      GradResult g = grad_func(m, f, NULL, d);
+      if (!g.f) {
+        rc = 1;
+        continue;
+      }
+      if (o->verify && !ir_verify_func(m, g.f, stderr)) die("the gradient of %s does not verify", f->name);
+      if (!optimize(m, g.f, o)) rc = 1;
+      if (o->emit_grad) {
+        fputc('\n', out);
+        ir_print_func(out, m, g.f);
+      }
+      if (o->emit_tape) grad_print_saved(out, m, &g);
+    }
+  }
+  free(before);
+  return rc;
+}
+
+int irtool_main(int argc, char **argv) {
+  IrOpts o = {0};
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc;
+  if (!o.input) return usage_error("no input file%s", "");
+  size_t len = 0;
+  const char *why = NULL;
+  char *src = read_file(o.input, MAX_IR_BYTES, &len, &why);
+  Diag d;
+  diag_init(&d, o.input, src ? src : "", src ? len : 0, stderr, o.color);
+  Arena *a = arena_new();
+  rc = 1;
+  if (!src) {
+    diag_error(&d, loc_none(), "cannot read the file: %s", why);
+  } else {
+    Module *m = ir_parse(a, &d, src, len);
+    if (m && !ir_verify_module(m, stderr)) {
+      fprintf(stderr, "%s: error: the module does not verify\n", o.input);
+      m = NULL;
+    }
+    if (m) {
+      FILE *out = stdout;
+      if (o.output && !(out = fopen(o.output, "w"))) {
+        fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o.output, strerror(errno));
+      } else {
+        rc = run(&o, m, &d, out);
+        if (out != stdout) fclose(out);
+      }
+    }
+  }
+  diag_free(&d);
+  arena_free(a);
+  free(src);
+  return rc;
+}

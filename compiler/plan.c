@@ -1,0 +1,406 @@
+/* plan.c — fusion and the static memory plan; see plan.h.
+ *
+ * Positions: instructions are numbered in one depth-first walk (a loop's
+ * body follows the loop instruction), so a live interval is a range of
+ * positions. A use inside a loop of a value defined outside it counts at
+ * the loop's end, since every iteration reads it. */
+#include "plan.h"
+
+#include <string.h>
+
+#define ALIGN 64
+
+typedef struct Info {
+  int pos;          /* position of the defining instruction (or block start) */
+  int last;         /* last position its storage must survive to */
+  Inst *user;       /* the single consumer when nuse == 1 */
+  bool must;        /* must be materialized */
+  bool fused;
+} Info;
+
+typedef struct P {
+  Arena *a;
+  Func *f;
+  Plan *plan;
+  PtrMap info;      /* Value* -> Info* */
+  PtrMap ipos;      /* Inst* -> position + 1 */
+  PtrMap iend;      /* `for` Inst* -> position of its last body instruction + 1 */
+  int npos;
+} P;
+
+static Info *info(P *p, const Value *v) {
+  Info *i = pm_get(&p->info, v);
+  if (!i) {
+    i = NEW(p->a, Info);
+    i->pos = -1;
+    i->last = -1;
+    pm_put(&p->info, v, i);
+  }
+  return i;
+}
+
+static int ipos(P *p, const Inst *in) { return (int)(intptr_t)pm_get(&p->ipos, in) - 1; }
+
+static ValPlan *vplan(P *p, const Value *v) {
+  ValPlan *vp = pm_get(&p->plan->vals, v);
+  if (!vp) {
+    vp = NEW(p->a, ValPlan);
+    pm_put(&p->plan->vals, v, vp);
+  }
+  return vp;
+}
+
+const ValPlan *plan_of(const Plan *p, const Value *v) {
+  static const ValPlan none = {ST_NONE, 0, 0, NULL, false};
+  const ValPlan *vp = pm_get(&p->vals, v);
+  return vp ? vp : &none;
+}
+
+const Value *plan_root(const Plan *p, const Value *v) {
+  for (int k = 0; k < 64; k++) {
+    const ValPlan *vp = plan_of(p, v);
+    if (vp->kind != ST_ALIAS) return v;
+    v = vp->alias;
+  }
+  die("plan: alias cycle");
+}
+
+bool plan_fused(const Plan *p, const Value *v) { return plan_of(p, v)->kind == ST_NONE; }
+
+/* ---- numbering ------------------------------------------------------------ */
+
+static void number(P *p, Block *b) {
+  for (int i = 0; i < b->nargs; i++) info(p, b->args[i])->pos = p->npos;
+  for (Inst *in = b->first; in; in = in->next) {
+    int me = p->npos++;
+    pm_put(&p->ipos, in, (void *)(intptr_t)(me + 1));
+    for (int r = 0; r < in->nres; r++) info(p, in->res[r])->pos = me;
+    if (in->body) {
+      number(p, in->body);
+      pm_put(&p->iend, in, (void *)(intptr_t)(p->npos - 1 + 1));
+    }
+  }
+}
+
+static int loop_end(P *p, const Inst *loop) { return (int)(intptr_t)pm_get(&p->iend, loop) - 1; }
+
+/* ---- fusion ----------------------------------------------------------------- */
+
+static bool elementwise(const Inst *in) { return in && op_info[in->op].lc == LC_ELEM; }
+static bool reduction(const Inst *in) { return in && op_info[in->op].lc == LC_REDUCE; }
+
+/* Ops inlined into every elementwise or reduction consumer. */
+static bool free_op(Op op) { return op == OP_CONST; }
+
+static void collect_users(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    for (int i = 0; i < in->nargs; i++) {
+      Info *x = info(p, in->args[i]);
+      x->user = in;
+      /* operands that cannot be computed inline by this consumer */
+      bool inline_ok = elementwise(in) || reduction(in);
+      if (in->op == OP_RESHAPE) inline_ok = false;
+      if (!inline_ok) x->must = true;
+    }
+    if (in->body) collect_users(p, in->body);
+  }
+}
+
+static void decide_fusion(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      decide_fusion(p, in->body);
+      continue;
+    }
+    if (in->nres != 1 || !elementwise(in)) continue;
+    Value *v = in->res[0];
+    Info *x = info(p, v);
+    if (x->must || v->nuse == 0) continue;
+    if (free_op(in->op)) {
+      x->fused = true; /* every consumer is elementwise or a reduction (else `must`) */
+      continue;
+    }
+    if (v->nuse != 1) continue;
+    Inst *u = x->user;
+    if (u->block != in->block) continue;
+    const Type *space = reduction(u) ? &u->args[0]->ty : &u->res[0]->ty;
+    if (!shape_eq(&v->ty, space)) continue;
+    /* a consumer that reads v with broadcasting would recompute it; same
+     * shape above rules that out. */
+    x->fused = true;
+  }
+}
+
+/* ---- liveness ------------------------------------------------------------------ */
+
+/* The instruction whose generated code actually reads operands of `in`:
+ * fused instructions are computed inside their consumer. */
+static Inst *reader(P *p, Inst *in) {
+  for (int k = 0; k < 1024 && in->nres == 1 && info(p, in->res[0])->fused; k++) in = info(p, in->res[0])->user;
+  return in;
+}
+
+/* Position at which a use by `in` keeps v alive: the end of the outermost
+ * loop around `in` that does not also contain v's definition. */
+static int use_pos(P *p, const Value *v, Inst *in) {
+  int at = ipos(p, in);
+  const Block *vb = v->def ? v->def->block : v->block;
+  for (const Block *b = in->block; b && b->parent; b = b->parent->block) {
+    const Block *q = vb;
+    bool inside = false;
+    for (; q; q = q->parent ? q->parent->block : NULL)
+      if (q == b) inside = true;
+    if (inside) break;
+    int e = loop_end(p, b->parent);
+    if (e > at) at = e;
+  }
+  return at;
+}
+
+static void extend(P *p, const Value *v, int at) {
+  const Value *r = plan_root(p->plan, v);
+  Info *x = info(p, r);
+  if (at > x->last) x->last = at;
+}
+
+static void liveness(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    Inst *rd = reader(p, in);
+    for (int i = 0; i < in->nargs; i++) {
+      Value *v = in->args[i];
+      if (info(p, v)->fused) continue; /* its own operands count instead */
+      extend(p, v, use_pos(p, v, rd));
+    }
+    for (int r = 0; r < in->nres; r++) extend(p, in->res[r], ipos(p, in));
+    if (in->body) {
+      liveness(p, in->body);
+      /* carried and stacked storage lives through the whole loop */
+      for (int r = 0; r < in->nres; r++) extend(p, in->res[r], loop_end(p, in));
+    }
+  }
+}
+
+/* ---- storage decisions ------------------------------------------------------------ */
+
+static bool is_yielded_in_slot(const Inst *loop, const Value *v, int k) {
+  Inst *y = loop->body->last;
+  return y && k < y->nargs && y->args[k] == v;
+}
+
+/* Can `in` write its result over operand k's storage? The storage must be
+ * the workspace, or the carry buffer of the loop slot the result is yielded
+ * into, and nothing may read it after `in` (reads by fused instructions
+ * count where their consumer runs). */
+static bool can_overwrite(P *p, Inst *in, int k) {
+  Value *x = in->args[k];
+  if (info(p, x)->fused) return false;
+  const Value *root = plan_root(p->plan, x);
+  const ValPlan *rp = plan_of(p->plan, root);
+  int here = ipos(p, in);
+  if (root->def && root->def->op == OP_FOR) {
+    Inst *loop = root->def;
+    int slot = root->res;
+    if (slot >= loop->nargs || x != loop->body->args[slot + 1] || in->block != loop->body) return false;
+    if (!is_yielded_in_slot(loop, in->res[0], slot)) return false;
+    for (Inst *q = loop->body->first; q; q = q->next)
+      for (int i = 0; i < q->nargs; i++)
+        if (q->args[i] == x && q != in && ipos(p, reader(p, q)) >= here) return false;
+    return true;
+  }
+  if (rp->kind != ST_WS) return false;
+  if (root->def && root->def->op == OP_CONST) return false;
+  return info(p, root)->last <= here;
+}
+
+static bool inplace_candidate(const Inst *in) {
+  return in->op == OP_DYN_UPDATE || in->op == OP_DYN_UPDATE_ADD || in->op == OP_UPDATE_SLICE;
+}
+
+static void decide_storage(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->op == OP_FOR) {
+      Block *body = in->body;
+      for (int k = 0; k < in->nres; k++) vplan(p, in->res[k])->kind = ST_WS;
+      for (int k = 0; k < in->nargs; k++) {
+        ValPlan *ap = vplan(p, body->args[k + 1]);
+        ap->kind = ST_ALIAS;
+        ap->alias = in->res[k];
+      }
+      decide_storage(p, body);
+      continue;
+    }
+    if (op_info[in->op].flags & F_TERMINATOR) continue;
+    Value *v = in->res[0];
+    ValPlan *vp = vplan(p, v);
+    if (info(p, v)->fused) {
+      vp->kind = ST_NONE;
+    } else if (in->op == OP_RESHAPE) {
+      vp->kind = ST_ALIAS;
+      vp->alias = in->args[0];
+    } else if (vp->kind != ST_RESULT) {
+      vp->kind = ST_WS;
+    }
+  }
+}
+
+/* In program order, let row updates and elementwise ops overwrite an
+ * operand that dies there; the result's interval joins the operand's. */
+static void decide_inplace(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      decide_inplace(p, in->body);
+      continue;
+    }
+    if (in->nres != 1) continue;
+    Value *v = in->res[0];
+    ValPlan *vp = vplan(p, v);
+    if (vp->kind != ST_WS) continue;
+    int k = -1;
+    if (inplace_candidate(in)) {
+      if (can_overwrite(p, in, 0)) k = 0;
+    } else if (elementwise(in) && in->op != OP_CONST && in->op != OP_IOTA) {
+      for (int j = 0; j < in->nargs && k < 0; j++)
+        if (type_eq(&in->args[j]->ty, &v->ty) && can_overwrite(p, in, j)) k = j;
+    }
+    if (k < 0) continue;
+    const Value *root = plan_root(p->plan, in->args[k]);
+    Info *rx = info(p, root), *vx = info(p, v);
+    if (vx->last > rx->last) rx->last = vx->last;
+    vp->kind = ST_ALIAS;
+    vp->alias = in->args[k];
+    vp->inplace = true;
+  }
+}
+
+/* Values returned once, computed at the top level, go straight into the
+ * caller's result buffer (not for results that overwrite arguments). */
+static void place_results(P *p) {
+  Func *f = p->f;
+  Inst *ret = f->body->last;
+  for (int k = 0; k < ret->nargs; k++) {
+    Value *v = ret->args[k];
+    int kind = f->ret_role[k].kind;
+    if (kind == RES_NEW_PARAM || kind == RES_NEW_STATE) continue;
+    if (!v->def || v->def->block != f->body || v->def->op == OP_FOR || v->def->op == OP_RESHAPE) continue;
+    if (info(p, v)->fused || v->def->op == OP_CONST) continue;
+    int times = 0;
+    for (int j = 0; j < ret->nargs; j++) times += ret->args[j] == v;
+    if (times != 1) continue;
+    ValPlan *vp = vplan(p, v);
+    vp->kind = ST_RESULT;
+    vp->index = k;
+  }
+}
+
+/* ---- allocation ------------------------------------------------------------------- */
+
+typedef struct Block_ {
+  size_t off, size;
+  int end;
+} Alloc;
+
+static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+static void allocate(P *p) {
+  /* owners with workspace storage, in order of definition */
+  int n = 0, cap = 256;
+  Value **owners = NEW_ARRAY(p->a, Value *, cap);
+  for (int i = 0; i < p->plan->vals.cap; i++) {
+    const Value *v = p->plan->vals.keys[i];
+    if (!v) continue;
+    ValPlan *vp = p->plan->vals.vals[i];
+    if (vp->kind != ST_WS) continue;
+    if (n == cap) {
+      Value **no = NEW_ARRAY(p->a, Value *, cap * 2);
+      memcpy(no, owners, sizeof(Value *) * (size_t)n);
+      owners = no;
+      cap *= 2;
+    }
+    owners[n++] = (Value *)v;
+  }
+  /* insertion sort by start position (stable by pointer order otherwise) */
+  for (int i = 1; i < n; i++) {
+    Value *v = owners[i];
+    int j = i - 1;
+    while (j >= 0 && info(p, owners[j])->pos > info(p, v)->pos) {
+      owners[j + 1] = owners[j];
+      j--;
+    }
+    owners[j + 1] = v;
+  }
+  Alloc *live = NEW_ARRAY(p->a, Alloc, n + 1);
+  int nlive = 0;
+  size_t top = 0;
+  for (int i = 0; i < n; i++) {
+    Value *v = owners[i];
+    Info *x = info(p, v);
+    int start = x->pos, end = x->last < x->pos ? x->pos : x->last;
+    /* free what died before start */
+    int w = 0;
+    for (int k = 0; k < nlive; k++)
+      if (live[k].end >= start) live[w++] = live[k];
+    nlive = w;
+    /* sort live by offset, find the first gap that fits */
+    for (int a = 1; a < nlive; a++) {
+      Alloc t = live[a];
+      int b2 = a - 1;
+      while (b2 >= 0 && live[b2].off > t.off) {
+        live[b2 + 1] = live[b2];
+        b2--;
+      }
+      live[b2 + 1] = t;
+    }
+    size_t size = align_up(type_bytes(&v->ty));
+    if (size == 0) size = ALIGN;
+    size_t off = 0;
+    for (int k = 0; k < nlive; k++) {
+      if (live[k].off >= off + size) break;
+      if (live[k].off + live[k].size > off) off = live[k].off + live[k].size;
+    }
+    live[nlive++] = (Alloc){off, size, end};
+    if (off + size > top) top = off + size;
+    vplan(p, v)->offset = off;
+  }
+  p->plan->ws_bytes = top;
+  p->plan->nvalues = n;
+}
+
+Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
+  P p = {.a = a, .f = f};
+  p.plan = NEW(a, Plan);
+  pm_init(&p.plan->vals, a);
+  pm_init(&p.info, a);
+  pm_init(&p.ipos, a);
+  pm_init(&p.iend, a);
+  ir_count_uses(f);
+  number(&p, f->body);
+  collect_users(&p, f->body);
+  /* values a terminator or loop takes must exist in memory */
+  decide_fusion(&p, f->body);
+  for (int i = 0; i < f->body->nargs; i++) {
+    ValPlan *vp = vplan(&p, f->body->args[i]);
+    vp->kind = ST_ARG;
+    vp->index = i;
+  }
+  place_results(&p);
+  decide_storage(&p, f->body);
+  liveness(&p, f->body);
+  decide_inplace(&p, f->body);
+  allocate(&p);
+  /* kernel scratch after everything else */
+  size_t scratch = 0;
+  PtrVec stack = {0};
+  vec_push(a, &stack, f->body);
+  while (stack.n) {
+    Block *b = stack.v[--stack.n];
+    for (Inst *in = b->first; in; in = in->next) {
+      size_t s = scratch_for ? scratch_for(in) : 0;
+      if (s > scratch) scratch = s;
+      if (in->body) vec_push(a, &stack, in->body);
+    }
+  }
+  p.plan->scratch_off = align_up(p.plan->ws_bytes);
+  p.plan->scratch_bytes = align_up(scratch);
+  p.plan->ws_bytes = p.plan->scratch_off + p.plan->scratch_bytes;
+  return p.plan;
+}

@@ -1,0 +1,59 @@
+/* plan.h — fusion decisions and the static memory plan of one function
+ * (plan.c). The backend follows it to the letter.
+ *
+ * Fusion: an elementwise value whose only consumer is an elementwise op or
+ * a reduction of the same shape is not stored at all: the consumer
+ * computes it inline, so a chain like relu(x @ W + b) is one loop over the
+ * matmul's output. Constants, iota and broadcasts are always inlined into
+ * elementwise/reduction consumers.
+ *
+ * Memory: every other value lives in a buffer. Arguments live where the
+ * caller put them; results of the function may be computed straight into
+ * the caller's result buffer; everything else gets a fixed byte offset in
+ * one workspace, reused by liveness (first fit over live intervals of the
+ * flattened instruction order; a value used inside a loop but defined
+ * before it stays live to the loop's end). Reshapes alias their operand.
+ * A loop's carried values live in one buffer each for the whole loop; the
+ * next value is computed in place when nothing reads the old one after it.
+ * Row updates (dyn_update, dyn_update_add, update_slice) and elementwise
+ * ops whose first operand dies there write in place. */
+#ifndef NNC_PLAN_H
+#define NNC_PLAN_H
+#include "ir.h"
+#include "ptrmap.h"
+
+typedef enum StoreKind {
+  ST_NONE,      /* not stored: fused into its consumer (or unused) */
+  ST_WS,        /* workspace + offset */
+  ST_ARG,       /* the function's argument `index` (bufs[index]) */
+  ST_RESULT,    /* the function's result `index` (bufs[nargs + index]) */
+  ST_ALIAS      /* the storage of `alias` (reshape, stop_gradient, in place) */
+} StoreKind;
+
+typedef struct ValPlan {
+  StoreKind kind;
+  size_t offset;      /* ST_WS */
+  int index;          /* ST_ARG, ST_RESULT */
+  Value *alias;       /* ST_ALIAS */
+  bool inplace;       /* ST_ALIAS by an in-place op: only the changed part is written */
+} ValPlan;
+
+typedef struct Plan {
+  PtrMap vals;          /* Value* -> ValPlan* */
+  size_t ws_bytes;      /* workspace size */
+  size_t scratch_off;   /* one scratch region for kernels (conv im2col) */
+  size_t scratch_bytes;
+  int nvalues;          /* materialized values */
+} Plan;
+
+/* Plan f. `scratch_for` returns the scratch bytes an instruction needs
+ * (0 for most; the backend knows the kernels). */
+Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in));
+
+const ValPlan *plan_of(const Plan *p, const Value *v);
+/* Follow aliases to the value that owns the storage. */
+const Value *plan_root(const Plan *p, const Value *v);
+/* Is v computed inline by its consumer (no storage)? */
+bool plan_fused(const Plan *p, const Value *v);
+
+#endif

@@ -1,0 +1,966 @@
+/* rt_conv.c — 2-D convolution (NCHW) as GEMM, for f32 and f64.
+ *
+ * With w viewed as W[O][CKK] (CKK = C*KH*KW taps r = (c, kh, kw)) and, for
+ * one image, the column matrix col[r][q] (q = output pixel) of the input
+ * elements each tap sees:
+ *
+ *   forward          y[n]  = W . col              M=O,   N=pixels, K=CKK
+ *   backward data    dx[n] = col2im(W^T . dy[n])
+ *   backward filter  dw^T += col . dy[n]^T, for n = 0..N-1 in order
+ *
+ * Stride 1 (the common case) never builds col. The image is copied into a
+ * zero-padded plane of width wp; output pixel (y, x) becomes "wide column"
+ * q = y*wp + x, and tap r reads the padded image at q + off[r]. So every
+ * row of col is a contiguous slice of the padded image: the GEMM packers
+ * read it through the offset table, and the wp - OW junk columns per row
+ * are computed and dropped when a tile is stored (struct Wide). Backward
+ * data at stride 1 is itself such a convolution, of dy padded by
+ * K-1-P with the weights flipped and transposed, so it needs no col2im.
+ * Backward filter reads the padded image the same way, with dy spread to
+ * the wide layout (zeros in the junk columns).
+ *
+ * Other strides (or an image too large for a thread's buffer) fall back
+ * to explicit column blocks: im2col into the thread's work buffer, pack,
+ * multiply; backward data scatters with col2im.
+ *
+ * Weights are packed once per call into the caller's scratch. Parallel
+ * split (results never depend on it, see rt_kernels.h): forward and
+ * backward data by (image, part of the output), so no two threads write
+ * the same element; backward filter by a grid over dw^T (taps x output
+ * channels), each cell summing all images in order into dw^T in scratch,
+ * then transposing its part into dw.
+ *
+ * Everything is written over untyped pointers and the element size `esz`;
+ * the f64 entry points run the same code with the f64 GEMM arch. */
+#include "rt_kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+#define MAX_MR 12  /* the largest mr of any arch: sizes the shared packs */
+#define MAX_NC 512 /* the largest nc of any arch: sizes the piece tables */
+#define MAX_TILE_BYTES (12 * 32 * 4) /* the largest mr*nr*esz */
+
+nn_status rt_conv2d_shape_check(const rt_conv2d_shape *s) {
+  if (!s) return rt_error(NN_ERR_NULL, "conv2d: shape is NULL");
+  if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->O < 1 || s->KH < 1 ||
+      s->KW < 1 || s->SH < 1 || s->SW < 1 || s->PH < 0 || s->PW < 0)
+    return rt_error(NN_ERR_ARG, "conv2d: sizes must be >= 1 and padding >= 0");
+  if (s->H + 2 * s->PH < s->KH || s->W + 2 * s->PW < s->KW)
+    return rt_error(NN_ERR_ARG, "conv2d: kernel %lldx%lld larger than padded input",
+                    (long long)s->KH, (long long)s->KW);
+  int64_t oh = (s->H + 2 * s->PH - s->KH) / s->SH + 1;
+  int64_t ow = (s->W + 2 * s->PW - s->KW) / s->SW + 1;
+  if (s->OH != oh || s->OW != ow)
+    return rt_error(NN_ERR_ARG, "conv2d: output %lldx%lld, expected %lldx%lld",
+                    (long long)s->OH, (long long)s->OW, (long long)oh, (long long)ow);
+  return NN_OK;
+}
+
+/* ---- scratch ---------------------------------------------------------------- */
+
+/* Backward filter by image groups: each group of consecutive images sums
+ * into its own dw (scratch), then the groups are added in order. The
+ * grouping depends only on the shape, never on the thread count. */
+#define MAX_GROUPS 8
+#define GROUP_BYTES_CAP ((int64_t)32 << 20)
+static int64_t filter_groups(const rt_conv2d_shape *s) {
+  int64_t per = s->C * s->KH * s->KW * s->O * (int64_t)sizeof(double);
+  int64_t g = min64(s->N, MAX_GROUPS);
+  while (g > 1 && g * per > GROUP_BYTES_CAP) g--;
+  return g;
+}
+
+/* Caller scratch = shared part (packed weights, dw^T or the group sums;
+ * sized in f64 for both types) + offset table + one thread buffer for
+ * serial runs. */
+#define MAX_NR 32
+static size_t shared_bytes(const rt_conv2d_shape *s) {
+  int64_t ckk = s->C * s->KH * s->KW, okk = s->O * s->KH * s->KW;
+  int64_t e = ceil_div(s->O, MAX_MR) * MAX_MR * ckk;        /* forward: W as A */
+  e = max64(e, ceil_div(s->O, MAX_NR) * MAX_NR * ckk);     /* forward rows: W^T as B */
+  e = max64(e, ceil_div(s->C, MAX_MR) * MAX_MR * okk);     /* stride-1 data: flipped W as A */
+  e = max64(e, ceil_div(s->C, MAX_NR) * MAX_NR * okk);     /* data rows: flipped W^T as B */
+  e = max64(e, ceil_div(ckk, MAX_MR) * MAX_MR * s->O);     /* col2im data: W^T as A */
+  e = max64(e, filter_groups(s) * ckk * s->O);             /* filter: dw^T or group sums */
+  return align64((size_t)e * sizeof(double));
+}
+static size_t offsets_bytes(const rt_conv2d_shape *s) {
+  int64_t e = max64(max64(s->C, s->O) * s->KH * s->KW, s->OH * s->OW);
+  return align64((size_t)e * sizeof(int64_t));
+}
+
+size_t rt_conv2d_scratch_bytes(const rt_conv2d_shape *s, int nthreads) {
+  (void)nthreads;
+  return shared_bytes(s) + offsets_bytes(s) + rt_thread_scratch_bytes();
+}
+
+/* A stride-1 convolution as a GEMM over a padded input: cin planes of h x w
+ * are copied into hp x wp planes with (ph, pw) zeros around; output pixel
+ * (y, x) is wide column q = y*wp + x, q in [0, nq); tap r = (c, i, j)
+ * reads padded element q + off[r], off[r] = c*hp*wp + i*wp + j. Columns
+ * with x >= ow are junk. The largest index read is cin*hp*wp - 1. */
+typedef struct Wide {
+  int64_t cin, h, w, ph, pw; /* input planes, their size, padding */
+  int64_t hp, wp;            /* padded plane */
+  int64_t kh, kw;            /* kernel */
+  int64_t oh, ow, nq;        /* output plane, number of wide columns */
+} Wide;
+
+static Wide wide_make(int64_t cin, int64_t h, int64_t w, int64_t ph, int64_t pw, int64_t kh,
+                      int64_t kw) {
+  Wide d = {cin, h, w, ph, pw, h + 2 * ph, w + 2 * pw, kh, kw, 0, 0, 0};
+  d.oh = d.hp - kh + 1, d.ow = d.wp - kw + 1;
+  d.nq = (d.oh - 1) * d.wp + d.ow;
+  return d;
+}
+
+/* One convolution call. */
+typedef struct Conv {
+  const rt_gemm_arch *ar;
+  const rt_conv2d_shape *s;
+  rt_pool *pool;
+  size_t esz;
+  int64_t ckk, ohw, kk;
+  const char *in;     /* forward/filter: x; backward data: dy */
+  const char *in2;    /* forward/data: w; filter: dy */
+  char *out;          /* y, dx or dw */
+  char *shared;       /* packed weights or dw^T */
+  int64_t *off;       /* stride-1 paths: tap offsets into the padded input */
+  char *fallback;     /* thread buffer for serial runs */
+  int parts;          /* forward/data: parts per image */
+  int tm, tn;         /* filter: grid over dw^T (tm: cells per group) */
+  int64_t groups;     /* channels-last filter: image groups */
+  Wide wd;            /* stride-1 paths: the padded input */
+  int64_t cout;       /* stride-1 forward/data: output channels */
+} Conv;
+
+static Conv conv_make(rt_pool *p, const rt_conv2d_shape *s, const void *in, const void *in2,
+                      void *out, void *scratch, int esz) {
+  Conv cv = {.ar = rt_gemm_arch_get(esz), .s = s, .pool = p, .esz = (size_t)esz,
+             .ckk = s->C * s->KH * s->KW, .ohw = s->OH * s->OW, .kk = s->KH * s->KW,
+             .in = in, .in2 = in2, .out = out, .shared = scratch,
+             .off = (int64_t *)((char *)scratch + shared_bytes(s)),
+             .fallback = (char *)scratch + shared_bytes(s) + offsets_bytes(s)};
+  return cv;
+}
+
+static void *thread_buffer(const Conv *cv, int ti) {
+  void *b = rt_pool_thread_scratch(cv->pool, ti);
+  return b ? b : cv->fallback;
+}
+
+static int64_t work_elems(const Conv *cv) {
+  return (int64_t)(rt_gemm_work_bytes(cv->ar) / cv->esz);
+}
+
+/* ---- stride 1: padded input, wide columns --------------------------------------- */
+
+static void wide_offsets(const Wide *d, int64_t *off) {
+  for (int64_t c = 0; c < d->cin; c++)
+    for (int64_t i = 0; i < d->kh; i++)
+      for (int64_t j = 0; j < d->kw; j++)
+        off[(c * d->kh + i) * d->kw + j] = c * d->hp * d->wp + i * d->wp + j;
+}
+
+/* The padded input in two steps: the zero border (once per task: every
+ * image of a call has the same shape) and the interior rows (per image). */
+static void pad_border(const Wide *d, void *dst, size_t esz) {
+  char *o = dst;
+  size_t row = (size_t)d->wp * esz, plane = (size_t)(d->hp * d->wp) * esz;
+  size_t left = (size_t)d->pw * esz, right = (size_t)(d->wp - d->pw - d->w) * esz;
+  for (int64_t c = 0; c < d->cin; c++, o += plane) {
+    memset(o, 0, (size_t)d->ph * row);
+    for (int64_t y = 0; y < d->h; y++) {
+      char *r = o + (size_t)(d->ph + y) * row;
+      memset(r, 0, left);
+      memset(r + left + (size_t)d->w * esz, 0, right);
+    }
+    memset(o + (size_t)(d->ph + d->h) * row, 0, plane - (size_t)(d->ph + d->h) * row);
+  }
+}
+
+AVX512 static void pad_interior_f32_avx512(const Wide *d, const float *src, float *dst) {
+  for (int64_t c = 0; c < d->cin; c++) {
+    float *o = dst + c * d->hp * d->wp + d->ph * d->wp + d->pw;
+    for (int64_t y = 0; y < d->h; y++, src += d->w, o += d->wp)
+      for (int64_t x = 0; x < d->w; x += 16) {
+        __mmask16 m = (__mmask16)(d->w - x >= 16 ? 0xffff : (1u << (d->w - x)) - 1);
+        _mm512_mask_storeu_ps(o + x, m, _mm512_maskz_loadu_ps(m, src + x));
+      }
+  }
+}
+
+/* Ask for `bytes` at p to be brought towards L2 (the next image's input,
+ * while the current one computes: the kernels leave memory idle). */
+static void prefetch_l2(const void *p, size_t bytes) {
+  for (size_t i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i, 0, 2);
+}
+
+static void pad_interior(const Wide *d, const void *src, void *dst, size_t esz) {
+  if (esz == 4 && rt_kernels_isa() == RT_ISA_AVX512) {
+    pad_interior_f32_avx512(d, src, dst);
+    return;
+  }
+  const char *s = src;
+  size_t row = (size_t)d->w * esz;
+  for (int64_t c = 0; c < d->cin; c++) {
+    char *o = (char *)dst + (size_t)(c * d->hp * d->wp + d->ph * d->wp + d->pw) * esz;
+    for (int64_t y = 0; y < d->h; y++, s += row, o += (size_t)d->wp * esz) memcpy(o, s, row);
+  }
+}
+
+/* A run of real output pixels inside a tile: tile columns [t0, t0+len)
+ * go to output plane offsets [dst, dst+len); len <= 16. */
+typedef struct Piece {
+  int32_t t0, len;
+  int64_t dst;
+} Piece;
+
+/* The pieces of wide columns [q, q+n); returns how many (<= n). */
+static int wide_pieces(const Wide *d, int64_t q, int n, Piece *pc) {
+  int np = 0;
+  int64_t y = q / d->wp, x = q % d->wp;
+  for (int t = 0; t < n;) {
+    int64_t len = x < d->ow ? min64(min64(n - t, d->ow - x), 16) : min64(n - t, d->wp - x);
+    if (x < d->ow) pc[np++] = (Piece){t, (int32_t)len, y * d->ow + x};
+    t += (int)len;
+    x += len;
+    if (x == d->wp) x = 0, y++;
+  }
+  return np;
+}
+
+/* out[i*plane + piece.dst ...] (+)= tile[i*ldt + piece.t0 ...] for rows i < m. */
+static void scatter_generic(size_t esz, const void *tile, int ldt, int m, const Piece *pc,
+                            int np, void *out, int64_t plane, bool acc) {
+  for (int i = 0; i < m; i++)
+    for (int k = 0; k < np; k++) {
+      if (esz == 4) {
+        const float *t = (const float *)tile + i * ldt + pc[k].t0;
+        float *o = (float *)out + i * plane + pc[k].dst;
+        for (int e = 0; e < pc[k].len; e++) o[e] = acc ? o[e] + t[e] : t[e];
+      } else {
+        const double *t = (const double *)tile + i * ldt + pc[k].t0;
+        double *o = (double *)out + i * plane + pc[k].dst;
+        for (int e = 0; e < pc[k].len; e++) o[e] = acc ? o[e] + t[e] : t[e];
+      }
+    }
+}
+
+AVX512 static void scatter_f32_avx512(const float *tile, int ldt, int m, const Piece *pc, int np,
+                                      float *out, int64_t plane, bool acc) {
+  for (int i = 0; i < m; i++)
+    for (int k = 0; k < np; k++) {
+      __mmask16 mk = (__mmask16)((1u << pc[k].len) - 1);
+      float *o = out + i * plane + pc[k].dst;
+      __m512 v = _mm512_maskz_loadu_ps(mk, tile + i * ldt + pc[k].t0);
+      if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, o));
+      _mm512_mask_storeu_ps(o, mk, v);
+    }
+}
+
+/* Item = (image, part of the wide columns): pad the image, then for each
+ * column block and depth block pack the implicit col and multiply with the
+ * shared packed weights, tile by tile, storing the real pixels. */
+static void s1_forward_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const Conv *cv = ctx;
+  const rt_gemm_arch *ar = cv->ar;
+  const Wide *d = &cv->wd;
+  size_t esz = cv->esz;
+  void *Ap, *Bp;
+  char *xp;
+  rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, (void **)&xp);
+  int64_t K = d->cin * d->kh * d->kw, kc = rt_gemm_kblock(ar, K);
+  int64_t mpad = ceil_div(cv->cout, ar->mr) * ar->mr, opix = d->oh * d->ow;
+  bool fast = ar->isa == RT_ISA_AVX512 && esz == 4;
+  _Alignas(64) unsigned char tile[MAX_TILE_BYTES];
+  Piece pieces[MAX_NC];
+  int first[MAX_NC + 1]; /* pieces of panel p: [first[p], first[p+1]) */
+  for (int64_t it = begin; it < end; it++) {
+    int64_t n = it / cv->parts;
+    int part = (int)(it % cv->parts);
+    int64_t q0 = rt_split(d->nq, ar->ngran, cv->parts, part);
+    int64_t q1 = rt_split(d->nq, ar->ngran, cv->parts, part + 1);
+    if (q0 >= q1) continue;
+    if (it == begin) pad_border(d, xp, esz);
+    pad_interior(d, cv->in + (size_t)(n * d->cin * d->h * d->w) * esz, xp, esz);
+    char *outn = cv->out + (size_t)(n * cv->cout * opix) * esz;
+    for (int64_t jc = q0; jc < q1; jc += ar->nc) {
+      int64_t nb = min64(ar->nc, q1 - jc);
+      int npanel = 0;
+      first[0] = 0;
+      for (int64_t jr = 0; jr < nb; jr += ar->nr, npanel++)
+        first[npanel + 1] = first[npanel] + wide_pieces(d, jc + jr, (int)min64(ar->nr, nb - jr),
+                                                        pieces + first[npanel]);
+      for (int64_t pc = 0; pc < K; pc += kc) {
+        int64_t kb = min64(kc, K - pc);
+        ar->pack(true, xp + (size_t)jc * esz, 0, cv->off + pc, nb, kb, ar->nr, Bp);
+        const char *A = cv->shared + (size_t)(mpad * pc) * esz;
+        for (int64_t ir = 0; ir < cv->cout; ir += ar->mr) {
+          int m = (int)min64(ar->mr, cv->cout - ir);
+          char *orow = outn + (size_t)(ir * opix) * esz;
+          for (int p = 0; p < npanel; p++) {
+            int64_t jr = (int64_t)p * ar->nr;
+            ar->kernel(kb, A + (size_t)(ir * kb) * esz, (const char *)Bp + (size_t)(jr * kb) * esz,
+                       tile, ar->nr, m, (int)min64(ar->nr, nb - jr), 1.0, 0.0);
+            const Piece *pp = pieces + first[p];
+            int np = first[p + 1] - first[p];
+            if (fast) scatter_f32_avx512((const float *)tile, ar->nr, m, pp, np, (float *)orow, opix, pc > 0);
+            else scatter_generic(esz, tile, ar->nr, m, pp, np, orow, opix, pc > 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+static void s1_run(Conv *cv, int64_t batch) {
+  int T = rt_pool_size(cv->pool);
+  cv->parts = batch >= T ? 1 : (int)min64(ceil_div(T, batch), ceil_div(cv->wd.nq, cv->ar->ngran));
+  rt_parallel_for(cv->pool, batch * cv->parts, 1, s1_forward_task, cv);
+}
+
+/* Forward at stride 1: W[O][CKK] is A as it stands. */
+static void s1_forward(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  const rt_gemm_arch *ar = cv->ar;
+  cv->wd = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
+  cv->cout = s->O;
+  wide_offsets(&cv->wd, cv->off);
+  int64_t kc = rt_gemm_kblock(ar, cv->ckk), mpad = ceil_div(s->O, ar->mr) * ar->mr;
+  for (int64_t pc = 0; pc < cv->ckk; pc += kc)
+    rt_gemm_pack_a(ar, false, cv->in2 + (size_t)pc * cv->esz, cv->ckk, s->O,
+                   min64(kc, cv->ckk - pc), cv->shared + (size_t)(mpad * pc) * cv->esz);
+  s1_run(cv, s->N);
+}
+
+/* Backward data at stride 1: dx = conv(dy padded by K-1-P, w'), where
+ * w'[c][o][i][j] = w[o][c][KH-1-i][KW-1-j]. A = w' as [C][O*KH*KW]: packed
+ * here by gathering (once per call). */
+static void pack_flipped(const Conv *cv, int64_t pc, int64_t kb, char *dst) {
+  const rt_conv2d_shape *s = cv->s;
+  int mr = cv->ar->mr;
+  for (int64_t c0 = 0; c0 < s->C; c0 += mr)
+    for (int64_t p = 0; p < kb; p++)
+      for (int i = 0; i < mr; i++) {
+        int64_t c = c0 + i, r = pc + p, o = r / cv->kk, t = r % cv->kk;
+        int64_t src = ((o * s->C + c) * s->KH + s->KH - 1 - t / s->KW) * s->KW + s->KW - 1 - t % s->KW;
+        int64_t at = c0 * kb + p * mr + i;
+        if (cv->esz == 4) ((float *)dst)[at] = c < s->C ? ((const float *)cv->in2)[src] : 0.0f;
+        else ((double *)dst)[at] = c < s->C ? ((const double *)cv->in2)[src] : 0.0;
+      }
+}
+
+static void s1_backward_data(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  const rt_gemm_arch *ar = cv->ar;
+  cv->wd = wide_make(s->O, s->OH, s->OW, s->KH - 1 - s->PH, s->KW - 1 - s->PW, s->KH, s->KW);
+  cv->cout = s->C;
+  wide_offsets(&cv->wd, cv->off);
+  int64_t K = s->O * cv->kk, kc = rt_gemm_kblock(ar, K), mpad = ceil_div(s->C, ar->mr) * ar->mr;
+  for (int64_t pc = 0; pc < K; pc += kc)
+    pack_flipped(cv, pc, min64(kc, K - pc), cv->shared + (size_t)(mpad * pc) * cv->esz);
+  s1_run(cv, s->N);
+}
+
+/* dw[o][r] = dwt[r][o] for r in [r0,r1), o in [o0,o1). */
+static void transpose_out(const Conv *cv, int64_t r0, int64_t r1, int64_t o0, int64_t o1) {
+  int64_t O = cv->s->O, ckk = cv->ckk;
+  for (int64_t o = o0; o < o1; o++)
+    for (int64_t r = r0; r < r1; r++) {
+      if (cv->esz == 4) ((float *)cv->out)[o * ckk + r] = ((const float *)cv->shared)[r * O + o];
+      else ((double *)cv->out)[o * ckk + r] = ((const double *)cv->shared)[r * O + o];
+    }
+}
+
+/* dyw[o - o0][q] = dy[o][y][x] for wide column q = y*wp + x (0 in junk). */
+static void spread_dy(const Conv *cv, const char *dyn, int64_t o0, int64_t o1, char *dyw) {
+  const Wide *d = &cv->wd;
+  for (int64_t o = o0; o < o1; o++)
+    for (int64_t y = 0; y < d->oh; y++) {
+      int64_t q = (o - o0) * d->nq + y * d->wp, src = (o * d->oh + y) * d->ow;
+      int64_t junk = y + 1 < d->oh ? d->wp - d->ow : 0;
+      if (cv->esz == 4) {
+        float *w = (float *)dyw + q;
+        const float *g = (const float *)dyn + src;
+        for (int64_t x = 0; x < d->ow; x++) w[x] = g[x];
+        for (int64_t x = 0; x < junk; x++) w[d->ow + x] = 0;
+      } else {
+        double *w = (double *)dyw + q;
+        const double *g = (const double *)dyn + src;
+        for (int64_t x = 0; x < d->ow; x++) w[x] = g[x];
+        for (int64_t x = 0; x < junk; x++) w[d->ow + x] = 0;
+      }
+    }
+}
+
+/* Item = one cell of dw^T (taps [r0,r1) x channels [o0,o1)). For each image
+ * in order: pad x, spread dy; for each depth block of wide columns: pack
+ * dy^T (B) and the implicit col rows (A, through the offsets), accumulate. */
+static void s1_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const Conv *cv = ctx;
+  const rt_gemm_arch *ar = cv->ar;
+  const rt_conv2d_shape *s = cv->s;
+  const Wide *d = &cv->wd;
+  size_t esz = cv->esz;
+  void *Ap, *Bp;
+  char *xp;
+  rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, (void **)&xp);
+  char *dyw = xp + align64((size_t)(d->cin * d->hp * d->wp) * esz);
+  int64_t kc = rt_gemm_kblock(ar, d->nq);
+  for (int64_t it = begin; it < end; it++) {
+    int a = (int)(it / cv->tn), b = (int)(it % cv->tn);
+    int64_t r0 = rt_split(cv->ckk, ar->mr, cv->tm, a), r1 = rt_split(cv->ckk, ar->mr, cv->tm, a + 1);
+    int64_t o0 = rt_split(s->O, ar->ngran, cv->tn, b), o1 = rt_split(s->O, ar->ngran, cv->tn, b + 1);
+    if (r0 >= r1 || o0 >= o1) continue;
+    pad_border(d, xp, esz);
+    for (int64_t n = 0; n < s->N; n++) {
+      pad_interior(d, cv->in + (size_t)(n * s->C * s->H * s->W) * esz, xp, esz);
+      spread_dy(cv, cv->in2 + (size_t)(n * s->O * cv->ohw) * esz, o0, o1, dyw);
+      for (int64_t pc = 0; pc < d->nq; pc += kc) {
+        int64_t kb = min64(kc, d->nq - pc);
+        double beta = n == 0 && pc == 0 ? 0.0 : 1.0;
+        for (int64_t jc = o0; jc < o1; jc += ar->nc) {
+          int64_t nb = min64(ar->nc, o1 - jc);
+          rt_gemm_pack_b(ar, true, dyw + (size_t)((jc - o0) * d->nq + pc) * esz, d->nq, kb, nb, Bp);
+          for (int64_t ib = r0; ib < r1; ib += ar->mc) {
+            int64_t mb = min64(ar->mc, r1 - ib);
+            ar->pack(false, xp + (size_t)pc * esz, 0, cv->off + ib, mb, kb, ar->mr, Ap);
+            rt_gemm_macro(ar, mb, nb, kb, Ap, Bp, cv->shared + (size_t)(ib * s->O + jc) * esz,
+                          s->O, 1.0, beta);
+          }
+        }
+      }
+    }
+    transpose_out(cv, r0, r1, o0, o1);
+  }
+}
+
+static void s1_backward_filter(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  cv->wd = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
+  wide_offsets(&cv->wd, cv->off);
+  rt_gemm_grid(cv->ar, cv->ckk, s->O, s->N * cv->wd.nq, rt_pool_size(cv->pool), &cv->tm, &cv->tn);
+  rt_parallel_for(cv->pool, cv->tm * cv->tn, 1, s1_filter_task, cv);
+}
+
+/* ---- stride 1 with the row kernel --------------------------------------------- */
+
+/* Item = (image, part of the output rows): pad the image; then for each
+ * nr-channel panel of the packed W^T, each output row and each segment of
+ * at most row_mr pixels, one row-kernel call writes that part of out. */
+static void row_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const Conv *cv = ctx;
+  const rt_gemm_arch *ar = cv->ar;
+  const Wide *d = &cv->wd;
+  size_t esz = cv->esz;
+  void *Ap, *Bp;
+  char *xp;
+  rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, (void **)&xp);
+  int64_t K = d->cin * d->kh * d->kw, opix = d->oh * d->ow;
+  int nseg = (int)ceil_div(d->ow, ar->row_mr);
+  for (int64_t it = begin; it < end; it++) {
+    int64_t n = it / cv->parts;
+    int part = (int)(it % cv->parts);
+    int64_t y0 = rt_split(d->oh, 1, cv->parts, part), y1 = rt_split(d->oh, 1, cv->parts, part + 1);
+    if (y0 >= y1) continue;
+    size_t in_bytes = (size_t)(d->cin * d->h * d->w) * esz;
+    if (it == begin) pad_border(d, xp, esz);
+    pad_interior(d, cv->in + n * in_bytes, xp, esz);
+    if (it + 1 < end && (it + 1) / cv->parts != n) prefetch_l2(cv->in + (n + 1) * in_bytes, in_bytes);
+    char *outn = cv->out + (size_t)(n * cv->cout * opix) * esz;
+    for (int64_t o0 = 0; o0 < cv->cout; o0 += ar->nr) {
+      const char *B = cv->shared + (size_t)(o0 * K) * esz;
+      int nn = (int)min64(ar->nr, cv->cout - o0);
+      for (int64_t y = y0; y < y1; y++)
+        for (int sg = 0; sg < nseg; sg++) {
+          int64_t x0 = rt_split(d->ow, 1, nseg, sg), x1 = rt_split(d->ow, 1, nseg, sg + 1);
+          ar->row_kernel(K, xp + (size_t)(y * d->wp + x0) * esz, cv->off, B,
+                         outn + (size_t)(o0 * opix + y * d->ow + x0) * esz, opix,
+                         (int)(x1 - x0), nn);
+        }
+    }
+  }
+}
+
+static void row_run(Conv *cv, int64_t batch) {
+  int T = rt_pool_size(cv->pool);
+  cv->parts = batch >= T ? 1 : (int)min64(ceil_div(T, batch), cv->wd.oh);
+  rt_parallel_for(cv->pool, batch * cv->parts, 1, row_task, cv);
+}
+
+/* Forward: W stored [O][CKK] is B^T, packed as nr-wide panels of W^T. */
+static void row_forward(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  cv->wd = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
+  cv->cout = s->O;
+  wide_offsets(&cv->wd, cv->off);
+  rt_gemm_pack_b(cv->ar, true, cv->in2, cv->ckk, cv->ckk, s->O, cv->shared);
+  row_run(cv, s->N);
+}
+
+/* Backward data: the flipped weights w'[c][o][i][j] = w[o][c][KH-1-i][KW-1-j]
+ * as nr-wide panels of w'^T (rows r' = (o, i, j), columns c), gathered
+ * once per call. */
+static void pack_flipped_b(const Conv *cv, char *dst) {
+  const rt_conv2d_shape *s = cv->s;
+  int nr = cv->ar->nr;
+  int64_t K = s->O * cv->kk;
+  for (int64_t c0 = 0; c0 < s->C; c0 += nr)
+    for (int64_t r = 0; r < K; r++)
+      for (int j = 0; j < nr; j++) {
+        int64_t c = c0 + j, o = r / cv->kk, t = r % cv->kk;
+        int64_t src = ((o * s->C + c) * s->KH + s->KH - 1 - t / s->KW) * s->KW + s->KW - 1 - t % s->KW;
+        int64_t at = c0 * K + r * nr + j;
+        if (cv->esz == 4) ((float *)dst)[at] = c < s->C ? ((const float *)cv->in2)[src] : 0.0f;
+        else ((double *)dst)[at] = c < s->C ? ((const double *)cv->in2)[src] : 0.0;
+      }
+}
+
+static void row_backward_data(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  cv->wd = wide_make(s->O, s->OH, s->OW, s->KH - 1 - s->PH, s->KW - 1 - s->PW, s->KH, s->KW);
+  cv->cout = s->C;
+  wide_offsets(&cv->wd, cv->off);
+  pack_flipped_b(cv, cv->shared);
+  row_run(cv, s->N);
+}
+
+/* ---- backward filter, channels last ----------------------------------------------- */
+
+/* xt[(y*wp + x)*C + c] = padded x[c][y][x]: the image transposed so that
+ * the C channels of one pixel are contiguous (the GEMM's N). */
+static void to_channels_last(const Conv *cv, const char *xn, char *xt) {
+  const rt_conv2d_shape *s = cv->s;
+  size_t esz = cv->esz, row = (size_t)((s->W + 2 * s->PW) * s->C) * esz;
+  size_t side = (size_t)(s->PW * s->C) * esz;
+  memset(xt, 0, (size_t)s->PH * row);
+  for (int64_t y = 0; y < s->H; y++) {
+    char *r = xt + (size_t)(s->PH + y) * row;
+    memset(r, 0, side);
+    /* the C x W block at row y, transposed: a packer with panel width C */
+    cv->ar->pack(false, xn + (size_t)(y * s->W) * esz, s->H * s->W, NULL, s->C, s->W,
+                 (int)s->C, r + side);
+    memset(r + row - side, 0, side);
+  }
+  memset(xt + (size_t)(s->PH + s->H) * row, 0, (size_t)s->PH * row);
+}
+
+/* Item = (image group, range of output channels): for each image of the
+ * group in order, dw_g[tap][o][c] += dy[o][.] . xt[pixel of tap][c] over
+ * the output pixels, one GEMM per tap: A = dy rows (packed once per depth
+ * block), B = channel rows of xt read through the pixel offsets. */
+static void cl_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const Conv *cv = ctx;
+  const rt_gemm_arch *ar = cv->ar;
+  const rt_conv2d_shape *s = cv->s;
+  size_t esz = cv->esz;
+  void *Ap, *Bp;
+  char *xt;
+  rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, (void **)&xt);
+  int64_t wp = s->W + 2 * s->PW, kc = rt_gemm_kblock(ar, cv->ohw), C = s->C, O = s->O;
+  for (int64_t it = begin; it < end; it++) {
+    int g = (int)(it / cv->tm), cell = (int)(it % cv->tm);
+    int64_t n0 = rt_split(s->N, 1, (int)cv->groups, g), n1 = rt_split(s->N, 1, (int)cv->groups, g + 1);
+    int64_t o0 = rt_split(O, ar->mr, cv->tm, cell), o1 = rt_split(O, ar->mr, cv->tm, cell + 1);
+    if (n0 >= n1 || o0 >= o1) continue;
+    char *P = cv->shared + (size_t)(g * cv->kk * O * C) * esz;
+    for (int64_t n = n0; n < n1; n++) {
+      to_channels_last(cv, cv->in + (size_t)(n * C * s->H * s->W) * esz, xt);
+      const char *dyn = cv->in2 + (size_t)(n * O * cv->ohw) * esz;
+      for (int64_t pc = 0; pc < cv->ohw; pc += kc) {
+        int64_t kb = min64(kc, cv->ohw - pc);
+        double beta = n == n0 && pc == 0 ? 0.0 : 1.0;
+        for (int64_t ic = o0; ic < o1; ic += ar->mc) {
+          int64_t mb = min64(ar->mc, o1 - ic);
+          rt_gemm_pack_a(ar, false, dyn + (size_t)(ic * cv->ohw + pc) * esz, cv->ohw, mb, kb, Ap);
+          for (int64_t tap = 0; tap < cv->kk; tap++) {
+            int64_t toff = (tap / s->KW * wp + tap % s->KW) * C;
+            char *Pt = P + (size_t)((tap * O + ic) * C) * esz;
+            if (ar->kernel_ib) { /* B rows read in place from xt */
+              for (int64_t ir = 0; ir < mb; ir += ar->mr)
+                for (int64_t jr = 0; jr < C; jr += ar->nr)
+                  ar->kernel_ib(kb, (const char *)Ap + (size_t)(ir * kb) * esz,
+                                xt + (size_t)(toff + jr) * esz, cv->off + pc,
+                                Pt + (size_t)(ir * C + jr) * esz, C, (int)min64(ar->mr, mb - ir),
+                                (int)min64(ar->nr, C - jr), 1.0, beta);
+              continue;
+            }
+            for (int64_t jc = 0; jc < C; jc += ar->nc) {
+              int64_t nb = min64(ar->nc, C - jc);
+              ar->pack(true, xt + (size_t)(toff + jc) * esz, 0, cv->off + pc, nb, kb, ar->nr, Bp);
+              rt_gemm_macro(ar, mb, nb, kb, Ap, Bp, Pt + (size_t)jc * esz, C, 1.0, beta);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dw[o][c][tap] = sum over groups g in order of dw_g[tap][o][c]. Reads
+ * run along c (contiguous in every dw_g); writes are strided by KH*KW. */
+static void cl_reduce_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  const Conv *cv = ctx;
+  int64_t C = cv->s->C, O = cv->s->O, kk = cv->kk, per = kk * O * C;
+  for (int64_t o = begin; o < end; o++)
+    for (int64_t tap = 0; tap < kk; tap++) {
+      int64_t at = (tap * O + o) * C;
+      if (cv->esz == 4) {
+        const float *P = (const float *)cv->shared + at;
+        float *d = (float *)cv->out + o * C * kk + tap;
+        for (int64_t c = 0; c < C; c++) {
+          float sum = P[c];
+          for (int64_t g = 1; g < cv->groups; g++) sum += P[g * per + c];
+          d[c * kk] = sum;
+        }
+      } else {
+        const double *P = (const double *)cv->shared + at;
+        double *d = (double *)cv->out + o * C * kk + tap;
+        for (int64_t c = 0; c < C; c++) {
+          double sum = P[c];
+          for (int64_t g = 1; g < cv->groups; g++) sum += P[g * per + c];
+          d[c * kk] = sum;
+        }
+      }
+    }
+}
+
+static void cl_backward_filter(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  int64_t wp = s->W + 2 * s->PW;
+  for (int64_t y = 0; y < s->OH; y++) /* pixel offsets into xt */
+    for (int64_t x = 0; x < s->OW; x++)
+      cv->off[y * s->OW + x] = (y * s->SH * wp + x * s->SW) * s->C;
+  int T = rt_pool_size(cv->pool);
+  cv->groups = filter_groups(s);
+  cv->tm = cv->groups >= T ? 1 : (int)min64(ceil_div(T, cv->groups), ceil_div(s->O, cv->ar->mr));
+  rt_parallel_for(cv->pool, cv->groups * cv->tm, 1, cl_filter_task, cv);
+  rt_parallel_for(cv->pool, s->O, 8, cl_reduce_task, cv);
+}
+
+/* Do the stride-1 paths fit? (padded input [+ wide dy] in one work buffer) */
+static bool s1_fits_input(const Conv *cv, int64_t cin, int64_t hp, int64_t wp, int64_t extra) {
+  return (int64_t)align64((size_t)(cin * hp * wp) * cv->esz) / (int64_t)cv->esz + extra <=
+         work_elems(cv);
+}
+
+/* ---- other strides: explicit column blocks -------------------------------------------------------- */
+
+/* The range [lo, hi) of output columns ow whose input column
+ * ow*SW - PW + kw lies inside [0, W). */
+static void valid_ow(const rt_conv2d_shape *s, int64_t kw, int64_t *lo, int64_t *hi) {
+  int64_t first = s->PW - kw; /* need ow*SW >= first */
+  *lo = first <= 0 ? 0 : min64(s->OW, ceil_div(first, s->SW));
+  int64_t last = s->W - 1 + s->PW - kw; /* need ow*SW <= last */
+  *hi = last < 0 ? 0 : min64(s->OW, last / s->SW + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* out[(r-r0)*ld + (q-q0)] = col[r][q] of image xn, for r in [r0,r1), q in [q0,q1). */
+static void im2col(const Conv *cv, const char *xn, int64_t r0, int64_t r1, int64_t q0,
+                   int64_t q1, char *out, int64_t ld) {
+  const rt_conv2d_shape *s = cv->s;
+  size_t esz = cv->esz;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t c = r / cv->kk, kh = r / s->KW % s->KH, kw = r % s->KW;
+    const char *xc = xn + (size_t)(c * s->H * s->W) * esz;
+    char *o = out + (size_t)((r - r0) * ld) * esz;
+    int64_t lo, hi;
+    valid_ow(s, kw, &lo, &hi);
+    for (int64_t q = q0; q < q1;) {
+      int64_t oh = q / s->OW, ow = q % s->OW, end = min64(s->OW, ow + (q1 - q));
+      int64_t seg = end - ow, ih = oh * s->SH - s->PH + kh;
+      if (ih < 0 || ih >= s->H) {
+        memset(o, 0, (size_t)seg * esz);
+      } else {
+        int64_t a = max64(ow, lo), b = min64(end, hi);
+        if (b < a) b = a;
+        memset(o, 0, (size_t)(a - ow) * esz);
+        const char *src = xc + (size_t)(ih * s->W + a * s->SW - s->PW + kw) * esz;
+        char *d = o + (size_t)(a - ow) * esz;
+        if (s->SW == 1) memcpy(d, src, (size_t)(b - a) * esz);
+        else if (esz == 4)
+          for (int64_t t = 0; t < b - a; t++) ((float *)d)[t] = ((const float *)src)[t * s->SW];
+        else
+          for (int64_t t = 0; t < b - a; t++) ((double *)d)[t] = ((const double *)src)[t * s->SW];
+        memset(o + (size_t)(b - ow) * esz, 0, (size_t)(end - b) * esz);
+      }
+      o += (size_t)seg * esz;
+      q += seg;
+    }
+  }
+}
+
+/* dxn += col2im(dcol) for dcol rows [r0,r1), columns [q0,q1) (row stride ld).
+ * Each dx element receives its terms in the order (row, column). */
+static void col2im_add(const Conv *cv, const char *dcol, int64_t ld, int64_t r0, int64_t r1,
+                       int64_t q0, int64_t q1, char *dxn) {
+  const rt_conv2d_shape *s = cv->s;
+  size_t esz = cv->esz;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t c = r / cv->kk, kh = r / s->KW % s->KH, kw = r % s->KW;
+    char *xc = dxn + (size_t)(c * s->H * s->W) * esz;
+    const char *g = dcol + (size_t)((r - r0) * ld) * esz;
+    int64_t lo, hi;
+    valid_ow(s, kw, &lo, &hi);
+    for (int64_t q = q0; q < q1;) {
+      int64_t oh = q / s->OW, ow = q % s->OW, end = min64(s->OW, ow + (q1 - q));
+      int64_t seg = end - ow, ih = oh * s->SH - s->PH + kh;
+      int64_t a = max64(ow, lo), b = min64(end, hi);
+      if (ih >= 0 && ih < s->H && b > a) {
+        int64_t off = ih * s->W + a * s->SW - s->PW + kw, n = b - a, st = s->SW;
+        if (esz == 4) {
+          float *d = (float *)xc + off;
+          const float *v = (const float *)g + (a - ow);
+          for (int64_t t = 0; t < n; t++) d[t * st] += v[t];
+        } else {
+          double *d = (double *)xc + off;
+          const double *v = (const double *)g + (a - ow);
+          for (int64_t t = 0; t < n; t++) d[t * st] += v[t];
+        }
+      }
+      g += (size_t)seg * esz;
+      q += seg;
+    }
+  }
+}
+
+/* ---- forward --------------------------------------------------------------- */
+
+/* Item = (image, column part). For each column block: build col rows by
+ * depth block, pack, multiply with the shared packed W into y. */
+static void forward_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const Conv *cv = ctx;
+  const rt_gemm_arch *ar = cv->ar;
+  const rt_conv2d_shape *s = cv->s;
+  size_t esz = cv->esz;
+  void *Ap, *Bp, *work;
+  rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, &work);
+  int64_t kc = rt_gemm_kblock(ar, cv->ckk), mpad = ceil_div(s->O, ar->mr) * ar->mr;
+  for (int64_t it = begin; it < end; it++) {
+    int64_t n = it / cv->parts;
+    int part = (int)(it % cv->parts);
+    int64_t j0 = rt_split(cv->ohw, ar->ngran, cv->parts, part);
+    int64_t j1 = rt_split(cv->ohw, ar->ngran, cv->parts, part + 1);
+    const char *xn = cv->in + (size_t)(n * s->C * s->H * s->W) * esz;
+    char *yn = cv->out + (size_t)(n * s->O * cv->ohw) * esz;
+    for (int64_t jc = j0; jc < j1; jc += ar->nc) {
+      int64_t nb = min64(ar->nc, j1 - jc);
+      for (int64_t pc = 0; pc < cv->ckk; pc += kc) {
+        int64_t kb = min64(kc, cv->ckk - pc);
+        im2col(cv, xn, pc, pc + kb, jc, jc + nb, work, nb);
+        rt_gemm_pack_b(ar, false, work, nb, kb, nb, Bp);
+        rt_gemm_macro(ar, s->O, nb, kb, cv->shared + (size_t)(mpad * pc) * esz, Bp,
+                      yn + (size_t)jc * esz, cv->ohw, 1.0, pc == 0 ? 0.0 : 1.0);
+      }
+    }
+  }
+}
+
+static void im2col_forward(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  const rt_gemm_arch *ar = cv->ar;
+  /* W[O][CKK] as A (not transposed), one packed block per depth block. */
+  int64_t kc = rt_gemm_kblock(ar, cv->ckk), mpad = ceil_div(s->O, ar->mr) * ar->mr;
+  for (int64_t pc = 0; pc < cv->ckk; pc += kc)
+    rt_gemm_pack_a(ar, false, cv->in2 + (size_t)pc * cv->esz, cv->ckk, s->O,
+                   min64(kc, cv->ckk - pc), cv->shared + (size_t)(mpad * pc) * cv->esz);
+  int T = rt_pool_size(cv->pool);
+  cv->parts = s->N >= T ? 1 : (int)min64(ceil_div(T, s->N), ceil_div(cv->ohw, ar->ngran));
+  rt_parallel_for(cv->pool, s->N * cv->parts, 1, forward_task, cv);
+}
+
+/* ---- backward data --------------------------------------------------------- */
+
+/* Item = (image, channel group). dx[n][group] = 0, then for each column
+ * block and row block: dcol = W^T . DY (rows of the group), col2im-add. */
+static void data_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const Conv *cv = ctx;
+  const rt_gemm_arch *ar = cv->ar;
+  const rt_conv2d_shape *s = cv->s;
+  size_t esz = cv->esz;
+  void *Ap, *Bp, *work;
+  rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, &work);
+  int64_t kc = rt_gemm_kblock(ar, s->O), mpad = ceil_div(cv->ckk, ar->mr) * ar->mr;
+  int64_t work_elems = (int64_t)(rt_gemm_work_bytes(ar) / esz);
+  int64_t nbmax = min64(ar->nc, cv->ohw);
+  bool shared = cv->parts == 1; /* the packed W^T rows start at panel 0 */
+  int64_t mbmax = shared ? work_elems / nbmax / ar->mr * ar->mr : ar->mc;
+  if (mbmax < ar->mr) mbmax = ar->mr;
+  for (int64_t it = begin; it < end; it++) {
+    int64_t n = it / cv->parts;
+    int g = (int)(it % cv->parts);
+    int64_t c0 = rt_split(s->C, 1, cv->parts, g), c1 = rt_split(s->C, 1, cv->parts, g + 1);
+    if (c0 >= c1) continue;
+    const char *dyn = cv->in + (size_t)(n * s->O * cv->ohw) * esz;
+    char *dxn = cv->out + (size_t)(n * s->C * s->H * s->W) * esz;
+    memset(dxn + (size_t)(c0 * s->H * s->W) * esz, 0, (size_t)((c1 - c0) * s->H * s->W) * esz);
+    int64_t r0 = c0 * cv->kk, r1 = c1 * cv->kk;
+    for (int64_t jc = 0; jc < cv->ohw; jc += nbmax) {
+      int64_t nb = min64(nbmax, cv->ohw - jc);
+      for (int64_t ib = r0; ib < r1; ib += mbmax) {
+        int64_t mb = min64(mbmax, r1 - ib);
+        for (int64_t pc = 0; pc < s->O; pc += kc) {
+          int64_t kb = min64(kc, s->O - pc);
+          /* DY block is the same for every row block when O fits one depth block */
+          if (ib == r0 || kc < s->O)
+            rt_gemm_pack_b(ar, false, dyn + (size_t)(pc * cv->ohw + jc) * esz, cv->ohw, kb, nb, Bp);
+          const char *A;
+          if (shared) {
+            A = cv->shared + (size_t)(mpad * pc + ib * kb) * esz;
+          } else {
+            rt_gemm_pack_a(ar, true, cv->in2 + (size_t)(pc * cv->ckk + ib) * esz, cv->ckk, mb,
+                           kb, Ap);
+            A = Ap;
+          }
+          rt_gemm_macro(ar, mb, nb, kb, A, Bp, work, nb, 1.0, pc == 0 ? 0.0 : 1.0);
+        }
+        col2im_add(cv, work, nb, ib, ib + mb, jc, jc + nb, dxn);
+      }
+    }
+  }
+}
+
+static void col2im_backward_data(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  const rt_gemm_arch *ar = cv->ar;
+  int T = rt_pool_size(cv->pool);
+  cv->parts = s->N >= T ? 1 : (int)min64(ceil_div(T, s->N), s->C);
+  if (cv->parts == 1) { /* W^T: A stored [K=O][M=CKK], packed once per depth block */
+    int64_t kc = rt_gemm_kblock(ar, s->O), mpad = ceil_div(cv->ckk, ar->mr) * ar->mr;
+    for (int64_t pc = 0; pc < s->O; pc += kc)
+      rt_gemm_pack_a(ar, true, cv->in2 + (size_t)(pc * cv->ckk) * cv->esz, cv->ckk, cv->ckk,
+                     min64(kc, s->O - pc), cv->shared + (size_t)(mpad * pc) * cv->esz);
+  }
+  rt_parallel_for(cv->pool, s->N * cv->parts, 1, data_task, cv);
+}
+
+/* ---- backward filter ------------------------------------------------------- */
+
+
+/* Item = one cell (rows [r0,r1) of dw^T, channels [o0,o1)): for n in
+ * order, for each depth block of positions: pack DY^T, build col rows,
+ * pack them as A, accumulate into dw^T. */
+static void filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const Conv *cv = ctx;
+  const rt_gemm_arch *ar = cv->ar;
+  const rt_conv2d_shape *s = cv->s;
+  size_t esz = cv->esz;
+  void *Ap, *Bp, *work;
+  rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, &work);
+  int64_t kc = rt_gemm_kblock(ar, cv->ohw);
+  for (int64_t it = begin; it < end; it++) {
+    int a = (int)(it / cv->tn), b = (int)(it % cv->tn);
+    int64_t r0 = rt_split(cv->ckk, ar->mr, cv->tm, a), r1 = rt_split(cv->ckk, ar->mr, cv->tm, a + 1);
+    int64_t o0 = rt_split(s->O, ar->ngran, cv->tn, b), o1 = rt_split(s->O, ar->ngran, cv->tn, b + 1);
+    if (r0 >= r1 || o0 >= o1) continue;
+    for (int64_t n = 0; n < s->N; n++) {
+      const char *xn = cv->in + (size_t)(n * s->C * s->H * s->W) * esz;
+      const char *dyn = cv->in2 + (size_t)(n * s->O * cv->ohw) * esz;
+      for (int64_t pc = 0; pc < cv->ohw; pc += kc) {
+        int64_t kb = min64(kc, cv->ohw - pc);
+        double beta = n == 0 && pc == 0 ? 0.0 : 1.0;
+        for (int64_t jc = o0; jc < o1; jc += ar->nc) {
+          int64_t nb = min64(ar->nc, o1 - jc);
+          /* DY^T: B stored [N=O][K=OHW] */
+          rt_gemm_pack_b(ar, true, dyn + (size_t)(jc * cv->ohw + pc) * esz, cv->ohw, kb, nb, Bp);
+          for (int64_t ib = r0; ib < r1; ib += ar->mc) {
+            int64_t mb = min64(ar->mc, r1 - ib);
+            im2col(cv, xn, ib, ib + mb, pc, pc + kb, work, kb);
+            rt_gemm_pack_a(ar, false, work, kb, mb, kb, Ap);
+            rt_gemm_macro(ar, mb, nb, kb, Ap, Bp, cv->shared + (size_t)(ib * s->O + jc) * esz,
+                          s->O, 1.0, beta);
+          }
+        }
+      }
+    }
+    transpose_out(cv, r0, r1, o0, o1);
+  }
+}
+
+static void im2col_backward_filter(Conv *cv) {
+  rt_gemm_grid(cv->ar, cv->ckk, cv->s->O, cv->s->N * cv->ohw, rt_pool_size(cv->pool), &cv->tm,
+               &cv->tn);
+  rt_parallel_for(cv->pool, cv->tm * cv->tn, 1, filter_task, cv);
+}
+
+/* ---- entry points ----------------------------------------------------------- */
+
+/* Path choice: the row kernel wants rows of at least a few pixels; every
+ * stride-1 path needs the padded input in one thread's work buffer. */
+#define ROW_MIN_OW 6
+#define ROW_MIN_CHANNELS 8 /* output channels: the kernel's vectors run along them */
+
+static void conv_forward(rt_pool *p, const rt_conv2d_shape *s, const void *x, const void *w,
+                         void *y, void *scratch, int esz) {
+  Conv cv = conv_make(p, s, x, w, y, scratch, esz);
+  bool s1 = s->SH == 1 && s->SW == 1 &&
+            s1_fits_input(&cv, s->C, s->H + 2 * s->PH, s->W + 2 * s->PW, 0);
+  if (s1 && cv.ar->row_kernel && s->OW >= ROW_MIN_OW && s->O >= ROW_MIN_CHANNELS)
+    row_forward(&cv);
+  else if (s1) s1_forward(&cv);
+  else im2col_forward(&cv);
+}
+
+static void conv_backward_data(rt_pool *p, const rt_conv2d_shape *s, const void *dy,
+                               const void *w, void *dx, void *scratch, int esz) {
+  Conv cv = conv_make(p, s, dy, w, dx, scratch, esz);
+  int64_t ph = s->KH - 1 - s->PH, pw = s->KW - 1 - s->PW; /* padding of dy */
+  bool s1 = s->SH == 1 && s->SW == 1 && ph >= 0 && pw >= 0 &&
+            s1_fits_input(&cv, s->O, s->OH + 2 * ph, s->OW + 2 * pw, 0);
+  if (s1 && cv.ar->row_kernel && s->W >= ROW_MIN_OW && s->C >= ROW_MIN_CHANNELS)
+    row_backward_data(&cv);
+  else if (s1 && s->C >= cv.ar->mr) s1_backward_data(&cv);
+  else col2im_backward_data(&cv);
+}
+
+/* Channels last needs C wide enough to fill the GEMM's vectors; with few
+ * channels the taps x O orientation (stride 1) or explicit columns win. */
+#define CL_MIN_C 16
+
+static void conv_backward_filter(rt_pool *p, const rt_conv2d_shape *s, const void *x,
+                                 const void *dy, void *dw, void *scratch, int esz) {
+  Conv cv = conv_make(p, s, x, dy, dw, scratch, esz);
+  Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
+  if (s->C >= CL_MIN_C && s1_fits_input(&cv, s->C, d.hp, d.wp, 0))
+    cl_backward_filter(&cv);
+  else if (s->SH == 1 && s->SW == 1 && s1_fits_input(&cv, s->C, d.hp, d.wp, s->O * d.nq))
+    s1_backward_filter(&cv);
+  else
+    im2col_backward_filter(&cv);
+}
+
+void rt_conv2d_forward(rt_pool *p, const rt_conv2d_shape *s, const float *x, const float *w,
+                       float *y, void *scratch) {
+  conv_forward(p, s, x, w, y, scratch, 4);
+}
+void rt_conv2d_backward_data(rt_pool *p, const rt_conv2d_shape *s, const float *dy,
+                             const float *w, float *dx, void *scratch) {
+  conv_backward_data(p, s, dy, w, dx, scratch, 4);
+}
+void rt_conv2d_backward_filter(rt_pool *p, const rt_conv2d_shape *s, const float *x,
+                               const float *dy, float *dw, void *scratch) {
+  conv_backward_filter(p, s, x, dy, dw, scratch, 4);
+}
+void rt_conv2d_forward_f64(rt_pool *p, const rt_conv2d_shape *s, const double *x,
+                           const double *w, double *y, void *scratch) {
+  conv_forward(p, s, x, w, y, scratch, 8);
+}
+void rt_conv2d_backward_data_f64(rt_pool *p, const rt_conv2d_shape *s, const double *dy,
+                                 const double *w, double *dx, void *scratch) {
+  conv_backward_data(p, s, dy, w, dx, scratch, 8);
+}
+void rt_conv2d_backward_filter_f64(rt_pool *p, const rt_conv2d_shape *s, const double *x,
+                                   const double *dy, double *dw, void *scratch) {
+  conv_backward_filter(p, s, x, dy, dw, scratch, 8);
+}

@@ -1,0 +1,828 @@
+/* rt_gemm.c — packed GEMM (BLIS style) for f32 and f64.
+ *
+ * C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, all row-major. The loops:
+ *
+ *   for pc in K by kc:                 depth block (C is updated once per block)
+ *     for jc in N by nc:               pack op(B)[pc.., jc..] -> Bp  (L2)
+ *       for ic in M by mc:             pack op(A)[ic.., pc..] -> Ap
+ *         for ir in mc by mr:          one A micro-panel stays in L1
+ *           for jr in nc by nr:        B micro-panels stream from L2
+ *             micro-kernel: C[mr,nr] (registers) += Ap[mr,kc] Bp[kc,nr]
+ *
+ * The micro-kernel broadcasts A and keeps nr columns of C in vector
+ * registers: 12x32 (24 zmm) for AVX-512 f32, 12x16 for f64; 6x16 / 6x8 for
+ * AVX2; 4x8 / 4x4 in plain C. Packing zero-fills partial panels, so kernels
+ * always run full depth; edges are masked (AVX-512) or staged through a
+ * small tile (AVX2, C) at store time only.
+ *
+ * Threads split C into a tm x tn grid (chosen by a small cost model) and
+ * each thread runs the loops above on its part with its own buffers. One
+ * element's arithmetic depends only on K's blocking, never on the grid, so
+ * results are identical for every thread count (see rt_kernels.h).
+ *
+ * Everything below the arch table is written once over untyped pointers
+ * (element size `esz`), so the convolutions reuse it for f32 and f64. */
+#include "rt_kernels.h"
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define AVX2 __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ---- AVX-512 micro-kernels ---------------------------------------------- */
+
+/* f32: MR rows (of a 12-row panel) by 16*NV columns (of a 32-column panel). */
+/* With boff != NULL, B is not packed: row p is at b + boff[p] (the
+ * convolutions read a channels-last image this way). */
+AVX512 INLINE void s512_tile(const int MR, const int NV, int64_t k, const float *a,
+                             const float *b, const int64_t *boff, float *c, int64_t ldc, int m,
+                             int n, float alpha, float beta) {
+  __m512 acc0[12], acc1[12];
+  for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    const float *bp = boff ? b + boff[p] : b + 32 * p;
+    __m512 b0 = _mm512_loadu_ps(bp);
+    __m512 b1 = NV == 2 ? _mm512_loadu_ps(bp + 16) : b0;
+    for (int i = 0; i < MR; i++) {
+      __m512 ai = _mm512_set1_ps(a[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+      if (NV == 2) acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += 12;
+  }
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  __mmask16 k0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+  __mmask16 k1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) {
+    if (i >= m) continue; /* not `break`: keeps the loop unrolled, acc in registers */
+    float *ci = c + i * ldc;
+    __m512 r0 = _mm512_mul_ps(acc0[i], va);
+    if (beta != 0) r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, ci), r0);
+    _mm512_mask_storeu_ps(ci, k0, r0);
+    if (NV == 2) {
+      __m512 r1 = _mm512_mul_ps(acc1[i], va);
+      if (beta != 0) r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, ci + 16), r1);
+      _mm512_mask_storeu_ps(ci + 16, k1, r1);
+    }
+  }
+}
+
+AVX512 static void skern_avx512(int64_t k, const void *a, const void *b, void *c,
+                                int64_t ldc, int m, int n, double alpha, double beta) {
+  float al = (float)alpha, be = (float)beta;
+  if (n > 16) {
+    if (m > 8) s512_tile(12, 2, k, a, b, NULL, c, ldc, m, n, al, be);
+    else if (m > 4) s512_tile(8, 2, k, a, b, NULL, c, ldc, m, n, al, be);
+    else s512_tile(4, 2, k, a, b, NULL, c, ldc, m, n, al, be);
+  } else {
+    if (m > 8) s512_tile(12, 1, k, a, b, NULL, c, ldc, m, n, al, be);
+    else if (m > 4) s512_tile(8, 1, k, a, b, NULL, c, ldc, m, n, al, be);
+    else s512_tile(4, 1, k, a, b, NULL, c, ldc, m, n, al, be);
+  }
+}
+
+AVX512 static void skern_ib_avx512(int64_t k, const void *a, const void *b, const int64_t *boff,
+                                   void *c, int64_t ldc, int m, int n, double alpha,
+                                   double beta) {
+  float al = (float)alpha, be = (float)beta;
+  if (n > 16) {
+    if (m > 8) s512_tile(12, 2, k, a, b, boff, c, ldc, m, n, al, be);
+    else if (m > 4) s512_tile(8, 2, k, a, b, boff, c, ldc, m, n, al, be);
+    else s512_tile(4, 2, k, a, b, boff, c, ldc, m, n, al, be);
+  } else {
+    if (m > 8) s512_tile(12, 1, k, a, b, boff, c, ldc, m, n, al, be);
+    else if (m > 4) s512_tile(8, 1, k, a, b, boff, c, ldc, m, n, al, be);
+    else s512_tile(4, 1, k, a, b, boff, c, ldc, m, n, al, be);
+  }
+}
+
+/* f64: MR rows (of 12) by 8*NV columns (of a 16-column panel). */
+AVX512 INLINE void d512_tile(const int MR, const int NV, int64_t k, const double *a,
+                             const double *b, double *c, int64_t ldc, int m, int n,
+                             double alpha, double beta) {
+  __m512d acc0[12], acc1[12];
+  for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_pd();
+  for (int64_t p = 0; p < k; p++) {
+    __m512d b0 = _mm512_loadu_pd(b);
+    __m512d b1 = NV == 2 ? _mm512_loadu_pd(b + 8) : b0;
+    for (int i = 0; i < MR; i++) {
+      __m512d ai = _mm512_set1_pd(a[i]);
+      acc0[i] = _mm512_fmadd_pd(ai, b0, acc0[i]);
+      if (NV == 2) acc1[i] = _mm512_fmadd_pd(ai, b1, acc1[i]);
+    }
+    a += 12;
+    b += 16;
+  }
+  __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
+  __mmask8 k0 = n >= 8 ? 0xff : (__mmask8)((1u << n) - 1);
+  __mmask8 k1 = n >= 16 ? 0xff : n > 8 ? (__mmask8)((1u << (n - 8)) - 1) : 0;
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) {
+    if (i >= m) continue;
+    double *ci = c + i * ldc;
+    __m512d r0 = _mm512_mul_pd(acc0[i], va);
+    if (beta != 0) r0 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(k0, ci), r0);
+    _mm512_mask_storeu_pd(ci, k0, r0);
+    if (NV == 2) {
+      __m512d r1 = _mm512_mul_pd(acc1[i], va);
+      if (beta != 0) r1 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(k1, ci + 8), r1);
+      _mm512_mask_storeu_pd(ci + 8, k1, r1);
+    }
+  }
+}
+
+AVX512 static void dkern_avx512(int64_t k, const void *a, const void *b, void *c,
+                                int64_t ldc, int m, int n, double alpha, double beta) {
+  if (n > 8) {
+    if (m > 8) d512_tile(12, 2, k, a, b, c, ldc, m, n, alpha, beta);
+    else if (m > 4) d512_tile(8, 2, k, a, b, c, ldc, m, n, alpha, beta);
+    else d512_tile(4, 2, k, a, b, c, ldc, m, n, alpha, beta);
+  } else {
+    if (m > 8) d512_tile(12, 1, k, a, b, c, ldc, m, n, alpha, beta);
+    else if (m > 4) d512_tile(8, 1, k, a, b, c, ldc, m, n, alpha, beta);
+    else d512_tile(4, 1, k, a, b, c, ldc, m, n, alpha, beta);
+  }
+}
+
+/* ---- AVX2 micro-kernels ---------------------------------------------------- */
+
+/* f32 6x16. A partial tile is computed in full and stored through a local
+ * 6x16 copy of C, so its arithmetic is exactly that of a full tile. */
+AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
+                            int64_t ldc, int m, int n, double alpha, double beta) {
+  const float *a = a_, *b = b_;
+  float *c = c_;
+  __m256 acc0[6], acc1[6];
+  for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    for (int i = 0; i < 6; i++) {
+      __m256 ai = _mm256_broadcast_ss(a + i);
+      acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+    }
+    a += 6;
+    b += 16;
+  }
+  float tile[6 * 16];
+  bool edge = m < 6 || n < 16;
+  float *t = c;
+  int64_t ldt = ldc;
+  if (edge) {
+    t = tile;
+    ldt = 16;
+    if (beta != 0)
+      for (int i = 0; i < m; i++) memcpy(tile + i * 16, c + i * ldc, (size_t)n * sizeof(float));
+  }
+  __m256 va = _mm256_set1_ps((float)alpha), vb = _mm256_set1_ps((float)beta);
+  for (int i = 0; i < 6; i++) {
+    if (!edge && i >= m) break;
+    float *ti = t + i * ldt;
+    __m256 r0 = _mm256_mul_ps(acc0[i], va), r1 = _mm256_mul_ps(acc1[i], va);
+    if (beta != 0) {
+      r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ti), r0);
+      r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ti + 8), r1);
+    }
+    _mm256_storeu_ps(ti, r0);
+    _mm256_storeu_ps(ti + 8, r1);
+  }
+  if (edge)
+    for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * 16, (size_t)n * sizeof(float));
+}
+
+/* f64 6x8, edges as above. */
+AVX2 static void dkern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
+                            int64_t ldc, int m, int n, double alpha, double beta) {
+  const double *a = a_, *b = b_;
+  double *c = c_;
+  __m256d acc0[6], acc1[6];
+  for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_pd();
+  for (int64_t p = 0; p < k; p++) {
+    __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
+    for (int i = 0; i < 6; i++) {
+      __m256d ai = _mm256_broadcast_sd(a + i);
+      acc0[i] = _mm256_fmadd_pd(ai, b0, acc0[i]);
+      acc1[i] = _mm256_fmadd_pd(ai, b1, acc1[i]);
+    }
+    a += 6;
+    b += 8;
+  }
+  double tile[6 * 8];
+  bool edge = m < 6 || n < 8;
+  double *t = c;
+  int64_t ldt = ldc;
+  if (edge) {
+    t = tile;
+    ldt = 8;
+    if (beta != 0)
+      for (int i = 0; i < m; i++) memcpy(tile + i * 8, c + i * ldc, (size_t)n * sizeof(double));
+  }
+  __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
+  for (int i = 0; i < 6; i++) {
+    if (!edge && i >= m) break;
+    double *ti = t + i * ldt;
+    __m256d r0 = _mm256_mul_pd(acc0[i], va), r1 = _mm256_mul_pd(acc1[i], va);
+    if (beta != 0) {
+      r0 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ti), r0);
+      r1 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ti + 4), r1);
+    }
+    _mm256_storeu_pd(ti, r0);
+    _mm256_storeu_pd(ti + 4, r1);
+  }
+  if (edge)
+    for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * 8, (size_t)n * sizeof(double));
+}
+
+/* ---- portable C micro-kernels ------------------------------------------- */
+
+static void skern_c(int64_t k, const void *a_, const void *b_, void *c_, int64_t ldc,
+                    int m, int n, double alpha, double beta) {
+  const float *a = a_, *b = b_;
+  float *c = c_;
+  float acc[4][8] = {{0}};
+  for (int64_t p = 0; p < k; p++, a += 4, b += 8)
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 8; j++) acc[i][j] += a[i] * b[j];
+  float al = (float)alpha, be = (float)beta;
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      float r = al * acc[i][j];
+      c[i * ldc + j] = be != 0 ? be * c[i * ldc + j] + r : r;
+    }
+}
+
+static void dkern_c(int64_t k, const void *a_, const void *b_, void *c_, int64_t ldc,
+                    int m, int n, double alpha, double beta) {
+  const double *a = a_, *b = b_;
+  double *c = c_;
+  double acc[4][4] = {{0}};
+  for (int64_t p = 0; p < k; p++, a += 4, b += 4)
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double r = alpha * acc[i][j];
+      c[i * ldc + j] = beta != 0 ? beta * c[i * ldc + j] + r : r;
+    }
+}
+
+/* ---- packing ---------------------------------------------------------------- */
+
+/* Portable packers: element (r, p) at src[contig ? p*ld + r : r*ld + p],
+ * or with a table of line offsets src[contig ? off[p] + r : off[r] + p]. */
+static void pack_f32_c(bool contig, const void *src_, int64_t ld, const int64_t *off,
+                       int64_t rows, int64_t k, int w, void *dst_) {
+  const float *src = src_;
+  float *dst = dst_;
+  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
+    int rr = (int)min64(w, rows - r0);
+    for (int64_t p = 0; p < k; p++) {
+      float *d = dst + p * w;
+      if (contig) {
+        const float *s = src + (off ? off[p] : p * ld) + r0;
+        for (int i = 0; i < rr; i++) d[i] = s[i];
+      } else if (off) {
+        for (int i = 0; i < rr; i++) d[i] = src[off[r0 + i] + p];
+      } else {
+        const float *s = src + r0 * ld + p;
+        for (int i = 0; i < rr; i++) d[i] = s[i * ld];
+      }
+      for (int i = rr; i < w; i++) d[i] = 0;
+    }
+  }
+}
+
+static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t *off,
+                       int64_t rows, int64_t k, int w, void *dst_) {
+  const double *src = src_;
+  double *dst = dst_;
+  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
+    int rr = (int)min64(w, rows - r0);
+    for (int64_t p = 0; p < k; p++) {
+      double *d = dst + p * w;
+      if (contig) {
+        const double *s = src + (off ? off[p] : p * ld) + r0;
+        for (int i = 0; i < rr; i++) d[i] = s[i];
+      } else if (off) {
+        for (int i = 0; i < rr; i++) d[i] = src[off[r0 + i] + p];
+      } else {
+        const double *s = src + r0 * ld + p;
+        for (int i = 0; i < rr; i++) d[i] = s[i * ld];
+      }
+      for (int i = rr; i < w; i++) d[i] = 0;
+    }
+  }
+}
+
+/* In-register transpose of a 16x16 block: r[a][b] -> r[b][a]. Three rounds
+ * (unpack ps, unpack pd, two 128-bit lane shuffles) as in the usual 8x8. */
+AVX512 INLINE void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; g++) { /* u[4g+c], lane l: rows 4g..4g+3 at column 4l+c */
+    __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 2]);
+    __m512d c = _mm512_castps_pd(t[4 * g + 1]), d = _mm512_castps_pd(t[4 * g + 3]);
+    u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int c = 0; c < 4; c++) { /* 4x4 transpose of 128-bit lanes */
+    __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+    r[4 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+  }
+}
+
+/* AVX-512 f32 packer for panel widths 12 and 32 (others: portable). */
+AVX512 static void pack_f32_avx512(bool contig, const void *src_, int64_t ld,
+                                   const int64_t *off, int64_t rows, int64_t k, int w,
+                                   void *dst_) {
+  if (w != 12 && w != 32) {
+    pack_f32_c(contig, src_, ld, off, rows, k, w, dst_);
+    return;
+  }
+  const float *src = src_;
+  float *dst = dst_;
+  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
+    int rr = (int)min64(w, rows - r0);
+    if (contig) { /* copy rr (<= 32) consecutive elements per p, zero the rest */
+      __mmask16 m0 = rr >= 16 ? 0xffff : (__mmask16)((1u << rr) - 1);
+      __mmask16 m1 = rr >= 32 ? 0xffff : rr > 16 ? (__mmask16)((1u << (rr - 16)) - 1) : 0;
+      const float *s = src + r0;
+      if (w == 12)
+        for (int64_t p = 0; p < k; p++)
+          _mm512_mask_storeu_ps(dst + p * 12, 0x0fff,
+                                _mm512_maskz_loadu_ps(m0, s + (off ? off[p] : p * ld)));
+      else
+        for (int64_t p = 0; p < k; p++) {
+          const float *sp = s + (off ? off[p] : p * ld);
+          _mm512_storeu_ps(dst + p * 32, _mm512_maskz_loadu_ps(m0, sp));
+          _mm512_storeu_ps(dst + p * 32 + 16, _mm512_maskz_loadu_ps(m1, sp + 16));
+        }
+      continue;
+    }
+    /* strided: transpose 16 rows x 16 depths at a time */
+    for (int g = 0; g < w; g += 16) {
+      int gr = rr - g < 0 ? 0 : rr - g > 16 ? 16 : rr - g; /* live rows here */
+      __mmask16 smask = w - g >= 16 ? 0xffff : (__mmask16)((1u << (w - g)) - 1);
+      const float *rowp[16];
+      for (int i = 0; i < gr; i++) rowp[i] = src + (off ? off[r0 + g + i] : (r0 + g + i) * ld);
+      for (int64_t p0 = 0; p0 < k; p0 += 16) {
+        int kt = (int)min64(16, k - p0);
+        __mmask16 kmask = kt == 16 ? 0xffff : (__mmask16)((1u << kt) - 1);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+          r[i] = i < gr ? _mm512_maskz_loadu_ps(kmask, rowp[i] + p0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int j = 0; j < kt; j++) _mm512_mask_storeu_ps(dst + (p0 + j) * w + g, smask, r[j]);
+      }
+    }
+  }
+}
+
+/* ---- AVX-512 f32 convolution row kernel --------------------------------- */
+
+/* A tile of a stride-1 convolution: m <= 14 consecutive output pixels of
+ * one row by n <= 32 output channels, over all k taps at once (no depth
+ * blocking: the accumulators stay in registers). Pixel i of tap p reads
+ * a[off[p] + i] straight from the padded input; b is a packed 32-wide
+ * panel of W^T. The epilogue transposes the tile in registers and stores
+ * y[j*ldy + i] (channel j, pixel i), i.e. NCHW rows. */
+AVX512 INLINE void row_tile(const int MR, const int NV, int64_t k, const float *a,
+                            const int64_t *off, const float *b, float *y, int64_t ldy, int n) {
+  __m512 acc0[14], acc1[14];
+  for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    const float *ap = a + off[p];
+    __m512 b0 = _mm512_loadu_ps(b);
+    __m512 b1 = NV == 2 ? _mm512_loadu_ps(b + 16) : b0;
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++) {
+      __m512 ai = _mm512_set1_ps(ap[i]);
+      acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+      if (NV == 2) acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+    }
+    b += 32;
+  }
+  __mmask16 pm = (__mmask16)((1u << MR) - 1);
+  __m512 r[16];
+  for (int i = 0; i < 16; i++) r[i] = i < MR ? acc0[i] : _mm512_setzero_ps();
+  transpose16(r);
+  for (int j = 0; j < 16 && j < n; j++) _mm512_mask_storeu_ps(y + j * ldy, pm, r[j]);
+  if (NV == 2 && n > 16) {
+    for (int i = 0; i < 16; i++) r[i] = i < MR ? acc1[i] : _mm512_setzero_ps();
+    transpose16(r);
+    for (int j = 16; j < n; j++) _mm512_mask_storeu_ps(y + j * ldy, pm, r[j - 16]);
+  }
+}
+
+#define ROW_CASE(M)                                                         \
+  case M:                                                                   \
+    if (n > 16) row_tile(M, 2, k, a, off, b, y, ldy, n);                    \
+    else row_tile(M, 1, k, a, off, b, y, ldy, n);                           \
+    break;
+
+AVX512 static void srow_avx512(int64_t k, const void *a_, const int64_t *off, const void *b_,
+                               void *y_, int64_t ldy, int m, int n) {
+  const float *a = a_, *b = b_;
+  float *y = y_;
+  switch (m) {
+    ROW_CASE(1) ROW_CASE(2) ROW_CASE(3) ROW_CASE(4) ROW_CASE(5) ROW_CASE(6) ROW_CASE(7)
+    ROW_CASE(8) ROW_CASE(9) ROW_CASE(10) ROW_CASE(11) ROW_CASE(12) ROW_CASE(13) ROW_CASE(14)
+  }
+}
+#undef ROW_CASE
+
+/* ---- the arch table and instruction-set selection ----------------------- */
+
+static const rt_gemm_arch arch_f32[4] = {
+    [RT_ISA_C] = {RT_ISA_C, 4, 4, 8, 8, 256, 64, 256, skern_c, pack_f32_c, NULL, 0, NULL},
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 384, 96, 512, skern_avx2, pack_f32_c, NULL, 0, NULL},
+    [RT_ISA_AVX512] = {RT_ISA_AVX512, 4, 12, 32, 16, 384, 96, 512, skern_avx512,
+                       pack_f32_avx512, srow_avx512, 14, skern_ib_avx512},
+};
+static const rt_gemm_arch arch_f64[4] = {
+    [RT_ISA_C] = {RT_ISA_C, 8, 4, 4, 4, 256, 64, 256, dkern_c, pack_f64_c, NULL, 0, NULL},
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_c, NULL, 0, NULL},
+    [RT_ISA_AVX512] = {RT_ISA_AVX512, 8, 12, 16, 8, 192, 96, 512, dkern_avx512, pack_f64_c,
+                       NULL, 0, NULL},
+};
+
+static atomic_int current_isa; /* 0 (RT_ISA_AUTO) until first use */
+
+static bool cpu_has(rt_isa isa) {
+  __builtin_cpu_init();
+  switch (isa) {
+  case RT_ISA_AUTO:
+  case RT_ISA_C: return true;
+  case RT_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  case RT_ISA_AVX512:
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  }
+  return false;
+}
+
+nn_status rt_kernels_set_isa(rt_isa isa) {
+  if (isa < RT_ISA_AUTO || isa > RT_ISA_AVX512)
+    return rt_error(NN_ERR_ARG, "rt_kernels_set_isa: unknown instruction set %d", (int)isa);
+  if (!cpu_has(isa))
+    return rt_error(NN_ERR_ARG, "rt_kernels_set_isa: this CPU lacks %s", rt_isa_name(isa));
+  atomic_store(&current_isa, isa == RT_ISA_AUTO ? 0 : (int)isa);
+  return NN_OK;
+}
+
+rt_isa rt_kernels_isa(void) {
+  int isa = atomic_load_explicit(&current_isa, memory_order_relaxed);
+  if (isa) return (rt_isa)isa;
+  isa = cpu_has(RT_ISA_AVX512) ? RT_ISA_AVX512 : cpu_has(RT_ISA_AVX2) ? RT_ISA_AVX2 : RT_ISA_C;
+  atomic_store_explicit(&current_isa, isa, memory_order_relaxed);
+  return (rt_isa)isa;
+}
+
+const char *rt_isa_name(rt_isa isa) {
+  switch (isa) {
+  case RT_ISA_AUTO: return "auto";
+  case RT_ISA_C: return "c";
+  case RT_ISA_AVX2: return "avx2";
+  case RT_ISA_AVX512: return "avx512";
+  }
+  return "?";
+}
+
+const rt_gemm_arch *rt_gemm_arch_get(int esz) {
+  rt_isa isa = rt_kernels_isa();
+  return esz == 8 ? &arch_f64[isa] : &arch_f32[isa];
+}
+
+/* ---- buffers --------------------------------------------------------------- */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t rt_gemm_pack_a_bytes(const rt_gemm_arch *ar) {
+  return (size_t)(ceil_div(ar->mc, ar->mr) * ar->mr * ar->kc) * (size_t)ar->esz;
+}
+size_t rt_gemm_pack_b_bytes(const rt_gemm_arch *ar) {
+  return (size_t)(ceil_div(ar->nc, ar->nr) * ar->nr * ar->kc) * (size_t)ar->esz;
+}
+size_t rt_gemm_work_bytes(const rt_gemm_arch *ar) {
+  int64_t e = ar->kc * ar->nc;
+  if (ar->mc * ar->nc > e) e = ar->mc * ar->nc;
+  if (ar->mc * ar->kc > e) e = ar->mc * ar->kc;
+  return (size_t)e * (size_t)ar->esz;
+}
+
+static size_t arch_bytes(const rt_gemm_arch *ar) {
+  return align64(rt_gemm_pack_a_bytes(ar)) + align64(rt_gemm_pack_b_bytes(ar)) +
+         align64(rt_gemm_work_bytes(ar));
+}
+
+size_t rt_thread_scratch_bytes(void) {
+  size_t m = 0;
+  for (int i = RT_ISA_C; i <= RT_ISA_AVX512; i++) {
+    if (arch_bytes(&arch_f32[i]) > m) m = arch_bytes(&arch_f32[i]);
+    if (arch_bytes(&arch_f64[i]) > m) m = arch_bytes(&arch_f64[i]);
+  }
+  return m;
+}
+
+void rt_thread_buffers(const rt_gemm_arch *ar, void *scratch, void **pack_a,
+                       void **pack_b, void **work) {
+  char *s = scratch;
+  *pack_a = s;
+  s += align64(rt_gemm_pack_a_bytes(ar));
+  *pack_b = s;
+  s += align64(rt_gemm_pack_b_bytes(ar));
+  *work = s;
+}
+
+/* With pool == NULL GEMM packs into one buffer per calling thread, made on
+ * first use and freed when the thread exits (the main thread's lives until
+ * exit). */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *tls_buf;
+
+static void tls_destroy(void *p) { rt_free(p); }
+static void tls_key_init(void) { pthread_key_create(&tls_key, tls_destroy); }
+
+static void *thread_local_buffer(void) {
+  if (!tls_buf) {
+    pthread_once(&tls_once, tls_key_init);
+    tls_buf = rt_alloc(rt_thread_scratch_bytes());
+    if (tls_buf) pthread_setspecific(tls_key, tls_buf);
+  }
+  return tls_buf;
+}
+
+/* ---- blocked driver ------------------------------------------------------- */
+
+void rt_gemm_pack_a(const rt_gemm_arch *ar, bool transA, const void *A, int64_t lda,
+                    int64_t m, int64_t k, void *dst) {
+  ar->pack(transA, A, lda, NULL, m, k, ar->mr, dst);
+}
+
+void rt_gemm_pack_b(const rt_gemm_arch *ar, bool transB, const void *B, int64_t ldb,
+                    int64_t k, int64_t n, void *dst) {
+  ar->pack(!transB, B, ldb, NULL, n, k, ar->nr, dst);
+}
+
+void rt_gemm_macro(const rt_gemm_arch *ar, int64_t m, int64_t n, int64_t k,
+                   const void *Ap, const void *Bp, void *C, int64_t ldc,
+                   double alpha, double beta) {
+  const char *a = Ap, *b = Bp;
+  char *c = C;
+  size_t esz = (size_t)ar->esz;
+  for (int64_t ir = 0; ir < m; ir += ar->mr)
+    for (int64_t jr = 0; jr < n; jr += ar->nr)
+      ar->kernel(k, a + (size_t)(ir * k) * esz, b + (size_t)(jr * k) * esz,
+                 c + (size_t)(ir * ldc + jr) * esz, ldc, (int)min64(ar->mr, m - ir),
+                 (int)min64(ar->nr, n - jr), alpha, beta);
+}
+
+int64_t rt_gemm_kblock(const rt_gemm_arch *ar, int64_t K) {
+  if (K <= 0) return 1;
+  return ceil_div(K, ceil_div(K, ar->kc));
+}
+
+int64_t rt_split(int64_t n, int64_t gran, int parts, int i) {
+  int64_t units = ceil_div(n, gran);
+  int64_t x = units * i / parts * gran;
+  return x < n ? x : n;
+}
+
+/* One GEMM call, typed only by ar->esz. */
+typedef struct Gemm {
+  const rt_gemm_arch *ar;
+  bool ta, tb;
+  int64_t M, N, K;
+  double alpha, beta;
+  const char *A, *B;
+  char *C;
+  int64_t lda, ldb, ldc;
+} Gemm;
+
+/* C[m0:m1, n0:n1] through the blocked loops, packing into `buf`. */
+static void gemm_block(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                       void *buf) {
+  const rt_gemm_arch *ar = g->ar;
+  size_t esz = (size_t)ar->esz;
+  void *Ap, *Bp, *work;
+  rt_thread_buffers(ar, buf, &Ap, &Bp, &work);
+  int64_t kc = rt_gemm_kblock(ar, g->K);
+  for (int64_t pc = 0; pc < g->K; pc += kc) {
+    int64_t kb = min64(kc, g->K - pc);
+    double beta = pc == 0 ? g->beta : 1.0;
+    for (int64_t jc = n0; jc < n1; jc += ar->nc) {
+      int64_t nb = min64(ar->nc, n1 - jc);
+      int64_t boff = g->tb ? jc * g->ldb + pc : pc * g->ldb + jc;
+      rt_gemm_pack_b(ar, g->tb, g->B + (size_t)boff * esz, g->ldb, kb, nb, Bp);
+      for (int64_t ic = m0; ic < m1; ic += ar->mc) {
+        int64_t mb = min64(ar->mc, m1 - ic);
+        int64_t aoff = g->ta ? pc * g->lda + ic : ic * g->lda + pc;
+        rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, mb, kb, Ap);
+        rt_gemm_macro(ar, mb, nb, kb, Ap, Bp, g->C + (size_t)(ic * g->ldc + jc) * esz,
+                      g->ldc, g->alpha, beta);
+      }
+    }
+  }
+}
+
+/* Last resort when no packing buffer can be had (pool == NULL and the
+ * thread's buffer failed to allocate): plain loops, correct but slow. */
+static void gemm_unpacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  for (int64_t i = m0; i < m1; i++)
+    for (int64_t j = n0; j < n1; j++) {
+      double acc = 0;
+      for (int64_t p = 0; p < g->K; p++) {
+        int64_t ai = g->ta ? p * g->lda + i : i * g->lda + p;
+        int64_t bi = g->tb ? j * g->ldb + p : p * g->ldb + j;
+        if (g->ar->esz == 4) acc += (double)((const float *)g->A)[ai] * ((const float *)g->B)[bi];
+        else acc += ((const double *)g->A)[ai] * ((const double *)g->B)[bi];
+      }
+      if (g->ar->esz == 4) {
+        float *c = (float *)g->C + i * g->ldc + j;
+        *c = (float)(g->alpha * acc + (g->beta != 0 ? g->beta * *c : 0.0));
+      } else {
+        double *c = (double *)g->C + i * g->ldc + j;
+        *c = g->alpha * acc + (g->beta != 0 ? g->beta * *c : 0.0);
+      }
+    }
+}
+
+/* C = beta*C (0 when beta == 0, without reading C): alpha == 0 or K == 0. */
+static void scale_c(const Gemm *g) {
+  for (int64_t i = 0; i < g->M; i++) {
+    if (g->ar->esz == 4) {
+      float *c = (float *)g->C + i * g->ldc, b = (float)g->beta;
+      for (int64_t j = 0; j < g->N; j++) c[j] = b != 0 ? b * c[j] : 0.0f;
+    } else {
+      double *c = (double *)g->C + i * g->ldc;
+      for (int64_t j = 0; j < g->N; j++) c[j] = g->beta != 0 ? g->beta * c[j] : 0.0;
+    }
+  }
+}
+
+/* A whole GEMM on one thread with `buf` (may be NULL: unpacked fallback). */
+static void gemm_serial(const Gemm *g, void *buf) {
+  if (g->M <= 0 || g->N <= 0) return;
+  if (g->K <= 0 || g->alpha == 0) scale_c(g);
+  else if (buf) gemm_block(g, 0, g->M, 0, g->N, buf);
+  else gemm_unpacked(g, 0, g->M, 0, g->N);
+}
+
+/* Threads split C into tm x tn parts. Per-thread cost in units of one
+ * multiply-add: the padded tile work plus packing, where one packed element
+ * costs about as much as PACK_COST multiply-adds. */
+#define PACK_COST 16
+#define MIN_PARALLEL_MNK (64 * 64 * 48) /* below this one thread is faster */
+
+void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
+                  int *tm, int *tn) {
+  *tm = *tn = 1;
+  if (T <= 1 || M * N * K < MIN_PARALLEL_MNK) return;
+  double best = 0;
+  for (int a = 1; a <= T; a++)
+    for (int b = 1; a * b <= T; b++) {
+      double rows = (double)(ceil_div(ceil_div(M, ar->mr), a) * ar->mr);
+      double cols = (double)(ceil_div(ceil_div(N, ar->ngran), b) * ar->ngran);
+      double cost = rows * cols * (double)K + PACK_COST * (double)K * (rows + cols);
+      if (best == 0 || cost < best * 0.999) {
+        best = cost;
+        *tm = a;
+        *tn = b;
+      }
+    }
+}
+
+typedef struct GemmJob {
+  rt_pool *pool;
+  const Gemm *g;   /* one GEMM split into a grid ... */
+  int tm, tn;
+  int64_t batch;   /* ... or `batch` whole GEMMs, one per item */
+  int64_t sa, sb, sc; /* batch strides, elements */
+} GemmJob;
+
+static void *task_buffer(rt_pool *pool, int ti) {
+  void *buf = rt_pool_thread_scratch(pool, ti);
+  return buf ? buf : thread_local_buffer();
+}
+
+static void grid_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const GemmJob *j = ctx;
+  const Gemm *g = j->g;
+  void *buf = task_buffer(j->pool, ti);
+  for (int64_t t = begin; t < end; t++) {
+    int a = (int)(t / j->tn), b = (int)(t % j->tn);
+    int64_t m0 = rt_split(g->M, g->ar->mr, j->tm, a), m1 = rt_split(g->M, g->ar->mr, j->tm, a + 1);
+    int64_t n0 = rt_split(g->N, g->ar->ngran, j->tn, b);
+    int64_t n1 = rt_split(g->N, g->ar->ngran, j->tn, b + 1);
+    if (m0 >= m1 || n0 >= n1) continue;
+    if (buf) gemm_block(g, m0, m1, n0, n1, buf);
+    else gemm_unpacked(g, m0, m1, n0, n1);
+  }
+}
+
+static void batch_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const GemmJob *j = ctx;
+  void *buf = task_buffer(j->pool, ti);
+  size_t esz = (size_t)j->g->ar->esz;
+  for (int64_t t = begin; t < end; t++) {
+    Gemm g = *j->g;
+    g.A += (size_t)(t * j->sa) * esz;
+    g.B += (size_t)(t * j->sb) * esz;
+    g.C += (size_t)(t * j->sc) * esz;
+    gemm_serial(&g, buf);
+  }
+}
+
+static void gemm_run(rt_pool *p, const Gemm *g) {
+  if (g->M <= 0 || g->N <= 0) return;
+  if (g->K <= 0 || g->alpha == 0) {
+    scale_c(g);
+    return;
+  }
+  if (!p) {
+    gemm_serial(g, thread_local_buffer());
+    return;
+  }
+  GemmJob j = {.pool = p, .g = g};
+  rt_gemm_grid(g->ar, g->M, g->N, g->K, rt_pool_size(p), &j.tm, &j.tn);
+  rt_parallel_for(p, j.tm * j.tn, 1, grid_task, &j);
+}
+
+static void gemm_run_batched(rt_pool *p, const Gemm *g, int64_t batch, int64_t sa,
+                             int64_t sb, int64_t sc) {
+  if (batch <= 0 || g->M <= 0 || g->N <= 0) return;
+  int T = rt_pool_size(p);
+  int tm, tn;
+  rt_gemm_grid(g->ar, g->M, g->N, g->K, T, &tm, &tn);
+  if (batch == 1 || (batch < T && tm * tn > 1)) {
+    size_t esz = (size_t)g->ar->esz;
+    for (int64_t b = 0; b < batch; b++) {
+      Gemm gb = *g;
+      gb.A += (size_t)(b * sa) * esz;
+      gb.B += (size_t)(b * sb) * esz;
+      gb.C += (size_t)(b * sc) * esz;
+      gemm_run(p, &gb);
+    }
+    return;
+  }
+  GemmJob j = {.pool = p, .g = g, .batch = batch, .sa = sa, .sb = sb, .sc = sc};
+  rt_parallel_for(p, batch, 1, batch_task, &j);
+}
+
+/* ---- public entry points ---------------------------------------------------- */
+
+void rt_sgemm(rt_pool *p, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+              float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+              float beta, float *C, int64_t ldc) {
+  Gemm g = {rt_gemm_arch_get(4), transA, transB, M, N, K, alpha, beta,
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+  gemm_run(p, &g);
+}
+
+void rt_dgemm(rt_pool *p, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+              double alpha, const double *A, int64_t lda, const double *B, int64_t ldb,
+              double beta, double *C, int64_t ldc) {
+  Gemm g = {rt_gemm_arch_get(8), transA, transB, M, N, K, alpha, beta,
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+  gemm_run(p, &g);
+}
+
+void rt_sgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
+                      int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, int64_t strideA,
+                      const float *B, int64_t ldb, int64_t strideB, float beta,
+                      float *C, int64_t ldc, int64_t strideC) {
+  Gemm g = {rt_gemm_arch_get(4), transA, transB, M, N, K, alpha, beta,
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+  gemm_run_batched(p, &g, batch, strideA, strideB, strideC);
+}
+
+void rt_dgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
+                      int64_t M, int64_t N, int64_t K, double alpha,
+                      const double *A, int64_t lda, int64_t strideA,
+                      const double *B, int64_t ldb, int64_t strideB, double beta,
+                      double *C, int64_t ldc, int64_t strideC) {
+  Gemm g = {rt_gemm_arch_get(8), transA, transB, M, N, K, alpha, beta,
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+  gemm_run_batched(p, &g, batch, strideA, strideB, strideC);
+}

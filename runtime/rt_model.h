@@ -1,0 +1,166 @@
+/* rt_model.h — the model object behind every generated library.
+ *
+ * The compiler emits, for a model, a constant descriptor (rt_model_desc):
+ * its parameters (name, shape, offset in one flat buffer, initializer), its
+ * compiled functions (an entry point plus the role of every argument and
+ * result), the workspace size and the training settings. The generated
+ * API functions are thin wrappers that call into this file, so the checks
+ * (NULL pointers, wrong objects), allocation, initialization and
+ * checkpoints are written once, in C, and tested once.
+ *
+ * Memory (llm.c's lesson): parameters, gradients and optimizer state are
+ * each one contiguous buffer; every intermediate value of every function
+ * lives at a fixed offset of one workspace. Nothing is allocated after
+ * rt_model_create. */
+#ifndef NN_RT_MODEL_H
+#define NN_RT_MODEL_H
+
+#include "rt_core.h"
+#include "rt_kernels.h"
+
+#define RT_MODEL_MAGIC 0x4c444f4d43434e4eull  /* "NNCCMODL" */
+#define RT_ABI_VERSION 1
+
+/* Roles of a compiled function's arguments and results (the compiler's
+ * ArgRole/ResRole). */
+enum {
+  RT_IN_INPUT = 0,     /* a user pointer */
+  RT_IN_PARAM = 1,     /* params + offset of parameter `index` */
+  RT_IN_STATE = 2,     /* optimizer state slot `index` */
+  RT_IN_SCALAR = 3,    /* a scalar the model holds: see RT_SCALAR_* */
+  RT_OUT_OUTPUT = 0,   /* a user pointer */
+  RT_OUT_LOSS = 1,     /* a user pointer (the loss) */
+  RT_OUT_GRAD = 2,     /* grads + offset of parameter `index` */
+  RT_OUT_INPUT_GRAD = 3, /* a user pointer */
+  RT_OUT_NEW_PARAM = 4,  /* params + offset of parameter `index` */
+  RT_OUT_NEW_STATE = 5   /* optimizer state slot `index` */
+};
+enum { RT_SCALAR_SEED = 0, RT_SCALAR_LR = 1, RT_SCALAR_STEP = 2 };
+enum { RT_DT_F32 = 0, RT_DT_F64 = 1, RT_DT_I32 = 2, RT_DT_BOOL = 3 }; /* the compiler's DType order */
+
+/* Public description of a parameter (also the generated headers'
+ * nn_tensor_info, which must keep this layout). */
+#ifndef NN_TENSOR_INFO_DEFINED
+#define NN_TENSOR_INFO_DEFINED
+typedef struct nn_tensor_info {
+  const char *name;
+  int rank;
+  int64_t shape[8];
+  size_t offset;       /* in elements, into the flat parameter buffer */
+  size_t numel;
+} nn_tensor_info;
+#endif
+
+typedef struct rt_param_desc {
+  nn_tensor_info info;
+  int dtype;           /* RT_DT_F32 or RT_DT_F64 */
+  size_t byte_offset;  /* into the params (and grads) buffer, 64-byte aligned */
+  int init_kind;       /* rt_init_kind */
+  double init_a, init_b;
+} rt_param_desc;
+
+typedef struct rt_slot {
+  int role;            /* RT_IN_* or RT_OUT_* */
+  int index;           /* parameter / state / scalar / user index */
+  int dtype;
+  int rank;
+  int64_t shape[8];
+  const char *name;
+} rt_slot;
+
+/* A compiled function: bufs[0..nargs) are its arguments, bufs[nargs..)
+ * its results, each a pointer to the data. */
+typedef void (*rt_impl_fn)(void *ws, rt_pool *pool, void **bufs);
+
+typedef struct rt_func_desc {
+  const char *name;      /* "forward", "loss_grad", "train_step" */
+  rt_impl_fn impl;
+  int nargs, nres;
+  const rt_slot *args, *res;
+  int nuser_in, nuser_out; /* user pointers: inputs, then outputs */
+  size_t ws_bytes;
+} rt_func_desc;
+
+/* What the train block asked for (the training driver reads this). */
+typedef struct rt_train_desc {
+  int loss_fn, train_fn, predict_fn, generate_fn; /* function indices, -1 when absent */
+  int optimizer;         /* 0 sgd, 1 adam, 2 adamw */
+  double lr, momentum, weight_decay, beta1, beta2, eps;
+  int nesterov;
+  int schedule;          /* 0 constant, 1 step, 2 cosine */
+  int64_t sched_every, sched_warmup;
+  double sched_gamma, sched_min_lr;
+  double clip_norm;
+  int64_t epochs;
+  uint64_t seed;
+  int data_kind, test_kind;      /* 0 none, 1 idx, 2 npy, 3 csv, 4 text */
+  const char *data_path[2], *test_path[2];
+  double data_scale, test_scale, data_split, test_split;
+  int64_t data_label_col, test_label_col;
+  int nstate;            /* optimizer state slots (one per parameter per moment) */
+} rt_train_desc;
+
+typedef struct rt_model_desc {
+  uint64_t magic;        /* RT_MODEL_MAGIC */
+  uint32_t abi_version;  /* RT_ABI_VERSION */
+  uint32_t desc_bytes;   /* sizeof(rt_model_desc) as the compiler laid it out */
+  const char *name;      /* the model's name */
+  const char *build_info;
+  const char *source_hash;
+  int nparams;
+  const rt_param_desc *params;
+  size_t param_bytes;    /* the flat parameter buffer (and the gradient buffer) */
+  size_t state_bytes;    /* optimizer state: nstate slots, each like the params */
+  int nfuncs;
+  const rt_func_desc *funcs;
+  size_t ws_bytes;       /* the largest function workspace */
+  const rt_train_desc *train; /* NULL without a train block */
+} rt_model_desc;
+
+typedef struct rt_model {
+  uint64_t magic;        /* RT_MODEL_MAGIC while alive */
+  const rt_model_desc *desc;
+  uint8_t *params, *grads, *state;
+  void *ws;
+  rt_pool *pool;
+  /* scalars passed to functions by role RT_IN_SCALAR */
+  float lr_f32;
+  double lr_f64;
+  int32_t seed_i32;      /* dropout seed for this step */
+  float step_f32;        /* optimizer step, counted from 1 */
+  double step_f64;
+  int32_t step_i32;
+  uint64_t steps_done;   /* training steps taken */
+  uint64_t seed;         /* creation seed */
+} rt_model;
+
+nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed, int nthreads);
+void rt_model_destroy(const rt_model_desc *d, rt_model *m);
+/* NN_OK if m is a live object of this descriptor. */
+nn_status rt_model_check(const rt_model_desc *d, const rt_model *m);
+/* Call function `fn` with user pointers (inputs, then outputs). */
+nn_status rt_model_call(const rt_model_desc *d, rt_model *m, int fn, void *const *user, int nuser);
+/* The training step: sets the scalars (lr, step, seed), calls the
+ * train_step function, counts the step. The loss is written to *loss. */
+nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *user, int nuser);
+nn_status rt_model_set_lr(const rt_model_desc *d, rt_model *m, double lr);
+/* Re-initialize the parameters from a seed (and zero the optimizer state). */
+nn_status rt_model_init_params(const rt_model_desc *d, rt_model *m, uint64_t seed);
+const nn_tensor_info *rt_model_param_info(const rt_model_desc *d, size_t i);
+/* The flat parameter / gradient buffers, NULL for a bad object. */
+void *rt_model_params(const rt_model_desc *d, rt_model *m);
+void *rt_model_grads(const rt_model_desc *d, rt_model *m);
+/* Sizes of the descriptor structs as this runtime was compiled, for the
+ * compiler's layout check (tests). */
+void rt_model_struct_sizes(size_t out[6]);
+/* Checkpoints: safetensors with every parameter by name; the optimizer
+ * state as "<param>.m" / ".v"; metadata (step, seed, model, extra pairs).
+ * Written to a temporary file and renamed. */
+nn_status rt_model_save(const rt_model_desc *d, const rt_model *m, const char *path,
+                        const char *const *meta_key, const char *const *meta_val, int nmeta);
+/* Load parameters (and optimizer state and step when present). A missing,
+ * extra, or misshapen tensor is an error naming it; on any error the
+ * model is left unchanged. */
+nn_status rt_model_load(const rt_model_desc *d, rt_model *m, const char *path);
+
+#endif

@@ -1,0 +1,410 @@
+/* rt_pool.c — 2-D max and average pooling, NCHW, f32 and f64.
+ *
+ * Every function works plane by plane (one (n, c) image channel), planes
+ * split across the pool; a plane's outputs never depend on another plane,
+ * so the results are the same for any thread count.
+ *
+ * Max pooling keeps no indices: the backward and "pick" functions recompute
+ * each window's argmax from x, which costs one more read of x and keeps the
+ * compiler's memory plan free of index tensors. The argmax is the first
+ * maximal element in row-major window order; a NaN beats any number, and
+ * the first NaN stays. The common 2x2 stride-2 unpadded f32 case has its
+ * own branch-free loop (same answers), the rest goes through window bounds.
+ *
+ * The f64 half of the file repeats the f32 half with `double`. */
+#include "rt_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+nn_status rt_pool2d_shape_check(const rt_pool2d_shape *s) {
+  if (!s) return rt_error(NN_ERR_NULL, "pool2d: shape is NULL");
+  if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->KH < 1 || s->KW < 1 ||
+      s->SH < 1 || s->SW < 1 || s->PH < 0 || s->PW < 0)
+    return rt_error(NN_ERR_ARG, "pool2d: sizes must be >= 1 and padding >= 0");
+  if (s->H + 2 * s->PH < s->KH || s->W + 2 * s->PW < s->KW)
+    return rt_error(NN_ERR_ARG, "pool2d: window %lldx%lld larger than padded input",
+                    (long long)s->KH, (long long)s->KW);
+  int64_t oh = (s->H + 2 * s->PH - s->KH) / s->SH + 1;
+  int64_t ow = (s->W + 2 * s->PW - s->KW) / s->SW + 1;
+  if (s->OH != oh || s->OW != ow)
+    return rt_error(NN_ERR_ARG, "pool2d: output %lldx%lld, expected %lldx%lld",
+                    (long long)s->OH, (long long)s->OW, (long long)oh, (long long)ow);
+  return NN_OK;
+}
+
+/* The part of window (oh, ow) inside the input: rows [h0,h1), cols [w0,w1). */
+typedef struct Window {
+  int64_t h0, h1, w0, w1;
+} Window;
+
+static inline Window window_at(const rt_pool2d_shape *s, int64_t oh, int64_t ow) {
+  int64_t ih = oh * s->SH - s->PH, iw = ow * s->SW - s->PW;
+  Window w = {max64(ih, 0), min64(ih + s->KH, s->H), max64(iw, 0), min64(iw + s->KW, s->W)};
+  return w;
+}
+
+static bool is_2x2_s2(const rt_pool2d_shape *s) {
+  return s->KH == 2 && s->KW == 2 && s->SH == 2 && s->SW == 2 && s->PH == 0 && s->PW == 0;
+}
+
+typedef enum PoolOp {
+  MAX_FORWARD, /* y = x[argmax] */
+  MAX_BACKWARD, /* dx = 0; dx[argmax] += dy (aux = dy, out = dx) */
+  MAX_PICK,    /* y = h[argmax] (aux = h) */
+  AVG_FORWARD, /* y = sum / (KH*KW) */
+  AVG_BACKWARD /* dx = 0; dx[window] += dy / (KH*KW) (in = dy, out = dx) */
+} PoolOp;
+
+typedef struct PoolJob {
+  const rt_pool2d_shape *s;
+  PoolOp op;
+  const void *in, *aux;
+  void *out;
+} PoolJob;
+
+/* ---- f32 ---------------------------------------------------------------- */
+
+/* Index (in the plane) of the window's argmax, -1 if it has no element. */
+static inline int64_t argmax_f32(const rt_pool2d_shape *s, const float *x, Window w) {
+  int64_t best_i = -1;
+  float best = 0;
+  for (int64_t h = w.h0; h < w.h1; h++)
+    for (int64_t c = w.w0; c < w.w1; c++) {
+      float v = x[h * s->W + c];
+      if (best_i < 0 || v > best || (isnan(v) && !isnan(best))) {
+        best = v;
+        best_i = h * s->W + c;
+      }
+    }
+  return best_i;
+}
+
+/* Does v replace best as the running max (first max wins, NaN beats numbers)? */
+static inline bool takes_f32(float v, float best) {
+  return (v > best) | ((v != v) & (best == best)); /* no branches: vectorizes */
+}
+
+/* 2x2 stride 2 without padding, branch-free so that it vectorizes: the
+ * window (a b / c d) is scanned a, b, c, d with the same rule as
+ * argmax_f32. Backward writes all four dx of each window (windows tile the
+ * plane), then zeroes the odd row/column no window covers. */
+static void plane2x2_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
+                         float *out) {
+  int64_t W = s->W, OW = s->OW;
+  for (int64_t oh = 0; oh < s->OH; oh++) {
+    const float *r0 = in + 2 * oh * W, *r1 = r0 + W;
+    if (op == MAX_FORWARD) {
+      float *y = out + oh * OW;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        float m = r0[2 * ow], v = r0[2 * ow + 1];
+        m = takes_f32(v, m) ? v : m;
+        v = r1[2 * ow];
+        m = takes_f32(v, m) ? v : m;
+        v = r1[2 * ow + 1];
+        y[ow] = takes_f32(v, m) ? v : m;
+      }
+    } else if (op == MAX_PICK) {
+      const float *h0 = aux + 2 * oh * W, *h1 = h0 + W;
+      float *y = out + oh * OW;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        float m = r0[2 * ow], h = h0[2 * ow], v = r0[2 * ow + 1];
+        bool t = takes_f32(v, m);
+        m = t ? v : m, h = t ? h0[2 * ow + 1] : h;
+        v = r1[2 * ow], t = takes_f32(v, m);
+        m = t ? v : m, h = t ? h1[2 * ow] : h;
+        v = r1[2 * ow + 1], t = takes_f32(v, m);
+        y[ow] = t ? h1[2 * ow + 1] : h;
+      }
+    } else { /* MAX_BACKWARD: aux = dy, out = dx */
+      const float *g = aux + oh * OW;
+      float *d0 = out + 2 * oh * W, *d1 = d0 + W;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        float m = r0[2 * ow], v = r0[2 * ow + 1];
+        int k = 0;
+        if (takes_f32(v, m)) m = v, k = 1;
+        v = r1[2 * ow];
+        if (takes_f32(v, m)) m = v, k = 2;
+        v = r1[2 * ow + 1];
+        if (takes_f32(v, m)) k = 3;
+        d0[2 * ow] = k == 0 ? g[ow] : 0.0f;
+        d0[2 * ow + 1] = k == 1 ? g[ow] : 0.0f;
+        d1[2 * ow] = k == 2 ? g[ow] : 0.0f;
+        d1[2 * ow + 1] = k == 3 ? g[ow] : 0.0f;
+      }
+      if (W > 2 * OW) d0[W - 1] = d1[W - 1] = 0.0f; /* odd width: last column */
+    }
+  }
+  if (op == MAX_BACKWARD && s->H > 2 * s->OH) /* odd height: last row */
+    memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
+}
+
+/* The same three 2x2 ops with AVX-512, 16 windows per step: even/odd
+ * columns are split with a two-source permute, the scan is done with mask
+ * compares, backward interleaves the four outputs back. */
+AVX512 static inline __mmask16 takes16(__m512 v, __m512 m) {
+  __mmask16 gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+  __mmask16 vnan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  __mmask16 mnum = _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q);
+  return gt | (vnan & mnum);
+}
+
+AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, const float *in,
+                                       const float *aux, float *out) {
+  int64_t W = s->W, OW = s->OW;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (int64_t oh = 0; oh < s->OH; oh++) {
+    const float *r0 = in + 2 * oh * W, *r1 = r0 + W;
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+      int64_t n = OW - ow < 16 ? OW - ow : 16; /* windows this step */
+      __mmask16 m1 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1); /* one per window */
+      /* 2n input columns: first 16 in mask a, rest in mask b */
+      __mmask16 ma = 2 * n >= 16 ? 0xffff : (__mmask16)((1u << (2 * n)) - 1);
+      __mmask16 mb = 2 * n > 16 ? (__mmask16)((1u << (2 * n - 16)) - 1) : 0;
+      if (2 * n >= 32) mb = 0xffff;
+      const float *p0 = r0 + 2 * ow, *p1 = r1 + 2 * ow;
+      __m512 x0a = _mm512_maskz_loadu_ps(ma, p0), x0b = _mm512_maskz_loadu_ps(mb, p0 + 16);
+      __m512 x1a = _mm512_maskz_loadu_ps(ma, p1), x1b = _mm512_maskz_loadu_ps(mb, p1 + 16);
+      __m512 a = _mm512_permutex2var_ps(x0a, even, x0b), b = _mm512_permutex2var_ps(x0a, odd, x0b);
+      __m512 c = _mm512_permutex2var_ps(x1a, even, x1b), d = _mm512_permutex2var_ps(x1a, odd, x1b);
+      __mmask16 tb = takes16(b, a);
+      __m512 m = _mm512_mask_mov_ps(a, tb, b);
+      __mmask16 tc = takes16(c, m);
+      m = _mm512_mask_mov_ps(m, tc, c);
+      __mmask16 td = takes16(d, m);
+      if (op == MAX_FORWARD) {
+        _mm512_mask_storeu_ps(out + oh * OW + ow, m1, _mm512_mask_mov_ps(m, td, d));
+      } else if (op == MAX_PICK) {
+        const float *h0 = aux + 2 * oh * W + 2 * ow, *h1 = h0 + W;
+        __m512 h0a = _mm512_maskz_loadu_ps(ma, h0), h0b = _mm512_maskz_loadu_ps(mb, h0 + 16);
+        __m512 h1a = _mm512_maskz_loadu_ps(ma, h1), h1b = _mm512_maskz_loadu_ps(mb, h1 + 16);
+        __m512 h = _mm512_permutex2var_ps(h0a, even, h0b);
+        h = _mm512_mask_mov_ps(h, tb, _mm512_permutex2var_ps(h0a, odd, h0b));
+        h = _mm512_mask_mov_ps(h, tc, _mm512_permutex2var_ps(h1a, even, h1b));
+        h = _mm512_mask_mov_ps(h, td, _mm512_permutex2var_ps(h1a, odd, h1b));
+        _mm512_mask_storeu_ps(out + oh * OW + ow, m1, h);
+      } else { /* MAX_BACKWARD: the winner of each window is the last taker */
+        __m512 g = _mm512_maskz_loadu_ps(m1, aux + oh * OW + ow), z = _mm512_setzero_ps();
+        __mmask16 kd = td, kc = tc & ~td, kb = tb & ~tc & ~td, ka = ~(tb | tc | td);
+        __m512 ga = _mm512_mask_mov_ps(z, ka, g), gb = _mm512_mask_mov_ps(z, kb, g);
+        __m512 gc = _mm512_mask_mov_ps(z, kc, g), gd = _mm512_mask_mov_ps(z, kd, g);
+        float *d0 = out + 2 * oh * W + 2 * ow, *d1 = d0 + W;
+        _mm512_mask_storeu_ps(d0, ma, _mm512_permutex2var_ps(ga, lo, gb));
+        _mm512_mask_storeu_ps(d0 + 16, mb, _mm512_permutex2var_ps(ga, hi, gb));
+        _mm512_mask_storeu_ps(d1, ma, _mm512_permutex2var_ps(gc, lo, gd));
+        _mm512_mask_storeu_ps(d1 + 16, mb, _mm512_permutex2var_ps(gc, hi, gd));
+      }
+    }
+    if (op == MAX_BACKWARD && W > 2 * OW) /* odd width: last column */
+      out[2 * oh * W + W - 1] = out[(2 * oh + 1) * W + W - 1] = 0.0f;
+  }
+  if (op == MAX_BACKWARD && s->H > 2 * s->OH) /* odd height: last row */
+    memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
+}
+
+static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
+                      float *out) {
+  int64_t HW = s->H * s->W;
+  float inv = 1.0f / (float)(s->KH * s->KW);
+  if (is_2x2_s2(s) && op != AVG_FORWARD && op != AVG_BACKWARD) {
+    if (rt_kernels_isa() == RT_ISA_AVX512) plane2x2_f32_avx512(s, op, in, aux, out);
+    else plane2x2_f32(s, op, in, aux, out);
+    return;
+  }
+  if (op == MAX_BACKWARD || op == AVG_BACKWARD) memset(out, 0, (size_t)HW * sizeof(float));
+  for (int64_t oh = 0; oh < s->OH; oh++)
+    for (int64_t ow = 0; ow < s->OW; ow++) {
+      int64_t o = oh * s->OW + ow;
+      Window w = window_at(s, oh, ow);
+      switch (op) {
+      case MAX_FORWARD: {
+        int64_t i = argmax_f32(s, in, w);
+        out[o] = i < 0 ? -INFINITY : in[i];
+        break;
+      }
+      case MAX_BACKWARD: {
+        int64_t i = argmax_f32(s, in, w);
+        if (i >= 0) out[i] += aux[o];
+        break;
+      }
+      case MAX_PICK: {
+        int64_t i = argmax_f32(s, in, w);
+        out[o] = i < 0 ? 0.0f : aux[i];
+        break;
+      }
+      case AVG_FORWARD: {
+        float sum = 0;
+        for (int64_t h = w.h0; h < w.h1; h++)
+          for (int64_t c = w.w0; c < w.w1; c++) sum += in[h * s->W + c];
+        out[o] = sum * inv;
+        break;
+      }
+      case AVG_BACKWARD: {
+        float g = in[o] * inv;
+        for (int64_t h = w.h0; h < w.h1; h++)
+          for (int64_t c = w.w0; c < w.w1; c++) out[h * s->W + c] += g;
+        break;
+      }
+      }
+    }
+}
+
+/* ---- f64: the same with double ---------------------------------------------- */
+
+static inline int64_t argmax_f64(const rt_pool2d_shape *s, const double *x, Window w) {
+  int64_t best_i = -1;
+  double best = 0;
+  for (int64_t h = w.h0; h < w.h1; h++)
+    for (int64_t c = w.w0; c < w.w1; c++) {
+      double v = x[h * s->W + c];
+      if (best_i < 0 || v > best || (isnan(v) && !isnan(best))) {
+        best = v;
+        best_i = h * s->W + c;
+      }
+    }
+  return best_i;
+}
+
+static void plane_f64(const rt_pool2d_shape *s, PoolOp op, const double *in, const double *aux,
+                      double *out) {
+  int64_t HW = s->H * s->W;
+  double inv = 1.0 / (double)(s->KH * s->KW);
+  if (op == MAX_BACKWARD || op == AVG_BACKWARD) memset(out, 0, (size_t)HW * sizeof(double));
+  for (int64_t oh = 0; oh < s->OH; oh++)
+    for (int64_t ow = 0; ow < s->OW; ow++) {
+      int64_t o = oh * s->OW + ow;
+      Window w = window_at(s, oh, ow);
+      switch (op) {
+      case MAX_FORWARD: {
+        int64_t i = argmax_f64(s, in, w);
+        out[o] = i < 0 ? -INFINITY : in[i];
+        break;
+      }
+      case MAX_BACKWARD: {
+        int64_t i = argmax_f64(s, in, w);
+        if (i >= 0) out[i] += aux[o];
+        break;
+      }
+      case MAX_PICK: {
+        int64_t i = argmax_f64(s, in, w);
+        out[o] = i < 0 ? 0.0 : aux[i];
+        break;
+      }
+      case AVG_FORWARD: {
+        double sum = 0;
+        for (int64_t h = w.h0; h < w.h1; h++)
+          for (int64_t c = w.w0; c < w.w1; c++) sum += in[h * s->W + c];
+        out[o] = sum * inv;
+        break;
+      }
+      case AVG_BACKWARD: {
+        double g = in[o] * inv;
+        for (int64_t h = w.h0; h < w.h1; h++)
+          for (int64_t c = w.w0; c < w.w1; c++) out[h * s->W + c] += g;
+        break;
+      }
+      }
+    }
+}
+
+/* ---- driver ------------------------------------------------------------------ */
+
+/* Element counts per plane of the op's in / aux / out tensors. */
+static void plane_sizes(const PoolJob *j, int64_t *in, int64_t *aux, int64_t *out) {
+  int64_t hw = j->s->H * j->s->W, o = j->s->OH * j->s->OW;
+  *in = *aux = *out = 0;
+  switch (j->op) {
+  case MAX_FORWARD: *in = hw, *aux = 0, *out = o; break;
+  case MAX_BACKWARD: *in = hw, *aux = o, *out = hw; break;
+  case MAX_PICK: *in = hw, *aux = hw, *out = o; break;
+  case AVG_FORWARD: *in = hw, *aux = 0, *out = o; break;
+  case AVG_BACKWARD: *in = o, *aux = 0, *out = hw; break;
+  }
+}
+
+static void pool_task_f32(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  const PoolJob *j = ctx;
+  int64_t ni, na, no;
+  plane_sizes(j, &ni, &na, &no);
+  const rt_pool2d_shape *s = j->s;
+  if (is_2x2_s2(s) && s->H % 2 == 0 && s->W % 2 == 0 && j->op != AVG_FORWARD &&
+      j->op != AVG_BACKWARD) {
+    /* Windows tile each plane exactly, so planes [begin,end) stacked are
+     * one tall plane: one call instead of one per small plane. */
+    rt_pool2d_shape tall = *s;
+    tall.H = s->H * (end - begin), tall.OH = s->OH * (end - begin);
+    plane_f32(&tall, j->op, (const float *)j->in + begin * ni,
+              j->aux ? (const float *)j->aux + begin * na : NULL, (float *)j->out + begin * no);
+    return;
+  }
+  for (int64_t pl = begin; pl < end; pl++)
+    plane_f32(s, j->op, (const float *)j->in + pl * ni,
+              j->aux ? (const float *)j->aux + pl * na : NULL, (float *)j->out + pl * no);
+}
+
+static void pool_task_f64(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  const PoolJob *j = ctx;
+  int64_t ni, na, no;
+  plane_sizes(j, &ni, &na, &no);
+  for (int64_t pl = begin; pl < end; pl++)
+    plane_f64(j->s, j->op, (const double *)j->in + pl * ni,
+              j->aux ? (const double *)j->aux + pl * na : NULL, (double *)j->out + pl * no);
+}
+
+static void run(rt_pool *p, const rt_pool2d_shape *s, PoolOp op, const void *in,
+                const void *aux, void *out, bool f64) {
+  PoolJob j = {s, op, in, aux, out};
+  /* at least ~32K window elements per chunk, so small layers stay serial */
+  int64_t per_plane = s->OH * s->OW * s->KH * s->KW + s->H * s->W;
+  int64_t grain = max64(1, 32768 / max64(per_plane, 1));
+  rt_parallel_for(p, s->N * s->C, grain, f64 ? pool_task_f64 : pool_task_f32, &j);
+}
+
+void rt_maxpool2d_forward(rt_pool *p, const rt_pool2d_shape *s, const float *x, float *y) {
+  run(p, s, MAX_FORWARD, x, NULL, y, false);
+}
+void rt_maxpool2d_backward(rt_pool *p, const rt_pool2d_shape *s, const float *x,
+                           const float *dy, float *dx) {
+  run(p, s, MAX_BACKWARD, x, dy, dx, false);
+}
+void rt_maxpool2d_pick(rt_pool *p, const rt_pool2d_shape *s, const float *x, const float *h,
+                       float *y) {
+  run(p, s, MAX_PICK, x, h, y, false);
+}
+void rt_avgpool2d_forward(rt_pool *p, const rt_pool2d_shape *s, const float *x, float *y) {
+  run(p, s, AVG_FORWARD, x, NULL, y, false);
+}
+void rt_avgpool2d_backward(rt_pool *p, const rt_pool2d_shape *s, const float *dy, float *dx) {
+  run(p, s, AVG_BACKWARD, dy, NULL, dx, false);
+}
+void rt_maxpool2d_forward_f64(rt_pool *p, const rt_pool2d_shape *s, const double *x,
+                              double *y) {
+  run(p, s, MAX_FORWARD, x, NULL, y, true);
+}
+void rt_maxpool2d_backward_f64(rt_pool *p, const rt_pool2d_shape *s, const double *x,
+                               const double *dy, double *dx) {
+  run(p, s, MAX_BACKWARD, x, dy, dx, true);
+}
+void rt_maxpool2d_pick_f64(rt_pool *p, const rt_pool2d_shape *s, const double *x,
+                           const double *h, double *y) {
+  run(p, s, MAX_PICK, x, h, y, true);
+}
+void rt_avgpool2d_forward_f64(rt_pool *p, const rt_pool2d_shape *s, const double *x,
+                              double *y) {
+  run(p, s, AVG_FORWARD, x, NULL, y, true);
+}
+void rt_avgpool2d_backward_f64(rt_pool *p, const rt_pool2d_shape *s, const double *dy,
+                               double *dx) {
+  run(p, s, AVG_BACKWARD, dy, NULL, dx, true);
+}

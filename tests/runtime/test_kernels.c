@@ -1,0 +1,778 @@
+/* test_kernels.c — the runtime's compute kernels against naive loops.
+ *
+ * Every GEMM/conv case runs on each instruction set this CPU has (C, AVX2,
+ * AVX-512) and with pool NULL, a 1-thread and a 2-thread pool; results must
+ * be within an error bound of a double-precision reference and bit-identical
+ * across the three pools (rt_kernels.h promises that). Pooling is compared
+ * exactly (max) or to 1e-6 (avg). Allocation failure goes through
+ * rt_set_alloc_hook. */
+#include "rt_kernels.h"
+#include "unit_main.h"
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rt_pool *pool1, *pool2;
+
+/* The pools every case runs with: NULL, 1 thread, 2 threads. */
+static rt_pool *pool_at(int i) { return i == 0 ? NULL : i == 1 ? pool1 : pool2; }
+
+/* Deterministic values in [-1, 1). */
+static uint64_t rng_state = 88172645463325252ull;
+static double rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+/* Instruction sets this machine can run; RT_ISA_AUTO ends the list. */
+static int isa_list(rt_isa out[4]) {
+  int n = 0;
+  for (int i = RT_ISA_C; i <= RT_ISA_AVX512; i++)
+    if (rt_kernels_set_isa((rt_isa)i) == NN_OK) out[n++] = (rt_isa)i;
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  return n;
+}
+
+/* |got - ref| within the error bound of a length-k dot product whose
+ * absolute terms sum to absref, at unit roundoff eps. */
+static bool within(double got, double ref, double absref, int64_t k, double eps) {
+  return fabs(got - ref) <= 2.0 * (double)(k + 4) * eps * absref + 1e-300;
+}
+
+/* ---- thread pool ------------------------------------------------------------ */
+
+typedef struct CountCtx {
+  atomic_int *hits;
+  int64_t n;
+  atomic_int bad_index;
+  rt_pool *pool;
+  atomic_int nested_ok;
+} CountCtx;
+
+static void count_task(void *ctx, int64_t b, int64_t e, int ti) {
+  CountCtx *c = ctx;
+  if (ti < 0 || ti >= rt_pool_size(c->pool)) atomic_fetch_add(&c->bad_index, 1);
+  for (int64_t i = b; i < e; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+
+static void test_parallel_for_covers(void) {
+  for (int pi = 0; pi < 3; pi++) {
+    rt_pool *p = pool_at(pi);
+    int64_t sizes[] = {1, 2, 3, 7, 100, 1001};
+    int64_t grains[] = {1, 3, 64, 5000};
+    for (size_t si = 0; si < 6; si++)
+      for (size_t gi = 0; gi < 4; gi++) {
+        int64_t n = sizes[si];
+        atomic_int *hits = calloc((size_t)n, sizeof *hits);
+        CountCtx c = {.hits = hits, .n = n, .pool = p};
+        rt_parallel_for(p, n, grains[gi], count_task, &c);
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) bad += atomic_load(&hits[i]) != 1;
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(atomic_load(&c.bad_index), 0);
+        free(hits);
+      }
+  }
+  rt_parallel_for(pool2, 0, 1, count_task, NULL); /* n == 0: fn never called */
+  CU_ASSERT_EQUAL(rt_pool_size(NULL), 1);
+  CU_ASSERT_EQUAL(rt_pool_size(pool1), 1);
+  CU_ASSERT_EQUAL(rt_pool_size(pool2), 2);
+}
+
+/* A nested rt_parallel_for runs serially with the outer task's index. */
+static void nested_inner(void *ctx, int64_t b, int64_t e, int ti) {
+  CountCtx *c = ctx;
+  (void)ti;
+  for (int64_t i = b; i < e; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+typedef struct NestCtx {
+  rt_pool *pool;
+  atomic_int hits[40];
+  atomic_int bad;
+} NestCtx;
+static void nested_inner2(void *ctx, int64_t b, int64_t e, int ti);
+static _Thread_local int outer_index;
+static void nested_outer(void *ctx, int64_t b, int64_t e, int ti) {
+  NestCtx *c = ctx;
+  for (int64_t i = b; i < e; i++) {
+    outer_index = ti;
+    if (rt_pool_thread_scratch(c->pool, ti) == NULL) atomic_fetch_add(&c->bad, 1);
+    rt_parallel_for(c->pool, 4, 1, nested_inner2, c);
+    (void)i;
+  }
+}
+static void nested_inner2(void *ctx, int64_t b, int64_t e, int ti) {
+  NestCtx *c = ctx;
+  if (ti != outer_index) atomic_fetch_add(&c->bad, 1);
+  /* nested tasks do not get the pool buffer (the outer task may be using it) */
+  if (rt_pool_thread_scratch(c->pool, ti) != NULL) atomic_fetch_add(&c->bad, 1);
+  if (b != 0 || e != 4) atomic_fetch_add(&c->bad, 1); /* one serial chunk */
+  atomic_fetch_add(&c->hits[0], 1);
+}
+
+static void test_parallel_for_nested(void) {
+  NestCtx c = {.pool = pool2};
+  rt_parallel_for(pool2, 10, 1, nested_outer, &c);
+  CU_ASSERT_EQUAL(atomic_load(&c.hits[0]), 10);
+  CU_ASSERT_EQUAL(atomic_load(&c.bad), 0);
+  (void)nested_inner;
+}
+
+/* Two outside threads hammering one pool: jobs are serialized, none lost. */
+typedef struct Hammer {
+  atomic_long sum;
+} Hammer;
+static void hammer_task(void *ctx, int64_t b, int64_t e, int ti) {
+  (void)ti;
+  Hammer *h = ctx;
+  for (int64_t i = b; i < e; i++) atomic_fetch_add(&h->sum, (long)i);
+}
+static void *hammer_thread(void *arg) {
+  Hammer *h = arg;
+  for (int r = 0; r < 200; r++) rt_parallel_for(pool2, 100, 1, hammer_task, h);
+  return NULL;
+}
+static void test_pool_concurrent_callers(void) {
+  Hammer h1 = {0}, h2 = {0};
+  pthread_t t1, t2;
+  pthread_create(&t1, NULL, hammer_thread, &h1);
+  pthread_create(&t2, NULL, hammer_thread, &h2);
+  pthread_join(t1, NULL);
+  pthread_join(t2, NULL);
+  CU_ASSERT_EQUAL(atomic_load(&h1.sum), 200L * 4950);
+  CU_ASSERT_EQUAL(atomic_load(&h2.sum), 200L * 4950);
+}
+
+static void test_pool_create_destroy(void) {
+  rt_pool *p = NULL;
+  CU_ASSERT_EQUAL(rt_pool_create(&p, 0), NN_OK); /* online CPUs */
+  CU_ASSERT(rt_pool_size(p) >= 1);
+  rt_pool_destroy(p);
+  CU_ASSERT_EQUAL(rt_pool_create(&p, 3), NN_OK);
+  CU_ASSERT_EQUAL(rt_pool_size(p), 3);
+  rt_pool_destroy(p);
+  rt_pool_destroy(NULL);
+  CU_ASSERT_EQUAL(rt_pool_create(NULL, 2), NN_ERR_NULL);
+  CU_ASSERT_EQUAL(rt_kernels_set_isa((rt_isa)99), NN_ERR_ARG);
+}
+
+/* ---- GEMM -------------------------------------------------------------------- */
+
+/* One GEMM problem in logical form: opA[M][K], opB[K][N], C0[M][N]. */
+typedef struct GemmCase {
+  int64_t M, N, K;
+  double alpha, beta;
+  bool nan_c; /* fill C with NaN (only meaningful with beta == 0) */
+} GemmCase;
+
+#define SENTINEL 12345.0
+
+/* Run `gc` in every layout, ISA and pool with element type f64 or f32. */
+static void check_gemm(const GemmCase *gc, bool f64) {
+  int64_t M = gc->M, N = gc->N, K = gc->K;
+  size_t es = f64 ? sizeof(double) : sizeof(float);
+  double *a = malloc(sizeof(double) * (size_t)(M * K + 1));
+  double *b = malloc(sizeof(double) * (size_t)(K * N + 1));
+  double *c0 = malloc(sizeof(double) * (size_t)(M * N + 1));
+  double *ref = malloc(sizeof(double) * (size_t)(M * N + 1));
+  double *absref = malloc(sizeof(double) * (size_t)(M * N + 1));
+  /* Round inputs to the element type so the reference sees what GEMM sees. */
+  for (int64_t i = 0; i < M * K; i++) a[i] = f64 ? rnd() : (float)rnd();
+  for (int64_t i = 0; i < K * N; i++) b[i] = f64 ? rnd() : (float)rnd();
+  for (int64_t i = 0; i < M * N; i++) c0[i] = gc->nan_c ? NAN : (f64 ? rnd() : (float)rnd());
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = 0, sa = 0;
+      for (int64_t p = 0; p < K; p++) {
+        s += a[i * K + p] * b[p * N + j];
+        sa += fabs(a[i * K + p] * b[p * N + j]);
+      }
+      double cb = gc->beta != 0 ? gc->beta * c0[i * N + j] : 0;
+      ref[i * N + j] = gc->alpha * s + cb;
+      absref[i * N + j] = fabs(gc->alpha) * sa + fabs(cb);
+    }
+  rt_isa isas[4];
+  int nisa = isa_list(isas);
+  for (int t = 0; t < 4; t++) {
+    bool ta = t & 1, tb = t & 2;
+    int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+    int64_t arows = ta ? K : M, brows = tb ? N : K;
+    void *A = calloc((size_t)(arows * lda + 1), es), *B = calloc((size_t)(brows * ldb + 1), es);
+    void *C = malloc((size_t)(M * ldc + 1) * es), *C_first = malloc((size_t)(M * ldc + 1) * es);
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t p = 0; p < K; p++) {
+        int64_t at = ta ? p * lda + i : i * lda + p;
+        if (f64) ((double *)A)[at] = a[i * K + p];
+        else ((float *)A)[at] = (float)a[i * K + p];
+      }
+    for (int64_t p = 0; p < K; p++)
+      for (int64_t j = 0; j < N; j++) {
+        int64_t at = tb ? j * ldb + p : p * ldb + j;
+        if (f64) ((double *)B)[at] = b[p * N + j];
+        else ((float *)B)[at] = (float)b[p * N + j];
+      }
+    for (int ii = 0; ii < nisa; ii++) {
+      CU_ASSERT_EQUAL_FATAL(rt_kernels_set_isa(isas[ii]), NN_OK);
+      for (int pi = 0; pi < 3; pi++) {
+        for (int64_t i = 0; i < M * ldc; i++) {
+          int64_t r = i / ldc, col = i % ldc;
+          double v = col < N ? c0[r * N + col] : SENTINEL;
+          if (f64) ((double *)C)[i] = v;
+          else ((float *)C)[i] = (float)v;
+        }
+        if (f64)
+          rt_dgemm(pool_at(pi), ta, tb, M, N, K, gc->alpha, A, lda, B, ldb, gc->beta, C, ldc);
+        else
+          rt_sgemm(pool_at(pi), ta, tb, M, N, K, (float)gc->alpha, A, lda, B, ldb,
+                   (float)gc->beta, C, ldc);
+        int bad = 0;
+        for (int64_t i = 0; i < M; i++)
+          for (int64_t j = 0; j < ldc; j++) {
+            double got = f64 ? ((double *)C)[i * ldc + j] : ((float *)C)[i * ldc + j];
+            if (j >= N) bad += got != SENTINEL;
+            else bad += !within(got, ref[i * N + j], absref[i * N + j], K,
+                                f64 ? DBL_EPSILON : FLT_EPSILON);
+          }
+        if (bad)
+          fprintf(stderr, "\n  %s M=%lld N=%lld K=%lld ta=%d tb=%d isa=%s pool=%d: %d bad\n",
+                  f64 ? "dgemm" : "sgemm", (long long)M, (long long)N, (long long)K, ta, tb,
+                  rt_isa_name(isas[ii]), pi, bad);
+        CU_ASSERT_EQUAL(bad, 0);
+        if (pi == 0) memcpy(C_first, C, (size_t)(M * ldc) * es);
+        else CU_ASSERT_EQUAL(memcmp(C_first, C, (size_t)(M * ldc) * es), 0);
+      }
+    }
+    rt_kernels_set_isa(RT_ISA_AUTO);
+    free(A);
+    free(B);
+    free(C);
+    free(C_first);
+  }
+  free(a);
+  free(b);
+  free(c0);
+  free(ref);
+  free(absref);
+}
+
+static const GemmCase gemm_cases[] = {
+    {1, 1, 1, 1, 0, true},        {3, 17, 1, 1, 0, true},      {1, 257, 33, 1, 1, false},
+    {257, 1, 65, 2, 0.25, false}, {17, 31, 33, -0.5, 1, false}, {31, 33, 17, 1, 0, true},
+    {33, 65, 127, 1, 0, false},   {65, 127, 31, 1.5, -2, false}, {127, 255, 3, 1, 1, false},
+    {255, 33, 257, 1, 0, true},   {13, 10, 256, 1, 0, false},  {37, 45, 1000, 1, 0.5, false},
+    {5, 600, 20, 1, 0, true},     {100, 96, 64, 1, 0, false},
+};
+
+static void test_sgemm(void) {
+  for (size_t i = 0; i < sizeof gemm_cases / sizeof *gemm_cases; i++)
+    check_gemm(&gemm_cases[i], false);
+}
+
+static void test_dgemm(void) {
+  for (size_t i = 0; i < sizeof gemm_cases / sizeof *gemm_cases; i += 2)
+    check_gemm(&gemm_cases[i], true);
+}
+
+/* alpha == 0 or K == 0: C = beta*C, and beta == 0 clears NaNs. */
+static void test_gemm_degenerate(void) {
+  float A[4] = {NAN, NAN, NAN, NAN}, B[4] = {NAN, NAN, NAN, NAN};
+  float C[4] = {NAN, NAN, NAN, NAN};
+  rt_sgemm(pool2, false, false, 2, 2, 2, 0.0f, A, 2, B, 2, 0.0f, C, 2);
+  for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL(C[i], 0.0f);
+  float D[4] = {1, 2, 3, 4};
+  rt_sgemm(NULL, false, false, 2, 2, 0, 1.0f, A, 2, B, 2, 2.0f, D, 2);
+  for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL(D[i], 2.0f * (float)(i + 1));
+  double E[2] = {NAN, NAN};
+  rt_dgemm(pool1, true, true, 1, 2, 0, 1.0, NULL, 1, NULL, 1, 0.0, E, 2);
+  CU_ASSERT(E[0] == 0.0 && E[1] == 0.0);
+  rt_sgemm(pool2, false, false, 0, 5, 5, 1.0f, A, 5, B, 5, 0.0f, NULL, 5); /* M == 0 */
+}
+
+/* Batched: each matrix of the batch against plain GEMM, which is itself
+ * checked above; batch sizes below and above the pool size. */
+static void test_gemm_batched(void) {
+  int64_t M = 19, N = 37, K = 23, lda = K + 1, ldb = N + 2, ldc = N + 3;
+  int64_t sa = M * lda + 5, sb = K * ldb + 7, sc = M * ldc + 11;
+  int64_t batches[] = {1, 2, 5};
+  for (int bi = 0; bi < 3; bi++) {
+    int64_t batch = batches[bi];
+    float *A = malloc(sizeof(float) * (size_t)(batch * sa)), *B = malloc(sizeof(float) * (size_t)(batch * sb));
+    float *C = malloc(sizeof(float) * (size_t)(batch * sc)), *R = malloc(sizeof(float) * (size_t)(batch * sc));
+    double *Ad = malloc(sizeof(double) * (size_t)(batch * sa)), *Bd = malloc(sizeof(double) * (size_t)(batch * sb));
+    double *Cd = malloc(sizeof(double) * (size_t)(batch * sc)), *Rd = malloc(sizeof(double) * (size_t)(batch * sc));
+    for (int64_t i = 0; i < batch * sa; i++) A[i] = (float)(Ad[i] = rnd());
+    for (int64_t i = 0; i < batch * sb; i++) B[i] = (float)(Bd[i] = rnd());
+    for (int pi = 0; pi < 3; pi++) {
+      for (int64_t i = 0; i < batch * sc; i++) C[i] = R[i] = (float)(Cd[i] = Rd[i] = rnd());
+      rt_sgemm_batched(pool_at(pi), false, false, batch, M, N, K, 1.5f, A, lda, sa, B, ldb, sb,
+                       0.5f, C, ldc, sc);
+      rt_dgemm_batched(pool_at(pi), false, false, batch, M, N, K, 1.5, Ad, lda, sa, Bd, ldb, sb,
+                       0.5, Cd, ldc, sc);
+      for (int64_t b = 0; b < batch; b++) {
+        rt_sgemm(NULL, false, false, M, N, K, 1.5f, A + b * sa, lda, B + b * sb, ldb, 0.5f,
+                 R + b * sc, ldc);
+        rt_dgemm(NULL, false, false, M, N, K, 1.5, Ad + b * sa, lda, Bd + b * sb, ldb, 0.5,
+                 Rd + b * sc, ldc);
+      }
+      /* identical bits: same arithmetic per element, and gaps untouched */
+      CU_ASSERT_EQUAL(memcmp(C, R, sizeof(float) * (size_t)(batch * sc)), 0);
+      CU_ASSERT_EQUAL(memcmp(Cd, Rd, sizeof(double) * (size_t)(batch * sc)), 0);
+    }
+    free(A), free(B), free(C), free(R), free(Ad), free(Bd), free(Cd), free(Rd);
+  }
+}
+
+/* ---- convolution ------------------------------------------------------------ */
+
+static int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p) { return (in + 2 * p - k) / s + 1; }
+
+static rt_conv2d_shape conv_shape(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                                  int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
+                                  int64_t PW) {
+  rt_conv2d_shape s = {N, C, H, W, O, KH, KW, SH, SW, PH, PW, conv_out(H, KH, SH, PH),
+                       conv_out(W, KW, SW, PW)};
+  return s;
+}
+
+/* Reference: y, dx, dw from x, w, dy by the definition; `abs*` get the
+ * sums of absolute terms for the error bound. */
+static void conv_reference(const rt_conv2d_shape *s, const double *x, const double *w,
+                           const double *dy, double *y, double *ay, double *dx, double *adx,
+                           double *dw, double *adw) {
+  int64_t ysz = s->N * s->O * s->OH * s->OW, xsz = s->N * s->C * s->H * s->W;
+  int64_t wsz = s->O * s->C * s->KH * s->KW;
+  memset(y, 0, sizeof(double) * (size_t)ysz), memset(ay, 0, sizeof(double) * (size_t)ysz);
+  memset(dx, 0, sizeof(double) * (size_t)xsz), memset(adx, 0, sizeof(double) * (size_t)xsz);
+  memset(dw, 0, sizeof(double) * (size_t)wsz), memset(adw, 0, sizeof(double) * (size_t)wsz);
+  for (int64_t n = 0; n < s->N; n++)
+    for (int64_t o = 0; o < s->O; o++)
+      for (int64_t oh = 0; oh < s->OH; oh++)
+        for (int64_t ow = 0; ow < s->OW; ow++) {
+          int64_t yi = ((n * s->O + o) * s->OH + oh) * s->OW + ow;
+          for (int64_t c = 0; c < s->C; c++)
+            for (int64_t kh = 0; kh < s->KH; kh++)
+              for (int64_t kw = 0; kw < s->KW; kw++) {
+                int64_t ih = oh * s->SH - s->PH + kh, iw = ow * s->SW - s->PW + kw;
+                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                int64_t xi = ((n * s->C + c) * s->H + ih) * s->W + iw;
+                int64_t wi = ((o * s->C + c) * s->KH + kh) * s->KW + kw;
+                y[yi] += x[xi] * w[wi], ay[yi] += fabs(x[xi] * w[wi]);
+                dx[xi] += dy[yi] * w[wi], adx[xi] += fabs(dy[yi] * w[wi]);
+                dw[wi] += dy[yi] * x[xi], adw[wi] += fabs(dy[yi] * x[xi]);
+              }
+        }
+}
+
+typedef void (*ConvFn)(rt_pool *, const rt_conv2d_shape *, const void *, const void *, void *,
+                       void *);
+
+static void fwd32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_forward(p, s, a, b, o, sc); }
+static void bd32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_data(p, s, a, b, o, sc); }
+static void bf32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_filter(p, s, a, b, o, sc); }
+static void fwd64(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_forward_f64(p, s, a, b, o, sc); }
+static void bd64(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_data_f64(p, s, a, b, o, sc); }
+static void bf64(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_filter_f64(p, s, a, b, o, sc); }
+
+/* Run one conv function on every ISA and pool; compare to ref within the
+ * bound for depth `k`, and across pools bit for bit. Output is pre-filled
+ * with NaN to check it is overwritten, not accumulated. */
+static int run_conv(const char *what, ConvFn fn, const rt_conv2d_shape *s, const void *in1,
+                    const void *in2, int64_t out_n, const double *ref, const double *absref,
+                    int64_t k, bool f64) {
+  size_t es = f64 ? sizeof(double) : sizeof(float);
+  size_t sbytes = rt_conv2d_scratch_bytes(s, 2);
+  void *scratch = rt_alloc(sbytes);
+  void *out = malloc((size_t)out_n * es), *first = malloc((size_t)out_n * es);
+  rt_isa isas[4];
+  int nisa = isa_list(isas), failures = 0;
+  /* the huge thin shapes only test the fallback paths: one pool suffices */
+  int first_pool = out_n > 100000 ? 2 : 0;
+  for (int ii = 0; ii < nisa; ii++) {
+    /* The portable C arch runs the same conv paths as AVX2 (only kernels
+     * differ, and the GEMM tests cover those): big cases skip it. */
+    if (isas[ii] == RT_ISA_C && nisa > 1 && out_n * k > 2000000) continue;
+    rt_kernels_set_isa(isas[ii]);
+    for (int pi = first_pool; pi < 3; pi++) {
+      for (int64_t i = 0; i < out_n; i++) {
+        if (f64) ((double *)out)[i] = NAN;
+        else ((float *)out)[i] = NAN;
+      }
+      /* garbage (NaN) scratch must not matter; the head holds the shared part */
+      memset(scratch, 0xff, sbytes < (1u << 18) ? sbytes : (1u << 18));
+      fn(pool_at(pi), s, in1, in2, out, scratch);
+      int bad = 0;
+      for (int64_t i = 0; i < out_n; i++) {
+        double got = f64 ? ((double *)out)[i] : ((float *)out)[i];
+        bad += !within(got, ref[i], absref[i], k, f64 ? DBL_EPSILON : FLT_EPSILON);
+      }
+      if (bad)
+        fprintf(stderr, "\n  %s%s N%lld C%lld %lldx%lld O%lld k%lldx%lld s%lld,%lld p%lld,%lld isa=%s pool=%d: %d bad\n",
+                what, f64 ? "_f64" : "", (long long)s->N, (long long)s->C, (long long)s->H,
+                (long long)s->W, (long long)s->O, (long long)s->KH, (long long)s->KW,
+                (long long)s->SH, (long long)s->SW, (long long)s->PH, (long long)s->PW,
+                rt_isa_name(isas[ii]), pi, bad);
+      failures += bad;
+      if (pi == first_pool) memcpy(first, out, (size_t)out_n * es);
+      else failures += memcmp(first, out, (size_t)out_n * es) != 0;
+    }
+  }
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  rt_free(scratch);
+  free(out);
+  free(first);
+  return failures;
+}
+
+static void check_conv(const rt_conv2d_shape *s, bool f64) {
+  CU_ASSERT_EQUAL_FATAL(rt_conv2d_shape_check(s), NN_OK);
+  int64_t xsz = s->N * s->C * s->H * s->W, wsz = s->O * s->C * s->KH * s->KW;
+  int64_t ysz = s->N * s->O * s->OH * s->OW;
+  double *x = malloc(sizeof(double) * (size_t)xsz), *w = malloc(sizeof(double) * (size_t)wsz);
+  double *dy = malloc(sizeof(double) * (size_t)ysz);
+  double *y = malloc(sizeof(double) * (size_t)ysz), *ay = malloc(sizeof(double) * (size_t)ysz);
+  double *dx = malloc(sizeof(double) * (size_t)xsz), *adx = malloc(sizeof(double) * (size_t)xsz);
+  double *dw = malloc(sizeof(double) * (size_t)wsz), *adw = malloc(sizeof(double) * (size_t)wsz);
+  for (int64_t i = 0; i < xsz; i++) x[i] = f64 ? rnd() : (float)rnd();
+  for (int64_t i = 0; i < wsz; i++) w[i] = f64 ? rnd() : (float)rnd();
+  for (int64_t i = 0; i < ysz; i++) dy[i] = f64 ? rnd() : (float)rnd();
+  conv_reference(s, x, w, dy, y, ay, dx, adx, dw, adw);
+  const void *xs = x, *ws = w, *dys = dy;
+  float *xf = NULL, *wf = NULL, *dyf = NULL;
+  if (!f64) {
+    xf = malloc(sizeof(float) * (size_t)xsz), wf = malloc(sizeof(float) * (size_t)wsz);
+    dyf = malloc(sizeof(float) * (size_t)ysz);
+    for (int64_t i = 0; i < xsz; i++) xf[i] = (float)x[i];
+    for (int64_t i = 0; i < wsz; i++) wf[i] = (float)w[i];
+    for (int64_t i = 0; i < ysz; i++) dyf[i] = (float)dy[i];
+    xs = xf, ws = wf, dys = dyf;
+  }
+  int64_t ckk = s->C * s->KH * s->KW;
+  int bad = run_conv("forward", f64 ? fwd64 : fwd32, s, xs, ws, ysz, y, ay, ckk, f64);
+  bad += run_conv("backward_data", f64 ? bd64 : bd32, s, dys, ws, xsz, dx, adx, s->O * s->KH * s->KW, f64);
+  bad += run_conv("backward_filter", f64 ? bf64 : bf32, s, xs, dys, wsz, dw, adw, s->N * s->OH * s->OW, f64);
+  CU_ASSERT_EQUAL(bad, 0);
+  free(x), free(w), free(dy), free(y), free(ay), free(dx), free(adx), free(dw), free(adw);
+  free(xf), free(wf), free(dyf);
+}
+
+static rt_conv2d_shape conv_cases(int i) {
+  switch (i) {
+  case 0: return conv_shape(2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1);     /* 3x3 pad 1 */
+  case 1: return conv_shape(3, 2, 9, 8, 5, 5, 5, 2, 2, 2, 2);     /* 5x5 stride 2 pad 2 */
+  case 2: return conv_shape(1, 4, 6, 6, 3, 1, 1, 1, 1, 0, 0);     /* 1x1 */
+  case 3: return conv_shape(2, 3, 8, 11, 7, 3, 5, 2, 1, 0, 2);    /* non-square everything */
+  case 4: return conv_shape(1, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);  /* CNN layer 1, batch 1 */
+  case 5: return conv_shape(2, 32, 14, 14, 16, 3, 3, 1, 1, 1, 1); /* CNN layer 2-like */
+  case 6: return conv_shape(1, 50, 5, 4, 13, 3, 3, 1, 1, 1, 0);   /* CKK 450 > kc */
+  case 7: return conv_shape(1, 2, 3, 3, 400, 1, 1, 1, 1, 0, 0);   /* O 400 > kc */
+  case 8: return conv_shape(3, 2, 5, 6, 3, 2, 2, 2, 2, 0, 0);     /* 2x2 stride 2 */
+  case 9: return conv_shape(1, 2, 4, 4, 3, 1, 1, 2, 2, 2, 2);     /* padding > kernel: zero rows */
+  case 10: return conv_shape(2, 16, 9, 9, 20, 3, 3, 2, 2, 1, 1);  /* channels-last filter, stride 2 */
+  case 11: return conv_shape(1, 3, 5, 4, 17, 3, 3, 1, 1, 1, 1);   /* narrow output rows */
+  case 12: return conv_shape(1, 4, 6, 7, 3, 1, 1, 1, 1, 1, 1);    /* stride 1, padding > K-1 */
+  case 13: return conv_shape(2, 5, 9, 31, 40, 3, 3, 1, 1, 2, 1);  /* O % 32 != 0, 3 row segments */
+  /* inputs larger than a thread's work buffer (196608 f32): the fallbacks */
+  case 14: return conv_shape(1, 1, 1, 200000, 2, 1, 3, 1, 1, 0, 1);
+  case 15: return conv_shape(1, 16, 1, 12300, 3, 1, 3, 1, 1, 0, 1);
+  }
+  return conv_shape(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0);
+}
+
+#define CONV_CASES 16
+
+static void test_conv_f32(void) {
+  for (int i = 0; i < CONV_CASES; i++) {
+    rt_conv2d_shape s = conv_cases(i);
+    check_conv(&s, false);
+  }
+}
+
+static void test_conv_f64(void) {
+  for (int i = 0; i < CONV_CASES; i++) {
+    if (i == 5) continue; /* the slowest; f32 covers it */
+    rt_conv2d_shape s = conv_cases(i);
+    check_conv(&s, true);
+  }
+}
+
+static void test_conv_shape_check(void) {
+  rt_conv2d_shape s = conv_shape(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0);
+  CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_OK);
+  s.OH = 4;
+  CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_ERR_ARG);
+  s = conv_shape(1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0);
+  CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_ERR_ARG);
+  s = conv_shape(1, 0, 5, 5, 1, 3, 3, 1, 1, 0, 0);
+  CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_ERR_ARG);
+  s = conv_shape(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0);
+  s.SW = 0;
+  CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_ERR_ARG);
+  CU_ASSERT_EQUAL(rt_conv2d_shape_check(NULL), NN_ERR_NULL);
+}
+
+/* ---- pooling ------------------------------------------------------------------ */
+
+static rt_pool2d_shape pool_shape(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH,
+                                  int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW) {
+  rt_pool2d_shape s = {N, C, H, W, KH, KW, SH, SW, PH, PW, conv_out(H, KH, SH, PH),
+                       conv_out(W, KW, SW, PW)};
+  return s;
+}
+
+/* Reference argmax (index into the plane, -1 if none): first maximal in
+ * row-major window order, NaN beats numbers, first NaN stays. */
+static int64_t ref_argmax(const rt_pool2d_shape *s, const double *x, int64_t oh, int64_t ow) {
+  int64_t bi = -1;
+  double best = 0;
+  for (int64_t kh = 0; kh < s->KH; kh++)
+    for (int64_t kw = 0; kw < s->KW; kw++) {
+      int64_t ih = oh * s->SH - s->PH + kh, iw = ow * s->SW - s->PW + kw;
+      if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+      double v = x[ih * s->W + iw];
+      if (bi < 0 || v > best || (isnan(v) && !isnan(best))) best = v, bi = ih * s->W + iw;
+    }
+  return bi;
+}
+
+/* Equal, treating two NaNs as equal. */
+static bool same(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
+
+static void check_pool(const rt_pool2d_shape *s, bool f64, bool with_nan) {
+  CU_ASSERT_EQUAL_FATAL(rt_pool2d_shape_check(s), NN_OK);
+  int64_t planes = s->N * s->C, hw = s->H * s->W, ohw = s->OH * s->OW;
+  int64_t xn = planes * hw, yn = planes * ohw;
+  double *x = malloc(sizeof(double) * (size_t)xn), *h = malloc(sizeof(double) * (size_t)xn);
+  double *dy = malloc(sizeof(double) * (size_t)yn);
+  double *r_max = malloc(sizeof(double) * (size_t)yn), *r_pick = malloc(sizeof(double) * (size_t)yn);
+  double *r_avg = malloc(sizeof(double) * (size_t)yn);
+  double *r_mdx = calloc((size_t)xn, sizeof(double)), *r_adx = calloc((size_t)xn, sizeof(double));
+  /* small integers: many ties, exact sums */
+  for (int64_t i = 0; i < xn; i++) x[i] = (double)((int)(rnd() * 3.0)), h[i] = (double)i;
+  if (with_nan) x[5 % xn] = NAN, x[7 % xn] = NAN, x[xn - 1] = NAN, x[2 % xn] = -INFINITY;
+  for (int64_t i = 0; i < yn; i++) dy[i] = (double)((int)(rnd() * 8.0));
+  double inv = 1.0 / (double)(s->KH * s->KW);
+  for (int64_t pl = 0; pl < planes; pl++)
+    for (int64_t oh = 0; oh < s->OH; oh++)
+      for (int64_t ow = 0; ow < s->OW; ow++) {
+        int64_t o = pl * ohw + oh * s->OW + ow;
+        int64_t i = ref_argmax(s, x + pl * hw, oh, ow);
+        r_max[o] = i < 0 ? -INFINITY : x[pl * hw + i];
+        r_pick[o] = i < 0 ? 0.0 : h[pl * hw + i];
+        if (i >= 0) r_mdx[pl * hw + i] += dy[o];
+        double sum = 0;
+        for (int64_t kh = 0; kh < s->KH; kh++)
+          for (int64_t kw = 0; kw < s->KW; kw++) {
+            int64_t ih = oh * s->SH - s->PH + kh, iw = ow * s->SW - s->PW + kw;
+            if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+            sum += x[pl * hw + ih * s->W + iw];
+            r_adx[pl * hw + ih * s->W + iw] += dy[o] * inv;
+          }
+        r_avg[o] = sum * inv;
+      }
+  /* typed copies */
+  size_t es = f64 ? sizeof(double) : sizeof(float);
+  void *X = malloc((size_t)xn * es), *Hh = malloc((size_t)xn * es), *DY = malloc((size_t)yn * es);
+  void *Y = malloc((size_t)(xn > yn ? xn : yn) * es);
+  for (int64_t i = 0; i < xn; i++) {
+    if (f64) ((double *)X)[i] = x[i], ((double *)Hh)[i] = h[i];
+    else ((float *)X)[i] = (float)x[i], ((float *)Hh)[i] = (float)h[i];
+  }
+  for (int64_t i = 0; i < yn; i++) {
+    if (f64) ((double *)DY)[i] = dy[i];
+    else ((float *)DY)[i] = (float)dy[i];
+  }
+#define GET(i) (f64 ? ((double *)Y)[i] : (double)((float *)Y)[i])
+  for (int pi = 0; pi < 3; pi++) {
+    rt_pool *p = pool_at(pi);
+    int bad[5] = {0};
+    memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
+    if (f64) rt_maxpool2d_forward_f64(p, s, X, Y);
+    else rt_maxpool2d_forward(p, s, X, Y);
+    for (int64_t i = 0; i < yn; i++) bad[0] += !same(GET(i), r_max[i]);
+    memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
+    if (f64) rt_maxpool2d_pick_f64(p, s, X, Hh, Y);
+    else rt_maxpool2d_pick(p, s, X, Hh, Y);
+    for (int64_t i = 0; i < yn; i++) bad[1] += !same(GET(i), r_pick[i]);
+    memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
+    if (f64) rt_maxpool2d_backward_f64(p, s, X, DY, Y);
+    else rt_maxpool2d_backward(p, s, X, DY, Y);
+    for (int64_t i = 0; i < xn; i++) bad[2] += !same(GET(i), r_mdx[i]);
+    if (!with_nan) {
+      memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
+      if (f64) rt_avgpool2d_forward_f64(p, s, X, Y);
+      else rt_avgpool2d_forward(p, s, X, Y);
+      for (int64_t i = 0; i < yn; i++) bad[3] += !(fabs(GET(i) - r_avg[i]) <= 1e-6 * (1 + fabs(r_avg[i])));
+      memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
+      if (f64) rt_avgpool2d_backward_f64(p, s, DY, Y);
+      else rt_avgpool2d_backward(p, s, DY, Y);
+      for (int64_t i = 0; i < xn; i++) bad[4] += !(fabs(GET(i) - r_adx[i]) <= 1e-6 * (1 + fabs(r_adx[i])));
+    }
+    for (int k = 0; k < 5; k++) {
+      if (bad[k])
+        fprintf(stderr, "\n  pool op %d %s %lldx%lld k%lldx%lld s%lld,%lld p%lld,%lld pool=%d: %d bad\n",
+                k, f64 ? "f64" : "f32", (long long)s->H, (long long)s->W, (long long)s->KH,
+                (long long)s->KW, (long long)s->SH, (long long)s->SW, (long long)s->PH,
+                (long long)s->PW, pi, bad[k]);
+      CU_ASSERT_EQUAL(bad[k], 0);
+    }
+  }
+#undef GET
+  free(x), free(h), free(dy), free(r_max), free(r_pick), free(r_avg), free(r_mdx), free(r_adx);
+  free(X), free(Hh), free(DY), free(Y);
+}
+
+static const int64_t pool_cases[][10] = {
+    /* N C H W KH KW SH SW PH PW */
+    {2, 3, 7, 9, 3, 3, 2, 2, 1, 1},   /* overlapping 3x3 stride 2, padded */
+    {2, 3, 6, 8, 2, 2, 2, 2, 0, 0},   /* the 2x2 fast path */
+    {1, 2, 7, 7, 2, 2, 2, 2, 0, 0},   /* 2x2 on odd sizes (last row/col dropped) */
+    {2, 2, 5, 6, 3, 2, 1, 2, 1, 0},   /* non-square window and strides */
+    {1, 1, 2, 3, 1, 1, 1, 1, 1, 1},   /* padding > window: all-padding windows */
+    {3, 5, 12, 12, 3, 3, 2, 2, 1, 1}, /* enough planes to split across threads */
+};
+
+static void test_pool_f32(void) {
+  for (size_t i = 0; i < sizeof pool_cases / sizeof *pool_cases; i++) {
+    const int64_t *c = pool_cases[i];
+    rt_pool2d_shape s = pool_shape(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
+    check_pool(&s, false, false);
+    check_pool(&s, false, true);
+  }
+}
+
+static void test_pool_f64(void) {
+  for (size_t i = 0; i < sizeof pool_cases / sizeof *pool_cases; i++) {
+    const int64_t *c = pool_cases[i];
+    rt_pool2d_shape s = pool_shape(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]);
+    check_pool(&s, true, false);
+    check_pool(&s, true, true);
+  }
+}
+
+/* A hand-checked tie: window values 1,2,2 / 2,0,0 -> the first 2 (index 1). */
+static void test_pool_tie_by_hand(void) {
+  float x[6] = {1, 2, 2, 2, 0, 0}, y[1], dx[6], h[6] = {10, 11, 12, 13, 14, 15}, pk[1];
+  float dy[1] = {5};
+  rt_pool2d_shape s = pool_shape(1, 1, 2, 3, 2, 3, 1, 1, 0, 0);
+  rt_maxpool2d_forward(NULL, &s, x, y);
+  rt_maxpool2d_backward(NULL, &s, x, dy, dx);
+  rt_maxpool2d_pick(NULL, &s, x, h, pk);
+  CU_ASSERT_EQUAL(y[0], 2.0f);
+  CU_ASSERT_EQUAL(pk[0], 11.0f);
+  float want[6] = {0, 5, 0, 0, 0, 0};
+  CU_ASSERT_EQUAL(memcmp(dx, want, sizeof want), 0);
+}
+
+static void test_pool_shape_check(void) {
+  rt_pool2d_shape s = pool_shape(1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
+  CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_OK);
+  s.OW = 3;
+  CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_ERR_ARG);
+  s = pool_shape(1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
+  s.SH = 0; /* zero stride */
+  CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_ERR_ARG);
+  s = pool_shape(1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
+  s.PW = -1;
+  CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_ERR_ARG);
+}
+
+/* ---- allocation failure ------------------------------------------------------ */
+
+static atomic_int live_allocs, allow_allocs;
+
+static void *failing_alloc(size_t size, size_t align, void *ud) {
+  (void)ud;
+  if (atomic_fetch_sub(&allow_allocs, 1) <= 0) return NULL;
+  void *p = aligned_alloc(align, (size + align - 1) / align * align);
+  if (p) atomic_fetch_add(&live_allocs, 1);
+  return p;
+}
+static void counting_free(void *p, void *ud) {
+  (void)ud;
+  if (p) atomic_fetch_sub(&live_allocs, 1);
+  free(p);
+}
+
+static void test_pool_create_nomem(void) {
+  /* fail the k-th allocation for every k until creation succeeds */
+  bool succeeded = false;
+  for (int k = 0; k < 64 && !succeeded; k++) {
+    atomic_store(&live_allocs, 0);
+    atomic_store(&allow_allocs, k);
+    rt_set_alloc_hook(failing_alloc, counting_free, NULL);
+    rt_pool *p = (rt_pool *)&live_allocs; /* must be reset to NULL on failure */
+    nn_status st = rt_pool_create(&p, 2);
+    if (st == NN_OK) {
+      succeeded = true;
+      CU_ASSERT(k > 0);
+      CU_ASSERT_PTR_NOT_NULL(p);
+      CU_ASSERT(atomic_load(&live_allocs) > 0);
+      rt_pool_destroy(p);
+    } else {
+      CU_ASSERT_EQUAL(st, NN_ERR_NOMEM);
+      CU_ASSERT_PTR_NULL(p);
+      CU_ASSERT(strlen(rt_last_error()) > 0);
+    }
+    rt_set_alloc_hook(NULL, NULL, NULL);
+    CU_ASSERT_EQUAL(atomic_load(&live_allocs), 0); /* nothing leaked */
+  }
+  CU_ASSERT(succeeded);
+}
+
+/* With pool == NULL and no buffer obtainable, GEMM still computes (via its
+ * unpacked fallback). Runs in a fresh thread, which has no buffer yet. */
+static void *gemm_nomem_thread(void *arg) {
+  float *out = arg, A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, -1, 2, 0.5f, 1};
+  rt_sgemm(NULL, false, false, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, out, 2);
+  return NULL;
+}
+
+static void test_gemm_nomem(void) {
+  float out[4] = {NAN, NAN, NAN, NAN};
+  atomic_store(&allow_allocs, 0);
+  atomic_store(&live_allocs, 0);
+  rt_set_alloc_hook(failing_alloc, counting_free, NULL);
+  pthread_t t;
+  pthread_create(&t, NULL, gemm_nomem_thread, out);
+  pthread_join(t, NULL);
+  rt_set_alloc_hook(NULL, NULL, NULL);
+  /* [1 2 3; 4 5 6] x [1 0; -1 2; .5 1] */
+  CU_ASSERT_EQUAL(out[0], 0.5f);
+  CU_ASSERT_EQUAL(out[1], 7.0f);
+  CU_ASSERT_EQUAL(out[2], 2.0f);
+  CU_ASSERT_EQUAL(out[3], 16.0f);
+  CU_ASSERT_EQUAL(atomic_load(&live_allocs), 0);
+}
+
+int main(void) {
+  if (rt_pool_create(&pool1, 1) != NN_OK || rt_pool_create(&pool2, 2) != NN_OK) return 2;
+  static const UnitTest tests[] = {
+      {"parallel_for covers every item once", test_parallel_for_covers},
+      {"nested parallel_for runs serially", test_parallel_for_nested},
+      {"concurrent callers on one pool", test_pool_concurrent_callers},
+      {"pool create/destroy", test_pool_create_destroy},
+      {"sgemm vs reference, all layouts/ISAs/pools", test_sgemm},
+      {"dgemm vs reference", test_dgemm},
+      {"gemm alpha=0, K=0, M=0", test_gemm_degenerate},
+      {"gemm batched", test_gemm_batched},
+      {"conv2d f32 fwd/bwd-data/bwd-filter", test_conv_f32},
+      {"conv2d f64", test_conv_f64},
+      {"conv2d shape check", test_conv_shape_check},
+      {"pooling f32, all five", test_pool_f32},
+      {"pooling f64, all five", test_pool_f64},
+      {"max pooling tie by hand", test_pool_tie_by_hand},
+      {"pool2d shape check", test_pool_shape_check},
+      {"pool create fails cleanly without memory", test_pool_create_nomem},
+      {"gemm without a packing buffer", test_gemm_nomem},
+      {0, 0}};
+  int rc = unit_run("kernels", tests);
+  rt_pool_destroy(pool1);
+  rt_pool_destroy(pool2);
+  return rc;
+}

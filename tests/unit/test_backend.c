@@ -1,0 +1,266 @@
+/* test_backend.c — differential tests of the LLVM backend against the
+ * reference interpreter, through the JIT: every op case (in f64, and in f32
+ * with every f64 replaced) and every sample at small sizes, forward and
+ * gradient, at -O0 and -O3. f32 results must agree within a relative error
+ * of 1e-5 (norm-wise per result), f64 within 1e-10. */
+#include "unit_main.h"
+#include "gradcheck.h"
+#include "op_cases.h"
+#include "backend.h"
+#include "rt_model.h"
+
+typedef struct Lib {
+  Jit *jit;
+  const rt_model_desc *d;
+} Lib;
+
+static bool build_lib(Compiled *c, int opt, Lib *lib) {
+  Diag d;
+  diag_init(&d, "<test>", "", 0, stderr, COLOR_NEVER);
+  BackendOpts o = {.opt_level = opt, .for_jit = true, .name = "t"};
+  CodeGen *cg = codegen_module(c, &o, &d);
+  diag_free(&d);
+  if (!cg) return false;
+  char err[512];
+  lib->jit = jit_create(cg, err, sizeof err);
+  if (!lib->jit) {
+    fprintf(stderr, "jit: %s\n", err);
+    return false;
+  }
+  const rt_model_desc *(*descf)(void) = (const rt_model_desc *(*)(void))jit_lookup(lib->jit, "t_descriptor");
+  if (!descf) return false;
+  lib->d = descf();
+  return true;
+}
+
+/* A Compiled wrapper for a module parsed from text: f and its gradient with
+ * respect to the inputs not named w*. */
+static Compiled *compiled_from_text(Arena *a, const char *text) {
+  Module *m = gc_parse_ir(a, text);
+  if (!m) return NULL;
+  Compiled *c = NEW(a, Compiled);
+  c->m = m;
+  c->nprimal = m->nfuncs;
+  c->grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
+  c->stats = NEW_ARRAY(a, FuncStats, 2 * m->nfuncs + 2);
+  Func *f = m->funcs[0];
+  bool wrt[64] = {0};
+  for (int i = 0; i < f->body->nargs; i++) {
+    const Value *v = f->body->args[i];
+    wrt[f->arg_role[i].index] = dtype_is_float(v->ty.dtype) && v->name && v->name[0] != 'w';
+  }
+  Diag d;
+  diag_init(&d, "<test>", "", 0, stderr, COLOR_NEVER);
+  PassOpts po = {.verify = true};
+  run_passes(m, f, &po);
+  c->grads[0] = grad_func(m, f, wrt, &d);
+  if (c->grads[0].f) run_passes(m, c->grads[0].f, &po);
+  diag_free(&d);
+  c->ok = c->grads[0].f != NULL;
+  return c;
+}
+
+static void *to_buffer(const ITensor *t) {
+  int64_t n = type_numel(&t->ty);
+  size_t es = dtype_size(t->ty.dtype);
+  void *p = calloc((size_t)(n ? n : 1), es);
+  for (int64_t i = 0; i < n; i++) {
+    switch (t->ty.dtype) {
+    case TY_F32: ((float *)p)[i] = (float)t->d[i]; break;
+    case TY_F64: ((double *)p)[i] = t->d[i]; break;
+    case TY_I32: ((int32_t *)p)[i] = (int32_t)t->d[i]; break;
+    default: ((uint8_t *)p)[i] = t->d[i] != 0; break;
+    }
+  }
+  return p;
+}
+
+static double from_buffer(const void *p, DType dt, int64_t i) {
+  switch (dt) {
+  case TY_F32: return ((const float *)p)[i];
+  case TY_F64: return ((const double *)p)[i];
+  case TY_I32: return ((const int32_t *)p)[i];
+  default: return ((const uint8_t *)p)[i];
+  }
+}
+
+static double rel_err(const ITensor *want, const void *got) {
+  int64_t n = type_numel(&want->ty);
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double w = want->d[i], g = from_buffer(got, want->ty.dtype, i);
+    if (isnan(w) && isnan(g)) continue;
+    num += (w - g) * (w - g);
+    den += w * w;
+  }
+  return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Run function `fi` of lib with the interpreter's inputs; compare every
+ * user-visible output and every gradient written to the grad buffer. */
+static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char *what) {
+  const rt_func_desc *fd = &lib->d->funcs[fi];
+  ITensor args[128];
+  gc_inputs(f, args, NULL, 4242 + (uint64_t)fi);
+  /* parameters come from the model's buffer */
+  for (int i = 0; i < f->body->nargs; i++)
+    if (f->arg_role[i].kind == ARG_PARAM) {
+      const rt_param_desc *p = &lib->d->params[f->arg_role[i].index];
+      for (int64_t k = 0; k < type_numel(&args[i].ty); k++)
+        args[i].d[k] = from_buffer(mdl->params + p->byte_offset, args[i].ty.dtype, k);
+    }
+  /* keep i32 inputs in range of small class counts */
+  void *user[128];
+  int nu = 0;
+  for (int i = 0; i < f->body->nargs; i++)
+    if (f->arg_role[i].kind == ARG_INPUT) user[nu++] = to_buffer(&args[i]);
+  int first_out = nu;
+  for (int k = 0; k < f->nret; k++) {
+    int kind = f->ret_role[k].kind;
+    if (kind == RES_OUTPUT || kind == RES_LOSS || kind == RES_INPUT_GRAD)
+      user[nu++] = calloc((size_t)type_numel(&f->ret[k]) + 1, dtype_size(f->ret[k].dtype));
+  }
+  CU_ASSERT_EQUAL(nu, fd->nuser_in + fd->nuser_out);
+  nn_status st = rt_model_call(lib->d, mdl, fi, user, nu);
+  CU_ASSERT_EQUAL(st, NN_OK);
+  ITensor want[128];
+  char err[256];
+  /* f32 mode rounds f32 values as compiled code does and leaves f64 exact */
+  CU_ASSERT_TRUE_FATAL(interp_run(f, args, f->body->nargs, want, INTERP_F32, err, sizeof err));
+  double worst = 0;
+  int u = first_out;
+  for (int k = 0; k < f->nret; k++) {
+    int kind = f->ret_role[k].kind;
+    const void *got;
+    if (kind == RES_GRAD) got = mdl->grads + lib->d->params[f->ret_role[k].index].byte_offset;
+    else got = user[u++];
+    double e = rel_err(&want[k], got);
+    double tol = want[k].ty.dtype == TY_F64 ? 1e-10 : 1e-5;
+    if (!(e <= tol)) fprintf(stderr, "%s: @%s result %d: relative error %.3g\n", what, f->name, k, e);
+    if (!(e <= worst)) worst = e;
+  }
+  for (int i = 0; i < nu; i++) free(user[i]);
+  gc_free_all(want, f->nret);
+  gc_free_all(args, f->body->nargs);
+  return worst;
+}
+
+static void run_all(Compiled *c, int opt, const char *what, int *failures) {
+  Lib lib;
+  if (!build_lib(c, opt, &lib)) {
+    fprintf(stderr, "%s: backend failed\n", what);
+    (*failures)++;
+    return;
+  }
+  rt_model *mdl = NULL;
+  CU_ASSERT_EQUAL_FATAL(rt_model_create(lib.d, &mdl, 7, 2), NN_OK);
+  /* the library's functions are the module's, in order */
+  for (int fi = 0; fi < lib.d->nfuncs; fi++) {
+    double e = compare_func(&lib, mdl, c->m->funcs[fi], fi, what);
+    if (!(e <= 1e-5)) (*failures)++;
+  }
+  rt_model_destroy(lib.d, mdl);
+  jit_destroy(lib.jit);
+}
+
+static char *replace_all(const char *s, const char *from, const char *to) {
+  static char out[16384];
+  size_t o = 0, lf = strlen(from), lt = strlen(to);
+  while (*s && o + lt + 1 < sizeof out) {
+    if (!strncmp(s, from, lf)) {
+      memcpy(out + o, to, lt);
+      o += lt;
+      s += lf;
+    } else {
+      out[o++] = *s++;
+    }
+  }
+  out[o] = 0;
+  return out;
+}
+
+static void test_ops(void) {
+  int failures = 0;
+  for (int k = 0; k < NUM_OP_CASES; k++) {
+    char text[8192];
+    op_case_text(&op_cases[k], text, sizeof text);
+    for (int variant = 0; variant < 2; variant++) {
+      const char *src = variant ? replace_all(text, "f64", "f32") : text;
+      for (int opt = 0; opt <= 3; opt += 3) {
+        Arena *a = arena_new();
+        Compiled *c = compiled_from_text(a, src);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        char what[128];
+        snprintf(what, sizeof what, "%s (%s, -O%d)", op_cases[k].name, variant ? "f32" : "f64", opt);
+        run_all(c, opt, what, &failures);
+        arena_free(a);
+      }
+    }
+  }
+  CU_ASSERT_EQUAL(failures, 0);
+}
+
+static Compiled *compile_sample(Arena *a, const char *rel, const Define *defs, int ndefs) {
+  static char path[1024];
+  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
+  Options o;
+  memset(&o, 0, sizeof o);
+  o.input = path;
+  o.max_errors = 20;
+  o.color = COLOR_NEVER;
+  for (int i = 0; i < ndefs; i++) o.defs[i] = defs[i];
+  o.ndefs = ndefs;
+  Diag d;
+  char *src = NULL;
+  Program *p = NULL;
+  if (driver_front(&o, a, &d, &src, &p) != 0) return NULL;
+  CompileOpts co = {.verify = true};
+  Compiled *c = compile_module(a, &d, p, path, &co);
+  diag_free(&d);
+  return c;
+}
+
+static void check_sample(const char *rel, const Define *defs, int n) {
+  int failures = 0;
+  for (int opt = 0; opt <= 3; opt += 3) {
+    Arena *a = arena_new();
+    Compiled *c = compile_sample(a, rel, defs, n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char what[256];
+    snprintf(what, sizeof what, "%s -O%d", rel, opt);
+    run_all(c, opt, what, &failures);
+    arena_free(a);
+  }
+  CU_ASSERT_EQUAL(failures, 0);
+}
+
+static void test_mlp(void) {
+  Define d[] = {{"B", "4"}, {"H", "16"}};
+  check_sample("samples/fashion_mlp.nn", d, 2);
+}
+static void test_cnn(void) {
+  Define d[] = {{"B", "2"}, {"C1", "4"}, {"C2", "6"}, {"HID", "8"}};
+  check_sample("samples/fashion_cnn.nn", d, 4);
+}
+static void test_rnn(void) {
+  Define d[] = {{"B", "3"}, {"T", "5"}, {"V", "7"}, {"E", "4"}, {"H", "8"}};
+  check_sample("samples/char_rnn.nn", d, 5);
+}
+static void test_lstm(void) {
+  Define d[] = {{"B", "3"}, {"T", "5"}, {"V", "7"}, {"E", "4"}, {"H", "8"}};
+  check_sample("samples/char_lstm.nn", d, 5);
+}
+static void test_gpt(void) {
+  Define d[] = {{"B", "2"}, {"T", "6"}, {"V", "7"}, {"D", "16"}, {"NH", "2"}};
+  check_sample("samples/tiny_gpt.nn", d, 5);
+}
+
+static UnitTest tests[] = {{"every op case: JIT vs interpreter", test_ops},
+                           {"fashion_mlp", test_mlp},
+                           {"fashion_cnn", test_cnn},
+                           {"char_rnn", test_rnn},
+                           {"char_lstm", test_lstm},
+                           {"tiny_gpt", test_gpt},
+                           {0, 0}};
+
+int main(void) { return unit_run("backend", tests); }
