@@ -22,6 +22,7 @@ typedef struct BackendOpts {
   const char *build_info; /* recorded in the library */
   const char *source_hash;
   bool pic;               /* position-independent code (shared libraries) */
+  bool with_main;         /* add main() running the training program */
   bool for_jit;
 } BackendOpts;
 

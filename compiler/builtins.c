@@ -701,12 +701,12 @@ static bool ck_pool2d(Checker *c, Expr *e, Expr **a) {
     diag_error(c->d, e->loc, "%s(): kernel and stride must be at least 1", e->call.name);
     return false;
   }
-  if (p[0] < 0 || p[1] < 0 || 2 * p[0] > k[0] || 2 * p[1] > k[1]) {
+  if (p[0] < 0 || p[1] < 0 || p[0] > k[0] / 2 || p[1] > k[1] / 2) {
     diag_error(c->d, a[3] ? a[3]->loc : e->loc, "%s(): padding must be between 0 and half the kernel size",
                e->call.name);
     return false;
   }
-  int64_t oh = x->dim[2] + 2 * p[0] - k[0], ow = x->dim[3] + 2 * p[1] - k[1];
+  int64_t oh = x->dim[2] - (k[0] - 2 * p[0]), ow = x->dim[3] - (k[1] - 2 * p[1]); /* 2p <= k: no overflow */
   if (oh < 0 || ow < 0) {
     diag_error(c->d, e->loc, "%s(): the %lldx%lld window is larger than the input %s", e->call.name,
                (long long)k[0], (long long)k[1], tstr(x));

@@ -441,8 +441,12 @@ static bool fold_binary(Checker *c, Expr *e) {
         return false;
       }
       o->kind = CV_INT;
-      o->i = a->i % b->i;
+      o->i = b->i == -1 ? 0 : a->i % b->i; /* INT64_MIN % -1 traps in C */
       return true;
+    }
+    if (ints && b->i == -1 && a->i == INT64_MIN) {
+      diag_error(c->d, e->loc, "integer overflow in a constant expression");
+      return false;
     }
     o->kind = CV_FLOAT; /* '/' is true division; dims accept integral results */
     o->f = x / y;
@@ -522,6 +526,24 @@ bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out) {
 
 /* The values an i32 scalar expression can take, for checking dynamic
  * indices statically. False when unknown. */
+/* Saturating arithmetic for the ranges below: an overflow saturates, and
+ * the range check then reports the index as out of range. */
+static int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+static int64_t sat_sub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+static int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) return (a < 0) == (b < 0) ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
 static bool int_range(const Expr *e, int64_t *lo, int64_t *hi) {
   if (e->cv.kind == CV_INT) {
     *lo = *hi = e->cv.i;
@@ -535,17 +557,17 @@ static bool int_range(const Expr *e, int64_t *lo, int64_t *hi) {
   if (e->kind == EX_UNARY && e->un.op == UN_NEG) {
     int64_t a, b;
     if (!int_range(e->un.x, &a, &b)) return false;
-    *lo = -b;
-    *hi = -a;
+    *lo = sat_sub(0, b);
+    *hi = sat_sub(0, a);
     return true;
   }
   if (e->kind == EX_BINARY && (e->bin.op == BIN_ADD || e->bin.op == BIN_SUB || e->bin.op == BIN_MUL)) {
     int64_t a0, a1, b0, b1;
     if (!int_range(e->bin.l, &a0, &a1) || !int_range(e->bin.r, &b0, &b1)) return false;
-    if (e->bin.op == BIN_ADD) { *lo = a0 + b0; *hi = a1 + b1; }
-    else if (e->bin.op == BIN_SUB) { *lo = a0 - b1; *hi = a1 - b0; }
+    if (e->bin.op == BIN_ADD) { *lo = sat_add(a0, b0); *hi = sat_add(a1, b1); }
+    else if (e->bin.op == BIN_SUB) { *lo = sat_sub(a0, b1); *hi = sat_sub(a1, b0); }
     else {
-      int64_t p[4] = {a0 * b0, a0 * b1, a1 * b0, a1 * b1};
+      int64_t p[4] = {sat_mul(a0, b0), sat_mul(a0, b1), sat_mul(a1, b0), sat_mul(a1, b1)};
       *lo = *hi = p[0];
       for (int i = 1; i < 4; i++) {
         if (p[i] < *lo) *lo = p[i];
@@ -628,7 +650,7 @@ static bool check_index(Checker *c, Expr *e) {
     if (lo > n) lo = n;
     if (hi < lo) hi = lo;
     if (hi > n) hi = n;
-    int64_t len = (hi - lo + step - 1) / step;
+    int64_t len = (hi - lo) / step + ((hi - lo) % step != 0); /* step may be huge */
     if (len <= 0) {
       diag_error(c->d, it->loc, "this slice of axis %d of %s is empty", k, tstr(t));
       ok = false;
@@ -767,6 +789,10 @@ static bool check_expr(Checker *c, Expr *e) {
       diag_error(c->d, e->loc, "cannot negate %s", tstr(&x->ty));
       return false;
     }
+    if (x->cv.kind == CV_INT && e->un.op == UN_NEG && x->cv.i == INT64_MIN) {
+      diag_error(c->d, e->loc, "integer overflow in a constant expression");
+      return false;
+    }
     if (x->cv.kind == CV_INT) e->cv = (ConstVal){.kind = CV_INT, .i = e->un.op == UN_NEG ? -x->cv.i : x->cv.i};
     if (x->cv.kind == CV_FLOAT) e->cv = (ConstVal){.kind = CV_FLOAT, .f = e->un.op == UN_NEG ? -x->cv.f : x->cv.f};
     return true;
@@ -779,7 +805,8 @@ static bool check_expr(Checker *c, Expr *e) {
     if (op == BIN_MATMUL) return check_matmul(c, e->loc, l, r, &e->ty);
     bool logic = op == BIN_AND || op == BIN_OR;
     bool cmp = op >= BIN_EQ && op <= BIN_GE;
-    bool arith_int = op != BIN_POW;
+    /* '**' on integers only folds constants (2 ** 10); tensors need floats */
+    bool arith_int = op != BIN_POW || (l->cv.kind == CV_INT && r->cv.kind == CV_INT);
     if (logic) {
       if (l->ty.dtype != TY_BOOL || r->ty.dtype != TY_BOOL) {
         diag_error(c->d, e->bin.op_loc, "'%s' needs bool operands: %s %s %s", binop_str(op),
@@ -826,6 +853,16 @@ static bool check_expr(Checker *c, Expr *e) {
   unreachable();
 }
 
+/* Does t stay within MAX_NUMEL elements? (Computed without overflow.) */
+static bool numel_fits(const Type *t) {
+  int64_t n = 1;
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dim[i] > MAX_NUMEL || (t->dim[i] > 0 && n > MAX_NUMEL / t->dim[i])) return false;
+    n *= t->dim[i];
+  }
+  return true;
+}
+
 /* The parser bounds the height of each expression; constants add their own
  * expressions below a use (A = B + 1, B = C * 2, ...), so the checker counts
  * its nesting again to keep its recursion bounded. */
@@ -838,6 +875,10 @@ bool check_tensor(Checker *c, Expr *e) {
   c->depth++;
   bool ok = check_expr(c, e);
   c->depth--;
+  if (ok && !numel_fits(&e->ty)) { /* e.g. f32[2^40, 1] + f32[1, 2^40] */
+    diag_error(c->d, e->loc, "this value would have more than 2^40 elements: %s", tstr(&e->ty));
+    return false;
+  }
   return ok;
 }
 
@@ -996,15 +1037,18 @@ static void check_for(Checker *c, Stmt *s, FnState *fs) {
                (long long)lo, (long long)hi);
     ok = false;
   }
-  if (ok && hi - lo > 100000000) {
-    diag_error(c->d, loc_span(s->loop.lo->loc, s->loop.hi->loc), "the loop runs %lld times; the limit is 10^8",
-               (long long)(hi - lo));
+  if (ok && (uint64_t)hi - (uint64_t)lo > 100000000u) { /* hi >= lo: exact, no overflow */
+    diag_error(c->d, loc_span(s->loop.lo->loc, s->loop.hi->loc), "the loop runs %llu times; the limit is 10^8",
+               (unsigned long long)((uint64_t)hi - (uint64_t)lo));
     ok = false;
   }
   if (ok && hi == lo)
     diag_warning(c->d, loc_span(s->loop.lo->loc, s->loop.hi->loc), "this loop never runs (%lld..%lld is empty)",
                  (long long)lo, (long long)hi);
-  if (!ok) hi = lo + 1;
+  if (!ok) { /* go on with one iteration, for the body's messages */
+    lo = 0;
+    hi = 1;
+  }
   s->loop.lo_v = lo;
   s->loop.hi_v = hi;
   int mark = scope_mark(c);
@@ -1334,6 +1378,11 @@ static void check_params(Checker *c, Model *m) {
       diag_error(c->d, pd->loc, "redefinition of '%s'", pd->name);
       diag_note(c->d, prev->loc, "the previous definition is here");
       continue;
+    }
+    FnDecl *fn = find_fn(c, pd->name);
+    if (fn) { /* as bind_fns refuses for constants */
+      diag_error(c->d, pd->loc, "parameter '%s' has the same name as a function", pd->name);
+      diag_note(c->d, fn->loc, "the function is declared here");
     }
     Sym *s = new_sym(c, SYM_PARAM, pd->name, pd->loc);
     s->ty = pd->ty;

@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ast.h"
 #include "pipeline.h"
+#include "backend.h"
+#include "emit_lib.h"
 
 /* Larger sources are refused outright: no real model is near this. */
 #define MAX_SOURCE_BYTES ((size_t)64 << 20)
@@ -140,15 +143,132 @@ static void print_summary(FILE *out, const char *path, const Program *p) {
   }
 }
 
+/* FNV-1a, recorded in libraries so a checkpoint can name its source. */
+static uint64_t fnv1a(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  return h;
+}
+
+static const char *basename_of(const char *p) {
+  const char *s = strrchr(p, '/');
+  return s ? s + 1 : p;
+}
+
+/* Where an output of kind `ext` goes: -o when it is the only output, else
+ * NAME.ext (libNAME.so for libraries) in the current directory. */
+static char *out_path(const Options *o, const char *name, const char *ext, bool single) {
+  char buf[1024];
+  if (o->output && single) return strdup(o->output);
+  if (!strcmp(ext, "so")) snprintf(buf, sizeof buf, "lib%s.so", name);
+  else snprintf(buf, sizeof buf, "%s.%s", name, ext);
+  return strdup(buf);
+}
+
+static int emit_native(const Options *o, Diag *d, const Compiled *c, const char *src, size_t len) {
+  char hash[32], info[512], triple[128], cpu[64];
+  snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)fnv1a(src, len));
+  backend_host(triple, sizeof triple, cpu, sizeof cpu);
+  snprintf(info, sizeof info, "nnc %s; -O%d%s; target %s; cpu %s; source %s %s", NNC_VERSION, o->opt_level,
+           o->fast_math ? " -ffast-math" : "", o->triple ? o->triple : triple, o->cpu ? o->cpu : cpu,
+           basename_of(o->input), hash);
+  BackendOpts bo = {.opt_level = o->opt_level, .triple = o->triple, .cpu = o->cpu, .fast_math = o->fast_math,
+                    .name = o->name, .build_info = info, .source_hash = hash, .pic = true,
+                    .with_main = (o->emit & EMIT_EXE) != 0};
+  if ((o->emit & EMIT_EXE) && !(c->m->train && c->m->train->loss)) {
+    diag_error(d, loc_none(), "--emit=exe needs a model with a train block");
+    return 1;
+  }
+  if ((o->emit & EMIT_EXE) && (o->emit & EMIT_LIB)) {
+    diag_error(d, loc_none(), "--emit=exe and --emit=lib cannot be combined (the program defines main)");
+    return 1;
+  }
+  CodeGen *cg = codegen_module(c, &bo, d);
+  if (!cg) return 1;
+  const char *name = codegen_prefix(cg);
+  int kinds = 0;
+  for (unsigned k = EMIT_LLVM_IR; k <= EMIT_EXE; k <<= 1) kinds += (o->emit & k) != 0;
+  bool single = kinds == 1;
+  char err[512];
+  int rc = 0;
+  struct { unsigned bit; CgOutput kind; const char *ext; } files[] = {
+      {EMIT_LLVM_IR, CG_LLVM_IR, "ll"}, {EMIT_ASM, CG_ASM, "s"}, {EMIT_OBJ, CG_OBJ, "o"}};
+  for (int i = 0; i < 3 && !rc; i++) {
+    if (!(o->emit & files[i].bit)) continue;
+    char *path = out_path(o, name, files[i].ext, single);
+    if (!codegen_emit(cg, files[i].kind, path, err, sizeof err)) {
+      diag_error(d, loc_none(), "%s", err);
+      rc = 1;
+    }
+    free(path);
+  }
+  if (!rc && (o->emit & EMIT_EXE)) {
+    char *exe = o->output && single ? strdup(o->output) : strdup(name);
+    char obj[] = "/tmp/nnc-XXXXXX.o";
+    int fd = mkstemps(obj, 2);
+    if (fd < 0) {
+      diag_error(d, loc_none(), "cannot create a temporary file: %s", strerror(errno));
+      rc = 1;
+    } else {
+      close(fd);
+      if (!codegen_emit(cg, CG_OBJ, obj, err, sizeof err) || link_outputs(obj, exe, false, NULL, err, sizeof err)) {
+        diag_error(d, loc_none(), "%s", err);
+        rc = 1;
+      }
+      unlink(obj);
+    }
+    free(exe);
+  }
+  if (!rc && (o->emit & EMIT_LIB)) {
+    char *so = out_path(o, name, "so", single);
+    char obj[] = "/tmp/nnc-XXXXXX.o";
+    int fd = mkstemps(obj, 2);
+    if (fd < 0) {
+      diag_error(d, loc_none(), "cannot create a temporary file: %s", strerror(errno));
+      rc = 1;
+    } else {
+      close(fd);
+      if (!codegen_emit(cg, CG_OBJ, obj, err, sizeof err) || link_outputs(obj, so, true, NULL, err, sizeof err)) {
+        diag_error(d, loc_none(), "%s", err);
+        rc = 1;
+      }
+      unlink(obj);
+    }
+    if (!rc) {
+      /* the header goes beside the library */
+      char hdr[1200];
+      const char *slash = strrchr(so, '/');
+      if (slash) snprintf(hdr, sizeof hdr, "%.*s/%s.h", (int)(slash - so), so, name);
+      else snprintf(hdr, sizeof hdr, "%s.h", name);
+      if (!write_header(cg, c, hdr, basename_of(o->input), err, sizeof err)) {
+        diag_error(d, loc_none(), "%s", err);
+        rc = 1;
+      }
+    }
+    free(so);
+  }
+  codegen_free(cg);
+  return rc;
+}
+
 int driver_run(const Options *o) {
   Arena *a = arena_new();
   Diag d;
   char *src = NULL;
   Program *p = NULL;
   int rc = driver_front(o, a, &d, &src, &p);
-  if (rc == 0) {
+  Compiled *c = NULL;
+  if (rc == 0 && (o->emit & ~EMIT_AST || o->stats)) {
+    CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt};
+    c = compile_module(a, &d, p, o->input, &co);
+    if (!c->ok) rc = 1;
+  }
+  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = emit_native(o, &d, c, src, d.len);
+  bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
+  if (rc == 0 && text) {
     FILE *out = stdout;
-    if (o->output) {
+    bool to_file = o->output && !(o->emit & EMIT_NATIVE);
+    if (to_file) {
       out = fopen(o->output, "w");
       if (!out) {
         fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o->output, strerror(errno));
@@ -157,29 +277,31 @@ int driver_run(const Options *o) {
     }
     if (out) {
       if (o->emit & EMIT_AST) ast_dump(out, p);
-      if (o->emit & (EMIT_IR | EMIT_GRAD_IR | EMIT_TAPE) || o->stats) {
-        CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt};
-        Compiled *c = compile_module(a, &d, p, o->input, &co);
-        if (!c->ok) rc = 1;
-        if (o->emit & EMIT_IR) {
-          fputs("// nnc IR\n", out);
-          Module view = *c->m;
-          view.nfuncs = c->nprimal;
-          ir_print_module(out, &view);
-        }
-        for (int i = 0; i < c->nprimal; i++) {
-          GradResult *g = &c->grads[i];
-          if (!g->f) continue;
-          if (o->emit & EMIT_GRAD_IR) {
-            fputc('\n', out);
-            ir_print_func(out, c->m, g->f);
-          }
-          if (o->emit & EMIT_TAPE) grad_print_saved(out, c->m, g);
-        }
-        if (o->stats) print_stats(o->emit ? stderr : out, c);
+      if (c && (o->emit & EMIT_IR)) {
+        fputs("// nnc IR\n", out);
+        Module view = *c->m;
+        view.nfuncs = c->nprimal;
+        ir_print_module(out, &view);
       }
+      for (int i = 0; c && i < c->nprimal; i++) {
+        GradResult *g = &c->grads[i];
+        if (!g->f) continue;
+        if (o->emit & EMIT_GRAD_IR) {
+          fputc('\n', out);
+          ir_print_func(out, c->m, g->f);
+        }
+        if (o->emit & EMIT_TAPE) grad_print_saved(out, c->m, g);
+      }
+      if (c && (o->emit & EMIT_GRAD_IR)) {
+        Func *ts = ir_find_func(c->m, "train_step");
+        if (ts) {
+          fputc('\n', out);
+          ir_print_func(out, c->m, ts);
+        }
+      }
+      if (c && o->stats) print_stats(o->emit & EMIT_TEXT ? stderr : out, c);
       if (o->cmd == CMD_CHECK && !o->emit && !o->stats) print_summary(out, o->input, p);
-      if (out != stdout) fclose(out);
+      if (to_file) fclose(out);
     }
   }
   diag_free(&d);

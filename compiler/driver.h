@@ -16,6 +16,13 @@ enum {
   EMIT_IR = 1 << 1,       /* the IR of every function, optimized */
   EMIT_GRAD_IR = 1 << 2,  /* the gradient functions */
   EMIT_TAPE = 1 << 3,     /* what the gradients save for the backward pass */
+  EMIT_LLVM_IR = 1 << 4,  /* NAME.ll */
+  EMIT_ASM = 1 << 5,      /* NAME.s */
+  EMIT_OBJ = 1 << 6,      /* NAME.o */
+  EMIT_LIB = 1 << 7,      /* libNAME.so + NAME.h */
+  EMIT_EXE = 1 << 8,      /* a training program */
+  EMIT_TEXT = EMIT_AST | EMIT_IR | EMIT_GRAD_IR | EMIT_TAPE,
+  EMIT_NATIVE = EMIT_LLVM_IR | EMIT_ASM | EMIT_OBJ | EMIT_LIB | EMIT_EXE,
 };
 
 #define MAX_DEFINES 64
@@ -33,6 +40,11 @@ typedef struct Options {
   const char *dump;         /* -d dump=PASS: print the IR after PASS */
   bool stats;               /* --stats */
   bool no_opt;              /* -d no-opt: skip the IR passes */
+  int opt_level;            /* -O0..-O3 (default 2) */
+  const char *triple;       /* --target */
+  const char *cpu;          /* -mcpu */
+  const char *name;         /* --name: API prefix */
+  bool fast_math;           /* -ffast-math */
 } Options;
 
 /* The whole front end on one file: read, parse, check. On success *prog is

@@ -380,6 +380,9 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
     ir_insert_before(ad->b.before, rin);
   else
     ir_append(ad->b.block, rin);
+  /* loops nested in this body have stacked tapes of their own by now:
+   * those new results are values of this body too, taped again below */
+  collect_fwd(fb, &s->fwd);
   make_tapes(ad, fin, rin, &s->fwd, loop_depth(fin) + 1);
   for (int j = 0; j < na; j++) ad_add(ad, fin->args[carried[j]], rin->res[j]);
   for (int j = 0; j < ov.n; j++) set_adj(ad, ov.v[j], rin->res[na + j]);

@@ -170,6 +170,11 @@ static void next(P *p) {
         p->t = T_ERROR;
         return;
       }
+      if (d < 0x20 && d != '\t') { /* would not print back */
+        err(p, (Loc){p->line, p->col, p->line, p->col}, "unexpected byte 0x%02X in a string", d);
+        p->t = T_ERROR;
+        return;
+      }
       adv(p);
       if (d == '"') break;
       if (d == '\\') {
@@ -243,6 +248,14 @@ static bool trailer(P *p, Pos *pos, const char **note) {
     while (peekc(p) != '\n' && peekc(p) != -1) adv(p);
     size_t len = p->i - start;
     while (len > 0 && (p->s[start + len - 1] == ' ' || p->s[start + len - 1] == '\r')) len--;
+    /* a note is text: control bytes (NUL included) would not print back */
+    for (size_t k = 0; k < len; k++) {
+      unsigned char ch = (unsigned char)p->s[start + k];
+      if (ch < 0x20 && ch != '\t') {
+        int col = p->col - (int)(p->i - start - k);
+        return err(p, (Loc){p->line, col, p->line, col}, "unexpected byte 0x%02X in a note", ch);
+      }
+    }
     if (len && note) *note = arena_strndup(p->a, p->s + start, len);
   } else if (peekc(p) != '\n' && peekc(p) != -1 && peekc(p) != '\r') {
     return err(p, p->loc, "expected the end of the line after the position");

@@ -13,6 +13,7 @@
 #include "check.h"
 #include "driver.h"
 #include "eval.h"
+#include "train_cmd.h"
 #include "irtool.h"
 
 static void usage(FILE *out) {
@@ -20,10 +21,18 @@ static void usage(FILE *out) {
           "usage: nnc [options] FILE.nn             compile (see --emit)\n"
           "       nnc check [options] FILE.nn       check and print a summary of the model\n"
           "       nnc eval MODEL.nn --fn NAME ...   run a function (see nnc eval --help)\n"
+          "       nnc train MODEL.nn [flags]        compile in memory and train (see --help there)\n"
           "       nnc [--passes=LIST] FILE.ir       read IR text: verify, run passes, print\n"
           "\n"
           "options:\n"
-          "  --emit=KIND[,KIND...]  what to produce: ast, ir, grad-ir, tape\n"
+          "  --emit=KIND[,KIND...]  what to produce: ast, ir, grad-ir, tape (text), and\n"
+          "                         llvm-ir, asm, obj, lib (libNAME.so + NAME.h), exe\n"
+          "                         (a training program; see NAME --help)\n"
+          "  -O0 -O1 -O2 -O3        LLVM optimization level (default -O2)\n"
+          "  --target=TRIPLE        generate code for another target (default: this host)\n"
+          "  -mcpu=CPU              generate code for CPU (default: this host's CPU)\n"
+          "  --name=NAME            prefix of the generated API (default: the model's name)\n"
+          "  -ffast-math            let LLVM reassociate floating-point arithmetic\n"
           "  --stats                instruction counts before/after the passes, AD\n"
           "                         expansion, saved bytes, and compile times\n"
           "  -d verify              verify the IR after every pass\n"
@@ -73,6 +82,11 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(k, "ir")) o->emit |= EMIT_IR;
         else if (!strcmp(k, "grad-ir")) o->emit |= EMIT_GRAD_IR;
         else if (!strcmp(k, "tape")) o->emit |= EMIT_TAPE;
+        else if (!strcmp(k, "llvm-ir")) o->emit |= EMIT_LLVM_IR;
+        else if (!strcmp(k, "asm")) o->emit |= EMIT_ASM;
+        else if (!strcmp(k, "obj")) o->emit |= EMIT_OBJ;
+        else if (!strcmp(k, "lib")) o->emit |= EMIT_LIB;
+        else if (!strcmp(k, "exe")) o->emit |= EMIT_EXE;
         else return bad_usage("unknown --emit kind '%s' (try --help)", k);
       }
       if (!o->emit) return bad_usage("--emit needs a kind%s", "");
@@ -96,6 +110,19 @@ static int parse_args(int argc, char **argv, Options *o) {
       else if (!strcmp(dv, "no-opt")) o->no_opt = true;
       else if (!strncmp(dv, "dump=", 5) && dv[5]) o->dump = dv + 5;
       else return bad_usage("unknown -d option '%s' (verify, dump=PASS, no-opt)", dv);
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      o->opt_level = a[2] - '0';
+    } else if (!strncmp(a, "--target=", 9) && a[9]) {
+      o->triple = a + 9;
+    } else if (!strncmp(a, "-mcpu=", 6) && a[6]) {
+      o->cpu = a + 6;
+    } else if (!strncmp(a, "--name=", 7) && a[7]) {
+      o->name = a + 7;
+      for (const char *q = o->name; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_' || (q > o->name && *q >= '0' && *q <= '9')))
+          return bad_usage("--name must be a C identifier, not '%s'", o->name);
+    } else if (!strcmp(a, "-ffast-math")) {
+      o->fast_math = true;
     } else if (!strcmp(a, "--stats")) {
       o->stats = true;
     } else if (!strcmp(a, "-fsyntax-only")) {
@@ -124,10 +151,12 @@ static int parse_args(int argc, char **argv, Options *o) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "eval")) return eval_main(argc - 1, argv + 1);
+  if (argc > 1 && !strcmp(argv[1], "train")) return train_main(argc - 1, argv + 1);
   if (irtool_wants(argc, argv)) return irtool_main(argc, argv); /* FILE.ir: IR text */
   Options o;
   memset(&o, 0, sizeof o);
   o.max_errors = 20;
+  o.opt_level = 2;
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc;
   if (o.cmd == CMD_DEFAULT && !o.emit) o.cmd = CMD_CHECK;

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "irgen.h"
+#include "trainstep.h"
 
 static double now_ms(void) {
   struct timespec ts;
@@ -34,7 +35,7 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
   double t1 = now_ms();
   c->ms_irgen = t1 - t0;
   if (o && o->verify && !ir_verify_module(m, stderr)) die("irgen produced IR that does not verify");
-  c->stats = NEW_ARRAY(a, FuncStats, 2 * m->nfuncs + 1);
+  c->stats = NEW_ARRAY(a, FuncStats, 2 * m->nfuncs + 2);
   c->grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
   c->ok = true;
   for (int i = 0; i < c->nprimal; i++)
@@ -58,6 +59,23 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
     if (!optimize(m, c->grads[i].f, o, st)) c->ok = false;
     st->primal = f->name;
     c->ms_passes += now_ms() - p0;
+  }
+  /* the training step, from the loss (its dropout-enabled version if any) */
+  const TrainSpec *t = m->train;
+  if (t && t->loss && c->ok && !(o && o->no_train_step)) {
+    char tname[256];
+    snprintf(tname, sizeof tname, "%s.train", t->loss->name);
+    Func *g = compiled_grad(c, tname);
+    if (!g) g = compiled_grad(c, t->loss->name);
+    if (g) {
+      double g0 = now_ms();
+      Func *ts = build_train_step(m, g, t);
+      if (o && o->verify && !ir_verify_func(m, ts, stderr)) die("train_step does not verify");
+      FuncStats *st = &c->stats[m->nfuncs - 1];
+      optimize(m, ts, o, st);
+      st->primal = NULL;
+      c->ms_grad += now_ms() - g0;
+    }
   }
   return c;
 }

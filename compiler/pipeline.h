@@ -16,6 +16,7 @@ typedef struct CompileOpts {
   const char *dump;     /* -d dump=PASS */
   bool no_opt;          /* skip the passes (tests compare with and without) */
   bool no_grad;         /* do not differentiate */
+  bool no_train_step;   /* do not build train_step */
 } CompileOpts;
 
 typedef struct FuncStats {
@@ -28,7 +29,7 @@ typedef struct Compiled {
   Module *m;
   int nprimal;          /* m->funcs[0..nprimal) are the user's functions */
   GradResult *grads;    /* per primal function; .f == NULL when not differentiated */
-  FuncStats *stats;     /* per function of m */
+  FuncStats *stats;     /* per function of m (room for primal, gradients, train_step) */
   double ms_irgen, ms_passes, ms_grad;
   bool ok;
 } Compiled;

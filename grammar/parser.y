@@ -70,6 +70,7 @@ static int lex(YYSTYPE *lval, YYLTYPE *lloc, Parser *p) {
 %define parse.lac full
 %locations
 %parse-param {Parser *p}
+%initial-action { (void)yynerrs; /* errors are counted by the Diag */ }
 %lex-param {Parser *p}
 
 %union {

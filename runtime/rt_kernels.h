@@ -7,9 +7,10 @@
  * lazily allocated buffer per calling thread that is reused), and
  * convolution uses the pool's buffers plus caller-provided `scratch`.
  *
- * Instruction sets: each kernel has an AVX-512 (F+VL+BW+DQ), an AVX2+FMA
- * and a portable C version; the best one the CPU supports is chosen at run
- * time (rt_kernels_isa). Results differ between instruction sets in the
+ * Instruction sets: every kernel runs on AVX-512 (F+VL+BW+DQ), AVX2+FMA
+ * and portable C; the best one the CPU supports is chosen at run time
+ * (rt_kernels_isa), and some conv and pooling paths exist only for
+ * AVX-512 f32 (the others take general paths). Results differ between instruction sets in the
  * last bits (different blocking and fused multiply-adds), never between
  * runs or thread counts on one of them (see "Determinism").
  *
@@ -18,8 +19,9 @@
  *    any pool (NULL, 1, 2, ... threads): C is partitioned into disjoint
  *    tiles, and each element is summed over k in an order fixed by K alone.
  *  - The convolutions give bit-identical results for any pool as well:
- *    forward and backward-data partition the output; backward-filter
- *    partitions dw and every thread sums over the batch in order n = 0..N-1.
+ *    forward and backward-data partition the output; backward-filter sums
+ *    the batch in fixed groups of consecutive images (the grouping depends
+ *    only on the shape), each group in order n, then the groups in order.
  *  - Pooling is exact per element (max) or summed in a fixed window order.
  * rt_parallel_for itself promises nothing about which thread runs which
  * chunk; its chunk boundaries depend on n, grain and the pool size. */
@@ -30,7 +32,9 @@
 
 /* ---- thread pool --------------------------------------------------------- */
 
-/* Thread pool. nthreads <= 0 means the number of online CPUs. Workers are
+/* Thread pool. nthreads <= 0 means the number of online CPUs (at most 1024
+   threads either way). Each thread gets its GEMM/conv buffers
+   (rt_thread_scratch_bytes(), about 1.7 MB) at creation. Workers are
    created once; rt_parallel_for runs fn over [0,n) split into chunks of at
    least `grain` items, the caller's thread participating, and returns when
    all are done. pool == NULL or size 1 runs serially on the caller. Not
@@ -104,7 +108,10 @@ void rt_conv2d_forward(rt_pool *p, const rt_conv2d_shape *s, const float *x,
 /* dx[N,C,H,W] = d(loss)/dx given dy[N,O,OH,OW] (a transposed convolution) */
 void rt_conv2d_backward_data(rt_pool *p, const rt_conv2d_shape *s, const float *dy,
                              const float *w, float *dx, void *scratch);
-/* dw[O,C,KH,KW] = sum over the batch of dy (x) x, summed in order n = 0..N-1 */
+/* dw[O,C,KH,KW] = sum over the batch of dy (x) x (order: see Determinism).
+   With stride 1 and few input channels, a non-finite x next to the padding
+   may turn into NaN in more dw entries than exact arithmetic would give
+   (junk columns multiply zeros by it); finite inputs are not affected. */
 void rt_conv2d_backward_filter(rt_pool *p, const rt_conv2d_shape *s, const float *x,
                                const float *dy, float *dw, void *scratch);
 /* f64 versions, same shapes; they run the same blocked algorithm as f32 */

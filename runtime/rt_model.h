@@ -98,6 +98,8 @@ typedef struct rt_train_desc {
   double data_scale, test_scale, data_split, test_split;
   int64_t data_label_col, test_label_col;
   int nstate;            /* optimizer state slots (one per parameter per moment) */
+  int64_t nclasses;      /* classes (or vocabulary size) the labels index, 0 if unknown:
+                            the last axis of predict's (or generate's) result */
 } rt_train_desc;
 
 typedef struct rt_model_desc {

@@ -12,6 +12,7 @@
 
 #include "llvm_internal.h"
 #include "rt_model.h"
+#include "rt_train.h"
 
 struct CodeGen {
   Gen g;
@@ -47,7 +48,7 @@ static Types make_types(Gen *g) {
   t.info = st(g, (LLVMTypeRef[]){P, I, a8, L, L}, 5);
   t.param = st(g, (LLVMTypeRef[]){t.info, I, L, I, D, D}, 6);
   t.func = st(g, (LLVMTypeRef[]){P, P, I, I, P, P, I, I, L}, 9);
-  t.train = st(g, (LLVMTypeRef[]){I, I, I, I, I, D, D, D, D, D, D, I, I, L, L, D, D, D, L, L, I, I, p2, p2, D, D, D, D, L, L, I}, 31);
+  t.train = st(g, (LLVMTypeRef[]){I, I, I, I, I, D, D, D, D, D, D, I, I, L, L, D, D, D, L, L, I, I, p2, p2, D, D, D, D, L, L, I, L}, 32);
   t.desc = st(g, (LLVMTypeRef[]){L, I, I, P, P, P, I, P, L, L, I, P, L, P}, 14);
   return t;
 }
@@ -179,7 +180,10 @@ static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
       if (ts->arg_role[i].kind == ARG_STATE) nstate++;
   LLVMValueRef dp[2] = {cstr(g, t->data.path[0]), cstr(g, t->data.path[1])};
   LLVMValueRef tp[2] = {cstr(g, t->test.path[0]), cstr(g, t->test.path[1])};
-  LLVMValueRef f[31] = {
+  int64_t nclasses = 0;
+  const FnDecl *cls = t->predict ? t->predict : t->generate;
+  if (cls && cls->ret.rank) nclasses = cls->ret.dim[cls->ret.rank - 1];
+  LLVMValueRef f[32] = {
       ci(g, fn_index(cg, t->loss->name)), ci(g, fn_index(cg, "train_step")),
       ci(g, fn_index(cg, t->predict ? t->predict->name : NULL)), ci(g, fn_index(cg, t->generate ? t->generate->name : NULL)),
       ci(g, t->opt.kind), cd(g, t->opt.lr), cd(g, t->opt.momentum), cd(g, t->opt.weight_decay), cd(g, t->opt.beta1),
@@ -187,9 +191,9 @@ static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
       cl(g, t->sched.warmup), cd(g, t->sched.gamma), cd(g, t->sched.min_lr), cd(g, t->clip_norm), cl(g, t->epochs),
       cl(g, (int64_t)t->seed), ci(g, t->data.kind), ci(g, t->test.kind), LLVMConstArray2(g->t_ptr, dp, 2),
       LLVMConstArray2(g->t_ptr, tp, 2), cd(g, t->data.scale), cd(g, t->test.scale), cd(g, t->data.split),
-      cd(g, t->test.split), cl(g, t->data.label_col), cl(g, t->test.label_col), ci(g, nstate)};
+      cd(g, t->test.split), cl(g, t->data.label_col), cl(g, t->test.label_col), ci(g, nstate), cl(g, nclasses)};
   (void)gname;
-  return global_const(g, cst(g, T->train, f, 31), "train_desc");
+  return global_const(g, cst(g, T->train, f, 32), "train_desc");
 }
 
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
@@ -343,6 +347,14 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
   LLVMBuildRet(g->b, rtcall(g, "rt_last_error", P, NULL, 0, NULL));
   fn = api_fn(cg, "descriptor", P, NULL, 0);
   LLVMBuildRet(g->b, desc);
+  if (cg->opts.with_main) {
+    /* int main(int argc, char **argv) { return rt_train_main(&desc, argc, argv); } */
+    LLVMValueRef mainf = LLVMAddFunction(g->mod, "main", LLVMFunctionType(I, (LLVMTypeRef[]){I, P}, 2, 0));
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, mainf, "entry"));
+    g->fn = mainf;
+    LLVMBuildRet(g->b, rtcall(g, "rt_train_main", I, (LLVMTypeRef[]){P, I, P}, 3,
+                              (LLVMValueRef[]){desc, LLVMGetParam(mainf, 0), LLVMGetParam(mainf, 1)}));
+  }
 }
 
 /* ---- target ------------------------------------------------------------------------- */
@@ -563,7 +575,7 @@ static const RtSym rt_syms[] = {
     RT(rt_maxpool2d_pick_f64), RT(rt_avgpool2d_forward_f64), RT(rt_avgpool2d_backward_f64),
     RT(rt_rand_uniform), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
     RT(rt_model_param_info), RT(rt_model_params), RT(rt_model_grads), RT(rt_model_save), RT(rt_model_load),
-    RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error),
+    RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),
 };
 #undef RT
 

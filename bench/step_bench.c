@@ -1,0 +1,121 @@
+/* step_bench.c — times a generated library's functions: the training step,
+ * the gradient, and the forward pass, in ms per call (median of repeats).
+ *
+ *   step_bench LIB.so NAME THREADS [STEPS]
+ *
+ * NAME is the API prefix (the model's name). Inputs are random numbers of
+ * the shapes the descriptor declares (labels in range). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rt_model.h"
+
+typedef int (*create_fn)(void **out, uint64_t seed, int threads);
+typedef int (*call3)(void *m, void *a, void *b, void *c);
+typedef int (*call2)(void *m, void *a, void *b);
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void *buffer(const rt_slot *s, int64_t nclasses) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) n *= s->shape[i];
+  if (s->dtype == RT_DT_I32) {
+    int32_t *p = malloc(sizeof(int32_t) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) p[i] = (int32_t)(rand() % (nclasses > 0 ? nclasses : 2));
+    return p;
+  }
+  float *p = malloc(sizeof(float) * (size_t)n + 64);
+  for (int64_t i = 0; i < n; i++) p[i] = (float)rand() / RAND_MAX;
+  return p;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s LIB.so NAME THREADS [STEPS]\n", argv[0]);
+    return 2;
+  }
+  void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    fprintf(stderr, "%s\n", dlerror());
+    return 1;
+  }
+  const char *name = argv[2];
+  int threads = atoi(argv[3]), steps = argc > 4 ? atoi(argv[4]) : 100;
+  char sym[256];
+  snprintf(sym, sizeof sym, "%s_descriptor", name);
+  const rt_model_desc *(*descf)(void) = (const rt_model_desc *(*)(void))dlsym(h, sym);
+  snprintf(sym, sizeof sym, "%s_create_threads", name);
+  create_fn create = (create_fn)dlsym(h, sym);
+  if (!descf || !create) {
+    fprintf(stderr, "no %s API in %s\n", name, argv[1]);
+    return 1;
+  }
+  const rt_model_desc *d = descf();
+  void *m = NULL;
+  if (create(&m, 1, threads)) return 1;
+  const rt_train_desc *t = d->train;
+  const char *fns[3] = {"train_step", NULL, NULL};
+  char gname[128], fname[128];
+  if (t && t->loss_fn >= 0) {
+    snprintf(gname, sizeof gname, "%s_grad", d->funcs[t->loss_fn].name);
+    fns[1] = gname;
+  }
+  if (t && t->predict_fn >= 0) {
+    snprintf(fname, sizeof fname, "%s", d->funcs[t->predict_fn].name);
+    fns[2] = fname;
+  }
+  double ms[3] = {0, 0, 0};
+  for (int k = 0; k < 3; k++) {
+    if (!fns[k]) continue;
+    const rt_func_desc *f = NULL;
+    for (int i = 0; i < d->nfuncs; i++)
+      if (!strcmp(d->funcs[i].name, fns[k])) f = &d->funcs[i];
+    if (!f) continue;
+    void *bufs[8] = {0};
+    int n = 0;
+    for (int i = 0; i < f->nargs; i++)
+      if (f->args[i].role == RT_IN_INPUT) bufs[n++] = buffer(&f->args[i], t ? t->nclasses : 2);
+    for (int i = 0; i < f->nres; i++)
+      if (f->res[i].role == RT_OUT_OUTPUT || f->res[i].role == RT_OUT_LOSS) bufs[n++] = buffer(&f->res[i], 2);
+    snprintf(sym, sizeof sym, "%s_%s", name, f->name);
+    void *fp = dlsym(h, sym);
+    if (k == 0) {
+      /* keep the learning rate tiny so many steps stay finite */
+      snprintf(sym, sizeof sym, "%s_set_learning_rate", name);
+      int (*setlr)(void *, double) = (int (*)(void *, double))dlsym(h, sym);
+      if (setlr) setlr(m, 1e-4);
+    }
+    double times[64];
+    int reps = 15, inner = steps / 10 > 0 ? steps / 10 : 1;
+    for (int r = 0; r < reps + 2; r++) {
+      double t0 = now();
+      for (int s = 0; s < inner; s++) {
+        int rc = n == 3 ? ((call3)fp)(m, bufs[0], bufs[1], bufs[2]) : ((call2)fp)(m, bufs[0], bufs[1]);
+        if (rc) {
+          fprintf(stderr, "%s failed: %d\n", sym, rc);
+          return 1;
+        }
+      }
+      if (r >= 2) times[r - 2] = (now() - t0) / inner;
+    }
+    qsort(times, (size_t)reps, sizeof(double), cmp);
+    ms[k] = times[reps / 2] * 1e3;
+    for (int i = 0; i < n; i++) free(bufs[i]);
+  }
+  printf("%s threads=%d train_step %.3f ms  grad %.3f ms  forward %.3f ms  grad/forward %.2f\n", name, threads, ms[0],
+         ms[1], ms[2], ms[2] > 0 ? ms[1] / ms[2] : 0.0);
+  return 0;
+}

@@ -1,0 +1,114 @@
+/* train_cmd.c — `nnc train`: the edit-train loop without files. The
+ * compiler's own options (-D, -O, -ffast-math, --color, -fmax-errors) are
+ * taken here; every other flag goes to the training program, exactly as it
+ * would to a program built with --emit=exe. */
+#include "train_cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "driver.h"
+#include "pipeline.h"
+#include "rt_train.h"
+
+static int usage(FILE *out, int rc) {
+  fprintf(out,
+          "usage: nnc train MODEL.nn [-D NAME=VALUE] [-O0..-O3] [-ffast-math] [program flags...]\n"
+          "Compiles MODEL.nn in memory and runs its training program; the program\n"
+          "flags are those of a program built with --emit=exe (nnc train MODEL.nn --help).\n");
+  return rc;
+}
+
+int train_main(int argc, char **argv) {
+  Options o;
+  memset(&o, 0, sizeof o);
+  o.max_errors = 20;
+  o.opt_level = 2;
+  char **rest = calloc((size_t)argc + 2, sizeof *rest);
+  if (!rest) return 1;
+  int nrest = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strncmp(a, "-D", 2)) {
+      const char *def = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+      const char *eq = def ? strchr(def, '=') : NULL;
+      if (!eq || eq == def || o.ndefs == MAX_DEFINES) {
+        fprintf(stderr, "nnc train: error: -D needs NAME=VALUE\n");
+        free(rest);
+        return usage(stderr, 2);
+      }
+      o.defs[o.ndefs].name = strndup(def, (size_t)(eq - def));
+      o.defs[o.ndefs++].value = eq + 1;
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      o.opt_level = a[2] - '0';
+    } else if (!strcmp(a, "-ffast-math")) {
+      o.fast_math = true;
+    } else if (!strncmp(a, "--color=", 8)) {
+      o.color = !strcmp(a + 8, "always") ? COLOR_ALWAYS : !strcmp(a + 8, "never") ? COLOR_NEVER : COLOR_AUTO;
+    } else if (!o.input && a[0] != '-') {
+      o.input = a;
+    } else {
+      rest[nrest++] = argv[i];
+    }
+  }
+  if (!o.input) {
+    bool help = false;
+    for (int i = 1; i < nrest; i++) help |= !strcmp(rest[i], "--help") || !strcmp(rest[i], "-h");
+    free(rest);
+    return usage(help ? stdout : stderr, help ? 0 : 2);
+  }
+  /* the program's name, shown in its usage and in the command that resumes
+     an interrupted run: it must rebuild the same model, so it keeps the
+     compiler's options */
+  char prog[4096];
+  size_t len = (size_t)snprintf(prog, sizeof prog, "nnc train %s", o.input);
+  for (int i = 0; i < o.ndefs && len < sizeof prog; i++)
+    len += (size_t)snprintf(prog + len, sizeof prog - len, " -D %s=%s", o.defs[i].name, o.defs[i].value);
+  if (o.opt_level != 2 && len < sizeof prog) len += (size_t)snprintf(prog + len, sizeof prog - len, " -O%d", o.opt_level);
+  if (o.fast_math && len < sizeof prog) snprintf(prog + len, sizeof prog - len, " -ffast-math");
+  rest[0] = prog;
+  Arena *a = arena_new();
+  Diag d;
+  char *src = NULL;
+  Program *p = NULL;
+  int rc = driver_front(&o, a, &d, &src, &p);
+  Compiled *c = NULL;
+  if (!rc) {
+    CompileOpts co = {0};
+    c = compile_module(a, &d, p, o.input, &co);
+    if (!c->ok) rc = 1;
+  }
+  if (!rc && !(c->m->train && c->m->train->loss)) {
+    diag_error(&d, loc_none(), "the model has no train block to run");
+    rc = 1;
+  }
+  Jit *jit = NULL;
+  if (!rc) {
+    BackendOpts bo = {.opt_level = o.opt_level, .fast_math = o.fast_math, .name = "model", .for_jit = true,
+                      .build_info = "nnc train (JIT)"};
+    CodeGen *cg = codegen_module(c, &bo, &d);
+    char err[512];
+    if (!cg || !(jit = jit_create(cg, err, sizeof err))) {
+      if (cg) diag_error(&d, loc_none(), "%s", err);
+      rc = 1;
+    }
+  }
+  if (!rc) {
+    const rt_model_desc *(*descf)(void) = (const rt_model_desc *(*)(void))jit_lookup(jit, "model_descriptor");
+    if (!descf) {
+      diag_error(&d, loc_none(), "internal: the compiled model has no descriptor");
+      rc = 1;
+    } else {
+      rc = rt_train_main(descf(), nrest, rest);
+    }
+  }
+  jit_destroy(jit);
+  diag_free(&d);
+  free(src);
+  arena_free(a);
+  for (int i = 0; i < o.ndefs; i++) free((char *)o.defs[i].name);
+  free(rest);
+  return rc;
+}

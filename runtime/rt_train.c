@@ -1,0 +1,582 @@
+/* rt_train.c — the training program: rt_train_main reads the flags
+ * (rt_train_args.c), loads and checks all data before anything else
+ * (rt_data.c), creates the model, resumes from a checkpoint if asked, then
+ * runs the loop:
+ *
+ *   for each epoch: order = shuffle(seed, epoch)
+ *     for each full batch: lr = schedule(epoch, step); train_step; check
+ *       the loss is finite; progress; a metrics row every ~1/20 epoch;
+ *       a checkpoint every --checkpoint-every steps; stop on a signal
+ *     evaluate; print the epoch's line; metrics, plot; checkpoint
+ *
+ * Determinism: the order of an epoch is a function of (seed, epoch), the
+ * learning rate of (epoch, step), the kernels give the same bits for a
+ * given thread count, so a run resumed from a checkpoint (parameters,
+ * optimizer state, step, and in its metadata the position in the epoch)
+ * ends with exactly the parameters of an uninterrupted run. The last
+ * partial batch of an epoch's order is dropped: each epoch trains on
+ * floor(N / B) batches, and the shuffle decides which samples sit out.
+ *
+ * Signals: SIGINT and SIGTERM set a flag; the loop finishes its step (or
+ * stops an evaluation), writes a checkpoint, prints the command that
+ * resumes, and returns 130. A second signal kills the process at once. */
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_train_internal.h"
+
+/* The signal that asked to stop (0: none). A signal handler can only
+ * talk to the loop through a static. */
+static volatile sig_atomic_t stop_signal;
+static volatile int stop_flag; /* the same, as an int the evaluation polls */
+
+static void on_signal(int sig) {
+  if (stop_signal) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  stop_signal = sig;
+  stop_flag = 1;
+}
+
+typedef struct Signals {
+  struct sigaction old_int, old_term;
+  bool installed;
+} Signals;
+
+static void signals_install(Signals *s) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  stop_signal = 0;
+  stop_flag = 0;
+  sigaction(SIGINT, &sa, &s->old_int);
+  sigaction(SIGTERM, &sa, &s->old_term);
+  s->installed = true;
+}
+
+static void signals_restore(Signals *s) {
+  if (!s->installed) return;
+  sigaction(SIGINT, &s->old_int, NULL);
+  sigaction(SIGTERM, &s->old_term, NULL);
+  s->installed = false;
+}
+
+/* ---- messages ------------------------------------------------------------------------- */
+
+static int fail(const Trainer *tr, const char *what) {
+  fprintf(stderr, "%s: error: %s%s%s\n", tr->o->prog, what ? what : "", what ? ": " : "", rt_last_error());
+  return 1;
+}
+
+/* 1234567 -> "1,234,567" */
+static const char *commas(int64_t v, char *buf) {
+  char tmp[32];
+  int n = snprintf(tmp, sizeof tmp, "%" PRId64, v < 0 ? -v : v), k = 0;
+  if (v < 0) buf[k++] = '-';
+  for (int i = 0; i < n; i++) {
+    if (i && (n - i) % 3 == 0) buf[k++] = ',';
+    buf[k++] = tmp[i];
+  }
+  buf[k] = 0;
+  return buf;
+}
+
+static int64_t param_count(const rt_model_desc *d) {
+  int64_t n = 0;
+  for (int i = 0; i < d->nparams; i++) n += (int64_t)d->params[i].info.numel;
+  return n;
+}
+
+static const char *opt_str(const rt_train_desc *t, char *buf, size_t n) {
+  if (t->optimizer == 0)
+    snprintf(buf, n, "sgd(momentum %g%s%s)", t->momentum, t->nesterov ? ", nesterov" : "",
+             t->weight_decay > 0 ? ", weight decay" : "");
+  else snprintf(buf, n, "%s(beta1 %g, beta2 %g, weight decay %g)", t->optimizer == 2 ? "adamw" : "adam", t->beta1,
+                t->beta2, t->weight_decay);
+  return buf;
+}
+
+/* ---- data ------------------------------------------------------------------------------ */
+
+/* Text: read the source(s), fix the vocabulary (the checkpoint's, or the
+ * training text's), split, encode, and make the datasets. */
+static nn_status load_text(Trainer *tr, const char *ckpt_vocab) {
+  TrainOpts *o = tr->o;
+  nn_status s = rt_text_load(o->data.path[0], &tr->text);
+  if (s) return s;
+  if (o->limit > 0 && (size_t)o->limit < tr->text.len) tr->text.len = (size_t)o->limit;
+  bool split = o->test.kind == RT_DATA_TEXT && rt_source_same(&o->data, &o->test);
+  size_t ntrain = split ? rt_text_split_point(tr->text.len, o->data.split) : tr->text.len;
+  if (ckpt_vocab) {
+    if ((s = rt_vocab_from_string(ckpt_vocab, &tr->vocab))) return s;
+  } else {
+    rt_vocab_build(&tr->vocab, tr->text.text, tr->text.len);
+  }
+  if (tr->sh.nclasses > 0 && tr->vocab.n > tr->sh.nclasses)
+    return rt_error(NN_ERR_MISMATCH, "%s: %d distinct characters; expected at most %" PRId64
+                    " (the model's vocabulary size V)", o->data.path[0], tr->vocab.n, tr->sh.nclasses);
+  if ((s = rt_text_encode(&tr->text, &tr->vocab, o->data.path[0]))) return s;
+  if ((s = rt_data_text(tr->text.ids, (int64_t)ntrain, &tr->sh, o->data.path[0], &tr->train))) return s;
+  const int32_t *vids = NULL;
+  size_t nval = 0;
+  if (split) {
+    vids = tr->text.ids + ntrain;
+    nval = tr->text.len - ntrain;
+    char what[600];
+    snprintf(what, sizeof what, "%s (the last %g held out)", o->data.path[0], o->data.split);
+    s = rt_data_text(vids, (int64_t)nval, &tr->sh, what, &tr->test);
+  } else if (o->test.kind == RT_DATA_TEXT) {
+    s = rt_text_load(o->test.path[0], &tr->test_text);
+    if (!s) s = rt_text_encode(&tr->test_text, &tr->vocab, o->test.path[0]);
+    if (!s) s = rt_data_text(tr->test_text.ids, (int64_t)tr->test_text.len, &tr->sh, o->test.path[0], &tr->test);
+    vids = tr->test_text.ids;
+    nval = tr->test_text.len;
+  } else if (o->test.kind != RT_DATA_NONE) {
+    s = rt_error(NN_ERR_MISMATCH, "the test source is %s(), but a text model evaluates on text", rt_data_kind_name(o->test.kind));
+  }
+  if (s) return s;
+  tr->has_test = nval > 0;
+  tr->unigram_bits = rt_unigram_bits(tr->text.ids, ntrain, vids, nval, tr->vocab.n);
+  return NN_OK;
+}
+
+static nn_status load_data(Trainer *tr, const char *ckpt_vocab) {
+  TrainOpts *o = tr->o;
+  tr->unigram_bits = NAN;
+  if (o->data.kind == RT_DATA_NONE)
+    return rt_error(NN_ERR_ARG, "no training data: the train block has no 'data = ...' (give --data)");
+  tr->is_text = o->data.kind == RT_DATA_TEXT;
+  if (tr->is_text) return load_text(tr, ckpt_vocab);
+  nn_status s = rt_data_load(&o->data, &tr->sh, o->limit, &tr->train);
+  if (!s && o->test.kind == RT_DATA_TEXT)
+    s = rt_error(NN_ERR_MISMATCH, "the test source is text(), but the training data is %s()", rt_data_kind_name(o->data.kind));
+  if (!s && o->test.kind != RT_DATA_NONE) {
+    s = rt_data_load(&o->test, &tr->sh, 0, &tr->test);
+    tr->has_test = !s;
+  }
+  return s;
+}
+
+static void print_data(const Trainer *tr) {
+  char a[32], b[32], c[32];
+  const TrainOpts *o = tr->o;
+  int64_t B = tr->sh.batch;
+  if (tr->is_text) {
+    printf("text: %s characters from %s (%d file%s%s), vocabulary of %d: printable ASCII and newline\n",
+           commas((int64_t)tr->text.len, a), o->data.path[0], tr->text.nfiles, tr->text.nfiles == 1 ? "" : "s",
+           tr->text.nskipped ? ", binary files skipped" : "", tr->vocab.n);
+    printf("training: %s windows of %" PRId64 " characters; validation: %s windows", commas(tr->train.n, b),
+           tr->train.T, commas(tr->has_test ? tr->test.n : 0, c));
+    if (tr->has_test) printf("; unigram baseline %.3f bits/char", tr->unigram_bits);
+    printf("\n");
+  } else {
+    printf("training data: %s samples (%s); test data: ", commas(tr->train.n, a), tr->train.what);
+    if (tr->has_test) printf("%s samples (%s)\n", commas(tr->test.n, b), tr->test.what);
+    else printf("none\n");
+  }
+  int64_t left = tr->train.n % B;
+  printf("%" PRId64 " batches of %" PRId64 " per epoch", tr->spe, B);
+  if (left) printf("; the last partial batch (%" PRId64 " samples, a different set each epoch) is dropped", left);
+  printf("\n");
+}
+
+/* ---- checkpoints ----------------------------------------------------------------------- */
+
+/* Training state read from a checkpoint's metadata. */
+typedef struct Resume {
+  rt_tensorset ts;  /* its metadata (tensors freed) */
+} Resume;
+
+static const char *meta(const Resume *r, const char *k) { return rt_ts_meta(&r->ts, k); }
+
+static nn_status save_checkpoint(Trainer *tr) {
+  char v[16][48];
+  const char *keys[20], *vals[20];
+  int n = 0;
+#define META(k, fmt, x) (snprintf(v[n], sizeof v[n], fmt, x), keys[n] = k, vals[n] = v[n], n++)
+  META("epoch", "%" PRId64, tr->epoch);
+  META("epoch_step", "%" PRId64, tr->pos);
+  META("pending_eval", "%d", tr->pending_eval ? 1 : 0);
+  META("batch", "%" PRId64, tr->sh.batch);
+  META("epochs", "%" PRId64, tr->o->epochs);
+  META("data_fingerprint", "%016" PRIx64, tr->train.fingerprint);
+  META("elapsed", "%.17g", tr->elapsed_before + rt_train_now() - tr->t0);
+  META("epoch_loss_sum", "%.17g", tr->epoch_loss_sum);
+  META("epoch_loss_count", "%" PRId64, tr->epoch_loss_n);
+  META("interval_loss_sum", "%.17g", tr->int_loss_sum);
+  META("interval_loss_count", "%" PRId64, tr->int_loss_n);
+  META("last_epoch_loss", "%.17g", tr->last_epoch_loss);
+  META("threads", "%d", rt_pool_size(tr->m->pool));
+#undef META
+  char *vocab = NULL, *hist = rt_train_history_csv(tr, true);
+  if (!hist) return NN_ERR_NOMEM;
+  keys[n] = "history", vals[n++] = hist;
+  if (tr->is_text) {
+    vocab = rt_vocab_to_string(&tr->vocab);
+    if (!vocab) {
+      rt_free(hist);
+      return NN_ERR_NOMEM;
+    }
+    keys[n] = "vocab", vals[n++] = vocab;
+  }
+  nn_status s = rt_model_save(tr->d, tr->m, tr->o->checkpoint, keys, vals, n);
+  rt_free(hist);
+  rt_free(vocab);
+  return s;
+}
+
+static bool meta_i64(const Resume *r, const char *k, int64_t *out) {
+  const char *s = meta(r, k);
+  if (!s) return false;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (*end || end == s) return false;
+  *out = v;
+  return true;
+}
+
+static double meta_f64(const Resume *r, const char *k, double dflt) {
+  const char *s = meta(r, k);
+  return s ? strtod(s, NULL) : dflt;
+}
+
+/* Restores the model and the position from a checkpoint already read. */
+static nn_status resume(Trainer *tr, Resume *r) {
+  const char *path = tr->o->resume;
+  nn_status s = rt_model_load(tr->d, tr->m, path);
+  if (s) return s;
+  int64_t step = 0, epoch, pos, batch;
+  meta_i64(r, "step", &step);
+  if (meta_i64(r, "batch", &batch) && batch != tr->sh.batch)
+    return rt_error(NN_ERR_MISMATCH, "%s: trained with batches of %" PRId64 "; this program's batch is %" PRId64, path,
+                    batch, tr->sh.batch);
+  if (!meta_i64(r, "epoch", &epoch) || !meta_i64(r, "epoch_step", &pos)) {
+    epoch = step / tr->spe; /* a checkpoint saved through the library API */
+    pos = step % tr->spe;
+  }
+  if (epoch * tr->spe + pos != step || pos < 0 || pos >= tr->spe)
+    return rt_error(NN_ERR_MISMATCH, "%s: step %" PRId64 " is not epoch %" PRId64 " + %" PRId64
+                    " steps of %" PRId64 " (was it trained on other data or with another --limit?)",
+                    path, step, epoch, pos, tr->spe);
+  const char *fp = meta(r, "data_fingerprint");
+  char mine[32];
+  snprintf(mine, sizeof mine, "%016" PRIx64, tr->train.fingerprint);
+  if (fp && strcmp(fp, mine) && !tr->o->eval_only)
+    return rt_error(NN_ERR_MISMATCH, "%s: trained on other data (fingerprint %s, this data %s); resume with the same "
+                    "--data and --limit", path, fp, mine);
+  const char *seed = meta(r, "seed");
+  if (seed && tr->o->seed_given && strtoull(seed, NULL, 10) != tr->o->seed)
+    fprintf(stderr, "%s: note: continuing with the checkpoint's seed %s, not --seed %" PRIu64 "\n", tr->o->prog, seed,
+            tr->o->seed);
+  if (seed) tr->o->seed = strtoull(seed, NULL, 10);
+  tr->m->seed = tr->o->seed;
+  tr->m->steps_done = (uint64_t)step;
+  tr->epoch = epoch;
+  tr->pos = pos;
+  int64_t pe = 0;
+  tr->pending_eval = meta_i64(r, "pending_eval", &pe) && pe;
+  tr->elapsed_before = meta_f64(r, "elapsed", 0);
+  tr->epoch_loss_sum = meta_f64(r, "epoch_loss_sum", 0);
+  tr->epoch_loss_n = 0;
+  meta_i64(r, "epoch_loss_count", &tr->epoch_loss_n);
+  tr->int_loss_sum = meta_f64(r, "interval_loss_sum", 0);
+  tr->int_loss_n = 0;
+  meta_i64(r, "interval_loss_count", &tr->int_loss_n);
+  tr->last_epoch_loss = meta_f64(r, "last_epoch_loss", NAN);
+  const char *hist = meta(r, "history");
+  if (hist && (s = rt_train_history_parse(tr, hist))) return s;
+  return NN_OK;
+}
+
+/* Reads the checkpoint's header and metadata (and validates all of it). */
+static nn_status read_resume(const char *path, Resume *r) {
+  nn_status s = rt_st_read(path, &r->ts);
+  if (s) return s;
+  for (int i = 0; i < r->ts.n; i++) rt_tensor_free(&r->ts.t[i]);
+  return NN_OK;
+}
+
+/* ---- the loop -------------------------------------------------------------------------- */
+
+static void eval_line(const Trainer *tr, const EvalResult *e, char *buf, size_t n) {
+  if (!tr->has_test) {
+    buf[0] = 0;
+    return;
+  }
+  if (tr->is_text) {
+    snprintf(buf, n, "validation loss %.4f (%.3f bits/char; unigram baseline %.3f)", e->loss, e->loss / log(2.0),
+             tr->unigram_bits);
+  } else if (e->has_acc) {
+    snprintf(buf, n, "test loss %.4f, accuracy %.2f%% (%" PRId64 "/%" PRId64 ")", e->loss,
+             100.0 * (double)e->correct / (double)(e->count ? e->count : 1), e->correct, e->count);
+  } else {
+    snprintf(buf, n, "test loss %.4f", e->loss);
+  }
+}
+
+static double seconds(const Trainer *tr) { return tr->elapsed_before + rt_train_now() - tr->t0; }
+
+/* The end of epoch tr->epoch: evaluate, report, checkpoint. Returns 1 on
+ * an error, 0 otherwise (an interrupted evaluation leaves pending_eval). */
+static int end_epoch(Trainer *tr) {
+  EvalResult e = {.loss = NAN};
+  if (tr->has_test) {
+    if (rt_train_evaluate(tr, &tr->test, &e, &stop_flag)) return fail(tr, "evaluation");
+    if (e.interrupted) return 0;
+    tr->last_eval = e;
+    tr->evaluated = true;
+  }
+  rt_progress_clear(&tr->prog);
+  HistRow r = {.is_epoch = true, .epoch = (double)tr->epoch, .step = tr->epoch * tr->spe,
+               .train_loss = tr->last_epoch_loss, .test_loss = tr->has_test ? e.loss : NAN,
+               .test_acc = e.has_acc ? (double)e.correct / (double)e.count : NAN, .lr = tr->lr_now,
+               .seconds = seconds(tr)};
+  if (rt_train_add_row(tr, &r)) return fail(tr, NULL);
+  tr->pending_eval = false;
+  if (!tr->o->quiet) {
+    char ev[256];
+    eval_line(tr, &e, ev, sizeof ev);
+    printf("epoch %" PRId64 "/%" PRId64 ": train loss %.4f%s%s  (%.1f s)\n", tr->epoch, tr->o->epochs,
+           tr->last_epoch_loss, tr->has_test ? ", " : "", ev, r.seconds);
+    fflush(stdout);
+  }
+  if (rt_train_write_reports(tr)) return fail(tr, "writing the metrics");
+  if (save_checkpoint(tr)) return fail(tr, "writing the checkpoint");
+  return 0;
+}
+
+static int interrupted(Trainer *tr) {
+  rt_progress_clear(&tr->prog);
+  if (save_checkpoint(tr)) return fail(tr, "writing the checkpoint");
+  rt_train_write_reports(tr);
+  fprintf(stderr, "\n%s: %s at step %" PRId64 " (epoch %" PRId64 ", %" PRId64 "/%" PRId64 " steps); checkpoint written to %s\n"
+                  "resume with:\n  ", tr->o->prog, stop_signal == SIGTERM ? "terminated" : "interrupted",
+          tr->epoch * tr->spe + tr->pos, tr->epoch + 1, tr->pos, tr->spe, tr->o->checkpoint);
+  rt_train_print_resume(tr->o, tr->o->checkpoint, stderr);
+  return 130;
+}
+
+/* One training step at the current position. Returns 0, 1 (error or a
+ * non-finite loss). */
+static int step(Trainer *tr, const rt_schedule *sched) {
+  int64_t B = tr->sh.batch, gstep = tr->epoch * tr->spe + tr->pos;
+  tr->lr_now = rt_schedule_lr(sched, tr->epoch, gstep);
+  if (rt_model_set_lr(tr->d, tr->m, tr->lr_now)) return fail(tr, NULL);
+  rt_data_batch(&tr->train, &tr->sh, tr->perm + tr->pos * B, B, tr->x, tr->y);
+  void *user[3] = {tr->x, tr->y, tr->loss};
+  double t = rt_train_now();
+  if (rt_model_train_step(tr->d, tr->m, user, 3)) return fail(tr, "training step");
+  tr->step_time += rt_train_now() - t;
+  tr->steps_run++;
+  const rt_func_desc *f = &tr->d->funcs[tr->t->train_fn];
+  int dt = RT_DT_F32;
+  for (int i = 0; i < f->nres; i++)
+    if (f->res[i].role == RT_OUT_LOSS) dt = f->res[i].dtype;
+  float lf;
+  memcpy(&lf, tr->loss, sizeof lf);
+  double loss = dt == RT_DT_F64 ? tr->loss[0] : lf;
+  if (!isfinite(loss)) {
+    rt_progress_clear(&tr->prog);
+    fprintf(stderr, "%s: error: the loss is %s at step %" PRId64 " (epoch %" PRId64 ", batch %" PRId64 "/%" PRId64
+                    ", learning rate %g); training stopped, no checkpoint written (lower --lr?)\n",
+            tr->o->prog, isnan(loss) ? "NaN" : "infinite", gstep + 1, tr->epoch + 1, tr->pos + 1, tr->spe, tr->lr_now);
+    rt_train_write_reports(tr);
+    return 1;
+  }
+  tr->epoch_loss_sum += loss;
+  tr->epoch_loss_n++;
+  tr->int_loss_sum += loss;
+  tr->int_loss_n++;
+  tr->pos++;
+  double rate = tr->step_time > 0 ? (double)(tr->steps_run * B) / tr->step_time : -1;
+  int64_t left = tr->o->epochs * tr->spe - (gstep + 1);
+  rt_progress_info pi = {tr->epoch + 1, tr->o->epochs, tr->pos, tr->spe, rate,
+                         rate > 0 ? (double)(left * B) / rate : -1};
+  rt_progress_step(&tr->prog, loss, &pi, rt_train_now());
+  if (tr->pos % tr->log_every == 0 || tr->pos == tr->spe) {
+    HistRow r = {.epoch = tr->epoch + (double)tr->pos / (double)tr->spe, .step = gstep + 1,
+                 .train_loss = tr->int_loss_sum / (double)tr->int_loss_n, .test_loss = NAN, .test_acc = NAN,
+                 .lr = tr->lr_now, .seconds = seconds(tr)};
+    if (rt_train_add_row(tr, &r)) return fail(tr, NULL);
+    tr->int_loss_sum = 0;
+    tr->int_loss_n = 0;
+  }
+  if (tr->pos == tr->spe) {
+    tr->last_epoch_loss = tr->epoch_loss_sum / (double)tr->epoch_loss_n;
+    tr->epoch_loss_sum = 0;
+    tr->epoch_loss_n = 0;
+    tr->epoch++;
+    tr->pos = 0;
+    tr->pending_eval = true;
+  } else if (tr->o->checkpoint_every > 0 && (gstep + 1) % tr->o->checkpoint_every == 0) {
+    if (save_checkpoint(tr)) return fail(tr, "writing the checkpoint");
+  }
+  return 0;
+}
+
+static int train_loop(Trainer *tr) {
+  const rt_train_desc *t = tr->t;
+  rt_schedule sched = {t->schedule, tr->o->lr, t->sched_every, t->sched_gamma, t->sched_warmup, t->sched_min_lr,
+                       tr->o->epochs * tr->spe};
+  int64_t shuffled = -1; /* the epoch whose order tr->perm holds */
+  tr->lr_now = rt_schedule_lr(&sched, tr->epoch, tr->epoch * tr->spe + tr->pos);
+  for (;;) {
+    if (tr->pending_eval) {
+      int rc = end_epoch(tr);
+      if (rc) return rc;
+    }
+    if (stop_flag) return interrupted(tr);
+    if (tr->epoch >= tr->o->epochs) return 0;
+    if (shuffled != tr->epoch) {
+      rt_data_order(tr->perm, tr->train.n, tr->o->seed, tr->epoch);
+      shuffled = tr->epoch;
+    }
+    int rc = step(tr, &sched);
+    if (rc) return rc;
+  }
+}
+
+/* ---- setup and the end ---------------------------------------------------------------- */
+
+static nn_status alloc_buffers(Trainer *tr) {
+  int64_t B = tr->sh.batch;
+  size_t xs = (size_t)(B * tr->sh.x_per) * 8, ys = (size_t)(B * tr->sh.y_per) * 8, os = 64;
+  int fns[2] = {tr->t->predict_fn, tr->t->generate_fn};
+  for (int k = 0; k < 2; k++) {
+    if (fns[k] < 0) continue;
+    const rt_func_desc *f = &tr->d->funcs[fns[k]];
+    for (int i = 0; i < f->nres; i++) {
+      size_t n = 8;
+      for (int j = 0; j < f->res[i].rank; j++) n *= (size_t)f->res[i].shape[j];
+      if (n > os) os = n;
+    }
+  }
+  size_t n = (size_t)(tr->train.n > B ? tr->train.n : B);
+  tr->x = rt_calloc(1, xs);
+  tr->y = rt_calloc(1, ys);
+  tr->out = rt_calloc(1, os);
+  tr->perm = rt_calloc(n, sizeof *tr->perm);
+  tr->idx = rt_calloc((size_t)B, sizeof *tr->idx);
+  return tr->x && tr->y && tr->out && tr->perm && tr->idx ? NN_OK : NN_ERR_NOMEM;
+}
+
+static void trainer_free(Trainer *tr) {
+  if (tr->m) rt_model_destroy(tr->d, tr->m);
+  rt_data_free(&tr->train);
+  rt_data_free(&tr->test);
+  rt_text_free(&tr->text);
+  rt_text_free(&tr->test_text);
+  rt_free(tr->x);
+  rt_free(tr->y);
+  rt_free(tr->out);
+  rt_free(tr->perm);
+  rt_free(tr->idx);
+  free(tr->hist);
+}
+
+static void print_summary(Trainer *tr, double secs) {
+  char ev[256], dur[32];
+  int64_t steps = tr->epoch * tr->spe + tr->pos;
+  double rate = tr->step_time > 0 ? (double)(tr->steps_run * tr->sh.batch) / tr->step_time : 0;
+  printf("done: %" PRId64 " epoch%s (%" PRId64 " steps) in %s", tr->epoch, tr->epoch == 1 ? "" : "s", steps,
+         rt_format_duration(secs, dur, sizeof dur));
+  if (tr->steps_run) printf(", %.0f samples/s", rate);
+  if (tr->evaluated) {
+    eval_line(tr, &tr->last_eval, ev, sizeof ev);
+    printf("; %s", ev);
+  }
+  printf("\ncheckpoint: %s\n", tr->o->checkpoint);
+  fflush(stdout);
+}
+
+/* --eval-only: evaluate the checkpoint; sample from it. */
+static int eval_only(Trainer *tr) {
+  if (tr->has_test) {
+    EvalResult e;
+    if (rt_train_evaluate(tr, &tr->test, &e, NULL)) return fail(tr, "evaluation");
+    char ev[256];
+    eval_line(tr, &e, ev, sizeof ev);
+    printf("%s (step %" PRIu64 "): %s\n", tr->o->resume, tr->m->steps_done, ev);
+  } else {
+    printf("%s: no test data to evaluate (give --test)\n", tr->o->resume);
+  }
+  fflush(stdout);
+  return 0;
+}
+
+static int setup(Trainer *tr, Resume *r) {
+  TrainOpts *o = tr->o;
+  nn_status s = rt_data_shape_of(tr->d, &tr->sh);
+  if (s) return fail(tr, NULL);
+  if (o->resume && (s = read_resume(o->resume, r))) return fail(tr, "cannot resume");
+  if ((s = load_data(tr, o->resume ? meta(r, "vocab") : NULL))) return fail(tr, NULL);
+  tr->spe = tr->train.n / tr->sh.batch;
+  if (tr->spe < 1) {
+    fprintf(stderr, "%s: error: %s: %" PRId64 " training samples, fewer than one batch of %" PRId64 "\n", o->prog,
+            tr->train.what, tr->train.n, tr->sh.batch);
+    return 1;
+  }
+  tr->log_every = tr->spe >= 20 ? tr->spe / 20 : 1;
+  if ((s = alloc_buffers(tr))) return fail(tr, NULL);
+  if ((s = rt_model_create(tr->d, &tr->m, o->seed, o->threads))) return fail(tr, "cannot create the model");
+  if (o->resume && (s = resume(tr, r))) return fail(tr, "cannot resume");
+  return 0;
+}
+
+int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
+  const char *prog = argc > 0 && argv && argv[0] ? argv[0] : "train";
+  if (!d || d->magic != RT_MODEL_MAGIC || !d->train || d->train->train_fn < 0) {
+    fprintf(stderr, "%s: error: the model has no train block\n", prog);
+    return 1;
+  }
+  TrainOpts o;
+  int rc = rt_train_parse(d, argc, argv, &o);
+  if (rc) {
+    rt_train_opts_free(&o);
+    return rc < 0 ? 0 : rc;
+  }
+  Trainer tr = {.d = d, .t = d->train, .o = &o, .unigram_bits = NAN, .last_epoch_loss = NAN};
+  Resume res = {0};
+  rc = setup(&tr, &res);
+  rt_ts_free(&res.ts);
+  if (!rc && o.eval_only) {
+    rc = eval_only(&tr);
+    if (!rc && o.generate > 0 && rt_train_generate(&tr, o.generate, o.temperature, o.prompt, stdout))
+      rc = fail(&tr, "generating");
+  } else if (!rc) {
+    char a[32], ob[128];
+    if (!o.quiet) {
+      printf("%s: %s parameters; %s, lr %g; %" PRId64 " epochs; %d thread%s\n", o.name, commas(param_count(d), a),
+             opt_str(d->train, ob, sizeof ob), o.lr, o.epochs, rt_pool_size(tr.m->pool),
+             rt_pool_size(tr.m->pool) == 1 ? "" : "s");
+      print_data(&tr);
+      if (o.resume)
+        printf("resuming %s at epoch %" PRId64 ", step %" PRId64 "/%" PRId64 "\n", o.resume, tr.epoch + 1, tr.pos,
+               tr.spe);
+      fflush(stdout);
+    }
+    rt_progress_init(&tr.prog, o.progress, stderr, tr.spe >= 10 ? tr.spe / 10 : 1);
+    Signals sig = {0};
+    signals_install(&sig);
+    tr.t0 = rt_train_now();
+    rc = train_loop(&tr);
+    signals_restore(&sig);
+    rt_progress_clear(&tr.prog);
+    if (!rc) {
+      print_summary(&tr, seconds(&tr));
+      if (o.generate > 0) {
+        if (!o.quiet) printf("--- %" PRId64 " characters sampled at temperature %g ---\n", o.generate, o.temperature);
+        if (rt_train_generate(&tr, o.generate, o.temperature, o.prompt, stdout)) rc = fail(&tr, "generating");
+      }
+    }
+  }
+  trainer_free(&tr);
+  rt_train_opts_free(&o);
+  return rc;
+}
