@@ -409,6 +409,7 @@ static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
         Value *v = x->args[i];
         Inst *d = pm_get(&fwd, v);
         if (!d || pm_has(&seen, v) || d->op == OP_CONST) continue;
+        if (d->op == OP_FOR && v->res >= d->nargs) continue; /* a tape: counted with the loop */
         pm_put(&seen, v, (void *)1);
         SavedValue *sv = NEW(ad->a, SavedValue);
         sv->value = v;

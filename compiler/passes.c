@@ -15,9 +15,11 @@
 
 static Arena *arena_of(Module *m) { return m->a; }
 
-/* Replace all uses of `from` in f by `to`. */
-static void replace(Func *f, Value *from, Value *to) {
-  if (to->name == NULL && from->name) to->name = from->name;
+/* Replace all uses of `from` in f by `to`. A value the rewrite has just
+ * built (`fresh`) inherits the replaced value's name; an existing value
+ * keeps its own (CSE must not call a forward value by an adjoint's name). */
+static void replace(Func *f, Value *from, Value *to, bool fresh) {
+  if (fresh && to->name == NULL && from->name) to->name = from->name;
   ir_replace_uses(f->body, from, to);
 }
 
@@ -76,7 +78,7 @@ static bool fold_block(Module *m, Func *f, Block *b) {
     if (rt->dtype == TY_BOOL) r = r != 0;
     Builder bb = builder_before(m, in);
     Value *c = ir_const_like(&bb, rt, r);
-    replace(f, in->res[0], c);
+    replace(f, in->res[0], c, true);
     in->res[0]->nuse = 0;
     changed = true;
   }
@@ -208,7 +210,7 @@ static bool simplify_inst(Module *m, Func *f, Inst *in) {
     break;
   }
   if (!r || r == y || !type_eq(&r->ty, &y->ty)) return false;
-  replace(f, y, r);
+  replace(f, y, r, r->def && r->def->next == in); /* built just now, right before in */
   y->nuse = 0;
   return true;
 }
@@ -293,7 +295,7 @@ static bool cse_block(Module *m, Func *f, Block *b, CseTab *t) {
       j = (j + 1) & (unsigned)(t->cap - 1);
     }
     if (hit) {
-      replace(f, in->res[0], hit->res[0]);
+      replace(f, in->res[0], hit->res[0], false);
       changed = true;
       continue;
     }

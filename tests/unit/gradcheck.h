@@ -48,7 +48,7 @@ static inline Module *gc_compile(Arena *a, const char *rel, const Define *defs, 
   int rc = driver_front(&o, a, &d, &src, &p);
   Module *m = rc == 0 ? irgen(a, p, path) : NULL;
   diag_free(&d);
-  /* src must outlive the arena's strings that point into it: keep it */
+  free(src); /* the tree holds copies of every string it needs */
   return m;
 }
 

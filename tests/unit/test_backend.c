@@ -69,30 +69,34 @@ static bool build_lib(Compiled *c, int opt, Lib *lib) {
   return true;
 }
 
-/* A Compiled wrapper for a module parsed from text: f and its gradient with
- * respect to the inputs not named w*. */
+/* A Compiled wrapper for a module parsed from text: every function and its
+ * gradient with respect to the inputs not named w*. */
 static Compiled *compiled_from_text(Arena *a, const char *text) {
   Module *m = gc_parse_ir(a, text);
   if (!m) return NULL;
   Compiled *c = NEW(a, Compiled);
   c->m = m;
-  c->nprimal = m->nfuncs;
-  c->grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
-  c->stats = NEW_ARRAY(a, FuncStats, 2 * m->nfuncs + 2);
-  Func *f = m->funcs[0];
-  bool wrt[64] = {0};
-  for (int i = 0; i < f->body->nargs; i++) {
-    const Value *v = f->body->args[i];
-    wrt[f->arg_role[i].index] = dtype_is_float(v->ty.dtype) && v->name && v->name[0] != 'w';
-  }
+  int n = m->nfuncs;
+  c->nprimal = n;
+  c->grads = NEW_ARRAY(a, GradResult, n + 1);
+  c->stats = NEW_ARRAY(a, FuncStats, 2 * n + 2);
   Diag d;
   diag_init(&d, "<test>", "", 0, stderr, COLOR_NEVER);
   PassOpts po = {.verify = true};
-  run_passes(m, f, &po);
-  c->grads[0] = grad_func(m, f, wrt, &d);
-  if (c->grads[0].f) run_passes(m, c->grads[0].f, &po);
+  c->ok = true;
+  for (int k = 0; k < n; k++) {
+    Func *f = m->funcs[k];
+    bool wrt[64] = {0};
+    for (int i = 0; i < f->body->nargs; i++) {
+      const Value *v = f->body->args[i];
+      wrt[f->arg_role[i].index] = dtype_is_float(v->ty.dtype) && v->name && v->name[0] != 'w';
+    }
+    run_passes(m, f, &po);
+    c->grads[k] = grad_func(m, f, wrt, &d);
+    if (c->grads[k].f) run_passes(m, c->grads[k].f, &po);
+    else c->ok = false;
+  }
   diag_free(&d);
-  c->ok = c->grads[0].f != NULL;
   return c;
 }
 
@@ -164,10 +168,13 @@ static uint8_t *lib_buffer(Lib *lib, rt_model *mdl, bool grads) {
 
 /* Run function `fi` of lib with the interpreter's inputs; compare every
  * user-visible output and every gradient written to the grad buffer. */
+/* Input ranges by function index (op cases), NULL for defaults. */
+static const char *func_ranges[512];
+
 static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char *what) {
   const rt_func_desc *fd = &lib->d->funcs[fi];
   ITensor args[128];
-  gc_inputs(f, args, NULL, 4242 + (uint64_t)fi);
+  gc_inputs(f, args, fi < 512 ? func_ranges[fi] : NULL, 4242 + (uint64_t)fi);
   /* parameters come from the model's buffer */
   for (int i = 0; i < f->body->nargs; i++)
     if (f->arg_role[i].kind == ARG_PARAM) {
@@ -275,7 +282,7 @@ static void run_all(Compiled *c, int opt, const char *what, int *failures, bool 
 }
 
 static char *replace_all(const char *s, const char *from, const char *to) {
-  static char out[16384];
+  static char out[65536];
   size_t o = 0, lf = strlen(from), lt = strlen(to);
   while (*s && o + lt + 1 < sizeof out) {
     if (!strncmp(s, from, lf)) {
@@ -290,24 +297,34 @@ static char *replace_all(const char *s, const char *from, const char *to) {
   return out;
 }
 
+/* All op cases in one module (one function each, @f0, @f1...), compiled
+ * once per variant: f64 and f32 (every f64 replaced), at -O0 and -O3. */
 static void test_ops(void) {
   int failures = 0;
-  for (int k = 0; k < NUM_OP_CASES; k++) {
-    char text[8192];
-    op_case_text(&op_cases[k], text, sizeof text);
-    for (int variant = 0; variant < 2; variant++) {
-      const char *src = variant ? replace_all(text, "f64", "f32") : text;
-      for (int opt = 0; opt <= 3; opt += 3) {
-        Arena *a = arena_new();
-        Compiled *c = compiled_from_text(a, src);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-        char what[128];
-        snprintf(what, sizeof what, "%s (%s, -O%d)", op_cases[k].name, variant ? "f32" : "f64", opt);
-        run_all(c, opt, what, &failures, false);
-        arena_free(a);
-      }
+  size_t cap = 1 << 20;
+  char *all = malloc(cap);
+  for (int variant = 0; variant < 2; variant++) {
+    size_t len = (size_t)snprintf(all, cap, "module @t\n");
+    for (int k = 0; k < NUM_OP_CASES; k++) {
+      char text[8192];
+      op_case_text(&op_cases[k], text, sizeof text);
+      const char *body = strstr(text, "func @f(") + strlen("func @f(");
+      len += (size_t)snprintf(all + len, cap - len, "func @f%d(%s", k, variant ? replace_all(body, "f64", "f32") : body);
+      func_ranges[k] = func_ranges[NUM_OP_CASES + k] = op_cases[k].ranges; /* the case, then its gradient */
+    }
+    for (int opt = 0; opt <= 3; opt += 3) {
+      Arena *a = arena_new();
+      Compiled *c = compiled_from_text(a, all);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+      CU_ASSERT_TRUE(c->ok);
+      char what[128];
+      snprintf(what, sizeof what, "op cases (%s, -O%d)", variant ? "f32" : "f64", opt);
+      run_all(c, opt, what, &failures, false);
+      arena_free(a);
     }
   }
+  free(all);
+  memset(func_ranges, 0, sizeof func_ranges);
   CU_ASSERT_EQUAL(failures, 0);
 }
 
@@ -324,10 +341,15 @@ static Compiled *compile_sample(Arena *a, const char *rel, const Define *defs, i
   Diag d;
   char *src = NULL;
   Program *p = NULL;
-  if (driver_front(&o, a, &d, &src, &p) != 0) return NULL;
+  if (driver_front(&o, a, &d, &src, &p) != 0) {
+    diag_free(&d);
+    free(src);
+    return NULL;
+  }
   CompileOpts co = {.verify = true};
   Compiled *c = compile_module(a, &d, p, path, &co);
   diag_free(&d);
+  free(src);
   return c;
 }
 

@@ -23,10 +23,15 @@ static Compiled *build(Arena *a, const char *rel, const Define *defs, int ndefs)
   Diag d;
   char *src = NULL;
   Program *p = NULL;
-  if (driver_front(&o, a, &d, &src, &p) != 0) return NULL;
+  if (driver_front(&o, a, &d, &src, &p) != 0) {
+    diag_free(&d);
+    free(src);
+    return NULL;
+  }
   CompileOpts co = {.verify = true};
   Compiled *c = compile_module(a, &d, p, path, &co);
   diag_free(&d);
+  free(src); /* the tree holds copies of every string it needs */
   return c;
 }
 
