@@ -11,6 +11,9 @@
  * errors of a source at once. A bad command line is exit status 2. */
 #include "eval.h"
 
+#include "backend.h"
+#include "rt_model.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -81,7 +84,8 @@ static void usage(FILE *out) {
           "                         i32, i64 or u8 data, bool arguments bool or u8)\n"
           "  --grad                 run the gradient of NAME (which must return a float\n"
           "                         scalar): the loss and every parameter's gradient\n"
-          "  --interp               run in the reference interpreter (the default for now)\n"
+          "  --interp               run in the reference interpreter (default: compiled\n"
+          "                         code, JIT, in the model's own precision)\n"
           "  --f64                  compute in double precision (default: f32, rounding\n"
           "                         after every operation as compiled code does)\n"
           "  -D NAME=VALUE          override the constant NAME of the model\n"
@@ -165,6 +169,7 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
       o->runner = &eval_interp_runner;
     } else if (!strcmp(a, "--f64")) {
       o->f64 = true;
+      o->runner = &eval_interp_runner; /* exact f64 arithmetic is the interpreter's */
     } else if (!strncmp(a, "-D", 2)) {
       const char *def = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
       if (!def) return bad_usage("-D needs NAME=VALUE");
@@ -476,6 +481,83 @@ static bool interp_runner_run(const Module *m, const Func *f, const rt_tensor *a
 
 const EvalRunner eval_interp_runner = {"interp", interp_runner_run};
 
+/* ---- compiled code (LLVM JIT) as a runner ------------------------------------------ */
+
+/* Compile the module in memory and call the function's entry point with
+ * the argument buffers directly: bufs[i] = argument i, bufs[n + k] =
+ * result k. Compiled code computes in the model's own dtypes, so --f64
+ * (exact double arithmetic) stays with the interpreter. */
+static bool jit_runner_run(const Module *m, const Func *f, const rt_tensor *args, rt_tensor *results, bool f64,
+                           char *err, size_t errn) {
+  if (f64) {
+    snprintf(err, errn, "--f64 runs in the interpreter (add --interp)");
+    return false;
+  }
+  Arena *a = arena_new();
+  Compiled c = {.m = (Module *)m, .nprimal = m->nfuncs, .ok = true};
+  c.grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
+  c.stats = NEW_ARRAY(a, FuncStats, m->nfuncs + 1);
+  Diag d;
+  diag_init(&d, "nnc eval", "", 0, stderr, COLOR_AUTO);
+  BackendOpts bo = {.opt_level = 2, .name = "eval", .for_jit = true, .build_info = "nnc eval (JIT)"};
+  CodeGen *cg = codegen_module(&c, &bo, &d);
+  diag_free(&d);
+  bool ok = false;
+  Jit *jit = NULL;
+  void *ws = NULL;
+  rt_pool *pool = NULL;
+  int made = 0;
+  if (!cg) {
+    snprintf(err, errn, "code generation failed");
+    goto done;
+  }
+  if (!(jit = jit_create(cg, err, errn))) goto done;
+  const rt_model_desc *(*descf)(void) = (const rt_model_desc *(*)(void))jit_lookup(jit, "eval_descriptor");
+  const rt_model_desc *desc = descf ? descf() : NULL;
+  const rt_func_desc *fd = NULL;
+  for (int i = 0; desc && i < m->nfuncs; i++)
+    if (m->funcs[i] == f) fd = &desc->funcs[i];
+  if (!fd) {
+    snprintf(err, errn, "internal: @%s was not compiled", f->name);
+    goto done;
+  }
+  int n = f->body->nargs;
+  void **bufs = NEW_ARRAY(a, void *, n + f->nret + 1);
+  for (int i = 0; i < n; i++) {
+    const Type *ty = &f->body->args[i]->ty;
+    if (!same_shape(&args[i], ty) || args[i].dtype != eval_rt_dtype(ty, false)) {
+      snprintf(err, errn, "argument %d of @%s must be %s", i, f->name, tstr(ty));
+      goto done;
+    }
+    bufs[i] = args[i].data;
+  }
+  for (; made < f->nret; made++) {
+    if (rt_tensor_alloc(&results[made], NULL, eval_rt_dtype(&f->ret[made], false), f->ret[made].rank, f->ret[made].dim) !=
+        NN_OK) {
+      snprintf(err, errn, "%s", rt_last_error());
+      goto done;
+    }
+    bufs[n + made] = results[made].data;
+  }
+  ws = rt_alloc(fd->ws_bytes ? fd->ws_bytes : 64);
+  if (!ws || rt_pool_create(&pool, 0) != NN_OK) {
+    snprintf(err, errn, "%s", rt_last_error());
+    goto done;
+  }
+  fd->impl(ws, pool, bufs);
+  ok = true;
+done:
+  if (!ok)
+    for (int k = 0; k < made; k++) rt_tensor_free(&results[k]);
+  rt_pool_destroy(pool);
+  rt_free(ws);
+  jit_destroy(jit);
+  arena_free(a);
+  return ok;
+}
+
+const EvalRunner eval_jit_runner = {"jit", jit_runner_run};
+
 /* ---- the command ---------------------------------------------------------------------- */
 
 /* The primal function named `name`, or NULL after a message. */
@@ -562,9 +644,8 @@ int eval_main(int argc, char **argv) {
   EvalOpts *o = malloc(sizeof *o);
   if (!o) return error("out of memory");
   *o = zero;
-  /* the backend issue makes compiled code the default runner; --interp
-   * will then select this one */
-  o->runner = &eval_interp_runner;
+  /* compiled code by default; --interp (or --f64) for the interpreter */
+  o->runner = &eval_jit_runner;
   int rc = parse_args(argc, argv, o);
   if (rc == 0) {
     Options fo;

@@ -31,6 +31,8 @@ typedef struct EvalRunner {
 
 /* The reference interpreter (interp.h): INTERP_F32, or INTERP_F64 with f64. */
 extern const EvalRunner eval_interp_runner;
+/* Compiled code through the LLVM JIT (the default). */
+extern const EvalRunner eval_jit_runner;
 
 /* The rt dtype a value of IR type `t` is held in (floats as RT_F64 when f64). */
 rt_dtype eval_rt_dtype(const Type *t, bool f64);
