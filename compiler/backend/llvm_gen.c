@@ -165,6 +165,7 @@ static void copy_bytes(Gen *g, LLVMValueRef dst, LLVMValueRef src, size_t n) {
 static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
   n->space = *space;
   n->flat = flat;
+  n->collapsed = false;
   n->nloops = 0;
   if (flat) {
     LLVMBasicBlockRef h, e;
@@ -221,7 +222,13 @@ static LLVMValueRef leaf(Gen *g, const Value *v, Nest *n) {
   if (v->ty.rank == 0) return load_elem(g, base, v->ty.dtype, g_i64(g, 0));
   if (n->flat) return load_elem(g, base, v->ty.dtype, n->flat_idx);
   int64_t st[MAX_RANK];
-  bstrides(&n->space, &v->ty, st);
+  if (n->collapsed) {
+    int64_t full[MAX_RANK];
+    bstrides(&n->orig, &v->ty, full);
+    for (int k = 0; k < n->space.rank; k++) st[k] = full[n->group_last[k]];
+  } else {
+    bstrides(&n->space, &v->ty, st);
+  }
   return load_elem(g, base, v->ty.dtype, offset_of(g, n, st));
 }
 
@@ -390,6 +397,51 @@ static LLVMValueRef compute_inst(Gen *g, const Inst *in, Nest *n) {
 
 /* ---- instruction lowering ------------------------------------------------------------ */
 
+/* The materialized values a fused tree reads; false if the tree needs the
+ * full multi-index (iota, one_hot, rng). */
+static bool tree_leaves(Gen *g, const Value *v, const Value **out, int *n, int cap) {
+  if (pm_get(&g->reg, v)) return true;
+  if (!plan_fused(g->plan, v) || !v->def) {
+    if (v->ty.rank && *n < cap) out[(*n)++] = v;
+    return *n < cap;
+  }
+  const Inst *in = v->def;
+  if (in->op == OP_IOTA || in->op == OP_ONE_HOT || in->op == OP_RNG_UNIFORM) return false;
+  for (int i = 0; i < in->nargs; i++)
+    if (!tree_leaves(g, in->args[i], out, n, cap)) return false;
+  return true;
+}
+
+/* Merge adjacent axes that every leaf reads with strides consistent with
+ * one longer axis (both broadcast, or contiguous across the boundary), so
+ * inner loops get long: [64,32,28,28] + bias[1,32,1,1] runs as [64,32,784]. */
+static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leaves, int nl) {
+  int r = space->rank;
+  if (r < 2) return false;
+  int64_t st[64][MAX_RANK];
+  for (int l = 0; l < nl; l++) bstrides(space, &leaves[l]->ty, st[l]);
+  Type c = type_scalar(space->dtype);
+  int groups = 0;
+  for (int k = 0; k < r; k++) {
+    bool merge = k > 0;
+    for (int l = 0; l < nl && merge; l++) merge = st[l][k - 1] == st[l][k] * space->dim[k];
+    if (merge) {
+      c.dim[groups - 1] *= space->dim[k];
+      n->group_last[groups - 1] = k;
+    } else {
+      c.dim[groups] = space->dim[k];
+      n->group_last[groups] = k;
+      groups++;
+    }
+  }
+  c.rank = groups;
+  if (groups == r) return false;
+  n->orig = *space;
+  n->space = c;
+  (void)g;
+  return true;
+}
+
 static void lower_elementwise(Gen *g, Inst *in) {
   const Value *v = in->res[0];
   bool flat = true;
@@ -398,7 +450,22 @@ static void lower_elementwise(Gen *g, Inst *in) {
   if (in->op == OP_BROADCAST) flat = shape_eq(&in->args[0]->ty, &v->ty) || in->args[0]->ty.rank == 0;
   LLVMValueRef dst = base_ptr(g, v);
   Nest n;
-  nest_begin(g, &n, &v->ty, flat || v->ty.rank == 0);
+  memset(&n, 0, sizeof n);
+  const Value *leaves[64];
+  int nl = 0;
+  bool ok = !flat && in->op != OP_IOTA && in->op != OP_ONE_HOT && in->op != OP_RNG_UNIFORM;
+  for (int i = 0; ok && i < in->nargs; i++) ok = tree_leaves(g, in->args[i], leaves, &nl, 64);
+  if (ok && plan_collapse(g, &n, &v->ty, leaves, nl)) {
+    Type c = n.space, orig = n.orig;
+    int gl[MAX_RANK];
+    memcpy(gl, n.group_last, sizeof gl);
+    nest_begin(g, &n, &c, false);
+    n.collapsed = true;
+    n.orig = orig;
+    memcpy(n.group_last, gl, sizeof gl);
+  } else {
+    nest_begin(g, &n, &v->ty, flat || v->ty.rank == 0);
+  }
   LLVMValueRef x = compute_inst(g, in, &n);
   store_elem(g, dst, v->ty.dtype, n.flat_idx, x);
   nest_end(g, &n);
@@ -441,9 +508,9 @@ static void lower_reduce(Gen *g, Inst *in) {
     /* output-stationary: loops over kept axes, then reduced axes, with a
      * register accumulator */
     Nest n;
+    memset(&n, 0, sizeof n);
     n.space = *X;
     n.flat = false;
-    n.nloops = 0;
     int order[MAX_RANK], no = 0;
     for (int k = 0; k < X->rank; k++)
       if (!red[k]) order[no++] = k;

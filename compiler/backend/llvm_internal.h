@@ -33,6 +33,11 @@ typedef struct Gen {
 typedef struct Nest {
   Type space;
   bool flat;
+  /* collapsed: the loops run over groups of adjacent axes of `orig` that
+   * every operand reads contiguously; group g ends at axis group_last[g] */
+  bool collapsed;
+  Type orig;
+  int group_last[MAX_RANK];
   LLVMValueRef flat_idx;
   LLVMValueRef idx[MAX_RANK];   /* i64 per axis */
   struct {
