@@ -13,6 +13,7 @@
 
 #include "ast.h"
 #include "pipeline.h"
+#include "plan.h"
 #include "backend.h"
 #include "emit_lib.h"
 
@@ -141,6 +142,31 @@ static void print_summary(FILE *out, const char *path, const Program *p) {
     fprintf(out, "  train: minimize %s with %s(lr=%g), %lld epoch%s\n", t->loss ? t->loss->name : "?",
             opt[t->opt.kind], t->opt.lr, (long long)t->epochs, t->epochs == 1 ? "" : "s");
   }
+}
+
+size_t backend_scratch_for(const Inst *in);
+
+/* --stats: the static memory plan of every function, as the backend will
+ * lay it out (plan.c), and the model's buffers. */
+static void print_memory(FILE *out, Arena *a, const Compiled *c) {
+  const Module *m = c->m;
+  size_t pbytes = 0;
+  for (int i = 0; i < m->nparams; i++) pbytes += (type_bytes(&m->params[i].ty) + 63) / 64 * 64;
+  size_t ws = 0, tapes = 0;
+  int nstate = 0;
+  fprintf(out, "%-24s %14s\n", "function", "workspace");
+  for (int i = 0; i < m->nfuncs; i++) {
+    Plan *pl = plan_func(a, m->funcs[i], backend_scratch_for);
+    fprintf(out, "%-24s %14zu bytes (%d buffers, %zu bytes kernel scratch)\n", m->funcs[i]->name, pl->ws_bytes,
+            pl->nvalues, pl->scratch_bytes);
+    if (pl->ws_bytes > ws) ws = pl->ws_bytes;
+    if (!strcmp(m->funcs[i]->name, "train_step"))
+      for (int k = 0; k < m->funcs[i]->body->nargs; k++) nstate += m->funcs[i]->arg_role[k].kind == ARG_STATE;
+  }
+  for (int i = 0; i < c->nprimal; i++) tapes += c->grads[i].tape_bytes;
+  fprintf(out, "memory per object: parameters %zu bytes, gradients %zu, optimizer state %zu, workspace %zu "
+               "(tapes inside it: %zu)\n",
+          pbytes, pbytes, m->nparams ? (size_t)(nstate / m->nparams) * pbytes : 0, ws, tapes);
 }
 
 /* FNV-1a, recorded in libraries so a checkpoint can name its source. */
@@ -299,7 +325,11 @@ int driver_run(const Options *o) {
           ir_print_func(out, c->m, ts);
         }
       }
-      if (c && o->stats) print_stats(o->emit & EMIT_TEXT ? stderr : out, c);
+      if (c && o->stats) {
+        FILE *so = o->emit & EMIT_TEXT ? stderr : out;
+        print_stats(so, c);
+        print_memory(so, a, c);
+      }
       if (o->cmd == CMD_CHECK && !o->emit && !o->stats) print_summary(out, o->input, p);
       if (to_file) fclose(out);
     }
