@@ -20,6 +20,7 @@ typedef struct Ad {
   Diag *d;
   int errors;
   PtrVec saved;     /* SavedValue* */
+  PtrVec blocked;   /* Inst*: float -> integer conversions of varied values */
 } Ad;
 
 enum { ACT_VARIED = 1, ACT_USEFUL = 2 };

@@ -47,6 +47,14 @@ static bool any_varied(Ad *ad, const Inst *in) {
   return false;
 }
 
+/* Ops that turn a varied float into an integer (or bool) carry no gradient:
+ * remembered so the user hears about it when the loss depends on them. */
+static void note_blocked(Ad *ad, Inst *in) {
+  if ((in->op == OP_CAST || in->op == OP_ARGMAX) && in->nres == 1 && !dtype_is_float(in->res[0]->ty.dtype) &&
+      any_varied(ad, in))
+    vec_push(ad->a, &ad->blocked, in);
+}
+
 static void varied_block(Ad *ad, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
     if (in->op == OP_FOR) {
@@ -73,6 +81,7 @@ static void varied_block(Ad *ad, Block *b) {
     }
     if (in->nres != 1) continue;
     unsigned fl = op_info[in->op].flags;
+    note_blocked(ad, in);
     if ((fl & F_NODIFF) || in->op == OP_STOP_GRADIENT || !dtype_is_float(in->res[0]->ty.dtype)) continue;
     if (any_varied(ad, in)) mark(ad, in->res[0], ACT_VARIED);
   }
@@ -458,6 +467,20 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
   varied_block(&ad, g->body);
   mark(&ad, loss, ACT_USEFUL);
   useful_block(&ad, g->body);
+  /* gradient-blocking conversions on the way to the loss: warn once each */
+  PtrMap warned;
+  pm_init(&warned, a);
+  for (int i = 0; i < ad.blocked.n; i++) {
+    Inst *in = ad.blocked.v[i];
+    if (!(act(&ad, in->res[0]) & ACT_USEFUL) || !in->pos.line) continue;
+    void *key = (void *)(intptr_t)(in->pos.line * 10000 + in->pos.col);
+    if (pm_has(&warned, key)) continue;
+    pm_put(&warned, key, (void *)1);
+    Loc l = {in->pos.line, in->pos.col, in->pos.line, in->pos.col};
+    diag_warning(d, l, "the gradient of '%s' does not flow through %s here: its result is %s, so what comes before "
+                 "it gets no gradient along this path", f->name, in->op == OP_ARGMAX ? "argmax" : "this conversion",
+                 dtype_name(in->res[0]->ty.dtype));
+  }
   /* the reverse sweep */
   AdScope root = {.parent = NULL};
   pm_init(&root.adj, a);

@@ -207,7 +207,39 @@ static void test_hessian_vector(void) {
   arena_free(a);
 }
 
+/* argmax and float->int conversions on the way to the loss block the
+ * gradient: the AD says so at their .nn positions, once each. */
+static void test_blocked_warning(void) {
+  Arena *a = arena_new();
+  static char path[1024];
+  snprintf(path, sizeof path, "%s/tests/nn/blocked_grad.nn", NNC_SOURCE_DIR);
+  Options o;
+  memset(&o, 0, sizeof o);
+  o.input = path;
+  o.max_errors = 20;
+  o.color = COLOR_NEVER;
+  Diag d;
+  char *src = NULL;
+  Program *p = NULL;
+  CU_ASSERT_EQUAL_FATAL(driver_front(&o, a, &d, &src, &p), 0);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&buf, &len);
+  d.out = mem;
+  Compiled *c = compile_module(a, &d, p, path, &(CompileOpts){0});
+  fclose(mem);
+  CU_ASSERT_TRUE(c->ok);
+  CU_ASSERT_EQUAL(d.nwarnings, 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(buf, "blocked_grad.nn:6:13: warning: the gradient of 'loss' does not flow through argmax"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(buf, "blocked_grad.nn:7:17: warning: the gradient of 'loss' does not flow through this conversion"));
+  free(buf);
+  diag_free(&d);
+  free(src);
+  arena_free(a);
+}
+
 static UnitTest tests[] = {
+    {"warning where integer conversions block the gradient", test_blocked_warning},
     {"fashion_mlp gradient", test_mlp},
     {"fashion_cnn gradient", test_cnn},
     {"char_rnn gradient through the loop", test_rnn},
