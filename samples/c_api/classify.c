@@ -1,0 +1,176 @@
+/* classify.c — classify the Fashion-MNIST test set with the C library nnc
+ * generates from samples/fashion_mlp.nn:
+ *
+ *   nnc samples/fashion_mlp.nn --emit=lib     # libfashion_mlp.so + fashion_mlp.h
+ *   cc classify.c -o classify -L. -lfashion_mlp -lz -Wl,-rpath,.
+ *   ./classify [CHECKPOINT.safetensors]
+ *
+ * With a checkpoint (from the training program, see README.md) it reports
+ * the trained model's accuracy; without one the parameters come from a seed
+ * and the accuracy is about 10%, chance for 10 classes. The test images are
+ * read from $FASHION_MNIST_DIR, by default /usr/share/datasets/fashion-mnist
+ * (Debian's dataset-fashion-mnist), gzipped IDX files read with zlib. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "fashion_mlp.h"
+
+static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+/* Exit with the library's explanation unless s is NN_OK. */
+static void check(nn_status s, const char *what) {
+  if (s == NN_OK) return;
+  fprintf(stderr, "classify: %s: %s\n  %s\n", what, fashion_mlp_status_string(s), fashion_mlp_last_error());
+  exit(1);
+}
+
+static void *xmalloc(size_t n) {
+  void *p = malloc(n);
+  if (!p) {
+    fprintf(stderr, "classify: out of memory\n");
+    exit(1);
+  }
+  return p;
+}
+
+/* ---- reading gzipped IDX files ------------------------------------------------------- */
+
+static uint32_t big_endian(const unsigned char b[4]) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Reads an IDX file of unsigned bytes with `rank` dimensions: dims[] and
+ * the data (dims multiplied) in a malloc'd buffer. */
+static unsigned char *read_idx(const char *path, int rank, uint32_t dims[]) {
+  gzFile f = gzopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "classify: cannot open %s: %s (Fashion-MNIST not found: install the Debian package "
+                    "dataset-fashion-mnist or set FASHION_MNIST_DIR)\n", path, strerror(errno ? errno : ENOENT));
+    exit(1);
+  }
+  unsigned char head[4 + 4 * 3];
+  size_t hlen = 4 + 4 * (size_t)rank, n = 1;
+  if (gzread(f, head, (unsigned)hlen) != (int)hlen || big_endian(head) != (0x0800u | (unsigned)rank)) {
+    fprintf(stderr, "classify: %s is not an IDX file of %d-dimensional bytes\n", path, rank);
+    exit(1);
+  }
+  for (int i = 0; i < rank; i++) {
+    dims[i] = big_endian(head + 4 + 4 * i);
+    n *= dims[i];
+  }
+  if (n > ((size_t)1 << 31)) {
+    fprintf(stderr, "classify: %s: implausible size\n", path);
+    exit(1);
+  }
+  unsigned char *data = xmalloc(n);
+  if (gzread(f, data, (unsigned)n) != (int)n) {
+    fprintf(stderr, "classify: %s is truncated\n", path);
+    exit(1);
+  }
+  gzclose(f);
+  return data;
+}
+
+/* ---- classification ------------------------------------------------------------------ */
+
+/* The shapes the library was compiled for: x [BATCH, PIXELS], logits [BATCH, CLASSES]. */
+static const int64_t x_shape[] = FASHION_MLP_FORWARD_X_SHAPE, out_shape[] = FASHION_MLP_FORWARD_OUT_SHAPE;
+#define BATCH ((size_t)x_shape[0])
+#define PIXELS ((size_t)x_shape[1])
+#define CLASSES ((int)out_shape[1])
+
+static int argmax(const float *v, int n) {
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (v[i] > v[best]) best = i;
+  return best;
+}
+
+/* Predicts a class for each of n images (28x28 bytes each) into pred[],
+ * BATCH at a time; the last batch is padded with blank images. */
+static void classify(fashion_mlp *model, const unsigned char *images, size_t n, int *pred) {
+  float *x = xmalloc(sizeof(float) * BATCH * PIXELS), *logits = xmalloc(sizeof(float) * BATCH * (size_t)CLASSES);
+  for (size_t first = 0; first < n; first += BATCH) {
+    size_t count = n - first < BATCH ? n - first : BATCH;
+    for (size_t i = 0; i < BATCH * PIXELS; i++)
+      x[i] = i < count * PIXELS ? images[first * PIXELS + i] / 255.0f : 0.0f; /* the train block's scale */
+    check(fashion_mlp_forward(model, x, logits), "forward");
+    for (size_t i = 0; i < count; i++) pred[first + i] = argmax(logits + i * (size_t)CLASSES, CLASSES);
+  }
+  free(x);
+  free(logits);
+}
+
+/* The Fashion-MNIST test set: n images of PIXELS bytes and n labels 0..9. */
+static size_t read_test_set(unsigned char **images, unsigned char **labels) {
+  const char *dir = getenv("FASHION_MNIST_DIR");
+  char ipath[4096], lpath[4096];
+  if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
+  snprintf(ipath, sizeof ipath, "%s/t10k-images-idx3-ubyte.gz", dir);
+  snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte.gz", dir);
+  uint32_t idims[3], ldims[1];
+  *images = read_idx(ipath, 3, idims);
+  *labels = read_idx(lpath, 1, ldims);
+  if (idims[0] != ldims[0] || (size_t)idims[1] * idims[2] != PIXELS) {
+    fprintf(stderr, "classify: expected as many 28x28 images as labels, got %u images of %ux%u and %u labels\n",
+            idims[0], idims[1], idims[2], ldims[0]);
+    exit(1);
+  }
+  for (size_t i = 0; i < ldims[0]; i++)
+    if ((*labels)[i] >= 10) {
+      fprintf(stderr, "classify: %s: label %zu is %d, not a class 0..9\n", lpath, i, (*labels)[i]);
+      exit(1);
+    }
+  return idims[0];
+}
+
+int main(int argc, char **argv) {
+  if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+    fprintf(stderr, "usage: classify [CHECKPOINT.safetensors]\n");
+    return 2;
+  }
+  if (fashion_mlp_abi_version() != FASHION_MLP_ABI_VERSION) {
+    fprintf(stderr, "classify: libfashion_mlp.so has ABI %d, this program was built for %d\n",
+            fashion_mlp_abi_version(), FASHION_MLP_ABI_VERSION);
+    return 1;
+  }
+  if (CLASSES != 10) {
+    fprintf(stderr, "classify: the model has %d classes, Fashion-MNIST 10\n", CLASSES);
+    return 1;
+  }
+  printf("library: %s\n", fashion_mlp_build_info());
+
+  fashion_mlp *model;
+  check(fashion_mlp_create(&model, 1), "create");
+  if (argc == 2) {
+    check(fashion_mlp_load(model, argv[1]), argv[1]);
+    printf("parameters: %s\n", argv[1]);
+  } else {
+    printf("parameters: initialized from seed 1, untrained (expect about 10%% accuracy)\n");
+  }
+
+  unsigned char *images, *labels;
+  size_t n = read_test_set(&images, &labels), correct = 0;
+  int *pred = xmalloc(n * sizeof *pred);
+  struct timespec t0, t1;
+  timespec_get(&t0, TIME_UTC);
+  classify(model, images, n, pred);
+  timespec_get(&t1, TIME_UTC);
+  for (size_t i = 0; i < n; i++) correct += pred[i] == labels[i];
+  printf("classified %zu images in %.3f s\n", n, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+  printf("accuracy: %.2f%% (%zu of %zu)\n", 100.0 * (double)correct / (double)n, correct, n);
+  for (size_t i = 0; i < 8 && i < n; i++)
+    printf("  image %zu: %-11s (true: %s)%s\n", i, class_names[pred[i]], class_names[labels[i]],
+           pred[i] == labels[i] ? "" : "  x");
+
+  free(pred);
+  free(images);
+  free(labels);
+  fashion_mlp_destroy(model);
+  return 0;
+}
