@@ -274,18 +274,56 @@ static void decide_inplace(P *p, Block *b) {
 
 /* Values returned once, computed at the top level, go straight into the
  * caller's result buffer (not for results that overwrite arguments). */
+/* The last position at which `a` (or a reshape of it) is read; -2 when a
+ * reshape makes it hard to tell. */
+static int last_read(P *p, Block *b, const Value *a) {
+  int last = -1;
+  for (Inst *in = b->first; in; in = in->next) {
+    for (int i = 0; i < in->nargs; i++) {
+      if (in->args[i] != a) continue;
+      if (in->op == OP_RESHAPE) return -2;
+      int at = ipos(p, reader(p, in));
+      if (at > last) last = at;
+    }
+    if (in->body) {
+      int inner = last_read(p, in->body, a);
+      if (inner == -2) return -2;
+      if (inner >= 0) inner = loop_end(p, in) > inner ? loop_end(p, in) : inner;
+      if (inner > last) last = inner;
+    }
+  }
+  return last;
+}
+
+/* An updated parameter (or optimizer state) may be written straight over
+ * the old one (the caller passes the same buffer for both) when it is
+ * computed elementwise at the top level and nothing reads the old value
+ * after that loop: the loop reads each old element before writing it. */
+static bool update_in_place(P *p, Value *v, int k) {
+  Func *f = p->f;
+  Role rr = f->ret_role[k];
+  int want = rr.kind == RES_NEW_PARAM ? ARG_PARAM : ARG_STATE;
+  const Value *a = NULL;
+  for (int i = 0; i < f->body->nargs; i++)
+    if (f->arg_role[i].kind == want && f->arg_role[i].index == rr.index) a = f->body->args[i];
+  if (!a || !shape_eq(&a->ty, &v->ty) || !elementwise(v->def) || v->def->op == OP_CONST) return false;
+  int r = last_read(p, f->body, a);
+  return r != -2 && r <= ipos(p, v->def);
+}
+
 static void place_results(P *p) {
   Func *f = p->f;
   Inst *ret = f->body->last;
   for (int k = 0; k < ret->nargs; k++) {
     Value *v = ret->args[k];
     int kind = f->ret_role[k].kind;
-    if (kind == RES_NEW_PARAM || kind == RES_NEW_STATE) continue;
+    bool update = kind == RES_NEW_PARAM || kind == RES_NEW_STATE;
     if (!v->def || v->def->block != f->body || v->def->op == OP_FOR || v->def->op == OP_RESHAPE) continue;
     if (info(p, v)->fused || v->def->op == OP_CONST) continue;
     int times = 0;
     for (int j = 0; j < ret->nargs; j++) times += ret->args[j] == v;
     if (times != 1) continue;
+    if (update && !update_in_place(p, v, k)) continue;
     ValPlan *vp = vplan(p, v);
     vp->kind = ST_RESULT;
     vp->index = k;
