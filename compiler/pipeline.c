@@ -86,13 +86,38 @@ Func *compiled_grad(const Compiled *c, const char *name) {
   return NULL;
 }
 
+/* Floating-point operations of matmuls and convolutions (2 per multiply-
+ * add), the work that dominates; loops count once per iteration. */
+static double block_flops(const Block *b) {
+  double f = 0;
+  for (const Inst *in = b->first; in; in = in->next) {
+    if (in->op == OP_FOR) {
+      f += (double)(in->attr.i[1] - in->attr.i[0]) * block_flops(in->body);
+    } else if (in->op == OP_MATMUL) {
+      const Type *c = &in->res[0]->ty, *a = &in->args[0]->ty;
+      int r = c->rank;
+      double k = (double)(in->attr.i[0] ? a->dim[r - 2] : a->dim[r - 1]);
+      f += 2.0 * (double)type_numel(c) * k;
+    } else if (op_info[in->op].lc == LC_CONV) {
+      /* every op of the family does N*O*OH*OW*C*KH*KW multiply-adds */
+      const Type *x = in->op == OP_CONV2D_BWD_X ? &in->res[0]->ty : &in->args[0]->ty;
+      const Type *w = in->op == OP_CONV2D_BWD_W ? &in->res[0]->ty : &in->args[1]->ty;
+      const Type *y = in->op == OP_CONV2D ? &in->res[0]->ty : in->op == OP_CONV2D_BWD_X ? &in->args[0]->ty : &in->args[1]->ty;
+      f += 2.0 * (double)type_numel(y) * (double)x->dim[1] * (double)w->dim[2] * (double)w->dim[3];
+    }
+  }
+  return f;
+}
+
+double func_flops(const Func *f) { return block_flops(f->body); }
+
 void print_stats(FILE *out, const Compiled *c) {
   const Module *m = c->m;
-  fprintf(out, "%-24s %8s %8s\n", "function", "before", "after");
+  fprintf(out, "%-24s %8s %8s %12s\n", "function", "before", "after", "MFLOP");
   for (int i = 0; i < m->nfuncs; i++) {
     const FuncStats *s = &c->stats[i];
     if (!s->name) continue;
-    fprintf(out, "%-24s %8d %8d", s->name, s->before, s->after);
+    fprintf(out, "%-24s %8d %8d %12.1f", s->name, s->before, s->after, func_flops(m->funcs[i]) / 1e6);
     if (s->primal) {
       for (int k = 0; k < c->nprimal; k++)
         if (!strcmp(c->stats[k].name, s->primal) && c->stats[k].after)

@@ -42,5 +42,7 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
 Func *compiled_grad(const Compiled *c, const char *name);
 
 void print_stats(FILE *out, const Compiled *c);
+/* Multiply-add work (2 flops each) of the matmuls and convolutions of f. */
+double func_flops(const Func *f);
 
 #endif

@@ -161,9 +161,11 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
   const float *a = a_, *b = b_;
   float *c = c_;
   __m256 acc0[6], acc1[6];
+#pragma GCC unroll 6
   for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
     __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
       __m256 ai = _mm256_broadcast_ss(a + i);
       acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
@@ -172,6 +174,12 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
     a += 6;
     b += 16;
   }
+  /* The epilogue reads a copy: with the accumulators' last use here, gcc
+   * keeps them in registers through the loop (otherwise it stores them on
+   * every step). */
+  __m256 res0[6], res1[6];
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; i++) res0[i] = acc0[i], res1[i] = acc1[i];
   float tile[6 * 16];
   bool edge = m < 6 || n < 16;
   float *t = c;
@@ -183,10 +191,11 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
       for (int i = 0; i < m; i++) memcpy(tile + i * 16, c + i * ldc, (size_t)n * sizeof(float));
   }
   __m256 va = _mm256_set1_ps((float)alpha), vb = _mm256_set1_ps((float)beta);
-  for (int i = 0; i < 6; i++) {
-    if (!edge && i >= m) break;
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; i++) { /* unrolled, no break: acc stays in registers */
+    if (!edge && i >= m) continue;
     float *ti = t + i * ldt;
-    __m256 r0 = _mm256_mul_ps(acc0[i], va), r1 = _mm256_mul_ps(acc1[i], va);
+    __m256 r0 = _mm256_mul_ps(res0[i], va), r1 = _mm256_mul_ps(res1[i], va);
     if (beta != 0) {
       r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ti), r0);
       r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ti + 8), r1);
@@ -204,9 +213,11 @@ AVX2 static void dkern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
   const double *a = a_, *b = b_;
   double *c = c_;
   __m256d acc0[6], acc1[6];
+#pragma GCC unroll 6
   for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_pd();
   for (int64_t p = 0; p < k; p++) {
     __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
+#pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
       __m256d ai = _mm256_broadcast_sd(a + i);
       acc0[i] = _mm256_fmadd_pd(ai, b0, acc0[i]);
@@ -215,6 +226,12 @@ AVX2 static void dkern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
     a += 6;
     b += 8;
   }
+  /* The epilogue reads a copy: with the accumulators' last use here, gcc
+   * keeps them in registers through the loop (otherwise it stores them on
+   * every step). */
+  __m256d res0[6], res1[6];
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; i++) res0[i] = acc0[i], res1[i] = acc1[i];
   double tile[6 * 8];
   bool edge = m < 6 || n < 8;
   double *t = c;
@@ -226,10 +243,11 @@ AVX2 static void dkern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
       for (int i = 0; i < m; i++) memcpy(tile + i * 8, c + i * ldc, (size_t)n * sizeof(double));
   }
   __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
-  for (int i = 0; i < 6; i++) {
-    if (!edge && i >= m) break;
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; i++) { /* unrolled, no break: acc stays in registers */
+    if (!edge && i >= m) continue;
     double *ti = t + i * ldt;
-    __m256d r0 = _mm256_mul_pd(acc0[i], va), r1 = _mm256_mul_pd(acc1[i], va);
+    __m256d r0 = _mm256_mul_pd(res0[i], va), r1 = _mm256_mul_pd(res1[i], va);
     if (beta != 0) {
       r0 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ti), r0);
       r1 = _mm256_fmadd_pd(vb, _mm256_loadu_pd(ti + 4), r1);

@@ -89,7 +89,8 @@ void rt_dgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
    caller-provided memory of at least rt_conv2d_scratch_bytes(s, nthreads)
    bytes (64-byte aligned), so no call allocates. One scratch size serves all
    six functions, f32 and f64. The size does not in fact depend on nthreads
-   (per-thread buffers come from the pool), so any pool may be passed.
+   (per-thread buffers come from the pool), so any pool may be passed. Calls
+   running at the same time need separate scratch.
    Shapes must satisfy rt_conv2d_shape_check; the kernels do not re-check. */
 typedef struct rt_conv2d_shape {
   int64_t N, C, H, W; /* input: batch, channels, height, width (all >= 1) */

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# run_cli.sh NNC — the nnc command line: help, version, usage errors (exit
+# 2), unreadable files (exit 1), -D, -o, -fsyntax-only, colour (--color,
+# NO_COLOR, terminal detection), and `nnc check` on every sample.
+set -uo pipefail
+nnc="$1"
+top="$(cd "$(dirname "$0")/.." && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+n=0
+esc=$'\033'
+
+# run NAME STATUS CMD... — run CMD, keep its stdout/stderr in $out/$err, and
+# check its exit status.
+run() {
+  local name="$1" want="$2"
+  shift 2
+  n=$((n + 1))
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  out="$(cat "$tmp/out")"
+  err="$(cat "$tmp/err")"
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $name: exit status $got, expected $want"
+    echo "  stdout: $(head -c 300 "$tmp/out")"
+    echo "  stderr: $(head -c 300 "$tmp/err")"
+    fail=$((fail + 1))
+    return 1
+  fi
+}
+# has NAME TEXT PATTERN / lacks NAME TEXT PATTERN — grep -E checks.
+has() {
+  if ! grep -q -E -- "$3" <<<"$2"; then
+    echo "FAIL $1: expected /$3/ in: $(head -c 300 <<<"$2")"
+    fail=$((fail + 1))
+  fi
+}
+lacks() {
+  if grep -q -E -- "$3" <<<"$2"; then
+    echo "FAIL $1: unexpected /$3/ in: $(head -c 300 <<<"$2")"
+    fail=$((fail + 1))
+  fi
+}
+empty() {
+  if [ -n "$2" ]; then
+    echo "FAIL $1: expected no output, got: $(head -c 300 <<<"$2")"
+    fail=$((fail + 1))
+  fi
+}
+
+mlp="$top/samples/fashion_mlp.nn"
+bad="$top/tests/errors/shape_matmul_inner.nn"
+warn="$top/tests/errors/warn_unused_variable.nn"
+
+run help 0 "$nnc" --help && { has help "$out" '^usage: nnc'; empty help-stderr "$err"; }
+run help-short 0 "$nnc" -h && has help-short "$out" '^usage: nnc'
+run version 0 "$nnc" --version && has version "$out" '^nnc [0-9]+\.[0-9]+\.[0-9]+$'
+
+run unknown-option 2 "$nnc" --frobnicate "$mlp" &&
+  { has unknown-option "$err" "unknown option '--frobnicate'"; has unknown-option-usage "$err" '^usage: nnc'; empty unknown-option-stdout "$out"; }
+run no-input 2 "$nnc" check && has no-input "$err" 'no input file'
+run two-inputs 2 "$nnc" check "$mlp" "$mlp" && has two-inputs "$err" 'more than one input file'
+run bad-emit 2 "$nnc" --emit=frob "$mlp" && has bad-emit "$err" "unknown --emit kind 'frob'"
+run bad-color 2 "$nnc" --color=sometimes "$mlp" && has bad-color "$err" "--color takes auto, always or never"
+run bad-max-errors 2 "$nnc" -fmax-errors=many "$mlp" && has bad-max-errors "$err" 'bad value'
+run define-no-equals 2 "$nnc" check -D B "$mlp" && has define-no-equals "$err" "-D needs NAME=VALUE, not 'B'"
+run define-missing 2 "$nnc" check "$mlp" -D && has define-missing "$err" '-D needs NAME=VALUE'
+run o-missing 2 "$nnc" "$mlp" -o && has o-missing "$err" '-o needs a path'
+
+run missing-file 1 "$nnc" check "$tmp/nope.nn" &&
+  { has missing-file "$err" "nope.nn: error: cannot read the file: No such file or directory"; empty missing-file-stdout "$out"; }
+run directory 1 "$nnc" check "$tmp" && has directory "$err" 'cannot read the file: is a directory'
+
+# check: a summary on stdout, nothing on stderr
+run check 0 "$nnc" check "$mlp" &&
+  { has check "$out" 'model fashion_mlp: 6 parameter tensors, 269,322 values'; empty check-stderr "$err"; }
+run check-default-command 0 "$nnc" "$mlp" && has check-default-command "$out" 'model fashion_mlp'
+run check-errors 1 "$nnc" check --color=never "$bad" &&
+  { has check-errors "$err" 'error: matmul needs the inner dimensions to agree'; empty check-errors-stdout "$out"; }
+run check-warnings 0 "$nnc" check --color=never "$warn" && has check-warnings "$err" "warning: unused variable 'a'"
+
+# -D, separate and joined, reaches the types
+run define 0 "$nnc" check -D B=32 "$mlp" && has define "$out" 'fn forward\(x: f32\[32,784\]\) -> f32\[32,10\]'
+run define-joined 0 "$nnc" check -DB=16 -DH=64 "$mlp" &&
+  { has define-joined "$out" 'fn loss\(x: f32\[16,784\], y: i32\[16\]\) -> f32'; has define-joined-H "$out" 'W2 +f32\[64,64\]'; }
+run define-float 0 "$nnc" --emit=ast -D B=8.0 "$mlp" && has define-float "$out" 'const B = 8 \(from -D\)'
+run define-unknown 1 "$nnc" check --color=never -D NOPE=1 "$mlp" &&
+  has define-unknown "$err" "there is no constant named 'NOPE' to override"
+run define-bad-value 1 "$nnc" check --color=never -D B=lots "$mlp" &&
+  has define-bad-value "$err" 'the value must be a number or true/false'
+
+# -o writes the output there and nothing to stdout
+run output 0 "$nnc" --emit=ast -o "$tmp/ast.txt" "$mlp" && empty output-stdout "$out"
+has output-file "$(cat "$tmp/ast.txt" 2>/dev/null)" '^model fashion_mlp'
+run output-check 0 "$nnc" check -o "$tmp/summary.txt" "$mlp" && empty output-check-stdout "$out"
+has output-check-file "$(cat "$tmp/summary.txt" 2>/dev/null)" 'model fashion_mlp: 6 parameter tensors'
+run output-unwritable 1 "$nnc" --emit=ast -o "$tmp/no/such/dir/ast.txt" "$mlp" && has output-unwritable "$err" "cannot write"
+
+# -fsyntax-only: silent on success, errors as usual
+run syntax-only 0 "$nnc" -fsyntax-only "$mlp" && { empty syntax-only-stdout "$out"; empty syntax-only-stderr "$err"; }
+run syntax-only-check 0 "$nnc" check -fsyntax-only "$mlp" && empty syntax-only-check "$out"
+run syntax-only-errors 1 "$nnc" -fsyntax-only --color=never "$bad" && has syntax-only-errors "$err" 'error: matmul'
+
+# colour: forced, refused, and automatic (on a terminal unless NO_COLOR)
+run color-always 1 "$nnc" check --color=always "$bad" && has color-always "$err" "$esc\\[1;31merror: "
+run color-never 1 "$nnc" check --color=never "$bad" && lacks color-never "$err" "$esc"
+run color-auto-pipe 1 "$nnc" check "$bad" && lacks color-auto-pipe "$err" "$esc"
+run color-always-no-color 1 env NO_COLOR=1 "$nnc" check --color=always "$bad" && has color-always-no-color "$err" "$esc"
+if command -v script >/dev/null; then
+  # script(1) gives nnc a terminal; its output comes back on our stdout
+  run color-tty 1 env -u NO_COLOR script -qec "'$nnc' check --color=auto '$bad'" /dev/null &&
+    has color-tty "$out" "$esc\\[1;31merror: "
+  run color-tty-no-color 1 env NO_COLOR=1 script -qec "'$nnc' check '$bad'" /dev/null &&
+    { has color-tty-no-color "$out" 'error: matmul'; lacks color-tty-no-color-esc "$out" "$esc"; }
+else
+  echo "note: script(1) not found, terminal colour not tested"
+fi
+
+# every sample checks, with its own sizes and with small ones
+for f in "$top"/samples/*.nn; do
+  name="$(basename "$f" .nn)"
+  run "sample-$name" 0 "$nnc" check --color=never "$f" && { has "sample-$name" "$out" "model $name:"; empty "sample-$name-stderr" "$err"; }
+  # small sizes: B=2, T=4, every other integer constant above 8 becomes 8
+  defs=()
+  while read -r c v; do
+    case $c in
+      B) defs+=(-D B=2) ;;
+      T) defs+=(-D T=4) ;;
+      *) if [ "$v" -gt 8 ]; then defs+=(-D "$c=8"); fi ;;
+    esac
+  done < <(sed -n 's/^const \([A-Za-z_][A-Za-z0-9_]*\) = \([0-9][0-9]*\)\( .*\)\{0,1\}$/\1 \2/p' "$f")
+  [ "${#defs[@]}" -gt 0 ] || { echo "FAIL sample-$name: no constants to shrink"; fail=$((fail + 1)); }
+  run "sample-$name-small" 0 "$nnc" check --color=never "${defs[@]}" "$f" &&
+    { empty "sample-$name-small-stderr" "$err"; has "sample-$name-small" "$out" 'fn loss\([a-z]+: [a-z0-9]+\[2,'; }
+done
+
+echo "cli: $n commands run, $fail failures"
+[ "$fail" = 0 ]
