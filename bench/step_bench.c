@@ -78,8 +78,10 @@ int main(int argc, char **argv) {
     fns[2] = fname;
   }
   double ms[3] = {0, 0, 0};
+  const char *only = getenv("STEP_BENCH_ONLY"); /* profile one function: train_step, grad, forward */
   for (int k = 0; k < 3; k++) {
     if (!fns[k]) continue;
+    if (only && strcmp(only, k == 0 ? "train_step" : k == 1 ? "grad" : "forward")) continue;
     const rt_func_desc *f = NULL;
     for (int i = 0; i < d->nfuncs; i++)
       if (!strcmp(d->funcs[i].name, fns[k])) f = &d->funcs[i];

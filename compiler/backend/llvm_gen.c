@@ -59,8 +59,17 @@ LLVMValueRef g_intrinsic(Gen *g, const char *name, LLVMTypeRef overload, LLVMVal
   return LLVMBuildCall2(g->b, ft, fn, args, (unsigned)nargs, "");
 }
 
+static LLVMValueRef loop_range(Gen *g, LLVMValueRef lo, LLVMValueRef n, LLVMBasicBlockRef *header,
+                               LLVMBasicBlockRef *exit, LLVMValueRef *iv_out);
+
 LLVMValueRef g_loop_begin(Gen *g, LLVMValueRef n, LLVMBasicBlockRef *header, LLVMBasicBlockRef *exit,
                           LLVMValueRef *iv_out) {
+  return loop_range(g, g_i64(g, 0), n, header, exit, iv_out);
+}
+
+/* A loop over [lo, n). */
+static LLVMValueRef loop_range(Gen *g, LLVMValueRef lo, LLVMValueRef n, LLVMBasicBlockRef *header,
+                               LLVMBasicBlockRef *exit, LLVMValueRef *iv_out) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
   LLVMBasicBlockRef h = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "body");
@@ -68,8 +77,7 @@ LLVMValueRef g_loop_begin(Gen *g, LLVMValueRef n, LLVMBasicBlockRef *header, LLV
   LLVMBuildBr(g->b, h);
   LLVMPositionBuilderAtEnd(g->b, h);
   LLVMValueRef iv = LLVMBuildPhi(g->b, g->t_i64, "i");
-  LLVMValueRef zero = g_i64(g, 0);
-  LLVMAddIncoming(iv, &zero, &pre, 1);
+  LLVMAddIncoming(iv, &lo, &pre, 1);
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, iv, n, ""), body, ex);
   LLVMPositionBuilderAtEnd(g->b, body);
   *header = h;
@@ -162,6 +170,17 @@ static void copy_bytes(Gen *g, LLVMValueRef dst, LLVMValueRef src, size_t n) {
 
 /* ---- loop nests ----------------------------------------------------------------- */
 
+/* The outermost loop of the next nest runs over [g->range_lo, g->range_hi)
+ * when they are set (a parallel chunk); nest_begin consumes them. */
+static void outer_loop(Gen *g, int64_t n, LLVMBasicBlockRef *h, LLVMBasicBlockRef *e, LLVMValueRef *iv) {
+  if (g->range_lo) {
+    loop_range(g, g->range_lo, g->range_hi, h, e, iv);
+    g->range_lo = g->range_hi = NULL;
+  } else {
+    g_loop_begin(g, g_i64(g, n), h, e, iv);
+  }
+}
+
 static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
   n->space = *space;
   n->flat = flat;
@@ -170,7 +189,7 @@ static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
   if (flat) {
     LLVMBasicBlockRef h, e;
     LLVMValueRef iv;
-    g_loop_begin(g, g_i64(g, type_numel(space)), &h, &e, &iv);
+    outer_loop(g, type_numel(space), &h, &e, &iv);
     n->loops[0].header = h;
     n->loops[0].exit = e;
     n->loops[0].iv = iv;
@@ -181,7 +200,8 @@ static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
   for (int k = 0; k < space->rank; k++) {
     LLVMBasicBlockRef h, e;
     LLVMValueRef iv;
-    g_loop_begin(g, g_i64(g, space->dim[k]), &h, &e, &iv);
+    if (k == 0) outer_loop(g, space->dim[0], &h, &e, &iv);
+    else g_loop_begin(g, g_i64(g, space->dim[k]), &h, &e, &iv);
     n->loops[k].header = h;
     n->loops[k].exit = e;
     n->loops[k].iv = iv;
@@ -397,6 +417,73 @@ static LLVMValueRef compute_inst(Gen *g, const Inst *in, Nest *n) {
 
 /* ---- instruction lowering ------------------------------------------------------------ */
 
+/* ---- parallel loops ------------------------------------------------------------- */
+
+/* Work below this many elements runs on the calling thread. */
+#define PAR_MIN_ELEMS 65536
+
+typedef void (*RangeBody)(Gen *g, Inst *in, void *arg);
+
+/* Emit `body` (a loop nest whose outermost loop has `n` iterations of
+ * `per` elements each) either inline, or outlined into a task function
+ * `void task(ctx, begin, end, thread)` run by rt_parallel_for over [0, n).
+ * The task gets the workspace, buffers and pool pointers and every live
+ * loop index through a context struct; chunks write disjoint outputs, so
+ * results do not depend on the thread count. */
+static void par_range(Gen *g, Inst *in, int64_t n, int64_t per, RangeBody body, void *arg) {
+  long min = g->opts->par_min > 0 ? g->opts->par_min : PAR_MIN_ELEMS;
+  if (n < 2 || n * per < min) {
+    body(g, in, arg);
+    return;
+  }
+  /* the context: ws, bufs, pool, then the i32 loop indices in scope */
+  const void *keys[MAX_RANK * 4];
+  LLVMValueRef vals[MAX_RANK * 4];
+  int nr = 0;
+  for (int i = 0; i < g->reg.cap && nr < MAX_RANK * 4; i++)
+    if (g->reg.keys[i] && g->reg.vals[i]) keys[nr] = g->reg.keys[i], vals[nr++] = g->reg.vals[i];
+  LLVMTypeRef fields[3 + MAX_RANK * 4];
+  fields[0] = fields[1] = fields[2] = g->t_ptr;
+  for (int i = 0; i < nr; i++) fields[3 + i] = g->t_i32;
+  LLVMTypeRef ctx_t = LLVMStructTypeInContext(g->ctx, fields, (unsigned)(3 + nr), 0);
+  /* the task */
+  LLVMTypeRef ps[4] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i32};
+  LLVMValueRef task = LLVMAddFunction(g->mod, "task", LLVMFunctionType(g->t_void, ps, 4, 0));
+  LLVMSetLinkage(task, LLVMInternalLinkage);
+  Gen saved = *g;
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+  g->fn = task;
+  LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, task, "entry"));
+  g->entry_alloca_point = LLVMBuildAlloca(g->b, g->t_i8, "allocas");
+  LLVMValueRef c = LLVMGetParam(task, 0);
+  LLVMValueRef loaded[3 + MAX_RANK * 4];
+  for (int i = 0; i < 3 + nr; i++)
+    loaded[i] = LLVMBuildLoad2(g->b, fields[i], LLVMBuildStructGEP2(g->b, ctx_t, c, (unsigned)i, ""), "");
+  g->ws = loaded[0];
+  g->bufs = loaded[1];
+  g->pool = LLVMConstNull(g->t_ptr); /* kernels inside a task run serially */
+  pm_init(&g->reg, g->a);
+  for (int i = 0; i < nr; i++) pm_put(&g->reg, keys[i], loaded[3 + i]);
+  g->range_lo = LLVMGetParam(task, 1);
+  g->range_hi = LLVMGetParam(task, 2);
+  body(g, in, arg);
+  LLVMBuildRetVoid(g->b);
+  /* back in the function: fill the context and run the task */
+  LLVMValueRef keep_pool = saved.pool;
+  *g = saved;
+  LLVMPositionBuilderAtEnd(g->b, here);
+  LLVMValueRef cx = alloca_entry(g, ctx_t);
+  LLVMValueRef pool_ptr = keep_pool;
+  LLVMBuildStore(g->b, g->ws, LLVMBuildStructGEP2(g->b, ctx_t, cx, 0, ""));
+  LLVMBuildStore(g->b, g->bufs, LLVMBuildStructGEP2(g->b, ctx_t, cx, 1, ""));
+  LLVMBuildStore(g->b, pool_ptr, LLVMBuildStructGEP2(g->b, ctx_t, cx, 2, ""));
+  for (int i = 0; i < nr; i++) LLVMBuildStore(g->b, vals[i], LLVMBuildStructGEP2(g->b, ctx_t, cx, (unsigned)(3 + i), ""));
+  int64_t grain = (min / 4 + per - 1) / per;
+  LLVMTypeRef cps[5] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_ptr};
+  LLVMValueRef cargs[5] = {g->pool, g_i64(g, n), g_i64(g, grain < 1 ? 1 : grain), task, cx};
+  g_call(g, "rt_parallel_for", g->t_void, cps, 5, cargs);
+}
+
 /* The materialized values a fused tree reads; false if the tree needs the
  * full multi-index (iota, one_hot, rng). */
 static bool tree_leaves(Gen *g, const Value *v, const Value **out, int *n, int cap) {
@@ -442,33 +529,56 @@ static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leav
   return true;
 }
 
+/* How an elementwise instruction's loop nest is laid out. */
+typedef struct ElemPlan {
+  bool flat, collapsed;
+  Type space, orig;
+  int group_last[MAX_RANK];
+} ElemPlan;
+
+static void elementwise_body(Gen *g, Inst *in, void *arg) {
+  const ElemPlan *ep = arg;
+  const Value *v = in->res[0];
+  LLVMValueRef dst = base_ptr(g, v);
+  Nest n;
+  memset(&n, 0, sizeof n);
+  nest_begin(g, &n, &ep->space, ep->flat);
+  if (ep->collapsed) {
+    n.collapsed = true;
+    n.orig = ep->orig;
+    memcpy(n.group_last, ep->group_last, sizeof n.group_last);
+  }
+  LLVMValueRef x = compute_inst(g, in, &n);
+  store_elem(g, dst, v->ty.dtype, n.flat_idx, x);
+  nest_end(g, &n);
+}
+
 static void lower_elementwise(Gen *g, Inst *in) {
   const Value *v = in->res[0];
   bool flat = true;
   for (int i = 0; i < in->nargs; i++) flat &= flat_ok(g, in->args[i], &v->ty);
   if (in->op == OP_IOTA || in->op == OP_ONE_HOT) flat = false;
   if (in->op == OP_BROADCAST) flat = shape_eq(&in->args[0]->ty, &v->ty) || in->args[0]->ty.rank == 0;
-  LLVMValueRef dst = base_ptr(g, v);
-  Nest n;
-  memset(&n, 0, sizeof n);
+  ElemPlan ep;
+  memset(&ep, 0, sizeof ep);
+  ep.space = v->ty;
+  ep.flat = flat || v->ty.rank == 0;
   const Value *leaves[64];
   int nl = 0;
   bool ok = !flat && in->op != OP_IOTA && in->op != OP_ONE_HOT && in->op != OP_RNG_UNIFORM;
   for (int i = 0; ok && i < in->nargs; i++) ok = tree_leaves(g, in->args[i], leaves, &nl, 64);
-  if (ok && plan_collapse(g, &n, &v->ty, leaves, nl)) {
-    Type c = n.space, orig = n.orig;
-    int gl[MAX_RANK];
-    memcpy(gl, n.group_last, sizeof gl);
-    nest_begin(g, &n, &c, false);
-    n.collapsed = true;
-    n.orig = orig;
-    memcpy(n.group_last, gl, sizeof gl);
-  } else {
-    nest_begin(g, &n, &v->ty, flat || v->ty.rank == 0);
+  Nest probe;
+  memset(&probe, 0, sizeof probe);
+  if (ok && plan_collapse(g, &probe, &v->ty, leaves, nl)) {
+    ep.collapsed = true;
+    ep.space = probe.space;
+    ep.orig = probe.orig;
+    memcpy(ep.group_last, probe.group_last, sizeof ep.group_last);
   }
-  LLVMValueRef x = compute_inst(g, in, &n);
-  store_elem(g, dst, v->ty.dtype, n.flat_idx, x);
-  nest_end(g, &n);
+  int64_t outer = ep.flat ? type_numel(&ep.space) : ep.space.dim[0];
+  int64_t per = ep.flat ? 1 : type_numel(&ep.space) / (outer ? outer : 1);
+  if (ep.space.rank == 0) outer = 1;
+  par_range(g, in, outer, per, elementwise_body, &ep);
 }
 
 static void set_reassoc(Gen *g, LLVMValueRef inst) {
@@ -490,7 +600,42 @@ static double reduce_init(Op op) {
   return op == OP_REDUCE_SUM ? 0.0 : op == OP_REDUCE_MAX ? -__builtin_inf() : __builtin_inf();
 }
 
+static void reduce_stationary(Gen *g, Inst *in, void *arg);
+static void reduce_streaming(Gen *g, Inst *in, const bool *red, const int64_t *ost);
+
 static void lower_reduce(Gen *g, Inst *in) {
+  const Value *x = in->args[0], *v = in->res[0];
+  const Type *X = &x->ty;
+  bool red[MAX_RANK] = {0};
+  if (in->op == OP_ARGMAX) red[in->attr.i[0]] = true;
+  else
+    for (int k = 0; k < in->attr.ni; k++) red[in->attr.i[k]] = true;
+  /* output strides indexed by X's axes (0 on reduced axes) */
+  int64_t ost[MAX_RANK], vst[MAX_RANK];
+  strides_of(&v->ty, vst);
+  for (int k = 0, j = 0; k < X->rank; k++) ost[k] = red[k] ? 0 : vst[j++];
+  bool last_reduced = X->rank > 0 && red[X->rank - 1];
+  if (in->op == OP_ARGMAX || last_reduced) {
+    /* output-stationary, parallel over the outermost kept axis */
+    int first_kept = -1;
+    for (int k = 0; k < X->rank && first_kept < 0; k++)
+      if (!red[k]) first_kept = k;
+    if (first_kept < 0) {
+      reduce_stationary(g, in, NULL);
+    } else {
+      int64_t outer = X->dim[first_kept];
+      par_range(g, in, outer, type_numel(X) / outer, reduce_stationary, NULL);
+    }
+    return;
+  }
+  reduce_streaming(g, in, red, ost);
+}
+
+/* Output-stationary: loops over the kept axes, then the reduced ones, with a
+ * register accumulator; each output element is summed by one thread in a
+ * fixed order. */
+static void reduce_stationary(Gen *g, Inst *in, void *arg) {
+  (void)arg;
   const Value *x = in->args[0], *v = in->res[0];
   const Type *X = &x->ty;
   DType dt = v->ty.dtype;
@@ -499,14 +644,10 @@ static void lower_reduce(Gen *g, Inst *in) {
   else
     for (int k = 0; k < in->attr.ni; k++) red[in->attr.i[k]] = true;
   LLVMValueRef dst = base_ptr(g, v);
-  /* output strides indexed by X's axes (0 on reduced axes) */
   int64_t ost[MAX_RANK], vst[MAX_RANK];
   strides_of(&v->ty, vst);
   for (int k = 0, j = 0; k < X->rank; k++) ost[k] = red[k] ? 0 : vst[j++];
-  bool last_reduced = X->rank > 0 && red[X->rank - 1];
-  if (in->op == OP_ARGMAX || last_reduced) {
-    /* output-stationary: loops over kept axes, then reduced axes, with a
-     * register accumulator */
+  {
     Nest n;
     memset(&n, 0, sizeof n);
     n.space = *X;
@@ -526,7 +667,8 @@ static void lower_reduce(Gen *g, Inst *in) {
         if (best_i) LLVMBuildStore(g->b, g_i32(g, 0), best_i);
       }
       int k = order[q];
-      g_loop_begin(g, g_i64(g, X->dim[k]), &lp[q].h, &lp[q].e, &lp[q].iv);
+      if (q == 0 && nkept > 0) outer_loop(g, X->dim[k], &lp[q].h, &lp[q].e, &lp[q].iv);
+      else g_loop_begin(g, g_i64(g, X->dim[k]), &lp[q].h, &lp[q].e, &lp[q].iv);
       n.idx[k] = lp[q].iv;
     }
     if (nkept == no) { /* nothing reduced (not generated, but keep it correct) */
@@ -562,9 +704,17 @@ static void lower_reduce(Gen *g, Inst *in) {
       }
     }
     if (nkept == 0 && no == 0) store_elem(g, dst, dt, g_i64(g, 0), LLVMBuildLoad2(g->b, g_reg_type(g, dt), acc, ""));
-    return;
   }
-  /* input-stationary: out = identity; out[o] = op(out[o], x[i]) in input order */
+}
+
+/* Input-stationary: out = identity; out[o] = op(out[o], x[i]) in input
+ * order (serial: chunks of the input would race on the outputs). */
+static void reduce_streaming(Gen *g, Inst *in, const bool *red, const int64_t *ost) {
+  (void)red;
+  const Value *x = in->args[0], *v = in->res[0];
+  const Type *X = &x->ty;
+  DType dt = v->ty.dtype;
+  LLVMValueRef dst = base_ptr(g, v);
   {
     Nest n;
     nest_begin(g, &n, &v->ty, true);
@@ -892,6 +1042,7 @@ static void lower_for(Gen *g, Inst *in) {
     }
   }
   g_loop_end(g, h, e, step);
+  pm_put(&g->reg, body->args[0], NULL); /* the index is out of scope now */
 }
 
 static void lower_return(Gen *g, Inst *in) {

@@ -26,6 +26,7 @@ typedef struct Gen {
   LLVMValueRef entry_alloca_point;  /* allocas go before this */
   PtrMap reg;        /* Value* -> LLVMValueRef: loop indices (i32 registers) */
   int nargs;         /* f's argument count (results follow in bufs) */
+  LLVMValueRef range_lo, range_hi; /* the next nest's outer loop range (a parallel chunk) */
 } Gen;
 
 /* A loop nest over an iteration space. With `flat`, one loop runs over

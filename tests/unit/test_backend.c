@@ -50,10 +50,12 @@ static bool build_so(Compiled *c, int opt, Lib *lib) {
   return lib->d != NULL;
 }
 
+/* -O3 builds also outline every loop into parallel tasks (par_min = 1),
+ * so the thread-pool path is checked against the interpreter too. */
 static bool build_lib(Compiled *c, int opt, Lib *lib) {
   Diag d;
   diag_init(&d, "<test>", "", 0, stderr, COLOR_NEVER);
-  BackendOpts o = {.opt_level = opt, .for_jit = true, .name = "t"};
+  BackendOpts o = {.opt_level = opt, .for_jit = true, .name = "t", .par_min = opt == 3 ? 1 : 0};
   CodeGen *cg = codegen_module(c, &o, &d);
   diag_free(&d);
   if (!cg) return false;
