@@ -16,6 +16,7 @@
 #include "ir.h"
 #include "irgen.h"
 #include "passes.h"
+#include "pipeline.h"
 
 /* A tiny deterministic generator for test data. */
 static inline double gc_rand(uint64_t *s) {
@@ -31,8 +32,10 @@ static inline Module *gc_parse_ir(Arena *a, const char *text) {
   return m;
 }
 
-/* Compile a .nn file (path relative to the source tree) to IR. */
-static inline Module *gc_compile(Arena *a, const char *rel, const Define *defs, int ndefs) {
+/* Compile a .nn file (path relative to the source tree) through the
+ * middle of the compiler (irgen, passes, AD, train_step), verifying the IR
+ * after every pass. NULL if the front end reports errors. */
+static inline Compiled *gc_compiled(Arena *a, const char *rel, const Define *defs, int ndefs) {
   static char path[1024];
   snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
   Options o;
@@ -45,11 +48,14 @@ static inline Module *gc_compile(Arena *a, const char *rel, const Define *defs, 
   Diag d;
   char *src = NULL;
   Program *p = NULL;
-  int rc = driver_front(&o, a, &d, &src, &p);
-  Module *m = rc == 0 ? irgen(a, p, path) : NULL;
+  Compiled *c = NULL;
+  if (driver_front(&o, a, &d, &src, &p) == 0) {
+    CompileOpts co = {.verify = true};
+    c = compile_module(a, &d, p, path, &co);
+  }
   diag_free(&d);
   free(src); /* the tree holds copies of every string it needs */
-  return m;
+  return c;
 }
 
 /* Random inputs for f: floats uniform in [-1, 1] unless `range` says

@@ -330,30 +330,6 @@ static void test_ops(void) {
   CU_ASSERT_EQUAL(failures, 0);
 }
 
-static Compiled *compile_sample(Arena *a, const char *rel, const Define *defs, int ndefs) {
-  static char path[1024];
-  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
-  Options o;
-  memset(&o, 0, sizeof o);
-  o.input = path;
-  o.max_errors = 20;
-  o.color = COLOR_NEVER;
-  for (int i = 0; i < ndefs; i++) o.defs[i] = defs[i];
-  o.ndefs = ndefs;
-  Diag d;
-  char *src = NULL;
-  Program *p = NULL;
-  if (driver_front(&o, a, &d, &src, &p) != 0) {
-    diag_free(&d);
-    free(src);
-    return NULL;
-  }
-  CompileOpts co = {.verify = true};
-  Compiled *c = compile_module(a, &d, p, path, &co);
-  diag_free(&d);
-  free(src);
-  return c;
-}
 
 /* Each sample through the JIT at -O0 and -O3, and through a shared
  * library at -O3 (the model runs in the .so's own copy of the runtime:
@@ -364,7 +340,7 @@ static void check_sample(const char *rel, const Define *defs, int n) {
     int opt = variant == 0 ? 0 : 3;
     bool so = variant == 2;
     Arena *a = arena_new();
-    Compiled *c = compile_sample(a, rel, defs, n);
+    Compiled *c = gc_compiled(a, rel, defs, n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     char what[256];
     snprintf(what, sizeof what, "%s -O%d %s", rel, opt, so ? ".so" : "JIT");

@@ -10,37 +10,13 @@
 #include "pipeline.h"
 #include "ptrmap.h"
 
-static Compiled *build(Arena *a, const char *rel, const Define *defs, int ndefs) {
-  static char path[1024];
-  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
-  Options o;
-  memset(&o, 0, sizeof o);
-  o.input = path;
-  o.max_errors = 20;
-  o.color = COLOR_NEVER;
-  for (int i = 0; i < ndefs; i++) o.defs[i] = defs[i];
-  o.ndefs = ndefs;
-  Diag d;
-  char *src = NULL;
-  Program *p = NULL;
-  if (driver_front(&o, a, &d, &src, &p) != 0) {
-    diag_free(&d);
-    free(src);
-    return NULL;
-  }
-  CompileOpts co = {.verify = true};
-  Compiled *c = compile_module(a, &d, p, path, &co);
-  diag_free(&d);
-  free(src); /* the tree holds copies of every string it needs */
-  return c;
-}
 
 /* Parameters small enough that tanh/sigmoid do not saturate. */
 static const char *model_ranges(void) { return ""; }
 
 static void check_sample(const char *rel, const Define *defs, int ndefs, int maxel) {
   Arena *a = arena_new();
-  Compiled *c = build(a, rel, defs, ndefs);
+  Compiled *c = gc_compiled(a, rel, defs, ndefs);
   CU_ASSERT_PTR_NOT_NULL_FATAL(c);
   CU_ASSERT_TRUE(c->ok);
   Func *f = ir_find_func(c->m, "loss");
@@ -89,7 +65,7 @@ static void test_gpt(void) {
  * rounding), and both match finite differences. */
 static void test_loop_vs_unrolled(void) {
   Arena *a = arena_new();
-  Compiled *c = build(a, "tests/nn/rnn_twins.nn", NULL, 0);
+  Compiled *c = gc_compiled(a, "tests/nn/rnn_twins.nn", NULL, 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL(c);
   Func *fl = ir_find_func(c->m, "looped"), *fu = ir_find_func(c->m, "unrolled");
   Func *gl = compiled_grad(c, "looped"), *gu = compiled_grad(c, "unrolled");
@@ -148,7 +124,7 @@ static Func *hvp_objective(Module *m, Func *g) {
 
 static void test_hessian_vector(void) {
   Arena *a = arena_new();
-  Compiled *c = build(a, "tests/nn/mlp_tanh.nn", NULL, 0);
+  Compiled *c = gc_compiled(a, "tests/nn/mlp_tanh.nn", NULL, 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL(c);
   Func *f = ir_find_func(c->m, "loss");
   Func *g = compiled_grad(c, "loss");
