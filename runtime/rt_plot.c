@@ -2,8 +2,8 @@
  *
  * The chart is built as text in a growing buffer: a white background, the
  * plot frame, for each axis its grid lines, ticks and labels, then each
- * series as one <polyline> (clipped to the frame), the legend in the top
- * right corner, and the title. Coordinates are printed with one decimal. */
+ * series as one <polyline> (clipped to the frame), the legend in a row
+ * above the frame, and the title. Coordinates are printed with one decimal. */
 #include "rt_plot.h"
 
 #include <math.h>
@@ -13,7 +13,7 @@
 
 #include "rt_io.h"
 
-enum { WIDTH = 800, HEIGHT = 480, LEFT = 78, TOP = 44, BOTTOM = 58 };
+enum { WIDTH = 800, HEIGHT = 500, LEFT = 78, TOP = 64, BOTTOM = 58 };
 
 /* A growing string; `failed` once an allocation failed. */
 typedef struct Buf {
@@ -159,30 +159,30 @@ static void series(Buf *b, const rt_plot_series *s, const Axis *ax, const Axis *
   }
 }
 
-static void legend(Buf *b, const rt_plot *p, double x1, double y1) {
-  int n = 0;
-  size_t longest = 0;
-  for (int k = 0; k < p->nseries; k++) {
-    if (!p->series[k].label) continue;
-    n++;
-    size_t l = strlen(p->series[k].label);
-    if (l > longest) longest = l;
-  }
-  if (!n) return;
-  double w = 44 + 7.2 * (double)longest, h = 10 + 20.0 * n, lx = x1 - w - 10, ly = y1 + 10;
-  put(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" fill-opacity=\"0.85\" "
-         "stroke=\"#999\"/>\n", lx, ly, w, h);
-  int i = 0;
+/* The legend: one row of [line] label entries, centred above the frame,
+ * so it never hides a curve. */
+static void legend(Buf *b, const rt_plot *p, double x0, double x1, double y) {
+  double total = 0;
+  for (int k = 0; k < p->nseries; k++)
+    if (p->series[k].label) total += 36 + 6.6 * (double)strlen(p->series[k].label) + 18;
+  if (total <= 0) return;
+  double x = (x0 + x1) / 2 - total / 2;
+  if (x < 8) x = 8;
   for (int k = 0; k < p->nseries; k++) {
     const rt_plot_series *s = &p->series[k];
     if (!s->label) continue;
-    double y = ly + 15 + 20.0 * i++;
-    put(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"", lx + 8, y, lx + 32, y);
+    put(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"", x, y, x + 28, y);
     put_text(b, s->color);
     put(b, "\" stroke-width=\"2\"%s/>\n", s->dashed ? " stroke-dasharray=\"6 4\"" : "");
-    put(b, "<text x=\"%.1f\" y=\"%.1f\" dominant-baseline=\"middle\">", lx + 38, y);
+    if (s->markers) {
+      put(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"", x + 14, y);
+      put_text(b, s->color);
+      put(b, "\"/>\n");
+    }
+    put(b, "<text x=\"%.1f\" y=\"%.1f\" dominant-baseline=\"middle\">", x + 34, y);
     put_text(b, s->label);
     put(b, "</text>\n");
+    x += 36 + 6.6 * (double)strlen(s->label) + 18;
   }
 }
 
@@ -218,8 +218,8 @@ char *rt_plot_svg(const rt_plot *p, size_t *len) {
       x1 - x0, y0 - y1);
   for (int k = 0; k < p->nseries; k++)
     series(&b, &p->series[k], &ax, p->series[k].right_axis ? &ay2 : &ay, x0, x1, y0, y1);
-  legend(&b, p, x1, y1);
-  put(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"16\">", (x0 + x1) / 2, TOP - 16);
+  legend(&b, p, x0, x1, TOP - 20);
+  put(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"16\">", (x0 + x1) / 2, TOP - 40);
   put_text(&b, p->title);
   put(&b, "</text>\n<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"13\">", (x0 + x1) / 2, HEIGHT - 14);
   put_text(&b, p->xlabel);

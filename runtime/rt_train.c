@@ -52,6 +52,7 @@ static void signals_install(Signals *s) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* a checkpoint being written is not disturbed */
   sigemptyset(&sa.sa_mask);
   stop_signal = 0;
   stop_flag = 0;
@@ -118,6 +119,9 @@ static nn_status load_text(Trainer *tr, const char *ckpt_vocab) {
   } else {
     rt_vocab_build(&tr->vocab, tr->text.text, tr->text.len);
   }
+  if (tr->sh.nclasses <= 0)
+    fprintf(stderr, "%s: warning: the train block names no generate function, so the vocabulary of %d characters "
+            "cannot be checked against the model's\n", o->prog, tr->vocab.n);
   if (tr->sh.nclasses > 0 && tr->vocab.n > tr->sh.nclasses)
     return rt_error(NN_ERR_MISMATCH, "%s: %d distinct characters; expected at most %" PRId64
                     " (the model's vocabulary size V)", o->data.path[0], tr->vocab.n, tr->sh.nclasses);
@@ -168,8 +172,9 @@ static void print_data(const Trainer *tr) {
   const TrainOpts *o = tr->o;
   int64_t B = tr->sh.batch;
   if (tr->is_text) {
-    printf("text: %s characters from %s (%d file%s%s), vocabulary of %d: printable ASCII and newline\n",
-           commas((int64_t)tr->text.len, a), o->data.path[0], tr->text.nfiles, tr->text.nfiles == 1 ? "" : "s",
+    printf("text: %s%s characters from %s (%d file%s%s), vocabulary of %d (printable ASCII and newline)\n",
+           o->limit > 0 && tr->text.len == (size_t)o->limit ? "the first " : "", commas((int64_t)tr->text.len, a),
+           o->data.path[0], tr->text.nfiles, tr->text.nfiles == 1 ? "" : "s",
            tr->text.nskipped ? ", binary files skipped" : "", tr->vocab.n);
     printf("training: %s windows of %" PRId64 " characters; validation: %s windows", commas(tr->train.n, b),
            tr->train.T, commas(tr->has_test ? tr->test.n : 0, c));
@@ -253,14 +258,14 @@ static nn_status resume(Trainer *tr, Resume *r) {
   if (s) return s;
   int64_t step = 0, epoch, pos, batch;
   meta_i64(r, "step", &step);
-  if (meta_i64(r, "batch", &batch) && batch != tr->sh.batch)
+  if (!tr->o->eval_only && meta_i64(r, "batch", &batch) && batch != tr->sh.batch)
     return rt_error(NN_ERR_MISMATCH, "%s: trained with batches of %" PRId64 "; this program's batch is %" PRId64, path,
                     batch, tr->sh.batch);
   if (!meta_i64(r, "epoch", &epoch) || !meta_i64(r, "epoch_step", &pos)) {
     epoch = step / tr->spe; /* a checkpoint saved through the library API */
     pos = step % tr->spe;
   }
-  if (epoch * tr->spe + pos != step || pos < 0 || pos >= tr->spe)
+  if (!tr->o->eval_only && (epoch * tr->spe + pos != step || pos < 0 || pos >= tr->spe))
     return rt_error(NN_ERR_MISMATCH, "%s: step %" PRId64 " is not epoch %" PRId64 " + %" PRId64
                     " steps of %" PRId64 " (was it trained on other data or with another --limit?)",
                     path, step, epoch, pos, tr->spe);
@@ -425,7 +430,8 @@ static int train_loop(Trainer *tr) {
   rt_schedule sched = {t->schedule, tr->o->lr, t->sched_every, t->sched_gamma, t->sched_warmup, t->sched_min_lr,
                        tr->o->epochs * tr->spe};
   int64_t shuffled = -1; /* the epoch whose order tr->perm holds */
-  tr->lr_now = rt_schedule_lr(&sched, tr->epoch, tr->epoch * tr->spe + tr->pos);
+  int64_t done = tr->epoch * tr->spe + tr->pos; /* the rate of the last step taken, for the metrics */
+  tr->lr_now = rt_schedule_lr(&sched, done ? (done - 1) / tr->spe : 0, done ? done - 1 : 0);
   for (;;) {
     if (tr->pending_eval) {
       int rc = end_epoch(tr);
@@ -547,7 +553,8 @@ int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
   rt_ts_free(&res.ts);
   if (!rc && o.eval_only) {
     rc = eval_only(&tr);
-    if (!rc && o.generate > 0 && rt_train_generate(&tr, o.generate, o.temperature, o.prompt, stdout))
+    if (!rc && o.generate_given && o.generate > 0 &&
+        rt_train_generate(&tr, o.generate, o.temperature, o.prompt, stdout))
       rc = fail(&tr, "generating");
   } else if (!rc) {
     char a[32], ob[128];

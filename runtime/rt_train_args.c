@@ -53,16 +53,18 @@ void rt_train_usage(const rt_model_desc *d, const TrainOpts *o, FILE *out) {
   else snprintf(sched, sizeof sched, "constant");
   bool text = t->generate_fn >= 0;
   fprintf(out, "usage: %s [flags]\n", o->prog);
-  fprintf(out, "Trains %s with the settings of its train block (optimizer %s, schedule %s%s);\n"
-               "the flags override them.\n\n", o->name, opt_name(t->optimizer), sched,
-          t->clip_norm > 0 ? ", gradients clipped" : "");
+  fprintf(out, "Trains %s with the settings of its train block (optimizer %s%s); the flags\n"
+               "override them.\n\n", o->name, opt_name(t->optimizer),
+          t->clip_norm > 0 ? ", gradients clipped by global norm" : "");
   fprintf(out,
           "  --epochs N            epochs to train (default %" PRId64 ")\n"
-          "  --lr X                base learning rate (default %g)\n"
+          "  --lr X                base learning rate (default %g, schedule %s)\n"
           "  --seed N              seed of the initializers, shuffling, dropout and sampling (default %" PRIu64 ")\n"
           "  --threads N           worker threads, 0 = one per core (default 0)\n"
-          "  --data PATH[,PATH2]   training data, as the train block's source (default %s)\n"
-          "  --test PATH[,PATH2]   evaluation data (default %s)\n"
+          "  --data PATH[,PATH2]   training data, of the train block's kind; default:\n"
+          "                          %s\n"
+          "  --test PATH[,PATH2]   evaluation data; default:\n"
+          "                          %s\n"
           "  --limit N             use only the first N training %s (quick runs, tests)\n"
           "  --checkpoint PATH     where to save checkpoints (default %s)\n"
           "  --checkpoint-every N  also save every N steps (default 0: at each epoch end)\n"
@@ -72,7 +74,7 @@ void rt_train_usage(const rt_model_desc *d, const TrainOpts *o, FILE *out) {
           "  --plot FILE.svg       draw the train and test loss and the test accuracy\n"
           "  --progress MODE       auto (a bar on a terminal, else lines), bar, line, none\n"
           "  -q                    quiet: only the final summary\n",
-          t->epochs, t->lr, t->seed, data, test, text ? "characters" : "samples", o->checkpoint_default,
+          t->epochs, t->lr, sched, t->seed, data, test, text ? "characters" : "samples", o->checkpoint_default,
           text ? " (and sample text with --generate)" : "");
   if (text)
     fprintf(out,
@@ -251,6 +253,7 @@ int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o) 
       if (!rt_progress_parse(v, &o->progress, stderr)) return bad(d, o, "--progress is auto, bar, line or none, not '%s'%s", v, "");
     } else if (!strcmp(flag, "--generate")) {
       if (!parse_i64(v, 0, &o->generate)) return bad(d, o, "--generate needs an integer >= 0, not '%s'%s", v, "");
+      o->generate_given = true;
     } else if (!strcmp(flag, "--temperature")) {
       if (!parse_f64(v, &x) || x < 0) return bad(d, o, "--temperature needs a number >= 0, not '%s'%s", v, "");
       o->temperature = x;

@@ -298,9 +298,9 @@ static nn_status write_csv(Trainer *tr, const char *path) {
 
 static nn_status write_plot(Trainer *tr, const char *path) {
   int n = tr->nhist;
-  double *v = malloc(sizeof(double) * (size_t)(8 * n + 8));
+  double *v = malloc(sizeof(double) * (size_t)(5 * n + 5));
   if (!v) return rt_error(NN_ERR_NOMEM, "out of memory for the plot");
-  double *tx = v, *ty = v + n, *ex = v + 2 * n, *el = v + 3 * n, *ea = v + 4 * n, *ax = v + 5 * n;
+  double *tx = v, *ty = v + n, *ex = v + 2 * n, *el = v + 3 * n, *ea = v + 4 * n;
   int nt = 0, ne = 0;
   bool acc = false;
   for (int i = 0; i < n; i++) {
@@ -317,16 +317,16 @@ static nn_status write_plot(Trainer *tr, const char *path) {
   }
   double bx[2] = {0, tx[nt ? nt - 1 : 0]}, by[2];
   by[0] = by[1] = tr->unigram_bits * log(2.0);
-  (void)ax;
   char title[256];
-  snprintf(title, sizeof title, "%s: training%s", tr->o->name, tr->has_test ? " and test loss" : " loss");
+  snprintf(title, sizeof title, "%s: %s", tr->o->name,
+           !tr->has_test ? "training loss" : tr->is_text ? "training and validation loss" : "training and test loss, test accuracy");
   rt_plot_series s[4] = {{.label = "train loss", .color = "#1f77b4", .x = tx, .y = ty, .n = nt}};
   int ns = 1;
   if (tr->has_test)
     s[ns++] = (rt_plot_series){.label = tr->is_text ? "validation loss" : "test loss", .color = "#ff7f0e", .x = ex,
                                .y = el, .n = ne, .markers = true};
   if (acc)
-    s[ns++] = (rt_plot_series){.label = "test accuracy (%, right axis)", .color = "#2ca02c", .x = ex, .y = ea, .n = ne,
+    s[ns++] = (rt_plot_series){.label = "test accuracy (right axis)", .color = "#2ca02c", .x = ex, .y = ea, .n = ne,
                                .right_axis = true, .dashed = true, .markers = true};
   if (tr->is_text && isfinite(by[0]) && nt)
     s[ns++] = (rt_plot_series){.label = "unigram baseline", .color = "#7f7f7f", .x = bx, .y = by, .n = 2, .dashed = true};

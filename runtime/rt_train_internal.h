@@ -30,7 +30,8 @@ typedef struct TrainOpts {
   rt_progress_mode progress;
   bool quiet;
   bool eval_only;
-  int64_t generate;       /* characters to sample; -1: the default (300 for text models, else 0) */
+  int64_t generate;       /* characters to sample after training (default 300 for text models, else 0) */
+  bool generate_given;    /* --generate was given (--eval-only samples only then) */
   double temperature;
   const char *prompt;     /* NULL: a newline */
   int64_t limit;          /* > 0: only the first `limit` training samples / characters */

@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# train_tests.sh NNC TOOL WORK TEST — end-to-end tests of the training
+# programs (`nnc MODEL.nn --emit=exe`), one ctest per TEST (tests/train.cmake):
+#
+#   setup      builds small versions of the samples (-D) and the test data
+#              (subsets of Fashion-MNIST as IDX, .npy and CSV; a text) in WORK
+#   mlp, cnn   a few hundred steps on 4000 images: the loss falls, accuracy > 60%
+#   char       a character RNN on a small text: the validation loss falls below
+#              the unigram baseline; text is generated, also from a checkpoint
+#   bad_idx, bad_npy, bad_csv, bad_text
+#              malformed or mismatched files: exit 1, a message naming the
+#              file and what was expected, nothing written
+#   resume     SIGINT after a few steps: exit 130, a valid checkpoint, the
+#              resume command, and resuming it gives the parameters of an
+#              uninterrupted run bit for bit; the same after SIGKILL from the
+#              last --checkpoint-every checkpoint
+#   checkpoint a truncated or corrupted checkpoint is refused; --eval-only
+#              reproduces the final accuracy, also at another batch size (the
+#              padded last batch counts only its real rows)
+#   nan        a huge learning rate: exit 1 naming the step, no checkpoint
+#   cli        usage errors exit 2, --help shows the train block's defaults
+#   jit        `nnc train MODEL.nn` trains in-process, and resumes
+#
+# Exit status 77 (skipped) when Fashion-MNIST is not installed.
+set -uo pipefail
+nnc="$1"
+tool="$2"
+work="$3"
+test="$4"
+src="$(cd "$(dirname "$0")/../.." && pwd)"
+fm=/usr/share/datasets/fashion-mnist
+bin="$work/bin"
+data="$work/data"
+fail=0
+
+[ -r "$fm/train-images-idx3-ubyte.gz" ] || { echo "Fashion-MNIST is not installed: skipped"; exit 77; }
+
+# run NAME STATUS CMD... — run CMD in the current directory, keep its output
+# in $out/$err, check the exit status.
+run() {
+  local name="$1" want="$2"
+  shift 2
+  "$@" >out.txt 2>err.txt
+  local got=$?
+  out="$(cat out.txt)"
+  err="$(cat err.txt)"
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $name: exit status $got, expected $want ($*)"
+    echo "  stdout: $(tail -c 600 out.txt)"
+    echo "  stderr: $(tail -c 600 err.txt)"
+    fail=$((fail + 1))
+    return 1
+  fi
+}
+has() {
+  if ! grep -q -E -- "$3" <<<"$2"; then
+    echo "FAIL $1: expected /$3/ in: $(head -c 600 <<<"$2")"
+    fail=$((fail + 1))
+  fi
+}
+check() { # check NAME CONDITION-COMMAND...
+  local name="$1"
+  shift
+  if ! "$@"; then
+    echo "FAIL $name: $*"
+    fail=$((fail + 1))
+  fi
+}
+# fresh NAME: an empty directory for one test, made current
+fresh() {
+  rm -rf "$work/$1"
+  mkdir -p "$work/$1"
+  cd "$work/$1" || exit 1
+}
+# nothing_written NAME: no checkpoint, metrics, plot or temporary file here
+nothing_written() {
+  local extra
+  extra="$(ls -A | grep -v -E '^(out|err)\.txt$|^in_' || true)"
+  if [ -n "$extra" ]; then
+    echo "FAIL $1: files were written: $extra"
+    fail=$((fail + 1))
+  fi
+}
+# refuse NAME PATTERN PROGRAM ARGS... — must exit 1 naming PATTERN, writing nothing
+refuse() {
+  local name="$1" pat="$2"
+  shift 2
+  rm -f out.txt err.txt
+  run "$name" 1 "$@" --checkpoint c.st --metrics m.csv --plot p.svg --progress none && has "$name" "$err" "$pat"
+  nothing_written "$name"
+}
+# num TEXT REGEX: the first number captured by the regex's group 1
+num() { sed -n -E "s/.*$2.*/\\1/p" <<<"$1" | head -1; }
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
+
+# signal_when SIG PATTERN CMD... — run CMD with its stderr through a pipe;
+# as soon as a line of it matches PATTERN, send SIG. Sets $rc; stdout goes to
+# out.txt, stderr to err.txt. (Reading the pipe reacts within the step that
+# printed the line; polling a file lagged a hundred steps on a loaded machine.)
+signal_when() {
+  local sig="$1" pat="$2" line
+  shift 2
+  rm -f pipe.fifo
+  mkfifo pipe.fifo
+  "$@" >out.txt 2>pipe.fifo &
+  local pid=$!
+  exec 3<pipe.fifo
+  : >err.txt
+  while IFS= read -r line <&3; do
+    printf '%s\n' "$line" >>err.txt
+    if grep -q -E -- "$pat" <<<"$line"; then
+      kill -"$sig" $pid
+      break
+    fi
+  done
+  cat <&3 >>err.txt
+  exec 3<&-
+  wait $pid
+  rc=$?
+  rm -f pipe.fifo
+}
+
+train_data=(--data "$data/train_x.idx,$data/train_y.idx" --test "$data/test_x.idx,$data/test_y.idx")
+
+case "$test" in
+setup)
+  rm -rf "$work"
+  mkdir -p "$bin" "$data"
+  cd "$work" || exit 1
+  (
+    "$nnc" "$src/samples/fashion_mlp.nn" -D B=32 -D H=64 --emit=exe -o "$bin/mlp" &&
+      "$nnc" "$src/samples/fashion_mlp.nn" -D B=40 -D H=64 --emit=exe -o "$bin/mlp_b40" &&
+      "$nnc" "$src/tests/train/mlp_npy.nn" --emit=exe -o "$bin/mlp_npy" &&
+      "$nnc" "$src/tests/train/mlp_csv.nn" --emit=exe -o "$bin/mlp_csv"
+  ) &
+  p1=$!
+  "$nnc" "$src/samples/fashion_cnn.nn" -D B=32 -D C1=8 -D C2=16 -D HID=32 --emit=exe -o "$bin/cnn" &&
+    "$nnc" "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 --emit=exe -o "$bin/rnn" &&
+    "$nnc" "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 -D V=20 --emit=exe -o "$bin/rnn_v20" || fail=1
+  wait $p1 || fail=1
+  t="$tool"
+  $t idx-head "$fm/train-images-idx3-ubyte.gz" "$data/train_x.idx" 4000 &&
+    $t idx-head "$fm/train-labels-idx1-ubyte.gz" "$data/train_y.idx" 4000 &&
+    $t idx-head "$fm/t10k-images-idx3-ubyte.gz" "$data/test_x.idx" 1000 &&
+    $t idx-head "$fm/t10k-labels-idx1-ubyte.gz" "$data/test_y.idx" 1000 &&
+    $t npy-head "$data/train_x.idx" "$data/train_x.npy" 2000 f32 &&
+    $t npy-head "$data/train_y.idx" "$data/train_y.npy" 2000 i64 &&
+    $t npy-head "$data/test_x.idx" "$data/test_x.npy" 500 u8 &&
+    $t npy-head "$data/test_y.idx" "$data/test_y.npy" 500 u8 &&
+    $t csv-head "$data/train_x.idx" "$data/train_y.idx" "$data/train.csv" 1000 &&
+    $t csv-head "$data/test_x.idx" "$data/test_y.idx" "$data/test.csv" 300 || fail=1
+  # a text: English from the fortunes when installed, else this project's docs
+  if [ -r /usr/share/games/fortunes/cookie ]; then
+    head -c 60000 /usr/share/games/fortunes/cookie >"$data/text.txt"
+  else
+    head -c 60000 "$src/docs/language.md" >"$data/text.txt"
+  fi
+  ;;
+
+mlp | cnn)
+  fresh "$test"
+  if run "$test" 0 "$bin/$test" "${train_data[@]}" --epochs 3 --limit 3200 --metrics m.csv --plot p.svg \
+    --progress line --checkpoint c.st; then
+    acc="$(num "$(grep '^done' <<<"$out")" 'accuracy ([0-9.]+)%')"
+    check "$test: accuracy $acc% > 60%" gt "$acc" 60
+    first="$(awk -F, 'NR == 2 { print $3 }' m.csv)"
+    last="$(awk -F, '$4 != "" { l = $3 } END { print l }' m.csv)"
+    check "$test: train loss falls from $first to $last (< 60%)" gt "$(awk -v a="$first" 'BEGIN { print 0.6 * a }')" "$last"
+    check "$test: 3 epoch rows in the metrics" test "$(awk -F, 'NR > 1 && $4 != ""' m.csv | wc -l)" = 3
+    check "$test: periodic rows in the metrics" test "$(awk -F, 'NR > 1 && $4 == ""' m.csv | wc -l)" -ge 20
+    has "$test: progress lines" "$err" '^epoch 1/3  step 10/100  loss [0-9.]+  [0-9]+ samples/s  ETA'
+    has "$test: plot" "$(cat p.svg)" '<polyline'
+    if command -v xmllint >/dev/null; then check "$test: the plot is well-formed XML" xmllint --noout p.svg; fi
+    check "$test: a checkpoint" test -s c.st
+  fi
+  ;;
+
+char)
+  fresh char
+  if run char 0 "$bin/rnn" --data "$data/text.txt" --epochs 3 --generate 200 --progress none --checkpoint c.st \
+    --metrics m.csv; then
+    first="$(num "$(grep '^epoch 1/3' <<<"$out")" 'validation loss ([0-9.]+)')"
+    last="$(num "$(grep '^epoch 3/3' <<<"$out")" 'validation loss ([0-9.]+)')"
+    bits="$(num "$(grep '^epoch 3/3' <<<"$out")" '\(([0-9.]+) bits/char')"
+    base="$(num "$(grep '^epoch 3/3' <<<"$out")" 'unigram baseline ([0-9.]+)')"
+    check "char: validation loss falls ($first -> $last)" gt "$first" "$last"
+    check "char: $bits bits/char below the unigram baseline $base" gt "$base" "$bits"
+    sample="$(sed -n '/^--- 200 characters/,$p' <<<"$out" | tail -n +2)"
+    check "char: 200 characters generated" test "$(printf '%s' "$sample" | wc -c)" -ge 200
+    check "char: the vocabulary is in the checkpoint" "$tool" ckpt-meta c.st vocab
+    run char-generate 0 "$bin/rnn" --data "$data/text.txt" --resume c.st --eval-only --generate 40 \
+      --prompt "The " --temperature 0.5 &&
+      has char-generate "$out" "bits/char" && has char-generate "$out" '^The .{40}'
+  fi
+  ;;
+
+bad_idx)
+  fresh bad_idx
+  d="$data"
+  printf 'this is not an IDX file at all' >in_magic.idx
+  head -c 5000 "$d/train_x.idx" >in_trunc.idx
+  gzip -c "$d/train_x.idx" | head -c 3000 >in_trunc.idx.gz
+  "$tool" idx-head "$d/train_y.idx" in_y3999.idx 3999
+  cp "$d/train_y.idx" in_range.idx && printf '\x0c' | dd of=in_range.idx bs=1 seek=13 conv=notrunc 2>/dev/null
+  "$tool" idx-zeros in_rgb.idx 100 28 28 3
+  "$tool" idx-head "$d/train_y.idx" in_y100.idx 100
+  y="$d/train_y.idx"
+  refuse "idx magic" 'in_magic.idx: not an IDX file: expected the magic' "$bin/mlp" --data "in_magic.idx,$y"
+  refuse "idx truncated" 'in_trunc.idx: .*truncated' "$bin/mlp" --data "in_trunc.idx,$y"
+  refuse "idx.gz truncated" 'in_trunc.idx.gz: .*truncated' "$bin/mlp" --data "in_trunc.idx.gz,$y"
+  refuse "idx count" 'train_x.idx has 4000 samples but .*in_y3999.idx has 3999 labels' "$bin/mlp" --data "$d/train_x.idx,in_y3999.idx"
+  refuse "idx label range" 'in_range.idx: label 12 at index 5 is out of range; expected 0..9 \(10 classes\)' \
+    "$bin/mlp" --data "$d/train_x.idx,in_range.idx"
+  refuse "idx shape" 'in_rgb.idx: expected 784 values per sample \(f32\[32,784\] without the batch axis\), found 28x28x3' \
+    "$bin/mlp" --data "in_rgb.idx,in_y100.idx"
+  refuse "idx labels as images" 'train_y.idx: expected 784 values per sample .*found 1' "$bin/mlp" --data "$y,$y"
+  refuse "idx bad test file" 'in_magic.idx: not an IDX file' "$bin/mlp" --data "$d/train_x.idx,$y" \
+    --test "in_magic.idx,$d/test_y.idx"
+  refuse "idx missing" '/nonexistent/x.idx: cannot open' "$bin/mlp" --data "/nonexistent/x.idx,$y"
+  refuse "idx the CNN's shape" 'in_rgb.idx: expected 784 values per sample \(f32\[32,1,28,28\]' \
+    "$bin/cnn" --data "in_rgb.idx,in_y100.idx"
+  ;;
+
+bad_npy)
+  fresh bad_npy
+  d="$data"
+  printf 'not a numpy file' >in_magic.npy
+  head -c 1000 "$d/train_x.npy" >in_trunc.npy
+  "$tool" npy-head "$d/train_y.idx" in_y1999.npy 1999 i64
+  "$tool" npy-head "$d/train_y.idx" in_range.npy 2000 i64 3
+  refuse "npy magic" 'in_magic.npy: .*magic' "$bin/mlp_npy" --data "in_magic.npy,$d/train_y.npy"
+  refuse "npy truncated" 'in_trunc.npy: .*(truncated|data)' "$bin/mlp_npy" --data "in_trunc.npy,$d/train_y.npy"
+  refuse "npy count" 'train_x.npy has 2000 samples but .*in_y1999.npy has 1999 labels' \
+    "$bin/mlp_npy" --data "$d/train_x.npy,in_y1999.npy"
+  refuse "npy label range" 'in_range.npy: label (1[0-9]|2[0-7]) at index [0-9]+ is out of range; expected 0..9' \
+    "$bin/mlp_npy" --data "$d/train_x.npy,in_range.npy"
+  refuse "npy shape" 'train_y.npy: expected 784 values per sample \(f32\[32,784\] without the batch axis\), found 1' \
+    "$bin/mlp_npy" --data "$d/train_y.npy,$d/train_y.npy"
+  run "npy ok" 0 "$bin/mlp_npy" --data "$d/train_x.npy,$d/train_y.npy" --test "$d/test_x.npy,$d/test_y.npy" \
+    --progress none --epochs 2 && has "npy ok" "$out" 'accuracy [6-9][0-9]\.'
+  ;;
+
+bad_csv)
+  fresh bad_csv
+  d="$data"
+  sed '4s/^[0-9]*,/abc,/' "$d/train.csv" >in_field.csv
+  printf '1,2,3,4,5,6,7,8,9,10,1\n2,3,4,5,6,7,8,9,10,11,2\n' >in_cols.csv
+  sed '4s/,[0-9]*$/,12/' "$d/train.csv" >in_range.csv # line 4: the third sample
+  : >in_empty.csv
+  refuse "csv field" 'in_field.csv:4:1: .*abc' "$bin/mlp_csv" --data in_field.csv
+  refuse "csv columns" 'in_cols.csv: expected 784 values per sample \(f32\[32,784\] without the batch axis\), found 10' \
+    "$bin/mlp_csv" --data in_cols.csv
+  refuse "csv label range" 'in_range.csv: label 12 at index 2 is out of range; expected 0..9' "$bin/mlp_csv" --data in_range.csv
+  refuse "csv empty" 'in_empty.csv' "$bin/mlp_csv" --data in_empty.csv
+  run "csv ok" 0 "$bin/mlp_csv" --data "$d/train.csv" --test "$d/test.csv" --progress none --epochs 3 &&
+    has "csv ok" "$out" 'accuracy [5-9][0-9]\.'
+  ;;
+
+bad_text)
+  fresh bad_text
+  printf '\x80\x81\x82\x01\x02\x03' >in_binary.txt
+  printf 'some text\x00with a NUL byte, long enough for a window of thirty-two characters' >in_nul.txt
+  printf 'too short' >in_short.txt
+  refuse "text missing" '/nonexistent/text: cannot open' "$bin/rnn" --data /nonexistent/text
+  refuse "text no printable" 'in_binary.txt: no text: expected printable ASCII' "$bin/rnn" --data in_binary.txt
+  refuse "text NUL" 'in_nul.txt: contains NUL bytes; expected text' "$bin/rnn" --data in_nul.txt
+  refuse "text short" 'in_short.txt.*characters; expected at least 33' "$bin/rnn" --data in_short.txt
+  refuse "text vocabulary" 'text.txt: [0-9]+ distinct characters; expected at most 20 \(the model.s vocabulary size V\)' \
+    "$bin/rnn_v20" --data "$data/text.txt"
+  mkdir in_dir && printf 'abc\x00' >in_dir/binary && ln -s ../in_nul.txt in_dir/link
+  refuse "text directory without text" 'in_dir: no text' "$bin/rnn" --data in_dir
+  ;;
+
+resume)
+  fresh resume
+  args=("${train_data[@]}" --epochs 6 --limit 3200)
+  run "uninterrupted" 0 "$bin/mlp" "${args[@]}" --progress none --checkpoint full.st
+  # SIGINT once the first progress line shows that training runs
+  signal_when INT 'step' "$bin/mlp" "${args[@]}" --progress line --checkpoint int.st
+  err="$(cat err.txt)"
+  check "SIGINT: exit status $rc is 130" test "$rc" = 130
+  has "SIGINT" "$err" 'interrupted at step [0-9]+ \(epoch [1-6], [0-9]+/100 steps\); checkpoint written to int.st'
+  check "SIGINT: a valid checkpoint" "$tool" ckpt-meta int.st epoch_step
+  cmd="$(grep -A1 '^resume with:' err.txt | tail -1)"
+  has "SIGINT resume command" "$cmd" "^  $bin/mlp --resume int.st --data .* --epochs 6 --limit 3200 --progress line --checkpoint int.st\$"
+  eval "$cmd" >out2.txt 2>err2.txt
+  check "resumed run: exit status $?" test $? = 0
+  check "resumed = uninterrupted, bit for bit" "$tool" ckpt-cmp full.st int.st
+  has "resumed run" "$(cat out2.txt)" '^resuming int.st at epoch [1-6], step [0-9]+/100'
+  # SIGKILL (a crash): the last periodic checkpoint is whole and resumes
+  signal_when KILL 'step 30/' "$bin/mlp" "${args[@]}" --progress line --checkpoint kill.st --checkpoint-every 7 2>/dev/null
+  check "SIGKILL: no temporary files left but the one being written" test "$(ls kill.st.tmp.* 2>/dev/null | wc -l)" -le 1
+  rm -f kill.st.tmp.*
+  step="$("$tool" ckpt-meta kill.st step)"
+  check "SIGKILL: a checkpoint at a multiple of 7 ($step)" test $((step % 7)) = 0 -a "$step" -gt 0
+  run "resume after SIGKILL" 0 "$bin/mlp" "${args[@]}" --progress none --checkpoint kill.st --resume kill.st &&
+    check "resumed after SIGKILL = uninterrupted" "$tool" ckpt-cmp full.st kill.st
+  # resuming with other data is refused
+  run "other data" 1 "$bin/mlp" "${args[@]}" --limit 1600 --resume int.st --checkpoint x.st --progress none &&
+    has "other data" "$err" 'int.st: .*other data|int.st: step'
+  ;;
+
+checkpoint)
+  fresh checkpoint
+  args=("${train_data[@]}" --epochs 1 --limit 1600 --progress none)
+  if run "train" 0 "$bin/mlp" "${args[@]}" --checkpoint c.st; then
+    acc="$(num "$(grep '^done' <<<"$out")" 'accuracy ([0-9.]+%)')"
+    size=$(stat -c %s c.st)
+    head -c $((size / 2)) c.st >trunc.st
+    cp c.st corrupt.st && printf 'XXXX' | dd of=corrupt.st bs=1 seek=20 conv=notrunc 2>/dev/null
+    run "truncated" 1 "$bin/mlp" "${args[@]}" --resume trunc.st --checkpoint out.st &&
+      has "truncated" "$err" 'cannot resume: trunc.st: .*(truncated|data region|bytes)'
+    check "truncated: no checkpoint written" test ! -e out.st
+    run "corrupted" 1 "$bin/mlp" "${args[@]}" --resume corrupt.st --checkpoint out.st &&
+      has "corrupted" "$err" 'cannot resume: corrupt.st: '
+    run "eval-only truncated" 1 "$bin/mlp" "${args[@]}" --resume trunc.st --eval-only
+    run "eval-only" 0 "$bin/mlp" "${args[@]}" --resume c.st --eval-only &&
+      has "eval-only: the final accuracy again" "$out" "accuracy $acc"
+    # 1000 test images are 31 batches of 32 and a padded one of 8, or 25 full
+    # batches of 40: the same loss and accuracy, padding rows do not count
+    loss32="$(num "$out" 'test loss ([0-9.]+)')"
+    run "eval-only, batch 40" 0 "$bin/mlp_b40" "${args[@]}" --resume c.st --eval-only &&
+      has "eval-only, batch 40: the same accuracy" "$out" "accuracy $acc \\(" &&
+      check "eval-only: loss $loss32 at batch 32 = $(num "$out" 'test loss ([0-9.]+)') at batch 40" \
+        awk -v a="$loss32" -v b="$(num "$out" 'test loss ([0-9.]+)')" 'BEGIN { d = a - b; exit !(d < 2e-4 && d > -2e-4) }'
+    run "resume, batch 40" 1 "$bin/mlp_b40" "${args[@]}" --resume c.st --checkpoint b40.st &&
+      has "resume, batch 40" "$err" 'c.st: trained with batches of 32; this program.s batch is 40'
+
+    run "other model" 1 "$bin/mlp_npy" --resume c.st --eval-only --data "$data/train_x.npy,$data/train_y.npy" \
+      --test "$data/test_x.npy,$data/test_y.npy" &&
+      has "other model" "$err" "c.st: tensor 'W1' is f32\\[784,64\\], but the model's 'W1' is f32\\[784,32\\]"
+  fi
+  ;;
+
+nan)
+  fresh nan
+  run "nan" 1 "$bin/mlp" "${train_data[@]}" --epochs 1 --lr 1e6 --progress none --checkpoint c.st --metrics m.csv &&
+    has "nan" "$err" 'error: the loss is (NaN|infinite) at step [0-9]+ \(epoch 1, batch [0-9]+/125, learning rate [0-9.e+]+\); training stopped, no checkpoint written'
+  check "nan: no checkpoint" test ! -e c.st
+  ;;
+
+cli)
+  fresh cli
+  run "unknown flag" 2 "$bin/mlp" --epoch 3 && has "unknown flag" "$err" "unknown flag '--epoch'" &&
+    has "unknown flag: usage" "$err" '^usage: .*mlp \[flags\]'
+  run "bad number" 2 "$bin/mlp" --epochs 0 && has "bad number" "$err" "--epochs needs an integer >= 1, not '0'"
+  run "missing value" 2 "$bin/mlp" --lr && has "missing value" "$err" '--lr needs a value'
+  run "idx needs two files" 2 "$bin/mlp" --data x.idx && has "idx needs two files" "$err" 'two comma-separated files'
+  run "eval-only without resume" 2 "$bin/mlp" --eval-only && has "eval-only" "$err" '--eval-only needs --resume'
+  run "generate without a generate function" 2 "$bin/mlp" --generate 10
+  run "bad progress" 2 "$bin/mlp" --progress=fancy
+  run "help" 0 "$bin/mlp" --help && has "help" "$out" 'epochs to train \(default 5\)' &&
+    has "help: lr" "$out" 'base learning rate \(default 0.05' && has "help: data" "$out" 'train-images-idx3-ubyte.gz'
+  run "help text model" 0 "$bin/rnn" --help && has "help text model" "$out" '--generate N .*default 300'
+  nothing_written cli
+  ;;
+
+jit)
+  # trains in-process; interrupted, it prints a resume command that keeps
+  # the compiler's -D options, and that command finishes the run
+  fresh jit
+  signal_when INT 'step' "$nnc" train "$src/samples/fashion_mlp.nn" -D B=32 -D H=64 "${train_data[@]}" --epochs 4 \
+    --limit 3200 --progress line
+  check "nnc train: interrupted, exit status $rc is 130" test "$rc" = 130
+  check "nnc train: checkpoint named after the .nn file" test -s fashion_mlp.ckpt.safetensors
+  cmd="$(grep -A1 '^resume with:' err.txt | tail -1)"
+  has "nnc train: resume command" "$cmd" "^  nnc train $src/samples/fashion_mlp.nn -D B=32 -D H=64 --resume fashion_mlp.ckpt.safetensors --data "
+  cmd="${cmd/  nnc /$nnc }"
+  run "nnc train: resumed" 0 eval "$cmd" && has "nnc train: resumed" "$out" '^resuming fashion_mlp.ckpt.safetensors at epoch [1-4], step' &&
+    has "nnc train: resumed" "$out" '^done: 4 epochs \(400 steps\).*accuracy [0-9.]+%'
+  ;;
+
+*)
+  echo "unknown test '$test'"
+  exit 2
+  ;;
+esac
+
+if [ "$fail" != 0 ]; then
+  echo "train/$test: $fail failure(s)"
+  exit 1
+fi
+echo "train/$test: ok"
