@@ -18,8 +18,9 @@ cc -O2 -I"$top/runtime" "$top/bench/step_bench.c" -o "$work/step_bench" -ldl
 # The peer: Debian's python3-torch, with the environment that makes it fast
 # here (OpenBLAS's forced core type and L2 size slow it down; glibc keeping
 # freed memory avoids page faults dominating its CNN step).
+source "$top/bench/peer_blas.sh"
 torch_ok=0
-if /usr/bin/python3 -c 'import torch' 2>/dev/null; then torch_ok=1; fi
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then torch_ok=1; peer_blas; fi
 torch() {
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE MALLOC_MMAP_THRESHOLD_=4294967296 \
     MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=67108864 \

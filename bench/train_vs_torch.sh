@@ -28,6 +28,7 @@ if [ ! -x "$nnc" ]; then
   exit 2
 fi
 # the first Python that has torch: $PYTHON, python3 on the PATH, Debian's
+source "$top/bench/peer_blas.sh"
 have_torch=0
 for py in ${PYTHON:-} python3 /usr/bin/python3; do
   if env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" -c 'import torch' 2>/dev/null; then
@@ -35,6 +36,7 @@ for py in ${PYTHON:-} python3 /usr/bin/python3; do
     break
   fi
 done
+[ $have_torch = 1 ] && peer_blas
 [ $have_torch = 1 ] || echo "PyTorch is not installed (no Python here can import torch): only nnc runs"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
