@@ -103,6 +103,19 @@ nn_status rt_model_call(const rt_model_desc *d, rt_model *m, int fn, void *const
   if (nuser != f->nuser_in + f->nuser_out) return rt_error(NN_ERR_ARG, "%s takes %d pointers", f->name, f->nuser_in + f->nuser_out);
   for (int i = 0; i < nuser; i++)
     if (!user[i]) return rt_error(NN_ERR_NULL, "%s: pointer argument %d is NULL", f->name, i + 1);
+  /* indices (class labels, character ids) must be in range: the compiled
+   * code would clamp them, silently computing something else */
+  for (int i = 0; i < f->nargs; i++) {
+    const rt_slot *a = &f->args[i];
+    if (a->role != RT_IN_INPUT || !a->index_bound || a->dtype != RT_DT_I32) continue;
+    int64_t n = 1;
+    for (int k = 0; k < a->rank; k++) n *= a->shape[k];
+    const int32_t *v = user[a->index];
+    for (int64_t k = 0; k < n; k++)
+      if (v[k] < 0 || v[k] >= a->index_bound)
+        return rt_error(NN_ERR_RANGE, "%s: input '%s' holds %d at position %lld; expected 0..%lld", f->name,
+                        a->name ? a->name : "?", v[k], (long long)k, (long long)a->index_bound - 1);
+  }
   void *bufs[512];
   if (f->nargs + f->nres > 512) return rt_error(NN_ERR_INTERNAL, "too many buffers");
   for (int i = 0; i < f->nargs; i++) {

@@ -66,6 +66,8 @@ typedef struct rt_slot {
   int rank;
   int64_t shape[8];
   const char *name;
+  int64_t index_bound;  /* i32 inputs used as indices (labels, character ids):
+                           every value must be in [0, index_bound); 0 = unchecked */
 } rt_slot;
 
 /* A compiled function: bufs[0..nargs) are its arguments, bufs[nargs..)

@@ -44,7 +44,7 @@ static Types make_types(Gen *g) {
   Types t;
   LLVMTypeRef a8 = LLVMArrayType2(g->t_i64, 8), p2 = LLVMArrayType2(g->t_ptr, 2);
   LLVMTypeRef I = g->t_i32, L = g->t_i64, D = g->t_f64, P = g->t_ptr;
-  t.slot = st(g, (LLVMTypeRef[]){I, I, I, I, a8, P}, 6);
+  t.slot = st(g, (LLVMTypeRef[]){I, I, I, I, a8, P, L}, 7);
   t.info = st(g, (LLVMTypeRef[]){P, I, a8, L, L}, 5);
   t.param = st(g, (LLVMTypeRef[]){t.info, I, L, I, D, D}, 6);
   t.func = st(g, (LLVMTypeRef[]){P, P, I, I, P, P, I, I, L}, 9);
@@ -139,6 +139,62 @@ static bool user_visible_res(int role) { return role == RT_OUT_OUTPUT || role ==
 
 /* ---- the descriptor ----------------------------------------------------------------- */
 
+/* The range an i32 argument must lie in when every use of it (through
+ * reshapes, slices, transposes, broadcasts and loop carries of those) is an
+ * index: one_hot's class count, gather's table rows, scatter_add's rows.
+ * 0 when some use is not an index (then nothing is checked). */
+static int64_t bound_of_uses(const Block *b, const Value *v, int depth);
+
+static int64_t use_bound(const Inst *in, int k, const Value *v, int depth) {
+  switch (in->op) {
+  case OP_ONE_HOT: return in->res[0]->ty.dim[in->res[0]->ty.rank - 1];
+  case OP_GATHER: return k == 1 ? in->args[0]->ty.dim[0] : 0;
+  case OP_SCATTER_ADD: return k == 0 ? in->res[0]->ty.dim[0] : 0;
+  case OP_RESHAPE: case OP_TRANSPOSE: case OP_SLICE: case OP_BROADCAST:
+    return depth < 16 ? bound_of_uses(NULL, in->res[0], depth + 1) : 0;
+  case OP_DYN_SLICE: return k == 0 && depth < 16 ? bound_of_uses(NULL, in->res[0], depth + 1) : 0;
+  default: return 0;
+  }
+  (void)v;
+}
+
+static int64_t scan_bound(const Block *b, const Value *v, int depth, bool *any) {
+  int64_t bound = INT64_MAX;
+  for (const Inst *in = b->first; in; in = in->next) {
+    for (int k = 0; k < in->nargs; k++) {
+      if (in->args[k] != v) continue;
+      *any = true;
+      int64_t u = use_bound(in, k, v, depth);
+      if (!u) return 0;
+      if (u < bound) bound = u;
+    }
+    if (in->body) {
+      int64_t inner = scan_bound(in->body, v, depth, any);
+      if (!inner) return 0;
+      if (inner < bound) bound = inner;
+    }
+  }
+  return bound;
+}
+
+static const Block *outermost(const Value *v) {
+  const Block *b = v->def ? v->def->block : v->block;
+  while (b && b->parent) b = b->parent->block;
+  return b;
+}
+
+static int64_t bound_of_uses(const Block *b, const Value *v, int depth) {
+  if (!b) b = outermost(v);
+  bool any = false;
+  int64_t r = scan_bound(b, v, depth, &any);
+  return any && r != INT64_MAX ? r : 0;
+}
+
+static int64_t index_bound(const Func *f, const Value *arg) {
+  if (arg->ty.dtype != TY_I32) return 0;
+  return bound_of_uses(f->body, arg, 0);
+}
+
 static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nuser) {
   Gen *g = &cg->g;
   int n = results ? f->nret : f->body->nargs;
@@ -150,9 +206,10 @@ static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nus
     int index = results ? f->ret_role[i].index : f->arg_role[i].index;
     const char *name = results ? (f->ret_name ? f->ret_name[i] : NULL) : f->body->args[i]->name;
     if (results ? user_visible_res(role) : role == RT_IN_INPUT) index = user++;
-    LLVMValueRef fields[6] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
-                              cstr(g, name ? name : "")};
-    v[i] = cst(g, T->slot, fields, 6);
+    int64_t bound = results ? 0 : index_bound(f, f->body->args[i]);
+    LLVMValueRef fields[7] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
+                              cstr(g, name ? name : ""), cl(g, bound)};
+    v[i] = cst(g, T->slot, fields, 7);
   }
   *nuser = user;
   if (!n) return LLVMConstNull(g->t_ptr);

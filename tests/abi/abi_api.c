@@ -380,22 +380,27 @@ static void test_train_step(void) {
   A->destroy(m);
 }
 
-/* Labels outside 0..9 are not checked (header: no NN_ERR_RANGE from these
- * calls today); they must still not crash or read outside the buffers,
- * which the sanitizer build would report. */
+/* Labels outside 0..9 are refused with NN_ERR_RANGE and a message naming
+ * the input, the value and its position; the step is not taken and the
+ * parameters do not change. */
 static void test_labels_out_of_range(void) {
   const Api *A = &lib_mlp.api;
   void *m = create(&lib_mlp, 14);
   Bufs b = bufs_new(&lib_mlp, 8);
+  size_t bytes = FASHION_MLP_PARAM_BYTES;
+  unsigned char *before = malloc(bytes);
+  memcpy(before, A->params(m), bytes);
   const int32_t bad[] = {-1, 10, INT32_MAX, INT32_MIN};
   for (int i = 0; i < 4; i++) {
     b.y[1] = bad[i];
-    nn_status s = A->loss_grad(m, b.x, b.y, &b.loss);
-    CU_ASSERT(s == NN_OK || s == NN_ERR_RANGE);
-    if (s == NN_OK) CU_ASSERT(isfinite(b.loss));
-    s = A->train_step(m, b.x, b.y, &b.loss);
-    CU_ASSERT(s == NN_OK || s == NN_ERR_RANGE);
+    CU_ASSERT_EQUAL(A->loss_grad(m, b.x, b.y, &b.loss), NN_ERR_RANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(A->last_error(), "input 'y' holds"));
+    CU_ASSERT_EQUAL(A->train_step(m, b.x, b.y, &b.loss), NN_ERR_RANGE);
+    CU_ASSERT_EQUAL(memcmp(before, A->params(m), bytes), 0);
   }
+  b.y[1] = 9; /* the largest class is fine */
+  CU_ASSERT_EQUAL(A->loss_grad(m, b.x, b.y, &b.loss), NN_OK);
+  free(before);
   bufs_free(&b);
   A->destroy(m);
 }
