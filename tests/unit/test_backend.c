@@ -371,7 +371,41 @@ static void test_gpt(void) {
   check_sample("samples/tiny_gpt.nn", d, 5);
 }
 
-static UnitTest tests[] = {{"every op case: JIT vs interpreter", test_ops},
+/* The descriptor marks i32 inputs used only as indices with their bound:
+ * labels (one_hot's classes) and character ids (embed's table rows),
+ * including through the RNN's per-step slicing. */
+static void test_index_bounds(void) {
+  struct { const char *file; const char *fn; const char *arg; int64_t bound; } want[] = {
+      {"samples/fashion_mlp.nn", "loss", "y", 10}, {"samples/fashion_mlp.nn", "loss", "x", 0},
+      {"samples/char_rnn.nn", "loss", "x", 96},    {"samples/char_rnn.nn", "loss", "y", 96},
+      {"samples/char_lstm.nn", "loss_grad", "x", 96}, {"samples/tiny_gpt.nn", "loss", "idx", 96},
+      {"samples/tiny_gpt.nn", "train_step", "y", 96},
+  };
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+    Arena *a = arena_new();
+    Define d[] = {{"B", "2"}, {"T", "4"}};
+    Compiled *c = gc_compiled(a, want[k].file, d, strstr(want[k].file, "char") || strstr(want[k].file, "gpt") ? 2 : 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    Lib lib;
+    memset(&lib, 0, sizeof lib);
+    CU_ASSERT_TRUE_FATAL(build_lib(c, 0, &lib));
+    int64_t got = -1;
+    for (int i = 0; i < lib.d->nfuncs; i++) {
+      const rt_func_desc *f = &lib.d->funcs[i];
+      if (strcmp(f->name, want[k].fn)) continue;
+      for (int j = 0; j < f->nargs; j++)
+        if (f->args[j].name && !strcmp(f->args[j].name, want[k].arg)) got = f->args[j].index_bound;
+    }
+    if (got != want[k].bound)
+      fprintf(stderr, "%s %s %s: bound %lld, expected %lld\n", want[k].file, want[k].fn, want[k].arg, (long long)got,
+              (long long)want[k].bound);
+    CU_ASSERT_EQUAL(got, want[k].bound);
+    jit_destroy(lib.jit);
+    arena_free(a);
+  }
+}
+
+static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds},{"every op case: JIT vs interpreter", test_ops},
                            {"fashion_mlp", test_mlp},
                            {"fashion_cnn", test_cnn},
                            {"char_rnn", test_rnn},
