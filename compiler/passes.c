@@ -200,6 +200,42 @@ static bool simplify_inst(Module *m, Func *f, Inst *in) {
     }
     break;
   }
+  case OP_MAXPOOL2D: {
+    /* (maxpool2d (relu x)) => (relu (maxpool2d x)) when the relu has no other use */
+    /* relu is non-decreasing, so the window maximum commutes with it and the
+     * first maximal element is the same (when the maximum is <= 0 the
+     * gradient is 0 either way). Pooling first makes the relu and its
+     * gradient 4x smaller for 2x2 windows. */
+    Inst *rl = def(a, OP_RELU);
+    if (rl && a->nuse == 1) {
+      Attr at = in->attr;
+      Value *x = rl->args[0];
+      Value *pooled = ir_build(&bb, OP_MAXPOOL2D, &x, 1, &at, NULL);
+      r = ir_unary(&bb, OP_RELU, pooled);
+      break;
+    }
+    /* (maxpool2d (add x c)) => (add (maxpool2d x) c) when c is constant over each window and the add has no other use */
+    /* c (a per-channel bias, typically) shifts the whole window, so the
+     * maximum shifts with it: rounding is monotone, so (for finite values) the pooled values
+     * are the same bits; the bias is added, and its gradient summed, over
+     * the pooled tensor instead of the 4x larger one. */
+    Inst *ad = def(a, OP_ADD);
+    if (ad && a->nuse == 1) {
+      for (int k = 0; k < 2 && !r; k++) {
+        Value *x = ad->args[k], *c = ad->args[1 - k];
+        const Type *tc = &c->ty;
+        bool whole = type_eq(&x->ty, &a->ty); /* c does not broadcast x */
+        bool flat = tc->rank < 2 ? tc->rank == 0 || tc->dim[0] == 1
+                                 : tc->dim[tc->rank - 1] == 1 && tc->dim[tc->rank - 2] == 1;
+        if (whole && flat) {
+          Attr at = in->attr;
+          Value *pooled = ir_build(&bb, OP_MAXPOOL2D, &x, 1, &at, NULL);
+          r = ir_binary(&bb, OP_ADD, pooled, c);
+        }
+      }
+    }
+    break;
+  }
   case OP_DYN_SLICE: {
     /* (dyn_slice (dyn_update x v i) i) on the same axis => v */
     Inst *u = def(a, OP_DYN_UPDATE);
