@@ -67,6 +67,8 @@ const Value *plan_root(const Plan *p, const Value *v) {
 
 bool plan_fused(const Plan *p, const Value *v) { return plan_of(p, v)->kind == ST_NONE; }
 
+const Value *plan_tape(const Plan *p, const Inst *in) { return pm_get(&p->tapes, in); }
+
 /* ---- numbering ------------------------------------------------------------ */
 
 static void number(P *p, Block *b) {
@@ -169,6 +171,7 @@ static void liveness(P *p, Block *b) {
     for (int i = 0; i < in->nargs; i++) {
       Value *v = in->args[i];
       if (info(p, v)->fused) continue; /* its own operands count instead */
+      if (i == 0 && in->op == OP_MAXPOOL2D_BWD && plan_tape(p->plan, in)) continue; /* reads the tape, not x */
       extend(p, v, use_pos(p, v, rd));
     }
     for (int r = 0; r < in->nres; r++) extend(p, in->res[r], ipos(p, in));
@@ -330,6 +333,40 @@ static void place_results(P *p) {
   }
 }
 
+/* ---- argmax tapes -------------------------------------------------------------- */
+
+static bool same_window(const Inst *a, const Inst *b) {
+  for (int k = 0; k < 6; k++)
+    if (a->attr.i[k] != b->attr.i[k]) return false;
+  return true;
+}
+
+/* Give each f32 maxpool2d that has backwards on the same x later in its
+ * block a tape (see plan.h); its interval runs to the last of them. */
+static void find_tapes(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) find_tapes(p, in->body);
+    if (in->op != OP_MAXPOOL2D || in->res[0]->ty.dtype != TY_F32) continue;
+    if (in->attr.i[0] * in->attr.i[1] >= 255) continue; /* the window index must fit a byte */
+    Value *tape = NULL;
+    for (Inst *u = in->next; u; u = u->next) {
+      if (u->op != OP_MAXPOOL2D_BWD || u->args[0] != in->args[0] || !same_window(in, u)) continue;
+      if (!tape) {
+        tape = NEW(p->a, Value);
+        tape->ty = in->res[0]->ty;
+        tape->ty.dtype = TY_BOOL;
+        tape->name = "argmax tape";
+        pm_put(&p->plan->tapes, in, tape);
+        Info *x = info(p, tape);
+        x->pos = x->last = ipos(p, in);
+        vplan(p, tape)->kind = ST_WS;
+      }
+      pm_put(&p->plan->tapes, u, tape);
+      extend(p, tape, ipos(p, u));
+    }
+  }
+}
+
 /* ---- allocation ------------------------------------------------------------------- */
 
 typedef struct Block_ {
@@ -407,6 +444,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   P p = {.a = a, .f = f};
   p.plan = NEW(a, Plan);
   pm_init(&p.plan->vals, a);
+  pm_init(&p.plan->tapes, a);
   pm_init(&p.info, a);
   pm_init(&p.ipos, a);
   pm_init(&p.iend, a);
@@ -422,6 +460,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   }
   place_results(&p);
   decide_storage(&p, f->body);
+  find_tapes(&p, f->body);
   liveness(&p, f->body);
   decide_inplace(&p, f->body);
   allocate(&p);

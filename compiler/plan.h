@@ -16,7 +16,13 @@
  * A loop's carried values live in one buffer each for the whole loop; the
  * next value is computed in place when nothing reads the old one after it.
  * Row updates (dyn_update, dyn_update_add, update_slice) and elementwise
- * ops whose first operand dies there write in place. */
+ * ops whose first operand dies there write in place.
+ *
+ * Tapes: when a block computes y = maxpool2d(x) (f32) and, later, one or
+ * more maxpool2d_bwd(x, dy) with the same window, the forward also records
+ * each window's argmax in a byte tape (a workspace buffer of its own, live
+ * from the forward to the last backward) and the backwards read the tape
+ * instead of x; x then no longer lives until the backward. */
 #ifndef NNC_PLAN_H
 #define NNC_PLAN_H
 #include "ir.h"
@@ -40,6 +46,7 @@ typedef struct ValPlan {
 
 typedef struct Plan {
   PtrMap vals;          /* Value* -> ValPlan* */
+  PtrMap tapes;         /* maxpool2d / maxpool2d_bwd Inst* -> its tape (a bool-typed Value, one byte per window) */
   size_t ws_bytes;      /* workspace size */
   size_t scratch_off;   /* one scratch region for kernels (conv im2col) */
   size_t scratch_bytes;
@@ -53,6 +60,8 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in));
 const ValPlan *plan_of(const Plan *p, const Value *v);
 /* Follow aliases to the value that owns the storage. */
 const Value *plan_root(const Plan *p, const Value *v);
+/* The argmax tape a maxpool2d writes or a maxpool2d_bwd reads, or NULL. */
+const Value *plan_tape(const Plan *p, const Inst *in);
 /* Is v computed inline by its consumer (no storage)? */
 bool plan_fused(const Plan *p, const Value *v);
 

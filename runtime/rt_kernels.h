@@ -145,6 +145,14 @@ void rt_maxpool2d_forward(rt_pool *p, const rt_pool2d_shape *s, const float *x, 
 /* dx = 0 everywhere, then dx[argmax of each window] += dy[window] (overlapping windows accumulate) */
 void rt_maxpool2d_backward(rt_pool *p, const rt_pool2d_shape *s, const float *x,
                            const float *dy, float *dx);
+/* The forward and backward with an argmax tape: the forward also writes
+   tape[N,C,OH,OW] (one byte per window: the argmax's index kh*KW+kw inside
+   the window, 255 for a window of padding only; needs KH*KW < 255) and the
+   backward reads it instead of x. Same results as the functions above. */
+void rt_maxpool2d_forward_tape(rt_pool *p, const rt_pool2d_shape *s, const float *x, float *y,
+                               uint8_t *tape);
+void rt_maxpool2d_backward_tape(rt_pool *p, const rt_pool2d_shape *s, const uint8_t *tape,
+                                const float *dy, float *dx);
 /* y[window] = h[argmax of x in that window], h has x's shape (this is the adjoint of maxpool2d_backward w.r.t. dy) */
 void rt_maxpool2d_pick(rt_pool *p, const rt_pool2d_shape *s, const float *x,
                        const float *h, float *y);

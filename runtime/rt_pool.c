@@ -4,9 +4,12 @@
  * split across the pool; a plane's outputs never depend on another plane,
  * so the results are the same for any thread count.
  *
- * Max pooling keeps no indices: the backward and "pick" functions recompute
- * each window's argmax from x, which costs one more read of x and keeps the
- * compiler's memory plan free of index tensors. The argmax is the first
+ * Max pooling either recomputes each window's argmax from x in the backward
+ * and "pick" functions, or (the _tape variants, f32) records it in the
+ * forward as one byte per window (the index inside the window, 255 for a
+ * window of padding only) so that the backward reads a quarter-byte per
+ * window instead of x: the compiler uses the tape when a function holds
+ * both the pooling and its gradient. The argmax is the first
  * maximal element in row-major window order; a NaN beats any number, and
  * the first NaN stays. The common 2x2 stride-2 unpadded f32 case has its
  * own branch-free loop (same answers), the rest goes through window bounds.
@@ -59,14 +62,19 @@ typedef enum PoolOp {
   MAX_BACKWARD, /* dx = 0; dx[argmax] += dy (aux = dy, out = dx) */
   MAX_PICK,    /* y = h[argmax] (aux = h) */
   AVG_FORWARD, /* y = sum / (KH*KW) */
-  AVG_BACKWARD /* dx = 0; dx[window] += dy / (KH*KW) (in = dy, out = dx) */
+  AVG_BACKWARD, /* dx = 0; dx[window] += dy / (KH*KW) (in = dy, out = dx) */
+  MAX_FORWARD_TAPE, /* y = x[argmax], tape = argmax inside the window */
+  MAX_BACKWARD_TAPE /* dx = 0; dx[tape] += dy (in = tape, aux = dy, out = dx) */
 } PoolOp;
+
+#define NO_ARGMAX 255 /* tape entry of a window that holds only padding */
 
 typedef struct PoolJob {
   const rt_pool2d_shape *s;
   PoolOp op;
   const void *in, *aux;
   void *out;
+  uint8_t *tape; /* MAX_FORWARD_TAPE */
 } PoolJob;
 
 /* ---- f32 ---------------------------------------------------------------- */
@@ -91,16 +99,52 @@ static inline bool takes_f32(float v, float best) {
   return (v > best) | ((v != v) & (best == best)); /* no branches: vectorizes */
 }
 
+/* Index (0..3, order a b / c d) and value of the max of the window whose
+ * rows start at r0 and r1, by the argmax_f32 rule. */
+static inline int argmax2x2_f32(const float *r0, const float *r1, float *max) {
+  float m = r0[0], v = r0[1];
+  int k = 0;
+  if (takes_f32(v, m)) m = v, k = 1;
+  v = r1[0];
+  if (takes_f32(v, m)) m = v, k = 2;
+  v = r1[1];
+  if (takes_f32(v, m)) m = v, k = 3;
+  *max = m;
+  return k;
+}
+
+/* Writes the window's four dx: g at index k, zero elsewhere. */
+static inline void scatter2x2_f32(float *d0, float *d1, int k, float g) {
+  d0[0] = k == 0 ? g : 0.0f;
+  d0[1] = k == 1 ? g : 0.0f;
+  d1[0] = k == 2 ? g : 0.0f;
+  d1[1] = k == 3 ? g : 0.0f;
+}
+
 /* 2x2 stride 2 without padding, branch-free so that it vectorizes: the
  * window (a b / c d) is scanned a, b, c, d with the same rule as
  * argmax_f32. Backward writes all four dx of each window (windows tile the
  * plane), then zeroes the odd row/column no window covers. */
 static void plane2x2_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
-                         float *out) {
+                         float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
   for (int64_t oh = 0; oh < s->OH; oh++) {
     const float *r0 = in + 2 * oh * W, *r1 = r0 + W;
-    if (op == MAX_FORWARD) {
+    if (op == MAX_FORWARD_TAPE) {
+      float *y = out + oh * OW;
+      uint8_t *t = tape + oh * OW;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        float m;
+        t[ow] = (uint8_t)argmax2x2_f32(r0 + 2 * ow, r1 + 2 * ow, &m);
+        y[ow] = m;
+      }
+    } else if (op == MAX_BACKWARD_TAPE) {
+      const uint8_t *t = (const uint8_t *)in + oh * OW;
+      const float *g = aux + oh * OW;
+      float *d0 = out + 2 * oh * W, *d1 = d0 + W;
+      for (int64_t ow = 0; ow < OW; ow++) scatter2x2_f32(d0 + 2 * ow, d1 + 2 * ow, t[ow], g[ow]);
+      if (W > 2 * OW) d0[W - 1] = d1[W - 1] = 0.0f;
+    } else if (op == MAX_FORWARD) {
       float *y = out + oh * OW;
       for (int64_t ow = 0; ow < OW; ow++) {
         float m = r0[2 * ow], v = r0[2 * ow + 1];
@@ -126,26 +170,17 @@ static void plane2x2_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, c
       const float *g = aux + oh * OW;
       float *d0 = out + 2 * oh * W, *d1 = d0 + W;
       for (int64_t ow = 0; ow < OW; ow++) {
-        float m = r0[2 * ow], v = r0[2 * ow + 1];
-        int k = 0;
-        if (takes_f32(v, m)) m = v, k = 1;
-        v = r1[2 * ow];
-        if (takes_f32(v, m)) m = v, k = 2;
-        v = r1[2 * ow + 1];
-        if (takes_f32(v, m)) k = 3;
-        d0[2 * ow] = k == 0 ? g[ow] : 0.0f;
-        d0[2 * ow + 1] = k == 1 ? g[ow] : 0.0f;
-        d1[2 * ow] = k == 2 ? g[ow] : 0.0f;
-        d1[2 * ow + 1] = k == 3 ? g[ow] : 0.0f;
+        float m;
+        scatter2x2_f32(d0 + 2 * ow, d1 + 2 * ow, argmax2x2_f32(r0 + 2 * ow, r1 + 2 * ow, &m), g[ow]);
       }
       if (W > 2 * OW) d0[W - 1] = d1[W - 1] = 0.0f; /* odd width: last column */
     }
   }
-  if (op == MAX_BACKWARD && s->H > 2 * s->OH) /* odd height: last row */
+  if ((op == MAX_BACKWARD || op == MAX_BACKWARD_TAPE) && s->H > 2 * s->OH) /* odd height: last row */
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
-/* The same three 2x2 ops with AVX-512, 16 windows per step: even/odd
+/* The same 2x2 ops with AVX-512, 16 windows per step: even/odd
  * columns are split with a two-source permute, the scan is done with mask
  * compares, backward interleaves the four outputs back. */
 AVX512 static inline __mmask16 takes16(__m512 v, __m512 m) {
@@ -155,13 +190,28 @@ AVX512 static inline __mmask16 takes16(__m512 v, __m512 m) {
   return gt | (vnan & mnum);
 }
 
+/* Backward of 16 windows: dy g goes to the window position whose mask
+ * k[0..3] (order a b / c d) is set, zero to the others; d0 is the top row
+ * of the first window, W the row stride, ma/mb the column masks. */
+AVX512 static inline void scatter16(float *d0, int64_t W, __mmask16 ma, __mmask16 mb,
+                                    const __mmask16 k[4], __m512 g) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  __m512 z = _mm512_setzero_ps();
+  __m512 ga = _mm512_mask_mov_ps(z, k[0], g), gb = _mm512_mask_mov_ps(z, k[1], g);
+  __m512 gc = _mm512_mask_mov_ps(z, k[2], g), gd = _mm512_mask_mov_ps(z, k[3], g);
+  float *d1 = d0 + W;
+  _mm512_mask_storeu_ps(d0, ma, _mm512_permutex2var_ps(ga, lo, gb));
+  _mm512_mask_storeu_ps(d0 + 16, mb, _mm512_permutex2var_ps(ga, hi, gb));
+  _mm512_mask_storeu_ps(d1, ma, _mm512_permutex2var_ps(gc, lo, gd));
+  _mm512_mask_storeu_ps(d1 + 16, mb, _mm512_permutex2var_ps(gc, hi, gd));
+}
+
 AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, const float *in,
-                                       const float *aux, float *out) {
+                                       const float *aux, float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   for (int64_t oh = 0; oh < s->OH; oh++) {
     const float *r0 = in + 2 * oh * W, *r1 = r0 + W;
     for (int64_t ow = 0; ow < OW; ow += 16) {
@@ -171,6 +221,16 @@ AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, cons
       __mmask16 ma = 2 * n >= 16 ? 0xffff : (__mmask16)((1u << (2 * n)) - 1);
       __mmask16 mb = 2 * n > 16 ? (__mmask16)((1u << (2 * n - 16)) - 1) : 0;
       if (2 * n >= 32) mb = 0xffff;
+      if (op == MAX_BACKWARD_TAPE) { /* the winner k of each window from the tape */
+        __m512i k = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m1, (const uint8_t *)in + oh * OW + ow));
+        __mmask16 ka = _mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(0));
+        __mmask16 kb = _mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(1));
+        __mmask16 kc = _mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(2));
+        __mmask16 kd = _mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(3));
+        __m512 g = _mm512_maskz_loadu_ps(m1, aux + oh * OW + ow);
+        scatter16(out + 2 * oh * W + 2 * ow, W, ma, mb, (__mmask16[4]){ka, kb, kc, kd}, g);
+        continue;
+      }
       const float *p0 = r0 + 2 * ow, *p1 = r1 + 2 * ow;
       __m512 x0a = _mm512_maskz_loadu_ps(ma, p0), x0b = _mm512_maskz_loadu_ps(mb, p0 + 16);
       __m512 x1a = _mm512_maskz_loadu_ps(ma, p1), x1b = _mm512_maskz_loadu_ps(mb, p1 + 16);
@@ -183,6 +243,13 @@ AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, cons
       __mmask16 td = takes16(d, m);
       if (op == MAX_FORWARD) {
         _mm512_mask_storeu_ps(out + oh * OW + ow, m1, _mm512_mask_mov_ps(m, td, d));
+      } else if (op == MAX_FORWARD_TAPE) {
+        _mm512_mask_storeu_ps(out + oh * OW + ow, m1, _mm512_mask_mov_ps(m, td, d));
+        __m512i k = _mm512_setzero_si512(); /* the last taker wins */
+        k = _mm512_mask_mov_epi32(k, tb, _mm512_set1_epi32(1));
+        k = _mm512_mask_mov_epi32(k, tc, _mm512_set1_epi32(2));
+        k = _mm512_mask_mov_epi32(k, td, _mm512_set1_epi32(3));
+        _mm512_mask_cvtepi32_storeu_epi8(tape + oh * OW + ow, m1, k);
       } else if (op == MAX_PICK) {
         const float *h0 = aux + 2 * oh * W + 2 * ow, *h1 = h0 + W;
         __m512 h0a = _mm512_maskz_loadu_ps(ma, h0), h0b = _mm512_maskz_loadu_ps(mb, h0 + 16);
@@ -193,34 +260,29 @@ AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, cons
         h = _mm512_mask_mov_ps(h, td, _mm512_permutex2var_ps(h1a, odd, h1b));
         _mm512_mask_storeu_ps(out + oh * OW + ow, m1, h);
       } else { /* MAX_BACKWARD: the winner of each window is the last taker */
-        __m512 g = _mm512_maskz_loadu_ps(m1, aux + oh * OW + ow), z = _mm512_setzero_ps();
+        __m512 g = _mm512_maskz_loadu_ps(m1, aux + oh * OW + ow);
         __mmask16 kd = td, kc = tc & ~td, kb = tb & ~tc & ~td, ka = ~(tb | tc | td);
-        __m512 ga = _mm512_mask_mov_ps(z, ka, g), gb = _mm512_mask_mov_ps(z, kb, g);
-        __m512 gc = _mm512_mask_mov_ps(z, kc, g), gd = _mm512_mask_mov_ps(z, kd, g);
-        float *d0 = out + 2 * oh * W + 2 * ow, *d1 = d0 + W;
-        _mm512_mask_storeu_ps(d0, ma, _mm512_permutex2var_ps(ga, lo, gb));
-        _mm512_mask_storeu_ps(d0 + 16, mb, _mm512_permutex2var_ps(ga, hi, gb));
-        _mm512_mask_storeu_ps(d1, ma, _mm512_permutex2var_ps(gc, lo, gd));
-        _mm512_mask_storeu_ps(d1 + 16, mb, _mm512_permutex2var_ps(gc, hi, gd));
+        scatter16(out + 2 * oh * W + 2 * ow, W, ma, mb, (__mmask16[4]){ka, kb, kc, kd}, g);
       }
     }
-    if (op == MAX_BACKWARD && W > 2 * OW) /* odd width: last column */
+    if ((op == MAX_BACKWARD || op == MAX_BACKWARD_TAPE) && W > 2 * OW) /* odd width: last column */
       out[2 * oh * W + W - 1] = out[(2 * oh + 1) * W + W - 1] = 0.0f;
   }
-  if (op == MAX_BACKWARD && s->H > 2 * s->OH) /* odd height: last row */
+  if ((op == MAX_BACKWARD || op == MAX_BACKWARD_TAPE) && s->H > 2 * s->OH) /* odd height: last row */
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
 static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
-                      float *out) {
+                      float *out, uint8_t *tape) {
   int64_t HW = s->H * s->W;
   float inv = 1.0f / (float)(s->KH * s->KW);
   if (is_2x2_s2(s) && op != AVG_FORWARD && op != AVG_BACKWARD) {
-    if (rt_kernels_isa() == RT_ISA_AVX512) plane2x2_f32_avx512(s, op, in, aux, out);
-    else plane2x2_f32(s, op, in, aux, out);
+    if (rt_kernels_isa() == RT_ISA_AVX512) plane2x2_f32_avx512(s, op, in, aux, out, tape);
+    else plane2x2_f32(s, op, in, aux, out, tape);
     return;
   }
-  if (op == MAX_BACKWARD || op == AVG_BACKWARD) memset(out, 0, (size_t)HW * sizeof(float));
+  if (op == MAX_BACKWARD || op == AVG_BACKWARD || op == MAX_BACKWARD_TAPE)
+    memset(out, 0, (size_t)HW * sizeof(float));
   for (int64_t oh = 0; oh < s->OH; oh++)
     for (int64_t ow = 0; ow < s->OW; ow++) {
       int64_t o = oh * s->OW + ow;
@@ -234,6 +296,20 @@ static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, cons
       case MAX_BACKWARD: {
         int64_t i = argmax_f32(s, in, w);
         if (i >= 0) out[i] += aux[o];
+        break;
+      }
+      case MAX_FORWARD_TAPE: {
+        int64_t i = argmax_f32(s, in, w);
+        out[o] = i < 0 ? -INFINITY : in[i];
+        int64_t ih = oh * s->SH - s->PH, iw = ow * s->SW - s->PW;
+        tape[o] = i < 0 ? NO_ARGMAX : (uint8_t)((i / s->W - ih) * s->KW + (i % s->W - iw));
+        break;
+      }
+      case MAX_BACKWARD_TAPE: {
+        int k = ((const uint8_t *)in)[o];
+        if (k == NO_ARGMAX) break;
+        int64_t h = oh * s->SH - s->PH + k / s->KW, c = ow * s->SW - s->PW + k % s->KW;
+        out[h * s->W + c] += aux[o];
         break;
       }
       case MAX_PICK: {
@@ -312,6 +388,7 @@ static void plane_f64(const rt_pool2d_shape *s, PoolOp op, const double *in, con
           for (int64_t c = w.w0; c < w.w1; c++) out[h * s->W + c] += g;
         break;
       }
+      default: break; /* the tape variants are f32 only */
       }
     }
 }
@@ -328,7 +405,15 @@ static void plane_sizes(const PoolJob *j, int64_t *in, int64_t *aux, int64_t *ou
   case MAX_PICK: *in = hw, *aux = hw, *out = o; break;
   case AVG_FORWARD: *in = hw, *aux = 0, *out = o; break;
   case AVG_BACKWARD: *in = o, *aux = 0, *out = hw; break;
+  case MAX_FORWARD_TAPE: *in = hw, *aux = 0, *out = o; break;
+  case MAX_BACKWARD_TAPE: *in = o, *aux = o, *out = hw; break; /* in: bytes */
   }
+}
+
+/* Plane `pl` of the job's input: floats, or the tape's bytes. */
+static const float *plane_in(const PoolJob *j, int64_t pl, int64_t n) {
+  if (j->op == MAX_BACKWARD_TAPE) return (const float *)(const void *)((const uint8_t *)j->in + pl * n);
+  return (const float *)j->in + pl * n;
 }
 
 static void pool_task_f32(void *ctx, int64_t begin, int64_t end, int ti) {
@@ -343,13 +428,13 @@ static void pool_task_f32(void *ctx, int64_t begin, int64_t end, int ti) {
      * one tall plane: one call instead of one per small plane. */
     rt_pool2d_shape tall = *s;
     tall.H = s->H * (end - begin), tall.OH = s->OH * (end - begin);
-    plane_f32(&tall, j->op, (const float *)j->in + begin * ni,
-              j->aux ? (const float *)j->aux + begin * na : NULL, (float *)j->out + begin * no);
+    plane_f32(&tall, j->op, plane_in(j, begin, ni), j->aux ? (const float *)j->aux + begin * na : NULL,
+              (float *)j->out + begin * no, j->tape ? j->tape + begin * no : NULL);
     return;
   }
   for (int64_t pl = begin; pl < end; pl++)
-    plane_f32(s, j->op, (const float *)j->in + pl * ni,
-              j->aux ? (const float *)j->aux + pl * na : NULL, (float *)j->out + pl * no);
+    plane_f32(s, j->op, plane_in(j, pl, ni), j->aux ? (const float *)j->aux + pl * na : NULL,
+              (float *)j->out + pl * no, j->tape ? j->tape + pl * no : NULL);
 }
 
 static void pool_task_f64(void *ctx, int64_t begin, int64_t end, int ti) {
@@ -362,15 +447,28 @@ static void pool_task_f64(void *ctx, int64_t begin, int64_t end, int ti) {
               j->aux ? (const double *)j->aux + pl * na : NULL, (double *)j->out + pl * no);
 }
 
-static void run(rt_pool *p, const rt_pool2d_shape *s, PoolOp op, const void *in,
-                const void *aux, void *out, bool f64) {
-  PoolJob j = {s, op, in, aux, out};
+static void run_tape(rt_pool *p, const rt_pool2d_shape *s, PoolOp op, const void *in,
+                     const void *aux, void *out, uint8_t *tape, bool f64) {
+  PoolJob j = {s, op, in, aux, out, tape};
   /* at least ~32K window elements per chunk, so small layers stay serial */
   int64_t per_plane = s->OH * s->OW * s->KH * s->KW + s->H * s->W;
   int64_t grain = max64(1, 32768 / max64(per_plane, 1));
   rt_parallel_for(p, s->N * s->C, grain, f64 ? pool_task_f64 : pool_task_f32, &j);
 }
 
+static void run(rt_pool *p, const rt_pool2d_shape *s, PoolOp op, const void *in,
+                const void *aux, void *out, bool f64) {
+  run_tape(p, s, op, in, aux, out, NULL, f64);
+}
+
+void rt_maxpool2d_forward_tape(rt_pool *p, const rt_pool2d_shape *s, const float *x, float *y,
+                               uint8_t *tape) {
+  run_tape(p, s, MAX_FORWARD_TAPE, x, NULL, y, tape, false);
+}
+void rt_maxpool2d_backward_tape(rt_pool *p, const rt_pool2d_shape *s, const uint8_t *tape,
+                                const float *dy, float *dx) {
+  run_tape(p, s, MAX_BACKWARD_TAPE, tape, dy, dx, NULL, false);
+}
 void rt_maxpool2d_forward(rt_pool *p, const rt_pool2d_shape *s, const float *x, float *y) {
   run(p, s, MAX_FORWARD, x, NULL, y, false);
 }

@@ -959,6 +959,19 @@ static void lower_pool(Gen *g, Inst *in) {
   default: name = f64 ? "rt_avgpool2d_backward_f64" : "rt_avgpool2d_backward"; break;
   }
   LLVMTypeRef ps[5] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
+  const Value *tape = plan_tape(g->plan, in);
+  if (tape && in->op == OP_MAXPOOL2D) { /* y and the argmax tape */
+    LLVMValueRef args[5] = {g->pool, const_i64_array(g, s, 12), base_ptr(g, in->args[0]), base_ptr(g, in->res[0]),
+                            base_ptr(g, tape)};
+    g_call(g, "rt_maxpool2d_forward_tape", g->t_void, ps, 5, args);
+    return;
+  }
+  if (tape && in->op == OP_MAXPOOL2D_BWD) { /* dx from the tape and dy; x is not read */
+    LLVMValueRef args[5] = {g->pool, const_i64_array(g, s, 12), base_ptr(g, tape), base_ptr(g, in->args[1]),
+                            base_ptr(g, in->res[0])};
+    g_call(g, "rt_maxpool2d_backward_tape", g->t_void, ps, 5, args);
+    return;
+  }
   LLVMValueRef args[5] = {g->pool, const_i64_array(g, s, 12), base_ptr(g, in->args[0]), NULL, NULL};
   int n = 4;
   if (in->nargs == 2) {

@@ -632,6 +632,7 @@ static const RtSym rt_syms[] = {
     RT(rt_conv2d_forward), RT(rt_conv2d_backward_data), RT(rt_conv2d_backward_filter),
     RT(rt_conv2d_forward_f64), RT(rt_conv2d_backward_data_f64), RT(rt_conv2d_backward_filter_f64),
     RT(rt_maxpool2d_forward), RT(rt_maxpool2d_backward), RT(rt_maxpool2d_pick), RT(rt_avgpool2d_forward),
+    RT(rt_maxpool2d_forward_tape), RT(rt_maxpool2d_backward_tape),
     RT(rt_avgpool2d_backward), RT(rt_maxpool2d_forward_f64), RT(rt_maxpool2d_backward_f64),
     RT(rt_maxpool2d_pick_f64), RT(rt_avgpool2d_forward_f64), RT(rt_avgpool2d_backward_f64),
     RT(rt_rand_uniform), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),

@@ -620,7 +620,7 @@ static void check_pool(const rt_pool2d_shape *s, bool f64, bool with_nan) {
     int pi = run % 3;
     rt_kernels_set_isa(isas[run / 3]);
     rt_pool *p = pool_at(pi);
-    int bad[5] = {0};
+    int bad[7] = {0};
     memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
     if (f64) rt_maxpool2d_forward_f64(p, s, X, Y);
     else rt_maxpool2d_forward(p, s, X, Y);
@@ -633,6 +633,23 @@ static void check_pool(const rt_pool2d_shape *s, bool f64, bool with_nan) {
     if (f64) rt_maxpool2d_backward_f64(p, s, X, DY, Y);
     else rt_maxpool2d_backward(p, s, X, DY, Y);
     for (int64_t i = 0; i < xn; i++) bad[2] += !same(GET(i), r_mdx[i]);
+    if (!f64) { /* the argmax tape: same y, the reference argmax, same dx */
+      uint8_t *tape = malloc((size_t)yn);
+      memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
+      memset(tape, 0x77, (size_t)yn);
+      rt_maxpool2d_forward_tape(p, s, X, Y, tape);
+      for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oh = 0; oh < s->OH; oh++)
+          for (int64_t ow = 0; ow < s->OW; ow++) {
+            int64_t o = pl * ohw + oh * s->OW + ow, i = ref_argmax(s, x + pl * hw, oh, ow);
+            int want = i < 0 ? 255 : (int)((i / s->W - (oh * s->SH - s->PH)) * s->KW + (i % s->W - (ow * s->SW - s->PW)));
+            bad[5] += !same(GET(o), r_max[o]) || tape[o] != want;
+          }
+      memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
+      rt_maxpool2d_backward_tape(p, s, tape, DY, Y);
+      for (int64_t i = 0; i < xn; i++) bad[6] += !same(GET(i), r_mdx[i]);
+      free(tape);
+    }
     if (!with_nan) {
       memset(Y, 0xff, (size_t)(xn > yn ? xn : yn) * es);
       if (f64) rt_avgpool2d_forward_f64(p, s, X, Y);
@@ -643,7 +660,7 @@ static void check_pool(const rt_pool2d_shape *s, bool f64, bool with_nan) {
       else rt_avgpool2d_backward(p, s, DY, Y);
       for (int64_t i = 0; i < xn; i++) bad[4] += !(fabs(GET(i) - r_adx[i]) <= 1e-6 * (1 + fabs(r_adx[i])));
     }
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 7; k++) {
       if (bad[k])
         fprintf(stderr, "\n  pool op %d %s %s %lldx%lld k%lldx%lld s%lld,%lld p%lld,%lld pool=%d: %d bad\n",
                 k, f64 ? "f64" : "f32", rt_isa_name(rt_kernels_isa()), (long long)s->H, (long long)s->W, (long long)s->KH,
@@ -796,7 +813,7 @@ int main(void) {
       {"conv2d f32 fwd/bwd-data/bwd-filter", test_conv_f32},
       {"conv2d f64", test_conv_f64},
       {"conv2d shape check", test_conv_shape_check},
-      {"pooling f32, all five", test_pool_f32},
+      {"pooling f32, all five and the argmax tape", test_pool_f32},
       {"pooling f64, all five", test_pool_f64},
       {"max pooling tie by hand", test_pool_tie_by_hand},
       {"pool2d shape check", test_pool_shape_check},
