@@ -157,15 +157,17 @@ static void print_memory(FILE *out, Arena *a, const Compiled *c) {
   fprintf(out, "%-24s %14s\n", "function", "workspace");
   for (int i = 0; i < m->nfuncs; i++) {
     Plan *pl = plan_func(a, m->funcs[i], backend_scratch_for);
-    fprintf(out, "%-24s %14zu bytes (%d buffers, %zu bytes kernel scratch)\n", m->funcs[i]->name, pl->ws_bytes,
+    fprintf(out, "%-24s %14zu bytes (%d buffers, %zu bytes kernel scratch", m->funcs[i]->name, pl->ws_bytes,
             pl->nvalues, pl->scratch_bytes);
+    if (pl->tape_bytes) fprintf(out, ", %zu bytes pooling argmax tapes", pl->tape_bytes);
+    fprintf(out, ")\n");
     if (pl->ws_bytes > ws) ws = pl->ws_bytes;
     if (!strcmp(m->funcs[i]->name, "train_step"))
       for (int k = 0; k < m->funcs[i]->body->nargs; k++) nstate += m->funcs[i]->arg_role[k].kind == ARG_STATE;
   }
   for (int i = 0; i < c->nprimal; i++) tapes += c->grads[i].tape_bytes;
   fprintf(out, "memory per object: parameters %zu bytes, gradients %zu, optimizer state %zu, workspace %zu "
-               "(tapes inside it: %zu)\n",
+               "(loop tapes inside it: %zu)\n",
           pbytes, pbytes, m->nparams ? (size_t)(nstate / m->nparams) * pbytes : 0, ws, tapes);
 }
 

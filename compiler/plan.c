@@ -360,6 +360,7 @@ static void find_tapes(P *p, Block *b) {
         Info *x = info(p, tape);
         x->pos = x->last = ipos(p, in);
         vplan(p, tape)->kind = ST_WS;
+        p->plan->tape_bytes += type_bytes(&tape->ty);
       }
       pm_put(&p->plan->tapes, u, tape);
       extend(p, tape, ipos(p, u));

@@ -51,6 +51,7 @@ typedef struct Plan {
   size_t scratch_off;   /* one scratch region for kernels (conv im2col) */
   size_t scratch_bytes;
   int nvalues;          /* materialized values */
+  size_t tape_bytes;    /* argmax tapes (inside the workspace) */
 } Plan;
 
 /* Plan f. `scratch_for` returns the scratch bytes an instruction needs
