@@ -69,6 +69,8 @@ bool plan_fused(const Plan *p, const Value *v) { return plan_of(p, v)->kind == S
 
 const Value *plan_tape(const Plan *p, const Inst *in) { return pm_get(&p->tapes, in); }
 
+const Inst *plan_pooled(const Plan *p, const Inst *in) { return pm_get(&p->pooled, in); }
+
 /* ---- numbering ------------------------------------------------------------ */
 
 static void number(P *p, Block *b) {
@@ -174,6 +176,8 @@ static void liveness(P *p, Block *b) {
       if (i == 0 && in->op == OP_MAXPOOL2D_BWD && plan_tape(p->plan, in)) continue; /* reads the tape, not x */
       extend(p, v, use_pos(p, v, rd));
     }
+    const Inst *pb = plan_pooled(p->plan, in);
+    if (pb) extend(p, pb->args[1], use_pos(p, pb->args[1], rd)); /* dpool is read here */
     for (int r = 0; r < in->nres; r++) extend(p, in->res[r], ipos(p, in));
     if (in->body) {
       liveness(p, in->body);
@@ -368,6 +372,25 @@ static void find_tapes(P *p, Block *b) {
   }
 }
 
+/* A maxpool2d_bwd with a tape whose only use is a later conv2d_bwd_w's dy,
+ * in the same block, for a stride-1 convolution with few input channels:
+ * not stored (see plan.h); the tape lives to the filter gradient. */
+#define POOLED_MAX_C 15 /* the runtime's few-taps filter kernel: C < 16 */
+static void find_pooled(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) find_pooled(p, in->body);
+    if (in->op != OP_CONV2D_BWD_W || in->res[0]->ty.dtype != TY_F32) continue;
+    Inst *pb = in->args[1]->def;
+    const Value *tape = pb ? plan_tape(p->plan, pb) : NULL;
+    if (!tape || pb->op != OP_MAXPOOL2D_BWD || pb->block != b || pb->res[0]->nuse != 1) continue;
+    if (in->args[0]->ty.dim[1] > POOLED_MAX_C || in->attr.i[0] != 1 || in->attr.i[1] != 1) continue;
+    pm_put(&p->plan->pooled, in, pb);
+    p->plan->npooled++;
+    vplan(p, pb->res[0])->kind = ST_NONE;
+    extend(p, tape, ipos(p, in));
+  }
+}
+
 /* ---- allocation ------------------------------------------------------------------- */
 
 typedef struct Block_ {
@@ -446,6 +469,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   p.plan = NEW(a, Plan);
   pm_init(&p.plan->vals, a);
   pm_init(&p.plan->tapes, a);
+  pm_init(&p.plan->pooled, a);
   pm_init(&p.info, a);
   pm_init(&p.ipos, a);
   pm_init(&p.iend, a);
@@ -462,6 +486,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   place_results(&p);
   decide_storage(&p, f->body);
   find_tapes(&p, f->body);
+  find_pooled(&p, f->body);
   liveness(&p, f->body);
   decide_inplace(&p, f->body);
   allocate(&p);

@@ -43,6 +43,10 @@
  * range (3) or a grid over dw^T (2, 4), every cell summing its images in
  * order. Weights are packed once per call into the caller's scratch.
  *
+ * The filter gradient can also take dy as a max-pooling gradient (tape and
+ * pooled dy, rt_conv2d_backward_filter_pooled): the few-taps filter kernel
+ * expands each task's planes of dy right before reading them.
+ *
  * Everything is written over untyped pointers and the element size `esz`;
  * the f64 entry points run the same code with the f64 arch. */
 #include "rt_kernels.h"
@@ -153,6 +157,9 @@ typedef struct Conv {
   int64_t groups;     /* channels-last filter: image groups */
   Wide wd;            /* stride-1 paths: the padded input */
   int64_t cout;       /* stride-1 forward/data: output channels */
+  const rt_pool2d_shape *ps; /* pooled filter gradient: dy = maxpool backward of */
+  const uint8_t *tape;       /* the tape and */
+  const float *dpool;        /* the pooled gradient (NULL: dy is in2) */
 } Conv;
 
 static Conv conv_make(rt_pool *p, const rt_conv2d_shape *s, const void *in, const void *in2,
@@ -709,6 +716,11 @@ static void cl_backward_filter(Conv *cv) {
 #define DOT_R 9
 #define DOT_O 3 /* dot_tile_image spells out 3 */
 
+/* Accumulator state of all tiles, in floats. */
+static int64_t dot_state_elems(const rt_conv2d_shape *s) {
+  return ceil_div(s->C * s->KH * s->KW, DOT_R) * ceil_div(s->O, DOT_O) * DOT_R * DOT_O * 16;
+}
+
 /* state[(r*DOT_O + j)*16 ...] += sum over pixels of xp[toff[r] + pixel] *
  * dy[j*ohw + pixel] for one image; xp is the padded image. */
 AVX512 static void dot_tile_image(const Wide *d, const float *xp, const int64_t *toff,
@@ -759,19 +771,36 @@ static void dot_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
   float *state = (float *)(xp + align64((size_t)(d->cin * d->hp * d->wp) * sizeof(float)));
   int64_t otiles = ceil_div(s->O, DOT_O), per = DOT_R * DOT_O * 16;
   memset(state, 0, (size_t)((end - begin) * per) * sizeof(float));
+  /* pooled: this task's channels [olo, ohi) of dy, expanded per image */
+  float *dyl = state + dot_state_elems(s);
+  int64_t olo = s->O, ohi = 0;
+  for (int64_t t = begin; t < end; t++) {
+    olo = min64(olo, t % otiles * DOT_O);
+    ohi = max64(ohi, min64(t % otiles * DOT_O + DOT_O, s->O));
+  }
   pad_border(d, xp, sizeof(float));
   size_t xbytes = (size_t)(s->C * s->H * s->W) * sizeof(float);
   size_t dybytes = (size_t)(s->O * cv->ohw) * sizeof(float);
   for (int64_t n = 0; n < s->N; n++) {
     pad_interior(d, cv->in + n * xbytes, xp, sizeof(float));
     if (n + 1 < s->N) prefetch_l2(cv->in + (n + 1) * xbytes, xbytes);
-    const float *dyn = (const float *)(cv->in2 + n * dybytes);
+    const float *dyn = NULL;
+    int64_t obase = 0;
+    if (!cv->dpool) {
+      dyn = (const float *)(cv->in2 + n * dybytes);
+    } else {
+      int64_t pohw = cv->ps->OH * cv->ps->OW;
+      for (int64_t o = olo; o < ohi; o++)
+        rt_maxpool2d_backward_tape_plane(cv->ps, cv->tape + (n * s->O + o) * pohw,
+                                         cv->dpool + (n * s->O + o) * pohw, dyl + (o - olo) * cv->ohw);
+      dyn = dyl, obase = olo;
+    }
     for (int64_t t = begin; t < end; t++) {
       int64_t r0 = t / otiles * DOT_R, o0 = t % otiles * DOT_O;
       int64_t toff[DOT_R];
       const float *dyo[DOT_O];
       for (int r = 0; r < DOT_R; r++) toff[r] = cv->off[r0 + r < cv->ckk ? r0 + r : r0];
-      for (int j = 0; j < DOT_O; j++) dyo[j] = dyn + (o0 + j < s->O ? o0 + j : o0) * cv->ohw;
+      for (int j = 0; j < DOT_O; j++) dyo[j] = dyn + ((o0 + j < s->O ? o0 + j : o0) - obase) * cv->ohw;
       dot_tile_image(d, (const float *)xp, toff, dyo, state + (t - begin) * per);
     }
   }
@@ -1079,7 +1108,7 @@ static void conv_backward_filter(rt_pool *p, const rt_conv2d_shape *s, const voi
                                  const void *dy, void *dw, void *scratch, int esz) {
   Conv cv = conv_make(p, s, x, dy, dw, scratch, esz);
   Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
-  int64_t dot_state = ceil_div(cv.ckk, DOT_R) * ceil_div(s->O, DOT_O) * DOT_R * DOT_O * 16;
+  int64_t dot_state = dot_state_elems(s);
   if (s->C >= CL_MIN_C && s1_fits_input(&cv, s->C, d.hp, d.wp, 0))
     cl_backward_filter(&cv);
   else if (esz == 4 && cv.ar->isa == RT_ISA_AVX512 && s->SH == 1 && s->SW == 1 &&
@@ -1089,6 +1118,47 @@ static void conv_backward_filter(rt_pool *p, const rt_conv2d_shape *s, const voi
     s1_backward_filter(&cv);
   else
     im2col_backward_filter(&cv);
+}
+
+/* Backward filter from a max-pooling gradient (rt_kernels.h). The few-taps
+ * kernel expands each task's planes of dy into its thread buffer, image by
+ * image, just before it reads them (same sums, same order as the unfused
+ * pair). Other shapes and archs go image by image: expand dy[n] into
+ * scratch, dw_n = backward filter of image n, dw = sum of dw_n in order. */
+size_t rt_conv2d_pooled_filter_scratch_bytes(const rt_conv2d_shape *s, int nthreads) {
+  rt_conv2d_shape one = *s;
+  one.N = 1;
+  size_t a = rt_conv2d_scratch_bytes(s, nthreads), b = rt_conv2d_scratch_bytes(&one, nthreads);
+  return (a > b ? a : b) + align64((size_t)(s->O * s->OH * s->OW) * sizeof(float)) +
+         align64((size_t)(s->O * s->C * s->KH * s->KW) * sizeof(float));
+}
+
+void rt_conv2d_backward_filter_pooled(rt_pool *p, const rt_conv2d_shape *s,
+                                      const rt_pool2d_shape *ps, const float *x,
+                                      const uint8_t *tape, const float *dpool, float *dw,
+                                      void *scratch) {
+  Conv cv = conv_make(p, s, x, NULL, dw, scratch, 4);
+  Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
+  if (cv.ar->isa == RT_ISA_AVX512 && s->C < CL_MIN_C && s->SH == 1 && s->SW == 1 && s->OW >= DOT_MIN_OW &&
+      s1_fits_input(&cv, s->C, d.hp, d.wp, dot_state_elems(s) + s->O * cv.ohw)) {
+    cv.ps = ps, cv.tape = tape, cv.dpool = dpool;
+    dot_backward_filter(&cv);
+    return;
+  }
+  rt_conv2d_shape one = *s;
+  one.N = 1;
+  size_t conv_bytes = rt_conv2d_scratch_bytes(s, 1), one_bytes = rt_conv2d_scratch_bytes(&one, 1);
+  float *dyi = (float *)((char *)scratch + (conv_bytes > one_bytes ? conv_bytes : one_bytes));
+  float *dwi = dyi + align64((size_t)(s->O * cv.ohw) * sizeof(float)) / sizeof(float);
+  int64_t pohw = ps->OH * ps->OW, ndw = s->O * cv.ckk;
+  for (int64_t n = 0; n < s->N; n++) {
+    for (int64_t o = 0; o < s->O; o++)
+      rt_maxpool2d_backward_tape_plane(ps, tape + (n * s->O + o) * pohw, dpool + (n * s->O + o) * pohw,
+                                       dyi + o * cv.ohw);
+    conv_backward_filter(p, &one, x + n * s->C * s->H * s->W, dyi, n ? dwi : dw, scratch, 4);
+    if (n)
+      for (int64_t i = 0; i < ndw; i++) dw[i] += dwi[i];
+  }
 }
 
 void rt_conv2d_forward(rt_pool *p, const rt_conv2d_shape *s, const float *x, const float *w,

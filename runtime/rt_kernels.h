@@ -153,6 +153,20 @@ void rt_maxpool2d_forward_tape(rt_pool *p, const rt_pool2d_shape *s, const float
                                uint8_t *tape);
 void rt_maxpool2d_backward_tape(rt_pool *p, const rt_pool2d_shape *s, const uint8_t *tape,
                                 const float *dy, float *dx);
+/* One (image, channel) plane of rt_maxpool2d_backward_tape: tape and dy
+   are [OH,OW], dx is [H,W]. */
+void rt_maxpool2d_backward_tape_plane(const rt_pool2d_shape *s, const uint8_t *tape,
+                                      const float *dy, float *dx);
+/* dw = rt_conv2d_backward_filter(s, x, dy) where dy is the max-pooling
+   gradient rt_maxpool2d_backward_tape(ps, tape, dpool, dy) (ps's input is
+   the convolution's output: ps->N, C, H, W = s->N, O, OH, OW), without
+   materializing dy: each task expands the planes it needs next to the
+   kernel that consumes them. scratch: rt_conv2d_pooled_filter_scratch_bytes. */
+size_t rt_conv2d_pooled_filter_scratch_bytes(const rt_conv2d_shape *s, int nthreads);
+void rt_conv2d_backward_filter_pooled(rt_pool *p, const rt_conv2d_shape *s,
+                                      const rt_pool2d_shape *ps, const float *x,
+                                      const uint8_t *tape, const float *dpool, float *dw,
+                                      void *scratch);
 /* y[window] = h[argmax of x in that window], h has x's shape (this is the adjoint of maxpool2d_backward w.r.t. dy) */
 void rt_maxpool2d_pick(rt_pool *p, const rt_pool2d_shape *s, const float *x,
                        const float *h, float *y);

@@ -273,6 +273,14 @@ AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, cons
 }
 
 static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
+                      float *out, uint8_t *tape);
+
+void rt_maxpool2d_backward_tape_plane(const rt_pool2d_shape *s, const uint8_t *tape,
+                                      const float *dy, float *dx) {
+  plane_f32(s, MAX_BACKWARD_TAPE, (const float *)tape, dy, dx, NULL);
+}
+
+static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
                       float *out, uint8_t *tape) {
   int64_t HW = s->H * s->W;
   float inv = 1.0f / (float)(s->KH * s->KW);

@@ -704,6 +704,77 @@ static void test_pool_f64(void) {
 }
 
 /* A hand-checked tie: window values 1,2,2 / 2,0,0 -> the first 2 (index 1). */
+/* The filter gradient read straight from a max-pooling gradient equals
+ * backward filter of the expanded dy (naive f64 sums), on every ISA and
+ * pool, for the few-taps path and the image-by-image fallback. */
+static void check_conv_pooled(const rt_conv2d_shape *s, int64_t pk, int64_t pstride, int64_t ppad) {
+  rt_pool2d_shape ps = pool_shape(s->N, s->O, s->OH, s->OW, pk, pk, pstride, pstride, ppad, ppad);
+  CU_ASSERT_EQUAL_FATAL(rt_conv2d_shape_check(s), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(rt_pool2d_shape_check(&ps), NN_OK);
+  int64_t xn = s->N * s->C * s->H * s->W, yn = s->N * s->O * s->OH * s->OW;
+  int64_t pn = s->N * s->O * ps.OH * ps.OW, wn = s->O * s->C * s->KH * s->KW;
+  float *x = malloc(sizeof(float) * (size_t)xn), *z = malloc(sizeof(float) * (size_t)yn);
+  float *dy = malloc(sizeof(float) * (size_t)yn), *zp = malloc(sizeof(float) * (size_t)pn);
+  float *dpool = malloc(sizeof(float) * (size_t)pn), *dw = malloc(sizeof(float) * (size_t)wn);
+  uint8_t *tape = malloc((size_t)pn);
+  double *ref = calloc((size_t)wn, sizeof(double)), *aref = calloc((size_t)wn, sizeof(double));
+  for (int64_t i = 0; i < xn; i++) x[i] = (float)rnd();
+  for (int64_t i = 0; i < yn; i++) z[i] = (float)(int)(rnd() * 4.0); /* ties */
+  for (int64_t i = 0; i < pn; i++) dpool[i] = (float)(int)(rnd() * 8.0);
+  rt_maxpool2d_forward_tape(NULL, &ps, z, zp, tape);
+  rt_maxpool2d_backward_tape(NULL, &ps, tape, dpool, dy);
+  for (int64_t n = 0; n < s->N; n++)
+    for (int64_t o = 0; o < s->O; o++)
+      for (int64_t c = 0; c < s->C; c++)
+        for (int64_t i = 0; i < s->KH; i++)
+          for (int64_t j = 0; j < s->KW; j++)
+            for (int64_t oy = 0; oy < s->OH; oy++)
+              for (int64_t ox = 0; ox < s->OW; ox++) {
+                int64_t iy = oy * s->SH - s->PH + i, ix = ox * s->SW - s->PW + j;
+                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                double t = (double)dy[((n * s->O + o) * s->OH + oy) * s->OW + ox] *
+                           x[((n * s->C + c) * s->H + iy) * s->W + ix];
+                int64_t k = ((o * s->C + c) * s->KH + i) * s->KW + j;
+                ref[k] += t, aref[k] += fabs(t);
+              }
+  size_t sbytes = rt_conv2d_pooled_filter_scratch_bytes(s, 2);
+  void *scratch = rt_alloc(sbytes);
+  rt_isa isas[4];
+  int nisa = isa_list(isas), bad = 0;
+  for (int ii = 0; ii < nisa; ii++) {
+    rt_kernels_set_isa(isas[ii]);
+    for (int pi = 0; pi < 3; pi++) {
+      for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
+      memset(scratch, 0xff, sbytes);
+      rt_conv2d_backward_filter_pooled(pool_at(pi), s, &ps, x, tape, dpool, dw, scratch);
+      int b = 0;
+      for (int64_t i = 0; i < wn; i++) b += !within(dw[i], ref[i], aref[i], s->N * s->OH * s->OW, FLT_EPSILON);
+      if (b)
+        fprintf(stderr, "\n  pooled filter C%lld O%lld %lldx%lld s%lld pool %lld/%lld/%lld isa=%s pool=%d: %d bad\n",
+                (long long)s->C, (long long)s->O, (long long)s->H, (long long)s->W, (long long)s->SH,
+                (long long)pk, (long long)pstride, (long long)ppad, rt_isa_name(isas[ii]), pi, b);
+      bad += b;
+    }
+  }
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  CU_ASSERT_EQUAL(bad, 0);
+  rt_free(scratch);
+  free(x), free(z), free(dy), free(zp), free(dpool), free(dw), free(tape), free(ref), free(aref);
+}
+
+static void test_conv_pooled_filter(void) {
+  rt_conv2d_shape a = conv_shape(3, 1, 12, 12, 5, 3, 3, 1, 1, 1, 1); /* few taps, 2x2 pool */
+  check_conv_pooled(&a, 2, 2, 0);
+  rt_conv2d_shape b = conv_shape(2, 3, 14, 13, 7, 3, 3, 1, 1, 1, 1); /* overlapping padded windows */
+  check_conv_pooled(&b, 3, 2, 1);
+  rt_conv2d_shape c = conv_shape(2, 20, 6, 6, 4, 3, 3, 1, 1, 1, 1); /* C >= 16: image by image */
+  check_conv_pooled(&c, 2, 2, 0);
+  rt_conv2d_shape d = conv_shape(2, 2, 9, 9, 3, 3, 3, 2, 2, 1, 1); /* stride 2, odd pooled size */
+  check_conv_pooled(&d, 2, 2, 0);
+  rt_conv2d_shape e = conv_shape(2, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1); /* the CNN's first layer */
+  check_conv_pooled(&e, 2, 2, 0);
+}
+
 static void test_pool_tie_by_hand(void) {
   float x[6] = {1, 2, 2, 2, 0, 0}, y[1], dx[6], h[6] = {10, 11, 12, 13, 14, 15}, pk[1];
   float dy[1] = {5};
@@ -815,6 +886,7 @@ int main(void) {
       {"conv2d shape check", test_conv_shape_check},
       {"pooling f32, all five and the argmax tape", test_pool_f32},
       {"pooling f64, all five", test_pool_f64},
+      {"conv2d filter gradient from a max-pooling tape", test_conv_pooled_filter},
       {"max pooling tie by hand", test_pool_tie_by_hand},
       {"pool2d shape check", test_pool_shape_check},
       {"pool create fails cleanly without memory", test_pool_create_nomem},
