@@ -161,7 +161,8 @@ static void print_memory(FILE *out, Arena *a, const Compiled *c) {
             pl->nvalues, pl->scratch_bytes);
     if (pl->tape_bytes) fprintf(out, ", %zu bytes pooling argmax tapes", pl->tape_bytes);
     if (pl->npooled)
-      fprintf(out, ", %d pooling gradient%s read by the filter gradient", pl->npooled, pl->npooled == 1 ? "" : "s");
+      fprintf(out, ", %d pooling gradient%s expanded inside convolution gradients", pl->npooled,
+              pl->npooled == 1 ? "" : "s");
     fprintf(out, ")\n");
     if (pl->ws_bytes > ws) ws = pl->ws_bytes;
     if (!strcmp(m->funcs[i]->name, "train_step"))

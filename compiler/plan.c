@@ -372,22 +372,42 @@ static void find_tapes(P *p, Block *b) {
   }
 }
 
-/* A maxpool2d_bwd with a tape whose only use is a later conv2d_bwd_w's dy,
- * in the same block, for a stride-1 convolution with few input channels:
- * not stored (see plan.h); the tape lives to the filter gradient. */
-#define POOLED_MAX_C 15 /* the runtime's few-taps filter kernel: C < 16 */
+/* Can convolution gradient u read dy, a pooling gradient, straight from
+ * the tape? Only where the runtime has a kernel that expands it in place
+ * (rt_conv.c): backward filter on the channels-last path (C >= 16) or
+ * the few-taps one (stride 1, output rows of 12 or more); backward data on
+ * the row kernel (stride 1, input rows of 6 or more, 8 or more channels). */
+static bool pooled_consumer(const Inst *u, const Value *dy) {
+  if ((u->op != OP_CONV2D_BWD_W && u->op != OP_CONV2D_BWD_X) || u->res[0]->ty.dtype != TY_F32) return false;
+  bool s1 = u->attr.i[0] == 1 && u->attr.i[1] == 1;
+  if (u->op == OP_CONV2D_BWD_W && u->args[1] == dy && u->args[0] != dy)
+    return u->args[0]->ty.dim[1] >= 16 || (s1 && dy->ty.dim[3] >= 12);
+  if (u->op == OP_CONV2D_BWD_X && u->args[0] == dy && u->args[1] != dy)
+    return s1 && u->res[0]->ty.dim[3] >= 6 && u->res[0]->ty.dim[1] >= 8;
+  return false;
+}
+
+/* A maxpool2d_bwd with a tape whose every use is a later convolution
+ * gradient in the same block that can read it from the tape: not stored
+ * (see plan.h); the tape and dpool live to the last of those uses. */
 static void find_pooled(P *p, Block *b) {
-  for (Inst *in = b->first; in; in = in->next) {
-    if (in->body) find_pooled(p, in->body);
-    if (in->op != OP_CONV2D_BWD_W || in->res[0]->ty.dtype != TY_F32) continue;
-    Inst *pb = in->args[1]->def;
-    const Value *tape = pb ? plan_tape(p->plan, pb) : NULL;
-    if (!tape || pb->op != OP_MAXPOOL2D_BWD || pb->block != b || pb->res[0]->nuse != 1) continue;
-    if (in->args[0]->ty.dim[1] > POOLED_MAX_C || in->attr.i[0] != 1 || in->attr.i[1] != 1) continue;
-    pm_put(&p->plan->pooled, in, pb);
+  for (Inst *pb = b->first; pb; pb = pb->next) {
+    if (pb->body) find_pooled(p, pb->body);
+    if (pb->op != OP_MAXPOOL2D_BWD || !plan_tape(p->plan, pb)) continue;
+    const Value *dy = pb->res[0];
+    int ok = 0;
+    for (Inst *u = pb->next; u; u = u->next) {
+      for (int i = 0; i < u->nargs; i++)
+        if (u->args[i] == dy) ok += pooled_consumer(u, dy) ? 1 : -1000;
+    }
+    if (ok <= 0 || ok != dy->nuse) continue; /* also when a use sits in a loop body */
+    for (Inst *u = pb->next; u; u = u->next)
+      if (pooled_consumer(u, dy)) {
+        pm_put(&p->plan->pooled, u, pb);
+        extend(p, plan_tape(p->plan, pb), ipos(p, u));
+      }
     p->plan->npooled++;
     vplan(p, pb->res[0])->kind = ST_NONE;
-    extend(p, tape, ipos(p, in));
   }
 }
 

@@ -24,11 +24,12 @@
  * from the forward to the last backward) and the backwards read the tape
  * instead of x; x then no longer lives until the backward.
  *
- * Pooled filter gradients: when such a backward's only consumer is the
- * filter gradient of a convolution with few input channels (a first layer
- * on images), dw = conv2d_bwd_w(x, maxpool2d_bwd(x', dpool)), the backward
- * is not stored at all: the filter-gradient kernel expands dy from the tape
- * and dpool plane by plane as it goes (rt_conv2d_backward_filter_pooled). */
+ * Pooled convolution gradients: when such a backward's only consumers are
+ * the data and filter gradients of the convolution before the pooling
+ * (conv2d_bwd_x / conv2d_bwd_w with dy = maxpool2d_bwd(x', dpool)) and the
+ * runtime has kernels for their shapes, the backward is not stored at all:
+ * those kernels expand dy from the tape and dpool plane by plane as they go
+ * (rt_conv2d_backward_*_pooled). */
 #ifndef NNC_PLAN_H
 #define NNC_PLAN_H
 #include "ir.h"
@@ -58,8 +59,8 @@ typedef struct Plan {
   size_t scratch_bytes;
   int nvalues;          /* materialized values */
   size_t tape_bytes;    /* argmax tapes (inside the workspace) */
-  PtrMap pooled;        /* conv2d_bwd_w Inst -> the maxpool2d_bwd Inst it absorbs */
-  int npooled;          /* how many */
+  PtrMap pooled;        /* conv2d_bwd_x/_w Inst -> the maxpool2d_bwd Inst whose result it expands */
+  int npooled;          /* maxpool2d_bwd Insts not stored */
 } Plan;
 
 /* Plan f. `scratch_for` returns the scratch bytes an instruction needs
@@ -67,7 +68,7 @@ typedef struct Plan {
 Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in));
 
 const ValPlan *plan_of(const Plan *p, const Value *v);
-/* The maxpool2d_bwd a conv2d_bwd_w computes its dy from, or NULL. */
+/* The maxpool2d_bwd a conv2d_bwd_x/_w computes its dy from, or NULL. */
 const Inst *plan_pooled(const Plan *p, const Inst *in);
 /* Follow aliases to the value that owns the storage. */
 const Value *plan_root(const Plan *p, const Value *v);

@@ -43,9 +43,10 @@
  * range (3) or a grid over dw^T (2, 4), every cell summing its images in
  * order. Weights are packed once per call into the caller's scratch.
  *
- * The filter gradient can also take dy as a max-pooling gradient (tape and
- * pooled dy, rt_conv2d_backward_filter_pooled): the few-taps filter kernel
- * expands each task's planes of dy right before reading them.
+ * The backward passes can also take dy as a max-pooling gradient (tape and
+ * pooled dy, rt_conv2d_backward_*_pooled): the row, channels-last and
+ * few-taps kernels expand each task's planes of dy right before reading
+ * them, so the full-size dy is never written.
  *
  * Everything is written over untyped pointers and the element size `esz`;
  * the f64 entry points run the same code with the f64 arch. */
@@ -175,6 +176,19 @@ static Conv conv_make(rt_pool *p, const rt_conv2d_shape *s, const void *in, cons
 static void *thread_buffer(const Conv *cv, int ti) {
   void *b = rt_pool_thread_scratch(cv->pool, ti);
   return b ? b : cv->fallback;
+}
+
+/* dy of image n, output channels [o0, o1): where it lies in memory (dy),
+ * or, for a pooled call, expanded from the tape and the pooled gradient
+ * into buf. Returns the address of channel o0's plane. */
+static const char *dy_planes(const Conv *cv, const char *dy, int64_t n, int64_t o0, int64_t o1, float *buf) {
+  int64_t O = cv->s->O;
+  if (!cv->dpool) return dy + (size_t)((n * O + o0) * cv->ohw) * cv->esz;
+  int64_t pohw = cv->ps->OH * cv->ps->OW;
+  for (int64_t o = o0; o < o1; o++)
+    rt_maxpool2d_backward_tape_plane(cv->ps, cv->tape + (n * O + o) * pohw, cv->dpool + (n * O + o) * pohw,
+                                     buf + (o - o0) * cv->ohw);
+  return (const char *)buf;
 }
 
 static int64_t work_elems(const Conv *cv) {
@@ -524,8 +538,13 @@ static void row_task(void *ctx, int64_t begin, int64_t end, int ti) {
     if (y0 >= y1) continue;
     size_t in_bytes = (size_t)(d->cin * d->h * d->w) * esz;
     if (!bordered) pad_border(d, xp, esz), bordered = true; /* once: same shape for all */
-    pad_interior(d, cv->in + n * in_bytes, xp, esz);
-    if (it + 1 < end && (it + 1) / cv->parts != n) prefetch_l2(cv->in + (n + 1) * in_bytes, in_bytes);
+    if (cv->dpool) /* backward data from a pooling gradient: expand dy[n] after xp */
+      pad_interior(d, dy_planes(cv, NULL, n, 0, d->cin, (float *)(xp + align64((size_t)(d->cin * d->hp * d->wp) * esz))),
+                   xp, esz);
+    else
+      pad_interior(d, cv->in + n * in_bytes, xp, esz);
+    if (!cv->dpool && it + 1 < end && (it + 1) / cv->parts != n)
+      prefetch_l2(cv->in + (n + 1) * in_bytes, in_bytes);
     char *outn = cv->out + (size_t)(n * cv->cout * opix) * esz;
     for (int64_t o0 = 0; o0 < cv->cout; o0 += ar->nr) {
       const char *B = cv->shared + (size_t)(o0 * K) * esz;
@@ -624,20 +643,22 @@ static void cl_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
     if (n0 >= n1 || o0 >= o1) continue;
     char *P = cv->shared + (size_t)(g * cv->kk * O * C) * esz;
     size_t xbytes = (size_t)(C * s->H * s->W) * esz, dybytes = (size_t)(O * cv->ohw) * esz;
+    float *dyl = (float *)(xt + align64((size_t)((s->H + 2 * s->PH) * (s->W + 2 * s->PW) * C) * esz));
     for (int64_t n = n0; n < n1; n++) {
       to_channels_last(cv, cv->in + n * xbytes, xt);
-      const char *dyn = cv->in2 + n * dybytes;
+      const char *dyn = dy_planes(cv, cv->in2, n, o0, o1, dyl); /* channel o0 */
       if (n + 1 < n1) { /* next image's inputs, while this one computes */
         prefetch_l2(cv->in + (n + 1) * xbytes, xbytes);
-        prefetch_l2(cv->in2 + (n + 1) * dybytes + (size_t)(o0 * cv->ohw) * esz,
-                    (size_t)((o1 - o0) * cv->ohw) * esz);
+        if (!cv->dpool)
+          prefetch_l2(cv->in2 + (n + 1) * dybytes + (size_t)(o0 * cv->ohw) * esz,
+                      (size_t)((o1 - o0) * cv->ohw) * esz);
       }
       for (int64_t pc = 0; pc < cv->ohw; pc += kc) {
         int64_t kb = min64(kc, cv->ohw - pc);
         double beta = n == n0 && pc == 0 ? 0.0 : 1.0;
         for (int64_t ic = o0; ic < o1; ic += ar->mc) {
           int64_t mb = min64(ar->mc, o1 - ic);
-          rt_gemm_pack_a(ar, false, dyn + (size_t)(ic * cv->ohw + pc) * esz, cv->ohw, mb, kb, Ap);
+          rt_gemm_pack_a(ar, false, dyn + (size_t)((ic - o0) * cv->ohw + pc) * esz, cv->ohw, mb, kb, Ap);
           for (int64_t tap = 0; tap < cv->kk; tap++) {
             int64_t toff = (tap / s->KW * wp + tap % s->KW) * C;
             char *Pt = P + (size_t)((tap * O + ic) * C) * esz;
@@ -771,7 +792,7 @@ static void dot_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
   float *state = (float *)(xp + align64((size_t)(d->cin * d->hp * d->wp) * sizeof(float)));
   int64_t otiles = ceil_div(s->O, DOT_O), per = DOT_R * DOT_O * 16;
   memset(state, 0, (size_t)((end - begin) * per) * sizeof(float));
-  /* pooled: this task's channels [olo, ohi) of dy, expanded per image */
+  /* this task's channels [olo, ohi) of dy (pooled: expanded into dyl) */
   float *dyl = state + dot_state_elems(s);
   int64_t olo = s->O, ohi = 0;
   for (int64_t t = begin; t < end; t++) {
@@ -780,27 +801,16 @@ static void dot_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
   }
   pad_border(d, xp, sizeof(float));
   size_t xbytes = (size_t)(s->C * s->H * s->W) * sizeof(float);
-  size_t dybytes = (size_t)(s->O * cv->ohw) * sizeof(float);
   for (int64_t n = 0; n < s->N; n++) {
     pad_interior(d, cv->in + n * xbytes, xp, sizeof(float));
     if (n + 1 < s->N) prefetch_l2(cv->in + (n + 1) * xbytes, xbytes);
-    const float *dyn = NULL;
-    int64_t obase = 0;
-    if (!cv->dpool) {
-      dyn = (const float *)(cv->in2 + n * dybytes);
-    } else {
-      int64_t pohw = cv->ps->OH * cv->ps->OW;
-      for (int64_t o = olo; o < ohi; o++)
-        rt_maxpool2d_backward_tape_plane(cv->ps, cv->tape + (n * s->O + o) * pohw,
-                                         cv->dpool + (n * s->O + o) * pohw, dyl + (o - olo) * cv->ohw);
-      dyn = dyl, obase = olo;
-    }
+    const float *dyn = (const float *)dy_planes(cv, cv->in2, n, olo, ohi, dyl); /* channel olo */
     for (int64_t t = begin; t < end; t++) {
       int64_t r0 = t / otiles * DOT_R, o0 = t % otiles * DOT_O;
       int64_t toff[DOT_R];
       const float *dyo[DOT_O];
       for (int r = 0; r < DOT_R; r++) toff[r] = cv->off[r0 + r < cv->ckk ? r0 + r : r0];
-      for (int j = 0; j < DOT_O; j++) dyo[j] = dyn + ((o0 + j < s->O ? o0 + j : o0) - obase) * cv->ohw;
+      for (int j = 0; j < DOT_O; j++) dyo[j] = dyn + ((o0 + j < s->O ? o0 + j : o0) - olo) * cv->ohw;
       dot_tile_image(d, (const float *)xp, toff, dyo, state + (t - begin) * per);
     }
   }
@@ -1087,16 +1097,27 @@ static void conv_forward(rt_pool *p, const rt_conv2d_shape *s, const void *x, co
   else im2col_forward(&cv);
 }
 
+/* Runs backward data on cv's path. A pooled cv (dy expanded from a pooling
+ * tape) only takes the row kernel; false when that does not apply (the
+ * caller then goes image by image). */
+static bool backward_data_run(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  int64_t ph = s->KH - 1 - s->PH, pw = s->KW - 1 - s->PW; /* padding of dy */
+  int64_t extra = cv->dpool ? s->O * cv->ohw : 0;        /* expanded dy[n] */
+  bool s1 = s->SH == 1 && s->SW == 1 && ph >= 0 && pw >= 0 &&
+            s1_fits_input(cv, s->O, s->OH + 2 * ph, s->OW + 2 * pw, extra);
+  if (s1 && cv->ar->row_kernel && s->W >= ROW_MIN_OW && s->C >= ROW_MIN_CHANNELS)
+    row_backward_data(cv);
+  else if (cv->dpool) return false;
+  else if (s1 && s->C >= cv->ar->mr) s1_backward_data(cv);
+  else col2im_backward_data(cv);
+  return true;
+}
+
 static void conv_backward_data(rt_pool *p, const rt_conv2d_shape *s, const void *dy,
                                const void *w, void *dx, void *scratch, int esz) {
   Conv cv = conv_make(p, s, dy, w, dx, scratch, esz);
-  int64_t ph = s->KH - 1 - s->PH, pw = s->KW - 1 - s->PW; /* padding of dy */
-  bool s1 = s->SH == 1 && s->SW == 1 && ph >= 0 && pw >= 0 &&
-            s1_fits_input(&cv, s->O, s->OH + 2 * ph, s->OW + 2 * pw, 0);
-  if (s1 && cv.ar->row_kernel && s->W >= ROW_MIN_OW && s->C >= ROW_MIN_CHANNELS)
-    row_backward_data(&cv);
-  else if (s1 && s->C >= cv.ar->mr) s1_backward_data(&cv);
-  else col2im_backward_data(&cv);
+  backward_data_run(&cv);
 }
 
 /* Channels last needs C wide enough to fill the GEMM's vectors; with few
@@ -1104,28 +1125,38 @@ static void conv_backward_data(rt_pool *p, const rt_conv2d_shape *s, const void 
 #define CL_MIN_C 16
 #define DOT_MIN_OW 12 /* vectors run along output rows: short rows waste lanes */
 
+/* Runs backward filter on cv's path. A pooled cv takes the channels-last
+ * or the few-taps path; false when neither applies. */
+static bool backward_filter_run(Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
+  int64_t extra = cv->dpool ? s->O * cv->ohw : 0; /* expanded dy[n] */
+  if (s->C >= CL_MIN_C && s1_fits_input(cv, s->C, d.hp, d.wp, extra))
+    cl_backward_filter(cv);
+  else if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX512 && s->SH == 1 && s->SW == 1 &&
+           s->OW >= DOT_MIN_OW && s1_fits_input(cv, s->C, d.hp, d.wp, dot_state_elems(s) + extra))
+    dot_backward_filter(cv);
+  else if (cv->dpool) return false;
+  else if (s->SH == 1 && s->SW == 1 && s1_fits_input(cv, s->C, d.hp, d.wp, s->O * d.nq))
+    s1_backward_filter(cv);
+  else
+    im2col_backward_filter(cv);
+  return true;
+}
+
 static void conv_backward_filter(rt_pool *p, const rt_conv2d_shape *s, const void *x,
                                  const void *dy, void *dw, void *scratch, int esz) {
   Conv cv = conv_make(p, s, x, dy, dw, scratch, esz);
-  Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
-  int64_t dot_state = dot_state_elems(s);
-  if (s->C >= CL_MIN_C && s1_fits_input(&cv, s->C, d.hp, d.wp, 0))
-    cl_backward_filter(&cv);
-  else if (esz == 4 && cv.ar->isa == RT_ISA_AVX512 && s->SH == 1 && s->SW == 1 &&
-           s->OW >= DOT_MIN_OW && s1_fits_input(&cv, s->C, d.hp, d.wp, dot_state))
-    dot_backward_filter(&cv);
-  else if (s->SH == 1 && s->SW == 1 && s1_fits_input(&cv, s->C, d.hp, d.wp, s->O * d.nq))
-    s1_backward_filter(&cv);
-  else
-    im2col_backward_filter(&cv);
+  backward_filter_run(&cv);
 }
 
-/* Backward filter from a max-pooling gradient (rt_kernels.h). The few-taps
- * kernel expands each task's planes of dy into its thread buffer, image by
- * image, just before it reads them (same sums, same order as the unfused
- * pair). Other shapes and archs go image by image: expand dy[n] into
- * scratch, dw_n = backward filter of image n, dw = sum of dw_n in order. */
-size_t rt_conv2d_pooled_filter_scratch_bytes(const rt_conv2d_shape *s, int nthreads) {
+/* Backward data and filter from a max-pooling gradient (rt_kernels.h). The
+ * row, channels-last and few-taps kernels expand each task's planes of dy
+ * into its thread buffer, image by image, just before they read them (same
+ * sums in the same order as the unfused pair). Other shapes and archs go
+ * image by image: expand dy[n] into scratch, then dx[n] = backward data of
+ * image n, or dw = sum in order of the backward filter of each image. */
+size_t rt_conv2d_pooled_scratch_bytes(const rt_conv2d_shape *s, int nthreads) {
   rt_conv2d_shape one = *s;
   one.N = 1;
   size_t a = rt_conv2d_scratch_bytes(s, nthreads), b = rt_conv2d_scratch_bytes(&one, nthreads);
@@ -1133,32 +1164,44 @@ size_t rt_conv2d_pooled_filter_scratch_bytes(const rt_conv2d_shape *s, int nthre
          align64((size_t)(s->O * s->C * s->KH * s->KW) * sizeof(float));
 }
 
+/* The image-by-image fallback, in scratch after the convolution's own
+ * part: dy[n] expanded, then dx[n] = backward data of image n (x == NULL),
+ * or dw = sum in order of the backward filter of each image. */
+static void pooled_by_image(Conv *cv, const float *x, const float *w, float *out, void *scratch) {
+  const rt_conv2d_shape *s = cv->s;
+  rt_conv2d_shape one = *s;
+  one.N = 1;
+  size_t conv_bytes = rt_conv2d_scratch_bytes(s, 1), one_bytes = rt_conv2d_scratch_bytes(&one, 1);
+  float *dyi = (float *)((char *)scratch + (conv_bytes > one_bytes ? conv_bytes : one_bytes));
+  float *dwi = dyi + align64((size_t)(s->O * cv->ohw) * sizeof(float)) / sizeof(float);
+  int64_t ndw = s->O * cv->ckk, xn = s->C * s->H * s->W;
+  for (int64_t n = 0; n < s->N; n++) {
+    dy_planes(cv, NULL, n, 0, s->O, dyi);
+    if (!x) {
+      conv_backward_data(cv->pool, &one, dyi, w, out + n * xn, scratch, 4);
+      continue;
+    }
+    conv_backward_filter(cv->pool, &one, x + n * xn, dyi, n ? dwi : out, scratch, 4);
+    if (n)
+      for (int64_t i = 0; i < ndw; i++) out[i] += dwi[i];
+  }
+}
+
+void rt_conv2d_backward_data_pooled(rt_pool *p, const rt_conv2d_shape *s, const rt_pool2d_shape *ps,
+                                    const uint8_t *tape, const float *dpool, const float *w, float *dx,
+                                    void *scratch) {
+  Conv cv = conv_make(p, s, NULL, w, dx, scratch, 4);
+  cv.ps = ps, cv.tape = tape, cv.dpool = dpool;
+  if (!backward_data_run(&cv)) pooled_by_image(&cv, NULL, w, dx, scratch);
+}
+
 void rt_conv2d_backward_filter_pooled(rt_pool *p, const rt_conv2d_shape *s,
                                       const rt_pool2d_shape *ps, const float *x,
                                       const uint8_t *tape, const float *dpool, float *dw,
                                       void *scratch) {
   Conv cv = conv_make(p, s, x, NULL, dw, scratch, 4);
-  Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
-  if (cv.ar->isa == RT_ISA_AVX512 && s->C < CL_MIN_C && s->SH == 1 && s->SW == 1 && s->OW >= DOT_MIN_OW &&
-      s1_fits_input(&cv, s->C, d.hp, d.wp, dot_state_elems(s) + s->O * cv.ohw)) {
-    cv.ps = ps, cv.tape = tape, cv.dpool = dpool;
-    dot_backward_filter(&cv);
-    return;
-  }
-  rt_conv2d_shape one = *s;
-  one.N = 1;
-  size_t conv_bytes = rt_conv2d_scratch_bytes(s, 1), one_bytes = rt_conv2d_scratch_bytes(&one, 1);
-  float *dyi = (float *)((char *)scratch + (conv_bytes > one_bytes ? conv_bytes : one_bytes));
-  float *dwi = dyi + align64((size_t)(s->O * cv.ohw) * sizeof(float)) / sizeof(float);
-  int64_t pohw = ps->OH * ps->OW, ndw = s->O * cv.ckk;
-  for (int64_t n = 0; n < s->N; n++) {
-    for (int64_t o = 0; o < s->O; o++)
-      rt_maxpool2d_backward_tape_plane(ps, tape + (n * s->O + o) * pohw, dpool + (n * s->O + o) * pohw,
-                                       dyi + o * cv.ohw);
-    conv_backward_filter(p, &one, x + n * s->C * s->H * s->W, dyi, n ? dwi : dw, scratch, 4);
-    if (n)
-      for (int64_t i = 0; i < ndw; i++) dw[i] += dwi[i];
-  }
+  cv.ps = ps, cv.tape = tape, cv.dpool = dpool;
+  if (!backward_filter_run(&cv)) pooled_by_image(&cv, x, NULL, dw, scratch);
 }
 
 void rt_conv2d_forward(rt_pool *p, const rt_conv2d_shape *s, const float *x, const float *w,

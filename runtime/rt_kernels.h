@@ -157,12 +157,15 @@ void rt_maxpool2d_backward_tape(rt_pool *p, const rt_pool2d_shape *s, const uint
    are [OH,OW], dx is [H,W]. */
 void rt_maxpool2d_backward_tape_plane(const rt_pool2d_shape *s, const uint8_t *tape,
                                       const float *dy, float *dx);
-/* dw = rt_conv2d_backward_filter(s, x, dy) where dy is the max-pooling
-   gradient rt_maxpool2d_backward_tape(ps, tape, dpool, dy) (ps's input is
-   the convolution's output: ps->N, C, H, W = s->N, O, OH, OW), without
+/* rt_conv2d_backward_data and _filter where dy is the max-pooling gradient
+   rt_maxpool2d_backward_tape(ps, tape, dpool, dy) (ps's input is the
+   convolution's output: ps->N, C, H, W = s->N, O, OH, OW), without
    materializing dy: each task expands the planes it needs next to the
-   kernel that consumes them. scratch: rt_conv2d_pooled_filter_scratch_bytes. */
-size_t rt_conv2d_pooled_filter_scratch_bytes(const rt_conv2d_shape *s, int nthreads);
+   kernel that consumes them. scratch: rt_conv2d_pooled_scratch_bytes. */
+size_t rt_conv2d_pooled_scratch_bytes(const rt_conv2d_shape *s, int nthreads);
+void rt_conv2d_backward_data_pooled(rt_pool *p, const rt_conv2d_shape *s,
+                                    const rt_pool2d_shape *ps, const uint8_t *tape,
+                                    const float *dpool, const float *w, float *dx, void *scratch);
 void rt_conv2d_backward_filter_pooled(rt_pool *p, const rt_conv2d_shape *s,
                                       const rt_pool2d_shape *ps, const float *x,
                                       const uint8_t *tape, const float *dpool, float *dw,

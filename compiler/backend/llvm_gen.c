@@ -936,14 +936,21 @@ static void lower_conv(Gen *g, Inst *in) {
   int64_t s[13];
   conv_shape_of(in, s);
   const Inst *pb = plan_pooled(g->plan, in);
-  if (pb) { /* dw from x, the pooling tape and dpool (plan.h) */
+  if (pb) { /* dx or dw with dy expanded from the pooling tape and dpool (plan.h) */
     int64_t ps[12];
     pool_shape_of(pb, ps);
     LLVMTypeRef ts[8] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
-    LLVMValueRef args[8] = {g->pool, const_i64_array(g, s, 13), const_i64_array(g, ps, 12), base_ptr(g, in->args[0]),
-                            base_ptr(g, plan_tape(g->plan, pb)), base_ptr(g, pb->args[1]), base_ptr(g, in->res[0]),
-                            scratch_ptr(g)};
-    g_call(g, "rt_conv2d_backward_filter_pooled", g->t_void, ts, 8, args);
+    LLVMValueRef tape = base_ptr(g, plan_tape(g->plan, pb)), dpool = base_ptr(g, pb->args[1]);
+    LLVMValueRef cs = const_i64_array(g, s, 13), pls = const_i64_array(g, ps, 12);
+    if (in->op == OP_CONV2D_BWD_X) {
+      LLVMValueRef args[8] = {g->pool, cs, pls, tape, dpool, base_ptr(g, in->args[1]), base_ptr(g, in->res[0]),
+                              scratch_ptr(g)};
+      g_call(g, "rt_conv2d_backward_data_pooled", g->t_void, ts, 8, args);
+    } else {
+      LLVMValueRef args[8] = {g->pool, cs, pls, base_ptr(g, in->args[0]), tape, dpool, base_ptr(g, in->res[0]),
+                              scratch_ptr(g)};
+      g_call(g, "rt_conv2d_backward_filter_pooled", g->t_void, ts, 8, args);
+    }
     return;
   }
   bool f64 = in->res[0]->ty.dtype == TY_F64;

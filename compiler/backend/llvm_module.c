@@ -633,6 +633,7 @@ static const RtSym rt_syms[] = {
     RT(rt_conv2d_forward_f64), RT(rt_conv2d_backward_data_f64), RT(rt_conv2d_backward_filter_f64),
     RT(rt_maxpool2d_forward), RT(rt_maxpool2d_backward), RT(rt_maxpool2d_pick), RT(rt_avgpool2d_forward),
     RT(rt_maxpool2d_forward_tape), RT(rt_maxpool2d_backward_tape), RT(rt_conv2d_backward_filter_pooled),
+    RT(rt_conv2d_backward_data_pooled),
     RT(rt_avgpool2d_backward), RT(rt_maxpool2d_forward_f64), RT(rt_maxpool2d_backward_f64),
     RT(rt_maxpool2d_pick_f64), RT(rt_avgpool2d_forward_f64), RT(rt_avgpool2d_backward_f64),
     RT(rt_rand_uniform), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
@@ -729,8 +730,9 @@ size_t backend_scratch_for(const Inst *in) {
   rt_conv2d_shape cs = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12]};
   size_t bytes = rt_conv2d_scratch_bytes(&cs, 1);
   /* the plan may let it read a max-pooling gradient (plan.h) */
-  if (in->op == OP_CONV2D_BWD_W && in->args[1]->def && in->args[1]->def->op == OP_MAXPOOL2D_BWD) {
-    size_t pooled = rt_conv2d_pooled_filter_scratch_bytes(&cs, 1);
+  const Value *dy = in->op == OP_CONV2D_BWD_W ? in->args[1] : in->op == OP_CONV2D_BWD_X ? in->args[0] : NULL;
+  if (dy && dy->def && dy->def->op == OP_MAXPOOL2D_BWD) {
+    size_t pooled = rt_conv2d_pooled_scratch_bytes(&cs, 1);
     if (pooled > bytes) bytes = pooled;
   }
   return bytes;

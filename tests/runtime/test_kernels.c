@@ -704,9 +704,21 @@ static void test_pool_f64(void) {
 }
 
 /* A hand-checked tie: window values 1,2,2 / 2,0,0 -> the first 2 (index 1). */
-/* The filter gradient read straight from a max-pooling gradient equals
- * backward filter of the expanded dy (naive f64 sums), on every ISA and
- * pool, for the few-taps path and the image-by-image fallback. */
+/* Elements of got[0..n) off ref by more than k terms' rounding (printed). */
+static int pooled_bad(const char *what, const rt_conv2d_shape *s, const rt_pool2d_shape *ps, const float *got,
+                      const double *ref, const double *aref, int64_t n, int64_t k, rt_isa isa, int pi) {
+  int b = 0;
+  for (int64_t i = 0; i < n; i++) b += !within(got[i], ref[i], aref[i], k, FLT_EPSILON);
+  if (b)
+    fprintf(stderr, "\n  pooled %s C%lld O%lld %lldx%lld s%lld pool %lld/%lld/%lld isa=%s pool=%d: %d bad\n", what,
+            (long long)s->C, (long long)s->O, (long long)s->H, (long long)s->W, (long long)s->SH, (long long)ps->KH,
+            (long long)ps->SH, (long long)ps->PH, rt_isa_name(isa), pi, b);
+  return b;
+}
+
+/* The data and filter gradients read straight from a max-pooling gradient
+ * equal those of the expanded dy (naive f64 sums), on every ISA and pool,
+ * for the kernels that expand dy in place and the image-by-image fallback. */
 static void check_conv_pooled(const rt_conv2d_shape *s, int64_t pk, int64_t pstride, int64_t ppad) {
   rt_pool2d_shape ps = pool_shape(s->N, s->O, s->OH, s->OW, pk, pk, pstride, pstride, ppad, ppad);
   CU_ASSERT_EQUAL_FATAL(rt_conv2d_shape_check(s), NN_OK);
@@ -716,8 +728,11 @@ static void check_conv_pooled(const rt_conv2d_shape *s, int64_t pk, int64_t pstr
   float *x = malloc(sizeof(float) * (size_t)xn), *z = malloc(sizeof(float) * (size_t)yn);
   float *dy = malloc(sizeof(float) * (size_t)yn), *zp = malloc(sizeof(float) * (size_t)pn);
   float *dpool = malloc(sizeof(float) * (size_t)pn), *dw = malloc(sizeof(float) * (size_t)wn);
+  float *w = malloc(sizeof(float) * (size_t)wn), *dx = malloc(sizeof(float) * (size_t)xn);
   uint8_t *tape = malloc((size_t)pn);
   double *ref = calloc((size_t)wn, sizeof(double)), *aref = calloc((size_t)wn, sizeof(double));
+  double *xref = calloc((size_t)xn, sizeof(double)), *axref = calloc((size_t)xn, sizeof(double));
+  for (int64_t i = 0; i < wn; i++) w[i] = (float)rnd();
   for (int64_t i = 0; i < xn; i++) x[i] = (float)rnd();
   for (int64_t i = 0; i < yn; i++) z[i] = (float)(int)(rnd() * 4.0); /* ties */
   for (int64_t i = 0; i < pn; i++) dpool[i] = (float)(int)(rnd() * 8.0);
@@ -736,8 +751,11 @@ static void check_conv_pooled(const rt_conv2d_shape *s, int64_t pk, int64_t pstr
                            x[((n * s->C + c) * s->H + iy) * s->W + ix];
                 int64_t k = ((o * s->C + c) * s->KH + i) * s->KW + j;
                 ref[k] += t, aref[k] += fabs(t);
+                int64_t xi = ((n * s->C + c) * s->H + iy) * s->W + ix;
+                double u = (double)dy[((n * s->O + o) * s->OH + oy) * s->OW + ox] * w[k];
+                xref[xi] += u, axref[xi] += fabs(u);
               }
-  size_t sbytes = rt_conv2d_pooled_filter_scratch_bytes(s, 2);
+  size_t sbytes = rt_conv2d_pooled_scratch_bytes(s, 2);
   void *scratch = rt_alloc(sbytes);
   rt_isa isas[4];
   int nisa = isa_list(isas), bad = 0;
@@ -747,19 +765,18 @@ static void check_conv_pooled(const rt_conv2d_shape *s, int64_t pk, int64_t pstr
       for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
       memset(scratch, 0xff, sbytes);
       rt_conv2d_backward_filter_pooled(pool_at(pi), s, &ps, x, tape, dpool, dw, scratch);
-      int b = 0;
-      for (int64_t i = 0; i < wn; i++) b += !within(dw[i], ref[i], aref[i], s->N * s->OH * s->OW, FLT_EPSILON);
-      if (b)
-        fprintf(stderr, "\n  pooled filter C%lld O%lld %lldx%lld s%lld pool %lld/%lld/%lld isa=%s pool=%d: %d bad\n",
-                (long long)s->C, (long long)s->O, (long long)s->H, (long long)s->W, (long long)s->SH,
-                (long long)pk, (long long)pstride, (long long)ppad, rt_isa_name(isas[ii]), pi, b);
-      bad += b;
+      bad += pooled_bad("filter", s, &ps, dw, ref, aref, wn, s->N * s->OH * s->OW, isas[ii], pi);
+      for (int64_t i = 0; i < xn; i++) dx[i] = NAN;
+      memset(scratch, 0xff, sbytes);
+      rt_conv2d_backward_data_pooled(pool_at(pi), s, &ps, tape, dpool, w, dx, scratch);
+      bad += pooled_bad("data", s, &ps, dx, xref, axref, xn, s->O * s->KH * s->KW, isas[ii], pi);
     }
   }
   rt_kernels_set_isa(RT_ISA_AUTO);
   CU_ASSERT_EQUAL(bad, 0);
   rt_free(scratch);
   free(x), free(z), free(dy), free(zp), free(dpool), free(dw), free(tape), free(ref), free(aref);
+  free(w), free(dx), free(xref), free(axref);
 }
 
 static void test_conv_pooled_filter(void) {
@@ -773,6 +790,12 @@ static void test_conv_pooled_filter(void) {
   check_conv_pooled(&d, 2, 2, 0);
   rt_conv2d_shape e = conv_shape(2, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1); /* the CNN's first layer */
   check_conv_pooled(&e, 2, 2, 0);
+  rt_conv2d_shape f = conv_shape(3, 8, 12, 12, 6, 3, 3, 1, 1, 1, 1); /* data: the row kernel */
+  check_conv_pooled(&f, 2, 2, 0);
+  rt_conv2d_shape g = conv_shape(2, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1); /* the CNN's second layer */
+  check_conv_pooled(&g, 2, 2, 0);
+  rt_conv2d_shape h = conv_shape(1, 16, 8, 8, 40, 3, 3, 1, 1, 1, 1); /* one image: channels split */
+  check_conv_pooled(&h, 2, 2, 0);
 }
 
 static void test_pool_tie_by_hand(void) {
@@ -886,7 +909,7 @@ int main(void) {
       {"conv2d shape check", test_conv_shape_check},
       {"pooling f32, all five and the argmax tape", test_pool_f32},
       {"pooling f64, all five", test_pool_f64},
-      {"conv2d filter gradient from a max-pooling tape", test_conv_pooled_filter},
+      {"conv2d data and filter gradients from a max-pooling tape", test_conv_pooled_filter},
       {"max pooling tie by hand", test_pool_tie_by_hand},
       {"pool2d shape check", test_pool_shape_check},
       {"pool create fails cleanly without memory", test_pool_create_nomem},
