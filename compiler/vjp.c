@@ -54,9 +54,10 @@ static void vjp_tanh(Ad *ad, Inst *in, Value *g) {
 static void vjp_sigmoid(Ad *ad, Inst *in, Value *g) {
   add_ub(ad, X(0), mul(ad, g, mul(ad, Y, sub(ad, sc(ad, Y, 1.0), Y))));
 }
-/* y = max(x,0): dx = x > 0 ? g : 0 */
+/* y = max(x,0): dx = y > 0 ? g : 0 (the same as x > 0, NaN and -0 included;
+ * reading y, which later ops usually keep anyway, lets x go unstored) */
 static void vjp_relu(Ad *ad, Inst *in, Value *g) {
-  Value *pos = ir_binary(B, OP_GT, X(0), sc(ad, X(0), 0.0));
+  Value *pos = ir_binary(B, OP_GT, Y, sc(ad, Y, 0.0));
   add_ub(ad, X(0), sel(ad, pos, g, sc(ad, g, 0.0)));
 }
 /* y = x/2 (1 + t), t = tanh(u), u = c(x + a x^3), c = sqrt(2/pi), a = 0.044715:
