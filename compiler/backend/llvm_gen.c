@@ -134,10 +134,21 @@ static LLVMValueRef base_ptr(Gen *g, const Value *v) {
   }
   case ST_ARG:
   case ST_RESULT: {
+    /* Loaded once, in the entry block: the array of buffer pointers does
+     * not change during a call, and a load inside a loop that also stores
+     * floats could not be hoisted by LLVM (it might alias), which keeps
+     * elementwise loops scalar. */
     int k = vp->kind == ST_ARG ? vp->index : g->nargs + vp->index;
+    const void *key = (const void *)(intptr_t)(k + 1);
+    LLVMValueRef p = pm_get(&g->bufptr, key);
+    if (p) return p;
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
+    LLVMPositionBuilderBefore(g->b, g->hoist_point);
     LLVMValueRef idx = g_i64(g, k);
     LLVMValueRef slot = LLVMBuildGEP2(g->b, g->t_ptr, g->bufs, &idx, 1, "");
-    LLVMValueRef p = LLVMBuildLoad2(g->b, g->t_ptr, slot, "");
+    p = LLVMBuildLoad2(g->b, g->t_ptr, slot, "");
+    LLVMPositionBuilderAtEnd(g->b, cur);
+    pm_put(&g->bufptr, key, p);
     return p;
   }
   default:
@@ -461,6 +472,8 @@ static void par_range(Gen *g, Inst *in, int64_t n, int64_t per, RangeBody body, 
     loaded[i] = LLVMBuildLoad2(g->b, fields[i], LLVMBuildStructGEP2(g->b, ctx_t, c, (unsigned)i, ""), "");
   g->ws = loaded[0];
   g->bufs = loaded[1];
+  g->hoist_point = LLVMBuildAlloca(g->b, g->t_i8, "hoist");
+  pm_init(&g->bufptr, g->a);
   g->pool = LLVMConstNull(g->t_ptr); /* kernels inside a task run serially */
   pm_init(&g->reg, g->a);
   for (int i = 0; i < nr; i++) pm_put(&g->reg, keys[i], loaded[3 + i]);
@@ -1142,6 +1155,8 @@ LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
   LLVMPositionBuilderAtEnd(g->b, entry);
   /* a marker so allocas stay in the entry block */
   g->entry_alloca_point = LLVMBuildAlloca(g->b, g->t_i8, "allocas");
+  g->hoist_point = g->entry_alloca_point;
+  pm_init(&g->bufptr, g->a);
   lower_block(g, f->body);
   LLVMBuildRetVoid(g->b);
   return fn;

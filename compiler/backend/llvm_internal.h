@@ -24,6 +24,8 @@ typedef struct Gen {
   Plan *plan;
   LLVMValueRef fn, ws, pool, bufs;
   LLVMValueRef entry_alloca_point;  /* allocas go before this */
+  LLVMValueRef hoist_point;         /* loads of buffer pointers go before this (entry block) */
+  PtrMap bufptr;                    /* buffer index + 1 -> its pointer, loaded once per function */
   PtrMap reg;        /* Value* -> LLVMValueRef: loop indices (i32 registers) */
   int nargs;         /* f's argument count (results follow in bufs) */
   LLVMValueRef range_lo, range_hi; /* the next nest's outer loop range (a parallel chunk) */
