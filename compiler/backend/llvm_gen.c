@@ -123,6 +123,37 @@ static LLVMValueRef alloca_entry(Gen *g, LLVMTypeRef t) {
 
 /* ---- storage ---------------------------------------------------------------- */
 
+/* The bufs slot of result k. An updated parameter or optimizer state is
+ * written over the old one: the runtime (rt_model_call) passes the same
+ * buffer for both, so the argument's slot is used, and LLVM sees one
+ * pointer where an elementwise update reads and writes the same element
+ * (two pointers would need a run-time overlap check, which fails in place
+ * and leaves the loop scalar). */
+static int result_slot(Gen *g, int k) {
+  Role rr = g->f->ret_role[k];
+  if (rr.kind == RES_NEW_PARAM || rr.kind == RES_NEW_STATE) {
+    int want = rr.kind == RES_NEW_PARAM ? ARG_PARAM : ARG_STATE;
+    for (int i = 0; i < g->nargs; i++)
+      if (g->f->arg_role[i].kind == want && g->f->arg_role[i].index == rr.index) return i;
+  }
+  return g->nargs + k;
+}
+
+/* The pointer in bufs slot k, loaded once per function (see base_ptr). */
+static LLVMValueRef slot_ptr(Gen *g, int k) {
+  const void *key = (const void *)(intptr_t)(k + 1);
+  LLVMValueRef p = pm_get(&g->bufptr, key);
+  if (p) return p;
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
+  LLVMPositionBuilderBefore(g->b, g->hoist_point);
+  LLVMValueRef idx = g_i64(g, k);
+  LLVMValueRef slot = LLVMBuildGEP2(g->b, g->t_ptr, g->bufs, &idx, 1, "");
+  p = LLVMBuildLoad2(g->b, g->t_ptr, slot, "");
+  LLVMPositionBuilderAtEnd(g->b, cur);
+  pm_put(&g->bufptr, key, p);
+  return p;
+}
+
 /* Base pointer of v's storage. */
 static LLVMValueRef base_ptr(Gen *g, const Value *v) {
   const Value *r = plan_root(g->plan, v);
@@ -138,18 +169,7 @@ static LLVMValueRef base_ptr(Gen *g, const Value *v) {
      * not change during a call, and a load inside a loop that also stores
      * floats could not be hoisted by LLVM (it might alias), which keeps
      * elementwise loops scalar. */
-    int k = vp->kind == ST_ARG ? vp->index : g->nargs + vp->index;
-    const void *key = (const void *)(intptr_t)(k + 1);
-    LLVMValueRef p = pm_get(&g->bufptr, key);
-    if (p) return p;
-    LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
-    LLVMPositionBuilderBefore(g->b, g->hoist_point);
-    LLVMValueRef idx = g_i64(g, k);
-    LLVMValueRef slot = LLVMBuildGEP2(g->b, g->t_ptr, g->bufs, &idx, 1, "");
-    p = LLVMBuildLoad2(g->b, g->t_ptr, slot, "");
-    LLVMPositionBuilderAtEnd(g->b, cur);
-    pm_put(&g->bufptr, key, p);
-    return p;
+    return slot_ptr(g, vp->kind == ST_ARG ? vp->index : result_slot(g, vp->index));
   }
   default:
     die("backend: value has no storage (%s)", v->name ? v->name : "unnamed");
@@ -1094,8 +1114,7 @@ static void lower_return(Gen *g, Inst *in) {
     const Value *v = in->args[k];
     const ValPlan *vp = plan_of(g->plan, v);
     if (vp->kind == ST_RESULT && vp->index == k) continue;
-    LLVMValueRef idx = g_i64(g, g->nargs + k);
-    LLVMValueRef dst = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildGEP2(g->b, g->t_ptr, g->bufs, &idx, 1, ""), "");
+    LLVMValueRef dst = slot_ptr(g, result_slot(g, k));
     if (pm_get(&g->reg, v) || plan_fused(g->plan, v)) {
       Nest n;
       nest_begin(g, &n, &v->ty, true);
