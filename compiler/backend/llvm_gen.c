@@ -680,17 +680,50 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
   int64_t ost[MAX_RANK], vst[MAX_RANK];
   strides_of(&v->ty, vst);
   for (int k = 0, j = 0; k < X->rank; k++) ost[k] = red[k] ? 0 : vst[j++];
+  /* The loops run over S: X with adjacent reduced axes that every leaf of
+   * x's tree reads as one longer axis merged (a bias gradient over
+   * [64,32,14,14] sums rows of 196, not of 14); rs/os: S's reduced flags
+   * and output strides, glast: the last X axis of each S axis. */
+  Type S = *X;
+  bool rs[MAX_RANK];
+  int64_t os[MAX_RANK];
+  int glast[MAX_RANK];
+  for (int k = 0; k < X->rank; k++) rs[k] = red[k], os[k] = ost[k], glast[k] = k;
+  const Value *leaves[64];
+  int nl = 0;
+  if (in->op != OP_ARGMAX && X->rank > 1 && tree_leaves(g, x, leaves, &nl, 64)) {
+    int64_t st[64][MAX_RANK];
+    for (int l = 0; l < nl; l++) bstrides(X, &leaves[l]->ty, st[l]);
+    int groups = 0;
+    for (int k = 0; k < X->rank; k++) {
+      bool merge = k > 0 && red[k] && red[k - 1];
+      for (int l = 0; l < nl && merge; l++) merge = st[l][k - 1] == st[l][k] * X->dim[k];
+      if (merge) {
+        S.dim[groups - 1] *= X->dim[k];
+        glast[groups - 1] = k;
+      } else {
+        S.dim[groups] = X->dim[k], rs[groups] = red[k], os[groups] = ost[k], glast[groups] = k;
+        groups++;
+      }
+    }
+    S.rank = groups;
+  }
   {
     Nest n;
     memset(&n, 0, sizeof n);
-    n.space = *X;
+    n.space = S;
     n.flat = false;
+    if (S.rank < X->rank) {
+      n.collapsed = true;
+      n.orig = *X;
+      memcpy(n.group_last, glast, sizeof glast);
+    }
     int order[MAX_RANK], no = 0;
-    for (int k = 0; k < X->rank; k++)
-      if (!red[k]) order[no++] = k;
+    for (int k = 0; k < S.rank; k++)
+      if (!rs[k]) order[no++] = k;
     int nkept = no;
-    for (int k = 0; k < X->rank; k++)
-      if (red[k]) order[no++] = k;
+    for (int k = 0; k < S.rank; k++)
+      if (rs[k]) order[no++] = k;
     LLVMValueRef acc = alloca_entry(g, g_reg_type(g, in->op == OP_ARGMAX ? x->ty.dtype : dt));
     LLVMValueRef best_i = in->op == OP_ARGMAX ? alloca_entry(g, g->t_i32) : NULL;
     struct { LLVMBasicBlockRef h, e; LLVMValueRef iv; } lp[MAX_RANK];
@@ -700,8 +733,8 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
         if (best_i) LLVMBuildStore(g->b, g_i32(g, 0), best_i);
       }
       int k = order[q];
-      if (q == 0 && nkept > 0) outer_loop(g, X->dim[k], &lp[q].h, &lp[q].e, &lp[q].iv);
-      else g_loop_begin(g, g_i64(g, X->dim[k]), &lp[q].h, &lp[q].e, &lp[q].iv);
+      if (q == 0 && nkept > 0) outer_loop(g, S.dim[k], &lp[q].h, &lp[q].e, &lp[q].iv);
+      else g_loop_begin(g, g_i64(g, S.dim[k]), &lp[q].h, &lp[q].e, &lp[q].iv);
       n.idx[k] = lp[q].iv;
     }
     if (nkept == no) { /* nothing reduced (not generated, but keep it correct) */
@@ -710,6 +743,7 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
     {
       int64_t xst[MAX_RANK];
       strides_of(X, xst);
+      for (int k = 0; k < S.rank; k++) xst[k] = xst[glast[k]];
       n.flat_idx = offset_of(g, &n, xst); /* rng_uniform numbers elements by it */
     }
     LLVMValueRef val = expr(g, x, &n);
@@ -731,7 +765,7 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
       if (q == nkept) {
         LLVMValueRef off = g_i64(g, 0);
         for (int j = 0; j < nkept; j++)
-          off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, n.idx[order[j]], g_i64(g, ost[order[j]]), ""), "");
+          off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, n.idx[order[j]], g_i64(g, os[order[j]]), ""), "");
         LLVMValueRef res = LLVMBuildLoad2(g->b, g_reg_type(g, in->op == OP_ARGMAX ? TY_I32 : dt), in->op == OP_ARGMAX ? best_i : acc, "");
         store_elem(g, dst, dt, off, res);
       }
