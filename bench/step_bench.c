@@ -1,5 +1,6 @@
 /* step_bench.c — times a generated library's functions: the training step,
- * the gradient, and the forward pass, in ms per call (median of repeats).
+ * the gradient, and the forward pass, in ms per call (median of repeats,
+ * the three interleaved), and gradient/forward (median of per-repeat ratios).
  *
  *   step_bench LIB.so NAME THREADS [STEPS]
  *
@@ -77,8 +78,14 @@ int main(int argc, char **argv) {
     snprintf(fname, sizeof fname, "%s", d->funcs[t->predict_fn].name);
     fns[2] = fname;
   }
+  /* The three functions are timed in turn within each repeat (train_step,
+   * grad, forward, train_step, ...), so a change in the machine's load hits
+   * all of them alike; each gets the median of its repeats, and
+   * grad/forward is the median of the per-repeat ratios. */
   double ms[3] = {0, 0, 0};
   const char *only = getenv("STEP_BENCH_ONLY"); /* profile one function: train_step, grad, forward */
+  void *fps[3] = {0}, *bufs[3][8];
+  int nb[3] = {0};
   for (int k = 0; k < 3; k++) {
     if (!fns[k]) continue;
     if (only && strcmp(only, k == 0 ? "train_step" : k == 1 ? "grad" : "forward")) continue;
@@ -86,38 +93,49 @@ int main(int argc, char **argv) {
     for (int i = 0; i < d->nfuncs; i++)
       if (!strcmp(d->funcs[i].name, fns[k])) f = &d->funcs[i];
     if (!f) continue;
-    void *bufs[8] = {0};
-    int n = 0;
-    for (int i = 0; i < f->nargs; i++)
-      if (f->args[i].role == RT_IN_INPUT) bufs[n++] = buffer(&f->args[i], t ? t->nclasses : 2);
-    for (int i = 0; i < f->nres; i++)
-      if (f->res[i].role == RT_OUT_OUTPUT || f->res[i].role == RT_OUT_LOSS) bufs[n++] = buffer(&f->res[i], 2);
+    for (int i = 0; i < f->nargs && nb[k] < 8; i++)
+      if (f->args[i].role == RT_IN_INPUT) bufs[k][nb[k]++] = buffer(&f->args[i], t ? t->nclasses : 2);
+    for (int i = 0; i < f->nres && nb[k] < 8; i++)
+      if (f->res[i].role == RT_OUT_OUTPUT || f->res[i].role == RT_OUT_LOSS) bufs[k][nb[k]++] = buffer(&f->res[i], 2);
     snprintf(sym, sizeof sym, "%s_%s", name, f->name);
-    void *fp = dlsym(h, sym);
+    fps[k] = dlsym(h, sym);
     if (k == 0) {
       /* keep the learning rate tiny so many steps stay finite */
       snprintf(sym, sizeof sym, "%s_set_learning_rate", name);
       int (*setlr)(void *, double) = (int (*)(void *, double))dlsym(h, sym);
       if (setlr) setlr(m, 1e-4);
     }
-    double times[64];
-    int reps = 15, inner = steps / 10 > 0 ? steps / 10 : 1;
-    for (int r = 0; r < reps + 2; r++) {
+  }
+  enum { REPS = 15 };
+  double times[3][REPS], ratio[REPS];
+  int inner = steps / 10 > 0 ? steps / 10 : 1;
+  for (int r = 0; r < REPS + 2; r++)
+    for (int k = 0; k < 3; k++) {
+      if (!fps[k]) continue;
       double t0 = now();
       for (int s = 0; s < inner; s++) {
-        int rc = n == 3 ? ((call3)fp)(m, bufs[0], bufs[1], bufs[2]) : ((call2)fp)(m, bufs[0], bufs[1]);
+        int rc = nb[k] == 3 ? ((call3)fps[k])(m, bufs[k][0], bufs[k][1], bufs[k][2])
+                            : ((call2)fps[k])(m, bufs[k][0], bufs[k][1]);
         if (rc) {
-          fprintf(stderr, "%s failed: %d\n", sym, rc);
+          fprintf(stderr, "%s failed: %d\n", fns[k], rc);
           return 1;
         }
       }
-      if (r >= 2) times[r - 2] = (now() - t0) / inner;
+      if (r >= 2) times[k][r - 2] = (now() - t0) / inner;
     }
-    qsort(times, (size_t)reps, sizeof(double), cmp);
-    ms[k] = times[reps / 2] * 1e3;
-    for (int i = 0; i < n; i++) free(bufs[i]);
+  double gf = 0.0;
+  if (fps[1] && fps[2]) {
+    for (int r = 0; r < REPS; r++) ratio[r] = times[1][r] / times[2][r];
+    qsort(ratio, REPS, sizeof(double), cmp);
+    gf = ratio[REPS / 2];
+  }
+  for (int k = 0; k < 3; k++) {
+    if (!fps[k]) continue;
+    qsort(times[k], REPS, sizeof(double), cmp);
+    ms[k] = times[k][REPS / 2] * 1e3;
+    for (int i = 0; i < nb[k]; i++) free(bufs[k][i]);
   }
   printf("%s threads=%d train_step %.3f ms  grad %.3f ms  forward %.3f ms  grad/forward %.2f\n", name, threads, ms[0],
-         ms[1], ms[2], ms[2] > 0 ? ms[1] / ms[2] : 0.0);
+         ms[1], ms[2], gf);
   return 0;
 }
