@@ -32,12 +32,12 @@ static inline Module *gc_parse_ir(Arena *a, const char *text) {
   return m;
 }
 
-/* Compile a .nn file (path relative to the source tree) through the
- * middle of the compiler (irgen, passes, AD, train_step), verifying the IR
- * after every pass. NULL if the front end reports errors. */
-static inline Compiled *gc_compiled(Arena *a, const char *rel, const Define *defs, int ndefs) {
-  static char path[1024];
-  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
+/* The front end on `path` with `-D` defines, as `nnc check` runs it (at
+ * most 20 errors, no colour): driver_front's status; the diagnostics are
+ * in *d (the caller's to free), the source text in *src (the caller's to
+ * free, after the arena), the checked program in *p. */
+static inline int gc_front(Arena *a, const char *path, const Define *defs, int ndefs, Diag *d, char **src,
+                           Program **p) {
   Options o;
   memset(&o, 0, sizeof o);
   o.input = path;
@@ -45,11 +45,22 @@ static inline Compiled *gc_compiled(Arena *a, const char *rel, const Define *def
   o.color = COLOR_NEVER;
   for (int i = 0; i < ndefs; i++) o.defs[i] = defs[i];
   o.ndefs = ndefs;
+  *src = NULL;
+  *p = NULL;
+  return driver_front(&o, a, d, src, p);
+}
+
+/* Compile a .nn file (path relative to the source tree) through the
+ * middle of the compiler (irgen, passes, AD, train_step), verifying the IR
+ * after every pass. NULL if the front end reports errors. */
+static inline Compiled *gc_compiled(Arena *a, const char *rel, const Define *defs, int ndefs) {
+  static char path[1024];
+  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
   Diag d;
-  char *src = NULL;
-  Program *p = NULL;
+  char *src;
+  Program *p;
   Compiled *c = NULL;
-  if (driver_front(&o, a, &d, &src, &p) == 0) {
+  if (gc_front(a, path, defs, ndefs, &d, &src, &p) == 0) {
     CompileOpts co = {.verify = true};
     c = compile_module(a, &d, p, path, &co);
   }

@@ -171,23 +171,15 @@ static char *path_of(const char *rel) {
 
 /* The source text is the caller's to free (*src), after the arena. */
 static Compiled *compile_sample(Arena *a, const Sample *s, char **src_out) {
-  Options o;
-  memset(&o, 0, sizeof o);
-  o.input = path_of(s->file);
-  o.max_errors = 20;
-  o.color = COLOR_NEVER;
-  for (int i = 0; i < s->ndefs; i++) o.defs[i] = s->defs[i];
-  o.ndefs = s->ndefs;
+  const char *path = path_of(s->file);
   Diag d;
-  char *src = NULL;
-  Program *p = NULL;
-  int rc = driver_front(&o, a, &d, &src, &p);
-  *src_out = src;
+  Program *p;
+  int rc = gc_front(a, path, s->defs, s->ndefs, &d, src_out, &p);
   if (rc != 0) {
     diag_free(&d);
     return NULL;
   }
-  Compiled *c = compile_module(a, &d, p, o.input, &(CompileOpts){0});
+  Compiled *c = compile_module(a, &d, p, path, &(CompileOpts){0});
   diag_free(&d);
   return c;
 }

@@ -11,15 +11,10 @@ static void check(const char *fn) {
   Arena *a = arena_new();
   char path[1024];
   snprintf(path, sizeof path, "%s/tests/nn/nested_loops.nn", NNC_SOURCE_DIR);
-  Options o;
-  memset(&o, 0, sizeof o);
-  o.input = path;
-  o.max_errors = 20;
-  o.color = COLOR_NEVER;
   Diag d;
-  char *src = NULL;
-  Program *p = NULL;
-  CU_ASSERT_EQUAL_FATAL(driver_front(&o, a, &d, &src, &p), 0);
+  char *src;
+  Program *p;
+  CU_ASSERT_EQUAL_FATAL(gc_front(a, path, NULL, 0, &d, &src, &p), 0);
   /* -d verify: compile_module dies if a gradient does not verify */
   Compiled *c = compile_module(a, &d, p, path, &(CompileOpts){.verify = true});
   CU_ASSERT_TRUE_FATAL(c->ok);

@@ -189,15 +189,10 @@ static void test_blocked_warning(void) {
   Arena *a = arena_new();
   static char path[1024];
   snprintf(path, sizeof path, "%s/tests/nn/blocked_grad.nn", NNC_SOURCE_DIR);
-  Options o;
-  memset(&o, 0, sizeof o);
-  o.input = path;
-  o.max_errors = 20;
-  o.color = COLOR_NEVER;
   Diag d;
-  char *src = NULL;
-  Program *p = NULL;
-  CU_ASSERT_EQUAL_FATAL(driver_front(&o, a, &d, &src, &p), 0);
+  char *src;
+  Program *p;
+  CU_ASSERT_EQUAL_FATAL(gc_front(a, path, NULL, 0, &d, &src, &p), 0);
   char *buf = NULL;
   size_t len = 0;
   FILE *mem = open_memstream(&buf, &len);

@@ -40,18 +40,9 @@ static char *print_module(const Module *m, size_t *len) {
 
 /* The source text is the caller's to free (*src), after the arena. */
 static Compiled *build(Arena *a, const char *path, const Define *defs, int ndefs, char **src_out) {
-  Options o;
-  memset(&o, 0, sizeof o);
-  o.input = path;
-  o.max_errors = 20;
-  o.color = COLOR_NEVER;
-  for (int i = 0; i < ndefs; i++) o.defs[i] = defs[i];
-  o.ndefs = ndefs;
   Diag d;
-  char *src = NULL;
-  Program *p = NULL;
-  int rc = driver_front(&o, a, &d, &src, &p);
-  *src_out = src;
+  Program *p;
+  int rc = gc_front(a, path, defs, ndefs, &d, src_out, &p);
   if (rc != 0) {
     diag_free(&d);
     return NULL;
