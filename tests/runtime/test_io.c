@@ -28,28 +28,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tmpdir.h"
+
 /* ---- helpers ----------------------------------------------------------- */
 
-static char tmp_dir[256];
-
-/* tmp_dir/name, in one of 8 rotating buffers. */
-static const char *tp(const char *name) {
-  static char bufs[8][512];
-  static int k;
-  char *b = bufs[k++ % 8];
-  snprintf(b, sizeof bufs[0], "%s/%s", tmp_dir, name);
-  return b;
-}
-
-/* Unlinks first: truncating a file that has data makes ext4 flush it on
- * close (auto_da_alloc), which made the loops below 3x slower. */
-static void write_bytes(const char *path, const void *p, size_t n) {
-  unlink(path);
-  FILE *f = fopen(path, "wb");
-  CU_ASSERT_FATAL(f != NULL);
-  CU_ASSERT_FATAL(fwrite(p, 1, n, f) == n);
-  CU_ASSERT_FATAL(fclose(f) == 0);
-}
 
 /* The whole file, malloc'd; NULL if it does not exist. */
 static uint8_t *slurp(const char *path, size_t *n) {
@@ -1430,20 +1412,11 @@ static void test_hostile(void) {
 
 /* ---- main ------------------------------------------------------------------ */
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-  (void)sb;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
-
 int main(void) {
   const char *base = getenv("TMPDIR");
-  snprintf(tmp_dir, sizeof tmp_dir, "%s/nnc_test_io.XXXXXX", base && *base ? base : "/tmp");
-  if (!mkdtemp(tmp_dir)) {
-    perror("mkdtemp");
-    return 2;
-  }
+  char templ[512];
+  snprintf(templ, sizeof templ, "%s/nnc_test_io.XXXXXX", base && *base ? base : "/tmp");
+  if (!tmp_make(templ)) return 2;
   static const UnitTest tests[] = {
       {"dtypes and tensors", test_dtypes_tensors},
       {"npy round trip", test_npy_roundtrip},
@@ -1463,6 +1436,6 @@ int main(void) {
       {0, 0},
   };
   int rc = unit_run("rt_io", tests);
-  nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tmp_remove();
   return rc;
 }

@@ -19,22 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp_dir[256];
-
-static const char *tp(const char *name) {
-  static char bufs[8][512];
-  static int k;
-  char *b = bufs[k++ % 8];
-  snprintf(b, sizeof bufs[0], "%s/%s", tmp_dir, name);
-  return b;
-}
-
-static void write_file(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  CU_ASSERT_FATAL(f != NULL);
-  CU_ASSERT_FATAL(fwrite(p, 1, n, f) == n);
-  CU_ASSERT_FATAL(fclose(f) == 0);
-}
+#include "tmpdir.h"
 
 static bool has(const char *s, const char *sub) {
   if (!strstr(s, sub)) {
@@ -126,7 +111,7 @@ static void write_idx(const char *path, int rank, const uint32_t *dims, int mod)
   b[0] = b[1] = 0, b[2] = 8, b[3] = (uint8_t)rank;
   for (int i = 0; i < rank; i++) be32(b + 4 + 4 * i, dims[i]);
   for (size_t i = 0; i < n; i++) b[4 + 4 * rank + i] = (uint8_t)(i % (size_t)mod);
-  write_file(path, b, 4 + 4 * (size_t)rank + n);
+  write_bytes(path, b, 4 + 4 * (size_t)rank + n);
   free(b);
 }
 
@@ -180,7 +165,7 @@ static void test_refusals(void) {
   CU_ASSERT(has(rt_last_error(), "img3.idx has 3 samples but ") && has(rt_last_error(), "lab4.idx has 4 labels"));
   /* a label of 10 for 10 classes, at index 2 */
   uint8_t lab[] = {0, 0, 8, 1, 0, 0, 0, 3, 9, 0, 10};
-  write_file(tp("bad_lab.idx"), lab, sizeof lab);
+  write_bytes(tp("bad_lab.idx"), lab, sizeof lab);
   s.path[1] = tp("bad_lab.idx");
   CU_ASSERT(rt_data_load(&s, &sh, 0, &ds) == NN_ERR_RANGE);
   CU_ASSERT(has(rt_last_error(), "bad_lab.idx: label 10 at index 2 is out of range; expected 0..9 (10 classes)"));
@@ -213,7 +198,7 @@ static void test_refusals(void) {
     for (int c = 0; c < 784; c++) k += (size_t)snprintf(csv + k, sizeof csv - k, "%d,", c % 2);
     k += (size_t)snprintf(csv + k, sizeof csv - k, "%d\n", r ? 11 : 3);
   }
-  write_file(tp("d.csv"), csv, k);
+  write_bytes(tp("d.csv"), csv, k);
   rt_source c = {.kind = RT_DATA_CSV, .path = {tp("d.csv")}, .scale = 1, .label_col = -1};
   CU_ASSERT(rt_data_load(&c, &sh, 0, &ds) == NN_ERR_RANGE);
   CU_ASSERT(has(rt_last_error(), "d.csv: label 11 at index 1 is out of range; expected 0..9"));
@@ -234,18 +219,18 @@ static void test_text_normalize(void) {
 }
 
 static void test_text_dir(void) {
-  char dir[300];
+  char dir[sizeof tmp_dir + 8];
   snprintf(dir, sizeof dir, "%s/text", tmp_dir);
   CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
-  char p[400];
+  char p[sizeof dir + 16];
   snprintf(p, sizeof p, "%s/b", dir);
-  write_file(p, "second\tfile", 11); /* no final newline: one is added */
+  write_bytes(p, "second\tfile", 11); /* no final newline: one is added */
   snprintf(p, sizeof p, "%s/a", dir);
-  write_file(p, "first\n", 6);
+  write_bytes(p, "first\n", 6);
   snprintf(p, sizeof p, "%s/a.dat", dir);
-  write_file(p, "bin\0ary", 7);        /* NUL bytes: skipped */
+  write_bytes(p, "bin\0ary", 7);        /* NUL bytes: skipped */
   snprintf(p, sizeof p, "%s/.hidden", dir);
-  write_file(p, "hidden\n", 7);
+  write_bytes(p, "hidden\n", 7);
   snprintf(p, sizeof p, "%s/c.u8", dir);
   CU_ASSERT_FATAL(symlink("a", p) == 0); /* a symlink: skipped */
   rt_text_corpus c;
@@ -500,14 +485,8 @@ static void test_resume_command(void) {
   rt_train_opts_free(&o);
 }
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-  (void)s, (void)flag, (void)f;
-  return remove(p);
-}
-
 int main(void) {
-  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/test_train_XXXXXX");
-  if (!mkdtemp(tmp_dir)) return 2;
+  if (!tmp_make("/tmp/test_train_XXXXXX")) return 2;
   static const UnitTest tests[] = {{"schedule", test_schedule},
                                    {"order", test_order},
                                    {"batches", test_batches},
@@ -521,6 +500,6 @@ int main(void) {
                                    {"resume_command", test_resume_command},
                                    {0, 0}};
   int rc = unit_run("train", tests);
-  nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tmp_remove();
   return rc;
 }

@@ -21,18 +21,10 @@
 #include "gradcheck.h"
 #include "pipeline.h"
 #include "rt_io.h"
+#include "tmpdir.h"
 
 extern char **environ;
 
-static char tmpdir[512];
-
-static const char *tmp(const char *name) {
-  static char buf[8][1024];
-  static int k;
-  char *b = buf[k++ % 8];
-  snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-  return b;
-}
 
 /* ---- running nnc ------------------------------------------------------------ */
 
@@ -58,16 +50,16 @@ static int run_eval_v(const char *const *args, int n) {
   argv[k] = NULL;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, tmp("stdout.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, tmp("stderr.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, tp("stdout.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, tp("stderr.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid;
   int rc = posix_spawn(&pid, NNC_EXE, &fa, NULL, (char *const *)argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) return -1;
   int st;
   if (waitpid(pid, &st, 0) < 0) return -1;
-  slurp(tmp("stdout.txt"), out_text, sizeof out_text);
-  slurp(tmp("stderr.txt"), err_text, sizeof err_text);
+  slurp(tp("stdout.txt"), out_text, sizeof out_text);
+  slurp(tp("stderr.txt"), err_text, sizeof err_text);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -124,13 +116,6 @@ static void write_npy(const char *path, const ITensor *t, rt_dtype dt) {
   rt_tensor r = to_rt(t, dt, NULL);
   CU_ASSERT_EQUAL(rt_npy_write(path, &r), NN_OK);
   rt_tensor_free(&r);
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  if (n) fwrite(p, 1, n, f);
-  fclose(f);
 }
 
 /* The first n bytes of `from` into `to`. */
@@ -273,15 +258,15 @@ static void check_forward(const Sample *s, bool f64) {
     char file[64];
     snprintf(file, sizeof file, "%s_%s.npy", s->fwd, nm);
     /* floats as f64 files (converted to f32 by nnc eval), i32 as i32 */
-    write_npy(tmp(file), &args[i], args[i].ty.dtype == TY_I32 ? RT_I32 : RT_F64);
-    snprintf(inb[ni], sizeof inb[0], "%s=%s", nm, tmp(file));
+    write_npy(tp(file), &args[i], args[i].ty.dtype == TY_I32 ? RT_I32 : RT_F64);
+    snprintf(inb[ni], sizeof inb[0], "%s=%s", nm, tp(file));
     argv[n++] = "--input";
     argv[n++] = inb[ni++];
   }
   if (f64) argv[n++] = "--f64";
   argv[n++] = "--interp";
   argv[n++] = "-o";
-  argv[n++] = tmp("fwd.safetensors");
+  argv[n++] = tp("fwd.safetensors");
   int rc = run_eval_v(argv, n);
   CU_ASSERT_EQUAL(rc, 0);
   if (rc) fprintf(stderr, "  %s: nnc eval failed:\n%s\n", s->file, err_text);
@@ -289,7 +274,7 @@ static void check_forward(const Sample *s, bool f64) {
   char err[256];
   CU_ASSERT_TRUE_FATAL(interp_run(f, args, f->body->nargs, res, f64 ? INTERP_F64 : INTERP_F32, err, sizeof err));
   rt_tensorset ts;
-  if (rc == 0 && rt_st_read(tmp("fwd.safetensors"), &ts) == NN_OK) {
+  if (rc == 0 && rt_st_read(tp("fwd.safetensors"), &ts) == NN_OK) {
     CU_ASSERT_EQUAL(ts.n, 1);
     compare(&ts, "output", &res[0], s->file, 0);
     CU_ASSERT_STRING_EQUAL(rt_ts_meta(&ts, "nnc_function"), s->fwd);
@@ -325,7 +310,7 @@ static void check_grad(const Sample *s, bool f64) {
     if (!f64 || pi != 0)
       for (int64_t k = 0; k < type_numel(&args[i].ty); k++) args[i].d[k] = (float)args[i].d[k];
   }
-  CU_ASSERT_EQUAL_FATAL(rt_st_write(tmp("params.safetensors"), pt, np, NULL, NULL, 0), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(rt_st_write(tp("params.safetensors"), pt, np, NULL, NULL, 0), NN_OK);
   for (int k = 0; k < np; k++) rt_tensor_free(&pt[k]);
   const char *argv[48];
   int n = 0;
@@ -334,7 +319,7 @@ static void check_grad(const Sample *s, bool f64) {
   argv[n++] = "--fn=loss";
   argv[n++] = "--grad";
   argv[n++] = "--params";
-  argv[n++] = tmp("params.safetensors");
+  argv[n++] = tp("params.safetensors");
   push_defs(s, argv, &n, defs);
   int ni = 0;
   for (int i = 0; i < g->body->nargs; i++) {
@@ -344,16 +329,16 @@ static void check_grad(const Sample *s, bool f64) {
     snprintf(file, sizeof file, "loss_%s.npy", nm);
     /* labels as i64 (range-checked into i32), other i32 as i32 */
     bool label = !strcmp(nm, "y");
-    write_npy(tmp(file), &args[i], args[i].ty.dtype == TY_I32 ? (label ? RT_I64 : RT_I32) : RT_F32);
+    write_npy(tp(file), &args[i], args[i].ty.dtype == TY_I32 ? (label ? RT_I64 : RT_I32) : RT_F32);
     if (args[i].ty.dtype != TY_I32)
       for (int64_t k = 0; k < type_numel(&args[i].ty); k++) args[i].d[k] = (float)args[i].d[k];
-    snprintf(inb[ni], sizeof inb[0], "%s=%s", nm, tmp(file));
+    snprintf(inb[ni], sizeof inb[0], "%s=%s", nm, tp(file));
     argv[n++] = "--input";
     argv[n++] = inb[ni++];
   }
   if (f64) argv[n++] = "--f64";
   argv[n++] = "-o";
-  argv[n++] = tmp("grad.safetensors");
+  argv[n++] = tp("grad.safetensors");
   int rc = run_eval_v(argv, n);
   CU_ASSERT_EQUAL(rc, 0);
   if (rc) fprintf(stderr, "  %s: nnc eval --grad failed:\n%s\n", s->file, err_text);
@@ -361,7 +346,7 @@ static void check_grad(const Sample *s, bool f64) {
   char err[256];
   CU_ASSERT_TRUE_FATAL(interp_run(g, args, g->body->nargs, res, f64 ? INTERP_F64 : INTERP_F32, err, sizeof err));
   rt_tensorset ts;
-  if (rc == 0 && rt_st_read(tmp("grad.safetensors"), &ts) == NN_OK) {
+  if (rc == 0 && rt_st_read(tp("grad.safetensors"), &ts) == NN_OK) {
     CU_ASSERT_EQUAL(ts.n, 1 + c->m->nparams);
     compare(&ts, "loss", &res[0], s->file, f64 ? 0 : 1e-5);
     for (int k = 1; k < g->nret; k++) {
@@ -411,7 +396,7 @@ static const char *small_model =
 static char model_path[1024];
 
 static void small_files(void) {
-  snprintf(model_path, sizeof model_path, "%s", tmp("small.nn"));
+  snprintf(model_path, sizeof model_path, "%s", tp("small.nn"));
   write_bytes(model_path, small_model, strlen(small_model));
   Type tw = type_make(TY_F32, 2, (int64_t[]){3, 2}), tb = type_make(TY_F32, 1, (int64_t[]){2});
   Type tx = type_make(TY_F32, 2, (int64_t[]){4, 3}), ty = type_make(TY_I32, 1, (int64_t[]){4});
@@ -420,39 +405,39 @@ static void small_files(void) {
   for (int i = 0; i < 12; i++) x.d[i] = 0.5 - 0.1 * i;
   for (int i = 0; i < 4; i++) y.d[i] = i % 2;
   rt_tensor p[3] = {to_rt(&w, RT_F32, "W"), to_rt(&b, RT_F32, "b")};
-  CU_ASSERT_EQUAL(rt_st_write(tmp("p_ok.safetensors"), p, 2, NULL, NULL, 0), NN_OK);
+  CU_ASSERT_EQUAL(rt_st_write(tp("p_ok.safetensors"), p, 2, NULL, NULL, 0), NN_OK);
   /* wrong shape: W transposed */
   p[0].shape[0] = 2, p[0].shape[1] = 3;
-  CU_ASSERT_EQUAL(rt_st_write(tmp("p_shape.safetensors"), p, 2, NULL, NULL, 0), NN_OK);
+  CU_ASSERT_EQUAL(rt_st_write(tp("p_shape.safetensors"), p, 2, NULL, NULL, 0), NN_OK);
   p[0].shape[0] = 3, p[0].shape[1] = 2;
   /* missing b */
-  CU_ASSERT_EQUAL(rt_st_write(tmp("p_missing.safetensors"), p, 1, NULL, NULL, 0), NN_OK);
+  CU_ASSERT_EQUAL(rt_st_write(tp("p_missing.safetensors"), p, 1, NULL, NULL, 0), NN_OK);
   /* an extra tensor */
   p[2] = to_rt(&b, RT_F32, "bias2");
-  CU_ASSERT_EQUAL(rt_st_write(tmp("p_extra.safetensors"), p, 3, NULL, NULL, 0), NN_OK);
+  CU_ASSERT_EQUAL(rt_st_write(tp("p_extra.safetensors"), p, 3, NULL, NULL, 0), NN_OK);
   rt_tensor_free(&p[2]);
   /* wrong dtype: b as i32 */
   rt_tensor_free(&p[1]);
   p[1] = to_rt(&b, RT_I32, "b");
-  CU_ASSERT_EQUAL(rt_st_write(tmp("p_dtype.safetensors"), p, 2, NULL, NULL, 0), NN_OK);
+  CU_ASSERT_EQUAL(rt_st_write(tp("p_dtype.safetensors"), p, 2, NULL, NULL, 0), NN_OK);
   rt_tensor_free(&p[0]);
   rt_tensor_free(&p[1]);
-  truncate_copy(tmp("p_ok.safetensors"), tmp("p_trunc.safetensors"), 4);
-  write_bytes(tmp("garbage.bin"), "this is not a tensor file at all", 32);
-  write_npy(tmp("x.npy"), &x, RT_F32);
-  write_npy(tmp("y.npy"), &y, RT_I32);
-  write_npy(tmp("y_u8.npy"), &y, RT_U8);
-  write_npy(tmp("x_i32.npy"), &x, RT_I32);   /* wrong dtype for x */
-  write_npy(tmp("y_f32.npy"), &y, RT_F32);   /* wrong dtype for y */
-  truncate_copy(tmp("x.npy"), tmp("x_trunc.npy"), 5);
+  truncate_copy(tp("p_ok.safetensors"), tp("p_trunc.safetensors"), 4);
+  write_bytes(tp("garbage.bin"), "this is not a tensor file at all", 32);
+  write_npy(tp("x.npy"), &x, RT_F32);
+  write_npy(tp("y.npy"), &y, RT_I32);
+  write_npy(tp("y_u8.npy"), &y, RT_U8);
+  write_npy(tp("x_i32.npy"), &x, RT_I32);   /* wrong dtype for x */
+  write_npy(tp("y_f32.npy"), &y, RT_F32);   /* wrong dtype for y */
+  truncate_copy(tp("x.npy"), tp("x_trunc.npy"), 5);
   Type tx2 = type_make(TY_F32, 2, (int64_t[]){3, 4});
   ITensor x2 = itensor_new(&tx2);
-  write_npy(tmp("x_shape.npy"), &x2, RT_F32);
+  write_npy(tp("x_shape.npy"), &x2, RT_F32);
   /* an i64 label beyond i32 */
   rt_tensor big;
   CU_ASSERT_EQUAL(rt_tensor_alloc(&big, NULL, RT_I64, 1, (int64_t[]){4}), NN_OK);
   ((int64_t *)big.data)[2] = (int64_t)1 << 33;
-  CU_ASSERT_EQUAL(rt_npy_write(tmp("y_big.npy"), &big), NN_OK);
+  CU_ASSERT_EQUAL(rt_npy_write(tp("y_big.npy"), &big), NN_OK);
   rt_tensor_free(&big);
   itensor_free(&w), itensor_free(&b), itensor_free(&x), itensor_free(&y), itensor_free(&x2);
 }
@@ -461,25 +446,25 @@ static const char *in_x(const char *file) {
   static char buf[4][1024];
   static int k;
   char *b = buf[k++ % 4];
-  snprintf(b, sizeof buf[0], "x=%s", tmp(file));
+  snprintf(b, sizeof buf[0], "x=%s", tp(file));
   return b;
 }
 static const char *in_y(const char *file) {
   static char buf[4][1024];
   static int k;
   char *b = buf[k++ % 4];
-  snprintf(b, sizeof buf[0], "y=%s", tmp(file));
+  snprintf(b, sizeof buf[0], "y=%s", tp(file));
   return b;
 }
 
 static void test_small_ok(void) {
   small_files();
   /* u8 labels, a parameter file */
-  int rc = run_eval(model_path, "--fn", "loss", "--grad", "--params", tmp("p_ok.safetensors"), "--input",
-                    in_x("x.npy"), "--input", in_y("y_u8.npy"), "-o", tmp("out.safetensors"), NULL);
+  int rc = run_eval(model_path, "--fn", "loss", "--grad", "--params", tp("p_ok.safetensors"), "--input",
+                    in_x("x.npy"), "--input", in_y("y_u8.npy"), "-o", tp("out.safetensors"), NULL);
   CU_ASSERT_EQUAL(rc, 0);
   rt_tensorset ts;
-  CU_ASSERT_EQUAL_FATAL(rt_st_read(tmp("out.safetensors"), &ts), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("out.safetensors"), &ts), NN_OK);
   CU_ASSERT_EQUAL(ts.n, 3);
   CU_ASSERT_PTR_NOT_NULL(rt_ts_find(&ts, "loss"));
   CU_ASSERT_PTR_NOT_NULL(rt_ts_find(&ts, "W.grad"));
@@ -488,13 +473,13 @@ static void test_small_ok(void) {
   if (l) CU_ASSERT_EQUAL(l->rank, 0);
   rt_ts_free(&ts);
   /* no --seed means --seed 0; another seed gives other parameters */
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--input", in_x("x.npy"), "-o", tmp("s_default.safetensors"), NULL), 0);
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--seed", "0", "--input", in_x("x.npy"), "-o", tmp("s0.safetensors"), NULL), 0);
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--seed=1", "--input", in_x("x.npy"), "-o", tmp("s1.safetensors"), NULL), 0);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--input", in_x("x.npy"), "-o", tp("s_default.safetensors"), NULL), 0);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--seed", "0", "--input", in_x("x.npy"), "-o", tp("s0.safetensors"), NULL), 0);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--seed=1", "--input", in_x("x.npy"), "-o", tp("s1.safetensors"), NULL), 0);
   rt_tensorset a, b, c;
-  CU_ASSERT_EQUAL_FATAL(rt_st_read(tmp("s_default.safetensors"), &a), NN_OK);
-  CU_ASSERT_EQUAL_FATAL(rt_st_read(tmp("s0.safetensors"), &b), NN_OK);
-  CU_ASSERT_EQUAL_FATAL(rt_st_read(tmp("s1.safetensors"), &c), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("s_default.safetensors"), &a), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("s0.safetensors"), &b), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("s1.safetensors"), &c), NN_OK);
   CU_ASSERT_EQUAL(a.n, 1);
   CU_ASSERT_STRING_EQUAL(a.t[0].name, "output");
   CU_ASSERT_EQUAL(memcmp(a.t[0].data, b.t[0].data, a.t[0].nbytes), 0);
@@ -508,23 +493,23 @@ static void test_file_errors(void) {
   char X[1024], Y[1024], O[1024], P[1024];
   snprintf(X, sizeof X, "%s", in_x("x.npy"));
   snprintf(Y, sizeof Y, "%s", in_y("y.npy"));
-  snprintf(O, sizeof O, "%s", tmp("err.safetensors"));
-  snprintf(P, sizeof P, "%s", tmp("p_ok.safetensors"));
+  snprintf(O, sizeof O, "%s", tp("err.safetensors"));
+  snprintf(P, sizeof P, "%s", tp("p_ok.safetensors"));
   /* parameter file: wrong magic, truncated */
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("garbage.bin"), "--input", X, "--input", Y, "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("garbage.bin"), "--input", X, "--input", Y, "-o", O, NULL), 1);
   CU_ASSERT(err_has("garbage.bin", "safetensors", NULL));
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("p_trunc.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("p_trunc.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
   CU_ASSERT(err_has("p_trunc.safetensors", "truncated", NULL));
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("nonexistent.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("nonexistent.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
   CU_ASSERT(err_has("nonexistent.safetensors", NULL));
   /* parameter file: shape, dtype, missing and extra tensors */
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("p_shape.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("p_shape.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
   CU_ASSERT(err_has("p_shape.safetensors", "tensor 'W'", "f32[2,3]", "f32[3,2]", NULL));
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("p_dtype.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("p_dtype.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
   CU_ASSERT(err_has("p_dtype.safetensors", "tensor 'b'", "i32[2]", "f32[2]", NULL));
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("p_missing.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("p_missing.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
   CU_ASSERT(err_has("p_missing.safetensors", "no tensor 'b'", "f32[2]", NULL));
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("p_extra.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("p_extra.safetensors"), "--input", X, "--input", Y, "-o", O, NULL), 1);
   CU_ASSERT(err_has("p_extra.safetensors", "tensor 'bias2'", "f32[2]", "not a parameter", NULL));
   /* inputs: wrong magic, truncated, missing file */
   CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", P, "--input", in_x("garbage.bin"), "--input", Y, "-o", O, NULL), 1);
@@ -548,7 +533,7 @@ static void test_file_errors(void) {
   CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", P, "--input", X, "-o", O, NULL), 1);
   CU_ASSERT(err_has("needs --input y=", "i32[4]", NULL));
   /* several problems are all reported */
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tmp("p_shape.safetensors"), "--input", in_x("x_shape.npy"), "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "loss", "--params", tp("p_shape.safetensors"), "--input", in_x("x_shape.npy"), "-o", O, NULL), 1);
   CU_ASSERT(err_has("tensor 'W'", "input 'x'", "needs --input y=", NULL));
   /* nothing was written */
   CU_ASSERT_NOT_EQUAL(access(O, F_OK), 0);
@@ -558,21 +543,21 @@ static void test_file_errors(void) {
   CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--grad", "--input", X, "-o", O, NULL), 1);
   CU_ASSERT(err_has("--grad", "@f returns f32[4,2]", NULL));
   /* an unwritable output */
-  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--input", X, "-o", tmp("no/such/dir/out.safetensors"), NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "--input", X, "-o", tp("no/such/dir/out.safetensors"), NULL), 1);
   CU_ASSERT(err_has("no/such/dir/out.safetensors", NULL));
   /* the model itself has errors: the compiler's diagnostics */
   const char *bad = "model m {\n  fn f(x: f32[2]) -> f32[3] {\n    return x\n  }\n}\n";
-  write_bytes(tmp("bad.nn"), bad, strlen(bad));
-  CU_ASSERT_EQUAL(run_eval(tmp("bad.nn"), "--fn", "f", "-o", O, NULL), 1);
+  write_bytes(tp("bad.nn"), bad, strlen(bad));
+  CU_ASSERT_EQUAL(run_eval(tp("bad.nn"), "--fn", "f", "-o", O, NULL), 1);
   CU_ASSERT(err_has("bad.nn:", "error", NULL));
-  CU_ASSERT_EQUAL(run_eval(tmp("missing.nn"), "--fn", "f", "-o", O, NULL), 1);
+  CU_ASSERT_EQUAL(run_eval(tp("missing.nn"), "--fn", "f", "-o", O, NULL), 1);
   CU_ASSERT(err_has("missing.nn", NULL));
 }
 
 static void test_usage(void) {
   char X[1024], O[1024];
   snprintf(X, sizeof X, "%s", in_x("x.npy"));
-  snprintf(O, sizeof O, "%s", tmp("u.safetensors"));
+  snprintf(O, sizeof O, "%s", tp("u.safetensors"));
   CU_ASSERT_EQUAL(run_eval("--help", NULL), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out_text, "usage: nnc eval"));
   CU_ASSERT_EQUAL(run_eval(NULL), 2);
@@ -606,19 +591,9 @@ static UnitTest tests[] = {
     {"bad command lines", test_usage},
     {0, 0}};
 
-static int rm_tree(const char *dir) {
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd);
-}
-
 int main(void) {
-  snprintf(tmpdir, sizeof tmpdir, "%s/tests/eval.XXXXXX", NNC_BINARY_DIR);
-  if (!mkdtemp(tmpdir)) {
-    perror(tmpdir);
-    return 2;
-  }
+  if (!tmp_make(NNC_BINARY_DIR "/tests/eval.XXXXXX")) return 2;
   int rc = unit_run("eval", tests);
-  if (rc == 0) rm_tree(tmpdir);
+  if (rc == 0) tmp_remove(); /* kept for a look when something failed */
   return rc;
 }
