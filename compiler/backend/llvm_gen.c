@@ -534,8 +534,9 @@ static bool tree_leaves(Gen *g, const Value *v, const Value **out, int *n, int c
 
 /* Merge adjacent axes that every leaf reads with strides consistent with
  * one longer axis (both broadcast, or contiguous across the boundary), so
- * inner loops get long: [64,32,28,28] + bias[1,32,1,1] runs as [64,32,784]. */
-static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leaves, int nl) {
+ * inner loops get long: [64,32,28,28] + bias[1,32,1,1] runs as [64,32,784].
+ * With `only` set, only axes k-1, k with only[k-1] && only[k] merge. */
+static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leaves, int nl, const bool *only) {
   int r = space->rank;
   if (r < 2) return false;
   int64_t st[64][MAX_RANK];
@@ -543,7 +544,7 @@ static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leav
   Type c = type_scalar(space->dtype);
   int groups = 0;
   for (int k = 0; k < r; k++) {
-    bool merge = k > 0;
+    bool merge = k > 0 && (!only || (only[k - 1] && only[k]));
     for (int l = 0; l < nl && merge; l++) merge = st[l][k - 1] == st[l][k] * space->dim[k];
     if (merge) {
       c.dim[groups - 1] *= space->dim[k];
@@ -602,7 +603,7 @@ static void lower_elementwise(Gen *g, Inst *in) {
   for (int i = 0; ok && i < in->nargs; i++) ok = tree_leaves(g, in->args[i], leaves, &nl, 64);
   Nest probe;
   memset(&probe, 0, sizeof probe);
-  if (ok && plan_collapse(g, &probe, &v->ty, leaves, nl)) {
+  if (ok && plan_collapse(g, &probe, &v->ty, leaves, nl, NULL)) {
     ep.collapsed = true;
     ep.space = probe.space;
     ep.orig = probe.orig;
@@ -680,44 +681,27 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
   int64_t ost[MAX_RANK], vst[MAX_RANK];
   strides_of(&v->ty, vst);
   for (int k = 0, j = 0; k < X->rank; k++) ost[k] = red[k] ? 0 : vst[j++];
-  /* The loops run over S: X with adjacent reduced axes that every leaf of
-   * x's tree reads as one longer axis merged (a bias gradient over
-   * [64,32,14,14] sums rows of 196, not of 14); rs/os: S's reduced flags
-   * and output strides, glast: the last X axis of each S axis. */
-  Type S = *X;
-  bool rs[MAX_RANK];
-  int64_t os[MAX_RANK];
-  int glast[MAX_RANK];
-  for (int k = 0; k < X->rank; k++) rs[k] = red[k], os[k] = ost[k], glast[k] = k;
-  const Value *leaves[64];
-  int nl = 0;
-  if (in->op != OP_ARGMAX && X->rank > 1 && tree_leaves(g, x, leaves, &nl, 64)) {
-    int64_t st[64][MAX_RANK];
-    for (int l = 0; l < nl; l++) bstrides(X, &leaves[l]->ty, st[l]);
-    int groups = 0;
-    for (int k = 0; k < X->rank; k++) {
-      bool merge = k > 0 && red[k] && red[k - 1];
-      for (int l = 0; l < nl && merge; l++) merge = st[l][k - 1] == st[l][k] * X->dim[k];
-      if (merge) {
-        S.dim[groups - 1] *= X->dim[k];
-        glast[groups - 1] = k;
-      } else {
-        S.dim[groups] = X->dim[k], rs[groups] = red[k], os[groups] = ost[k], glast[groups] = k;
-        groups++;
-      }
-    }
-    S.rank = groups;
-  }
   {
+    /* The loops run over S: X with adjacent reduced axes that every leaf
+     * of x's tree reads as one longer axis merged (a bias gradient over
+     * [64,32,14,14] sums rows of 196, not of 14); rs/os: S's reduced flags
+     * and output strides. Kept axes stay apart (the parallel split is over
+     * the first of them). */
     Nest n;
     memset(&n, 0, sizeof n);
-    n.space = S;
+    n.space = *X;
     n.flat = false;
-    if (S.rank < X->rank) {
+    const Value *leaves[64];
+    int nl = 0;
+    if (in->op != OP_ARGMAX && tree_leaves(g, x, leaves, &nl, 64) && plan_collapse(g, &n, X, leaves, nl, red))
       n.collapsed = true;
-      n.orig = *X;
-      memcpy(n.group_last, glast, sizeof glast);
-    }
+    else
+      for (int k = 0; k < X->rank; k++) n.group_last[k] = k;
+    const Type S = n.space;
+    const int *glast = n.group_last;
+    bool rs[MAX_RANK];
+    int64_t os[MAX_RANK];
+    for (int k = 0; k < S.rank; k++) rs[k] = red[glast[k]], os[k] = ost[glast[k]];
     int order[MAX_RANK], no = 0;
     for (int k = 0; k < S.rank; k++)
       if (!rs[k]) order[no++] = k;
