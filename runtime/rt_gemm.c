@@ -27,6 +27,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
@@ -507,10 +508,23 @@ nn_status rt_kernels_set_isa(rt_isa isa) {
   return NN_OK;
 }
 
+/* NNC_ISA=avx512|avx2|c caps the automatic choice (benchmarks and users
+ * reach the AVX2 paths on an AVX-512 machine this way). A name the runtime
+ * does not know, or an ISA the CPU lacks, is ignored: the best one is used. */
+static rt_isa env_isa(void) {
+  const char *e = getenv("NNC_ISA");
+  if (!e || !*e) return RT_ISA_AUTO;
+  for (int i = RT_ISA_C; i <= RT_ISA_AVX512; i++)
+    if (!strcmp(e, rt_isa_name((rt_isa)i))) return cpu_has((rt_isa)i) ? (rt_isa)i : RT_ISA_AUTO;
+  return RT_ISA_AUTO;
+}
+
 rt_isa rt_kernels_isa(void) {
   int isa = atomic_load_explicit(&current_isa, memory_order_relaxed);
   if (isa) return (rt_isa)isa;
-  isa = cpu_has(RT_ISA_AVX512) ? RT_ISA_AVX512 : cpu_has(RT_ISA_AVX2) ? RT_ISA_AVX2 : RT_ISA_C;
+  isa = env_isa();
+  if (!isa)
+    isa = cpu_has(RT_ISA_AVX512) ? RT_ISA_AVX512 : cpu_has(RT_ISA_AVX2) ? RT_ISA_AVX2 : RT_ISA_C;
   atomic_store_explicit(&current_isa, isa, memory_order_relaxed);
   return (rt_isa)isa;
 }

@@ -195,7 +195,10 @@ typedef enum rt_isa {
 } rt_isa;
 /* Force an instruction set (tests and benchmarks use it to reach every
    path). NN_ERR_ARG if the CPU lacks it. Not thread-safe: call it while no
-   kernel runs. */
+   kernel runs. RT_ISA_AUTO picks the best the CPU has, capped by the
+   environment variable NNC_ISA=avx512|avx2|c when it is set to one the CPU
+   has (other values are ignored); nnc reads the same variable when it
+   targets the host, so the generated loops follow the same cap. */
 nn_status rt_kernels_set_isa(rt_isa isa);
 rt_isa rt_kernels_isa(void);             /* the one in use, never AUTO */
 const char *rt_isa_name(rt_isa isa);     /* "avx512", "avx2", "c", "auto" */

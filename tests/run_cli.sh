@@ -117,6 +117,18 @@ else
   echo "note: script(1) not found, terminal colour not tested"
 fi
 
+# NNC_ISA caps the host's instruction set in generated code, as in the runtime
+if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+  run isa-host 0 "$nnc" "$mlp" --emit=asm -o "$tmp/host.s" &&
+    has isa-host "$(grep -c zmm "$tmp/host.s")" '^[1-9]'
+fi
+if grep -q avx2 /proc/cpuinfo 2>/dev/null; then
+  run isa-avx2 0 env NNC_ISA=avx2 "$nnc" "$mlp" --emit=asm -o "$tmp/avx2.s" &&
+    { has isa-avx2 "$(grep -c ymm "$tmp/avx2.s")" '^[1-9]'; lacks isa-avx2-zmm "$(cat "$tmp/avx2.s")" 'zmm'; }
+fi
+run isa-c 0 env NNC_ISA=c "$nnc" "$mlp" --emit=asm -o "$tmp/c.s" &&
+  lacks isa-c-ymm "$(cat "$tmp/c.s")" 'ymm|zmm'
+
 # every sample checks, with its own sizes and with small ones
 for f in "$top"/samples/*.nn; do
   name="$(basename "$f" .nn)"

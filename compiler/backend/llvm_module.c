@@ -436,6 +436,34 @@ void backend_host(char *triple, size_t nt, char *cpu, size_t nc) {
   LLVMDisposeMessage(c);
 }
 
+/* The host's features with those above the instruction set named by
+ * NNC_ISA (avx512, avx2, c) turned off, as the runtime's kernels do with the
+ * same variable: an AVX-512 machine then builds and runs what an AVX2 one
+ * would. Unset or unknown: the host's features as they are. */
+static char *host_features_capped(const char *f) {
+  const char *isa = getenv("NNC_ISA");
+  int level = !isa ? 0 : !strcmp(isa, "avx2") ? 1 : !strcmp(isa, "c") ? 2 : 0;
+  char *out = malloc(strlen(f) + 1);
+  if (!out) return NULL;
+  strcpy(out, f);
+  if (!level) return out;
+  for (char *p = out; *p;) {
+    char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    const char *name = p + 1; /* past the + or - */
+    bool above = !strncmp(name, "avx512", 6) || !strncmp(name, "amx", 3) ||
+                 !strncmp(name, "avx10", 5) || !strncmp(name, "evex512", 7);
+    if (level == 2)
+      above = above || !strncmp(name, "avx", 3) || !strncmp(name, "fma", 3) ||
+              !strncmp(name, "f16c", 4) || !strncmp(name, "vaes", 4) ||
+              !strncmp(name, "vpclmulqdq", 10) || !strncmp(name, "gfni", 4);
+    if (above && *p == '+') *p = '-';
+    p += n;
+    if (*p == ',') p++;
+  }
+  return out;
+}
+
 static bool make_tm(CodeGen *cg, Diag *d) {
   init_targets();
   char *triple = cg->opts.triple ? strdup(cg->opts.triple) : NULL;
@@ -461,7 +489,7 @@ static bool make_tm(CodeGen *cg, Diag *d) {
   } else {
     char *c = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
     snprintf(cg->cpu, sizeof cg->cpu, "%s", c);
-    cg->features = strdup(cg->opts.features ? cg->opts.features : f);
+    cg->features = cg->opts.features ? strdup(cg->opts.features) : host_features_capped(f);
     LLVMDisposeMessage(c);
     LLVMDisposeMessage(f);
   }

@@ -185,6 +185,28 @@ static void test_pool_create_destroy(void) {
   CU_ASSERT_EQUAL(rt_kernels_set_isa((rt_isa)99), NN_ERR_ARG);
 }
 
+/* NNC_ISA caps the automatic choice; an unknown name or an ISA the CPU
+ * lacks leaves the best one. */
+static void test_isa_env(void) {
+  rt_isa isas[4];
+  int n = isa_list(isas);
+  rt_isa best = isas[n - 1];
+  for (int i = 0; i < n; i++) {
+    setenv("NNC_ISA", rt_isa_name(isas[i]), 1);
+    rt_kernels_set_isa(RT_ISA_AUTO);
+    CU_ASSERT_EQUAL(rt_kernels_isa(), isas[i]);
+  }
+  setenv("NNC_ISA", "sse9", 1);
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  CU_ASSERT_EQUAL(rt_kernels_isa(), best);
+  setenv("NNC_ISA", "c", 1);
+  CU_ASSERT_EQUAL(rt_kernels_set_isa(best), NN_OK); /* an explicit choice wins */
+  CU_ASSERT_EQUAL(rt_kernels_isa(), best);
+  unsetenv("NNC_ISA");
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  CU_ASSERT_EQUAL(rt_kernels_isa(), best);
+}
+
 /* ---- GEMM -------------------------------------------------------------------- */
 
 /* One GEMM problem in logical form: opA[M][K], opB[K][N], C0[M][N]. */
@@ -900,6 +922,7 @@ int main(void) {
       {"concurrent callers on one pool", test_pool_concurrent_callers},
       {"pool sleeps and wakes", test_pool_sleep_wake},
       {"pool create/destroy", test_pool_create_destroy},
+      {"NNC_ISA", test_isa_env},
       {"sgemm vs reference, all layouts/ISAs/pools", test_sgemm},
       {"dgemm vs reference", test_dgemm},
       {"gemm alpha=0, K=0, M=0", test_gemm_degenerate},
