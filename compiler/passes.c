@@ -198,6 +198,26 @@ static bool simplify_inst(Module *m, Func *f, Inst *in) {
       if (ta && swaps_last_two(ta)) args[0] = ta->args[0], at.i[0] ^= 1;
       if (tb && swaps_last_two(tb)) args[1] = tb->args[0], at.i[1] ^= 1;
       r = ir_build(&bb, OP_MATMUL, args, 2, &at, NULL);
+      break;
+    }
+    /* (matmul (gather t idx) w) => (gather (matmul t w) idx) when t has fewer rows than idx has indices */
+    /* Row s of the product is row idx[s] of t @ w: an embedding followed by
+     * a projection (every recurrent sample) multiplies the V-row table once
+     * instead of the S >> V looked-up rows; the gradient then sums rows
+     * into [V, N] and multiplies that. A reshape that only flattens the
+     * index axes may sit between the gather and the matmul. */
+    Inst *ga = def(a, OP_GATHER);
+    if (!ga && def(a, OP_RESHAPE)) ga = def(a->def->args[0], OP_GATHER);
+    if (ga && !in->attr.i[0] && y->ty.rank == 2) {
+      Value *t = ga->args[0], *idx = ga->args[1];
+      int64_t S = type_numel(&idx->ty);
+      if (S == a->ty.dim[0] && t->ty.rank == 2 && t->ty.dim[0] < S) {
+        Attr at = {.ni = 2, .i = {0, in->attr.i[1]}};
+        Value *margs[2] = {t, b};
+        Value *tw = ir_build(&bb, OP_MATMUL, margs, 2, &at, NULL);
+        Value *gargs[2] = {tw, idx};
+        r = ir_reshape(&bb, ir_build(&bb, OP_GATHER, gargs, 2, NULL, NULL), &y->ty);
+      }
     }
     break;
   }
