@@ -116,7 +116,8 @@ static void decide_fusion(P *p, Block *b) {
       decide_fusion(p, in->body);
       continue;
     }
-    if (in->nres != 1 || !elementwise(in)) continue;
+    bool view = in->op == OP_SLICE || in->op == OP_DYN_SLICE;
+    if (in->nres != 1 || (!elementwise(in) && !view)) continue;
     Value *v = in->res[0];
     Info *x = info(p, v);
     if (x->must || v->nuse == 0) continue;
@@ -127,8 +128,9 @@ static void decide_fusion(P *p, Block *b) {
     if (v->nuse != 1) continue;
     Inst *u = x->user;
     if (u->block != in->block) continue;
+    if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
     const Type *space = reduction(u) ? &u->args[0]->ty : &u->res[0]->ty;
-    if (!shape_eq(&v->ty, space)) continue;
+    if (!view && !shape_eq(&v->ty, space)) continue; /* a view is only addressing: it may broadcast */
     /* a consumer that reads v with broadcasting would recompute it; same
      * shape above rules that out. */
     x->fused = true;
