@@ -1219,8 +1219,81 @@ static void lower_inst(Gen *g, Inst *in) {
   }
 }
 
+/* ---- elementwise groups (plan.h) ----------------------------------------------- */
+
+typedef struct GroupGen {
+  const PlanGroup *pg;
+  ElemPlan ep;
+} GroupGen;
+
+/* The loop nest of a group: flat when every member's tree is, else over
+ * the shape with the axes that every member's leaves read contiguously
+ * merged. */
+static void group_layout(Gen *g, GroupGen *gg) {
+  const PlanGroup *pg = gg->pg;
+  const Type *t = &pg->m[0]->res[0]->ty;
+  bool flat = true, ok = true;
+  const Value *leaves[256];
+  int nl = 0;
+  for (int i = 0; i < pg->n; i++)
+    for (int a = 0; a < pg->m[i]->nargs; a++) {
+      flat &= flat_ok(g, pg->m[i]->args[a], t);
+      if (ok) ok = tree_leaves(g, pg->m[i]->args[a], leaves, &nl, 256);
+    }
+  memset(&gg->ep, 0, sizeof gg->ep);
+  gg->ep.space = *t;
+  gg->ep.flat = flat;
+  Nest probe;
+  memset(&probe, 0, sizeof probe);
+  if (!flat && ok && plan_collapse(g, &probe, t, leaves, nl, NULL)) {
+    gg->ep.collapsed = true;
+    gg->ep.space = probe.space;
+    gg->ep.orig = probe.orig;
+    memcpy(gg->ep.group_last, probe.group_last, sizeof gg->ep.group_last);
+  }
+}
+
+static void group_body(Gen *g, Inst *first, void *arg) {
+  (void)first;
+  const GroupGen *gg = arg;
+  const ElemPlan *ep = &gg->ep;
+  Nest n;
+  memset(&n, 0, sizeof n);
+  nest_begin(g, &n, &ep->space, ep->flat);
+  if (ep->collapsed) {
+    n.collapsed = true;
+    n.orig = ep->orig;
+    memcpy(n.group_last, ep->group_last, sizeof n.group_last);
+  }
+  for (int i = 0; i < gg->pg->n; i++) {
+    const Value *v = gg->pg->m[i]->res[0];
+    LLVMValueRef x = compute_inst(g, gg->pg->m[i], &n);
+    store_elem(g, base_ptr(g, v), v->ty.dtype, n.flat_idx, x);
+    pm_put(&g->reg, v, x); /* later members read it from the register */
+  }
+  nest_end(g, &n);
+  for (int i = 0; i < gg->pg->n; i++) pm_put(&g->reg, gg->pg->m[i]->res[0], NULL);
+}
+
+static void lower_group(Gen *g, const PlanGroup *pg) {
+  GroupGen gg = {.pg = pg};
+  group_layout(g, &gg);
+  const ElemPlan *ep = &gg.ep;
+  int64_t outer = ep->flat ? type_numel(&ep->space) : ep->space.dim[0];
+  int64_t per = ep->flat ? 1 : type_numel(&ep->space) / (outer ? outer : 1);
+  par_range(g, pg->m[0], outer, per * pg->n, group_body, &gg);
+}
+
 static void lower_block(Gen *g, Block *b) {
-  for (Inst *in = b->first; in; in = in->next) lower_inst(g, in);
+  for (Inst *in = b->first; in; in = in->next) {
+    const PlanGroup *pg = g->opts->opt_level > 0 ? plan_group(g->plan, in) : NULL;
+    if (pg) {
+      lower_group(g, pg);
+      in = pg->last; /* the instructions it covers are members, fused or reshapes */
+      continue;
+    }
+    lower_inst(g, in);
+  }
 }
 
 LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
