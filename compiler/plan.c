@@ -427,18 +427,21 @@ static bool groupable(P *p, const Inst *in) {
 
 static bool is_view_op(const Inst *in) { return in && (in->op == OP_SLICE || in->op == OP_DYN_SLICE); }
 
-/* The stored values (and views) the tree of operand v reads, into out. */
+/* The stored values (and views) the tree of operand v reads, into out:
+ * scalars too, and a dyn_slice view's position. */
 static void group_leaves(P *p, Value *v, PtrVec *out) {
   if (info(p, v)->fused && v->def && !is_view_op(v->def)) {
     for (int i = 0; i < v->def->nargs; i++) group_leaves(p, v->def->args[i], out);
     return;
   }
-  if (v->ty.rank) vec_push(p->a, out, v);
+  if (info(p, v)->fused && v->def && v->def->op == OP_DYN_SLICE) group_leaves(p, v->def->args[1], out);
+  if (!(info(p, v)->fused && v->def && v->def->op == OP_CONST)) vec_push(p->a, out, v);
 }
 
-/* Does leaf l read at the element being computed (same shape, no view)? */
+/* Does leaf l read at the element being computed (same shape, no view)?
+ * A scalar is read at every element. */
 static bool same_element(const Value *l, const Type *space) {
-  return !(l->def && is_view_op(l->def)) && shape_eq(&l->ty, space);
+  return !(l->def && is_view_op(l->def)) && l->ty.rank > 0 && shape_eq(&l->ty, space);
 }
 
 /* The value whose storage leaf l reads. */
