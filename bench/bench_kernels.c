@@ -62,6 +62,16 @@ static const Op ops[] = {
     {"cnn.d2.fwd", GEMM, .M = 64, .N = 10, .K = 128, .ta = false, .tb = false},
     {"cnn.d2.dW", GEMM, .M = 128, .N = 10, .K = 64, .ta = true, .tb = false},
     {"cnn.d2.dX", GEMM, .M = 64, .N = 128, .K = 10, .ta = false, .tb = true},
+    /* recurrent steps, batch 32, hidden 256: h[32,256] @ Wh (char_rnn: Wh[256,256];
+       char_lstm: Wh[256,1024]), the input gradient g Wh^T, the weight gradient h^T g */
+    {"rnn.step.fwd", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = false},
+    {"rnn.step.dX", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = true},
+    {"rnn.step.dW", GEMM, .M = 256, .N = 256, .K = 32, .ta = true, .tb = false},
+    {"lstm.step.fwd", GEMM, .M = 32, .N = 1024, .K = 256, .ta = false, .tb = false},
+    {"lstm.step.dX", GEMM, .M = 32, .N = 256, .K = 1024, .ta = false, .tb = true},
+    {"lstm.step.dW", GEMM, .M = 256, .N = 1024, .K = 32, .ta = true, .tb = false},
+    /* a large square product: the micro-kernel's sustained rate */
+    {"sq.1024", GEMM, .M = 1024, .N = 1024, .K = 1024, .ta = false, .tb = false},
 };
 
 /* Wall clock, or with -c and one thread the calling thread's CPU time

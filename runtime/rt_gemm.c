@@ -13,7 +13,11 @@
  * registers: 12x32 (24 zmm) for AVX-512 f32, 12x16 for f64; 6x16 / 6x8 for
  * AVX2; 4x8 / 4x4 in plain C. Packing zero-fills partial panels, so kernels
  * always run full depth; edges are masked (AVX-512) or staged through a
- * small tile (AVX2, C) at store time only.
+ * small tile (AVX2, C) at store time only. The packers are vectorized for
+ * AVX-512 (f32 panels of 12 and 32) and AVX2 (everything else, f64 on
+ * AVX-512 too): contiguous lines are copied in source order, strided ones
+ * transposed in register blocks. The file also holds each arch's
+ * convolution row kernel and in-place-B kernel (rt_kernels.h).
  *
  * Threads split C into a tm x tn grid (chosen by a small cost model) and
  * each thread runs the loops above on its part with its own buffers. One
@@ -23,16 +27,14 @@
  * Everything below the arch table is written once over untyped pointers
  * (element size `esz`), so the convolutions reuse it for f32 and f64. */
 #include "rt_kernels.h"
+#include "rt_simd.h"
 
-#include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
-#define AVX2 __attribute__((target("avx2,fma")))
-#define INLINE static inline __attribute__((always_inline))
+#define INLINE SIMD_INLINE
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -156,16 +158,16 @@ AVX512 static void dkern_avx512(int64_t k, const void *a, const void *b, void *c
 /* ---- AVX2 micro-kernels ---------------------------------------------------- */
 
 /* f32 6x16. A partial tile is computed in full and stored through a local
- * 6x16 copy of C, so its arithmetic is exactly that of a full tile. */
-AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
-                            int64_t ldc, int m, int n, double alpha, double beta) {
-  const float *a = a_, *b = b_;
-  float *c = c_;
+ * 6x16 copy of C, so its arithmetic is exactly that of a full tile. With
+ * boff != NULL, B is not packed: row p is at b + boff[p]. */
+AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int64_t *boff,
+                           float *c, int64_t ldc, int m, int n, float alpha, float beta) {
   __m256 acc0[6], acc1[6];
 #pragma GCC unroll 6
   for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
-    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    const float *bp = boff ? b + boff[p] : b + 16 * p;
+    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
       __m256 ai = _mm256_broadcast_ss(a + i);
@@ -173,7 +175,6 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
     }
     a += 6;
-    b += 16;
   }
   /* The epilogue reads a copy: with the accumulators' last use here, gcc
    * keeps them in registers through the loop (otherwise it stores them on
@@ -191,7 +192,7 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
     if (beta != 0)
       for (int i = 0; i < m; i++) memcpy(tile + i * 16, c + i * ldc, (size_t)n * sizeof(float));
   }
-  __m256 va = _mm256_set1_ps((float)alpha), vb = _mm256_set1_ps((float)beta);
+  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 6
   for (int i = 0; i < 6; i++) { /* unrolled, no break: acc stays in registers */
     if (!edge && i >= m) continue;
@@ -206,6 +207,16 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
   }
   if (edge)
     for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * 16, (size_t)n * sizeof(float));
+}
+
+AVX2 static void skern_avx2(int64_t k, const void *a, const void *b, void *c, int64_t ldc,
+                            int m, int n, double alpha, double beta) {
+  s256_tile(k, a, b, NULL, c, ldc, m, n, (float)alpha, (float)beta);
+}
+
+AVX2 static void skern_ib_avx2(int64_t k, const void *a, const void *b, const int64_t *boff,
+                               void *c, int64_t ldc, int m, int n, double alpha, double beta) {
+  s256_tile(k, a, b, boff, c, ldc, m, n, (float)alpha, (float)beta);
 }
 
 /* f64 6x8, edges as above. */
@@ -341,6 +352,83 @@ static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t 
   }
 }
 
+/* AVX2 packers, any panel width w (f32: 6 and 16 for the micro-kernels,
+ * C for the channels-last image). Contiguous lines are copied a vector at
+ * a time; strided ones are transposed in 8x8 (f64: 4x4) register blocks.
+ * Every store ends inside its own group, so nothing past dst's panels is
+ * written. */
+AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
+                               int64_t rows, int64_t k, int w, void *dst_) {
+  const float *src = src_;
+  float *dst = dst_;
+  if (contig) { /* line p is read once, in order, and dealt to the panels */
+    for (int64_t p = 0; p < k; p++) {
+      const float *sp = src + (off ? off[p] : p * ld);
+      for (int64_t r0 = 0; r0 < rows; r0 += w) {
+        int rr = (int)min64(w, rows - r0);
+        float *d = dst + r0 * k + p * w;
+        for (int i = 0; i < w; i += 8) {
+          int live = rr - i < 0 ? 0 : rr - i;
+          store8_part(d + i, load8_part(sp + r0 + i, live), w - i);
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
+    int rr = (int)min64(w, rows - r0);
+    for (int g = 0; g < w; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
+      int gr = rr - g < 0 ? 0 : rr - g > 8 ? 8 : rr - g, gw = w - g < 8 ? w - g : 8;
+      const float *rowp[8];
+      for (int i = 0; i < gr; i++) rowp[i] = src + (off ? off[r0 + g + i] : (r0 + g + i) * ld);
+      for (int64_t p0 = 0; p0 < k; p0 += 8) {
+        int kt = (int)min64(8, k - p0);
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+          r[i] = i < gr ? load8_part(rowp[i] + p0, kt) : _mm256_setzero_ps();
+        transpose8(r);
+        for (int j = 0; j < kt; j++) store8_part(dst + (p0 + j) * w + g, r[j], gw);
+      }
+    }
+  }
+}
+
+AVX2 static void pack_f64_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
+                               int64_t rows, int64_t k, int w, void *dst_) {
+  const double *src = src_;
+  double *dst = dst_;
+  if (contig) {
+    for (int64_t p = 0; p < k; p++) {
+      const double *sp = src + (off ? off[p] : p * ld);
+      for (int64_t r0 = 0; r0 < rows; r0 += w) {
+        int rr = (int)min64(w, rows - r0);
+        double *d = dst + r0 * k + p * w;
+        for (int i = 0; i < w; i += 4) {
+          int live = rr - i < 0 ? 0 : rr - i;
+          store4d_part(d + i, load4d_part(sp + r0 + i, live), w - i);
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
+    int rr = (int)min64(w, rows - r0);
+    for (int g = 0; g < w; g += 4) {
+      int gr = rr - g < 0 ? 0 : rr - g > 4 ? 4 : rr - g, gw = w - g < 4 ? w - g : 4;
+      const double *rowp[4];
+      for (int i = 0; i < gr; i++) rowp[i] = src + (off ? off[r0 + g + i] : (r0 + g + i) * ld);
+      for (int64_t p0 = 0; p0 < k; p0 += 4) {
+        int kt = (int)min64(4, k - p0);
+        __m256d r[4];
+        for (int i = 0; i < 4; i++)
+          r[i] = i < gr ? load4d_part(rowp[i] + p0, kt) : _mm256_setzero_pd();
+        transpose4d(r);
+        for (int j = 0; j < kt; j++) store4d_part(dst + (p0 + j) * w + g, r[j], gw);
+      }
+    }
+  }
+}
+
 /* In-register transpose of a 16x16 block: r[a][b] -> r[b][a]. Three rounds
  * (unpack ps, unpack pd, two 128-bit lane shuffles) as in the usual 8x8. */
 AVX512 INLINE void transpose16(__m512 r[16]) {
@@ -374,7 +462,7 @@ AVX512 static void pack_f32_avx512(bool contig, const void *src_, int64_t ld,
                                    const int64_t *off, int64_t rows, int64_t k, int w,
                                    void *dst_) {
   if (w != 12 && w != 32) {
-    pack_f32_c(contig, src_, ld, off, rows, k, w, dst_);
+    pack_f32_avx2(contig, src_, ld, off, rows, k, w, dst_);
     return;
   }
   const float *src = src_;
@@ -469,18 +557,69 @@ AVX512 static void srow_avx512(int64_t k, const void *a_, const int64_t *off, co
 }
 #undef ROW_CASE
 
+/* ---- AVX2 f32 convolution row kernel ------------------------------------- */
+
+/* AVX2 has 16 vector registers, too few for the AVX-512 layout (pixels
+ * broadcast, channels in vectors, then a transpose). Here the vectors run
+ * along the pixels instead: a sub-tile is up to 16 consecutive output
+ * pixels (two vectors, loaded straight from the padded plane at each tap)
+ * by NJ <= 6 output channels (weights broadcast from the packed panel),
+ * 12 accumulators, and its rows are already NCHW: no transpose. The
+ * 16-wide panel is done as 6 + 6 + 4 channels. Pixels past m are loaded
+ * too (whole vectors; masked loads cost ~10% here) and dropped at the
+ * store: the caller leaves row_mr readable elements after the plane. */
+AVX2 INLINE void row_sub_avx2(const int NJ, const int MV, int64_t k, const float *a,
+                              const int64_t *off, const float *b, float *y, int64_t ldy, int m) {
+  __m256 acc0[6], acc1[6];
+  for (int j = 0; j < NJ; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    const float *ap = a + off[p];
+    __m256 x0 = _mm256_loadu_ps(ap);
+    __m256 x1 = MV == 2 ? _mm256_loadu_ps(ap + 8) : x0;
+#pragma GCC unroll 6
+    for (int j = 0; j < NJ; j++) {
+      __m256 bj = _mm256_broadcast_ss(b + p * 16 + j);
+      acc0[j] = _mm256_fmadd_ps(x0, bj, acc0[j]);
+      if (MV == 2) acc1[j] = _mm256_fmadd_ps(x1, bj, acc1[j]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int j = 0; j < NJ; j++) {
+    store8_part(y + j * ldy, acc0[j], m);
+    if (MV == 2) store8_part(y + j * ldy + 8, acc1[j], m - 8);
+  }
+}
+
+#define ROW_SUB(NJ)                                                               \
+  case NJ:                                                                        \
+    if (m > 8) row_sub_avx2(NJ, 2, k, a, off, b + j0, y + j0 * ldy, ldy, m);      \
+    else row_sub_avx2(NJ, 1, k, a, off, b + j0, y + j0 * ldy, ldy, m);            \
+    break;
+
+AVX2 static void srow_avx2(int64_t k, const void *a_, const int64_t *off, const void *b_,
+                           void *y_, int64_t ldy, int m, int n) {
+  const float *a = a_, *b = b_;
+  float *y = y_;
+  for (int j0 = 0; j0 < n; j0 += 6) {
+    switch (n - j0 < 6 ? n - j0 : 6) {
+      ROW_SUB(1) ROW_SUB(2) ROW_SUB(3) ROW_SUB(4) ROW_SUB(5) ROW_SUB(6)
+    }
+  }
+}
+#undef ROW_SUB
+
 /* ---- the arch table and instruction-set selection ----------------------- */
 
 static const rt_gemm_arch arch_f32[4] = {
     [RT_ISA_C] = {RT_ISA_C, 4, 4, 8, 8, 256, 64, 256, skern_c, pack_f32_c, NULL, 0, NULL},
-    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 384, 96, 512, skern_avx2, pack_f32_c, NULL, 0, NULL},
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 384, 96, 512, skern_avx2, pack_f32_avx2, srow_avx2, 16, skern_ib_avx2},
     [RT_ISA_AVX512] = {RT_ISA_AVX512, 4, 12, 32, 16, 384, 96, 512, skern_avx512,
                        pack_f32_avx512, srow_avx512, 14, skern_ib_avx512},
 };
 static const rt_gemm_arch arch_f64[4] = {
     [RT_ISA_C] = {RT_ISA_C, 8, 4, 4, 4, 256, 64, 256, dkern_c, pack_f64_c, NULL, 0, NULL},
-    [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_c, NULL, 0, NULL},
-    [RT_ISA_AVX512] = {RT_ISA_AVX512, 8, 12, 16, 8, 192, 96, 512, dkern_avx512, pack_f64_c,
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_avx2, NULL, 0, NULL},
+    [RT_ISA_AVX512] = {RT_ISA_AVX512, 8, 12, 16, 8, 192, 96, 512, dkern_avx512, pack_f64_avx2,
                        NULL, 0, NULL},
 };
 

@@ -9,10 +9,13 @@
  *
  * Instruction sets: every kernel runs on AVX-512 (F+VL+BW+DQ), AVX2+FMA
  * and portable C; the best one the CPU supports is chosen at run time
- * (rt_kernels_isa), and some conv and pooling paths exist only for
- * AVX-512 f32 (the others take general paths). Results differ between instruction sets in the
- * last bits (different blocking and fused multiply-adds), never between
- * runs or thread counts on one of them (see "Determinism").
+ * (rt_kernels_isa). AVX-512 and AVX2 have the same set of paths (GEMM
+ * micro-kernels and packers, the f32 convolution row and few-taps
+ * kernels, the 2x2 pooling loops); portable C is the fallback and lacks
+ * the f32 row and few-taps convolution kernels. Results differ between
+ * instruction sets in the last bits (different blocking and fused
+ * multiply-adds), never between runs or thread counts on one of them
+ * (see "Determinism").
  *
  * Determinism. With a fixed instruction set:
  *  - rt_sgemm/rt_dgemm and the batched forms give bit-identical results for
@@ -234,7 +237,9 @@ typedef struct rt_gemm_arch {
   /* Optional (NULL when absent; then row_mr is 0): the convolution row
      kernel. For m <= row_mr output pixels i and n <= nr channels j:
      y[j*ldy + i] = sum over p < k of a[off[p] + i] * b[p*nr + j], b a packed
-     nr-wide panel; y is overwritten. */
+     nr-wide panel; y is overwritten. It may read a[off[p] + i] for every
+     i < row_mr (the extra lanes are dropped), so up to row_mr elements past
+     the last one used must be readable. */
   void (*row_kernel)(int64_t k, const void *a, const int64_t *off, const void *b, void *y,
                      int64_t ldy, int m, int n);
   int row_mr;
@@ -278,6 +283,12 @@ int64_t rt_gemm_kblock(const rt_gemm_arch *ar, int64_t K);
    into: 1 x 1 when the product is too small to be worth waking threads. */
 void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
                   int *tm, int *tn);
+/* The strategy the convolutions take for shape s with the arch in use
+   (rt_conv.c): which = 0 forward, 1 backward data, 2 backward filter; f64
+   or f32; pooled: the _pooled variant (f32). One of "row", "wide",
+   "channels-last", "dot", "columns", "by-image". Tests use it to make
+   sure their shapes reach every path on every instruction set. */
+const char *rt_conv2d_path(const rt_conv2d_shape *s, int which, bool f64, bool pooled);
 /* Split [0,n) into `parts` ranges at multiples of `gran` (balanced);
    returns the start of range `i` (i == parts gives n). */
 int64_t rt_split(int64_t n, int64_t gran, int parts, int i);

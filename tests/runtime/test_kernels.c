@@ -3,9 +3,11 @@
  * Every GEMM/conv case runs on each instruction set this CPU has (C, AVX2,
  * AVX-512) and with pool NULL, a 1-thread and a 2-thread pool; results must
  * be within an error bound of a double-precision reference and bit-identical
- * across the three pools (rt_kernels.h promises that). Pooling is compared
- * exactly (max) or to 1e-6 (avg). Allocation failure goes through
- * rt_set_alloc_hook. */
+ * across the three pools (rt_kernels.h promises that). The conv cases are
+ * chosen to reach every strategy of every arch (rt_conv2d_path; a test at
+ * the end checks), the pooling cases every step of the vector 2x2 loops.
+ * Pooling is compared exactly (max) or to 1e-6 (avg). Allocation failure
+ * goes through rt_set_alloc_hook. */
 #include "rt_kernels.h"
 #include "unit_main.h"
 
@@ -417,6 +419,31 @@ static void conv_reference(const rt_conv2d_shape *s, const double *x, const doub
 typedef void (*ConvFn)(rt_pool *, const rt_conv2d_shape *, const void *, const void *, void *,
                        void *);
 
+/* Which strategies the conv cases reached: seen[isa][f64][pooled][which]
+ * holds the path names (rt_conv2d_path) run with that ISA; the coverage
+ * test at the end asks for every path each arch has. */
+#define MAX_PATHS 8
+static const char *seen[4][2][2][3][MAX_PATHS];
+
+static void saw_path(const rt_conv2d_shape *s, int which, bool f64, bool pooled) {
+  const char *path = rt_conv2d_path(s, which, f64, pooled);
+  const char **row = seen[rt_kernels_isa()][f64][pooled][which];
+  for (int i = 0; i < MAX_PATHS; i++) {
+    if (row[i] && !strcmp(row[i], path)) return;
+    if (!row[i]) {
+      row[i] = path;
+      return;
+    }
+  }
+}
+
+static bool was_seen(rt_isa isa, bool f64, bool pooled, int which, const char *path) {
+  for (int i = 0; i < MAX_PATHS; i++)
+    if (seen[isa][f64][pooled][which][i] && !strcmp(seen[isa][f64][pooled][which][i], path))
+      return true;
+  return false;
+}
+
 static void fwd32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_forward(p, s, a, b, o, sc); }
 static void bd32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_data(p, s, a, b, o, sc); }
 static void bf32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_filter(p, s, a, b, o, sc); }
@@ -427,9 +454,9 @@ static void bf64(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void
 /* Run one conv function on every ISA and pool; compare to ref within the
  * bound for depth `k`, and across pools bit for bit. Output is pre-filled
  * with NaN to check it is overwritten, not accumulated. */
-static int run_conv(const char *what, ConvFn fn, const rt_conv2d_shape *s, const void *in1,
-                    const void *in2, int64_t out_n, const double *ref, const double *absref,
-                    int64_t k, bool f64) {
+static int run_conv(const char *what, int which, ConvFn fn, const rt_conv2d_shape *s,
+                    const void *in1, const void *in2, int64_t out_n, const double *ref,
+                    const double *absref, int64_t k, bool f64) {
   size_t es = f64 ? sizeof(double) : sizeof(float);
   size_t sbytes = rt_conv2d_scratch_bytes(s, 2);
   void *scratch = rt_alloc(sbytes);
@@ -446,6 +473,7 @@ static int run_conv(const char *what, ConvFn fn, const rt_conv2d_shape *s, const
      * in-place kernels); the dgemm tests cover its AVX2 kernel. */
     if (f64 && isas[ii] == RT_ISA_AVX2 && isas[nisa - 1] == RT_ISA_AVX512) continue;
     rt_kernels_set_isa(isas[ii]);
+    saw_path(s, which, f64, false);
     for (int pi = first_pool; pi < 3; pi++) {
       for (int64_t i = 0; i < out_n; i++) {
         if (f64) ((double *)out)[i] = NAN;
@@ -501,9 +529,9 @@ static void check_conv(const rt_conv2d_shape *s, bool f64) {
     xs = xf, ws = wf, dys = dyf;
   }
   int64_t ckk = s->C * s->KH * s->KW;
-  int bad = run_conv("forward", f64 ? fwd64 : fwd32, s, xs, ws, ysz, y, ay, ckk, f64);
-  bad += run_conv("backward_data", f64 ? bd64 : bd32, s, dys, ws, xsz, dx, adx, s->O * s->KH * s->KW, f64);
-  bad += run_conv("backward_filter", f64 ? bf64 : bf32, s, xs, dys, wsz, dw, adw, s->N * s->OH * s->OW, f64);
+  int bad = run_conv("forward", 0, f64 ? fwd64 : fwd32, s, xs, ws, ysz, y, ay, ckk, f64);
+  bad += run_conv("backward_data", 1, f64 ? bd64 : bd32, s, dys, ws, xsz, dx, adx, s->O * s->KH * s->KW, f64);
+  bad += run_conv("backward_filter", 2, f64 ? bf64 : bf32, s, xs, dys, wsz, dw, adw, s->N * s->OH * s->OW, f64);
   CU_ASSERT_EQUAL(bad, 0);
   free(x), free(w), free(dy), free(y), free(ay), free(dx), free(adx), free(dw), free(adw);
   free(xf), free(wf), free(dyf);
@@ -525,14 +553,18 @@ static rt_conv2d_shape conv_cases(int i) {
   case 11: return conv_shape(1, 3, 5, 4, 17, 3, 3, 1, 1, 1, 1);   /* narrow output rows */
   case 12: return conv_shape(1, 4, 6, 7, 3, 1, 1, 1, 1, 1, 1);    /* stride 1, padding > K-1 */
   case 13: return conv_shape(2, 5, 9, 31, 40, 3, 3, 1, 1, 2, 1);  /* O % 32 != 0, 3 row segments */
+  case 14: return conv_shape(2, 3, 6, 7, 11, 3, 3, 1, 1, 1, 1);   /* row kernel: 7-pixel rows, 11 channels */
+  case 15: return conv_shape(2, 9, 7, 7, 5, 3, 3, 1, 1, 1, 1);    /* backward data rows: 9 channels */
+  case 16: return conv_shape(1, 2, 16, 16, 4, 3, 3, 1, 1, 1, 1);  /* few taps, rows a multiple of 16 */
+  case 17: return conv_shape(2, 20, 6, 6, 7, 3, 3, 1, 1, 1, 1);   /* channels last, C % 16 != 0 */
   /* inputs larger than a thread's work buffer (196608 f32): the fallbacks */
-  case 14: return conv_shape(1, 1, 1, 200000, 2, 1, 3, 1, 1, 0, 1);
-  case 15: return conv_shape(1, 16, 1, 12300, 3, 1, 3, 1, 1, 0, 1);
+  case 18: return conv_shape(1, 1, 1, 200000, 2, 1, 3, 1, 1, 0, 1);
+  case 19: return conv_shape(1, 16, 1, 12300, 3, 1, 3, 1, 1, 0, 1);
   }
   return conv_shape(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0);
 }
 
-#define CONV_CASES 16
+#define CONV_CASES 20
 
 static void test_conv_f32(void) {
   for (int i = 0; i < CONV_CASES; i++) {
@@ -638,7 +670,7 @@ static void check_pool(const rt_pool2d_shape *s, bool f64, bool with_nan) {
 #define GET(i) (f64 ? ((double *)Y)[i] : (double)((float *)Y)[i])
   rt_isa isas[4];
   int nisa = isa_list(isas);
-  for (int run = 0; run < 3 * nisa; run++) { /* every ISA (2x2 has AVX-512 code) x pool */
+  for (int run = 0; run < 3 * nisa; run++) { /* every ISA (2x2 has AVX-512 and AVX2 code) x pool */
     int pi = run % 3;
     rt_kernels_set_isa(isas[run / 3]);
     rt_pool *p = pool_at(pi);
@@ -705,6 +737,8 @@ static const int64_t pool_cases[][10] = {
     {2, 2, 5, 6, 3, 2, 1, 2, 1, 0},   /* non-square window and strides */
     {1, 1, 2, 3, 1, 1, 1, 1, 1, 1},   /* padding > window: all-padding windows */
     {3, 5, 12, 12, 3, 3, 2, 2, 1, 1}, /* enough planes to split across threads */
+    {2, 3, 4, 68, 2, 2, 2, 2, 0, 0},  /* 2x2, 34 windows a row: whole and partial vectors */
+    {1, 2, 5, 35, 2, 2, 2, 2, 0, 0},  /* 2x2, 17 windows a row, odd sizes */
 };
 
 static void test_pool_f32(void) {
@@ -783,6 +817,8 @@ static void check_conv_pooled(const rt_conv2d_shape *s, int64_t pk, int64_t pstr
   int nisa = isa_list(isas), bad = 0;
   for (int ii = 0; ii < nisa; ii++) {
     rt_kernels_set_isa(isas[ii]);
+    saw_path(s, 1, false, true);
+    saw_path(s, 2, false, true);
     for (int pi = 0; pi < 3; pi++) {
       for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
       memset(scratch, 0xff, sbytes);
@@ -818,6 +854,39 @@ static void test_conv_pooled_filter(void) {
   check_conv_pooled(&g, 2, 2, 0);
   rt_conv2d_shape h = conv_shape(1, 16, 8, 8, 40, 3, 3, 1, 1, 1, 1); /* one image: channels split */
   check_conv_pooled(&h, 2, 2, 0);
+}
+
+/* Every strategy of every arch ran in the cases above: f32 and f64,
+ * plain and pooled (rt_conv2d_path names them). The row kernel and the
+ * few-taps filter exist for f32 on AVX2 and AVX-512. f64 is tested on
+ * AVX2 only where AVX-512 is absent (run_conv). */
+static void test_conv_paths_covered(void) {
+  rt_isa isas[4];
+  int nisa = isa_list(isas), missing = 0;
+  for (int ii = 0; ii < nisa; ii++) {
+    rt_isa isa = isas[ii];
+    bool simd = isa != RT_ISA_C;
+    for (int f64 = 0; f64 < 2; f64++) {
+      if (f64 && isa == RT_ISA_AVX2 && isas[nisa - 1] == RT_ISA_AVX512) continue;
+      const char *want[3][4] = {{"wide", "columns", simd && !f64 ? "row" : NULL},
+                                {"wide", "columns", simd && !f64 ? "row" : NULL},
+                                {"wide", "columns", "channels-last", simd && !f64 ? "dot" : NULL}};
+      for (int w = 0; w < 3; w++)
+        for (int i = 0; i < 4 && want[w][i]; i++)
+          if (!was_seen(isa, f64, false, w, want[w][i])) {
+            fprintf(stderr, "\n  conv %s %s: path %s never ran\n", rt_isa_name(isa), f64 ? "f64" : "f32", want[w][i]);
+            missing++;
+          }
+    }
+    const char *pooled[3][4] = {{NULL}, {"by-image", simd ? "row" : NULL}, {"by-image", "channels-last", simd ? "dot" : NULL}};
+    for (int w = 1; w < 3; w++)
+      for (int i = 0; i < 4 && pooled[w][i]; i++)
+        if (!was_seen(isa, false, true, w, pooled[w][i])) {
+          fprintf(stderr, "\n  pooled conv %s: path %s never ran\n", rt_isa_name(isa), pooled[w][i]);
+          missing++;
+        }
+  }
+  CU_ASSERT_EQUAL(missing, 0);
 }
 
 static void test_pool_tie_by_hand(void) {
@@ -933,6 +1002,7 @@ int main(void) {
       {"pooling f32, all five and the argmax tape", test_pool_f32},
       {"pooling f64, all five", test_pool_f64},
       {"conv2d data and filter gradients from a max-pooling tape", test_conv_pooled_filter},
+      {"conv2d: every path of every ISA was reached", test_conv_paths_covered},
       {"max pooling tie by hand", test_pool_tie_by_hand},
       {"pool2d shape check", test_pool_shape_check},
       {"pool create fails cleanly without memory", test_pool_create_nomem},
