@@ -354,29 +354,31 @@ static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t 
 
 /* AVX2 packers, any panel width w (f32: 6 and 16 for the micro-kernels,
  * C for the channels-last image). Contiguous lines are copied a vector at
- * a time; strided ones are transposed in 8x8 (f64: 4x4) register blocks.
- * Every store ends inside its own group, so nothing past dst's panels is
- * written. */
+ * a time, panel by panel, the line PACK_AHEAD steps on prefetched (the
+ * lines are far apart: without it the copy waits on each; reading the
+ * source in order instead and dealing to the panels measured ~7% slower
+ * on small-M products); strided ones are transposed in 8x8 (f64: 4x4)
+ * register blocks. Every store ends inside its own group, so nothing past
+ * dst's panels is written. */
+#define PACK_AHEAD 4
 AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
                                int64_t rows, int64_t k, int w, void *dst_) {
   const float *src = src_;
   float *dst = dst_;
-  if (contig) { /* line p is read once, in order, and dealt to the panels */
-    for (int64_t p = 0; p < k; p++) {
-      const float *sp = src + (off ? off[p] : p * ld);
-      for (int64_t r0 = 0; r0 < rows; r0 += w) {
-        int rr = (int)min64(w, rows - r0);
-        float *d = dst + r0 * k + p * w;
-        for (int i = 0; i < w; i += 8) {
-          int live = rr - i < 0 ? 0 : rr - i;
-          store8_part(d + i, load8_part(sp + r0 + i, live), w - i);
-        }
-      }
-    }
-    return;
-  }
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
+    if (contig) { /* per p: rr elements, then zeros up to w */
+      for (int64_t p = 0; p < k; p++) {
+        const float *sp = src + (off ? off[p] : p * ld) + r0;
+        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
+        float *d = dst + p * w;
+        for (int i = 0; i < w; i += 8) {
+          int live = rr - i < 0 ? 0 : rr - i;
+          store8_part(d + i, load8_part(sp + i, live), w - i);
+        }
+      }
+      continue;
+    }
     for (int g = 0; g < w; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
       int gr = rr - g < 0 ? 0 : rr - g > 8 ? 8 : rr - g, gw = w - g < 8 ? w - g : 8;
       const float *rowp[8];
@@ -397,22 +399,20 @@ AVX2 static void pack_f64_avx2(bool contig, const void *src_, int64_t ld, const 
                                int64_t rows, int64_t k, int w, void *dst_) {
   const double *src = src_;
   double *dst = dst_;
-  if (contig) {
-    for (int64_t p = 0; p < k; p++) {
-      const double *sp = src + (off ? off[p] : p * ld);
-      for (int64_t r0 = 0; r0 < rows; r0 += w) {
-        int rr = (int)min64(w, rows - r0);
-        double *d = dst + r0 * k + p * w;
-        for (int i = 0; i < w; i += 4) {
-          int live = rr - i < 0 ? 0 : rr - i;
-          store4d_part(d + i, load4d_part(sp + r0 + i, live), w - i);
-        }
-      }
-    }
-    return;
-  }
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
+    if (contig) {
+      for (int64_t p = 0; p < k; p++) {
+        const double *sp = src + (off ? off[p] : p * ld) + r0;
+        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
+        double *d = dst + p * w;
+        for (int i = 0; i < w; i += 4) {
+          int live = rr - i < 0 ? 0 : rr - i;
+          store4d_part(d + i, load4d_part(sp + i, live), w - i);
+        }
+      }
+      continue;
+    }
     for (int g = 0; g < w; g += 4) {
       int gr = rr - g < 0 ? 0 : rr - g > 4 ? 4 : rr - g, gw = w - g < 4 ? w - g : 4;
       const double *rowp[4];
@@ -612,7 +612,7 @@ AVX2 static void srow_avx2(int64_t k, const void *a_, const int64_t *off, const 
 
 static const rt_gemm_arch arch_f32[4] = {
     [RT_ISA_C] = {RT_ISA_C, 4, 4, 8, 8, 256, 64, 256, skern_c, pack_f32_c, NULL, 0, NULL},
-    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 384, 96, 512, skern_avx2, pack_f32_avx2, srow_avx2, 16, skern_ib_avx2},
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 256, 192, 512, skern_avx2, pack_f32_avx2, srow_avx2, 16, skern_ib_avx2},
     [RT_ISA_AVX512] = {RT_ISA_AVX512, 4, 12, 32, 16, 384, 96, 512, skern_avx512,
                        pack_f32_avx512, srow_avx512, 14, skern_ib_avx512},
 };
@@ -755,13 +755,31 @@ void rt_gemm_pack_b(const rt_gemm_arch *ar, bool transB, const void *B, int64_t 
   ar->pack(!transB, B, ldb, NULL, n, k, ar->nr, dst);
 }
 
+/* The macro-kernel's loop order. A B micro-panel (k x nr) that fits half
+ * of a 32 KB L1 stays there while every A panel of the block passes under
+ * it (BLIS order; the A block, mc x kc, then lives in L2): AVX2 (kc 256:
+ * 16 KB) and C. The AVX-512 panels (kc 384 x 32 floats, 48 KB) do not
+ * fit, so there one A panel stays in L1 and the kc x nc B block streams
+ * from L2 (768 KB: fine in Zen 4's 1 MB L2, but it would not be in Zen 2's
+ * 512 KB, which is why AVX2 uses the other order). Measured on Zen 4 the
+ * two orders are within noise of each other for AVX2. */
+#define B_PANEL_L1 16384
+
 void rt_gemm_macro(const rt_gemm_arch *ar, int64_t m, int64_t n, int64_t k,
                    const void *Ap, const void *Bp, void *C, int64_t ldc,
                    double alpha, double beta) {
   const char *a = Ap, *b = Bp;
   char *c = C;
   size_t esz = (size_t)ar->esz;
-  for (int64_t ir = 0; ir < m; ir += ar->mr)
+  if ((size_t)(k * ar->nr) * esz <= B_PANEL_L1) { /* B panel in L1, A block streams from L2 */
+    for (int64_t jr = 0; jr < n; jr += ar->nr)
+      for (int64_t ir = 0; ir < m; ir += ar->mr)
+        ar->kernel(k, a + (size_t)(ir * k) * esz, b + (size_t)(jr * k) * esz,
+                   c + (size_t)(ir * ldc + jr) * esz, ldc, (int)min64(ar->mr, m - ir),
+                   (int)min64(ar->nr, n - jr), alpha, beta);
+    return;
+  }
+  for (int64_t ir = 0; ir < m; ir += ar->mr) /* A panel in L1, B block streams from L2 */
     for (int64_t jr = 0; jr < n; jr += ar->nr)
       ar->kernel(k, a + (size_t)(ir * k) * esz, b + (size_t)(jr * k) * esz,
                  c + (size_t)(ir * ldc + jr) * esz, ldc, (int)min64(ar->mr, m - ir),
