@@ -806,7 +806,59 @@ typedef struct Gemm {
   const char *A, *B;
   char *C;
   int64_t lda, ldb, ldc;
+  const char *Bp;          /* prepacked B (its panels; NULL: B as it stands) */
+  const rt_gemm_arch *bar; /* the arch that packed Bp */
 } Gemm;
+
+/* ---- prepacked B: layout ------------------------------------------------------ */
+
+/* rt_sgemm_prepack_b's output: a 64-byte header naming the arch that
+ * packed it, then op(B) as the blocked driver would pack it, whole: for
+ * each depth block (rt_gemm_kblock) all ceil(N/nr) panels of kb x nr, so
+ * the block at depth pc starts at element pc * npad (npad = N rounded up
+ * to nr) and column j's panel at pc * npad + (j / nr) * nr * kb. */
+#define PREPACK_MAGIC 0x42706e6eu /* "nnpB" */
+#define PREPACK_HEADER 64
+typedef struct PrepackHeader {
+  uint32_t magic;
+  int32_t isa, esz;
+} PrepackHeader;
+
+static int64_t npad_of(const rt_gemm_arch *ar, int64_t N) { return ceil_div(N, ar->nr) * ar->nr; }
+
+/* Element (p, j) of op(B) from panels packed by `bar` (the slow paths). */
+static double prepacked_at(const rt_gemm_arch *bar, const char *Bp, int64_t K, int64_t N,
+                           int64_t p, int64_t j) {
+  int64_t kc = rt_gemm_kblock(bar, K), pc = p / kc * kc, kb = min64(kc, K - pc);
+  int64_t at = pc * npad_of(bar, N) + j / bar->nr * bar->nr * kb + (p - pc) * bar->nr + j % bar->nr;
+  return bar->esz == 4 ? (double)((const float *)Bp)[at] : ((const double *)Bp)[at];
+}
+
+/* C[m0:m1, n0:n1] from prepacked B: per depth block and row block, pack A
+ * once and run it against the stored panels; n0 is a multiple of nr. The
+ * kernel sees the same panels and depth blocks as gemm_block's, so every
+ * element gets the same arithmetic as from rt_sgemm. */
+static void gemm_block_prepacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                                 void *buf) {
+  const rt_gemm_arch *ar = g->ar;
+  size_t esz = (size_t)ar->esz;
+  void *Ap, *unused, *work;
+  rt_thread_buffers(ar, buf, &Ap, &unused, &work);
+  int64_t kc = rt_gemm_kblock(ar, g->K), npad = npad_of(ar, g->N);
+  for (int64_t pc = 0; pc < g->K; pc += kc) {
+    int64_t kb = min64(kc, g->K - pc);
+    double beta = pc == 0 ? g->beta : 1.0;
+    for (int64_t ic = m0; ic < m1; ic += ar->mc) {
+      int64_t mb = min64(ar->mc, m1 - ic);
+      int64_t aoff = g->ta ? pc * g->lda + ic : ic * g->lda + pc;
+      rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, mb, kb, Ap);
+      for (int64_t jc = n0; jc < n1; jc += ar->nc)
+        rt_gemm_macro(ar, mb, min64(ar->nc, n1 - jc), kb, Ap,
+                      g->Bp + (size_t)(pc * npad + jc * kb) * esz,
+                      g->C + (size_t)(ic * g->ldc + jc) * esz, g->ldc, g->alpha, beta);
+    }
+  }
+}
 
 /* C[m0:m1, n0:n1] through the blocked loops, packing into `buf`. */
 static void gemm_block(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -835,7 +887,8 @@ static void gemm_block(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_
 }
 
 /* Last resort when no packing buffer can be had (pool == NULL and the
- * thread's buffer failed to allocate): plain loops, correct but slow. */
+ * thread's buffer failed to allocate), or when B was prepacked for another
+ * instruction set: plain loops, correct but slow. */
 static void gemm_unpacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   for (int64_t i = m0; i < m1; i++)
     for (int64_t j = n0; j < n1; j++) {
@@ -843,8 +896,11 @@ static void gemm_unpacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int
       for (int64_t p = 0; p < g->K; p++) {
         int64_t ai = g->ta ? p * g->lda + i : i * g->lda + p;
         int64_t bi = g->tb ? j * g->ldb + p : p * g->ldb + j;
-        if (g->ar->esz == 4) acc += (double)((const float *)g->A)[ai] * ((const float *)g->B)[bi];
-        else acc += ((const double *)g->A)[ai] * ((const double *)g->B)[bi];
+        double b = g->Bp                ? prepacked_at(g->bar, g->Bp, g->K, g->N, p, j)
+                   : g->ar->esz == 4 ? (double)((const float *)g->B)[bi]
+                                     : ((const double *)g->B)[bi];
+        if (g->ar->esz == 4) acc += (double)((const float *)g->A)[ai] * b;
+        else acc += ((const double *)g->A)[ai] * b;
       }
       if (g->ar->esz == 4) {
         float *c = (float *)g->C + i * g->ldc + j;
@@ -869,12 +925,18 @@ static void scale_c(const Gemm *g) {
   }
 }
 
+/* C[m0:m1, n0:n1] of g with `buf` (NULL: the unpacked fallback). */
+static void gemm_part(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *buf) {
+  if (!buf || (g->Bp && g->bar != g->ar)) gemm_unpacked(g, m0, m1, n0, n1);
+  else if (g->Bp) gemm_block_prepacked(g, m0, m1, n0, n1, buf);
+  else gemm_block(g, m0, m1, n0, n1, buf);
+}
+
 /* A whole GEMM on one thread with `buf` (may be NULL: unpacked fallback). */
 static void gemm_serial(const Gemm *g, void *buf) {
   if (g->M <= 0 || g->N <= 0) return;
   if (g->K <= 0 || g->alpha == 0) scale_c(g);
-  else if (buf) gemm_block(g, 0, g->M, 0, g->N, buf);
-  else gemm_unpacked(g, 0, g->M, 0, g->N);
+  else gemm_part(g, 0, g->M, 0, g->N, buf);
 }
 
 /* Threads split C into tm x tn parts. Per-thread cost in units of one
@@ -883,22 +945,29 @@ static void gemm_serial(const Gemm *g, void *buf) {
 #define PACK_COST 16
 #define MIN_PARALLEL_MNK (64 * 64 * 48) /* below this one thread is faster */
 
-void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
-                  int *tm, int *tn) {
+/* prepacked: B's panels are ready (no B packing; N splits at whole panels). */
+static void grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T, bool prepacked,
+                 int *tm, int *tn) {
   *tm = *tn = 1;
   if (T <= 1 || M * N * K < MIN_PARALLEL_MNK) return;
+  int ngran = prepacked ? ar->nr : ar->ngran;
   double best = 0;
   for (int a = 1; a <= T; a++)
     for (int b = 1; a * b <= T; b++) {
       double rows = (double)(ceil_div(ceil_div(M, ar->mr), a) * ar->mr);
-      double cols = (double)(ceil_div(ceil_div(N, ar->ngran), b) * ar->ngran);
-      double cost = rows * cols * (double)K + PACK_COST * (double)K * (rows + cols);
+      double cols = (double)(ceil_div(ceil_div(N, ngran), b) * ngran);
+      double cost = rows * cols * (double)K + PACK_COST * (double)K * (rows + (prepacked ? 0 : cols));
       if (best == 0 || cost < best * 0.999) {
         best = cost;
         *tm = a;
         *tn = b;
       }
     }
+}
+
+void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
+                  int *tm, int *tn) {
+  grid(ar, M, N, K, T, false, tm, tn);
 }
 
 typedef struct GemmJob {
@@ -921,11 +990,10 @@ static void grid_task(void *ctx, int64_t begin, int64_t end, int ti) {
   for (int64_t t = begin; t < end; t++) {
     int a = (int)(t / j->tn), b = (int)(t % j->tn);
     int64_t m0 = rt_split(g->M, g->ar->mr, j->tm, a), m1 = rt_split(g->M, g->ar->mr, j->tm, a + 1);
-    int64_t n0 = rt_split(g->N, g->ar->ngran, j->tn, b);
-    int64_t n1 = rt_split(g->N, g->ar->ngran, j->tn, b + 1);
+    int gran = g->Bp ? g->ar->nr : g->ar->ngran; /* prepacked: whole panels */
+    int64_t n0 = rt_split(g->N, gran, j->tn, b), n1 = rt_split(g->N, gran, j->tn, b + 1);
     if (m0 >= m1 || n0 >= n1) continue;
-    if (buf) gemm_block(g, m0, m1, n0, n1, buf);
-    else gemm_unpacked(g, m0, m1, n0, n1);
+    gemm_part(g, m0, m1, n0, n1, buf);
   }
 }
 
@@ -953,7 +1021,7 @@ static void gemm_run(rt_pool *p, const Gemm *g) {
     return;
   }
   GemmJob j = {.pool = p, .g = g};
-  rt_gemm_grid(g->ar, g->M, g->N, g->K, rt_pool_size(p), &j.tm, &j.tn);
+  grid(g->ar, g->M, g->N, g->K, rt_pool_size(p), g->Bp != NULL, &j.tm, &j.tn);
   rt_parallel_for(p, j.tm * j.tn, 1, grid_task, &j);
 }
 
@@ -984,7 +1052,7 @@ void rt_sgemm(rt_pool *p, bool transA, bool transB, int64_t M, int64_t N, int64_
               float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
               float beta, float *C, int64_t ldc) {
   Gemm g = {rt_gemm_arch_get(4), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run(p, &g);
 }
 
@@ -992,7 +1060,7 @@ void rt_dgemm(rt_pool *p, bool transA, bool transB, int64_t M, int64_t N, int64_
               double alpha, const double *A, int64_t lda, const double *B, int64_t ldb,
               double beta, double *C, int64_t ldc) {
   Gemm g = {rt_gemm_arch_get(8), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run(p, &g);
 }
 
@@ -1002,7 +1070,7 @@ void rt_sgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
                       const float *B, int64_t ldb, int64_t strideB, float beta,
                       float *C, int64_t ldc, int64_t strideC) {
   Gemm g = {rt_gemm_arch_get(4), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run_batched(p, &g, batch, strideA, strideB, strideC);
 }
 
@@ -1012,6 +1080,98 @@ void rt_dgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
                       const double *B, int64_t ldb, int64_t strideB, double beta,
                       double *C, int64_t ldc, int64_t strideC) {
   Gemm g = {rt_gemm_arch_get(8), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run_batched(p, &g, batch, strideA, strideB, strideC);
+}
+
+/* ---- prepacked B: entry points --------------------------------------------------- */
+
+static size_t prepacked_bytes(int esz, int64_t K, int64_t N) {
+  size_t m = 0;
+  if (K > 0 && N > 0)
+    for (int i = RT_ISA_C; i <= RT_ISA_AVX512; i++) {
+      const rt_gemm_arch *ar = esz == 8 ? &arch_f64[i] : &arch_f32[i];
+      size_t e = (size_t)(npad_of(ar, N) * K) * (size_t)esz;
+      if (e > m) m = e;
+    }
+  return PREPACK_HEADER + align64(m);
+}
+
+typedef struct PackJob {
+  const rt_gemm_arch *ar;
+  bool tb;
+  int64_t K, N, ldb;
+  const char *B;
+  char *dst;     /* the panels, after the header */
+  int parts;
+} PackJob;
+
+/* Parts [begin,end) of the columns (whole panels), every depth block. */
+static void prepack_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  const PackJob *j = ctx;
+  const rt_gemm_arch *ar = j->ar;
+  size_t esz = (size_t)ar->esz;
+  int64_t kc = rt_gemm_kblock(ar, j->K), npad = npad_of(ar, j->N);
+  for (int64_t part = begin; part < end; part++) {
+    int64_t n0 = rt_split(j->N, ar->nr, j->parts, (int)part), n1 = rt_split(j->N, ar->nr, j->parts, (int)part + 1);
+    if (n0 >= n1) continue;
+    for (int64_t pc = 0; pc < j->K; pc += kc) {
+      int64_t kb = min64(kc, j->K - pc), boff = j->tb ? n0 * j->ldb + pc : pc * j->ldb + n0;
+      rt_gemm_pack_b(ar, j->tb, j->B + (size_t)boff * esz, j->ldb, kb, n1 - n0,
+                     j->dst + (size_t)(pc * npad + n0 * kb) * esz);
+    }
+  }
+}
+
+#define PREPACK_MIN_PARALLEL 65536 /* elements of B below which one thread packs */
+
+static void prepack(rt_pool *p, int esz, bool transB, int64_t K, int64_t N, const void *B,
+                    int64_t ldb, void *dst) {
+  const rt_gemm_arch *ar = rt_gemm_arch_get(esz);
+  PrepackHeader h = {PREPACK_MAGIC, (int32_t)ar->isa, esz};
+  memset(dst, 0, PREPACK_HEADER);
+  memcpy(dst, &h, sizeof h);
+  if (K <= 0 || N <= 0) return;
+  int T = rt_pool_size(p);
+  PackJob j = {ar, transB, K, N, ldb, B, (char *)dst + PREPACK_HEADER,
+               K * N >= PREPACK_MIN_PARALLEL ? T : 1};
+  rt_parallel_for(p, j.parts, 1, prepack_task, &j);
+}
+
+static void prepacked_run(rt_pool *p, Gemm *g, const void *Bp) {
+  PrepackHeader h;
+  memcpy(&h, Bp, sizeof h);
+  g->Bp = (const char *)Bp + PREPACK_HEADER;
+  g->bar = h.magic == PREPACK_MAGIC && h.esz == g->ar->esz && h.isa >= RT_ISA_C && h.isa <= RT_ISA_AVX512
+               ? (g->ar->esz == 8 ? &arch_f64[h.isa] : &arch_f32[h.isa])
+               : g->ar;
+  gemm_run(p, g);
+}
+
+size_t rt_sgemm_prepacked_bytes(int64_t K, int64_t N) { return prepacked_bytes(4, K, N); }
+size_t rt_dgemm_prepacked_bytes(int64_t K, int64_t N) { return prepacked_bytes(8, K, N); }
+
+void rt_sgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const float *B, int64_t ldb,
+                        void *dst) {
+  prepack(p, 4, transB, K, N, B, ldb, dst);
+}
+void rt_dgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const double *B,
+                        int64_t ldb, void *dst) {
+  prepack(p, 8, transB, K, N, B, ldb, dst);
+}
+
+void rt_sgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const void *Bp, float beta, float *C,
+                        int64_t ldc) {
+  Gemm g = {rt_gemm_arch_get(4), transA, false, M, N, K, alpha, beta,
+            (const char *)A, NULL, (char *)C, lda, 0, ldc, NULL, NULL};
+  prepacked_run(p, &g, Bp);
+}
+void rt_dgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, double alpha,
+                        const double *A, int64_t lda, const void *Bp, double beta, double *C,
+                        int64_t ldc) {
+  Gemm g = {rt_gemm_arch_get(8), transA, false, M, N, K, alpha, beta,
+            (const char *)A, NULL, (char *)C, lda, 0, ldc, NULL, NULL};
+  prepacked_run(p, &g, Bp);
 }

@@ -84,6 +84,36 @@ void rt_dgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
                       const double *B, int64_t ldb, int64_t strideB, double beta,
                       double *C, int64_t ldc, int64_t strideC);
 
+/* Prepacked B, for a B used by many products (a recurrent weight, h @ Wh
+   at every step): rt_sgemm_prepack_b packs op(B)[K,N] (transB as in
+   rt_sgemm) once into dst, then rt_sgemm_prepacked computes
+   C[M,N] = alpha * op(A) @ op(B) + beta * C from it, with the same result,
+   bit for bit, as rt_sgemm on the same instruction set and arguments, for
+   any pool (threads split the product as rt_sgemm does; the stored panels
+   make a split of N free).
+   rt_sgemm_prepacked_bytes(K, N) is the size of dst: an upper bound for
+   every instruction set of this build (so it may be computed at compile
+   time, on another machine), a multiple of 64; dst must be 64-byte
+   aligned. The packed layout depends on the instruction set (process-
+   wide, rt_kernels_isa), so packing and multiplying must see the same one:
+   do not call rt_kernels_set_isa in between. If they differ anyway, the
+   product is still correct (from the packer's layout, recorded in dst) but
+   slow and not bit-identical to rt_sgemm. K or N == 0 is allowed (dst is
+   then only a header). The packed data does not point back at B: B may
+   change or go once it is packed. No allocation per call. */
+size_t rt_sgemm_prepacked_bytes(int64_t K, int64_t N);
+void rt_sgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const float *B, int64_t ldb,
+                        void *dst);
+void rt_sgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const void *Bp, float beta, float *C,
+                        int64_t ldc);
+size_t rt_dgemm_prepacked_bytes(int64_t K, int64_t N);
+void rt_dgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const double *B,
+                        int64_t ldb, void *dst);
+void rt_dgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, double alpha,
+                        const double *A, int64_t lda, const void *Bp, double beta, double *C,
+                        int64_t ldc);
+
 /* ---- convolution --------------------------------------------------------- */
 
 /* 2-D convolution, NCHW. x[N,C,H,W], w[O,C,KH,KW], y[N,O,OH,OW] with

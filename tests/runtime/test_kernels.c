@@ -375,6 +375,138 @@ static void test_gemm_batched(void) {
   }
 }
 
+/* Prepacked B: rt_sgemm_prepacked after rt_sgemm_prepack_b gives exactly
+ * rt_sgemm's bits for the same ISA, for every pool used to pack and to
+ * multiply, both layouts of A and B, alpha/beta, and edge shapes (N not a
+ * multiple of any nr, K above every kc, M == 1). The packer stays inside
+ * rt_*gemm_prepacked_bytes (a guard after it is untouched). Packing with
+ * one ISA and multiplying with another is still correct (to the error
+ * bound). */
+typedef struct PrepackCase {
+  int64_t M, N, K;
+  double alpha, beta;
+} PrepackCase;
+
+#define GUARD 256
+
+static void check_prepacked(const PrepackCase *pc, bool f64) {
+  int64_t M = pc->M, N = pc->N, K = pc->K;
+  size_t es = f64 ? sizeof(double) : sizeof(float);
+  size_t bytes = f64 ? rt_dgemm_prepacked_bytes(K, N) : rt_sgemm_prepacked_bytes(K, N);
+  CU_ASSERT_EQUAL(bytes % 64, 0);
+  unsigned char *packed = rt_alloc(bytes + GUARD);
+  size_t na = (size_t)((M > K ? M : K) + 2) * (size_t)((M > K ? M : K) + 2); /* any layout, ld + 2 */
+  size_t nb = (size_t)((N > K ? N : K) + 2) * (size_t)((N > K ? N : K) + 2);
+  void *A = malloc(na * es), *B = malloc(nb * es);
+  void *C0 = malloc((size_t)(M * (N + 3)) * es), *C1 = malloc((size_t)(M * (N + 3)) * es);
+  for (size_t i = 0; i < na; i++) {
+    if (f64) ((double *)A)[i] = rnd();
+    else ((float *)A)[i] = (float)rnd();
+  }
+  for (size_t i = 0; i < nb; i++) {
+    if (f64) ((double *)B)[i] = rnd();
+    else ((float *)B)[i] = (float)rnd();
+  }
+  int64_t ldc = N + 3;
+  rt_isa isas[4];
+  int nisa = isa_list(isas), bad = 0;
+  for (int t = 0; t < 4; t++) {
+    bool ta = t & 1, tb = t & 2;
+    int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2;
+    for (int ii = 0; ii < nisa; ii++) {
+      for (int pk = 0; pk < 3; pk++) /* pool that packs */
+        for (int pm = 0; pm < 3; pm++) { /* pool that multiplies */
+          rt_kernels_set_isa(isas[ii]);
+          for (int64_t i = 0; i < M * ldc; i++) {
+            double v = rnd();
+            if (f64) ((double *)C0)[i] = ((double *)C1)[i] = v;
+            else ((float *)C0)[i] = ((float *)C1)[i] = (float)v;
+          }
+          memset(packed, 0xa5, bytes + GUARD);
+          if (f64) {
+            rt_dgemm(pool_at(pm), ta, tb, M, N, K, pc->alpha, A, lda, B, ldb, pc->beta, C0, ldc);
+            rt_dgemm_prepack_b(pool_at(pk), tb, K, N, B, ldb, packed);
+            rt_dgemm_prepacked(pool_at(pm), ta, M, N, K, pc->alpha, A, lda, packed, pc->beta, C1, ldc);
+          } else {
+            rt_sgemm(pool_at(pm), ta, tb, M, N, K, (float)pc->alpha, A, lda, B, ldb, (float)pc->beta, C0, ldc);
+            rt_sgemm_prepack_b(pool_at(pk), tb, K, N, B, ldb, packed);
+            rt_sgemm_prepacked(pool_at(pm), ta, M, N, K, (float)pc->alpha, A, lda, packed, (float)pc->beta, C1, ldc);
+          }
+          int b = memcmp(C0, C1, (size_t)(M * ldc) * es) != 0;
+          for (int i = 0; i < GUARD; i++) b += packed[bytes + (size_t)i] != 0xa5;
+          if (b)
+            fprintf(stderr, "\n  prepacked %s M=%lld N=%lld K=%lld ta=%d tb=%d isa=%s pools %d/%d differs\n",
+                    f64 ? "f64" : "f32", (long long)M, (long long)N, (long long)K, ta, tb,
+                    rt_isa_name(isas[ii]), pk, pm);
+          bad += b;
+          /* multiplied with another ISA: the packer's layout, the reference's values */
+          if (pk == 0 && pm == 2 && nisa > 1) {
+            rt_kernels_set_isa(isas[(ii + 1) % nisa]);
+            for (int64_t i = 0; i < M * ldc; i++) {
+              double v = rnd();
+              if (f64) ((double *)C0)[i] = ((double *)C1)[i] = v;
+              else ((float *)C0)[i] = ((float *)C1)[i] = (float)v;
+            }
+            if (f64) {
+              rt_dgemm(pool_at(pm), ta, tb, M, N, K, pc->alpha, A, lda, B, ldb, pc->beta, C0, ldc);
+              rt_dgemm_prepacked(pool_at(pm), ta, M, N, K, pc->alpha, A, lda, packed, pc->beta, C1, ldc);
+            } else {
+              rt_sgemm(pool_at(pm), ta, tb, M, N, K, (float)pc->alpha, A, lda, B, ldb, (float)pc->beta, C0, ldc);
+              rt_sgemm_prepacked(pool_at(pm), ta, M, N, K, (float)pc->alpha, A, lda, packed, (float)pc->beta, C1, ldc);
+            }
+            double eps = f64 ? DBL_EPSILON : FLT_EPSILON;
+            for (int64_t i = 0; i < M * ldc; i++) {
+              double x = f64 ? ((double *)C0)[i] : ((float *)C0)[i];
+              double y = f64 ? ((double *)C1)[i] : ((float *)C1)[i];
+              /* both near the exact value: |terms| <= 1, so within 2 bounds of K terms */
+              bad += !(fabs(x - y) <= 4.0 * (double)(K + 4) * eps * (fabs(pc->alpha) * (double)K + fabs(pc->beta)) + 1e-300);
+            }
+          }
+        }
+    }
+  }
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  CU_ASSERT_EQUAL(bad, 0);
+  rt_free(packed);
+  free(A), free(B), free(C0), free(C1);
+}
+
+static const PrepackCase prepack_cases[] = {
+    {32, 256, 256, 1, 0},  /* a recurrent step */
+    {1, 37, 19, 1, 1},     /* M = 1, N not a multiple of any nr */
+    {13, 70, 500, -0.5, 2},/* K above every kc: several depth blocks */
+    {50, 600, 40, 1, 0},   /* N above nc: several column blocks, big enough to split */
+    {7, 3, 5, 2, 0.5},     /* tiny */
+    {40, 130, 64, 1, 1},   /* N split in panels with a partial last one */
+};
+
+static void test_gemm_prepacked(void) {
+  for (size_t i = 0; i < sizeof prepack_cases / sizeof *prepack_cases; i++) {
+    check_prepacked(&prepack_cases[i], false);
+    check_prepacked(&prepack_cases[i], true);
+  }
+}
+
+/* K == 0, N == 0, alpha == 0: the degenerate forms rt_sgemm allows. */
+static void test_gemm_prepacked_degenerate(void) {
+  _Alignas(64) unsigned char packed[1024];
+  CU_ASSERT(rt_sgemm_prepacked_bytes(0, 5) == 64); /* a header only */
+  CU_ASSERT(rt_dgemm_prepacked_bytes(5, 0) == 64);
+  CU_ASSERT_FATAL(rt_sgemm_prepacked_bytes(2, 2) <= sizeof packed);
+  float C[4] = {1, 2, 3, 4};
+  rt_sgemm_prepack_b(pool2, false, 0, 2, NULL, 2, packed);
+  rt_sgemm_prepacked(pool2, false, 2, 2, 0, 1.0f, NULL, 1, packed, 2.0f, C, 2);
+  for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL(C[i], 2.0f * (float)(i + 1));
+  float B[4] = {1, 2, 3, 4}, A[4] = {NAN, NAN, NAN, NAN}, D[4] = {NAN, NAN, NAN, NAN};
+  rt_sgemm_prepack_b(NULL, true, 2, 2, B, 2, packed);
+  rt_sgemm_prepacked(NULL, false, 2, 2, 2, 0.0f, A, 2, packed, 0.0f, D, 2);
+  for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL(D[i], 0.0f);
+  double E[2] = {NAN, NAN};
+  rt_dgemm_prepack_b(pool1, false, 3, 0, NULL, 1, packed);
+  rt_dgemm_prepacked(pool1, false, 2, 0, 3, 1.0, NULL, 3, packed, 0.0, E, 1); /* N == 0: C untouched */
+  CU_ASSERT(isnan(E[0]) && isnan(E[1]));
+}
+
 /* ---- convolution ------------------------------------------------------------ */
 
 static int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p) { return (in + 2 * p - k) / s + 1; }
@@ -996,6 +1128,8 @@ int main(void) {
       {"dgemm vs reference", test_dgemm},
       {"gemm alpha=0, K=0, M=0", test_gemm_degenerate},
       {"gemm batched", test_gemm_batched},
+      {"gemm prepacked B: rt_sgemm's bits, every ISA/pool", test_gemm_prepacked},
+      {"gemm prepacked B: K=0, N=0, alpha=0", test_gemm_prepacked_degenerate},
       {"conv2d f32 fwd/bwd-data/bwd-filter", test_conv_f32},
       {"conv2d f64", test_conv_f64},
       {"conv2d shape check", test_conv_shape_check},
