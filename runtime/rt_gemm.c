@@ -693,11 +693,17 @@ size_t rt_gemm_pack_a_bytes(const rt_gemm_arch *ar) {
 size_t rt_gemm_pack_b_bytes(const rt_gemm_arch *ar) {
   return (size_t)(ceil_div(ar->nc, ar->nr) * ar->nr * ar->kc) * (size_t)ar->esz;
 }
+/* At least WORK_MIN_BYTES whatever the blocking, so that which images fit
+ * the convolutions' stride-1 paths (the padded input lives here) does not
+ * change with an arch's cache blocks. */
+#define WORK_MIN_BYTES ((size_t)768 << 10)
+
 size_t rt_gemm_work_bytes(const rt_gemm_arch *ar) {
   int64_t e = ar->kc * ar->nc;
   if (ar->mc * ar->nc > e) e = ar->mc * ar->nc;
   if (ar->mc * ar->kc > e) e = ar->mc * ar->kc;
-  return (size_t)e * (size_t)ar->esz;
+  size_t b = (size_t)e * (size_t)ar->esz;
+  return b > WORK_MIN_BYTES ? b : WORK_MIN_BYTES;
 }
 
 static size_t arch_bytes(const rt_gemm_arch *ar) {

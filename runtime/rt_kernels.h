@@ -282,7 +282,7 @@ typedef struct rt_gemm_arch {
 /* The arch in use for f32 (esz 4) or f64 (esz 8). */
 const rt_gemm_arch *rt_gemm_arch_get(int esz);
 /* Bytes of packed A block, packed B block, and the extra work block
-   (max(kc*nc, mc*nc, mc*kc) elements) for `ar`. */
+   (max(kc*nc, mc*nc, mc*kc) elements, and at least 768 KB) for `ar`. */
 size_t rt_gemm_pack_a_bytes(const rt_gemm_arch *ar);
 size_t rt_gemm_pack_b_bytes(const rt_gemm_arch *ar);
 size_t rt_gemm_work_bytes(const rt_gemm_arch *ar);
