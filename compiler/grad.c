@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ad_internal.h"
+#include "loops.h"
 
 struct AdScope {
   PtrMap adj;        /* value -> its adjoint so far */
@@ -211,26 +212,8 @@ static void collect_outer(Ad *ad, Block *b, const PtrMap *local, PtrMap *seen, P
 }
 
 static Value *tape_value(Ad *ad, Inst *fin, Value *v) {
-  /* add v as a stacked output of the forward loop */
-  Block *fb = fin->body;
-  Inst *y = fb->last;
-  Value **na = NEW_ARRAY(ad->a, Value *, y->nargs + 2);
-  memcpy(na, y->args, sizeof(Value *) * (size_t)y->nargs);
-  na[y->nargs++] = v;
-  y->args = na;
-  Value **nr = NEW_ARRAY(ad->a, Value *, fin->nres + 2);
-  memcpy(nr, fin->res, sizeof(Value *) * (size_t)fin->nres);
-  Value *t = NEW(ad->a, Value);
-  t->ty = v->ty;
-  memmove(t->ty.dim + 1, t->ty.dim, sizeof(int64_t) * (size_t)t->ty.rank);
-  t->ty.dim[0] = fin->attr.i[1] - fin->attr.i[0];
-  t->ty.rank++;
-  t->def = fin;
-  t->res = fin->nres;
-  t->name = arena_printf(ad->a, "tape.%s", v->name ? v->name : op_info[v->def ? v->def->op : OP_FOR].name);
-  nr[fin->nres++] = t;
-  fin->res = nr;
-  return t;
+  const char *what = v->name ? v->name : op_info[v->def ? v->def->op : OP_FOR].name;
+  return loop_add_stacked(ad->a, fin, v, arena_printf(ad->a, "tape.%s", what));
 }
 
 static void replace_in_block(Block *b, Value *from, Value *to) { ir_replace_uses(b, from, to); }

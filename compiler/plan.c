@@ -116,7 +116,8 @@ static void decide_fusion(P *p, Block *b) {
       decide_fusion(p, in->body);
       continue;
     }
-    if (in->nres != 1 || !elementwise(in)) continue;
+    bool view = in->op == OP_SLICE || in->op == OP_DYN_SLICE;
+    if (in->nres != 1 || (!elementwise(in) && !view)) continue;
     Value *v = in->res[0];
     Info *x = info(p, v);
     if (x->must || v->nuse == 0) continue;
@@ -127,8 +128,9 @@ static void decide_fusion(P *p, Block *b) {
     if (v->nuse != 1) continue;
     Inst *u = x->user;
     if (u->block != in->block) continue;
+    if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
     const Type *space = reduction(u) ? &u->args[0]->ty : &u->res[0]->ty;
-    if (!shape_eq(&v->ty, space)) continue;
+    if (!view && !shape_eq(&v->ty, space)) continue; /* a view is only addressing: it may broadcast */
     /* a consumer that reads v with broadcasting would recompute it; same
      * shape above rules that out. */
     x->fused = true;
@@ -411,6 +413,96 @@ static void find_pooled(P *p, Block *b) {
   }
 }
 
+/* ---- groups ---------------------------------------------------------------------------- */
+
+#define GROUP_MAX 24
+
+static bool groupable(P *p, const Inst *in) {
+  if (!elementwise(in) || in->nres != 1 || in->res[0]->ty.rank == 0) return false;
+  if (in->op == OP_CONST || in->op == OP_IOTA || in->op == OP_ONE_HOT || in->op == OP_RNG_UNIFORM ||
+      in->op == OP_BROADCAST)
+    return false;
+  return !info(p, in->res[0])->fused && plan_of(p->plan, in->res[0])->kind != ST_NONE;
+}
+
+static bool is_view_op(const Inst *in) { return in && (in->op == OP_SLICE || in->op == OP_DYN_SLICE); }
+
+/* The stored values (and views) the tree of operand v reads, into out. */
+static void group_leaves(P *p, Value *v, PtrVec *out) {
+  if (info(p, v)->fused && v->def && !is_view_op(v->def)) {
+    for (int i = 0; i < v->def->nargs; i++) group_leaves(p, v->def->args[i], out);
+    return;
+  }
+  if (v->ty.rank) vec_push(p->a, out, v);
+}
+
+/* Does leaf l read at the element being computed (same shape, no view)? */
+static bool same_element(const Value *l, const Type *space) {
+  return !(l->def && is_view_op(l->def)) && shape_eq(&l->ty, space);
+}
+
+/* The value whose storage leaf l reads. */
+static const Value *leaf_root(P *p, const Value *l) {
+  if (l->def && is_view_op(l->def) && info(p, l)->fused) l = l->def->args[0];
+  return plan_root(p->plan, l);
+}
+
+/* May `in` join the group m[0..n)? Not when its tree reads a member's
+ * result at another element. */
+static bool joins(P *p, Inst **m, int n, Inst *in) {
+  if (n == GROUP_MAX || !groupable(p, in) || !shape_eq(&in->res[0]->ty, &m[0]->res[0]->ty)) return false;
+  PtrVec lv = {0};
+  for (int a = 0; a < in->nargs; a++) group_leaves(p, in->args[a], &lv);
+  for (int l = 0; l < lv.n; l++) {
+    const Value *x = lv.v[l];
+    if (same_element(x, &in->res[0]->ty)) continue;
+    const Value *r = leaf_root(p, x);
+    for (int k = 0; k < n; k++)
+      if (plan_root(p->plan, m[k]->res[0]) == r) return false;
+  }
+  return true;
+}
+
+static void find_groups(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      find_groups(p, in->body);
+      continue;
+    }
+    if (!groupable(p, in)) continue;
+    Inst *m[GROUP_MAX];
+    int n = 0;
+    m[n++] = in;
+    Inst *last = in;
+    for (Inst *x = in->next; x; x = x->next) {
+      if (x->nres == 1 && (info(p, x->res[0])->fused || x->op == OP_RESHAPE)) continue;
+      if (!joins(p, m, n, x)) break;
+      m[n++] = x;
+      last = x;
+    }
+    if (n < 2) continue;
+    PlanGroup *g = NEW(p->a, PlanGroup);
+    g->m = NEW_ARRAY(p->a, Inst *, n);
+    memcpy(g->m, m, sizeof(Inst *) * (size_t)n);
+    g->n = n;
+    g->last = last;
+    pm_put(&p->plan->groups, in, g);
+
+    p->plan->ngroups++;
+    /* what is read at other elements lives past the group */
+    int end = ipos(p, last) + 1;
+    for (int k = 0; k < n; k++) {
+      PtrVec lv = {0};
+      for (int a = 0; a < m[k]->nargs; a++) group_leaves(p, m[k]->args[a], &lv);
+      for (int l = 0; l < lv.n; l++)
+        if (!same_element(lv.v[l], &m[0]->res[0]->ty)) extend(p, leaf_root(p, lv.v[l]), end);
+    }
+    in = last;
+  }
+}
+
+const PlanGroup *plan_group(const Plan *p, const Inst *in) { return pm_get(&p->groups, in); }
+
 /* ---- allocation ------------------------------------------------------------------- */
 
 typedef struct Block_ {
@@ -490,6 +582,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   pm_init(&p.plan->vals, a);
   pm_init(&p.plan->tapes, a);
   pm_init(&p.plan->pooled, a);
+  pm_init(&p.plan->groups, a);
   pm_init(&p.info, a);
   pm_init(&p.ipos, a);
   pm_init(&p.iend, a);
@@ -508,6 +601,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   find_tapes(&p, f->body);
   find_pooled(&p, f->body);
   liveness(&p, f->body);
+  find_groups(&p, f->body);
   decide_inplace(&p, f->body);
   allocate(&p);
   /* kernel scratch after everything else */
