@@ -148,5 +148,9 @@ int main(int argc, char **argv) {
   printf("  isa %s", rt_isa_name(rt_kernels_isa()));
 #endif
   printf("\n");
+  snprintf(sym, sizeof sym, "%s_destroy", name);
+  void (*destroy)(void *) = (void (*)(void *))dlsym(h, sym);
+  if (destroy) destroy(m);
+  dlclose(h);
   return 0;
 }
