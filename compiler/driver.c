@@ -166,6 +166,8 @@ static void print_memory(FILE *out, Arena *a, const Compiled *c) {
         if (pl->groups.keys[k]) nm += ((const PlanGroup *)pl->groups.vals[k])->n;
       fprintf(out, ", %d elementwise loops computing %d values", pl->ngroups, nm);
     }
+    if (pl->nprepack)
+      fprintf(out, ", %d loop-invariant matmul operand%s packed once per loop", pl->nprepack, pl->nprepack == 1 ? "" : "s");
     if (pl->npooled)
       fprintf(out, ", %d pooling gradient%s expanded inside convolution gradients", pl->npooled,
               pl->npooled == 1 ? "" : "s");

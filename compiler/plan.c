@@ -6,6 +6,8 @@
  * the loop's end, since every iteration reads it. */
 #include "plan.h"
 
+#include "rt_kernels.h"
+
 #include <string.h>
 
 #define ALIGN 64
@@ -506,6 +508,60 @@ static void find_groups(P *p, Block *b) {
 
 const PlanGroup *plan_group(const Plan *p, const Inst *in) { return pm_get(&p->groups, in); }
 
+/* ---- prepacked weights ------------------------------------------------------------------- */
+
+static bool defined_outside(const Value *v, const Block *body) {
+  const Block *b = v->def ? v->def->block : v->block;
+  for (; b; b = b->parent ? b->parent->block : NULL)
+    if (b == body) return false;
+  return true;
+}
+
+static void find_prepacks(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      find_prepacks(p, in->body);
+      continue;
+    }
+    if (in->op != OP_MATMUL || in->res[0]->ty.rank != 2 || !b->parent) continue;
+    DType dt = in->res[0]->ty.dtype;
+    if (dt != TY_F32 && dt != TY_F64) continue;
+    Value *B = in->args[1];
+    Inst *loop = NULL;
+    for (Block *q = b; q && q->parent; q = q->parent->block) {
+      if (!defined_outside(B, q)) break;
+      loop = q->parent;
+    }
+    if (!loop || loop->attr.i[1] - loop->attr.i[0] < 2) continue;
+    const Type *c = &in->res[0]->ty;
+    int64_t K = in->attr.i[0] ? in->args[0]->ty.dim[0] : in->args[0]->ty.dim[1], N = c->dim[1];
+    size_t bytes = dt == TY_F32 ? rt_sgemm_prepacked_bytes(K, N) : rt_dgemm_prepacked_bytes(K, N);
+    Prepack *pk = NEW(p->a, Prepack);
+    pk->mm = in;
+    pk->loop = loop;
+    pk->packed = NEW(p->a, Value);
+    int64_t words = (int64_t)((bytes + 3) / 4);
+    pk->packed->ty = type_make(TY_F32, 1, &words);
+    pk->packed->name = "prepacked B";
+    Info *x = info(p, pk->packed);
+    x->pos = ipos(p, loop);
+    x->last = loop_end(p, loop);
+    vplan(p, pk->packed)->kind = ST_WS;
+    extend(p, B, ipos(p, loop)); /* read by the packing, before the loop */
+    pm_put(&p->plan->prepack, in, pk);
+    PtrVec *list = pm_get(&p->plan->loop_packs, loop);
+    if (!list) {
+      list = NEW(p->a, PtrVec);
+      pm_put(&p->plan->loop_packs, loop, list);
+    }
+    vec_push(p->a, list, pk);
+    p->plan->nprepack++;
+  }
+}
+
+const Prepack *plan_prepack(const Plan *p, const Inst *in) { return pm_get(&p->prepack, in); }
+const PtrVec *plan_loop_packs(const Plan *p, const Inst *loop) { return pm_get(&p->loop_packs, loop); }
+
 /* ---- allocation ------------------------------------------------------------------- */
 
 typedef struct Block_ {
@@ -586,6 +642,8 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   pm_init(&p.plan->tapes, a);
   pm_init(&p.plan->pooled, a);
   pm_init(&p.plan->groups, a);
+  pm_init(&p.plan->prepack, a);
+  pm_init(&p.plan->loop_packs, a);
   pm_init(&p.info, a);
   pm_init(&p.ipos, a);
   pm_init(&p.iend, a);
@@ -605,6 +663,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   find_pooled(&p, f->body);
   liveness(&p, f->body);
   find_groups(&p, f->body);
+  find_prepacks(&p, f->body);
   decide_inplace(&p, f->body);
   allocate(&p);
   /* kernel scratch after everything else */

@@ -986,6 +986,13 @@ static void lower_matmul(Gen *g, Inst *in) {
   LLVMValueRef tA = LLVMConstInt(g->t_i1, ta, 0), tB = LLVMConstInt(g->t_i1, tb, 0);
   LLVMValueRef lda = g_i64(g, ta ? M : K), ldb = g_i64(g, tb ? K : N), ldc = g_i64(g, N);
   LLVMValueRef one = LLVMConstReal(ft, 1.0), zero = LLVMConstReal(ft, 0.0);
+  const Prepack *pk = plan_prepack(g->plan, in);
+  if (pk) { /* B was packed before the loop (lower_for) */
+    LLVMTypeRef ps[12] = {g->t_ptr, g->t_i1, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_ptr, ft, g->t_ptr, g->t_i64};
+    LLVMValueRef args[12] = {g->pool, tA, g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda, base_ptr(g, pk->packed), zero, C, ldc};
+    g_call(g, f64 ? "rt_dgemm_prepacked" : "rt_sgemm_prepacked", g->t_void, ps, 12, args);
+    return;
+  }
   if (batch == 1) {
     LLVMTypeRef ps[14] = {g->t_ptr, g->t_i1, g->t_i1, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_ptr, g->t_i64, ft, g->t_ptr, g->t_i64};
     LLVMValueRef args[14] = {g->pool, tA, tB, g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda, Bp, ldb, zero, C, ldc};
@@ -1145,11 +1152,28 @@ static void lower_gather(Gen *g, Inst *in) {
 
 static void lower_block(Gen *g, Block *b);
 
+/* Pack the loop-invariant B operands of the loop's matmuls (plan.h). */
+static void prepack_before(Gen *g, const Inst *loop) {
+  const PtrVec *list = plan_loop_packs(g->plan, loop);
+  for (int i = 0; list && i < list->n; i++) {
+    const Prepack *pk = list->v[i];
+    const Inst *mm = pk->mm;
+    const Value *b = mm->args[1], *c = mm->res[0];
+    bool tb = mm->attr.i[1], f64 = c->ty.dtype == TY_F64;
+    int64_t N = c->ty.dim[1], K = mm->attr.i[0] ? mm->args[0]->ty.dim[0] : mm->args[0]->ty.dim[1];
+    LLVMTypeRef ps[7] = {g->t_ptr, g->t_i1, g->t_i64, g->t_i64, g->t_ptr, g->t_i64, g->t_ptr};
+    LLVMValueRef args[7] = {g->pool, LLVMConstInt(g->t_i1, tb, 0), g_i64(g, K), g_i64(g, N), base_ptr(g, b),
+                            g_i64(g, tb ? K : N), base_ptr(g, pk->packed)};
+    g_call(g, f64 ? "rt_dgemm_prepack_b" : "rt_sgemm_prepack_b", g->t_void, ps, 7, args);
+  }
+}
+
 static void lower_for(Gen *g, Inst *in) {
   Block *body = in->body;
   int nc = in->nargs;
   int64_t lo = in->attr.i[0], hi = in->attr.i[1];
   bool rev = in->attr.i[3];
+  prepack_before(g, in);
   for (int k = 0; k < nc; k++) copy_value(g, in->res[k], in->args[k]);
   LLVMBasicBlockRef h, e;
   LLVMValueRef step;
