@@ -85,6 +85,28 @@ void rt_free(void *p) {
   if (p) free_hook(p, hook_ud);
 }
 
+void *rt_realloc(void *p, size_t old_size, size_t new_size) {
+  void *np = rt_alloc(new_size);
+  if (!np) return NULL;
+  if (p) memcpy(np, p, old_size < new_size ? old_size : new_size);
+  rt_free(p);
+  return np;
+}
+
+void *rt_grow(void *p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return p;
+  size_t ncap = *cap < 8 ? 16 : *cap;
+  while (ncap < need && ncap <= SIZE_MAX / 2) ncap *= 2;
+  if (ncap < need) ncap = need;
+  if (elem && ncap > SIZE_MAX / elem) {
+    rt_error(NN_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", ncap, elem);
+    return NULL;
+  }
+  void *np = rt_realloc(p, *cap * elem, ncap * elem);
+  if (np) *cap = ncap;
+  return np;
+}
+
 /* ---- Philox-4x32-10 (Salmon et al., SC'11) ------------------------------ */
 
 static inline uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t *hi) {

@@ -54,6 +54,18 @@ void rt_clear_error(void);
 void *rt_alloc(size_t size);
 void *rt_calloc(size_t n, size_t size); /* zeroed; NULL on overflow/failure */
 void rt_free(void *p);
+/* Resizes a block of rt_alloc: a new block of new_size bytes that holds the
+ * first min(old_size, new_size) bytes of p, and p is freed (the hook has no
+ * realloc, and every block stays 64-byte aligned). NULL on failure, with p
+ * left as it was. rt_realloc(NULL, 0, n) is rt_alloc(n). */
+void *rt_realloc(void *p, size_t old_size, size_t new_size);
+/* The runtime's one grow-by-doubling helper, for arrays and buffers that
+ * fill as they go: p holds *cap elements of `elem` bytes; when need > *cap
+ * it returns a block of at least max(need, 2 * *cap, 16) elements holding
+ * p's *cap elements (p freed) and sets *cap; else p itself. NULL on failure or
+ * overflow (NN_ERR_NOMEM recorded), with p and *cap left as they were, so
+ * the caller still owns and frees p. */
+void *rt_grow(void *p, size_t *cap, size_t need, size_t elem);
 
 /* The hook: alloc(size, align, ud) returns memory or NULL; free(p, ud).
  * Passing NULLs restores the default (aligned_alloc/free). Not thread-safe:

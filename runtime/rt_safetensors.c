@@ -344,19 +344,12 @@ typedef struct Buf {
 
 static void put(Buf *b, const char *s, size_t n) {
   if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t ncap = b->cap ? b->cap : 256;
-    while (ncap < b->n + n + 1) ncap *= 2;
-    char *np = rt_alloc(ncap);
-    if (!np) {
-      b->oom = true;
-      return;
-    }
-    if (b->n) memcpy(np, b->p, b->n);
-    rt_free(b->p);
-    b->p = np;
-    b->cap = ncap;
+  char *np = rt_grow(b->p, &b->cap, b->n + n + 1, 1);
+  if (!np) {
+    b->oom = true;
+    return;
   }
+  b->p = np;
   memcpy(b->p + b->n, s, n);
   b->n += n;
 }

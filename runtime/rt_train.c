@@ -483,7 +483,7 @@ static void trainer_free(Trainer *tr) {
   rt_free(tr->out);
   rt_free(tr->perm);
   rt_free(tr->idx);
-  free(tr->hist);
+  rt_free(tr->hist);
 }
 
 static void print_summary(Trainer *tr, double secs) {

@@ -117,13 +117,13 @@ static int guess_kind(const char *p) {
   return RT_DATA_TEXT;
 }
 
-/* --data/--test VALUE over `base` (the block's source of that role):
- * NULL, or what is wrong. */
-static const char *set_source(rt_source *s, const rt_source *base, const rt_source *fallback, const char *val,
-                              char **buf) {
-  free(*buf);
-  *buf = strdup(val);
-  if (!*buf) return "out of memory";
+/* --data/--test VALUE over `base` (the block's source of that role),
+ * split in *buf, a copy of VALUE that s will point into (the previous copy
+ * is freed): NULL, or what is wrong. */
+static const char *set_source(rt_source *s, const rt_source *base, const rt_source *fallback, char **buf,
+                              char *copy) {
+  rt_free(*buf);
+  *buf = copy;
   char *comma = strchr(*buf, ',');
   if (comma) *comma = 0;
   const rt_source *like = base->kind ? base : fallback;
@@ -171,8 +171,8 @@ static void defaults(const rt_model_desc *d, int argc, char **argv, TrainOpts *o
 }
 
 void rt_train_opts_free(TrainOpts *o) {
-  free(o->data_buf);
-  free(o->test_buf);
+  rt_free(o->data_buf);
+  rt_free(o->test_buf);
   o->data_buf = o->test_buf = NULL;
 }
 
@@ -181,6 +181,18 @@ static const char *const VALUE_FLAGS[] = {"--epochs", "--lr", "--seed", "--threa
                                           "--checkpoint", "--checkpoint-every", "--resume", "--metrics",
                                           "--plot", "--progress", "--generate", "--temperature", "--prompt",
                                           "--limit", NULL};
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *c = rt_alloc(n);
+  if (c) memcpy(c, s, n);
+  return c;
+}
+
+static int out_of_memory(const TrainOpts *o) {
+  fprintf(stderr, "%s: error: %s\n", o->prog, rt_last_error());
+  return 1;
+}
 
 static int bad(const rt_model_desc *d, TrainOpts *o, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s: error: ", o->prog);
@@ -231,13 +243,14 @@ int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o) 
     } else if (!strcmp(flag, "--threads")) {
       if (!parse_i64(v, 0, &n) || n > 1024) return bad(d, o, "--threads needs an integer 0..1024, not '%s'%s", v, "");
       o->threads = (int)n;
-    } else if (!strcmp(flag, "--data")) {
-      const char *e = set_source(&o->data, &block_data, &block_test, v, &o->data_buf);
-      if (e) return bad(d, o, "--data needs %s here, not '%s'", e, v);
-    } else if (!strcmp(flag, "--test")) {
-      const char *e = set_source(&o->test, &block_test, &block_data, v, &o->test_buf);
-      if (e) return bad(d, o, "--test needs %s here, not '%s'", e, v);
-      test_given = true;
+    } else if (!strcmp(flag, "--data") || !strcmp(flag, "--test")) {
+      char *copy = dup_str(v);
+      if (!copy) return out_of_memory(o);
+      bool data = !strcmp(flag, "--data");
+      const char *e = data ? set_source(&o->data, &block_data, &block_test, &o->data_buf, copy)
+                           : set_source(&o->test, &block_test, &block_data, &o->test_buf, copy);
+      if (e) return bad(d, o, data ? "--data needs %s here, not '%s'" : "--test needs %s here, not '%s'", e, v);
+      test_given |= !data;
     } else if (!strcmp(flag, "--checkpoint")) {
       if (!*v) return bad(d, o, "--checkpoint needs a path%s%s", "", "");
       o->checkpoint = v;

@@ -124,13 +124,13 @@ nn_status rt_train_evaluate(Trainer *tr, const rt_dataset *ds, EvalResult *r, vo
 
 double rt_unigram_bits(const int32_t *tr_ids, size_t ntr, const int32_t *val, size_t nval, int V) {
   if (!nval || V <= 0) return NAN;
-  double *cnt = calloc((size_t)V, sizeof *cnt);
+  double *cnt = rt_calloc((size_t)V, sizeof *cnt);
   if (!cnt) return NAN;
   for (size_t i = 0; i < ntr; i++)
     if (tr_ids[i] >= 0 && tr_ids[i] < V) cnt[tr_ids[i]] += 1;
   double bits = 0, denom = (double)ntr + V;
   for (size_t i = 0; i < nval; i++) bits -= log2((cnt[val[i] >= 0 && val[i] < V ? val[i] : 0] + 1) / denom);
-  free(cnt);
+  rt_free(cnt);
   return bits / (double)nval;
 }
 
@@ -167,10 +167,10 @@ nn_status rt_train_generate(Trainer *tr, int64_t n, double temperature, const ch
     return rt_error(NN_ERR_MISMATCH, "a vocabulary of %d characters does not fit logits of %" PRId64, tr->vocab.n, V);
   /* the prompt, normalized like the training text */
   size_t plen = prompt ? strlen(prompt) : 0;
-  uint8_t *p = malloc(plen + 2);
-  int32_t *win = calloc((size_t)(N * T), sizeof *win);
-  void *logits = malloc((size_t)(N * T * V) * (res->dtype == RT_DT_F64 ? 8 : 4));
-  float *row = malloc((size_t)V * sizeof *row);
+  uint8_t *p = rt_alloc(plen + 2);
+  int32_t *win = rt_calloc((size_t)(N * T), sizeof *win);
+  void *logits = rt_alloc((size_t)(N * T * V) * (res->dtype == RT_DT_F64 ? 8 : 4));
+  float *row = rt_alloc((size_t)V * sizeof *row);
   nn_status s = p && win && logits && row ? NN_OK : rt_error(NN_ERR_NOMEM, "out of memory for sampling");
   if (!s) {
     if (plen) memcpy(p, prompt, plen);
@@ -206,23 +206,19 @@ nn_status rt_train_generate(Trainer *tr, int64_t n, double temperature, const ch
   }
   fputc('\n', out);
   fflush(out);
-  free(p);
-  free(win);
-  free(logits);
-  free(row);
+  rt_free(p);
+  rt_free(win);
+  rt_free(logits);
+  rt_free(row);
   return s;
 }
 
 /* ---- history, metrics CSV, plot --------------------------------------------------------- */
 
 nn_status rt_train_add_row(Trainer *tr, const HistRow *r) {
-  if (tr->nhist == tr->caphist) {
-    int cap = tr->caphist ? tr->caphist * 2 : 64;
-    HistRow *h = realloc(tr->hist, (size_t)cap * sizeof *h);
-    if (!h) return rt_error(NN_ERR_NOMEM, "out of memory for the metrics");
-    tr->hist = h;
-    tr->caphist = cap;
-  }
+  HistRow *h = rt_grow(tr->hist, &tr->caphist, (size_t)tr->nhist + 1, sizeof *h);
+  if (!h) return rt_error(NN_ERR_NOMEM, "out of memory for the metrics");
+  tr->hist = h;
   tr->hist[tr->nhist++] = *r;
   return NN_OK;
 }
@@ -298,7 +294,7 @@ static nn_status write_csv(Trainer *tr, const char *path) {
 
 static nn_status write_plot(Trainer *tr, const char *path) {
   int n = tr->nhist;
-  double *v = malloc(sizeof(double) * (size_t)(5 * n + 5));
+  double *v = rt_alloc(sizeof(double) * (size_t)(5 * n + 5));
   if (!v) return rt_error(NN_ERR_NOMEM, "out of memory for the plot");
   double *tx = v, *ty = v + n, *ex = v + 2 * n, *el = v + 3 * n, *ea = v + 4 * n;
   int nt = 0, ne = 0;
@@ -334,7 +330,7 @@ static nn_status write_plot(Trainer *tr, const char *path) {
                 .ylabel = tr->is_text ? "loss (nats per character)" : "loss (cross-entropy)",
                 .y2label = acc ? "test accuracy (%)" : NULL, .series = s, .nseries = ns};
   nn_status st = rt_plot_write(path, &pl);
-  free(v);
+  rt_free(v);
   return st;
 }
 

@@ -40,8 +40,9 @@ typedef struct TrainOpts {
 } TrainOpts;
 
 /* Parses argv over the defaults of d's train block. Returns 0 to run, 2
- * after printing an error and the usage (bad flag), -1 after printing the
- * help (--help: exit 0). */
+ * after printing an error and the usage (bad flag), 1 after printing that
+ * memory ran out, -1 after printing the help (--help: exit 0). Free o with
+ * rt_train_opts_free whatever it returns. */
 int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o);
 void rt_train_opts_free(TrainOpts *o);
 /* The usage text with the train block's defaults. */
@@ -100,8 +101,9 @@ typedef struct Trainer {
   double step_time;       /* seconds inside training steps in this run */
   int64_t steps_run;      /* steps taken in this run */
   double lr_now;
-  HistRow *hist;
-  int nhist, caphist;
+  HistRow *hist;          /* nhist rows (rt_alloc'd, caphist allocated) */
+  int nhist;
+  size_t caphist;
   rt_progress prog;
   EvalResult last_eval;
   bool evaluated;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "alloc_hook.h"
 #include "tmpdir.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -108,62 +109,6 @@ static void expect_ok(nn_status got, int line) {
     printf("\n    line %d: status %d: %s\n", line, (int)got, rt_last_error());
   CU_assertImplementation(got == NN_OK, (unsigned)line, "NN_OK", __FILE__, "",
                           CU_FALSE);
-}
-
-/* ---- the allocation hook ------------------------------------------------- */
-
-static struct {
-  long n;          /* allocations attempted */
-  long fail_at;    /* index of the allocation to fail; -1 for none */
-  long live;       /* allocated and not yet freed */
-  size_t max_size; /* largest size requested */
-} H;
-
-static void *hook_alloc(size_t size, size_t align, void *ud) {
-  (void)ud;
-  if (size > H.max_size) H.max_size = size;
-  if (H.n++ == H.fail_at) return NULL;
-  size_t s = (size + align - 1) / align * align;
-  void *p = aligned_alloc(align, s ? s : align);
-  if (p) H.live++;
-  return p;
-}
-static void hook_free(void *p, void *ud) {
-  (void)ud;
-  H.live--;
-  free(p);
-}
-static void hook_on(long fail_at) {
-  H.n = 0;
-  H.fail_at = fail_at;
-  H.live = 0;
-  H.max_size = 0;
-  rt_set_alloc_hook(hook_alloc, hook_free, NULL);
-}
-static void hook_off(void) { rt_set_alloc_hook(NULL, NULL, NULL); }
-
-/* Runs fn(path) with the k-th allocation failing, for k = 0, 1, ... until it
- * succeeds. Each run must give NN_OK or NN_ERR_NOMEM and free everything; a
- * success must not have swallowed a failed allocation. */
-static void alloc_fail_loop(const char *what, nn_status (*fn)(const char *),
-                            const char *path) {
-  long k;
-  for (k = 0; k < 100000; k++) {
-    hook_on(k);
-    nn_status s = fn(path);
-    long live = H.live, n = H.n;
-    hook_off();
-    if ((s != NN_OK && s != NN_ERR_NOMEM) || live != 0 || (s == NN_OK && n > k))
-      printf("\n    %s, allocation %ld failing: status %d (%s), %ld blocks "
-             "leaked, %ld allocations\n", what, k, (int)s, rt_last_error(),
-             live, n);
-    CU_ASSERT(s == NN_OK || s == NN_ERR_NOMEM);
-    CU_ASSERT_EQUAL(live, 0);
-    if (s != NN_OK) continue;
-    CU_ASSERT(n <= k);
-    break;
-  }
-  CU_ASSERT(k >= 1); /* the reader allocated something */
 }
 
 /* ---- reader wrappers: read, check the result is consistent, free ---------- */
@@ -283,6 +228,35 @@ static nn_status via_fifo(const void *p, size_t n, nn_status (*fn)(const char *)
 }
 
 /* ---- dtypes and tensors --------------------------------------------------- */
+
+/* rt_realloc and rt_grow: contents kept, failures leave the block alone. */
+static void test_grow(void) {
+  size_t cap = 0;
+  int *a = rt_grow(NULL, &cap, 3, sizeof *a);
+  CU_ASSERT_FATAL(a != NULL);
+  CU_ASSERT(cap >= 16);
+  for (int i = 0; i < 16; i++) a[i] = i;
+  size_t old = cap;
+  CU_ASSERT(rt_grow(a, &cap, old, sizeof *a) == a && cap == old); /* room enough */
+  int *b = rt_grow(a, &cap, old + 1, sizeof *a);
+  CU_ASSERT_FATAL(b != NULL);
+  CU_ASSERT(cap >= 2 * old);
+  bool kept = true;
+  for (int i = 0; i < 16; i++) kept &= b[i] == i;
+  CU_ASSERT(kept);
+  hook_on(0); /* the next allocation fails: b and cap stay */
+  size_t c2 = cap;
+  CU_ASSERT(rt_grow(b, &c2, cap + 1, sizeof *b) == NULL && c2 == cap);
+  hook_off();
+  CU_ASSERT(b[15] == 15);
+  c2 = cap;
+  CU_ASSERT(rt_grow(b, &c2, SIZE_MAX / 2, sizeof *b) == NULL && c2 == cap); /* overflows */
+  CU_ASSERT(strstr(rt_last_error(), "overflows") != NULL);
+  char *r = rt_realloc(b, 16 * sizeof *b, 8);
+  CU_ASSERT_FATAL(r != NULL);
+  CU_ASSERT(((int *)(void *)r)[1] == 1);
+  rt_free(r);
+}
 
 static void test_dtypes_tensors(void) {
   static const char *names[] = {"f32", "f64", "i32", "i64", "u8", "i8", "i16", "bool"};
@@ -1418,6 +1392,7 @@ int main(void) {
   snprintf(templ, sizeof templ, "%s/nnc_test_io.XXXXXX", base && *base ? base : "/tmp");
   if (!tmp_make(templ)) return 2;
   static const UnitTest tests[] = {
+      {"grow and realloc", test_grow},
       {"dtypes and tensors", test_dtypes_tensors},
       {"npy round trip", test_npy_roundtrip},
       {"npy hand-made files", test_npy_handmade},

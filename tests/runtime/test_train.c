@@ -4,7 +4,8 @@
  * (every refusal names the file, what was expected and what was found),
  * text normalization, directories and splitting, the unigram baseline,
  * the SVG plot (well-formed XML holding the curves), the metrics history
- * round trip, the flags and the resume command. The end-to-end tests with
+ * round trip, the flags and the resume command, and that all of it
+ * allocates through the runtime's hook. The end-to-end tests with
  * real models are tests/train/train_tests.sh. */
 #include "unit_main.h"
 
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc_hook.h"
 #include "tmpdir.h"
 
 static bool has(const char *s, const char *sub) {
@@ -423,8 +425,8 @@ static void test_history(void) {
   CU_ASSERT(back.hist[1].is_epoch && back.hist[1].test_acc == 0.875 && back.hist[1].step == 20);
   rt_free(kept);
   CU_ASSERT(rt_train_history_parse(&back, "kind,...\nx,1,2\n") == NN_ERR_FORMAT);
-  free(tr.hist);
-  free(back.hist);
+  rt_free(tr.hist);
+  rt_free(back.hist);
 }
 
 static rt_model_desc fake_model(rt_train_desc *t) {
@@ -485,6 +487,75 @@ static void test_resume_command(void) {
   rt_train_opts_free(&o);
 }
 
+/* ---- memory: everything through the allocation hook ---------------------------------------- */
+
+/* The history, the metrics CSV and the plot of a few epochs, written to
+ * tmp_dir: what rt_train_eval.c allocates at an epoch end. */
+static nn_status reports(const char *unused) {
+  (void)unused;
+  rt_train_desc t;
+  rt_model_desc d = fake_model(&t);
+  TrainOpts o = {.prog = "./t", .name = "fake"};
+  char metrics[1200], plot[1200];
+  snprintf(metrics, sizeof metrics, "%s", tp("hook.csv"));
+  snprintf(plot, sizeof plot, "%s", tp("hook.svg"));
+  o.metrics = metrics;
+  o.plot = plot;
+  Trainer tr = {.d = &d, .t = &t, .o = &o, .has_test = true, .unigram_bits = NAN};
+  nn_status s = NN_OK;
+  for (int i = 0; i < 40 && !s; i++) {
+    HistRow r = {.is_epoch = i % 10 == 9, .epoch = (i + 1) / 10.0, .step = i + 1, .train_loss = 1.0 / (i + 1),
+                 .test_loss = 0.5, .test_acc = 0.75, .lr = 0.1, .seconds = i};
+    s = rt_train_add_row(&tr, &r);
+  }
+  if (!s) s = rt_train_write_reports(&tr);
+  char *kept = s ? NULL : rt_train_history_csv(&tr, true);
+  if (!s && !kept) s = NN_ERR_NOMEM;
+  Trainer back = {0};
+  if (!s) s = rt_train_history_parse(&back, kept);
+  if (!s && back.nhist != 40) s = NN_ERR_INTERNAL;
+  rt_free(kept);
+  rt_free(back.hist);
+  rt_free(tr.hist);
+  return s;
+}
+
+/* The command line with the flags that allocate (--data, --test). */
+static nn_status parse_flags(const char *unused) {
+  (void)unused;
+  rt_train_desc t;
+  rt_model_desc d = fake_model(&t);
+  TrainOpts o;
+  char *argv[] = {"./t", "--data", "a.txt", "--test", "b.txt", "--data=c.txt", NULL};
+  FILE *saved = stderr;
+  stderr = fopen("/dev/null", "w");
+  int rc = rt_train_parse(&d, 6, argv, &o);
+  fclose(stderr);
+  stderr = saved;
+  nn_status s = rc == 0 ? NN_OK : rc == 1 ? NN_ERR_NOMEM : NN_ERR_INTERNAL;
+  if (!s && (strcmp(o.data.path[0], "c.txt") || strcmp(o.test.path[0], "b.txt"))) s = NN_ERR_INTERNAL;
+  rt_train_opts_free(&o);
+  return s;
+}
+
+static void test_memory(void) {
+  /* with every allocation failing, each of these fails: none allocates
+   * behind the hook's back (malloc, realloc, strdup) */
+  hook_on(HOOK_FAIL_ALL);
+  Trainer tr = {0};
+  HistRow r = {.epoch = 1};
+  CU_ASSERT(rt_train_add_row(&tr, &r) == NN_ERR_NOMEM);
+  int32_t ids[4] = {0, 1, 2, 1};
+  CU_ASSERT(isnan(rt_unigram_bits(ids, 4, ids, 4, 3)));
+  CU_ASSERT(parse_flags(NULL) == NN_ERR_NOMEM);
+  CU_ASSERT(reports(NULL) == NN_ERR_NOMEM);
+  hook_off();
+  CU_ASSERT(!isnan(rt_unigram_bits(ids, 4, ids, 4, 3)));
+  /* and each allocation failing in turn: a clean NN_ERR_NOMEM, no leak */
+  alloc_fail_loop("metrics and plot", reports, NULL);
+  alloc_fail_loop("flags", parse_flags, NULL);
+}
+
 int main(void) {
   if (!tmp_make("/tmp/test_train_XXXXXX")) return 2;
   static const UnitTest tests[] = {{"schedule", test_schedule},
@@ -498,6 +569,7 @@ int main(void) {
                                    {"history", test_history},
                                    {"flags", test_flags},
                                    {"resume_command", test_resume_command},
+                                   {"memory through the hook", test_memory},
                                    {0, 0}};
   int rc = unit_run("train", tests);
   tmp_remove();
