@@ -5,7 +5,8 @@
  * character models) and writers for .npy and safetensors.
  *
  * The rules every function here follows:
- *   - Bad input never crashes, hangs or corrupts. A malformed file gives
+ *   - Bad input never crashes, hangs or corrupts. Only regular files are
+ *     read (rt_file_open_fd refuses pipes and devices). A malformed file gives
  *     NN_ERR_FORMAT and a message (rt_last_error()) naming the file, what was
  *     expected and what was found. A missing or unreadable file gives
  *     NN_ERR_IO with strerror. Sizes claimed by a header are checked against
@@ -92,24 +93,29 @@ nn_status rt_tensor_check(const rt_tensor *t, const char *what);
 
 /* ---- file helpers shared by the readers and writers -------------------- */
 
-/* Opens `path` for binary reading. *size is the file's size in bytes, or -1
- * when it is not a regular file (a pipe). NN_ERR_IO (with strerror) if it
- * cannot be opened or is a directory. */
+/* Opens `path` for reading when it is a regular file (or a symlink to
+ * one); *size is its size in bytes. Every reader opens its files here, so
+ * this is the one place that refuses what is not a regular file: a named
+ * pipe (a FIFO without a writer would wait forever), a device (/dev/zero
+ * never ends), a socket, a directory: NN_ERR_IO "PATH: cannot read a named
+ * pipe (FIFO); expected a regular file", before anything is read. Opening
+ * never blocks. NN_ERR_IO with strerror when it cannot be opened. */
+nn_status rt_file_open_fd(const char *path, int *fd, int64_t *size);
+/* The same as a stdio stream. */
 nn_status rt_file_open_read(const char *path, FILE **out, int64_t *size);
 /* Reads a whole file into a fresh rt_alloc'd buffer (NUL-terminated one past
  * *len, so text can be parsed in place). Files larger than `max` bytes
- * fail with NN_ERR_RANGE before anything is allocated. */
+ * fail with NN_ERR_RANGE before anything is allocated; a failed allocation
+ * is NN_ERR_NOMEM naming the file. */
 nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
                            size_t *len);
 
-/* Reads n bytes from f into a fresh rt_alloc'd buffer (non-NULL even for
- * n = 0). The buffer starts at min(n, first_cap) bytes and doubles as data
- * arrives, so a header claiming more than a pipe holds fails after reading
- * what is there instead of allocating the claim; pass first_cap = n when
- * the file's size has already been checked. A short read is NN_ERR_FORMAT
- * "PATH: truncated: WHAT needs N bytes, found M". */
-nn_status rt_file_read_grow(FILE *f, const char *path, const char *what,
-                            size_t n, size_t first_cap, uint8_t **out);
+/* Reads n bytes from f (whose size the caller has checked) into a fresh
+ * rt_alloc'd buffer (non-NULL even for n = 0). A short read is
+ * NN_ERR_FORMAT "PATH: truncated: WHAT needs N bytes, found M"; a failed
+ * allocation NN_ERR_NOMEM naming PATH and WHAT. */
+nn_status rt_file_read_exact(FILE *f, const char *path, const char *what,
+                             size_t n, uint8_t **out);
 
 /* An atomic write in progress: begin, write*, then commit or abort. The
  * temporary's name depends only on the path and the process, so two threads

@@ -8,9 +8,9 @@
  *
  * Reading: header size checks, JSON parse (rt_json.c), then the entries are
  * converted and checked against each other (sizes, overlaps, coverage of
- * the data region) before any tensor data is allocated. Data is then read
- * in offset order, which is sequential because the regions tile the data
- * region exactly. */
+ * the data region, whose size the file's size gives) before any tensor
+ * data is allocated. Data is then read in offset order, which is
+ * sequential because the regions tile the data region exactly. */
 #include "rt_io.h"
 #include "rt_json.h"
 
@@ -212,7 +212,7 @@ static nn_status read_header(FILE *f, const char *path, int64_t fsize,
                                 "bytes", path, got);
   uint64_t n = 0;
   for (int k = 7; k >= 0; k--) n = n << 8 | b[k];
-  if (n < 2 || n >= ST_MAX_HEADER || (fsize >= 0 && n > (uint64_t)fsize - 8))
+  if (n < 2 || n >= ST_MAX_HEADER || n > (uint64_t)fsize - 8)
     return rt_error(NN_ERR_FORMAT, "%s: not a valid safetensors file: header "
                     "size %llu is %s (file size %lld bytes)", path,
                     (unsigned long long)n, n < 2 ? "too small" : n >=
@@ -234,7 +234,7 @@ static nn_status read_header(FILE *f, const char *path, int64_t fsize,
     s = rt_json_parse(text, (size_t)n, what, root);
   }
   rt_free(text);
-  *data_size = fsize >= 0 ? (uint64_t)fsize - 8 - n : UINT64_MAX;
+  *data_size = (uint64_t)fsize - 8 - n;
   return s;
 }
 
@@ -253,16 +253,12 @@ static nn_status collect(const char *path, const JsonValue *root,
   }
   for (int i = 0; i < *nents; i++) sorted[i] = &ents[i];
   qsort(sorted, (size_t)*nents, sizeof *sorted, cmp_entry);
-  /* For a pipe the data size is unknown: check only against the tensors. */
-  uint64_t need = *nents ? sorted[*nents - 1]->end : 0;
-  return check_tiling(path, sorted, *nents,
-                      data_size == UINT64_MAX ? need : data_size);
+  return check_tiling(path, sorted, *nents, data_size);
 }
 
-/* Fills in every tensor but its data, then reads the data in offset order.
- * From a pipe the sizes were not checked against the file, so buffers grow
- * with the data instead of being allocated at the claimed size. */
-static nn_status read_data(FILE *f, const char *path, bool sized, Entry *ents,
+/* Fills in every tensor but its data, then reads the data in offset order
+ * (the sizes were checked against the file's). */
+static nn_status read_data(FILE *f, const char *path, Entry *ents,
                            Entry **sorted, int n, rt_tensorset *out) {
   out->t = rt_calloc((size_t)(n ? n : 1), sizeof(rt_tensor));
   if (!out->t) return NN_ERR_NOMEM;
@@ -280,8 +276,7 @@ static nn_status read_data(FILE *f, const char *path, bool sized, Entry *ents,
     char what[256];
     snprintf(what, sizeof what, "tensor '%.200s'", t->name);
     uint8_t *data;
-    nn_status s = rt_file_read_grow(f, path, what, t->nbytes,
-                                    sized ? t->nbytes : (size_t)1 << 20, &data);
+    nn_status s = rt_file_read_exact(f, path, what, t->nbytes, &data);
     if (s != NN_OK) return s;
     t->data = data;
     if (t->dtype == RT_BOOL)
@@ -323,7 +318,7 @@ nn_status rt_st_read(const char *path, rt_tensorset *out) {
   }
   if ((s = collect(path, &root, data_size, ents, &n, sorted, out)) != NN_OK)
     goto done;
-  s = read_data(f, path, fsize >= 0, ents, sorted, n, out);
+  s = read_data(f, path, ents, sorted, n, out);
 done:
   fclose(f);
   rt_free(ents);

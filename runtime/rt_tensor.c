@@ -1,7 +1,8 @@
 /* rt_tensor.c — dtypes, rt_tensor helpers, and the file helpers every
- * format module shares: opening for reading with the size known up front,
- * reading a whole file under a size limit, and atomic writes (temporary
- * file in the same directory, fsync, rename). See rt_io.h. */
+ * format module shares: opening a regular file for reading (the one place
+ * that refuses pipes and devices), reading a whole file under a size
+ * limit, and atomic writes (temporary file in the same directory, fsync,
+ * rename). See rt_io.h. */
 #include "rt_io.h"
 
 #include <errno.h>
@@ -154,59 +155,83 @@ nn_status rt_tensor_check(const rt_tensor *t, const char *what) {
 
 /* ---- reading files ------------------------------------------------------- */
 
+/* What a file that is not a regular file is, for messages. */
+static const char *file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a named pipe (FIFO)";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+static nn_status not_regular(const char *path, mode_t m) {
+  return rt_error(NN_ERR_IO, "%s: cannot read %s; expected a regular file", path, file_kind(m));
+}
+
+nn_status rt_file_open_fd(const char *path, int *out, int64_t *size) {
+  *out = -1;
+  *size = 0;
+  if (!path) return rt_error(NN_ERR_NULL, "no file name");
+  /* stat first: opening a FIFO without a writer would wait forever, and
+   * opening some devices has effects of its own */
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
+  /* O_NONBLOCK in case it was swapped for a FIFO since: then the open
+   * returns at once and fstat refuses it */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  int flags;
+  if (fstat(fd, &st) != 0 || (flags = fcntl(fd, F_GETFL)) < 0 ||
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+    int e = errno;
+    close(fd);
+    return rt_error(NN_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return not_regular(path, st.st_mode);
+  }
+  *out = fd;
+  *size = (int64_t)st.st_size;
+  return NN_OK;
+}
+
 nn_status rt_file_open_read(const char *path, FILE **out, int64_t *size) {
   *out = NULL;
-  *size = -1;
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0) {
+  int fd;
+  nn_status s = rt_file_open_fd(path, &fd, size);
+  if (s != NN_OK) return s;
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
     int e = errno;
-    fclose(f);
-    return rt_error(NN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    close(fd);
+    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
   }
-  if (S_ISDIR(st.st_mode)) {
-    fclose(f);
-    return rt_error(NN_ERR_IO, "%s: cannot read: %s", path, strerror(EISDIR));
-  }
-  if (S_ISREG(st.st_mode)) *size = (int64_t)st.st_size;
   *out = f;
   return NN_OK;
 }
 
-/* Reads the rest of a non-regular file (a pipe) in growing chunks. */
-static nn_status read_stream(const char *path, FILE *f, size_t max,
-                             uint8_t **bytes, size_t *len) {
-  size_t cap = 4096, n = 0;
-  uint8_t *buf = rt_alloc(cap + 1);
-  if (!buf) return NN_ERR_NOMEM;
-  for (;;) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (ferror(f)) {
-      rt_free(buf);
-      return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno));
-    }
-    if (n > max) {
-      rt_free(buf);
-      return rt_error(NN_ERR_RANGE, "%s: larger than the limit of %zu bytes",
-                      path, max);
-    }
-    if (n < cap) break; /* EOF */
-    size_t ncap = cap * 2;
-    uint8_t *nb = rt_alloc(ncap + 1);
-    if (!nb) {
-      rt_free(buf);
-      return NN_ERR_NOMEM;
-    }
-    memcpy(nb, buf, n);
+nn_status rt_file_read_exact(FILE *f, const char *path, const char *what,
+                             size_t n, uint8_t **out) {
+  *out = NULL;
+  uint8_t *buf = rt_alloc(n);
+  if (!buf)
+    return rt_error(NN_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", path,
+                    what, n);
+  size_t got = fread(buf, 1, n, f);
+  if (got != n) {
+    nn_status s = ferror(f)
+        ? rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno))
+        : rt_error(NN_ERR_FORMAT, "%s: truncated: %s needs %zu bytes, "
+                   "found %zu", path, what, n, got);
     rt_free(buf);
-    buf = nb;
-    cap = ncap;
+    return s;
   }
-  buf[n] = 0;
-  *bytes = buf;
-  *len = n;
+  *out = buf;
   return NN_OK;
 }
 
@@ -220,27 +245,24 @@ nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
   int64_t size;
   nn_status s = rt_file_open_read(path, &f, &size);
   if (s != NN_OK) return s;
-  if (size < 0) {
-    s = read_stream(path, f, max, bytes, len);
-    fclose(f);
-    return s;
-  }
   if ((uint64_t)size > max) {
     fclose(f);
     return rt_error(NN_ERR_RANGE, "%s: %lld bytes is larger than the limit "
                     "of %zu bytes", path, (long long)size, max);
   }
+  /* one byte more than the size, so a file that grew is noticed, and the
+   * NUL that ends text */
   uint8_t *buf = rt_alloc((size_t)size + 1);
   if (!buf) {
     fclose(f);
-    return NN_ERR_NOMEM;
+    return rt_error(NN_ERR_NOMEM, "%s: out of memory for its %lld bytes", path,
+                    (long long)size);
   }
-  size_t got = fread(buf, 1, (size_t)size, f);
+  size_t got = fread(buf, 1, (size_t)size + 1, f);
   bool err = ferror(f);
   int e = errno;
-  bool more = !err && got == (size_t)size && fgetc(f) != EOF;
   fclose(f);
-  if (err || got != (size_t)size || more) {
+  if (err || got != (size_t)size) {
     rt_free(buf);
     if (err) return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(e));
     return rt_error(NN_ERR_IO, "%s: the file changed size while being read "
@@ -249,38 +271,6 @@ nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
   buf[got] = 0;
   *bytes = buf;
   *len = got;
-  return NN_OK;
-}
-
-nn_status rt_file_read_grow(FILE *f, const char *path, const char *what,
-                            size_t n, size_t first_cap, uint8_t **out) {
-  *out = NULL;
-  size_t cap = first_cap < n ? first_cap : n, have = 0;
-  uint8_t *buf = rt_alloc(cap);
-  if (!buf) return NN_ERR_NOMEM;
-  for (;;) {
-    have += fread(buf + have, 1, cap - have, f);
-    if (have < cap) {
-      nn_status s = ferror(f)
-          ? rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno))
-          : rt_error(NN_ERR_FORMAT, "%s: truncated: %s needs %zu bytes, "
-                     "found %zu", path, what, n, have);
-      rt_free(buf);
-      return s;
-    }
-    if (have == n) break;
-    size_t ncap = cap > n / 2 ? n : cap * 2;
-    uint8_t *nb = rt_alloc(ncap);
-    if (!nb) {
-      rt_free(buf);
-      return NN_ERR_NOMEM;
-    }
-    memcpy(nb, buf, have);
-    rt_free(buf);
-    buf = nb;
-    cap = ncap;
-  }
-  *out = buf;
   return NN_OK;
 }
 

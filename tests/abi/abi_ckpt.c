@@ -447,6 +447,15 @@ static void test_save_errors(void) {
   FAILS(L, L->api.load(m1, path), NN_ERR_IO, "a-directory");
   CU_ASSERT(no_temporaries());
   rmdir(path);
+  /* a named pipe (without a writer, opening it used to wait forever: the
+   * alarm makes that a failure) and a device are refused at once */
+  tmp_path(path, sizeof path, "a-fifo");
+  CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+  alarm(60);
+  FAILS(L, L->api.load(m1, path), NN_ERR_IO, "a-fifo: cannot read a named pipe (FIFO); expected a regular file");
+  FAILS(L, L->api.load(m1, "/dev/zero"), NN_ERR_IO, "/dev/zero: cannot read a character device");
+  alarm(0);
+  unlink(path);
   /* an existing checkpoint survives a save that fails: its temporary cannot
    * be created (a directory has its name, see rt_io.h)... */
   tmp_path(keep, sizeof keep, "keep.safetensors");
