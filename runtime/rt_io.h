@@ -15,7 +15,9 @@
  *     and frees everything the call had allocated.
  *   - Writers are atomic: they write `path + ".tmp.<pid>"` in the same
  *     directory, fflush + fsync it, and rename it over `path`. On failure the
- *     temporary is removed and an existing `path` is left untouched.
+ *     temporary is removed and an existing `path` is left untouched. A
+ *     temporary that a killed process left is removed by the next write of
+ *     the same path (rt_atomic_begin).
  *   - On failure, output structs are left zeroed, so freeing them is safe.
  *     On entry, outputs are overwritten without being freed.
  *
@@ -127,7 +129,9 @@ typedef struct rt_atomic_file {
   const char *path; /* final path, borrowed from the caller */
 } rt_atomic_file;
 /* Creates the temporary file. NN_ERR_IO if it cannot (e.g. the directory
- * does not exist); nothing is left behind. */
+ * does not exist); nothing is left behind. First removes the temporaries of
+ * the same path whose process no longer exists (`path.tmp.PID`, regular
+ * files only; a live process's, also one we may not signal, stays). */
 nn_status rt_atomic_begin(rt_atomic_file *af, const char *path);
 /* Appends n bytes. On failure the write is aborted (temporary removed). */
 nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n);

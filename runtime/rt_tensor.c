@@ -5,8 +5,10 @@
  * rename). See rt_io.h. */
 #include "rt_io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -287,10 +289,50 @@ void rt_atomic_abort(rt_atomic_file *af) {
   af->tmp_path = NULL;
 }
 
+/* The directory of path into buf ("." for a bare name); false if it does
+ * not fit. */
+static bool parent_dir(const char *path, char *buf, size_t n) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(buf, n, ".");
+  else if (slash == path) snprintf(buf, n, "/");
+  else if ((size_t)(slash - path) < n) snprintf(buf, n, "%.*s", (int)(slash - path), path);
+  else return false;
+  return true;
+}
+
+/* Removes the temporaries PATH.tmp.PID that writes of this same path left
+ * when their process died mid-write (a kill during a save), which would
+ * otherwise stay forever, each the size of the file. Only regular files
+ * named exactly so, only when no process PID exists (kill(PID, 0) fails
+ * with ESRCH: a live writer, also one we may not signal, keeps its file),
+ * never our own. Best effort: errors leave the file. */
+static void remove_stale_temporaries(const char *path) {
+  char dir[4096];
+  if (!parent_dir(path, dir, sizeof dir)) return;
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  size_t blen = strlen(base);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    const char *name = e->d_name;
+    if (strncmp(name, base, blen) || strncmp(name + blen, ".tmp.", 5)) continue;
+    const char *digits = name + blen + 5;
+    size_t nd = strspn(digits, "0123456789");
+    if (nd == 0 || nd > 9 || digits[nd]) continue;
+    long pid = strtol(digits, NULL, 10);
+    struct stat st;
+    if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      (void)unlinkat(dirfd(d), name, 0);
+  }
+  closedir(d);
+}
+
 nn_status rt_atomic_begin(rt_atomic_file *af, const char *path) {
   if (!af || !path) return rt_error(NN_ERR_NULL, "rt_atomic_begin: NULL argument");
   memset(af, 0, sizeof *af);
   af->path = path;
+  remove_stale_temporaries(path);
   size_t len = strlen(path);
   size_t cap = len + 32;
   af->tmp_path = rt_alloc(cap);
@@ -323,13 +365,8 @@ nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n) {
 /* After the rename, the new directory entry is durable only once the
  * directory itself is synced. Failure here cannot be undone, so ignore it. */
 static void sync_parent_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
   char dir[4096];
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == path) snprintf(dir, sizeof dir, "/");
-  else if ((size_t)(slash - path) < sizeof dir)
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-  else return;
+  if (!parent_dir(path, dir, sizeof dir)) return;
   int fd = open(dir, O_RDONLY | O_DIRECTORY);
   if (fd < 0) return;
   (void)fsync(fd);

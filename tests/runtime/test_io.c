@@ -801,6 +801,53 @@ static nn_status write_st_global(const char *path) {
 }
 static nn_status write_npy_global(const char *path) { return rt_npy_write(path, g_t); }
 
+/* A pid that no longer exists: a child that has exited and been reaped. */
+static pid_t dead_pid(void) {
+  fflush(stdout);
+  pid_t pid = fork();
+  CU_ASSERT_FATAL(pid >= 0);
+  if (pid == 0) _exit(0);
+  waitpid(pid, NULL, 0);
+  return pid;
+}
+
+/* A write removes the temporaries of the same path that dead processes
+ * left (a kill during a save), and nothing else. */
+static void test_stale_temporaries(void) {
+  float v[2] = {1, 2};
+  rt_tensor t = {.name = "v", .dtype = RT_F32, .rank = 1, .shape = {2}, .data = v, .nbytes = sizeof v,
+                 .borrowed = true};
+  char dead[64], live[64], init[64], other[64], dir[64];
+  pid_t d = dead_pid();
+  snprintf(dead, sizeof dead, "s.st.tmp.%ld", (long)d);
+  snprintf(live, sizeof live, "s.st.tmp.%ld", (long)getppid()); /* alive (kill may say EPERM) */
+  snprintf(other, sizeof other, "t.st.tmp.%ld", (long)d);          /* another path's */
+  snprintf(dir, sizeof dir, "s.st.tmp.%ld", (long)dead_pid());     /* a directory */
+  snprintf(init, sizeof init, "s.st.tmp.1"); /* init: always alive */
+  const char *keep[] = {live, other, init, "s.st.tmp.12x", "s.st.tmp.", "xs.st.tmp.99999999", "s.st.tmp.0"};
+  write_bytes(tp(dead), "stale", 5);
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) write_bytes(tp(keep[i]), "keep", 4);
+  CU_ASSERT_FATAL(mkdir(tp(dir), 0700) == 0);
+  EXPECT_OK(rt_st_write(tp("s.st"), &t, 1, NULL, NULL, 0));
+  struct stat st;
+  CU_ASSERT(stat(tp(dead), &st) != 0 && errno == ENOENT);
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    bool kept = stat(tp(keep[i]), &st) == 0;
+    if (!kept) printf("\n    %s was removed\n", keep[i]);
+    CU_ASSERT(kept);
+    unlink(tp(keep[i]));
+  }
+  CU_ASSERT(stat(tp(dir), &st) == 0 && S_ISDIR(st.st_mode));
+  rmdir(tp(dir));
+  /* the same for every atomic writer, e.g. .npy */
+  snprintf(dead, sizeof dead, "n.npy.tmp.%ld", (long)dead_pid());
+  write_bytes(tp(dead), "stale", 5);
+  EXPECT_OK(rt_npy_write(tp("n.npy"), &t));
+  CU_ASSERT(stat(tp(dead), &st) != 0);
+  unlink(tp("n.npy"));
+  unlink(tp("s.st"));
+}
+
 static void test_atomic(void) {
   /* Missing directory: NN_ERR_IO, nothing created. */
   int before = count_entries("");
@@ -1385,6 +1432,7 @@ int main(void) {
   static const UnitTest tests[] = {
       {"grow and realloc", test_grow},
       {"pipes, devices and directories refused", test_not_regular},
+      {"stale temporaries removed", test_stale_temporaries},
       {"dtypes and tensors", test_dtypes_tensors},
       {"npy round trip", test_npy_roundtrip},
       {"npy hand-made files", test_npy_handmade},

@@ -13,10 +13,12 @@
 #              file and what was expected, nothing written
 #   files      a FIFO, a device as --data, --test, --resume: refused at once,
 #              naming the file
+#   temporaries a save removes the temporaries that killed saves left
 #   resume     [fm] SIGINT after a few steps: exit 130, a valid checkpoint, the
 #              resume command, and resuming it gives the parameters of an
 #              uninterrupted run bit for bit; the same after SIGKILL from the
-#              last --checkpoint-every checkpoint
+#              last --checkpoint-every checkpoint, whose killed save's
+#              temporary the resumed run removes
 #   checkpoint [fm] a truncated or corrupted checkpoint is refused; --eval-only
 #              reproduces the final accuracy, also at another batch size (the
 #              padded last batch counts only its real rows)
@@ -314,6 +316,23 @@ files)
     timeout 20 "$bin/rnn" --data "$data/text.txt" --resume /dev/null
   ;;
 
+temporaries)
+  # a save removes the temporaries that processes killed while saving the
+  # same file left behind (PATH.tmp.PID of a PID that no longer exists);
+  # those of live processes and of other files stay
+  fresh temporaries
+  dead="$(sh -c 'echo $$')"
+  for f in c.st m.csv p.svg; do printf 'stale' >"$f.tmp.$dead"; done
+  printf 'live' >in_live && mv in_live c.st.tmp.1 # init is always alive
+  printf 'other' >d.st.tmp."$dead"
+  run "stale temporaries" 0 "$bin/rnn" --data "$data/text.txt" --limit 3000 --epochs 1 --generate 0 --progress none \
+    --checkpoint c.st --metrics m.csv --plot p.svg
+  check "stale temporaries removed" test -z "$(ls ./*.tmp."$dead" 2>/dev/null | grep -v '^./d.st')"
+  check "a live process's temporary kept" test -s c.st.tmp.1
+  check "another file's temporary kept" test -s d.st.tmp."$dead"
+  check "the checkpoint written" test -s c.st
+  ;;
+
 resume)
   need_fm
   fresh resume
@@ -334,11 +353,11 @@ resume)
   # SIGKILL (a crash): the last periodic checkpoint is whole and resumes
   signal_when KILL 'step 30/' "$bin/mlp" "${args[@]}" --progress line --checkpoint kill.st --checkpoint-every 7 2>/dev/null
   check "SIGKILL: no temporary files left but the one being written" test "$(ls kill.st.tmp.* 2>/dev/null | wc -l)" -le 1
-  rm -f kill.st.tmp.*
   step="$("$tool" ckpt-meta kill.st step)"
   check "SIGKILL: a checkpoint at a multiple of 7 ($step)" test $((step % 7)) = 0 -a "$step" -gt 0
   run "resume after SIGKILL" 0 "$bin/mlp" "${args[@]}" --progress none --checkpoint kill.st --resume kill.st &&
     check "resumed after SIGKILL = uninterrupted" "$tool" ckpt-cmp full.st kill.st
+  check "resumed after SIGKILL: the killed save's temporary is gone" test -z "$(ls kill.st.tmp.* 2>/dev/null)"
   # resuming with other data is refused
   run "other data" 1 "$bin/mlp" "${args[@]}" --limit 1600 --resume int.st --checkpoint x.st --progress none &&
     has "other data" "$err" 'int.st: .*other data|int.st: step'
