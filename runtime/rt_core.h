@@ -74,6 +74,17 @@ typedef void *(*rt_alloc_hook)(size_t size, size_t align, void *ud);
 typedef void (*rt_free_hook)(void *p, void *ud);
 void rt_set_alloc_hook(rt_alloc_hook alloc, rt_free_hook free, void *ud);
 
+/* ---- strict numbers ----------------------------------------------------- */
+
+/* The one way the runtime reads numbers from text it did not write itself
+ * (command-line flags, checkpoint metadata). An integer is an optional '-'
+ * then decimal digits, nothing else (no spaces, '+', hex, exponent), within
+ * [lo, hi]; a number is a decimal floating-point literal (no spaces, hex,
+ * inf or nan) that is finite. False, *out untouched, otherwise. */
+bool rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+bool rt_parse_u64(const char *s, uint64_t hi, uint64_t *out);
+bool rt_parse_f64(const char *s, double *out);
+
 /* ---- random numbers ---------------------------------------------------- */
 
 /* Philox-4x32-10: a counter-based generator. The output for (key, counter)

@@ -163,6 +163,8 @@ typedef struct rt_tensorset {
   rt_tensor *t;     /* n tensors in header (JSON) order; names non-NULL */
   int nmeta;        /* number of "__metadata__" entries */
   char **meta_key, **meta_val; /* nmeta strings each, in header order */
+  uint32_t data_crc32; /* CRC-32 (zlib's) of the data region as read: every
+                          byte after the header, in file order */
 } rt_tensorset;
 
 /* Reads a safetensors file (8-byte little-endian header size N, N bytes of
@@ -178,6 +180,23 @@ nn_status rt_st_read(const char *path, rt_tensorset *out);
 const rt_tensor *rt_ts_find(const rt_tensorset *s, const char *name);
 /* The metadata value for `key`, or NULL. */
 const char *rt_ts_meta(const rt_tensorset *s, const char *key);
+/* Metadata values read strictly (rt_parse_*): *present says whether `key`
+ * is there; a value that is not what is expected is NN_ERR_FORMAT "PATH:
+ * metadata 'KEY': expected an integer 0..10, found '-1'". An integer in
+ * [lo, hi]; an unsigned one up to hi; a finite number in [lo, hi] (or
+ * "nan" when nan_ok); exactly `digits` hex digits (at most 16). Absent,
+ * *out is left as it was (the caller's default). */
+nn_status rt_ts_meta_i64(const rt_tensorset *s, const char *path, const char *key, int64_t lo, int64_t hi,
+                         int64_t *out, bool *present);
+nn_status rt_ts_meta_u64(const rt_tensorset *s, const char *path, const char *key, uint64_t hi, uint64_t *out,
+                         bool *present);
+nn_status rt_ts_meta_f64(const rt_tensorset *s, const char *path, const char *key, double lo, double hi,
+                         bool nan_ok, double *out, bool *present);
+nn_status rt_ts_meta_hex(const rt_tensorset *s, const char *path, const char *key, int digits, uint64_t *out,
+                         bool *present);
+/* The CRC-32 that rt_st_write(path, t, n, ...) gives its data region (the
+ * tensors' bytes in the order given), for a checksum in the metadata. */
+uint32_t rt_st_data_crc32(const rt_tensor *t, int n);
 /* Frees everything and zeroes the struct; NULL is ok. */
 void rt_ts_free(rt_tensorset *s);
 /* Writes n tensors (names required, distinct, valid UTF-8, not

@@ -15,8 +15,10 @@
 #include "rt_json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u) /* 100 MB */
 #define ST_META "__metadata__"
@@ -51,6 +53,72 @@ const char *rt_ts_meta(const rt_tensorset *s, const char *key) {
   for (int i = 0; i < s->nmeta; i++)
     if (strcmp(s->meta_key[i], key) == 0) return s->meta_val[i];
   return NULL;
+}
+
+static nn_status bad_meta(const char *path, const char *key, const char *want, const char *found) {
+  return rt_error(NN_ERR_FORMAT, "%s: metadata '%.100s': expected %s, found '%.60s'%s", path, key, want, found,
+                  strlen(found) > 60 ? "..." : "");
+}
+
+nn_status rt_ts_meta_i64(const rt_tensorset *s, const char *path, const char *key, int64_t lo, int64_t hi,
+                         int64_t *out, bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v || rt_parse_i64(v, lo, hi, out)) return NN_OK;
+  char want[96];
+  snprintf(want, sizeof want, "an integer %lld..%lld", (long long)lo, (long long)hi);
+  return bad_meta(path, key, want, v);
+}
+
+nn_status rt_ts_meta_u64(const rt_tensorset *s, const char *path, const char *key, uint64_t hi, uint64_t *out,
+                         bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v || rt_parse_u64(v, hi, out)) return NN_OK;
+  char want[96];
+  snprintf(want, sizeof want, "an integer 0..%llu", (unsigned long long)hi);
+  return bad_meta(path, key, want, v);
+}
+
+nn_status rt_ts_meta_f64(const rt_tensorset *s, const char *path, const char *key, double lo, double hi,
+                         bool nan_ok, double *out, bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v) return NN_OK;
+  double x;
+  if (nan_ok && !strcmp(v, "nan")) {
+    *out = NAN;
+    return NN_OK;
+  }
+  if (rt_parse_f64(v, &x) && x >= lo && x <= hi) {
+    *out = x;
+    return NN_OK;
+  }
+  char want[128];
+  snprintf(want, sizeof want, "a number %g..%g%s", lo, hi, nan_ok ? " or nan" : "");
+  return bad_meta(path, key, want, v);
+}
+
+nn_status rt_ts_meta_hex(const rt_tensorset *s, const char *path, const char *key, int digits, uint64_t *out,
+                         bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v) return NN_OK;
+  bool ok = digits > 0 && digits <= 16 && strlen(v) == (size_t)digits && strspn(v, "0123456789abcdefABCDEF") == (size_t)digits;
+  if (ok) {
+    *out = strtoull(v, NULL, 16);
+    return NN_OK;
+  }
+  char want[64];
+  snprintf(want, sizeof want, "%d hex digits", digits);
+  return bad_meta(path, key, want, v);
+}
+
+uint32_t rt_st_data_crc32(const rt_tensor *t, int n) {
+  uLong c = crc32_z(0L, Z_NULL, 0);
+  for (int i = 0; i < n; i++)
+    if (t[i].nbytes) c = crc32_z(c, t[i].data, t[i].nbytes);
+  return (uint32_t)c;
 }
 
 /* ---- reading --------------------------------------------------------------- */
@@ -271,6 +339,7 @@ static nn_status read_data(FILE *f, const char *path, Entry *ents,
     memcpy(t->shape, ents[i].shape, sizeof t->shape);
     t->nbytes = (size_t)(ents[i].end - ents[i].begin);
   }
+  uLong crc = crc32_z(0L, Z_NULL, 0);
   for (int i = 0; i < n; i++) {
     rt_tensor *t = &out->t[sorted[i] - ents];
     char what[256];
@@ -279,6 +348,7 @@ static nn_status read_data(FILE *f, const char *path, Entry *ents,
     nn_status s = rt_file_read_exact(f, path, what, t->nbytes, &data);
     if (s != NN_OK) return s;
     t->data = data;
+    crc = crc32_z(crc, data, t->nbytes);
     if (t->dtype == RT_BOOL)
       for (size_t b = 0; b < t->nbytes; b++)
         if (data[b] > 1)
@@ -289,6 +359,7 @@ static nn_status read_data(FILE *f, const char *path, Entry *ents,
   if (fgetc(f) != EOF)
     return rt_error(NN_ERR_FORMAT, "%s: trailing data after the last tensor",
                     path);
+  out->data_crc32 = (uint32_t)crc;
   return NN_OK;
 }
 

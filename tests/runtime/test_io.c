@@ -235,6 +235,26 @@ static void test_grow(void) {
   rt_free(r);
 }
 
+/* rt_parse_*: decimal digits only, in range. */
+static void test_parse_numbers(void) {
+  int64_t i = 7;
+  uint64_t u = 7;
+  double d = 7;
+  CU_ASSERT(rt_parse_i64("-12", -20, 20, &i) && i == -12);
+  CU_ASSERT(rt_parse_i64("-9223372036854775808", INT64_MIN, 0, &i) && i == INT64_MIN);
+  CU_ASSERT(rt_parse_i64("9223372036854775807", 0, INT64_MAX, &i) && i == INT64_MAX);
+  const char *bad_i[] = {"", "-", " 1", "1 ", "+1", "0x1", "1e3", "9223372036854775808", "--1", "21", NULL};
+  for (int k = 0; bad_i[k]; k++) CU_ASSERT(!rt_parse_i64(bad_i[k], -20, 20, &i));
+  CU_ASSERT(i == INT64_MAX); /* untouched by the failures */
+  CU_ASSERT(rt_parse_u64("18446744073709551615", UINT64_MAX, &u) && u == UINT64_MAX);
+  CU_ASSERT(!rt_parse_u64("18446744073709551616", UINT64_MAX, &u) && !rt_parse_u64("-0", UINT64_MAX, &u));
+  CU_ASSERT(!rt_parse_u64("11", 10, &u) && u == UINT64_MAX);
+  CU_ASSERT(rt_parse_f64("-1.5e-3", &d) && d == -1.5e-3);
+  CU_ASSERT(rt_parse_f64("0.12345678901234567", &d));
+  const char *bad_f[] = {"", " 1", "1 ", "nan", "inf", "-inf", "0x1p3", "1e400", "1,5", "1e", NULL};
+  for (int k = 0; bad_f[k]; k++) CU_ASSERT(!rt_parse_f64(bad_f[k], &d));
+}
+
 static void test_dtypes_tensors(void) {
   static const char *names[] = {"f32", "f64", "i32", "i64", "u8", "i8", "i16", "bool"};
   static const size_t sizes[] = {4, 8, 4, 8, 1, 1, 2, 1};
@@ -1431,6 +1451,7 @@ int main(void) {
   if (!tmp_make(templ)) return 2;
   static const UnitTest tests[] = {
       {"grow and realloc", test_grow},
+      {"strict numbers", test_parse_numbers},
       {"pipes, devices and directories refused", test_not_regular},
       {"stale temporaries removed", test_stale_temporaries},
       {"dtypes and tensors", test_dtypes_tensors},
