@@ -372,7 +372,7 @@ nn_status rt_text_load(const char *path, rt_text_corpus *c) {
   return s;
 }
 
-nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what) {
+nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what, const char *vocab_from) {
   rt_free(c->ids);
   c->ids = rt_alloc((c->len ? c->len : 1) * sizeof *c->ids);
   if (!c->ids) return NN_ERR_NOMEM;
@@ -386,7 +386,8 @@ nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what)
       if (ch == '\n') snprintf(show, sizeof show, "'\\n'");
       else snprintf(show, sizeof show, "'%c'", ch);
       return rt_error(NN_ERR_MISMATCH, "%s: character %s at offset %zu is not in the vocabulary of %d characters "
-                      "the model was trained with", what, show, i, v->n);
+                      "the model was trained with%s%s%s", what, show, i, v->n, vocab_from ? " (" : "",
+                      vocab_from ? vocab_from : "", vocab_from ? ")" : "");
     }
     c->ids[i] = id;
   }

@@ -13,6 +13,9 @@
 #              file and what was expected, nothing written
 #   files      a FIFO, a device as --data, --test, --resume: refused at once,
 #              naming the file
+#   metadata   forged checkpoint metadata, a flipped data byte, NaN
+#              parameters: refused naming the field (or the parameter);
+#              a format-1 checkpoint (no checksum) still resumes
 #   temporaries a save removes the temporaries that killed saves left
 #   resume     [fm] SIGINT after a few steps: exit 130, a valid checkpoint, the
 #              resume command, and resuming it gives the parameters of an
@@ -331,6 +334,71 @@ temporaries)
   check "a live process's temporary kept" test -s c.st.tmp.1
   check "another file's temporary kept" test -s d.st.tmp."$dead"
   check "the checkpoint written" test -s c.st
+  ;;
+
+metadata)
+  # every field of a checkpoint's metadata is checked before anything is
+  # trained: a forged value is refused naming the field (before: a run
+  # resumed at epoch -1, Adam's step wrapped, "done: 999999999 epochs"); a
+  # flipped data byte fails the checksum
+  fresh metadata
+  t=(--data "$data/text.txt" --limit 3000 --generate 0)
+  run "metadata: train" 0 "$bin/rnn" "${t[@]}" --epochs 2 --progress none --checkpoint in_good.st
+  forged() { # forged NAME KEY VALUE PATTERN [FLAGS...]: exit 1 naming the field, nothing written
+    local name="$1" key="$2" val="$3" pat="$4"
+    shift 4
+    "$tool" ckpt-set in_good.st in_forged.st "$key" "$val"
+    refuse "metadata: $name" "cannot resume: in_forged.st: $pat" "$bin/rnn" "${t[@]}" --epochs 3 --resume in_forged.st "$@"
+  }
+  forged "negative step" step -1 "metadata 'step': expected an integer 0\.\.2147483646, found '-1'"
+  forged "step not a number" step abc "metadata 'step'"
+  forged "huge step" step 99999999999 "metadata 'step'"
+  forged "step off the position" step 9 "step 9 is not epoch 2 \+ 0 steps of 5"
+  forged "negative epoch" epoch -1 "metadata 'epoch'"
+  forged "huge epoch" epoch 999999999 "step 10 is not epoch 999999999 \+ 0 steps of 5"
+  forged "epoch_step" epoch_step 999 "step 10 is not epoch 2 \+ 999 steps of 5"
+  forged "pending_eval" pending_eval 2 "metadata 'pending_eval'"
+  forged "batch" batch 0 "metadata 'batch'"
+  forged "epochs" epochs 0 "metadata 'epochs'"
+  forged "epochs below epoch" epochs 1 "metadata 'epoch' is 2, past 'epochs' 1"
+  forged "a count" epoch_loss_count -3 "metadata 'epoch_loss_count'"
+  forged "a count off" epoch_loss_count 4 "metadata 'epoch_loss_count' is 4; expected 0"
+  forged "elapsed" elapsed nan "metadata 'elapsed'"
+  forged "a loss sum" epoch_loss_sum inf "metadata 'epoch_loss_sum'"
+  forged "history" history junk "metadata 'history'"
+  forged "seed" seed -1 "metadata 'seed'"
+  forged "fingerprint" data_fingerprint xyz "metadata 'data_fingerprint'"
+  forged "checksum" data_crc32 00000000 "corrupted: the tensor data has CRC-32"
+  forged "format" format nnc-checkpoint-7 "metadata 'format'"
+  forged "vocab" vocab zz "metadata 'vocab': vocabulary string"
+  forged "step, evaluating" step -1 "metadata 'step'" --eval-only
+  # the vocabulary comes from the checkpoint: its errors name the checkpoint
+  refuse "metadata: the checkpoint's vocab does not fit V" \
+    "error: in_good.st: metadata 'vocab' has [0-9]+ characters; expected at most 20" \
+    "$bin/rnn_v20" --data "$data/text.txt" --limit 3000 --resume in_good.st
+  "$tool" ckpt-set in_good.st in_abc.st vocab 0a6162 # newline, a, b
+  refuse "metadata: the text has a character outside the checkpoint's vocab" \
+    "error: $data/text.txt: character '\"' at offset 0 is not in the vocabulary of 3 characters the model was trained with \(metadata 'vocab' of in_abc.st\)" \
+    "$bin/rnn" "${t[@]}" --epochs 3 --resume in_abc.st
+  # one flipped byte in the tensor data
+  cp in_good.st in_flip.st
+  size=$(stat -c %s in_flip.st)
+  printf '\x5a' | dd of=in_flip.st bs=1 seek=$((size - 10)) conv=notrunc 2>/dev/null
+  refuse "metadata: a flipped data byte" "cannot resume: in_flip.st: corrupted: the tensor data has CRC-32" \
+    "$bin/rnn" "${t[@]}" --epochs 3 --resume in_flip.st
+  refuse "metadata: a flipped data byte, evaluating" "in_flip.st: corrupted" \
+    "$bin/rnn" "${t[@]}" --resume in_flip.st --eval-only
+  # a checkpoint of format 1 (no checksum, written before there was one) still resumes
+  "$tool" ckpt-set in_good.st in_v1a.st data_crc32 && "$tool" ckpt-set in_v1a.st in_v1.st format nnc-checkpoint-1
+  run "metadata: format 1 resumes" 0 "$bin/rnn" "${t[@]}" --epochs 3 --resume in_v1.st --progress none --checkpoint v1.st &&
+    has "metadata: format 1 resumes" "$out" '^done: 3 epochs \(15 steps\)'
+  rm -f v1.st
+  # a checkpoint whose parameters are NaN cannot be evaluated or trained from
+  "$tool" ckpt-poison in_good.st in_nan.st Wh
+  refuse "metadata: NaN parameters, evaluating" "cannot resume: in_nan.st: parameter 'Wh' holds NaN at index 0" \
+    "$bin/rnn" "${t[@]}" --resume in_nan.st --eval-only
+  refuse "metadata: NaN parameters, training" "in_nan.st: parameter 'Wh' holds NaN" \
+    "$bin/rnn" "${t[@]}" --epochs 3 --resume in_nan.st
   ;;
 
 resume)
