@@ -384,7 +384,8 @@ static void print_summary(Trainer *tr, double secs) {
     eval_line(tr, &tr->last_eval, ev, sizeof ev);
     printf("; %s", ev);
   }
-  printf("\ncheckpoint: %s\n", tr->o->checkpoint);
+  if (tr->saved) printf("\ncheckpoint: %s\n", tr->o->checkpoint);
+  else printf("\nno checkpoint written\n");
   fflush(stdout);
 }
 
@@ -401,6 +402,18 @@ static int eval_only(Trainer *tr) {
   }
   fflush(stdout);
   return 0;
+}
+
+/* Resuming a run that has done its epochs (and their evaluations) would
+ * train nothing and write no checkpoint: an error that says what to pass. */
+static int nothing_to_do(const Trainer *tr) {
+  const TrainOpts *o = tr->o;
+  if (!o->resume || tr->epoch < o->epochs || (tr->epoch == o->epochs && tr->pending_eval)) return 0;
+  fprintf(stderr, "%s: error: nothing to do: %s has done %" PRId64 " epoch%s, and this run stops after %" PRId64
+                  " (--epochs counts every epoch, the checkpoint's too); pass --epochs %" PRId64
+                  " or more to train further, or --eval-only to evaluate it\n",
+          o->prog, o->resume, tr->epoch, tr->epoch == 1 ? "" : "s", o->epochs, tr->epoch + 1);
+  return 1;
 }
 
 /* A checkpoint to resume from: the file, read once, and its metadata. */
@@ -426,7 +439,7 @@ static int setup(Trainer *tr, Resume *r) {
   if ((s = alloc_buffers(tr))) return fail(tr, NULL);
   if ((s = rt_model_create(tr->d, &tr->m, o->seed, o->threads))) return fail(tr, "cannot create the model");
   if (o->resume && (s = rt_train_resume(tr, &r->ts, &r->meta))) return fail(tr, "cannot resume");
-  return 0;
+  return o->eval_only ? 0 : nothing_to_do(tr);
 }
 
 int rt_train_main(const rt_model_desc *d, int argc, char **argv) {

@@ -393,6 +393,21 @@ metadata)
   run "metadata: format 1 resumes" 0 "$bin/rnn" "${t[@]}" --epochs 3 --resume in_v1.st --progress none --checkpoint v1.st &&
     has "metadata: format 1 resumes" "$out" '^done: 3 epochs \(15 steps\)'
   rm -f v1.st
+  # a finished run: nothing to do unless --epochs goes further (before: it
+  # printed "checkpoint: c.st", a file it never wrote, and exited 0)
+  for e in 2 1; do
+    refuse "metadata: resuming a finished run with --epochs $e" \
+      "error: nothing to do: in_good.st has done 2 epochs, and this run stops after $e \(--epochs counts every epoch, the checkpoint's too\); pass --epochs 3 or more to train further, or --eval-only to evaluate it" \
+      "$bin/rnn" "${t[@]}" --epochs $e --resume in_good.st
+  done
+  # ... but a last evaluation that was interrupted is done, and saved
+  "$tool" ckpt-set in_good.st in_pend_a.st pending_eval 1 && "$tool" ckpt-set in_pend_a.st in_pend.st history
+  run "metadata: the last epoch's evaluation pending" 0 "$bin/rnn" "${t[@]}" --epochs 2 --resume in_pend.st \
+    --progress none --checkpoint pend.st &&
+    has "metadata: the last epoch's evaluation pending" "$out" '^epoch 2/2: train loss .*validation loss' &&
+    has "metadata: the last epoch's evaluation pending" "$out" '^checkpoint: pend.st$' &&
+    check "metadata: the evaluation saved" test "$("$tool" ckpt-meta pend.st pending_eval)" = 0
+  rm -f pend.st
   # a checkpoint whose parameters are NaN cannot be evaluated or trained from
   "$tool" ckpt-poison in_good.st in_nan.st Wh
   refuse "metadata: NaN parameters, evaluating" "cannot resume: in_nan.st: parameter 'Wh' holds NaN at index 0" \
