@@ -129,10 +129,22 @@ typedef struct rt_atomic_file {
   const char *path; /* final path, borrowed from the caller */
 } rt_atomic_file;
 /* Creates the temporary file. NN_ERR_IO if it cannot (e.g. the directory
- * does not exist); nothing is left behind. First removes the temporaries of
+ * does not exist), or if path exists and is not a regular file (a
+ * directory, a FIFO, a device: "PATH: is a named pipe (FIFO); expected a
+ * regular file to replace, or a new name"; the rename would replace it);
+ * nothing is left behind. First removes the temporaries of
  * the same path whose process no longer exists (`path.tmp.PID`, regular
  * files only; a live process's, also one we may not signal, stays). */
 nn_status rt_atomic_begin(rt_atomic_file *af, const char *path);
+/* Whether an atomic write of path can succeed, as far as can be known
+ * before writing: rt_atomic_begin then rt_atomic_abort (path is a regular
+ * file or new, the temporary can be created in its directory). For
+ * programs that write later and want to fail first. */
+nn_status rt_atomic_check(const char *path);
+/* True when a and b name the same file: the same inode if both exist, the
+ * same name in the same directory if neither does (so "./m.csv", "m.csv"
+ * and a hard link are one file). */
+bool rt_path_same(const char *a, const char *b);
 /* Appends n bytes. On failure the write is aborted (temporary removed). */
 nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n);
 /* fflush + fsync + close, rename over `path`, then fsync the directory

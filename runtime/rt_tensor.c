@@ -332,6 +332,12 @@ nn_status rt_atomic_begin(rt_atomic_file *af, const char *path) {
   if (!af || !path) return rt_error(NN_ERR_NULL, "rt_atomic_begin: NULL argument");
   memset(af, 0, sizeof *af);
   af->path = path;
+  /* the rename would replace a FIFO or a device (as root, /dev/null) with
+   * a regular file, and fails late over a directory */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return rt_error(NN_ERR_IO, "%s: is %s; expected a regular file to replace, or a new name", path,
+                    file_kind(st.st_mode));
   remove_stale_temporaries(path);
   size_t len = strlen(path);
   size_t cap = len + 32;
@@ -349,6 +355,44 @@ nn_status rt_atomic_begin(rt_atomic_file *af, const char *path) {
     return s;
   }
   return NN_OK;
+}
+
+nn_status rt_atomic_check(const char *path) {
+  rt_atomic_file af;
+  nn_status s = rt_atomic_begin(&af, path);
+  if (s) return s;
+  rt_atomic_abort(&af);
+  return NN_OK;
+}
+
+/* What names a file: its inode when it exists, else its directory's inode
+ * and its name there. */
+typedef struct FileId {
+  dev_t dev;
+  ino_t ino;
+  bool exists;
+  const char *base; /* when !exists: the name in the directory */
+} FileId;
+
+static bool file_id(const char *path, FileId *id) {
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    *id = (FileId){st.st_dev, st.st_ino, true, NULL};
+    return true;
+  }
+  char dir[4096];
+  if (errno != ENOENT || !parent_dir(path, dir, sizeof dir) || stat(dir, &st) != 0) return false;
+  const char *slash = strrchr(path, '/');
+  *id = (FileId){st.st_dev, st.st_ino, false, slash ? slash + 1 : path};
+  return true;
+}
+
+bool rt_path_same(const char *a, const char *b) {
+  if (!a || !b) return false;
+  if (!strcmp(a, b)) return true;
+  FileId x, y;
+  if (!file_id(a, &x) || !file_id(b, &y)) return false;
+  return x.exists == y.exists && x.dev == y.dev && x.ino == y.ino && (x.exists || !strcmp(x.base, y.base));
 }
 
 nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n) {

@@ -583,6 +583,12 @@ static void test_save_errors(void) {
   FAILS(L, L->api.load(m1, path), NN_ERR_IO, "a-fifo: cannot read a named pipe (FIFO); expected a regular file");
   FAILS(L, L->api.load(m1, "/dev/zero"), NN_ERR_IO, "/dev/zero: cannot read a character device");
   alarm(0);
+  /* save never replaces what is not a regular file (the rename would put a
+   * regular file in the FIFO's place, or, as root, in /dev/null's) */
+  FAILS(L, L->api.save(m1, path), NN_ERR_IO, "a-fifo: is a named pipe (FIFO); expected a regular file to replace");
+  struct stat fst;
+  CU_ASSERT(stat(path, &fst) == 0 && S_ISFIFO(fst.st_mode));
+  CU_ASSERT(no_temporaries());
   unlink(path);
   /* an existing checkpoint survives a save that fails: its temporary cannot
    * be created (a directory has its name, see rt_io.h)... */

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -948,7 +949,7 @@ static void test_atomic(void) {
   CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
   const char *adir = tp("adir");
   CU_ASSERT_FATAL(mkdir(adir, 0700) == 0);
-  EXPECT_ERR(rt_npy_write(adir, &st_small), NN_ERR_IO, adir, "cannot rename");
+  EXPECT_ERR(rt_npy_write(adir, &st_small), NN_ERR_IO, adir, "is a directory; expected a regular file to replace");
   CU_ASSERT(stat(adir, &st) == 0 && S_ISDIR(st.st_mode));
   CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
   rmdir(adir);
@@ -1312,6 +1313,69 @@ static void test_not_regular(void) {
   unlink(fifo);
 }
 
+/* Writers never replace what is not a regular file: the rename would put
+ * a regular file in place of a FIFO or a device (as root, of /dev/null),
+ * and fail late over a directory. rt_atomic_check finds it (and a missing
+ * directory) before anything is written; rt_path_same knows one file by
+ * two names. */
+static int16_t g_small[3] = {1, 2, 3};
+static const rt_tensor g_small_t = {.name = "s", .dtype = RT_I16, .rank = 1, .shape = {3}, .data = g_small,
+                                    .nbytes = sizeof g_small, .borrowed = true};
+static nn_status write_npy_small(const char *p) { return rt_npy_write(p, &g_small_t); }
+static nn_status write_st_small(const char *p) { return rt_st_write(p, &g_small_t, 1, NULL, NULL, 0); }
+
+static void test_write_not_regular(void) {
+  nn_status (*writers[])(const char *) = {write_npy_small, write_st_small, rt_atomic_check};
+  char fifo[1200], dir[1200], dev[1200], f[1200];
+  snprintf(fifo, sizeof fifo, "%s", tp("out.fifo"));
+  snprintf(dir, sizeof dir, "%s", tp("out.dir"));
+  snprintf(dev, sizeof dev, "%s", tp("out.null"));
+  snprintf(f, sizeof f, "%s", tp("out.txt"));
+  unlink(fifo);
+  CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+  CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+  /* a copy of /dev/null in the scratch directory: replacing it harms nothing */
+  bool have_dev = mknod(dev, S_IFCHR | 0600, makedev(1, 3)) == 0;
+  if (!have_dev) printf("\n  (no device node: mknod needs root; the device case is skipped)\n");
+  struct stat st;
+  for (size_t w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+    EXPECT_ERR(writers[w](fifo), NN_ERR_IO, fifo, "is a named pipe (FIFO); expected a regular file to replace");
+    CU_ASSERT(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+    EXPECT_ERR(writers[w](dir), NN_ERR_IO, dir, "is a directory");
+    CU_ASSERT(stat(dir, &st) == 0 && S_ISDIR(st.st_mode));
+    if (have_dev) {
+      EXPECT_ERR(writers[w](dev), NN_ERR_IO, dev, "is a character device");
+      CU_ASSERT(stat(dev, &st) == 0 && S_ISCHR(st.st_mode));
+    }
+    EXPECT_ERR(writers[w](tp("no-such-dir/x")), NN_ERR_IO, "no-such-dir/x", "cannot create the temporary file");
+  }
+  CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
+  /* rt_atomic_check on a new name or a regular file: OK, nothing changed */
+  unlink(f);
+  EXPECT_OK(rt_atomic_check(f));
+  CU_ASSERT(stat(f, &st) != 0);
+  write_bytes(f, "kept", 4);
+  EXPECT_OK(rt_atomic_check(f));
+  CU_ASSERT(file_equals(f, "kept", 4));
+  CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
+  /* one file, several names */
+  char a[1200], b[1200], c[1200];
+  snprintf(a, sizeof a, "%s/new.csv", tmp_dir);
+  snprintf(b, sizeof b, "%s/./new.csv", tmp_dir);
+  snprintf(c, sizeof c, "%s/out.dir/../new.csv", tmp_dir);
+  CU_ASSERT(rt_path_same(a, b) && rt_path_same(a, c)); /* neither exists */
+  CU_ASSERT(!rt_path_same(a, f));
+  unlink(tp("hard.txt"));
+  CU_ASSERT_FATAL(link(f, tp("hard.txt")) == 0);
+  CU_ASSERT(rt_path_same(f, tp("hard.txt")));
+  CU_ASSERT(!rt_path_same(f, tp("new.csv")) && !rt_path_same(tp("no-such-dir/a"), tp("no-such-dir/a/.")));
+  unlink(tp("hard.txt"));
+  unlink(f);
+  unlink(fifo);
+  unlink(dev);
+  rmdir(dir);
+}
+
 /* ---- text and vocabularies ------------------------------------------------------ */
 
 static void test_text_vocab(void) {
@@ -1453,6 +1517,7 @@ int main(void) {
       {"grow and realloc", test_grow},
       {"strict numbers", test_parse_numbers},
       {"pipes, devices and directories refused", test_not_regular},
+      {"writers replace only regular files", test_write_not_regular},
       {"stale temporaries removed", test_stale_temporaries},
       {"dtypes and tensors", test_dtypes_tensors},
       {"npy round trip", test_npy_roundtrip},
