@@ -238,8 +238,15 @@ static int end_epoch(Trainer *tr) {
            tr->last_epoch_loss, tr->has_test ? ", " : "", ev, r.seconds);
     fflush(stdout);
   }
-  if (rt_train_write_reports(tr)) return fail(tr, "writing the metrics");
+  /* the checkpoint first: a report that cannot be written loses nothing */
   if (rt_train_save(tr)) return fail(tr, "writing the checkpoint");
+  if (rt_train_write_reports(tr)) {
+    fail(tr, "writing the metrics");
+    fprintf(stderr, "%s: the checkpoint of epoch %" PRId64 " is written to %s; resume with:\n  ", tr->o->prog,
+            tr->epoch, tr->o->checkpoint);
+    rt_train_print_resume(tr->o, tr->o->checkpoint, stderr);
+    return 1;
+  }
   return 0;
 }
 
@@ -422,8 +429,34 @@ typedef struct Resume {
   ResumeMeta meta;
 } Resume;
 
+/* Every output can be written, and none is another output or an input
+ * (the checkpoint may be the --resume file): found before anything is read
+ * or trained, not when the first epoch ends. */
+static int check_outputs(const Trainer *tr) {
+  const TrainOpts *o = tr->o;
+  const char *oflag[3] = {"--checkpoint", "--metrics", "--plot"}, *out[3] = {o->checkpoint, o->metrics, o->plot};
+  const char *iflag[5] = {"--data", "--data", "--test", "--test", "--resume"};
+  const char *in[5] = {o->data.path[0], o->data.path[1], o->test.path[0], o->test.path[1], o->resume};
+  for (int i = 0; i < 3; i++) {
+    if (!out[i]) continue;
+    for (int j = 0; j < i; j++)
+      if (out[j] && rt_path_same(out[i], out[j])) {
+        fprintf(stderr, "%s: error: %s %s and %s %s are the same file\n", o->prog, oflag[j], out[j], oflag[i], out[i]);
+        return 1;
+      }
+    for (int k = 0; k < 5; k++)
+      if (in[k] && !(i == 0 && k == 4) && rt_path_same(out[i], in[k])) {
+        fprintf(stderr, "%s: error: %s %s would overwrite %s %s\n", o->prog, oflag[i], out[i], iflag[k], in[k]);
+        return 1;
+      }
+    if (rt_atomic_check(out[i])) return fail(tr, oflag[i]);
+  }
+  return 0;
+}
+
 static int setup(Trainer *tr, Resume *r) {
   TrainOpts *o = tr->o;
+  if (!o->eval_only && check_outputs(tr)) return 1;
   nn_status s = rt_data_shape_of(tr->d, &tr->sh);
   if (s) return fail(tr, NULL);
   if (o->resume && ((s = rt_st_read(o->resume, &r->ts)) || (s = rt_train_read_meta(&r->ts, o->resume, &r->meta))))

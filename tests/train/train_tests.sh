@@ -16,6 +16,9 @@
 #   metadata   forged checkpoint metadata, a flipped data byte, NaN
 #              parameters: refused naming the field (or the parameter);
 #              a format-1 checkpoint (no checksum) still resumes
+#   outputs    an output path that cannot be written, or that is another
+#              output or an input: refused before training; a report that
+#              fails mid-run loses no checkpoint
 #   temporaries a save removes the temporaries that killed saves left
 #   resume     [fm] SIGINT after a few steps: exit 130, a valid checkpoint, the
 #              resume command, and resuming it gives the parameters of an
@@ -111,12 +114,19 @@ refuse() {
 num() { sed -n -E "s/.*$2.*/\\1/p" <<<"$1" | head -1; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
 
-# signal_when SIG PATTERN CMD... — run CMD with its stderr through a pipe;
-# as soon as a line of it matches PATTERN, send SIG. Sets $rc; stdout goes to
-# out.txt, stderr to err.txt. (Reading the pipe reacts within the step that
-# printed the line; polling a file lagged a hundred steps on a loaded machine.)
+# when_line PATTERN ACTION CMD... — run CMD with its stderr through a pipe;
+# as soon as a line of it matches PATTERN, run ACTION PID (ACTION is split
+# into words). Sets $rc; stdout goes to out.txt, stderr to err.txt. (Reading
+# the pipe reacts within the step that printed the line; polling a file
+# lagged a hundred steps on a loaded machine.)
+# signal_when SIG PATTERN CMD... — the same, sending SIG.
 signal_when() {
-  local sig="$1" pat="$2" line
+  local sig="$1"
+  shift
+  when_line "$1" "kill -$sig" "${@:2}"
+}
+when_line() {
+  local pat="$1" action="$2" line
   shift 2
   rm -f pipe.fifo
   mkfifo pipe.fifo
@@ -127,7 +137,7 @@ signal_when() {
   while IFS= read -r line <&3; do
     printf '%s\n' "$line" >>err.txt
     if grep -q -E -- "$pat" <<<"$line"; then
-      kill -"$sig" $pid
+      $action $pid
       break
     fi
   done
@@ -334,6 +344,61 @@ temporaries)
   check "a live process's temporary kept" test -s c.st.tmp.1
   check "another file's temporary kept" test -s d.st.tmp."$dead"
   check "the checkpoint written" test -s c.st
+  ;;
+
+outputs)
+  # every output path is checked before anything is read or trained (before:
+  # a --metrics or --plot path that could not be written was found after the
+  # first epoch, and that failure skipped the epoch's checkpoint); no output
+  # may be another output or an input
+  fresh outputs
+  head -c 3000 "$data/text.txt" >in_text.txt
+  t=(--data in_text.txt --epochs 1 --generate 0 --progress none)
+  mkfifo in_fifo
+  mkdir in_dir
+  run "outputs: a checkpoint to resume" 0 "$bin/rnn" "${t[@]}" --checkpoint in_r.st
+  bad_out() { # NAME PATTERN FLAGS...: exit 1 before training, naming the flag; nothing written
+    local name="outputs: $1" pat="$2"
+    shift 2
+    run "$name" 1 "$bin/rnn" "${t[@]}" "$@" && has "$name" "$err" "$pat" &&
+      check "$name: before training" test -z "$out"
+    nothing_written "$name"
+    check "$name: the inputs intact" cmp -s in_text.txt <(head -c 3000 "$data/text.txt")
+    check "$name: the fifo intact" test -p in_fifo
+  }
+  bad_out "metrics in a missing directory" "error: --metrics: no-dir/m.csv: cannot create the temporary file" \
+    --checkpoint c.st --metrics no-dir/m.csv
+  bad_out "plot in a missing directory" "error: --plot: no-dir/p.svg: cannot create" --checkpoint c.st --plot no-dir/p.svg
+  bad_out "checkpoint in a missing directory" "error: --checkpoint: no-dir/c.st: cannot create" --checkpoint no-dir/c.st
+  bad_out "metrics a directory" "error: --metrics: in_dir: is a directory; expected a regular file" \
+    --checkpoint c.st --metrics in_dir
+  bad_out "plot a FIFO" "error: --plot: in_fifo: is a named pipe \(FIFO\)" --checkpoint c.st --plot in_fifo
+  bad_out "checkpoint a FIFO" "error: --checkpoint: in_fifo: is a named pipe" --checkpoint in_fifo
+  bad_out "metrics and plot one file" "error: --metrics x.csv and --plot ./x.csv are the same file" \
+    --checkpoint c.st --metrics x.csv --plot ./x.csv
+  bad_out "metrics the checkpoint" "error: --checkpoint c.st and --metrics c.st are the same file" \
+    --checkpoint c.st --metrics c.st
+  bad_out "metrics the data" "error: --metrics ./in_text.txt would overwrite --data in_text.txt" \
+    --checkpoint c.st --metrics ./in_text.txt
+  bad_out "plot the checkpoint resumed" "error: --plot in_r.st would overwrite --resume in_r.st" \
+    --checkpoint c.st --resume in_r.st --epochs 2 --plot in_r.st
+  # the checkpoint may be the one resumed
+  run "outputs: resume into the same checkpoint" 0 "$bin/rnn" "${t[@]}" --resume in_r.st --checkpoint in_r.st --epochs 2 &&
+    check "outputs: the checkpoint advanced" test "$("$tool" ckpt-meta in_r.st epoch)" = 2
+  # a report that fails mid-run (its path became a directory) loses no
+  # checkpoint: the epoch's checkpoint is written first, and the program
+  # says so, with the command that resumes
+  block_metrics() { kill -STOP "$1"; rm -f m.csv; mkdir m.csv; kill -CONT "$1"; }
+  head -c 30000 "$data/text.txt" >in_text.txt
+  when_line 'step' block_metrics "$bin/rnn" --data in_text.txt --epochs 3 --generate 0 --progress line \
+    --checkpoint c.st --metrics m.csv
+  err="$(cat err.txt)"
+  check "outputs: a report failing mid-run: exit 1" test "$rc" = 1
+  has "outputs: a report failing mid-run" "$err" "error: writing the metrics: m.csv: is a directory"
+  has "outputs: a report failing mid-run" "$err" "the checkpoint of epoch [0-9] is written to c.st; resume with:"
+  e="$(num "$err" 'checkpoint of epoch ([0-9]) is written')"
+  check "outputs: the failing epoch's checkpoint" test -n "$e" -a "$("$tool" ckpt-meta c.st epoch 2>&1)" = "$e"
+  check "outputs: ... with its evaluation" test "$("$tool" ckpt-meta c.st pending_eval 2>&1)" = 0
   ;;
 
 metadata)
