@@ -42,6 +42,8 @@ nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed,
   if (d->abi_version != RT_ABI_VERSION || d->desc_bytes != sizeof(rt_model_desc))
     return rt_error(NN_ERR_OBJECT, "model ABI version %u (%u bytes), runtime %d (%zu bytes)", d->abi_version,
                     d->desc_bytes, RT_ABI_VERSION, sizeof(rt_model_desc));
+  if (nthreads < 0 || nthreads > RT_MAX_THREADS)
+    return rt_error(NN_ERR_ARG, "%s: %d threads; expected 0 (one per core) to %d", d->name, nthreads, RT_MAX_THREADS);
   rt_model *m = rt_calloc(1, sizeof *m);
   if (!m) return NN_ERR_NOMEM;
   m->params = rt_calloc(1, d->param_bytes ? d->param_bytes : 64);
