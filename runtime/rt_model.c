@@ -165,7 +165,7 @@ nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *
 nn_status rt_model_set_lr(const rt_model_desc *d, rt_model *m, double lr) {
   nn_status s = rt_model_check(d, m);
   if (s) return s;
-  if (!(lr >= 0) || lr > 1e6) return rt_error(NN_ERR_ARG, "learning rate %g is invalid", lr);
+  if (!(lr >= 0) || lr > RT_MAX_LR) return rt_error(NN_ERR_ARG, "learning rate %g is invalid", lr);
   m->lr_f32 = (float)lr;
   m->lr_f64 = lr;
   return NN_OK;

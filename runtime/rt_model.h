@@ -21,6 +21,8 @@
 #define RT_MODEL_MAGIC 0x4c444f4d43434e4eull  /* "NNCCMODL" */
 /* Training steps an object can count: the optimizer takes the step as i32. */
 #define RT_MAX_STEPS 2147483646
+/* The largest learning rate set_learning_rate takes. */
+#define RT_MAX_LR 1e6
 /* Threads an object may be created with (0: one per online CPU, capped so). */
 #define RT_MAX_THREADS 1024
 #define RT_ABI_VERSION 1

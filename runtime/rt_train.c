@@ -468,6 +468,11 @@ static int setup(Trainer *tr, Resume *r) {
             tr->train.what, tr->train.n, tr->sh.batch);
     return 1;
   }
+  if (o->epochs > RT_MAX_STEPS / tr->spe) {
+    fprintf(stderr, "%s: error: --epochs %" PRId64 ": %" PRId64 " epochs of %" PRId64 " steps are more than the %d "
+            "steps a model counts\n", o->prog, o->epochs, o->epochs, tr->spe, RT_MAX_STEPS);
+    return 2;
+  }
   tr->log_every = tr->spe >= 20 ? tr->spe / 20 : 1;
   if ((s = alloc_buffers(tr))) return fail(tr, NULL);
   if ((s = rt_model_create(tr->d, &tr->m, o->seed, o->threads))) return fail(tr, "cannot create the model");

@@ -477,13 +477,70 @@ static void test_flags(void) {
   CU_ASSERT(rt_train_parse(&d, 1, a2, &o) == 0);
   CU_ASSERT(!strcmp(o.name, "tiny") && !strcmp(o.checkpoint, "tiny.ckpt.safetensors"));
   rt_train_opts_free(&o);
-  /* refused: exit status 2 (the usage goes to stderr) */
-  char *bad[][3] = {{"./t", "--epochs", "0"}, {"./t", "--lr", "-1"}, {"./t", "--bogus", "1"},
-                    {"./t", "--progress", "fancy"}, {"./t", "--threads", "x"}, {"./t", "--eval-only", "-q"}};
-  for (int i = 0; i < 6; i++) {
-    CU_ASSERT(rt_train_parse(&d, 3, bad[i], &o) == 2);
+  /* the whole ranges */
+  char *a3[] = {"./t", "--seed", "18446744073709551615", "--epochs", "2147483646", "--lr", "1e6", "--threads", "1024", NULL};
+  CU_ASSERT(rt_train_parse(&d, 9, a3, &o) == 0);
+  CU_ASSERT(o.seed == UINT64_MAX && o.epochs == 2147483646 && o.lr == 1e6 && o.threads == 1024);
+  rt_train_opts_free(&o);
+  /* refused: exit status 2, the message naming the flag (then the usage).
+   * Before, --lr 1e300 and --data a,b,c for two files passed and failed
+   * later with exit 1 ("learning rate 1e+300 is invalid", no flag named) */
+  static const struct {
+    const char *flag, *val, *why;
+    int kind; /* the block's data kind */
+  } bad[] = {
+      {"--epochs", "0", "--epochs needs an integer 1..2147483646, not '0'", RT_DATA_TEXT},
+      {"--epochs", "2147483647", "--epochs needs an integer", RT_DATA_TEXT},
+      {"--epochs", "99999999999999999999", "--epochs needs", RT_DATA_TEXT},
+      {"--epochs", " 3", "--epochs needs", RT_DATA_TEXT},
+      {"--epochs", "+3", "--epochs needs", RT_DATA_TEXT},
+      {"--epochs", "3.0", "--epochs needs", RT_DATA_TEXT},
+      {"--lr", "-1", "--lr needs a number above 0, at most 1e6, not '-1'", RT_DATA_TEXT},
+      {"--lr", "0", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "1e300", "--lr needs a number above 0, at most 1e6, not '1e300'", RT_DATA_TEXT},
+      {"--lr", "1e7", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "nan", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "inf", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "0x1p-3", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "0.1 ", "--lr needs", RT_DATA_TEXT},
+      {"--seed", "-1", "--seed needs an integer 0..18446744073709551615, not '-1'", RT_DATA_TEXT},
+      {"--seed", "18446744073709551616", "--seed needs", RT_DATA_TEXT},
+      {"--threads", "x", "--threads needs an integer 0..1024, not 'x'", RT_DATA_TEXT},
+      {"--threads", "-1", "--threads needs", RT_DATA_TEXT},
+      {"--threads", "1025", "--threads needs", RT_DATA_TEXT},
+      {"--checkpoint-every", "-5", "--checkpoint-every needs an integer 0..2147483646", RT_DATA_TEXT},
+      {"--limit", "0x10", "--limit needs", RT_DATA_TEXT},
+      {"--generate", "-1", "--generate needs", RT_DATA_TEXT},
+      {"--temperature", "inf", "--temperature needs", RT_DATA_TEXT},
+      {"--checkpoint", "", "--checkpoint needs a path, not ''", RT_DATA_TEXT},
+      {"--resume", "", "--resume needs a path", RT_DATA_TEXT},
+      {"--metrics", "", "--metrics needs a path", RT_DATA_TEXT},
+      {"--plot", "", "--plot needs a path", RT_DATA_TEXT},
+      {"--data", ",", "--data needs one path here, not ','", RT_DATA_TEXT},
+      {"--data", "a,b", "--data needs one path here", RT_DATA_TEXT},
+      {"--data", ",", "--data needs two comma-separated files (FEATURES,LABELS) here, not ','", RT_DATA_IDX},
+      {"--data", "a,b,c", "--data needs two comma-separated files", RT_DATA_IDX},
+      {"--test", "a,,", "--test needs two comma-separated files", RT_DATA_NPY},
+      {"--test", "a", "--test needs two", RT_DATA_NPY},
+      {"--progress", "fancy", "--progress is auto, bar, line or none", RT_DATA_TEXT},
+      {"--bogus", "1", "unknown flag '--bogus'", RT_DATA_TEXT},
+      {"--eval-only", "-q", "--eval-only needs --resume", RT_DATA_TEXT},
+  };
+  FILE *saved_err = stderr;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    t.data_kind = t.test_kind = bad[i].kind;
+    char *argv[] = {"./t", (char *)bad[i].flag, (char *)bad[i].val, NULL};
+    char msg[4096] = {0};
+    stderr = fmemopen(msg, sizeof msg - 1, "w");
+    int rc = rt_train_parse(&d, 3, argv, &o);
+    fclose(stderr);
+    stderr = saved_err;
+    bool ok = rc == 2 && has(msg, bad[i].why) && has(msg, "usage:");
+    if (!ok) fprintf(stderr, "\n  %s '%s': exit %d, \"%.200s\"\n", bad[i].flag, bad[i].val, rc, msg);
+    CU_ASSERT(ok);
     rt_train_opts_free(&o);
   }
+  t.data_kind = t.test_kind = RT_DATA_TEXT;
   char *help[] = {"./t", "--help"};
   FILE *saved = stdout;
   stdout = fopen("/dev/null", "w");

@@ -556,9 +556,21 @@ cli)
   fresh cli
   run "unknown flag" 2 "$bin/mlp" --epoch 3 && has "unknown flag" "$err" "unknown flag '--epoch'" &&
     has "unknown flag: usage" "$err" '^usage: .*mlp \[flags\]'
-  run "bad number" 2 "$bin/mlp" --epochs 0 && has "bad number" "$err" "--epochs needs an integer >= 1, not '0'"
+  run "bad number" 2 "$bin/mlp" --epochs 0 && has "bad number" "$err" "--epochs needs an integer 1\.\.2147483646, not '0'"
   run "missing value" 2 "$bin/mlp" --lr && has "missing value" "$err" '--lr needs a value'
   run "idx needs two files" 2 "$bin/mlp" --data x.idx && has "idx needs two files" "$err" 'two comma-separated files'
+  # bad values exit 2 naming the flag, before anything is read (before: 1,
+  # "learning rate 1e+300 is invalid" after loading the data; 'b,c: cannot open')
+  run "a huge learning rate" 2 "$bin/mlp" --lr 1e300 &&
+    has "a huge learning rate" "$err" "--lr needs a number above 0, at most 1e6, not '1e300'"
+  run "three files" 2 "$bin/mlp" --data a,b,c && has "three files" "$err" "--data needs two comma-separated files"
+  run "no files" 2 "$bin/mlp" --test , && has "no files" "$err" "--test needs two comma-separated files"
+  run "text, no file" 2 "$bin/rnn" --data , && has "text, no file" "$err" "--data needs one path here, not ','"
+  run "hex" 2 "$bin/rnn" --limit 0x10 && has "hex" "$err" "--limit needs an integer >= 1, not '0x10'"
+  run "an empty path" 2 "$bin/rnn" --metrics '' && has "an empty path" "$err" "--metrics needs a path"
+  # more steps than a model counts: refused once the data says how many an epoch has
+  run "too many epochs" 2 "$bin/rnn" --data "$data/text.txt" --limit 3000 --epochs 2000000000 --checkpoint c.st &&
+    has "too many epochs" "$err" "--epochs 2000000000: 2000000000 epochs of 5 steps are more than the 2147483646 steps"
   run "eval-only without resume" 2 "$bin/mlp" --eval-only && has "eval-only" "$err" '--eval-only needs --resume'
   run "generate without a generate function" 2 "$bin/mlp" --generate 10
   run "bad progress" 2 "$bin/mlp" --progress=fancy
