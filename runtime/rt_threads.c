@@ -243,19 +243,29 @@ static void run_serial(rt_pool *p, int index, int64_t n, rt_task_fn fn, void *ct
 }
 
 void rt_parallel_for(rt_pool *p, int64_t n, int64_t grain, rt_task_fn fn, void *ctx) {
+  rt_parallel_for_staged(p, NULL, n, grain, fn, ctx);
+}
+
+void rt_parallel_for_staged(rt_pool *p, rt_task_fn prologue, int64_t n, int64_t grain,
+                            rt_task_fn fn, void *ctx) {
   if (n <= 0) return;
   if (!p) {
+    if (prologue) prologue(ctx, 0, 1, 0);
     fn(ctx, 0, n, 0);
     return;
   }
   if (self.depth > 0) { /* nested: serial, keeping our thread's identity */
-    run_serial(self.pool == p ? p : NULL, self.pool == p ? self.index : 0, n, fn, ctx);
+    rt_pool *q = self.pool == p ? p : NULL;
+    int index = self.pool == p ? self.index : 0;
+    if (prologue) run_serial(q, index, 1, prologue, ctx);
+    run_serial(q, index, n, fn, ctx);
     return;
   }
   if (grain < 1) grain = 1;
   int64_t nchunks = (n + grain - 1) / grain;
   if (nchunks > 4 * (int64_t)p->n) nchunks = 4 * (int64_t)p->n;
   pthread_mutex_lock(&p->submit);
+  if (prologue) run_serial(p, 0, 1, prologue, ctx);
   if (p->n == 1 || nchunks <= 1) {
     run_serial(p, 0, n, fn, ctx);
     pthread_mutex_unlock(&p->submit);
