@@ -88,6 +88,49 @@ static void test_parallel_for_covers(void) {
   CU_ASSERT_EQUAL(rt_pool_size(pool2), 2);
 }
 
+/* rt_parallel_for_staged: the first stage runs once, on the caller as
+ * thread 0 with its scratch (NULL without a pool), before every chunk,
+ * and each chunk sees what it wrote. */
+typedef struct StagedCtx {
+  rt_pool *pool;
+  atomic_int stages, bad;
+  int written; /* by the first stage, read by the chunks */
+  atomic_int *hits;
+} StagedCtx;
+
+static void staged_first(void *ctx, int64_t b, int64_t e, int ti) {
+  StagedCtx *c = ctx;
+  bool scratch = rt_pool_thread_scratch(c->pool, 0) != NULL;
+  if (b != 0 || e != 1 || ti != 0 || scratch != (c->pool != NULL)) atomic_fetch_add(&c->bad, 1);
+  atomic_fetch_add(&c->stages, 1);
+  c->written = 42;
+}
+
+static void staged_chunk(void *ctx, int64_t b, int64_t e, int ti) {
+  (void)ti;
+  StagedCtx *c = ctx;
+  if (c->written != 42 || atomic_load(&c->stages) != 1) atomic_fetch_add(&c->bad, 1);
+  for (int64_t i = b; i < e; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+
+static void test_parallel_for_staged(void) {
+  for (int pi = 0; pi < 3; pi++)
+    for (int64_t n = 1; n <= 100; n *= 10)
+      for (int rep = 0; rep < 50; rep++) {
+        atomic_int hits[100] = {0};
+        StagedCtx c = {.pool = pool_at(pi), .hits = hits};
+        rt_parallel_for_staged(c.pool, staged_first, n, 1, staged_chunk, &c);
+        int bad = 0;
+        for (int64_t i = 0; i < 100; i++) bad += atomic_load(&hits[i]) != (i < n);
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(atomic_load(&c.stages), 1);
+        CU_ASSERT_EQUAL(atomic_load(&c.bad), 0);
+      }
+  StagedCtx c = {.pool = pool2};
+  rt_parallel_for_staged(pool2, staged_first, 0, 1, staged_chunk, &c); /* n == 0: nothing runs */
+  CU_ASSERT_EQUAL(atomic_load(&c.stages), 0);
+}
+
 /* A nested rt_parallel_for runs serially with the outer task's index. */
 static void nested_inner(void *ctx, int64_t b, int64_t e, int ti) {
   CountCtx *c = ctx;
@@ -1157,6 +1200,7 @@ int main(void) {
   if (rt_pool_create(&pool1, 1) != NN_OK || rt_pool_create(&pool2, 2) != NN_OK) return 2;
   static const UnitTest tests[] = {
       {"parallel_for covers every item once", test_parallel_for_covers},
+      {"parallel_for_staged: first stage once, before every chunk", test_parallel_for_staged},
       {"nested parallel_for runs serially", test_parallel_for_nested},
       {"concurrent callers on one pool", test_pool_concurrent_callers},
       {"pool sleeps and wakes", test_pool_sleep_wake},
