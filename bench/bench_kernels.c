@@ -8,7 +8,9 @@
  *       32->64 on 14x14, maxpool 2; dense 3136->128->10.
  *   Recurrent steps (char_rnn, char_lstm: batch 32, hidden 256): the
  *       per-step h @ Wh, its input and weight gradients, and the first two
- *       again with Wh prepacked (+pp); a 1024^3 product for the peak.
+ *       again with Wh prepacked (+pp); M = 32 products around the size
+ *       from which GEMM uses more than one thread (min.*); a 1024^3
+ *       product for the peak.
  *
  *   The pool itself: an empty job, one whose two chunks must run at once
  *       (the handoff to a worker), elementwise adds of 64K and 256K floats.
@@ -100,6 +102,13 @@ static const Op ops[] = {
     {"par.meet", PAR_MEET, .M = 2, .K = 1},
     {"par.add.64k", PAR_ADD, .M = 65536, .K = 16384},
     {"par.add.256k", PAR_ADD, .M = 262144, .K = 16384},
+    /* around the size below which GEMM stays on one thread (rt_gemm.c's
+       MIN_PARALLEL_MNK, 64*64*48): M = 32 products of 64K to 1M
+       multiply-adds, where a 2-thread pool starts paying for itself */
+    {"min.32x64x32", GEMM, .M = 32, .N = 64, .K = 32, .ta = false, .tb = false},
+    {"min.32x128x48", GEMM, .M = 32, .N = 128, .K = 48, .ta = false, .tb = false},
+    {"min.32x128x96", GEMM, .M = 32, .N = 128, .K = 96, .ta = false, .tb = false},
+    {"min.32x256x128", GEMM, .M = 32, .N = 256, .K = 128, .ta = false, .tb = false},
     /* a large square product: the micro-kernel's sustained rate */
     {"sq.1024", GEMM, .M = 1024, .N = 1024, .K = 1024, .ta = false, .tb = false},
 };
