@@ -1209,16 +1209,13 @@ static void im2col_backward_filter(Conv *cv) {
 
 /* ---- entry points ----------------------------------------------------------- */
 
-/* Path choice: the row kernel wants rows of at least a few pixels; every
- * stride-1 path needs the padded input in one thread's work buffer, the
- * row kernel with row_mr readable elements after it (rt_kernels.h). */
-#define ROW_MIN_OW 6
-#define ROW_MIN_CHANNELS 8 /* output channels: the kernel's vectors run along them */
-
-/* Channels last needs C wide enough to fill the GEMM's vectors; with few
- * channels the taps x O orientation (stride 1) or explicit columns win. */
-#define CL_MIN_C 16
-#define DOT_MIN_OW 12 /* vectors run along output rows: short rows waste lanes */
+/* Path choice (the thresholds RT_CONV_*_MIN_* are in rt_kernels.h, where
+ * the compiler's memory plan reads them too): the row kernel wants rows of
+ * at least a few pixels; every stride-1 path needs the padded input in one
+ * thread's work buffer, the row kernel with row_mr readable elements after
+ * it (rt_kernels.h). Channels last needs C wide enough to fill the GEMM's
+ * vectors; with few channels the taps x O orientation (stride 1) or
+ * explicit columns win. */
 
 /* The strategies (see the top of the file); BY_IMAGE: a pooled call that
  * none of the fusing kernels takes, done image by image. */
@@ -1228,7 +1225,7 @@ static ConvPath forward_path(const Conv *cv) {
   const rt_conv2d_shape *s = cv->s;
   int64_t hp = s->H + 2 * s->PH, wp = s->W + 2 * s->PW;
   bool s1 = s->SH == 1 && s->SW == 1 && s1_fits_input(cv, s->C, hp, wp, 0);
-  if (s1 && cv->ar->row_kernel && s->OW >= ROW_MIN_OW && s->O >= ROW_MIN_CHANNELS &&
+  if (s1 && cv->ar->row_kernel && s->OW >= RT_CONV_ROW_MIN_OW && s->O >= RT_CONV_ROW_MIN_CHANNELS &&
       s1_fits_input(cv, s->C, hp, wp, cv->ar->row_mr))
     return PATH_ROW;
   return s1 ? PATH_WIDE : PATH_COLUMNS;
@@ -1241,7 +1238,7 @@ static ConvPath data_path(const Conv *cv) {
   int64_t extra = cv->dpool ? s->O * cv->ohw : 0;        /* expanded dy[n] */
   int64_t hp = s->OH + 2 * ph, wp = s->OW + 2 * pw;
   bool s1 = s->SH == 1 && s->SW == 1 && ph >= 0 && pw >= 0 && s1_fits_input(cv, s->O, hp, wp, extra);
-  if (s1 && cv->ar->row_kernel && s->W >= ROW_MIN_OW && s->C >= ROW_MIN_CHANNELS &&
+  if (s1 && cv->ar->row_kernel && s->W >= RT_CONV_ROW_MIN_OW && s->C >= RT_CONV_ROW_MIN_CHANNELS &&
       s1_fits_input(cv, s->O, hp, wp, extra + cv->ar->row_mr))
     return PATH_ROW;
   if (cv->dpool) return PATH_BY_IMAGE;
@@ -1254,8 +1251,8 @@ static ConvPath filter_path(const Conv *cv) {
   Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
   int64_t extra = cv->dpool ? s->O * cv->ohw : 0; /* expanded dy[n] */
   bool s1 = s->SH == 1 && s->SW == 1;
-  if (s->C >= CL_MIN_C && s1_fits_input(cv, s->C, d.hp, d.wp, extra)) return PATH_CL;
-  if (cv->esz == 4 && cv->ar->isa != RT_ISA_C && s1 && s->OW >= DOT_MIN_OW &&
+  if (s->C >= RT_CONV_CL_MIN_C && s1_fits_input(cv, s->C, d.hp, d.wp, extra)) return PATH_CL;
+  if (cv->esz == 4 && cv->ar->isa != RT_ISA_C && s1 && s->OW >= RT_CONV_DOT_MIN_OW &&
       s1_fits_input(cv, s->C, d.hp, d.wp, dot_state_elems(s, dot_tile(cv->ar->isa)) + extra))
     return PATH_DOT;
   if (cv->dpool) return PATH_BY_IMAGE;
