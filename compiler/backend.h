@@ -57,6 +57,23 @@ Jit *jit_create(CodeGen *cg, char *err, size_t errn);
 void *jit_lookup(Jit *j, const char *symbol);
 void jit_destroy(Jit *j);
 
+/* The structs of rt_model.h the backend rebuilds as LLVM types, in the
+ * order of their definitions there. */
+typedef enum CgAbiStruct {
+  CG_ABI_SLOT,        /* rt_slot */
+  CG_ABI_TENSOR_INFO, /* nn_tensor_info */
+  CG_ABI_PARAM,       /* rt_param_desc */
+  CG_ABI_FUNC,        /* rt_func_desc */
+  CG_ABI_TRAIN,       /* rt_train_desc */
+  CG_ABI_MODEL,       /* rt_model_desc */
+  CG_ABI_NSTRUCTS
+} CgAbiStruct;
+/* The LLVM struct type `which` laid out by the host's data layout: writes
+ * its size and the offsets and sizes of its first `max` elements; returns
+ * its element count (-1 when the host target is unknown). For the layout
+ * test. */
+int codegen_abi_layout(CgAbiStruct which, size_t *size, size_t *offsets, size_t *sizes, int max);
+
 /* The host's target triple, CPU name and features (for --stats, build info). */
 void backend_host(char *triple, size_t nt, char *cpu, size_t nc);
 

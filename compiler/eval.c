@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "interp.h"
 #include "pipeline.h"
@@ -125,9 +126,15 @@ static int opt_value(int argc, char **argv, int *i, const char *opt, const char 
   return 1;
 }
 
+/* The shared flags (cli.h) this command takes: -D. */
 static int parse_args(int argc, char **argv, EvalOpts *o) {
+  CliCommon common = {.defs = o->defs, .ndefs = &o->ndefs};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
+    char err[512];
+    CliResult cr = cli_common(&common, argc, argv, &i, err, sizeof err);
+    if (cr == CLI_BAD) return bad_usage("%s", err);
+    if (cr == CLI_TAKEN) continue;
     int r;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
@@ -170,15 +177,6 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
     } else if (!strcmp(a, "--f64")) {
       o->f64 = true;
       o->runner = &eval_interp_runner; /* exact f64 arithmetic is the interpreter's */
-    } else if (!strncmp(a, "-D", 2)) {
-      const char *def = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!def) return bad_usage("-D needs NAME=VALUE");
-      const char *eq = strchr(def, '=');
-      if (!eq || eq == def) return bad_usage("-D needs NAME=VALUE, not '%s'", def);
-      if (o->ndefs == MAX_DEFINES) return bad_usage("too many -D options");
-      char *name = strndup(def, (size_t)(eq - def));
-      if (!name) return error("out of memory");
-      o->defs[o->ndefs++] = (Define){name, eq + 1};
     } else if (a[0] == '-' && a[1]) {
       return bad_usage("unknown option '%s'", a);
     } else {

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "driver.h"
 #include "grad.h"
 #include "passes.h"
@@ -64,9 +65,15 @@ static const Pass *find_pass(const char *name, size_t n) {
   return NULL;
 }
 
+/* The shared flags (cli.h) that apply to IR text: --color. */
 static int parse_args(int argc, char **argv, IrOpts *o) {
+  CliCommon common = {.color = &o->color};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    char err[512];
+    CliResult r = cli_common(&common, argc, argv, &i, err, sizeof err);
+    if (r == CLI_BAD) return usage_error("%s", err);
+    if (r == CLI_TAKEN) continue;
     if (!strncmp(a, "--emit=", 7)) {
       char buf[256];
       snprintf(buf, sizeof buf, "%s", a + 7);
@@ -96,8 +103,6 @@ static int parse_args(int argc, char **argv, IrOpts *o) {
       o->output = argv[i];
     } else if (!strcmp(a, "--stats")) {
       o->stats = true;
-    } else if (!strncmp(a, "--color=", 8)) {
-      o->color = !strcmp(a + 8, "always") ? COLOR_ALWAYS : !strcmp(a + 8, "never") ? COLOR_NEVER : COLOR_AUTO;
     } else if (a[0] == '-') {
       return usage_error("option '%s' does not apply to IR text", a);
     } else {

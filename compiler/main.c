@@ -12,6 +12,7 @@
 
 #include "ast.h"
 #include "check.h"
+#include "cli.h"
 #include "driver.h"
 #include "eval.h"
 #include "train_cmd.h"
@@ -82,15 +83,21 @@ static bool parse_bytes(const char *s, size_t *out) {
   return true;
 }
 
-/* Parse argv into opts. Returns 0, or an exit status (2) after a message. */
+/* Parse argv into opts (the flags every command shares through
+ * cli_common). Returns 0, or an exit status (2) after a message. */
 static int parse_args(int argc, char **argv, Options *o) {
   int i = 1;
   if (i < argc && !strcmp(argv[i], "check")) {
     o->cmd = CMD_CHECK;
     i++;
   }
+  CliCommon common = {o->defs, &o->ndefs, &o->opt_level, &o->color, &o->max_errors};
   for (; i < argc; i++) {
     const char *a = argv[i];
+    char err[512];
+    CliResult r = cli_common(&common, argc, argv, &i, err, sizeof err);
+    if (r == CLI_BAD) return bad_usage("%s", err);
+    if (r == CLI_TAKEN) continue;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       exit(0);
@@ -116,16 +123,6 @@ static int parse_args(int argc, char **argv, Options *o) {
     } else if (!strcmp(a, "-o")) {
       if (++i >= argc) return bad_usage("-o needs a path%s", "");
       o->output = argv[i];
-    } else if (!strncmp(a, "-D", 2)) {
-      const char *def = a[2] ? a + 2 : (++i < argc ? argv[i] : NULL);
-      if (!def) return bad_usage("-D needs NAME=VALUE%s", "");
-      const char *eq = strchr(def, '=');
-      if (!eq || eq == def) return bad_usage("-D needs NAME=VALUE, not '%s'", def);
-      if (o->ndefs == MAX_DEFINES) return bad_usage("too many -D options%s", "");
-      char *name = strndup(def, (size_t)(eq - def));
-      o->defs[o->ndefs].name = name;
-      o->defs[o->ndefs].value = eq + 1;
-      o->ndefs++;
     } else if (!strcmp(a, "-d")) {
       if (++i >= argc) return bad_usage("-d needs verify, dump=PASS or no-opt%s", "");
       const char *dv = argv[i];
@@ -133,8 +130,6 @@ static int parse_args(int argc, char **argv, Options *o) {
       else if (!strcmp(dv, "no-opt")) o->no_opt = true;
       else if (!strncmp(dv, "dump=", 5) && dv[5]) o->dump = dv + 5;
       else return bad_usage("unknown -d option '%s' (verify, dump=PASS, no-opt)", dv);
-    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
-      o->opt_level = a[2] - '0';
     } else if (!strncmp(a, "--target=", 9) && a[9]) {
       o->triple = a + 9;
     } else if (!strncmp(a, "-mcpu=", 6) && a[6]) {
@@ -154,17 +149,6 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->stats = true;
     } else if (!strcmp(a, "-fsyntax-only")) {
       o->cmd = CMD_SYNTAX_ONLY;
-    } else if (!strncmp(a, "-fmax-errors=", 13)) {
-      char *end;
-      long n = strtol(a + 13, &end, 10);
-      if (*end || n < 0) return bad_usage("bad value in '%s'", a);
-      o->max_errors = (int)n;
-    } else if (!strncmp(a, "--color=", 8)) {
-      const char *w = a + 8;
-      if (!strcmp(w, "auto")) o->color = COLOR_AUTO;
-      else if (!strcmp(w, "always")) o->color = COLOR_ALWAYS;
-      else if (!strcmp(w, "never")) o->color = COLOR_NEVER;
-      else return bad_usage("--color takes auto, always or never, not '%s'", w);
     } else if (a[0] == '-' && a[1]) {
       return bad_usage("unknown option '%s'", a);
     } else {

@@ -451,16 +451,16 @@ static void find_tapes(P *p, Block *b) {
 
 /* Can convolution gradient u read dy, a pooling gradient, straight from
  * the tape? Only where the runtime has a kernel that expands it in place
- * (rt_conv.c): backward filter on the channels-last path (C >= 16) or
- * the few-taps one (stride 1, output rows of 12 or more); backward data on
- * the row kernel (stride 1, input rows of 6 or more, 8 or more channels). */
+ * (rt_conv.c, thresholds in rt_kernels.h): backward filter on the
+ * channels-last path or the few-taps one (stride 1); backward data on the
+ * row kernel (stride 1). */
 static bool pooled_consumer(const Inst *u, const Value *dy) {
   if ((u->op != OP_CONV2D_BWD_W && u->op != OP_CONV2D_BWD_X) || u->res[0]->ty.dtype != TY_F32) return false;
   bool s1 = u->attr.i[0] == 1 && u->attr.i[1] == 1;
   if (u->op == OP_CONV2D_BWD_W && u->args[1] == dy && u->args[0] != dy)
-    return u->args[0]->ty.dim[1] >= 16 || (s1 && dy->ty.dim[3] >= 12);
+    return u->args[0]->ty.dim[1] >= RT_CONV_CL_MIN_C || (s1 && dy->ty.dim[3] >= RT_CONV_DOT_MIN_OW);
   if (u->op == OP_CONV2D_BWD_X && u->args[0] == dy && u->args[1] != dy)
-    return s1 && u->res[0]->ty.dim[3] >= 6 && u->res[0]->ty.dim[1] >= 8;
+    return s1 && u->res[0]->ty.dim[3] >= RT_CONV_ROW_MIN_OW && u->res[0]->ty.dim[1] >= RT_CONV_ROW_MIN_CHANNELS;
   return false;
 }
 

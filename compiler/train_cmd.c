@@ -1,7 +1,8 @@
 /* train_cmd.c — `nnc train`: the edit-train loop without files. The
- * compiler's own options (-D, -O, -ffast-math, --color, -fmax-errors) are
- * taken here; every other flag goes to the training program, exactly as it
- * would to a program built with --emit=exe. */
+ * compiler's own options (-D, -O, --color, -fmax-errors: read as nnc reads
+ * them, by cli_common; and -ffast-math) are taken here; every other flag
+ * goes to the training program, exactly as it would to a program built
+ * with --emit=exe. */
 #include "train_cmd.h"
 
 #include <stdio.h>
@@ -9,13 +10,15 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cli.h"
 #include "driver.h"
 #include "pipeline.h"
 #include "rt_train.h"
 
 static int usage(FILE *out, int rc) {
   fprintf(out,
-          "usage: nnc train MODEL.nn [-D NAME=VALUE] [-O0..-O3] [-ffast-math] [program flags...]\n"
+          "usage: nnc train MODEL.nn [-D NAME=VALUE] [-O0..-O3] [-ffast-math] [--color=WHEN]\n"
+          "                          [-fmax-errors=N] [program flags...]\n"
           "Compiles MODEL.nn in memory and runs its training program; the program\n"
           "flags are those of a program built with --emit=exe (nnc train MODEL.nn --help).\n");
   return rc;
@@ -29,24 +32,20 @@ int train_main(int argc, char **argv) {
   char **rest = calloc((size_t)argc + 2, sizeof *rest);
   if (!rest) return 1;
   int nrest = 1;
+  CliCommon common = {o.defs, &o.ndefs, &o.opt_level, &o.color, &o.max_errors};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strncmp(a, "-D", 2)) {
-      const char *def = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-      const char *eq = def ? strchr(def, '=') : NULL;
-      if (!eq || eq == def || o.ndefs == MAX_DEFINES) {
-        fprintf(stderr, "nnc train: error: -D needs NAME=VALUE\n");
-        free(rest);
-        return usage(stderr, 2);
-      }
-      o.defs[o.ndefs].name = strndup(def, (size_t)(eq - def));
-      o.defs[o.ndefs++].value = eq + 1;
-    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
-      o.opt_level = a[2] - '0';
-    } else if (!strcmp(a, "-ffast-math")) {
+    char err[512];
+    CliResult r = cli_common(&common, argc, argv, &i, err, sizeof err);
+    if (r == CLI_BAD) {
+      fprintf(stderr, "nnc train: error: %s\n", err);
+      for (int k = 0; k < o.ndefs; k++) free((char *)o.defs[k].name);
+      free(rest);
+      return usage(stderr, 2);
+    }
+    if (r == CLI_TAKEN) continue;
+    if (!strcmp(a, "-ffast-math")) {
       o.fast_math = true;
-    } else if (!strncmp(a, "--color=", 8)) {
-      o.color = !strcmp(a + 8, "always") ? COLOR_ALWAYS : !strcmp(a + 8, "never") ? COLOR_NEVER : COLOR_AUTO;
     } else if (!o.input && a[0] != '-') {
       o.input = a;
     } else {

@@ -226,6 +226,7 @@ static void pad_border(const Wide *d, void *dst, size_t esz) {
   }
 }
 
+#if RT_X86
 AVX512 static void pad_interior_f32_avx512(const Wide *d, const float *src, float *dst) {
   for (int64_t c = 0; c < d->cin; c++) {
     float *o = dst + c * d->hp * d->wp + d->ph * d->wp + d->pw;
@@ -236,6 +237,7 @@ AVX512 static void pad_interior_f32_avx512(const Wide *d, const float *src, floa
       }
   }
 }
+#endif
 
 /* Ask for `bytes` at p to be brought towards L2 (the next image's input,
  * while the current one computes: the kernels leave memory idle). */
@@ -243,6 +245,7 @@ static void prefetch_l2(const void *p, size_t bytes) {
   for (size_t i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i, 0, 2);
 }
 
+#if RT_X86
 AVX2 static void pad_interior_f32_avx2(const Wide *d, const float *src, float *dst) {
   for (int64_t c = 0; c < d->cin; c++) {
     float *o = dst + c * d->hp * d->wp + d->ph * d->wp + d->pw;
@@ -253,8 +256,10 @@ AVX2 static void pad_interior_f32_avx2(const Wide *d, const float *src, float *d
       }
   }
 }
+#endif
 
 static void pad_interior(const Wide *d, const void *src, void *dst, size_t esz) {
+#if RT_X86
   rt_isa isa = rt_kernels_isa();
   if (esz == 4 && isa == RT_ISA_AVX512) {
     pad_interior_f32_avx512(d, src, dst);
@@ -264,6 +269,7 @@ static void pad_interior(const Wide *d, const void *src, void *dst, size_t esz) 
     pad_interior_f32_avx2(d, src, dst);
     return;
   }
+#endif
   const char *s = src;
   size_t row = (size_t)d->w * esz;
   for (int64_t c = 0; c < d->cin; c++) {
@@ -310,6 +316,7 @@ static void scatter_generic(size_t esz, const void *tile, int ldt, int m, const 
     }
 }
 
+#if RT_X86
 AVX512 static void scatter_f32_avx512(const float *tile, int ldt, int m, const Piece *pc, int np,
                                       float *out, int64_t plane, bool acc) {
   for (int i = 0; i < m; i++)
@@ -336,16 +343,22 @@ AVX2 static void scatter_f32_avx2(const float *tile, int ldt, int m, const Piece
       }
     }
 }
+#endif
 
 /* The tile-to-output copy of the wide-column paths for cv's arch. */
 static void scatter(const Conv *cv, const void *tile, int ldt, int m, const Piece *pc, int np,
                     void *out, int64_t plane, bool acc) {
-  if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX512)
+#if RT_X86
+  if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX512) {
     scatter_f32_avx512(tile, ldt, m, pc, np, out, plane, acc);
-  else if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX2)
+    return;
+  }
+  if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX2) {
     scatter_f32_avx2(tile, ldt, m, pc, np, out, plane, acc);
-  else
-    scatter_generic(cv->esz, tile, ldt, m, pc, np, out, plane, acc);
+    return;
+  }
+#endif
+  scatter_generic(cv->esz, tile, ldt, m, pc, np, out, plane, acc);
 }
 
 /* Item = (image, part of the wide columns): pad the image, then for each
@@ -461,6 +474,7 @@ static void transpose_out(const Conv *cv, int64_t r0, int64_t r1, int64_t o0, in
     }
 }
 
+#if RT_X86
 /* spread_dy for f32 with AVX-512: per row, masked copies then the junk. */
 AVX512 static void spread_dy_f32_avx512(const Wide *d, const float *dyn, int64_t o0, int64_t o1,
                                         float *dyw) {
@@ -494,10 +508,12 @@ AVX2 static void spread_dy_f32_avx2(const Wide *d, const float *dyn, int64_t o0,
       for (int64_t x = 0; x < junk; x += 8) store8_part(w + d->ow + x, z, (int)min64(8, junk - x));
     }
 }
+#endif
 
 /* dyw[o - o0][q] = dy[o][y][x] for wide column q = y*wp + x (0 in junk). */
 static void spread_dy(const Conv *cv, const char *dyn, int64_t o0, int64_t o1, char *dyw) {
   const Wide *d = &cv->wd;
+#if RT_X86
   if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX512) {
     spread_dy_f32_avx512(d, (const float *)dyn, o0, o1, (float *)dyw);
     return;
@@ -506,6 +522,7 @@ static void spread_dy(const Conv *cv, const char *dyn, int64_t o0, int64_t o1, c
     spread_dy_f32_avx2(d, (const float *)dyn, o0, o1, (float *)dyw);
     return;
   }
+#endif
   for (int64_t o = o0; o < o1; o++)
     for (int64_t y = 0; y < d->oh; y++) {
       int64_t q = (o - o0) * d->nq + y * d->wp, src = (o * d->oh + y) * d->ow;
@@ -817,6 +834,7 @@ static int64_t dot_state_elems(const rt_conv2d_shape *s, DotTile t) {
   return ceil_div(s->C * s->KH * s->KW, t.r) * ceil_div(s->O, t.o) * t.r * t.o * t.lanes;
 }
 
+#if RT_X86 /* the few-taps path exists on x86 only (filter_path never picks it elsewhere) */
 /* state[(r*DOT_O + j)*16 ...] += sum over pixels of xp[toff[r] + pixel] *
  * dy[j*ohw + pixel] for one image; xp is the padded image. */
 AVX512 static void dot_image_avx512(const Wide *d, const float *xp, const int64_t *toff,
@@ -960,6 +978,7 @@ static void dot_backward_filter(Conv *cv) {
   /* one chunk per thread: each chunk pads every image once */
   rt_parallel_for(cv->pool, tiles, ceil_div(tiles, T), dot_filter_task, cv);
 }
+#endif
 
 /* Do the stride-1 paths fit? (padded input [+ wide dy] in one work buffer) */
 static bool s1_fits_input(const Conv *cv, int64_t cin, int64_t hp, int64_t wp, int64_t extra) {
@@ -1209,16 +1228,13 @@ static void im2col_backward_filter(Conv *cv) {
 
 /* ---- entry points ----------------------------------------------------------- */
 
-/* Path choice: the row kernel wants rows of at least a few pixels; every
- * stride-1 path needs the padded input in one thread's work buffer, the
- * row kernel with row_mr readable elements after it (rt_kernels.h). */
-#define ROW_MIN_OW 6
-#define ROW_MIN_CHANNELS 8 /* output channels: the kernel's vectors run along them */
-
-/* Channels last needs C wide enough to fill the GEMM's vectors; with few
- * channels the taps x O orientation (stride 1) or explicit columns win. */
-#define CL_MIN_C 16
-#define DOT_MIN_OW 12 /* vectors run along output rows: short rows waste lanes */
+/* Path choice (the thresholds RT_CONV_*_MIN_* are in rt_kernels.h, where
+ * the compiler's memory plan reads them too): the row kernel wants rows of
+ * at least a few pixels; every stride-1 path needs the padded input in one
+ * thread's work buffer, the row kernel with row_mr readable elements after
+ * it (rt_kernels.h). Channels last needs C wide enough to fill the GEMM's
+ * vectors; with few channels the taps x O orientation (stride 1) or
+ * explicit columns win. */
 
 /* The strategies (see the top of the file); BY_IMAGE: a pooled call that
  * none of the fusing kernels takes, done image by image. */
@@ -1228,7 +1244,7 @@ static ConvPath forward_path(const Conv *cv) {
   const rt_conv2d_shape *s = cv->s;
   int64_t hp = s->H + 2 * s->PH, wp = s->W + 2 * s->PW;
   bool s1 = s->SH == 1 && s->SW == 1 && s1_fits_input(cv, s->C, hp, wp, 0);
-  if (s1 && cv->ar->row_kernel && s->OW >= ROW_MIN_OW && s->O >= ROW_MIN_CHANNELS &&
+  if (s1 && cv->ar->row_kernel && s->OW >= RT_CONV_ROW_MIN_OW && s->O >= RT_CONV_ROW_MIN_CHANNELS &&
       s1_fits_input(cv, s->C, hp, wp, cv->ar->row_mr))
     return PATH_ROW;
   return s1 ? PATH_WIDE : PATH_COLUMNS;
@@ -1241,7 +1257,7 @@ static ConvPath data_path(const Conv *cv) {
   int64_t extra = cv->dpool ? s->O * cv->ohw : 0;        /* expanded dy[n] */
   int64_t hp = s->OH + 2 * ph, wp = s->OW + 2 * pw;
   bool s1 = s->SH == 1 && s->SW == 1 && ph >= 0 && pw >= 0 && s1_fits_input(cv, s->O, hp, wp, extra);
-  if (s1 && cv->ar->row_kernel && s->W >= ROW_MIN_OW && s->C >= ROW_MIN_CHANNELS &&
+  if (s1 && cv->ar->row_kernel && s->W >= RT_CONV_ROW_MIN_OW && s->C >= RT_CONV_ROW_MIN_CHANNELS &&
       s1_fits_input(cv, s->O, hp, wp, extra + cv->ar->row_mr))
     return PATH_ROW;
   if (cv->dpool) return PATH_BY_IMAGE;
@@ -1254,8 +1270,8 @@ static ConvPath filter_path(const Conv *cv) {
   Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
   int64_t extra = cv->dpool ? s->O * cv->ohw : 0; /* expanded dy[n] */
   bool s1 = s->SH == 1 && s->SW == 1;
-  if (s->C >= CL_MIN_C && s1_fits_input(cv, s->C, d.hp, d.wp, extra)) return PATH_CL;
-  if (cv->esz == 4 && cv->ar->isa != RT_ISA_C && s1 && s->OW >= DOT_MIN_OW &&
+  if (s->C >= RT_CONV_CL_MIN_C && s1_fits_input(cv, s->C, d.hp, d.wp, extra)) return PATH_CL;
+  if (cv->esz == 4 && cv->ar->isa != RT_ISA_C && s1 && s->OW >= RT_CONV_DOT_MIN_OW &&
       s1_fits_input(cv, s->C, d.hp, d.wp, dot_state_elems(s, dot_tile(cv->ar->isa)) + extra))
     return PATH_DOT;
   if (cv->dpool) return PATH_BY_IMAGE;
@@ -1295,7 +1311,9 @@ static void conv_backward_data(rt_pool *p, const rt_conv2d_shape *s, const void 
 static bool backward_filter_run(Conv *cv) {
   switch (filter_path(cv)) {
   case PATH_CL: cl_backward_filter(cv); break;
+#if RT_X86
   case PATH_DOT: dot_backward_filter(cv); break;
+#endif
   case PATH_BY_IMAGE: return false;
   case PATH_WIDE: s1_backward_filter(cv); break;
   default: im2col_backward_filter(cv); break;

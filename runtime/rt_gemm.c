@@ -39,6 +39,8 @@
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+#if RT_X86 /* the x86 kernels: each runs only where cpu_has() says so */
+
 /* ---- AVX-512 micro-kernels ---------------------------------------------- */
 
 /* f32: MR rows (of a 12-row panel) by 16*NV columns (of a 32-column panel). */
@@ -271,6 +273,8 @@ AVX2 static void dkern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
     for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * 8, (size_t)n * sizeof(double));
 }
 
+#endif /* RT_X86 */
+
 /* ---- portable C micro-kernels ------------------------------------------- */
 
 static void skern_c(int64_t k, const void *a_, const void *b_, void *c_, int64_t ldc,
@@ -352,6 +356,7 @@ static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t 
   }
 }
 
+#if RT_X86
 /* AVX2 packers, any panel width w (f32: 6 and 16 for the micro-kernels,
  * C for the channels-last image). Contiguous lines are copied a vector at
  * a time, panel by panel, the line PACK_AHEAD steps on prefetched (the
@@ -607,34 +612,42 @@ AVX2 static void srow_avx2(int64_t k, const void *a_, const int64_t *off, const 
   }
 }
 #undef ROW_SUB
+#endif /* RT_X86 */
 
 /* ---- the arch table and instruction-set selection ----------------------- */
 
 static const rt_gemm_arch arch_f32[4] = {
     [RT_ISA_C] = {RT_ISA_C, 4, 4, 8, 8, 256, 64, 256, skern_c, pack_f32_c, NULL, 0, NULL},
+#if RT_X86 /* elsewhere the AVX rows stay zero: cpu_has() never picks them */
     [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 256, 192, 512, skern_avx2, pack_f32_avx2, srow_avx2, 16, skern_ib_avx2},
     [RT_ISA_AVX512] = {RT_ISA_AVX512, 4, 12, 32, 16, 384, 96, 512, skern_avx512,
                        pack_f32_avx512, srow_avx512, 14, skern_ib_avx512},
+#endif
 };
 static const rt_gemm_arch arch_f64[4] = {
     [RT_ISA_C] = {RT_ISA_C, 8, 4, 4, 4, 256, 64, 256, dkern_c, pack_f64_c, NULL, 0, NULL},
+#if RT_X86
     [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_avx2, NULL, 0, NULL},
     [RT_ISA_AVX512] = {RT_ISA_AVX512, 8, 12, 16, 8, 192, 96, 512, dkern_avx512, pack_f64_avx2,
                        NULL, 0, NULL},
+#endif
 };
 
 static atomic_int current_isa; /* 0 (RT_ISA_AUTO) until first use */
 
+/* Off x86 only the portable kernels exist. */
 static bool cpu_has(rt_isa isa) {
+  if (isa == RT_ISA_AUTO || isa == RT_ISA_C) return true;
+#if RT_X86
   __builtin_cpu_init();
   switch (isa) {
-  case RT_ISA_AUTO:
-  case RT_ISA_C: return true;
   case RT_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   case RT_ISA_AVX512:
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  default: break;
   }
+#endif
   return false;
 }
 

@@ -212,6 +212,21 @@ void rt_conv2d_backward_filter_pooled(rt_pool *p, const rt_conv2d_shape *s,
                                       const rt_pool2d_shape *ps, const float *x,
                                       const uint8_t *tape, const float *dpool, float *dw,
                                       void *scratch);
+/* Shape thresholds of the convolution paths (rt_conv.c), also read by the
+   compiler's memory plan (plan.c), which leaves a pooling gradient on its
+   tape only where a kernel above expands it in place:
+   - the row kernel (stride 1, forward and backward data) wants output rows
+     (backward data: input rows) of at least RT_CONV_ROW_MIN_OW pixels and
+     RT_CONV_ROW_MIN_CHANNELS output (backward data: input) channels, along
+     which its vectors run;
+   - channels last (backward filter, any stride) needs C >= RT_CONV_CL_MIN_C
+     to fill the GEMM's vectors;
+   - the few-taps kernel (backward filter, stride 1, f32) runs its vectors
+     along output rows: at least RT_CONV_DOT_MIN_OW pixels. */
+#define RT_CONV_ROW_MIN_OW 6
+#define RT_CONV_ROW_MIN_CHANNELS 8
+#define RT_CONV_CL_MIN_C 16
+#define RT_CONV_DOT_MIN_OW 12
 /* y[window] = h[argmax of x in that window], h has x's shape (this is the adjoint of maxpool2d_backward w.r.t. dy) */
 void rt_maxpool2d_pick(rt_pool *p, const rt_pool2d_shape *s, const float *x,
                        const float *h, float *y);

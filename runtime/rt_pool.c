@@ -179,6 +179,7 @@ static void plane2x2_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, c
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
+#if RT_X86
 /* The same 2x2 ops with AVX-512, 16 windows per step: even/odd
  * columns are split with a two-source permute, the scan is done with mask
  * compares, backward interleaves the four outputs back. */
@@ -368,6 +369,7 @@ AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const fl
   if ((op == MAX_BACKWARD || op == MAX_BACKWARD_TAPE) && s->H > 2 * s->OH) /* odd height: last row */
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
+#endif /* RT_X86 */
 
 static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
                       float *out, uint8_t *tape);
@@ -382,10 +384,18 @@ static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, cons
   int64_t HW = s->H * s->W;
   float inv = 1.0f / (float)(s->KH * s->KW);
   if (is_2x2_s2(s) && op != AVG_FORWARD && op != AVG_BACKWARD) {
+#if RT_X86
     rt_isa isa = rt_kernels_isa();
-    if (isa == RT_ISA_AVX512) plane2x2_f32_avx512(s, op, in, aux, out, tape);
-    else if (isa == RT_ISA_AVX2) plane2x2_f32_avx2(s, op, in, aux, out, tape);
-    else plane2x2_f32(s, op, in, aux, out, tape);
+    if (isa == RT_ISA_AVX512) {
+      plane2x2_f32_avx512(s, op, in, aux, out, tape);
+      return;
+    }
+    if (isa == RT_ISA_AVX2) {
+      plane2x2_f32_avx2(s, op, in, aux, out, tape);
+      return;
+    }
+#endif
+    plane2x2_f32(s, op, in, aux, out, tape);
     return;
   }
   if (op == MAX_BACKWARD || op == AVG_BACKWARD || op == MAX_BACKWARD_TAPE)

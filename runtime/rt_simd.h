@@ -3,7 +3,10 @@
  *
  * Functions compiled for an instruction set carry its target attribute
  * (AVX2, AVX512) and run only after rt_kernels_isa() said the CPU has it;
- * everything else in the runtime is built for baseline x86-64.
+ * everything else in the runtime is built for baseline x86-64. On other
+ * targets RT_X86 is 0: the kernel files leave their AVX code out (each
+ * block and each dispatch to it under #if RT_X86) and run the portable C
+ * paths; scripts/cross.sh compiles the runtime for aarch64 to keep it so.
  *
  * AVX2 has no cheap masked store (vmaskmovps stores are slow on AMD), so
  * partial vectors are stored in 4/2/1-element pieces; partial loads use
@@ -11,12 +14,24 @@
 #ifndef NN_RT_SIMD_H
 #define NN_RT_SIMD_H
 
-#include <immintrin.h>
 #include <stdint.h>
+
+/* RT_X86: the AVX2 and AVX-512 kernels exist (x86 targets). Elsewhere the
+ * kernel files compile only their portable C paths, and rt_kernels_isa()
+ * is always RT_ISA_C. */
+#if defined(__x86_64__) || defined(__i386__)
+#define RT_X86 1
+#else
+#define RT_X86 0
+#endif
+
+#define SIMD_INLINE static inline __attribute__((always_inline))
+
+#if RT_X86
+#include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 #define AVX2 __attribute__((target("avx2,fma")))
-#define SIMD_INLINE static inline __attribute__((always_inline))
 
 /* 32-bit lane masks: lanes [0, n) set, n in [0, 8] (read at 8 - n). */
 __attribute__((unused)) static const int32_t rt_lane_mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -99,4 +114,5 @@ AVX2 SIMD_INLINE void transpose4d(__m256d r[4]) {
   r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
+#endif /* RT_X86 */
 #endif

@@ -5,6 +5,7 @@
 #   3. build again with AddressSanitizer + UndefinedBehaviorSanitizer in
 #      build-asan/ and run the tests there
 #   4. run the front-end fuzzer for a bounded time under ASan
+#   5. compile the runtime for aarch64 (scripts/cross.sh)
 # Exits non-zero at the first failure.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,4 +26,6 @@ if [ -x "$top/scripts/fuzz.sh" ]; then
   echo "== fuzz the front end"
   bash "$top/scripts/fuzz.sh" 60
 fi
+echo "== the runtime on a non-x86 target"
+bash "$top/scripts/cross.sh"
 echo "== all tests passed"

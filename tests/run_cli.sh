@@ -72,6 +72,27 @@ run define-no-equals 2 "$nnc" check -D B "$mlp" && has define-no-equals "$err" "
 run define-missing 2 "$nnc" check "$mlp" -D && has define-missing "$err" '-D needs NAME=VALUE'
 run o-missing 2 "$nnc" "$mlp" -o && has o-missing "$err" '-o needs a path'
 
+# the shared flags (compiler/cli.h) mean the same in every command (before:
+# nnc train read a bad --color as auto and passed -fmax-errors on to the
+# training program; nnc FILE.ir read a bad --color as auto too)
+many="$top/tests/errors/too_many_errors.nn"
+run train-bad-color 2 "$nnc" train --color=sometimes "$mlp" &&
+  { has train-bad-color "$err" "^nnc train: error: --color takes auto, always or never, not 'sometimes'"; empty train-bad-color-stdout "$out"; }
+run train-bad-max-errors 2 "$nnc" train -fmax-errors=many "$mlp" &&
+  has train-bad-max-errors "$err" "^nnc train: error: bad value in '-fmax-errors=many'"
+run train-max-errors 1 "$nnc" train --color=never -fmax-errors=2 "$many" &&
+  { has train-max-errors "$(grep -c ': error: ' <<<"$err")" '^2$'; has train-max-errors-fatal "$err" 'too many errors emitted'; }
+run check-max-errors 1 "$nnc" check --color=never -fmax-errors=2 "$many" &&
+  has check-max-errors "$(grep -c ': error: ' <<<"$err")" '^2$'
+run train-max-errors-default 1 "$nnc" train --color=never "$many" &&
+  has train-max-errors-default "$(grep -c ': error: ' <<<"$err")" '^20$'
+run train-color-always 1 "$nnc" train --color=always "$bad" && has train-color-always "$err" "$esc\\[1;31merror: "
+run train-color-never 1 "$nnc" train --color=never "$bad" && lacks train-color-never "$err" "$esc"
+run train-define-no-equals 2 "$nnc" train -D B "$mlp" && has train-define-no-equals "$err" "-D needs NAME=VALUE, not 'B'"
+run eval-define-no-equals 2 "$nnc" eval -D B "$mlp" && has eval-define-no-equals "$err" "-D needs NAME=VALUE, not 'B'"
+run ir-bad-color 2 "$nnc" --color=sometimes "$top/tests/ir/parse.ir" &&
+  has ir-bad-color "$err" "--color takes auto, always or never, not 'sometimes'"
+
 run missing-file 1 "$nnc" check "$tmp/nope.nn" &&
   { has missing-file "$err" "nope.nn: error: cannot read the file: No such file or directory"; empty missing-file-stdout "$out"; }
 run directory 1 "$nnc" check "$tmp" && has directory "$err" 'cannot read the file: is a directory'

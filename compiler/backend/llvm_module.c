@@ -1,6 +1,7 @@
 /* llvm_module.c — the whole generated library: every compiled function,
  * the model descriptor (rt_model.h's structs, laid out by LLVM exactly as
- * the C compiler lays them out: a unit test checks every size), the C API
+ * the C compiler lays them out: tests/unit/test_abi_layout.c checks every
+ * size and offset through codegen_abi_layout), the C API
  * wrappers, the target machine, optimization, files and the JIT. */
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
@@ -528,6 +529,49 @@ static void add_fn_attrs(CodeGen *cg) {
 
 /* ---- entry points ------------------------------------------------------------------- */
 
+static void init_types(Gen *g) {
+  g->t_void = LLVMVoidTypeInContext(g->ctx);
+  g->t_i1 = LLVMInt1TypeInContext(g->ctx);
+  g->t_i8 = LLVMInt8TypeInContext(g->ctx);
+  g->t_i32 = LLVMInt32TypeInContext(g->ctx);
+  g->t_i64 = LLVMInt64TypeInContext(g->ctx);
+  g->t_f32 = LLVMFloatTypeInContext(g->ctx);
+  g->t_f64 = LLVMDoubleTypeInContext(g->ctx);
+  g->t_ptr = LLVMPointerTypeInContext(g->ctx, 0);
+}
+
+/* The descriptor struct `which` as make_types builds it, laid out by the
+ * host's data layout: its size and each element's offset and size, for the
+ * test that compares them with the C compiler's (tests/unit/test_abi_layout.c). */
+int codegen_abi_layout(CgAbiStruct which, size_t *size, size_t *offsets, size_t *sizes, int max) {
+  init_targets();
+  Gen g = {.ctx = LLVMContextCreate()};
+  init_types(&g);
+  Types T = make_types(&g);
+  LLVMTypeRef all[CG_ABI_NSTRUCTS] = {T.slot, T.info, T.param, T.func, T.train, T.desc};
+  LLVMTypeRef ty = all[which];
+  char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
+  LLVMTargetRef target;
+  int n = -1;
+  if (!LLVMGetTargetFromTriple(triple, &target, &err)) {
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, "", "", LLVMCodeGenLevelNone, LLVMRelocDefault,
+                                                      LLVMCodeModelDefault);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    n = (int)LLVMCountStructElementTypes(ty);
+    *size = (size_t)LLVMABISizeOfType(td, ty);
+    for (int i = 0; i < n && i < max; i++) {
+      offsets[i] = (size_t)LLVMOffsetOfElement(td, ty, (unsigned)i);
+      sizes[i] = (size_t)LLVMABISizeOfType(td, LLVMStructGetTypeAtIndex(ty, (unsigned)i));
+    }
+    LLVMDisposeTargetData(td);
+    LLVMDisposeTargetMachine(tm);
+  }
+  LLVMDisposeMessage(err);
+  LLVMDisposeMessage(triple);
+  LLVMContextDispose(g.ctx);
+  return n;
+}
+
 CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
   CodeGen *cg = calloc(1, sizeof *cg);
   if (!cg) die("out of memory");
@@ -542,14 +586,7 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
   g->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
   g->mod = LLVMModuleCreateWithNameInContext(cg->prefix, g->ctx);
   g->b = LLVMCreateBuilderInContext(g->ctx);
-  g->t_void = LLVMVoidTypeInContext(g->ctx);
-  g->t_i1 = LLVMInt1TypeInContext(g->ctx);
-  g->t_i8 = LLVMInt8TypeInContext(g->ctx);
-  g->t_i32 = LLVMInt32TypeInContext(g->ctx);
-  g->t_i64 = LLVMInt64TypeInContext(g->ctx);
-  g->t_f32 = LLVMFloatTypeInContext(g->ctx);
-  g->t_f64 = LLVMDoubleTypeInContext(g->ctx);
-  g->t_ptr = LLVMPointerTypeInContext(g->ctx, 0);
+  init_types(g);
   if (!make_tm(cg, d)) {
     codegen_free(cg);
     return NULL;

@@ -1,0 +1,51 @@
+/* cli.c — the shared flags of the nnc commands (see cli.h). Each parser
+ * asks here first for every argument, then handles its own flags. */
+#include "cli.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static CliResult bad(char *err, size_t errn, const char *fmt, const char *arg) {
+  snprintf(err, errn, fmt, arg);
+  return CLI_BAD;
+}
+
+static CliResult define(const CliCommon *c, int argc, char **argv, int *i, char *err, size_t errn) {
+  const char *a = argv[*i];
+  const char *def = a[2] ? a + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+  if (!def) return bad(err, errn, "-D needs NAME=VALUE%s", "");
+  const char *eq = strchr(def, '=');
+  if (!eq || eq == def) return bad(err, errn, "-D needs NAME=VALUE, not '%s'", def);
+  if (*c->ndefs == MAX_DEFINES) return bad(err, errn, "too many -D options%s", "");
+  char *name = strndup(def, (size_t)(eq - def));
+  if (!name) return bad(err, errn, "out of memory%s", "");
+  c->defs[(*c->ndefs)++] = (Define){name, eq + 1};
+  return CLI_TAKEN;
+}
+
+CliResult cli_common(const CliCommon *c, int argc, char **argv, int *i, char *err, size_t errn) {
+  const char *a = argv[*i];
+  if (c->defs && !strncmp(a, "-D", 2)) return define(c, argc, argv, i, err, errn);
+  if (c->opt_level && a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+    *c->opt_level = a[2] - '0';
+    return CLI_TAKEN;
+  }
+  if (c->color && !strncmp(a, "--color=", 8)) {
+    const char *w = a + 8;
+    if (!strcmp(w, "auto")) *c->color = COLOR_AUTO;
+    else if (!strcmp(w, "always")) *c->color = COLOR_ALWAYS;
+    else if (!strcmp(w, "never")) *c->color = COLOR_NEVER;
+    else return bad(err, errn, "--color takes auto, always or never, not '%s'", w);
+    return CLI_TAKEN;
+  }
+  if (c->max_errors && !strncmp(a, "-fmax-errors=", 13)) {
+    char *end;
+    long n = strtol(a + 13, &end, 10);
+    if (*end || n < 0 || n > INT_MAX) return bad(err, errn, "bad value in '%s'", a);
+    *c->max_errors = (int)n;
+    return CLI_TAKEN;
+  }
+  return CLI_OTHER;
+}
