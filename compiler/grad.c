@@ -56,7 +56,7 @@ static void note_blocked(Ad *ad, Inst *in) {
     vec_push(ad->a, &ad->blocked, in);
 }
 
-static void varied_block(Ad *ad, Block *b) {
+void ad_mark_varied(Ad *ad, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
     if (in->op == OP_FOR) {
       Block *body = in->body;
@@ -66,7 +66,7 @@ static void varied_block(Ad *ad, Block *b) {
           mark(ad, body->args[k + 1], ACT_VARIED);
       for (bool changed = true; changed;) {
         changed = false;
-        varied_block(ad, body);
+        ad_mark_varied(ad, body);
         Inst *y = body->last;
         for (int k = 0; k < nc; k++)
           if ((act(ad, y->args[k]) & ACT_VARIED) && dtype_is_float(body->args[k + 1]->ty.dtype))
@@ -513,7 +513,7 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
     bool wrt = r.kind == ARG_PARAM || (r.kind == ARG_INPUT && wrt_input && wrt_input[r.index]);
     if (wrt && dtype_is_float(g->body->args[i]->ty.dtype)) mark(&ad, g->body->args[i], ACT_VARIED);
   }
-  varied_block(&ad, g->body);
+  ad_mark_varied(&ad, g->body);
   mark(&ad, loss, ACT_USEFUL);
   useful_block(&ad, g->body);
   /* gradient-blocking conversions on the way to the loss: warn once each */

@@ -33,7 +33,7 @@
 #include "types.h"
 
 typedef enum Op {
-#define OP(id, name, nargs, attrs, shape, vjp, lc, flags, meaning) OP_##id,
+#define OP(id, name, nargs, attrs, shape, vjp, jvp, lc, flags, meaning) OP_##id,
 #include "ops.def"
 #undef OP
   OP_COUNT
