@@ -302,6 +302,11 @@ int driver_run(const Options *o) {
     c = compile_module(a, &d, p, o->input, &co);
     if (!c->ok) rc = 1;
   }
+  /* a derivative that cannot be taken is found while lowering: check does it */
+  if (rc == 0 && !c && p->derivs) {
+    CompileOpts co = {.no_opt = true, .no_grad = true};
+    if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
+  }
   if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = emit_native(o, &d, c, src, d.len);
   bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
   if (rc == 0 && text) {

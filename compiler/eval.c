@@ -601,6 +601,7 @@ static int write_results(Arena *a, const EvalOpts *o, const Module *m, const Fun
 static int run(const EvalOpts *o, Arena *a, Diag *d, Program *p) {
   CompileOpts co = {.no_grad = !o->grad};
   Compiled *c = compile_module(a, d, p, o->model, &co);
+  if (!c->m) return 1; /* a derivative in the program cannot be taken: reported */
   Func *f = find_function(c, o->fn);
   if (!f) return 1;
   const Module *m = c->m;

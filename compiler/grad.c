@@ -481,6 +481,30 @@ static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
   }
 }
 
+bool grad_depends(Module *m, Func *f, const bool *wrt_input, Pos *blocked_at, const char **blocked_what) {
+  Ad ad = {.a = m->a, .m = m};
+  pm_init(&ad.act, m->a);
+  *blocked_what = NULL;
+  for (int i = 0; i < f->body->nargs; i++) {
+    Role r = f->arg_role[i];
+    bool wrt = r.kind == ARG_PARAM || (r.kind == ARG_INPUT && wrt_input && wrt_input[r.index]);
+    if (wrt && dtype_is_float(f->body->args[i]->ty.dtype)) mark(&ad, f->body->args[i], ACT_VARIED);
+  }
+  ad_mark_varied(&ad, f->body);
+  Value *out = f->body->last->args[0];
+  if (act(&ad, out) & ACT_VARIED) return true;
+  mark(&ad, out, ACT_USEFUL);
+  useful_block(&ad, f->body);
+  for (int i = 0; i < ad.blocked.n; i++) {
+    Inst *in = ad.blocked.v[i];
+    if (!(act(&ad, in->res[0]) & ACT_USEFUL)) continue;
+    *blocked_at = in->pos;
+    *blocked_what = in->op == OP_ARGMAX ? "argmax" : "a conversion to an integer";
+    break;
+  }
+  return false;
+}
+
 GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
   GradResult res = {0};
   Arena *a = m->a;

@@ -1,0 +1,266 @@
+/* test_deriv.c — derivatives written in .nn (tests/nn/deriv.nn), in f64
+ * on the interpreter, each against central finite differences of the
+ * function it differentiates:
+ *   - input gradients (grad), value and gradient, tangents (jvp), and
+ *     forward-over-reverse Hessian-vector products, straight-line and
+ *     through a recurrent loop;
+ *   - the parameter gradient the compiler builds for losses that hold a
+ *     gradient (a gradient penalty: reverse over reverse) or a
+ *     Hessian-vector product (third order);
+ *   - forward over reverse against reverse over reverse for the samples:
+ *     jvp of each sample's loss gradient along random parameter
+ *     directions equals finite differences of the gradient, and
+ *     <jvp(L, θ, v), 1> = <v, ∇L>. */
+#include "unit_main.h"
+#include "gradcheck.h"
+#include "jvp.h"
+
+static ITensor args[64];
+static Compiled *comp;
+static Arena *arena;
+
+static void setup(void) {
+  if (comp) return;
+  arena = arena_new();
+  comp = gc_compiled(arena, "tests/nn/deriv.nn", NULL, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(comp);
+  CU_ASSERT_TRUE_FATAL(comp->ok);
+  /* W, U, x, y, v: the widest signature */
+  Func *f = ir_find_func(comp->m, "rhvp");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  gc_inputs(f, args, "", 2024);
+}
+
+static Func *fn(const char *name) {
+  setup();
+  Func *f = ir_find_func(comp->m, name);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  return f;
+}
+
+static int arg_index(const Func *f, const char *name) {
+  for (int i = 0; i < f->body->nargs; i++)
+    if (f->body->args[i]->name && !strcmp(f->body->args[i]->name, name)) return i;
+  return -1;
+}
+
+/* Relative norm error of `got` (f's... result `res` of g) against central
+ * differences of result 0 of f along direction dir of argument `ai`
+ * (dir NULL: each element of argument ai in turn, giving a tensor). */
+static double fd_against(const Func *f, int ai, const ITensor *dir, const ITensor *got) {
+  ITensor *x = &args[ai];
+  int64_t n = type_numel(&x->ty), m = type_numel(&got->ty);
+  double num = 0, den = 0;
+  const double h = 1e-5;
+  int64_t outer = dir ? 1 : n;
+  for (int64_t e = 0; e < outer; e++) {
+    ITensor fp[4], fm[4];
+    char err[256];
+    double *saved = malloc(sizeof(double) * (size_t)n);
+    memcpy(saved, x->d, sizeof(double) * (size_t)n);
+    for (int s = 0; s < 2; s++) {
+      double sg = s ? -h : h;
+      if (dir)
+        for (int64_t k = 0; k < n; k++) x->d[k] = saved[k] + sg * dir->d[k];
+      else
+        x->d[e] = saved[e] + sg;
+      CU_ASSERT_TRUE_FATAL(interp_run(f, args, f->body->nargs, s ? fm : fp, INTERP_F64, err, sizeof err));
+      memcpy(x->d, saved, sizeof(double) * (size_t)n);
+    }
+    free(saved);
+    int64_t cnt = dir ? m : 1;
+    for (int64_t k = 0; k < cnt; k++) {
+      double fd = (fp[0].d[k] - fm[0].d[k]) / (2 * h), ad = dir ? got->d[k] : got->d[e];
+      num += (fd - ad) * (fd - ad);
+      den += fd * fd > ad * ad ? fd * fd : ad * ad;
+    }
+    gc_free_all(fp, f->nret);
+    gc_free_all(fm, f->nret);
+  }
+  return den > 1e-24 ? sqrt(num / den) : sqrt(num);
+}
+
+static ITensor run1(const Func *f, int k) {
+  ITensor r[8];
+  char err[256];
+  CU_ASSERT_TRUE_FATAL(interp_run(f, args, f->body->nargs, r, INTERP_F64, err, sizeof err));
+  ITensor out = r[k];
+  for (int i = 0; i < f->nret; i++)
+    if (i != k) itensor_free(&r[i]);
+  return out;
+}
+
+static void check(const char *what, double err, double tol) {
+  fprintf(stderr, "  %-52s %.2e\n", what, err);
+  CU_ASSERT(err <= tol);
+}
+
+/* grad(f, wrt = [x]): one finite difference per element of x */
+static void test_input_grad(void) {
+  ITensor g = run1(fn("gx"), 0);
+  check("grad(f, wrt = [x]) vs finite differences", fd_against(fn("f"), arg_index(fn("f"), "x"), NULL, &g), 1e-7);
+  itensor_free(&g);
+  g = run1(fn("rgx"), 0);
+  check("grad(r, wrt = x), through a loop", fd_against(fn("r"), arg_index(fn("r"), "x"), NULL, &g), 1e-7);
+  itensor_free(&g);
+}
+
+/* jvp(f, wrt = [x], tangents = [v]): a directional derivative */
+static void test_jvp(void) {
+  const Func *t = fn("tan");
+  ITensor *v = &args[arg_index(t, "v")];
+  ITensor d = run1(t, 0);
+  check("jvp(f) vs finite differences along v", fd_against(fn("f"), arg_index(fn("f"), "x"), v, &d), 1e-7);
+  itensor_free(&d);
+  d = run1(fn("rtan"), 0);
+  check("jvp(r), carried tangents through a loop", fd_against(fn("r"), arg_index(fn("r"), "x"), v, &d), 1e-7);
+  itensor_free(&d);
+}
+
+/* forward over reverse: H v = d/dh grad(x + h v) */
+static void test_hvp(void) {
+  const Func *t = fn("hvp");
+  ITensor *v = &args[arg_index(t, "v")];
+  ITensor d = run1(t, 0);
+  check("jvp(grad(f)) = Hv vs differences of grad(f)", fd_against(fn("gx"), arg_index(fn("gx"), "x"), v, &d), 1e-7);
+  itensor_free(&d);
+  d = run1(fn("rhvp"), 0);
+  check("jvp(grad(r)) = Hv through the loop's tapes", fd_against(fn("rgx"), arg_index(fn("rgx"), "x"), v, &d), 1e-7);
+  itensor_free(&d);
+}
+
+/* value_and_grad: the value is f's, the gradients match grad's */
+static void test_value_and_grad(void) {
+  /* vg = f + |df/dy|^2 + sum(df/dW): its parameter gradient involves the
+   * second derivatives of f; compare the whole with finite differences */
+  Func *g = compiled_grad(comp ? comp : (setup(), comp), "vg");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  check("d/dW [value_and_grad(f, wrt = [y, W])] terms", gc_check(fn("vg"), g, args, 1e-7, 0, "vg"), 1e-7);
+}
+
+/* The compiler's parameter gradient of losses holding derivatives */
+static void test_penalty(void) {
+  const char *names[] = {"penalty", "rpenalty", "hpenalty"};
+  const char *what[] = {"d/dθ (f + |grad_x f|^2): reverse over reverse", "the same through the loop",
+                        "d/dθ |Hv|^2: third order"};
+  for (int i = 0; i < 3; i++) {
+    Func *g = compiled_grad(comp, names[i]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    check(what[i], gc_check(fn(names[i]), g, args, 1e-6, 0, names[i]), 1e-6);
+  }
+}
+
+/* Every sample, forward over reverse on its loss's parameter gradient. */
+static void sample_hvp(const char *rel, const Define *defs, int ndefs) {
+  Arena *a = arena_new();
+  Compiled *c = gc_compiled(a, rel, defs, ndefs);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  Func *f = ir_find_func(c->m, "loss"), *g = compiled_grad(c, "loss");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  int na = g->body->nargs;
+  bool wrt[128] = {0};
+  for (int i = 0; i < na; i++) wrt[i] = g->arg_role[i].kind == ARG_PARAM;
+  Diag d;
+  diag_init(&d, rel, "", 0, stderr, COLOR_NEVER);
+  Func *hf = jvp_func(c->m, g, wrt, &d), *jf = jvp_func(c->m, f, wrt, &d);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(hf);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(jf);
+  CU_ASSERT_TRUE(ir_verify_func(c->m, hf, stderr));
+  ITensor in[256], r[128], rj[4], rp[128], rm[128], r0[128];
+  gc_inputs(g, in, "", 31);
+  for (int i = 0; i < na; i++)
+    if (wrt[i])
+      for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[i].d[k] *= 0.5;
+  int nt = 0;
+  uint64_t s = 5;
+  for (int i = 0; i < na; i++) {
+    if (!wrt[i]) continue;
+    in[na + nt] = itensor_new(&in[i].ty);
+    for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[na + nt].d[k] = 2 * gc_rand(&s) - 1;
+    nt++;
+  }
+  char err[256];
+  CU_ASSERT_TRUE_FATAL(interp_run(hf, in, na + nt, r, INTERP_F64, err, sizeof err));
+  CU_ASSERT_TRUE_FATAL(interp_run(jf, in, na + nt, rj, INTERP_F64, err, sizeof err));
+  CU_ASSERT_TRUE_FATAL(interp_run(g, in, na, r0, INTERP_F64, err, sizeof err));
+  /* differences of the gradient along v */
+  const double h = 1e-5;
+  ITensor sh[256];
+  for (int sgn = 0; sgn < 2; sgn++) {
+    for (int i = 0, t = 0; i < na; i++) {
+      sh[i] = itensor_new(&in[i].ty);
+      for (int64_t k = 0; k < type_numel(&in[i].ty); k++)
+        sh[i].d[k] = in[i].d[k] + (wrt[i] ? (sgn ? -h : h) * in[na + t].d[k] : 0);
+      t += wrt[i];
+    }
+    CU_ASSERT_TRUE_FATAL(interp_run(g, sh, na, sgn ? rm : rp, INTERP_F64, err, sizeof err));
+    gc_free_all(sh, na);
+  }
+  /* hf's results: g's (loss, grads...), then their tangents (loss.tan, grads.tan...) */
+  double num = 0, den = 0, dot = 0, dot_scale = 0;
+  for (int k = 1; k < g->nret; k++) {
+    const ITensor *hv = &r[g->nret + k];
+    for (int64_t e = 0; e < type_numel(&hv->ty); e++) {
+      double fd = (rp[k].d[e] - rm[k].d[e]) / (2 * h);
+      num += (fd - hv->d[e]) * (fd - hv->d[e]);
+      den += fd * fd;
+    }
+  }
+  /* <v, grad L> against the tangent of L (and of the gradient function's loss) */
+  for (int i = 0, t = 0; i < na; i++) {
+    if (!wrt[i]) continue;
+    int k = 1 + t; /* gradients come in parameter order */
+    for (int64_t e = 0; e < type_numel(&in[i].ty); e++) {
+      dot += in[na + t].d[e] * r0[k].d[e];
+      dot_scale += fabs(in[na + t].d[e] * r0[k].d[e]);
+    }
+    t++;
+  }
+  double hv_err = den > 0 ? sqrt(num / den) : sqrt(num);
+  double dot_err = fabs(rj[1].d[0] - dot) / (dot_scale > 0 ? dot_scale : 1);
+  double loss_tan_err = fabs(r[g->nret].d[0] - rj[1].d[0]) / (fabs(rj[1].d[0]) + 1e-30);
+  char what[160];
+  snprintf(what, sizeof what, "%s: Hv vs FD of the gradient", rel);
+  check(what, hv_err, 1e-6);
+  snprintf(what, sizeof what, "%s: <jvp(L), 1> vs <v, grad L>", rel);
+  check(what, dot_err, 1e-8);
+  CU_ASSERT(loss_tan_err <= 1e-10);
+  gc_free_all(in, na + nt);
+  gc_free_all(r, hf->nret);
+  gc_free_all(rj, jf->nret);
+  gc_free_all(rp, g->nret);
+  gc_free_all(rm, g->nret);
+  gc_free_all(r0, g->nret);
+  diag_free(&d);
+  arena_free(a);
+}
+
+static void test_samples(void) {
+  Define mlp[] = {{"B", "2"}, {"H", "6"}};
+  sample_hvp("samples/fashion_mlp.nn", mlp, 2);
+  Define cnn[] = {{"B", "2"}, {"C1", "2"}, {"C2", "3"}, {"HID", "4"}};
+  sample_hvp("samples/fashion_cnn.nn", cnn, 4);
+  Define ch[] = {{"B", "2"}, {"T", "4"}, {"V", "5"}, {"E", "3"}, {"H", "4"}};
+  sample_hvp("samples/char_rnn.nn", ch, 5);
+  sample_hvp("samples/char_lstm.nn", ch, 5);
+  Define gpt[] = {{"B", "2"}, {"T", "4"}, {"V", "5"}, {"D", "8"}, {"NH", "2"}};
+  sample_hvp("samples/tiny_gpt.nn", gpt, 5);
+}
+
+static void teardown(void) {
+  if (!comp) return;
+  gc_free_all(args, ir_find_func(comp->m, "rhvp")->body->nargs);
+  arena_free(arena);
+  comp = NULL;
+}
+
+static UnitTest tests[] = {{"grad: input gradients", test_input_grad},
+                           {"jvp: tangents", test_jvp},
+                           {"jvp of grad: Hessian-vector products", test_hvp},
+                           {"value_and_grad in a loss", test_value_and_grad},
+                           {"losses holding derivatives: second and third order", test_penalty},
+                           {"samples: forward over reverse, jvp vs vjp", test_samples},
+                           {"(teardown)", teardown},
+                           {0, 0}};
+
+int main(void) { return unit_run("deriv", tests); }
