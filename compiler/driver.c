@@ -328,6 +328,11 @@ int driver_run(const Options *o) {
         ir_print_module(out, &view);
       }
       for (int i = 0; c && i < c->nprimal; i++) {
+        /* a function holding derivatives: its tangent and adjoint code */
+        if ((o->emit & EMIT_GRAD_IR) && !(o->emit & EMIT_IR) && c->m->funcs[i]->has_deriv) {
+          fputc('\n', out);
+          ir_print_func(out, c->m, c->m->funcs[i]);
+        }
         GradResult *g = &c->grads[i];
         if (!g->f) continue;
         if (o->emit & EMIT_GRAD_IR) {

@@ -159,6 +159,7 @@ struct Func {
   int nret;
   Pos pos;
   bool is_grad;         /* produced by the AD transformation */
+  bool has_deriv;       /* a user function whose code holds derivatives (grad, jvp in .nn) */
 };
 
 typedef struct IrParam {

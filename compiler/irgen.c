@@ -33,6 +33,7 @@ typedef struct G {
   Model *md;           /* the model (derivatives lower its functions again) */
   Diag *d;             /* derivatives that cannot be taken are reported here */
   bool failed;         /* such an error happened */
+  Func *cur;           /* the function being generated */
 } G;
 
 static Value *gen(G *g, Expr *e);
@@ -547,8 +548,9 @@ static Func *lower_alone(G *g, FnDecl *fn) {
   Value **saved_env = NEW_ARRAY(g->a, Value *, g->nsyms + 1);
   memcpy(saved_env, g->env, sizeof(Value *) * (size_t)g->nsyms);
   Value *saved_ret = g->ret, *saved_seed = g->seed;
-  Func *f = ir_func_new(g->m, fn->name);
+  Func *f = ir_func_new(g->m, fn->name), *saved_cur = g->cur;
   drop_func(g->m, f);
+  g->cur = f;
   f->pos = pos_of(fn->loc);
   int k = 0;
   for (int i = 0; i < g->m->nparams; i++, k++) {
@@ -575,6 +577,7 @@ static Func *lower_alone(G *g, FnDecl *fn) {
   g->b = saved_b;
   g->ret = saved_ret;
   g->seed = saved_seed;
+  g->cur = saved_cur;
   PassOpts po = {0};
   run_passes(g->m, f, &po);
   return f;
@@ -676,6 +679,7 @@ static int gen_apply(G *g, Expr *e, Value **outs) {
   Deriv *dv = T->call.deriv;
   Func *f = deriv_func(g, T);
   at(g, e->loc);
+  if (g->cur) g->cur->has_deriv = true;
   if (!f) {
     g->failed = true;
     for (int i = 0; i < dv->nres; i++) outs[i] = ir_const_like(&g->b, &dv->res[i], 0.0);
@@ -877,6 +881,7 @@ static void gen_stmts(G *g, Stmt *s) {
 
 static Func *gen_fn(G *g, FnDecl *fn, const char *name, bool training) {
   Func *f = ir_func_new(g->m, name);
+  g->cur = f;
   f->pos = pos_of(fn->loc);
   for (int i = 0; i < g->m->nparams; i++) {
     IrParam *pa = &g->m->params[i];
