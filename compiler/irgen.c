@@ -539,6 +539,17 @@ static void drop_func(Module *m, Func *f) {
     }
 }
 
+/* fn's statements into f (the builder at its body), then its return. */
+static void gen_body(G *g, FnDecl *fn, Func *f) {
+  g->ret = NULL;
+  gen_stmts(g, fn->body);
+  if (!g->ret) die("irgen: %s returned nothing", fn->name);
+  g->b.pos = pos_of(fn->body_end);
+  ir_func_add_result(g->a, f, g->ret->ty, NULL, (Role){RES_OUTPUT, 0});
+  Value *r = g->ret;
+  ir_build(&g->b, OP_RETURN, &r, 1, NULL, NULL);
+}
+
 static int wrt_position(G *g, int w) { return w >= 0 ? g->m->nparams + w : -1 - w; }
 
 /* User function fn as an IR function of its own (the caller's env and
@@ -566,13 +577,7 @@ static Func *lower_alone(G *g, FnDecl *fn) {
     g->seed = f->body->args[k];
   }
   g->b = (Builder){.a = g->a, .block = f->body};
-  g->ret = NULL;
-  gen_stmts(g, fn->body);
-  if (!g->ret) die("irgen: %s returned nothing", fn->name);
-  g->b.pos = pos_of(fn->body_end);
-  ir_func_add_result(g->a, f, g->ret->ty, NULL, (Role){RES_OUTPUT, 0});
-  Value *r = g->ret;
-  ir_build(&g->b, OP_RETURN, &r, 1, NULL, NULL);
+  gen_body(g, fn, f);
   memcpy(g->env, saved_env, sizeof(Value *) * (size_t)g->nsyms);
   g->b = saved_b;
   g->ret = saved_ret;
@@ -913,13 +918,7 @@ static void bind_params(G *g, Model *md, Func *f) {
 static Func *lower_fn(G *g, Model *md, FnDecl *fn, const char *name, bool training) {
   Func *f = gen_fn(g, fn, name, training);
   bind_params(g, md, f);
-  g->ret = NULL;
-  gen_stmts(g, fn->body);
-  if (!g->ret) die("irgen: %s returned nothing", fn->name);
-  g->b.pos = pos_of(fn->body_end);
-  ir_func_add_result(g->a, f, g->ret->ty, NULL, (Role){RES_OUTPUT, 0});
-  Value *r = g->ret;
-  ir_build(&g->b, OP_RETURN, &r, 1, NULL, NULL);
+  gen_body(g, fn, f);
   return f;
 }
 
