@@ -254,6 +254,28 @@ static void decide_storage(P *p, Block *b) {
   }
 }
 
+/* A value a loop body defines and stacks once lives in its row of the
+ * stacked result (plan.h): lower_for then has nothing to copy. */
+static void rows_in_tapes(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (!in->body) continue;
+    rows_in_tapes(p, in->body);
+    Inst *y = in->body->last;
+    for (int k = in->nargs; k < y->nargs; k++) {
+      Value *v = y->args[k];
+      if (!v->def || v->def->block != in->body || v->def->op == OP_FOR) continue;
+      ValPlan *vp = vplan(p, v);
+      if (vp->kind != ST_WS || info(p, v)->fused) continue;
+      int times = 0;
+      for (int j = in->nargs; j < y->nargs; j++) times += y->args[j] == v;
+      if (times != 1) continue;
+      vp->kind = ST_ROW;
+      vp->alias = in->res[k];
+      vp->index = k;
+    }
+  }
+}
+
 /* In program order, let row updates and elementwise ops overwrite an
  * operand that dies there; the result's interval joins the operand's. */
 static void decide_inplace(P *p, Block *b) {
@@ -659,6 +681,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   }
   place_results(&p);
   decide_storage(&p, f->body);
+  rows_in_tapes(&p, f->body);
   find_tapes(&p, f->body);
   find_pooled(&p, f->body);
   liveness(&p, f->body);
