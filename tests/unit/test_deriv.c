@@ -7,13 +7,17 @@
  *   - the parameter gradient the compiler builds for losses that hold a
  *     gradient (a gradient penalty: reverse over reverse) or a
  *     Hessian-vector product (third order);
- *   - forward over reverse against reverse over reverse for the samples:
- *     jvp of each sample's loss gradient along random parameter
- *     directions equals finite differences of the gradient, and
- *     <jvp(L, θ, v), 1> = <v, ∇L>. */
+ *   - forward over reverse on the samples: jvp of each sample's loss
+ *     gradient along random parameter directions equals finite
+ *     differences of the gradient, and <jvp(L, θ, v), 1> = <v, ∇L>;
+ *   - each sample with grad(loss, wrt = [W]) and loss + 0.1 |grad_W loss|^2
+ *     added (W: the input of the image models, a parameter of the
+ *     character models): the gradient and the penalized loss's parameter
+ *     gradient against finite differences. */
 #include "unit_main.h"
 #include "gradcheck.h"
 #include "jvp.h"
+#include "tmpdir.h"
 
 static ITensor args[64];
 static Compiled *comp;
@@ -247,6 +251,105 @@ static void test_samples(void) {
   sample_hvp("samples/tiny_gpt.nn", gpt, 5);
 }
 
+/* A sample with two functions added inside its model (a copy in the
+ * scratch directory): the gradient of its loss with respect to W (an
+ * input, or a parameter for the character models) and a penalized loss
+ * loss + 0.1 |grad_W loss|^2, whose parameter gradient is second order. */
+static Compiled *sample_with(Arena *a, const char *rel, const Define *defs, int ndefs, const char *xt,
+                             const char *yt, const char *w, const char *wt) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
+  FILE *f = fopen(path, "rb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  static char src[1 << 16], out[(1 << 16) + 1024];
+  size_t n = fread(src, 1, sizeof src - 1, f);
+  fclose(f);
+  src[n] = 0;
+  char *last = strrchr(src, '}');
+  CU_ASSERT_PTR_NOT_NULL_FATAL(last);
+  *last = 0;
+  snprintf(out, sizeof out,
+           "%s  fn gw(x: %s, y: %s) -> %s {\n    return grad(loss, wrt = [%s])(x, y)\n  }\n"
+           "  fn gpen(x: %s, y: %s) -> f32 {\n    let g = grad(loss, wrt = [%s])(x, y)\n"
+           "    return loss(x, y) + 0.1 * sum(g * g)\n  }\n}\n",
+           src, xt, yt, wt, w, xt, yt, w);
+  const char *base = strrchr(rel, '/') + 1;
+  char copy[1200];
+  snprintf(copy, sizeof copy, "%s", tp(base));
+  write_bytes(copy, out, strlen(out));
+  Diag d;
+  char *text;
+  Program *p;
+  Compiled *c = NULL;
+  if (gc_front(a, copy, defs, ndefs, &d, &text, &p) == 0) {
+    CompileOpts co = {.verify = true};
+    c = compile_module(a, &d, p, copy, &co);
+  }
+  diag_free(&d);
+  free(text);
+  return c;
+}
+
+static void sample_penalty(const char *rel, const Define *defs, int ndefs, const char *xt, const char *w,
+                           const char *wt) {
+  Arena *a = arena_new();
+  const char *yt = xt[0] == 'i' ? xt : "i32[B]"; /* character models: ids in, next ids out */
+  Compiled *c = sample_with(a, rel, defs, ndefs, xt, yt, w, wt);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  CU_ASSERT_TRUE_FATAL(c->ok);
+  Func *loss = ir_find_func(c->m, "loss"), *gw = ir_find_func(c->m, "gw"), *gpen = ir_find_func(c->m, "gpen");
+  Func *gg = compiled_grad(c, "gpen");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(gg);
+  ITensor in[128], r[4];
+  gc_inputs(loss, in, "x=0:1", 77);
+  int na = loss->body->nargs;
+  for (int i = 0; i < na; i++)
+    if (loss->arg_role[i].kind == ARG_PARAM)
+      for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[i].d[k] *= 0.5;
+  char err[256];
+  CU_ASSERT_TRUE_FATAL(interp_run(gw, in, na, r, INTERP_F64, err, sizeof err));
+  int wi = -1;
+  for (int i = 0; i < na; i++)
+    if (!strcmp(loss->body->args[i]->name, w)) wi = i;
+  CU_ASSERT_FATAL(wi >= 0);
+  /* grad_W loss against differences of loss, at up to 40 elements */
+  int64_t n = type_numel(&in[wi].ty), step = n > 40 ? n / 40 : 1;
+  double num = 0, den = 0;
+  for (int64_t e = 0; e < n; e += step) {
+    double x0 = in[wi].d[e], h = 1e-5;
+    in[wi].d[e] = x0 + h;
+    double fp = gc_eval(loss, in, INTERP_F64);
+    in[wi].d[e] = x0 - h;
+    double fm = gc_eval(loss, in, INTERP_F64);
+    in[wi].d[e] = x0;
+    double fd = (fp - fm) / (2 * h);
+    num += (fd - r[0].d[e]) * (fd - r[0].d[e]);
+    den += fd * fd;
+  }
+  char what[160];
+  snprintf(what, sizeof what, "%s: grad(loss, wrt = [%s])", rel, w);
+  check(what, sqrt(num / (den > 0 ? den : 1)), 1e-6);
+  snprintf(what, sizeof what, "%s: d/dθ (loss + |grad_%s loss|^2)", rel, w);
+  check(what, gc_check(gpen, gg, in, 1e-6, 20, rel), 1e-6);
+  gc_free_all(r, gw->nret);
+  gc_free_all(in, na);
+  arena_free(a);
+}
+
+static void test_sample_penalties(void) {
+  CU_ASSERT_TRUE_FATAL(tmp_make("/tmp/nnc_deriv_XXXXXX"));
+  Define mlp[] = {{"B", "2"}, {"H", "6"}};
+  sample_penalty("samples/fashion_mlp.nn", mlp, 2, "f32[B, 784]", "x", "f32[B, 784]");
+  Define cnn[] = {{"B", "2"}, {"C1", "2"}, {"C2", "3"}, {"HID", "4"}};
+  sample_penalty("samples/fashion_cnn.nn", cnn, 4, "f32[B, 1, 28, 28]", "x", "f32[B, 1, 28, 28]");
+  Define ch[] = {{"B", "2"}, {"T", "4"}, {"V", "5"}, {"E", "3"}, {"H", "4"}};
+  sample_penalty("samples/char_rnn.nn", ch, 5, "i32[B, T]", "emb", "f32[V, E]");
+  sample_penalty("samples/char_lstm.nn", ch, 5, "i32[B, T]", "Wh", "f32[H, 4 * H]");
+  Define gpt[] = {{"B", "2"}, {"T", "4"}, {"V", "5"}, {"D", "8"}, {"NH", "2"}};
+  sample_penalty("samples/tiny_gpt.nn", gpt, 5, "i32[B, T]", "wte", "f32[V, D]");
+  tmp_remove();
+}
+
 static void teardown(void) {
   if (!comp) return;
   gc_free_all(args, ir_find_func(comp->m, "rhvp")->body->nargs);
@@ -260,6 +363,7 @@ static UnitTest tests[] = {{"grad: input gradients", test_input_grad},
                            {"value_and_grad in a loss", test_value_and_grad},
                            {"losses holding derivatives: second and third order", test_penalty},
                            {"samples: forward over reverse, jvp vs vjp", test_samples},
+                           {"samples: gradients written in .nn and gradient penalties", test_sample_penalties},
                            {"(teardown)", teardown},
                            {0, 0}};
 
