@@ -17,6 +17,7 @@
 #include "unit_main.h"
 #include "gradcheck.h"
 #include "jvp.h"
+#include "ptrmap.h"
 #include "tmpdir.h"
 
 static ITensor args[64];
@@ -239,6 +240,93 @@ static void sample_hvp(const char *rel, const Define *defs, int ndefs) {
   arena_free(a);
 }
 
+/* sum(f(...) * u) as a new function of f's arguments and u (last). */
+static Func *weighted(Module *m, Func *f) {
+  Func *w = ir_func_new(m, arena_printf(m->a, "%s.weighted", f->name));
+  PtrMap map;
+  pm_init(&map, m->a);
+  int nin = 0;
+  for (int i = 0; i < f->body->nargs; i++) {
+    Value *v = f->body->args[i];
+    ir_func_add_arg(m->a, w, v->ty, v->name, f->arg_role[i]);
+    pm_put(&map, v, w->body->args[i]);
+    nin += f->arg_role[i].kind == ARG_INPUT;
+  }
+  Inst *ret = f->body->last;
+  ir_func_add_arg(m->a, w, ret->args[0]->ty, "u", (Role){ARG_INPUT, nin});
+  Builder b = {.a = m->a, .block = w->body};
+  for (Inst *in = f->body->first; in != ret; in = in->next) ir_clone_inst(&b, in, &map);
+  Value *out = pm_get(&map, ret->args[0]);
+  int64_t axes[MAX_RANK];
+  for (int i = 0; i < out->ty.rank; i++) axes[i] = i;
+  Value *l = ir_reduce_sum(&b, ir_binary(&b, OP_MUL, out, w->body->args[w->body->nargs - 1]), axes, out->ty.rank);
+  ir_func_add_result(m->a, w, l->ty, "l", (Role){RES_OUTPUT, 0});
+  ir_build(&b, OP_RETURN, &l, 1, NULL, NULL);
+  return w;
+}
+
+/* <jvp(F, θ, v), u> = <v, vjp(F, θ, u)> for the sample's tensor-valued
+ * forward function F (class scores or logits), random v and u. */
+static void sample_dot(const char *rel, const Define *defs, int ndefs, const char *fname) {
+  Arena *a = arena_new();
+  Compiled *c = gc_compiled(a, rel, defs, ndefs);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  Func *f = ir_find_func(c->m, fname);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  int na = f->body->nargs;
+  bool wrt[128] = {0};
+  for (int i = 0; i < na; i++) wrt[i] = f->arg_role[i].kind == ARG_PARAM;
+  Diag d;
+  diag_init(&d, rel, "", 0, stderr, COLOR_NEVER);
+  Func *jf = jvp_func(c->m, f, wrt, &d), *wf = weighted(c->m, f);
+  CU_ASSERT_TRUE_FATAL(ir_verify_func(c->m, wf, stderr));
+  GradResult g = grad_func(c->m, wf, NULL, &d);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(jf);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g.f);
+  ITensor in[256], r[4], gr[128];
+  gc_inputs(wf, in, "", 13); /* f's arguments, then u */
+  ITensor u = in[na];
+  int nt = 0;
+  uint64_t s = 21;
+  for (int i = 0; i < na; i++) {
+    if (!wrt[i]) continue;
+    in[na + nt] = itensor_new(&in[i].ty);
+    for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[na + nt].d[k] = 2 * gc_rand(&s) - 1;
+    nt++;
+  }
+  char err[256];
+  CU_ASSERT_TRUE_FATAL(interp_run(jf, in, na + nt, r, INTERP_F64, err, sizeof err));
+  ITensor *tans = NEW_ARRAY(a, ITensor, nt + 1);
+  memcpy(tans, in + na, sizeof(ITensor) * (size_t)nt);
+  in[na] = u;
+  CU_ASSERT_TRUE_FATAL(interp_run(g.f, in, na + 1, gr, INTERP_F64, err, sizeof err));
+  double lhs = 0, rhs = 0, scale = 0;
+  for (int64_t e = 0; e < type_numel(&u.ty); e++) lhs += r[1].d[e] * u.d[e], scale += fabs(r[1].d[e] * u.d[e]);
+  for (int k = 1; k < g.f->nret; k++)
+    for (int64_t e = 0; e < type_numel(&tans[k - 1].ty); e++) rhs += tans[k - 1].d[e] * gr[k].d[e];
+  char what[160];
+  snprintf(what, sizeof what, "%s: <jvp(%s), u> vs <v, vjp(%s, u)>", rel, fname, fname);
+  check(what, fabs(lhs - rhs) / (scale > 0 ? scale : 1), 1e-12);
+  gc_free_all(in, na + 1);
+  gc_free_all(tans, nt);
+  gc_free_all(r, jf->nret);
+  gc_free_all(gr, g.f->nret);
+  diag_free(&d);
+  arena_free(a);
+}
+
+static void test_sample_dots(void) {
+  Define mlp[] = {{"B", "2"}, {"H", "6"}};
+  sample_dot("samples/fashion_mlp.nn", mlp, 2, "forward");
+  Define cnn[] = {{"B", "2"}, {"C1", "2"}, {"C2", "3"}, {"HID", "4"}};
+  sample_dot("samples/fashion_cnn.nn", cnn, 4, "forward");
+  Define ch[] = {{"B", "2"}, {"T", "4"}, {"V", "5"}, {"E", "3"}, {"H", "4"}};
+  sample_dot("samples/char_rnn.nn", ch, 5, "logits");
+  sample_dot("samples/char_lstm.nn", ch, 5, "logits");
+  Define gpt[] = {{"B", "2"}, {"T", "4"}, {"V", "5"}, {"D", "8"}, {"NH", "2"}};
+  sample_dot("samples/tiny_gpt.nn", gpt, 5, "logits");
+}
+
 static void test_samples(void) {
   Define mlp[] = {{"B", "2"}, {"H", "6"}};
   sample_hvp("samples/fashion_mlp.nn", mlp, 2);
@@ -364,6 +452,7 @@ static UnitTest tests[] = {{"grad: input gradients", test_input_grad},
                            {"losses holding derivatives: second and third order", test_penalty},
                            {"samples: forward over reverse, jvp vs vjp", test_samples},
                            {"samples: gradients written in .nn and gradient penalties", test_sample_penalties},
+                           {"samples: <jvp(F), u> = <v, vjp(F, u)> for the tensor-valued forward", test_sample_dots},
                            {"(teardown)", teardown},
                            {0, 0}};
 
