@@ -100,38 +100,30 @@ static void check(const char *what, double err, double tol) {
   CU_ASSERT(err <= tol);
 }
 
-/* grad(f, wrt = [x]): one finite difference per element of x */
-static void test_input_grad(void) {
-  ITensor g = run1(fn("gx"), 0);
-  check("grad(f, wrt = [x]) vs finite differences", fd_against(fn("f"), arg_index(fn("f"), "x"), NULL, &g), 1e-7);
-  itensor_free(&g);
-  g = run1(fn("rgx"), 0);
-  check("grad(r, wrt = x), through a loop", fd_against(fn("r"), arg_index(fn("r"), "x"), NULL, &g), 1e-7);
-  itensor_free(&g);
-}
+/* Each derivative function against central differences of the function it
+ * differentiates, with respect to x: element by element (a gradient), or
+ * along v (a tangent; a Hessian-vector product is the tangent of a gradient). */
+static const struct {
+  const char *derived, *base;
+  bool along_v;
+  const char *what;
+} fd_cases[] = {
+    {"gx", "f", false, "grad(f, wrt = [x]) vs finite differences"},
+    {"rgx", "r", false, "grad(r, wrt = x), through a loop"},
+    {"tan", "f", true, "jvp(f) vs finite differences along v"},
+    {"rtan", "r", true, "jvp(r), carried tangents through a loop"},
+    {"hvp", "gx", true, "jvp(grad(f)) = Hv vs differences of grad(f)"},
+    {"rhvp", "rgx", true, "jvp(grad(r)) = Hv through the loop's tapes"},
+};
 
-/* jvp(f, wrt = [x], tangents = [v]): a directional derivative */
-static void test_jvp(void) {
-  const Func *t = fn("tan");
-  ITensor *v = &args[arg_index(t, "v")];
-  ITensor d = run1(t, 0);
-  check("jvp(f) vs finite differences along v", fd_against(fn("f"), arg_index(fn("f"), "x"), v, &d), 1e-7);
-  itensor_free(&d);
-  d = run1(fn("rtan"), 0);
-  check("jvp(r), carried tangents through a loop", fd_against(fn("r"), arg_index(fn("r"), "x"), v, &d), 1e-7);
-  itensor_free(&d);
-}
-
-/* forward over reverse: H v = d/dh grad(x + h v) */
-static void test_hvp(void) {
-  const Func *t = fn("hvp");
-  ITensor *v = &args[arg_index(t, "v")];
-  ITensor d = run1(t, 0);
-  check("jvp(grad(f)) = Hv vs differences of grad(f)", fd_against(fn("gx"), arg_index(fn("gx"), "x"), v, &d), 1e-7);
-  itensor_free(&d);
-  d = run1(fn("rhvp"), 0);
-  check("jvp(grad(r)) = Hv through the loop's tapes", fd_against(fn("rgx"), arg_index(fn("rgx"), "x"), v, &d), 1e-7);
-  itensor_free(&d);
+static void test_fd_cases(void) {
+  for (size_t k = 0; k < sizeof fd_cases / sizeof fd_cases[0]; k++) {
+    const Func *t = fn(fd_cases[k].derived), *base = fn(fd_cases[k].base);
+    ITensor *v = fd_cases[k].along_v ? &args[arg_index(t, "v")] : NULL;
+    ITensor d = run1(t, 0);
+    check(fd_cases[k].what, fd_against(base, arg_index(base, "x"), v, &d), 1e-7);
+    itensor_free(&d);
+  }
 }
 
 /* value_and_grad: the value is f's, the gradients match grad's */
@@ -155,6 +147,19 @@ static void test_penalty(void) {
   }
 }
 
+/* Random directions in [-1, 1] for the flagged arguments of in[0..na),
+ * stored from in[na] on; returns how many. */
+static int random_tangents(ITensor *in, int na, const bool *wrt, uint64_t seed) {
+  int nt = 0;
+  for (int i = 0; i < na; i++) {
+    if (!wrt[i]) continue;
+    in[na + nt] = itensor_new(&in[i].ty);
+    for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[na + nt].d[k] = 2 * gc_rand(&seed) - 1;
+    nt++;
+  }
+  return nt;
+}
+
 /* Every sample, forward over reverse on its loss's parameter gradient. */
 static void sample_hvp(const char *rel, const Define *defs, int ndefs) {
   Arena *a = arena_new();
@@ -176,14 +181,7 @@ static void sample_hvp(const char *rel, const Define *defs, int ndefs) {
   for (int i = 0; i < na; i++)
     if (wrt[i])
       for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[i].d[k] *= 0.5;
-  int nt = 0;
-  uint64_t s = 5;
-  for (int i = 0; i < na; i++) {
-    if (!wrt[i]) continue;
-    in[na + nt] = itensor_new(&in[i].ty);
-    for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[na + nt].d[k] = 2 * gc_rand(&s) - 1;
-    nt++;
-  }
+  int nt = random_tangents(in, na, wrt, 5);
   char err[256];
   CU_ASSERT_TRUE_FATAL(interp_run(hf, in, na + nt, r, INTERP_F64, err, sizeof err));
   CU_ASSERT_TRUE_FATAL(interp_run(jf, in, na + nt, rj, INTERP_F64, err, sizeof err));
@@ -286,14 +284,7 @@ static void sample_dot(const char *rel, const Define *defs, int ndefs, const cha
   ITensor in[256], r[4], gr[128];
   gc_inputs(wf, in, "", 13); /* f's arguments, then u */
   ITensor u = in[na];
-  int nt = 0;
-  uint64_t s = 21;
-  for (int i = 0; i < na; i++) {
-    if (!wrt[i]) continue;
-    in[na + nt] = itensor_new(&in[i].ty);
-    for (int64_t k = 0; k < type_numel(&in[i].ty); k++) in[na + nt].d[k] = 2 * gc_rand(&s) - 1;
-    nt++;
-  }
+  int nt = random_tangents(in, na, wrt, 21);
   char err[256];
   CU_ASSERT_TRUE_FATAL(interp_run(jf, in, na + nt, r, INTERP_F64, err, sizeof err));
   ITensor *tans = NEW_ARRAY(a, ITensor, nt + 1);
@@ -445,9 +436,7 @@ static void teardown(void) {
   comp = NULL;
 }
 
-static UnitTest tests[] = {{"grad: input gradients", test_input_grad},
-                           {"jvp: tangents", test_jvp},
-                           {"jvp of grad: Hessian-vector products", test_hvp},
+static UnitTest tests[] = {{"grad, jvp, jvp of grad (HVP) vs finite differences", test_fd_cases},
                            {"value_and_grad in a loss", test_value_and_grad},
                            {"losses holding derivatives: second and third order", test_penalty},
                            {"samples: forward over reverse, jvp vs vjp", test_samples},
