@@ -34,11 +34,38 @@ void ad_add(Ad *ad, Value *v, Value *c);
  * dyn_slice); accumulates in place rather than building a zero tensor. */
 void ad_add_row(Ad *ad, Value *v, Value *row, Value *pos, int64_t axis);
 
+/* Mark, in ad->act, every value of b that depends on an already varied
+ * value through differentiable ops (loops to a fixed point). Shared by
+ * reverse mode (grad.c) and forward mode (jvp.c). */
+void ad_mark_varied(Ad *ad, Block *b);
+
+/* gelu'(x), as IR (vjp.c): both modes multiply by it. */
+Value *ad_gelu_slope(Builder *b, Value *x);
+
 /* The rule of `for` lives in grad.c (it needs the whole machinery). */
 void ad_vjp_for(Ad *ad, Inst *in, Value *g);
 
 /* The rules, one per op (vjp.c); `g` is the adjoint of in's result. */
 typedef void (*VjpFn)(Ad *ad, Inst *in, Value *g);
 extern const VjpFn vjp_rules[OP_COUNT];
+
+/* ---- forward mode (jvp.c, jvp_rules.c) ---- */
+
+/* While jvp.c copies a function, `tan` maps each copied value that has a
+ * tangent to it; values without one have a zero tangent. */
+typedef struct Jvp {
+  Arena *a;
+  Builder b;        /* where tangent code goes (right after its primal op) */
+  PtrMap tan;       /* copied Value* -> its tangent Value* */
+  Ad act;           /* activity of the original function's values */
+} Jvp;
+
+/* The tangent of v, or NULL when it is zero. */
+Value *jvp_tan(Jvp *j, const Value *v);
+
+/* The rules, one per op (jvp_rules.c): `in` is the copied primal
+ * instruction; returns the tangent of its result, NULL for zero. */
+typedef Value *(*JvpFn)(Jvp *j, Inst *in);
+extern const JvpFn jvp_rules[OP_COUNT];
 
 #endif

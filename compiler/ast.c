@@ -65,6 +65,13 @@ static void dump_expr(FILE *out, const Expr *e, int d) {
     dump_expr(out, e->bin.r, d + 1);
     return;
   case EX_CALL:
+    if (e->call.callee) { /* T(...)(args): the derivative, then its arguments */
+      fprintf(out, "apply");
+      type_suffix(out, e);
+      dump_expr(out, e->call.callee, d + 1);
+      for (int i = 0; i < e->call.nargs; i++) dump_expr(out, e->call.args[i].value, d + 1);
+      return;
+    }
     fprintf(out, "call %s%s", e->call.name, e->call.fn ? " (user)" : "");
     if (e->call.niattr) {
       fprintf(out, " [");
@@ -117,8 +124,15 @@ static void dump_stmts(FILE *out, const Stmt *s, int d) {
     switch (s->kind) {
     case ST_LET:
     case ST_VAR:
-      fprintf(out, "%s %s : %s  @%d:%d\n", s->kind == ST_LET ? "let" : "var", s->let.name,
-              s->let.sym ? tstr(&s->let.sym->ty) : "?", s->loc.line, s->loc.col);
+      if (s->let.nnames) {
+        fprintf(out, "let (");
+        for (int i = 0; i < s->let.nnames; i++)
+          fprintf(out, "%s%s : %s", i ? ", " : "", s->let.names[i], s->let.syms ? tstr(&s->let.syms[i]->ty) : "?");
+        fprintf(out, ")  @%d:%d\n", s->loc.line, s->loc.col);
+      } else {
+        fprintf(out, "%s %s : %s  @%d:%d\n", s->kind == ST_LET ? "let" : "var", s->let.name,
+                s->let.sym ? tstr(&s->let.sym->ty) : "?", s->loc.line, s->loc.col);
+      }
       dump_expr(out, s->let.init, d + 1);
       break;
     case ST_ASSIGN:

@@ -19,6 +19,7 @@ typedef struct Stmt Stmt;
 typedef struct Sym Sym;
 typedef struct FnDecl FnDecl;
 typedef struct Builtin Builtin;
+typedef struct Deriv Deriv;
 
 /* ---- constant values --------------------------------------------------- */
 
@@ -56,7 +57,8 @@ typedef enum ExprKind {
   EX_NAME,    /* identifier: name.id; checker: name.sym */
   EX_UNARY,   /* un.op applied to un.x */
   EX_BINARY,  /* bin.l bin.op bin.r */
-  EX_CALL,    /* call.name(call.args) */
+  EX_CALL,    /* call.name(call.args); with call.callee: callee(call.args),
+                 the application of a derivative such as grad(f, wrt = [x]) */
   EX_INDEX,   /* index.base[index.items] */
   EX_LIST     /* [list.elems] (shapes, axes, concat operands) */
 } ExprKind;
@@ -105,6 +107,8 @@ struct Expr {
     struct {
       const char *name; Loc name_loc;
       Arg *args; int nargs;
+      Expr *callee;       /* an application T(...)(args): the call T(...), else NULL */
+      Deriv *deriv;       /* checker: on T(...) = grad / value_and_grad / jvp (...): what it means */
       /* checker: exactly one of these is set */
       const Builtin *bi;  /* a builtin */
       FnDecl *fn;         /* a user function */
@@ -123,6 +127,30 @@ struct Expr {
   int depth;        /* parser: height of the subtree (1 for a leaf), at most
                        MAX_EXPR_DEPTH, which bounds every recursion over it */
   ConstVal cv;      /* compile-time value, kind CV_NONE when not constant */
+};
+
+/* A derivative of a user function (checker): grad(F, wrt = [...]),
+ * value_and_grad(F, wrt = [...]) or jvp(F, wrt = [...], tangents = [...]),
+ * F being a function name or a nested grad(...) of one argument. */
+typedef enum DerivKind {
+  DV_GRAD,            /* the gradients of F's scalar result, one per wrt */
+  DV_VALUE_AND_GRAD,  /* F's value, then the gradients */
+  DV_JVP              /* F's value, then its tangent along the tangents */
+} DerivKind;
+
+#define MAX_WRT 16
+
+struct Deriv {
+  DerivKind kind;
+  Expr *of;           /* F: an EX_NAME of a user function, or a nested grad(...) call */
+  FnDecl *fn;         /* the user function at the bottom of the nesting (F's arguments are its) */
+  int nwrt;
+  int wrt[MAX_WRT];   /* argument index (>= 0) of fn, or -1 - index of a model parameter */
+  Type wrt_ty[MAX_WRT];
+  Expr **tangents;    /* DV_JVP: one per wrt, of its type */
+  Type ret;           /* F's result type */
+  int nres;           /* results of the application: 1 for grad of one wrt, ... */
+  Type res[MAX_WRT + 1];
 };
 
 /* ---- types as written -------------------------------------------------- */
@@ -150,7 +178,11 @@ struct Stmt {
   Loc loc;
   Stmt *next;
   union {
-    struct { const char *name; Loc name_loc; TypeExpr *tyx; Expr *init; Sym *sym; } let;
+    struct {
+      const char *name; Loc name_loc; TypeExpr *tyx; Expr *init; Sym *sym;
+      /* let (a, b, ...) = init: nnames > 0 names (name, sym are the first) */
+      const char **names; Loc *name_locs; Sym **syms; int nnames;
+    } let;
     struct { Expr *target; int op; /* '=', '+', '-', '*', '/' */ Expr *value; Loc op_loc; } assign;
     struct {
       const char *var; Loc var_loc; Expr *lo, *hi; Stmt *body; Loc body_end;
@@ -291,6 +323,7 @@ typedef struct Program {
   PtrVec models;  /* Model*; the checker requires exactly one */
   Model *model;   /* checker: the model */
   int nsyms;      /* checker: Sym ids are 0..nsyms-1 */
+  bool derivs;    /* checker: some expression takes a derivative (grad, jvp...) */
 } Program;
 
 /* ---- symbols (checker) ------------------------------------------------- */

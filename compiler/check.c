@@ -140,6 +140,8 @@ static FnDecl *find_fn(Checker *c, const char *name) {
   return e ? e->fn : NULL;
 }
 
+FnDecl *check_find_fn(Checker *c, const char *name) { return find_fn(c, name); }
+
 /* ---- constants --------------------------------------------------------- */
 
 static bool cv_is_num(const ConstVal *v) { return v->kind == CV_INT || v->kind == CV_FLOAT; }
@@ -665,7 +667,7 @@ static bool check_index(Checker *c, Expr *e) {
   return ok;
 }
 
-static bool check_user_call(Checker *c, Expr *e, FnDecl *f) {
+bool check_user_call(Checker *c, Expr *e, FnDecl *f) {
   e->call.fn = f;
   if (!c->fn) { /* a constant, a dimension, a setting: nothing is run to fold it */
     diag_error(c->d, e->loc, "a call of function '%s' is not a constant", f->name);
@@ -831,8 +833,10 @@ static bool check_expr(Checker *c, Expr *e) {
     return true;
   }
   case EX_CALL: {
+    if (e->call.callee) return check_deriv_apply(c, e);
     FnDecl *f = find_fn(c, e->call.name);
     if (f) return check_user_call(c, e, f);
+    if (deriv_kind(e->call.name) >= 0) return check_deriv_unapplied(c, e);
     const Builtin *bi = builtin_find(e->call.name);
     if (bi) return check_builtin_call(c, e, bi);
     Sym *s = lookup(c, e->call.name);
@@ -900,7 +904,44 @@ static bool fits(const Expr *v, const Type *want) {
 
 static void check_stmts(Checker *c, Stmt *s, FnState *fs);
 
+/* let (a, b, ...) = T(...)(...): one name per value of the derivative. */
+static void check_let_tuple(Checker *c, Stmt *s) {
+  Expr *init = s->let.init;
+  int n = s->let.nnames;
+  c->tuple_init = init;
+  bool ok = check_tensor(c, init);
+  c->tuple_init = NULL;
+  Deriv *dv = init->kind == EX_CALL && init->call.callee ? init->call.callee->call.deriv : NULL;
+  if (ok && (!dv || dv->nres != n)) {
+    int got = dv ? dv->nres : 1;
+    diag_error(c->d, init->loc, "%d name%s bound, but this gives %d value%s", n, n == 1 ? "" : "s", got,
+               got == 1 ? "" : "s");
+    ok = false;
+  }
+  s->let.syms = NEW_ARRAY(c->a, Sym *, n + 1);
+  for (int i = 0; i < n; i++) {
+    const char *name = s->let.names[i];
+    Sym *prev = lookup(c, name);
+    if (prev) {
+      diag_error(c->d, s->let.name_locs[i], prev->kind == SYM_CONST || prev->kind == SYM_PARAM
+                 ? "'%s' would hide the %s of the same name" : "redefinition of '%s' (a %s)", name,
+                 sym_kind_name(prev->kind));
+      diag_note(c->d, prev->loc, "it is declared here");
+    }
+    Sym *sym = new_sym(c, SYM_LET, name, s->let.name_locs[i]);
+    sym->ty = ok ? dv->res[i] : type_scalar(TY_F32);
+    if (!ok) sym->used = sym->bad = true;
+    s->let.syms[i] = sym;
+    bind(c, sym);
+  }
+  s->let.sym = s->let.syms[0];
+}
+
 static void check_let(Checker *c, Stmt *s) {
+  if (s->let.nnames) {
+    check_let_tuple(c, s);
+    return;
+  }
   bool ok = check_tensor(c, s->let.init);
   Type ty = s->let.init->ty;
   if (s->let.tyx) {

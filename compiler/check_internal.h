@@ -19,6 +19,7 @@ typedef struct Checker {
   int next_id;
   const Define *defs;
   int ndefs;
+  Expr *tuple_init;      /* the init of the destructuring let being checked: may give several values */
 } Checker;
 
 /* Check an expression that must be a tensor value (not a list or string).
@@ -41,6 +42,17 @@ bool binary_type(Checker *c, Loc loc, const char *opname, Expr *l, Expr *r,
 
 /* The typing rule of a @ b (check.c). */
 bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out);
+
+/* A call of user function f: arguments by position, of f's types (check.c). */
+bool check_user_call(Checker *c, Expr *e, FnDecl *f);
+/* The function named `name`, or NULL (check.c). */
+FnDecl *check_find_fn(Checker *c, const char *name);
+
+/* check_deriv.c: grad / value_and_grad / jvp. deriv_kind: the DerivKind
+ * of a call name, or -1. */
+int deriv_kind(const char *name);
+bool check_deriv_apply(Checker *c, Expr *e);     /* T(...)(args) */
+bool check_deriv_unapplied(Checker *c, Expr *e); /* grad(...) used as a value: an error */
 
 /* builtins.c: bind the arguments of a builtin call and type it. */
 bool check_builtin_call(Checker *c, Expr *call, const Builtin *bi);

@@ -302,6 +302,11 @@ int driver_run(const Options *o) {
     c = compile_module(a, &d, p, o->input, &co);
     if (!c->ok) rc = 1;
   }
+  /* a derivative that cannot be taken is found while lowering: check does it */
+  if (rc == 0 && !c && p->derivs) {
+    CompileOpts co = {.no_opt = true, .no_grad = true};
+    if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
+  }
   if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = emit_native(o, &d, c, src, d.len);
   bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
   if (rc == 0 && text) {
@@ -323,6 +328,11 @@ int driver_run(const Options *o) {
         ir_print_module(out, &view);
       }
       for (int i = 0; c && i < c->nprimal; i++) {
+        /* a function holding derivatives: its tangent and adjoint code */
+        if ((o->emit & EMIT_GRAD_IR) && !(o->emit & EMIT_IR) && c->m->funcs[i]->has_deriv) {
+          fputc('\n', out);
+          ir_print_func(out, c->m, c->m->funcs[i]);
+        }
         GradResult *g = &c->grads[i];
         if (!g->f) continue;
         if (o->emit & EMIT_GRAD_IR) {

@@ -46,6 +46,8 @@ typedef struct EvalOpts {
   InputOpt inputs[256];     /* --input */
   int ninputs;
   bool grad;                /* --grad */
+  const char *wrt[64];      /* --wrt ARG: input gradients too (with --grad) */
+  int nwrt;
   bool f64;                 /* --f64 */
   const char *out;          /* -o */
   Define defs[MAX_DEFINES]; /* -D (names malloc'd) */
@@ -72,7 +74,8 @@ static void usage(FILE *out) {
           "\n"
           "Runs the function NAME of the model and writes its results to OUT\n"
           "(safetensors): \"output\" for a function with one result, else output0,\n"
-          "output1, ...; with --grad, \"loss\" and \"<param>.grad\" for every parameter.\n"
+          "output1, ...; with --grad, \"loss\" and \"<param>.grad\" for every parameter\n"
+          "(and \"<ARG>.grad\" for every --wrt ARG).\n"
           "\n"
           "options:\n"
           "  --fn NAME              the function to run\n"
@@ -85,6 +88,8 @@ static void usage(FILE *out) {
           "                         i32, i64 or u8 data, bool arguments bool or u8)\n"
           "  --grad                 run the gradient of NAME (which must return a float\n"
           "                         scalar): the loss and every parameter's gradient\n"
+          "  --wrt ARG              with --grad, also the gradient with respect to the\n"
+          "                         float argument ARG, written as \"ARG.grad\" (repeatable)\n"
           "  --interp               run in the reference interpreter (default: compiled\n"
           "                         code, JIT, in the model's own precision)\n"
           "  --f64                  compute in double precision (default: f32, rounding\n"
@@ -172,6 +177,10 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
       o->out = v;
     } else if (!strcmp(a, "--grad")) {
       o->grad = true;
+    } else if ((r = opt_value(argc, argv, &i, "--wrt", &v))) {
+      if (r < 0 || !*v) return bad_usage("--wrt needs an argument name");
+      if (o->nwrt == 64) return bad_usage("too many --wrt options");
+      o->wrt[o->nwrt++] = v;
     } else if (!strcmp(a, "--interp")) {
       o->runner = &eval_interp_runner;
     } else if (!strcmp(a, "--f64")) {
@@ -596,17 +605,48 @@ static int write_results(Arena *a, const EvalOpts *o, const Module *m, const Fun
   return 0;
 }
 
+/* The gradient of f with respect to the parameters and the --wrt inputs,
+ * optimized like the compiler's own; NULL after an error. */
+static Func *input_grad(const EvalOpts *o, Compiled *c, Func *f, Diag *d) {
+  bool wrt[256] = {0};
+  bool ok = true;
+  for (int k = 0; k < o->nwrt; k++) {
+    int found = -1;
+    for (int i = 0; i < f->body->nargs; i++)
+      if (f->arg_role[i].kind == ARG_INPUT && f->body->args[i]->name && !strcmp(f->body->args[i]->name, o->wrt[k]))
+        found = i;
+    if (found < 0) {
+      error("--wrt %s: @%s has no argument named '%s'", o->wrt[k], f->name, o->wrt[k]);
+      ok = false;
+    } else if (!dtype_is_float(f->body->args[found]->ty.dtype)) {
+      error("--wrt %s: the argument is %s; only float arguments have gradients", o->wrt[k],
+            tstr(&f->body->args[found]->ty));
+      ok = false;
+    } else if (f->arg_role[found].index < 256) {
+      wrt[f->arg_role[found].index] = true;
+    }
+  }
+  if (!ok) return NULL;
+  GradResult g = grad_func(c->m, f, wrt, d);
+  if (!g.f) return NULL;
+  PassOpts po = {0};
+  run_passes(c->m, g.f, &po);
+  return g.f;
+}
+
 static int run(const EvalOpts *o, Arena *a, Diag *d, Program *p) {
   CompileOpts co = {.no_grad = !o->grad};
   Compiled *c = compile_module(a, d, p, o->model, &co);
+  if (!c->m) return 1; /* a derivative in the program cannot be taken: reported */
   Func *f = find_function(c, o->fn);
   if (!f) return 1;
   const Module *m = c->m;
+  if (o->nwrt && !o->grad) return bad_usage("--wrt needs --grad");
   if (o->grad) {
     if (f->nret != 1 || f->ret[0].rank != 0 || !dtype_is_float(f->ret[0].dtype))
       return error("--grad: @%s returns %s, not a float scalar: only a loss can be differentiated", f->name,
                    f->nret == 1 ? tstr(&f->ret[0]) : "several values");
-    Func *g = compiled_grad(c, o->fn);
+    Func *g = o->nwrt ? input_grad(o, c, f, d) : compiled_grad(c, o->fn);
     if (!g) return error("--grad: @%s cannot be differentiated (see the errors above)", f->name);
     f = g;
   }

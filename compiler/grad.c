@@ -58,7 +58,7 @@ static void note_blocked(Ad *ad, Inst *in) {
     vec_push(ad->a, &ad->blocked, in);
 }
 
-static void varied_block(Ad *ad, Block *b) {
+void ad_mark_varied(Ad *ad, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
     if (in->op == OP_FOR) {
       Block *body = in->body;
@@ -68,7 +68,7 @@ static void varied_block(Ad *ad, Block *b) {
           mark(ad, body->args[k + 1], ACT_VARIED);
       for (bool changed = true; changed;) {
         changed = false;
-        varied_block(ad, body);
+        ad_mark_varied(ad, body);
         Inst *y = body->last;
         for (int k = 0; k < nc; k++)
           if ((act(ad, y->args[k]) & ACT_VARIED) && dtype_is_float(body->args[k + 1]->ty.dtype))
@@ -577,6 +577,30 @@ static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
   }
 }
 
+bool grad_depends(Module *m, Func *f, const bool *wrt_input, Pos *blocked_at, const char **blocked_what) {
+  Ad ad = {.a = m->a, .m = m};
+  pm_init(&ad.act, m->a);
+  *blocked_what = NULL;
+  for (int i = 0; i < f->body->nargs; i++) {
+    Role r = f->arg_role[i];
+    bool wrt = r.kind == ARG_PARAM || (r.kind == ARG_INPUT && wrt_input && wrt_input[r.index]);
+    if (wrt && dtype_is_float(f->body->args[i]->ty.dtype)) mark(&ad, f->body->args[i], ACT_VARIED);
+  }
+  ad_mark_varied(&ad, f->body);
+  Value *out = f->body->last->args[0];
+  if (act(&ad, out) & ACT_VARIED) return true;
+  mark(&ad, out, ACT_USEFUL);
+  useful_block(&ad, f->body);
+  for (int i = 0; i < ad.blocked.n; i++) {
+    Inst *in = ad.blocked.v[i];
+    if (!(act(&ad, in->res[0]) & ACT_USEFUL)) continue;
+    *blocked_at = in->pos;
+    *blocked_what = in->op == OP_ARGMAX ? "argmax" : "a conversion to an integer";
+    break;
+  }
+  return false;
+}
+
 /* Apply a checkpointing plan to the forward code copied into g (its
  * top-level loops in order); true when a loop was split into segments. */
 static bool apply_plan(Arena *a, Func *g, Inst *fwd_last, const LoopCheckpoint *plan, int nplan, Pos *pos) {
@@ -650,7 +674,7 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
     bool wrt = r.kind == ARG_PARAM || (r.kind == ARG_INPUT && wrt_input && wrt_input[r.index]);
     if (wrt && dtype_is_float(g->body->args[i]->ty.dtype)) mark(&ad, g->body->args[i], ACT_VARIED);
   }
-  varied_block(&ad, g->body);
+  ad_mark_varied(&ad, g->body);
   mark(&ad, loss, ACT_USEFUL);
   useful_block(&ad, g->body);
   /* gradient-blocking conversions on the way to the loss: warn once each */

@@ -54,6 +54,12 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d);
  * are counted. */
 GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopCheckpoint *plan, int nplan, Diag *d);
 
+/* Does f's first result depend on the differentiated arguments (as for
+ * grad_func) through differentiable ops? When it does not but would
+ * through a float -> integer conversion (argmax, cast), that conversion's
+ * position and a description are returned (else *blocked_what = NULL). */
+bool grad_depends(Module *m, Func *f, const bool *wrt_input, Pos *blocked_at, const char **blocked_what);
+
 /* Write the --emit=tape report. */
 void grad_print_saved(FILE *out, const Module *m, const GradResult *g);
 

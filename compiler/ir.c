@@ -6,7 +6,7 @@
 #include "ptrmap.h"
 
 const OpInfo op_info[OP_COUNT] = {
-#define OP(id, name, nargs, attrs, shape, vjp, lc, flags, meaning) {name, nargs, attrs, lc, flags, meaning},
+#define OP(id, name, nargs, attrs, shape, vjp, jvp, lc, flags, meaning) {name, nargs, attrs, lc, flags, meaning},
 #include "ops.def"
 #undef OP
 };

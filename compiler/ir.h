@@ -33,7 +33,7 @@
 #include "types.h"
 
 typedef enum Op {
-#define OP(id, name, nargs, attrs, shape, vjp, lc, flags, meaning) OP_##id,
+#define OP(id, name, nargs, attrs, shape, vjp, jvp, lc, flags, meaning) OP_##id,
 #include "ops.def"
 #undef OP
   OP_COUNT
@@ -159,6 +159,7 @@ struct Func {
   int nret;
   Pos pos;
   bool is_grad;         /* produced by the AD transformation */
+  bool has_deriv;       /* a user function whose code holds derivatives (grad, jvp in .nn) */
 };
 
 typedef struct IrParam {

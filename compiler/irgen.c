@@ -14,7 +14,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "grad.h"
 #include "irgen.h"
+#include "jvp.h"
+#include "passes.h"
+#include "ptrmap.h"
 
 typedef struct G {
   Arena *a;
@@ -26,6 +30,10 @@ typedef struct G {
   Value *seed;         /* i32 scalar argument feeding dropout, training only */
   int rng_streams;     /* dropout sites numbered in order */
   Value *ret;          /* the value of the innermost inlined `return` */
+  Model *md;           /* the model (derivatives lower its functions again) */
+  Diag *d;             /* derivatives that cannot be taken are reported here */
+  bool failed;         /* such an error happened */
+  Func *cur;           /* the function being generated */
 } G;
 
 static Value *gen(G *g, Expr *e);
@@ -507,6 +515,195 @@ static Value *gen_user_call(G *g, Expr *e) {
   return r;
 }
 
+static int gen_apply(G *g, Expr *e, Value **outs);
+
+/* ---- derivatives ------------------------------------------------------------------ */
+
+/* A derivative T(...)(args) lowers the function it differentiates on its
+ * own (lower_alone), transforms that IR function (grad_func, jvp_func),
+ * and inlines the result like a call. So a derivative is ordinary IR in
+ * the caller, which can be differentiated again: the gradient of a loss
+ * holding a gradient, forward-over-reverse Hessian-vector products.
+ * The functions built on the way are taken out of the module.
+ *
+ * Their arguments: the model's parameters, the function's arguments, then
+ * the dropout seed when training; each one an input numbered by its
+ * position, so that wrt masks index positions. */
+
+static void drop_func(Module *m, Func *f) {
+  for (int i = 0; i < m->nfuncs; i++)
+    if (m->funcs[i] == f) {
+      memmove(&m->funcs[i], &m->funcs[i + 1], sizeof(Func *) * (size_t)(m->nfuncs - i - 1));
+      m->nfuncs--;
+      return;
+    }
+}
+
+/* fn's statements into f (the builder at its body), then its return. */
+static void gen_body(G *g, FnDecl *fn, Func *f) {
+  g->ret = NULL;
+  gen_stmts(g, fn->body);
+  if (!g->ret) die("irgen: %s returned nothing", fn->name);
+  g->b.pos = pos_of(fn->body_end);
+  ir_func_add_result(g->a, f, g->ret->ty, NULL, (Role){RES_OUTPUT, 0});
+  Value *r = g->ret;
+  ir_build(&g->b, OP_RETURN, &r, 1, NULL, NULL);
+}
+
+static int wrt_position(G *g, int w) { return w >= 0 ? g->m->nparams + w : -1 - w; }
+
+/* User function fn as an IR function of its own (the caller's env and
+ * builder are saved around it), optimized before it is differentiated. */
+static Func *lower_alone(G *g, FnDecl *fn) {
+  Builder saved_b = g->b;
+  Value **saved_env = NEW_ARRAY(g->a, Value *, g->nsyms + 1);
+  memcpy(saved_env, g->env, sizeof(Value *) * (size_t)g->nsyms);
+  Value *saved_ret = g->ret, *saved_seed = g->seed;
+  Func *f = ir_func_new(g->m, fn->name), *saved_cur = g->cur;
+  drop_func(g->m, f);
+  g->cur = f;
+  f->pos = pos_of(fn->loc);
+  int k = 0;
+  for (int i = 0; i < g->m->nparams; i++, k++) {
+    ir_func_add_arg(g->a, f, g->m->params[i].ty, g->m->params[i].name, (Role){ARG_INPUT, k});
+    g->env[((ParamDecl *)g->md->params.v[i])->sym->id] = f->body->args[k];
+  }
+  for (int i = 0; i < fn->nargs; i++, k++) {
+    ir_func_add_arg(g->a, f, fn->args[i].ty, fn->args[i].name, (Role){ARG_INPUT, k});
+    g->env[fn->args[i].sym->id] = f->body->args[k];
+  }
+  if (saved_seed) {
+    ir_func_add_arg(g->a, f, type_scalar(TY_I32), "rng_seed", (Role){ARG_INPUT, k});
+    g->seed = f->body->args[k];
+  }
+  g->b = (Builder){.a = g->a, .block = f->body};
+  gen_body(g, fn, f);
+  memcpy(g->env, saved_env, sizeof(Value *) * (size_t)g->nsyms);
+  g->b = saved_b;
+  g->ret = saved_ret;
+  g->seed = saved_seed;
+  g->cur = saved_cur;
+  PassOpts po = {0};
+  run_passes(g->m, f, &po);
+  return f;
+}
+
+/* Keep results idx[0..n) of f, in that order. */
+static void select_results(G *g, Func *f, const int *idx, int n) {
+  Inst *ret = f->body->last;
+  Value **args = NEW_ARRAY(g->a, Value *, n + 1);
+  Type *ty = NEW_ARRAY(g->a, Type, n + 1);
+  Role *role = NEW_ARRAY(g->a, Role, n + 1);
+  const char **name = NEW_ARRAY(g->a, const char *, n + 1);
+  for (int i = 0; i < n; i++) {
+    args[i] = ret->args[idx[i]];
+    ty[i] = f->ret[idx[i]];
+    role[i] = f->ret_role[idx[i]];
+    name[i] = f->ret_name ? f->ret_name[idx[i]] : NULL;
+  }
+  ret->args = args;
+  ret->nargs = n;
+  f->ret = ty;
+  f->ret_role = role;
+  f->ret_name = name;
+  f->nret = n;
+}
+
+/* The rank of wrt entry i among dv's wrt positions (results and tangent
+ * arguments of the transformations come in position order). */
+static int position_rank(G *g, const Deriv *dv, int i) {
+  int p = wrt_position(g, dv->wrt[i]), r = 0;
+  for (int k = 0; k < dv->nwrt; k++) r += wrt_position(g, dv->wrt[k]) < p;
+  return r;
+}
+
+static Func *deriv_func(G *g, Expr *T);
+
+static Func *build_func(G *g, Expr *of, FnDecl *fn) {
+  return of->kind == EX_NAME ? lower_alone(g, fn) : deriv_func(g, of);
+}
+
+/* An error when the only way from the wrt values to f's result goes
+ * through argmax or a conversion to an integer: the derivative would be
+ * zero everywhere, which is never what was meant. */
+static bool blocked(G *g, Expr *T, Func *f, const bool *wrt) {
+  Pos at;
+  const char *what;
+  if (grad_depends(g->m, f, wrt, &at, &what)) return false;
+  if (!what) return false;
+  Deriv *dv = T->call.deriv;
+  diag_error(g->d, T->loc, "%s of '%s' is zero everywhere: its result depends on the wrt values only through %s",
+             T->call.name, dv->fn->name, what);
+  diag_note(g->d, (Loc){at.line, at.col, at.line, at.col}, "%s is here: its result is an integer, which has no "
+            "derivative", what);
+  return true;
+}
+
+/* The IR function of T = grad / value_and_grad / jvp (...), arguments as
+ * described above (jvp: then the tangents, in position order), results as
+ * the application gives them. NULL after an error. */
+static Func *deriv_func(G *g, Expr *T) {
+  Deriv *dv = T->call.deriv;
+  Func *f = build_func(g, dv->of, dv->fn);
+  if (!f) return NULL;
+  bool *wrt = NEW_ARRAY(g->a, bool, f->body->nargs + 1);
+  for (int i = 0; i < dv->nwrt; i++) wrt[wrt_position(g, dv->wrt[i])] = true;
+  if (blocked(g, T, f, wrt)) return NULL;
+  if (dv->kind == DV_JVP) {
+    Func *jf = jvp_func(g->m, f, wrt, g->d);
+    if (jf) drop_func(g->m, jf);
+    return jf;
+  }
+  GradResult gr = grad_func(g->m, f, wrt, g->d);
+  if (!gr.f) return NULL;
+  drop_func(g->m, gr.f);
+  int idx[MAX_WRT + 1], n = 0;
+  if (dv->kind == DV_VALUE_AND_GRAD) idx[n++] = 0;
+  for (int i = 0; i < dv->nwrt; i++) idx[n++] = 1 + position_rank(g, dv, i);
+  select_results(g, gr.f, idx, n);
+  return gr.f;
+}
+
+/* Inline f at the builder with these arguments; its results in outs. */
+static int inline_func(G *g, Func *f, Value **args, Value **outs) {
+  PtrMap map;
+  pm_init(&map, g->a);
+  for (int i = 0; i < f->body->nargs; i++) pm_put(&map, f->body->args[i], args[i]);
+  Inst *ret = f->body->last;
+  Pos pos = g->b.pos;
+  for (Inst *in = f->body->first; in != ret; in = in->next) ir_clone_inst(&g->b, in, &map);
+  g->b.pos = pos;
+  g->b.note = NULL;
+  for (int r = 0; r < f->nret; r++) outs[r] = pm_get(&map, ret->args[r]);
+  return f->nret;
+}
+
+/* e = T(...)(args): its values (as many as e's Deriv says) in outs. */
+static int gen_apply(G *g, Expr *e, Value **outs) {
+  Expr *T = e->call.callee;
+  Deriv *dv = T->call.deriv;
+  Func *f = deriv_func(g, T);
+  at(g, e->loc);
+  if (g->cur) g->cur->has_deriv = true;
+  if (!f) {
+    g->failed = true;
+    for (int i = 0; i < dv->nres; i++) outs[i] = ir_const_like(&g->b, &dv->res[i], 0.0);
+    return dv->nres;
+  }
+  Value **args = NEW_ARRAY(g->a, Value *, f->body->nargs + 1);
+  int np = g->m->nparams, k = 0;
+  for (int i = 0; i < np; i++, k++) {
+    Value *v = g->env[((ParamDecl *)g->md->params.v[i])->sym->id];
+    args[k] = v ? v : ir_const_like(&g->b, &g->m->params[i].ty, 0.0); /* a top-level caller sees none */
+  }
+  for (int i = 0; i < dv->fn->nargs; i++, k++) args[k] = gen_as(g, e->call.args[i].value, dv->fn->args[i].ty.dtype);
+  if (g->seed) args[k++] = g->seed;
+  for (int i = 0; dv->kind == DV_JVP && i < dv->nwrt; i++)
+    args[k + position_rank(g, dv, i)] = gen_as(g, dv->tangents[i], dv->wrt_ty[i].dtype);
+  at(g, e->loc);
+  return inline_func(g, f, args, outs);
+}
+
 static Value *gen(G *g, Expr *e) {
   Builder *B = &g->b;
   if (e->cv.kind != CV_NONE && e->cv.kind != CV_LIST && e->cv.kind != CV_STRING && e->ty.rank == 0) {
@@ -544,6 +741,11 @@ static Value *gen(G *g, Expr *e) {
     return ir_binary(B, ops[op], x, y);
   }
   case EX_CALL:
+    if (e->call.callee) {
+      Value *outs[MAX_WRT + 1];
+      gen_apply(g, e, outs);
+      return outs[0];
+    }
     if (e->call.fn) return gen_user_call(g, e);
     return gen_builtin(g, e);
   case EX_INDEX:
@@ -629,6 +831,15 @@ static void gen_stmts(G *g, Stmt *s) {
     switch (s->kind) {
     case ST_LET:
     case ST_VAR: {
+      if (s->let.nnames) { /* let (a, b, ...) = T(...)(...) */
+        Value *outs[MAX_WRT + 1];
+        gen_apply(g, s->let.init, outs);
+        for (int i = 0; i < s->let.nnames; i++) {
+          name_value(outs[i], s->let.names[i]);
+          g->env[s->let.syms[i]->id] = outs[i];
+        }
+        break;
+      }
       Value *v = gen_as(g, s->let.init, s->let.sym->ty.dtype);
       if (!shape_eq(&v->ty, &s->let.sym->ty)) {
         at(g, s->loc);
@@ -676,6 +887,7 @@ static void gen_stmts(G *g, Stmt *s) {
 
 static Func *gen_fn(G *g, FnDecl *fn, const char *name, bool training) {
   Func *f = ir_func_new(g->m, name);
+  g->cur = f;
   f->pos = pos_of(fn->loc);
   for (int i = 0; i < g->m->nparams; i++) {
     IrParam *pa = &g->m->params[i];
@@ -707,13 +919,7 @@ static void bind_params(G *g, Model *md, Func *f) {
 static Func *lower_fn(G *g, Model *md, FnDecl *fn, const char *name, bool training) {
   Func *f = gen_fn(g, fn, name, training);
   bind_params(g, md, f);
-  g->ret = NULL;
-  gen_stmts(g, fn->body);
-  if (!g->ret) die("irgen: %s returned nothing", fn->name);
-  g->b.pos = pos_of(fn->body_end);
-  ir_func_add_result(g->a, f, g->ret->ty, NULL, (Role){RES_OUTPUT, 0});
-  Value *r = g->ret;
-  ir_build(&g->b, OP_RETURN, &r, 1, NULL, NULL);
+  gen_body(g, fn, f);
   return f;
 }
 
@@ -742,6 +948,12 @@ static bool uses_dropout_expr(Expr *e) {
       if (uses_dropout_expr(e->list.elems[i])) return true;
     return false;
   case EX_CALL:
+    if (e->call.callee) {
+      const Deriv *dv = e->call.callee->call.deriv;
+      for (int i = 0; dv->kind == DV_JVP && i < dv->nwrt; i++)
+        if (uses_dropout_expr(dv->tangents[i])) return true;
+      if (uses_dropout_stmts(dv->fn->body)) return true;
+    }
     if (e->call.bi && e->call.bi->id == BI_DROPOUT) return true;
     for (int i = 0; i < e->call.nargs; i++)
       if (uses_dropout_expr(e->call.args[i].value)) return true;
@@ -751,8 +963,16 @@ static bool uses_dropout_expr(Expr *e) {
 }
 
 Module *irgen(Arena *a, const Program *p, const char *file) {
+  Diag d;
+  diag_init(&d, file, "", 0, stderr, COLOR_NEVER);
+  Module *m = irgen_diag(a, p, file, &d);
+  diag_free(&d);
+  return m;
+}
+
+Module *irgen_diag(Arena *a, const Program *p, const char *file, Diag *d) {
   Model *md = p->model;
-  G g = {.a = a};
+  G g = {.a = a, .md = md, .d = d};
   g.m = ir_module_new(a, md->name, file);
   g.nsyms = p->nsyms;
   g.env = NEW_ARRAY(a, Value *, p->nsyms + 1);
@@ -772,5 +992,5 @@ Module *irgen(Arena *a, const Program *p, const char *file) {
     FnDecl *fn = md->train->spec.loss;
     lower_fn(&g, md, fn, arena_printf(a, "%s.train", fn->name), true);
   }
-  return g.m;
+  return g.failed ? NULL : g.m;
 }

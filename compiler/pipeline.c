@@ -30,7 +30,8 @@ static bool differentiable(const Func *f) {
 Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o) {
   Compiled *c = NEW(a, Compiled);
   double t0 = now_ms();
-  Module *m = irgen(a, p, file);
+  Module *m = irgen_diag(a, p, file, d);
+  if (!m) return c; /* a derivative in the program cannot be taken: reported */
   c->m = m;
   c->nprimal = m->nfuncs;
   double t1 = now_ms();

@@ -366,7 +366,7 @@ static bool shape_for(Ctx *c) { (void)c; return true; /* checked by the verifier
 
 typedef bool (*ShapeFn)(Ctx *c);
 static const ShapeFn rules[OP_COUNT] = {
-#define OP(id, name, nargs, attrs, shape, vjp, lc, flags, meaning) shape_##shape,
+#define OP(id, name, nargs, attrs, shape, vjp, jvp, lc, flags, meaning) shape_##shape,
 #include "ops.def"
 #undef OP
 };

@@ -13,7 +13,6 @@
 
 static Value *sc(Ad *ad, const Value *like, double v) { return ir_scalar(B, like->ty.dtype, v); }
 static Value *mul(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_MUL, a, b); }
-static Value *add(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_ADD, a, b); }
 static Value *sub(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_SUB, a, b); }
 static Value *div_(Ad *ad, Value *a, Value *b) { return ir_binary(B, OP_DIV, a, b); }
 static Value *neg(Ad *ad, Value *a) { return ir_unary(B, OP_NEG, a); }
@@ -61,17 +60,23 @@ static void vjp_relu(Ad *ad, Inst *in, Value *g) {
   add_ub(ad, X(0), sel(ad, pos, g, sc(ad, g, 0.0)));
 }
 /* y = x/2 (1 + t), t = tanh(u), u = c(x + a x^3), c = sqrt(2/pi), a = 0.044715:
- * dx = g * (0.5(1+t) + 0.5 x (1-t^2) c (1 + 3a x^2)) */
-static void vjp_gelu(Ad *ad, Inst *in, Value *g) {
-  Value *x = X(0), *x2 = mul(ad, x, x);
+ * dy/dx = 0.5(1+t) + 0.5 x (1-t^2) c (1 + 3a x^2) (forward mode uses it too) */
+Value *ad_gelu_slope(Builder *b, Value *x) {
   const double c = 0.7978845608028654, a = 0.044715;
-  Value *u = mul(ad, sc(ad, x, c), add(ad, x, mul(ad, sc(ad, x, a), mul(ad, x2, x))));
-  Value *t = ir_unary(B, OP_TANH, u);
-  Value *du = mul(ad, sc(ad, x, c), add(ad, sc(ad, x, 1.0), mul(ad, sc(ad, x, 3 * a), x2)));
-  Value *left = mul(ad, sc(ad, x, 0.5), add(ad, sc(ad, x, 1.0), t));
-  Value *right = mul(ad, mul(ad, sc(ad, x, 0.5), x), mul(ad, sub(ad, sc(ad, x, 1.0), mul(ad, t, t)), du));
-  add_ub(ad, x, mul(ad, g, add(ad, left, right)));
+  DType dt = x->ty.dtype;
+  Value *x2 = ir_binary(b, OP_MUL, x, x);
+  Value *u = ir_binary(b, OP_MUL, ir_scalar(b, dt, c),
+                       ir_binary(b, OP_ADD, x, ir_binary(b, OP_MUL, ir_scalar(b, dt, a), ir_binary(b, OP_MUL, x2, x))));
+  Value *t = ir_unary(b, OP_TANH, u);
+  Value *du = ir_binary(b, OP_MUL, ir_scalar(b, dt, c),
+                        ir_binary(b, OP_ADD, ir_scalar(b, dt, 1.0), ir_binary(b, OP_MUL, ir_scalar(b, dt, 3 * a), x2)));
+  Value *left = ir_binary(b, OP_MUL, ir_scalar(b, dt, 0.5), ir_binary(b, OP_ADD, ir_scalar(b, dt, 1.0), t));
+  Value *one_t2 = ir_binary(b, OP_SUB, ir_scalar(b, dt, 1.0), ir_binary(b, OP_MUL, t, t));
+  Value *right = ir_binary(b, OP_MUL, ir_binary(b, OP_MUL, ir_scalar(b, dt, 0.5), x), ir_binary(b, OP_MUL, one_t2, du));
+  return ir_binary(b, OP_ADD, left, right);
 }
+/* dx = g * gelu'(x) */
+static void vjp_gelu(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), mul(ad, g, ad_gelu_slope(B, X(0)))); }
 /* y = cast x between float types: dx = cast g back */
 static void vjp_cast(Ad *ad, Inst *in, Value *g) {
   if (dtype_is_float(X(0)->ty.dtype)) add_ub(ad, X(0), ir_cast(B, g, X(0)->ty.dtype));
@@ -306,7 +311,7 @@ static void vjp_scatter_add(Ad *ad, Inst *in, Value *g) {
 static void vjp_for(Ad *ad, Inst *in, Value *g) { ad_vjp_for(ad, in, g); }
 
 const VjpFn vjp_rules[OP_COUNT] = {
-#define OP(id, name, nargs, attrs, shape, vjp, lc, flags, meaning) vjp_##vjp,
+#define OP(id, name, nargs, attrs, shape, vjp, jvp, lc, flags, meaning) vjp_##vjp,
 #include "ops.def"
 #undef OP
 };

@@ -116,7 +116,7 @@ static int lex(YYSTYPE *lval, YYLTYPE *lloc, Parser *p) {
 %right POW
 
 %type <e> expr primary postfix call opt_expr
-%type <pv> expr_list args arg_list index_items fn_args fn_arg_list train_items dims
+%type <pv> expr_list args arg_list index_items fn_args fn_arg_list train_items dims name_list
 %type <arg> arg
 %type <ix> index_item
 %type <ty> type opt_type
@@ -272,6 +272,20 @@ stmt
       $$ = mk_stmt(p, ST_LET, @$);
       $$->let.name = $2; $$->let.name_loc = @2; $$->let.tyx = $3; $$->let.init = $5;
     }
+  | LET '(' name_list ')' '=' expr {
+      $$ = mk_stmt(p, ST_LET, @$);
+      int n = $3.n;
+      $$->let.nnames = n;
+      $$->let.names = NEW_ARRAY(A, const char *, n + 1);
+      $$->let.name_locs = NEW_ARRAY(A, Loc, n + 1);
+      for (int i = 0; i < n; i++) {
+        Expr *x = $3.v[i];
+        $$->let.names[i] = x->name.id;
+        $$->let.name_locs[i] = x->loc;
+      }
+      $$->let.name = $$->let.names[0]; $$->let.name_loc = $$->let.name_locs[0];
+      $$->let.init = $6;
+    }
   | VAR IDENT opt_type '=' expr {
       $$ = mk_stmt(p, ST_VAR, @$);
       $$->let.name = $2; $$->let.name_loc = @2; $$->let.tyx = $3; $$->let.init = $5;
@@ -314,6 +328,13 @@ stmt
     }
   | ';'    { $$ = NULL; }
   | error  { $$ = NULL; if (p->ls->fatal) YYABORT; }
+  ;
+
+/* the names of a destructuring let, kept as EX_NAME nodes for their locations */
+name_list
+  : IDENT                 { $$.v = NULL; $$.n = $$.cap = 0; Expr *x = mk(p, EX_NAME, @1); x->name.id = $1; vec_push(A, &$$, x); }
+  | name_list ',' IDENT   { $$ = $1; Expr *x = mk(p, EX_NAME, @3); x->name.id = $3; vec_push(A, &$$, x); }
+  | name_list ','         { $$ = $1; }
   ;
 
 lvalue
@@ -431,6 +452,16 @@ call
       for (int i = 0; i < $3.n; i++) $$->call.args[i] = *(Arg *)$3.v[i];
       seal(p, $$);
     }
+  /* applying what a call gives: grad(f, wrt = [x])(x, y) */
+  | call '(' args ')' {
+      $$ = mk(p, EX_CALL, @$);
+      $$->call.name = $1->call.name; $$->call.name_loc = $1->call.name_loc;
+      $$->call.callee = $1;
+      $$->call.nargs = $3.n;
+      $$->call.args = NEW_ARRAY(A, Arg, $3.n + 1);
+      for (int i = 0; i < $3.n; i++) $$->call.args[i] = *(Arg *)$3.v[i];
+      seal(p, $$);
+    }
   ;
 
 args
@@ -504,6 +535,7 @@ static Expr *seal(Parser *p, Expr *e) {
   case EX_BINARY: h = max_depth(max_depth(h, e->bin.l), e->bin.r); break;
   case EX_CALL:
     for (int i = 0; i < e->call.nargs; i++) h = max_depth(h, e->call.args[i].value);
+    h = max_depth(h, e->call.callee);
     break;
   case EX_INDEX:
     h = max_depth(h, e->index.base);

@@ -28,3 +28,14 @@ target_compile_definitions(abi_test PRIVATE ${NNC_TEST_DEFS} ABI_DIR="${ABI_DIR}
 # nnrt: the test's own copy of the safetensors reader and writer
 target_link_libraries(abi_test nnrt ${CUNIT_LIBRARY} ${CMAKE_DL_LIBS} Threads::Threads m)
 add_test(NAME abi COMMAND abi_test)
+
+# Functions whose bodies take derivatives (tests/nn/deriv.nn, f64), through
+# the library's C API against differences of its own functions.
+nnc_abi_library(deriv ${CMAKE_SOURCE_DIR}/tests/nn/deriv.nn)
+add_custom_target(abi_deriv_lib DEPENDS ${ABI_DIR}/libderiv.so ${ABI_DIR}/deriv.h)
+add_executable(abi_deriv_test ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_deriv.c)
+add_dependencies(abi_deriv_test abi_deriv_lib)
+target_include_directories(abi_deriv_test PRIVATE ${ABI_DIR} ${CUNIT_INCLUDE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_definitions(abi_deriv_test PRIVATE ${NNC_TEST_DEFS})
+target_link_libraries(abi_deriv_test ${ABI_DIR}/libderiv.so ${CUNIT_LIBRARY} m)
+add_test(NAME abi_deriv COMMAND abi_deriv_test)

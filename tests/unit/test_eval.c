@@ -487,6 +487,48 @@ static void test_small_ok(void) {
   rt_ts_free(&a), rt_ts_free(&b), rt_ts_free(&c);
 }
 
+/* --grad --wrt x: the input gradient, compiled and in the interpreter,
+ * equals grad(f, wrt = [x]) written in the model (tests/nn/deriv.nn). */
+static void test_wrt(void) {
+  char model[1024], X[1024], Y[1024];
+  snprintf(model, sizeof model, "%s/tests/nn/deriv.nn", NNC_SOURCE_DIR);
+  Type tx = type_make(TY_F64, 2, (int64_t[]){2, 3}), ty = type_make(TY_F64, 2, (int64_t[]){2, 4});
+  ITensor x = itensor_new(&tx), y = itensor_new(&ty);
+  uint64_t s = 9;
+  for (int i = 0; i < 6; i++) x.d[i] = 2 * gc_rand(&s) - 1;
+  for (int i = 0; i < 8; i++) y.d[i] = 2 * gc_rand(&s) - 1;
+  write_npy(tp("dx.npy"), &x, RT_F64);
+  write_npy(tp("dy.npy"), &y, RT_F64);
+  snprintf(X, sizeof X, "x=%s", tp("dx.npy"));
+  snprintf(Y, sizeof Y, "y=%s", tp("dy.npy"));
+  const char *runs[][2] = {{"--f64", "w_interp.safetensors"}, {"--seed=0", "w_jit.safetensors"}};
+  for (int r = 0; r < 2; r++) {
+    CU_ASSERT_EQUAL(run_eval(model, "--fn", "f", "--grad", "--wrt", "x", runs[r][0], "--input", X, "--input", Y,
+                             "-o", tp(runs[r][1]), NULL), 0);
+    CU_ASSERT_EQUAL(run_eval(model, "--fn", "gx", runs[r][0], "--input", X, "--input", Y, "-o", tp("w_gx.safetensors"),
+                             NULL), 0);
+    rt_tensorset a, b;
+    CU_ASSERT_EQUAL_FATAL(rt_st_read(tp(runs[r][1]), &a), NN_OK);
+    CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("w_gx.safetensors"), &b), NN_OK);
+    CU_ASSERT_EQUAL(a.n, 4); /* loss, W.grad, U.grad, x.grad */
+    const rt_tensor *g = rt_ts_find(&a, "x.grad"), *o = rt_ts_find(&b, "output");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_EQUAL_FATAL(g->nbytes, o->nbytes);
+    double worst = 0;
+    for (int i = 0; i < 6; i++) worst = fmax(worst, fabs(((double *)g->data)[i] - ((double *)o->data)[i]));
+    CU_ASSERT(worst <= 1e-12);
+    rt_ts_free(&a), rt_ts_free(&b);
+  }
+  CU_ASSERT_EQUAL(run_eval(model, "--fn", "f", "--grad", "--wrt", "z", "--input", X, "--input", Y, "-o",
+                           tp("w_err.safetensors"), NULL), 1);
+  CU_ASSERT(err_has("--wrt z: @f has no argument named 'z'", NULL));
+  CU_ASSERT_EQUAL(run_eval(model, "--fn", "f", "--wrt", "x", "--input", X, "--input", Y, "-o",
+                           tp("w_err.safetensors"), NULL), 2);
+  CU_ASSERT(err_has("--wrt needs --grad", NULL));
+  itensor_free(&x), itensor_free(&y);
+}
+
 /* Every file problem: exit status 1 and a message naming the file, the
  * tensor and both types. */
 static void test_file_errors(void) {
@@ -587,6 +629,7 @@ static UnitTest tests[] = {
     {"every sample's loss with --grad and a parameter file (f32, compiled code)", test_grad_f32},
     {"--grad in f64", test_grad_f64},
     {"conversions, names, --seed", test_small_ok},
+    {"--grad --wrt ARG: input gradients", test_wrt},
     {"malformed and mismatched files", test_file_errors},
     {"bad command lines", test_usage},
     {0, 0}};

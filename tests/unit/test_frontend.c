@@ -386,7 +386,7 @@ static void test_syntax_recovery(void) {
   CU_ASSERT_FALSE(fe_run(src, false, NULL, 0));
   CU_ASSERT_EQUAL(F.d.nerrors, 3);
   ASSERT_MSG("t.nn:4:5: error: expected expression, found 'let'");
-  ASSERT_MSG("t.nn:5:9: error: expected identifier, found '='");
+  ASSERT_MSG("t.nn:5:9: error: expected identifier or '(', found '='");
   ASSERT_MSG("t.nn:7:5: error: expected ')' or an operator, found 'return'");
   ASSERT_MSG("t.nn:6:13: note: to match this '('");
   /* the end of the file inside a block names the open brace */
