@@ -154,6 +154,7 @@ struct Stmt {
     struct { Expr *target; int op; /* '=', '+', '-', '*', '/' */ Expr *value; Loc op_loc; } assign;
     struct {
       const char *var; Loc var_loc; Expr *lo, *hi; Stmt *body; Loc body_end;
+      bool checkpoint;     /* `checkpoint for ...`: recompute its values in the backward pass */
       Sym *sym;            /* checker: the loop variable (i32 scalar) */
       int64_t lo_v, hi_v;  /* checker: constant bounds */
     } loop;

@@ -274,11 +274,150 @@ static Value *read_back(Ad *ad, Builder *tb, Inst *fin, Value *v, Value *ri, Sav
   return ir_build(tb, OP_SELECT, sargs, 3, NULL, NULL);
 }
 
-/* Uses of forward-body values in the backward body become tape reads. */
+/* What the backward body of loop fin reads of its forward body, and how:
+ * map takes a forward-body value to the backward body's (a tape row, a row
+ * read back, or a recomputed copy). */
+typedef struct TapeCtx {
+  Ad *ad;
+  Inst *fin;
+  const PtrMap *fwd; /* values defined in fin's body (not nested bodies) */
+  int depth;
+  Builder tb;        /* where tape reads and recomputed code go: the top of the backward body */
+  Value *ri, *row;   /* the backward index, and the tape row (i - lo, made once) */
+  PtrMap map;
+  PtrMap recomputed; /* forward values whose copies the backward body computes */
+} TapeCtx;
+
+static void saved_push(TapeCtx *c, const SavedValue *sv) {
+  SavedValue *n = NEW(c->ad->a, SavedValue);
+  *n = *sv;
+  vec_push(c->ad->a, &c->ad->saved, n);
+}
+
+static size_t tape_size(const TapeCtx *c, const Value *v) {
+  return type_bytes(&v->ty) * (size_t)(c->fin->attr.i[1] - c->fin->attr.i[0]);
+}
+
+/* Values defined anywhere inside b (arguments and results, nested too). */
+static void defined_in(Arena *a, const Block *b, PtrMap *out) {
+  for (int i = 0; i < b->nargs; i++) pm_put(out, b->args[i], (void *)1);
+  for (const Inst *in = b->first; in; in = in->next) {
+    for (int r = 0; r < in->nres; r++) pm_put(out, in->res[r], (void *)1);
+    if (in->body) defined_in(a, in->body, out);
+  }
+}
+
+/* The values an instruction (with its body) reads from outside itself. */
+static void free_values(Arena *a, Inst *in, PtrVec *out) {
+  PtrMap inner, seen;
+  pm_init(&inner, a);
+  pm_init(&seen, a);
+  if (in->body) defined_in(a, in->body, &inner);
+  PtrVec stack = {0};
+  vec_push(a, &stack, in);
+  while (stack.n) {
+    Inst *x = stack.v[--stack.n];
+    for (int i = 0; i < x->nargs; i++) {
+      Value *v = x->args[i];
+      if (pm_has(&inner, v) || pm_has(&seen, v)) continue;
+      pm_put(&seen, v, (void *)1);
+      vec_push(a, out, v);
+    }
+    if (x->body)
+      for (Inst *y = x->body->first; y; y = y->next) vec_push(a, &stack, y);
+  }
+}
+
+/* v from a tape: the forward loop stacks it, the backward body reads row i. */
+static Value *taped(TapeCtx *c, Value *v) {
+  Ad *ad = c->ad;
+  int64_t lo = c->fin->attr.i[0];
+  if (!c->row) {
+    c->tb.note = "tape row";
+    c->row = lo ? ir_binary(&c->tb, OP_SUB, c->ri, ir_scalar(&c->tb, TY_I32, (double)lo)) : c->ri;
+  }
+  Value *tape = tape_value(ad, c->fin, v);
+  c->tb.note = "tape read";
+  Attr at = {.ni = 1, .i = {0}};
+  Value *args[2] = {tape, c->row};
+  Value *nv = ir_build(&c->tb, OP_DYN_SLICE, args, 2, &at, NULL);
+  nv->name = v->name;
+  saved_push(c, &(SavedValue){.value = v, .tape = tape, .pos = v->def ? v->def->pos : c->fin->pos,
+                              .bytes = type_bytes(&tape->ty), .depth = c->depth});
+  return nv;
+}
+
+/* v as the backward body sees it, without recomputing: a constant made
+ * again, a row read back, or a tape row (NULL: v is to be recomputed). */
+static Value *kept(TapeCtx *c, Value *v, bool remat) {
+  Ad *ad = c->ad;
+  if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
+    Attr at = v->def->attr;
+    c->tb.note = "recomputed";
+    return ir_build(&c->tb, v->def->op, NULL, 0, &at, &v->ty);
+  }
+  SavedValue back = {0};
+  Value *nv;
+  if (c->depth == 1 && (nv = read_back(ad, &c->tb, c->fin, v, c->ri, &back)) != NULL) {
+    back.value = v;
+    back.pos = v->def ? v->def->pos : c->fin->pos;
+    back.avoided = tape_size(c, v);
+    back.depth = c->depth;
+    saved_push(c, &back);
+    nv->name = v->name;
+    return nv;
+  }
+  if (remat && v->def && v->def->block == c->fin->body) return NULL;
+  return taped(c, v);
+}
+
+/* v recomputed in the backward body (a checkpointed loop): its defining
+ * instruction copied there, after what it reads, each operand itself kept
+ * or recomputed. An explicit stack: a body's chain of values can be long. */
+static Value *recompute(TapeCtx *c, Value *v) {
+  Arena *a = c->ad->a;
+  PtrVec stack = {0};
+  vec_push(a, &stack, v);
+  while (stack.n) {
+    Value *x = stack.v[stack.n - 1];
+    if (pm_has(&c->map, x)) {
+      stack.n--;
+      continue;
+    }
+    Inst *d = x->def;
+    PtrVec fv = {0};
+    free_values(a, d, &fv);
+    bool ready = true;
+    for (int i = 0; i < fv.n; i++) {
+      Value *u = fv.v[i];
+      if (pm_has(&c->map, u)) continue;
+      if (!pm_has(c->fwd, u)) {
+        pm_put(&c->map, u, u); /* defined outside the loop: read as it is */
+        continue;
+      }
+      Value *k = kept(c, u, true);
+      if (k) {
+        pm_put(&c->map, u, k);
+        continue;
+      }
+      vec_push(a, &stack, u);
+      ready = false;
+    }
+    if (!ready) continue;
+    ir_clone_inst(&c->tb, d, &c->map);
+    Inst *n = c->tb.before ? c->tb.before->prev : c->tb.block->last;
+    n->note = "recomputed (checkpointed loop)";
+    for (int r = 0; r < d->nres; r++) pm_put(&c->recomputed, d->res[r], (void *)1);
+    stack.n--;
+  }
+  return pm_get(&c->map, v);
+}
+
+/* Uses of forward-body values in the backward body become tape reads, rows
+ * read back, or, in a checkpointed loop, recomputed values. */
 static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int depth) {
   Block *rb = rin->body;
   Value *ri = rb->args[0];
-  int64_t lo = fin->attr.i[0];
   replace_in_block(rb, fin->body->args[0], ri);
   /* find referenced forward values, in order */
   PtrVec refs = {0};
@@ -300,44 +439,23 @@ static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int dept
     }
   }
   if (!refs.n) return;
-  Builder tb = {.a = ad->a, .block = rb, .before = rb->first, .pos = rin->pos, .note = "tape read"};
-  Value *row = NULL;
+  TapeCtx c = {.ad = ad, .fin = fin, .fwd = fwd, .depth = depth, .ri = ri,
+               .tb = {.a = ad->a, .block = rb, .before = rb->first, .pos = rin->pos, .note = "tape read"}};
+  pm_init(&c.map, ad->a);
+  pm_init(&c.recomputed, ad->a);
+  pm_put(&c.map, fin->body->args[0], ri);
+  bool remat = fin->attr.i[4] != 0;
   for (int k = 0; k < refs.n; k++) {
     Value *v = refs.v[k];
-    Value *nv;
-    SavedValue back = {0};
-    if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
-      Attr at = v->def->attr;
-      tb.note = "recomputed";
-      nv = ir_build(&tb, v->def->op, NULL, 0, &at, &v->ty);
-    } else if (depth == 1 && (nv = read_back(ad, &tb, fin, v, ri, &back)) != NULL) {
-      SavedValue *sv = NEW(ad->a, SavedValue);
-      *sv = back; /* what read_back read from, and the tape it avoided */
-      sv->value = v;
-      sv->pos = v->def ? v->def->pos : fin->pos;
-      sv->avoided = type_bytes(&v->ty) * (size_t)(fin->attr.i[1] - fin->attr.i[0]);
-      sv->depth = depth;
-      vec_push(ad->a, &ad->saved, sv);
-      nv->name = v->name;
-    } else {
-      if (!row) {
-        tb.note = "tape row";
-        row = lo ? ir_binary(&tb, OP_SUB, ri, ir_scalar(&tb, TY_I32, (double)lo)) : ri;
-      }
-      Value *tape = tape_value(ad, fin, v);
-      tb.note = "tape read";
-      Attr at = {.ni = 1, .i = {0}};
-      Value *args[2] = {tape, row};
-      nv = ir_build(&tb, OP_DYN_SLICE, args, 2, &at, NULL);
-      nv->name = v->name;
-      SavedValue *sv = NEW(ad->a, SavedValue);
-      sv->value = v;
-      sv->tape = tape;
-      sv->pos = v->def ? v->def->pos : fin->pos;
-      sv->bytes = type_bytes(&tape->ty);
-      sv->depth = depth;
-      vec_push(ad->a, &ad->saved, sv);
+    Value *nv = pm_get(&c.map, v);
+    if (!nv) {
+      nv = kept(&c, v, remat);
+      if (nv) pm_put(&c.map, v, nv);
+      else nv = recompute(&c, v);
     }
+    if (pm_has(&c.recomputed, v))
+      saved_push(&c, &(SavedValue){.value = v, .pos = v->def->pos, .depth = depth, .recomputed = true,
+                                   .avoided = tape_size(&c, v)});
     replace_in_block(rb, v, nv);
   }
 }
@@ -379,7 +497,7 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
   rin->op = OP_FOR;
   rin->pos = fin->pos;
   rin->note = "backward loop";
-  rin->attr.ni = 4;
+  rin->attr.ni = 5;
   rin->attr.i[0] = lo;
   rin->attr.i[1] = hi;
   rin->attr.i[2] = nr;
@@ -579,9 +697,17 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
 void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   fprintf(out, "values saved by @%s for the backward pass:\n", g->f ? g->f->name : "?");
   fprintf(out, "  %-22s %-22s %12s  %s\n", "value", "shape", "bytes", "from");
-  size_t avoided = 0;
+  size_t avoided = 0, recomputed = 0;
   for (int i = 0; i < g->nsaved; i++) {
     const SavedValue *s = &g->saved[i];
+    if (s->recomputed) {
+      char nm[64];
+      snprintf(nm, sizeof nm, "recompute %s", s->value->name ? s->value->name : "(temp)");
+      fprintf(out, "  %-22s %-22s %12d  %s:%d:%d  (no tape: computed again by the backward loop; %zu bytes not taped)\n",
+              nm, tstr(&s->value->ty), 0, m->file ? m->file : "?", s->pos.line, s->pos.col, s->avoided);
+      recomputed += s->avoided;
+      continue;
+    }
     if (s->source) {
       char nm[64];
       snprintf(nm, sizeof nm, "read %s", s->value->name ? s->value->name : "(temp)");
@@ -600,6 +726,10 @@ void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   fprintf(out, "  total: %zu bytes kept from straight-line code, %zu bytes of loop tapes (peak tape)\n",
           g->saved_bytes, g->tape_bytes);
   if (avoided)
-    fprintf(out, "  read back from the loops' own tensors instead of taped: %zu bytes (tapes without it: %zu)\n",
-            avoided, g->tape_bytes + avoided);
+    fprintf(out, "  read back from the loops' own tensors instead of taped: %zu bytes\n", avoided);
+  if (recomputed)
+    fprintf(out, "  recomputed by checkpointed loops instead of taped: %zu bytes\n", recomputed);
+  if (avoided || recomputed)
+    fprintf(out, "  loop tapes: %zu bytes, %zu without read-back and recomputation\n", g->tape_bytes,
+            g->tape_bytes + avoided + recomputed);
 }

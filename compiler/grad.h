@@ -20,6 +20,7 @@ typedef struct SavedValue {
   int depth;        /* loop nesting of the value (0 = straight-line) */
   Value *source;    /* not taped: read back from this carried tensor the loop fills (bytes = 0) */
   bool previous;    /* ... at the previous iteration's row (a carried value's input) */
+  bool recomputed;  /* not taped: computed again by the backward loop (a checkpointed loop) */
   size_t avoided;   /* bytes the tape would have taken */
 } SavedValue;
 

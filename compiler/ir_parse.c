@@ -447,9 +447,13 @@ enum { MAXRES = 256 };
 static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, int nres, Loc start) {
   Inst *in = NEW(p->a, Inst);
   in->op = OP_FOR;
-  bool reverse = false;
+  bool reverse = false, checkpoint = false;
   if (is_ident(p, "reverse")) {
     reverse = true;
+    next(p);
+  }
+  if (is_ident(p, "checkpoint")) {
+    checkpoint = true;
     next(p);
   }
   if (p->t != T_PCT) return err(p, p->loc, "expected the loop variable");
@@ -503,11 +507,12 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
   in->nargs = nc;
   in->args = NEW_ARRAY(p->a, Value *, nc + 1);
   memcpy(in->args, inits, sizeof(Value *) * (size_t)nc);
-  in->attr.ni = 4;
+  in->attr.ni = 5;
   in->attr.i[0] = lo;
   in->attr.i[1] = hi;
   in->attr.i[2] = nc;
   in->attr.i[3] = reverse;
+  in->attr.i[4] = checkpoint;
   in->nres = nres;
   in->res = NEW_ARRAY(p->a, Value *, nres + 1);
   for (int k = 0; k < nc; k++)
