@@ -1574,6 +1574,7 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
     s->cdecl->val = v;
     s->cdecl->overridden = true;
     s->cdecl->state = 2;
+    if (s->cdecl->is_dim) check_dim_bound(&c, s->cdecl); /* -D N=64 sets the bound */
   }
   check_one_dim(&c, p);
   for (int i = 0; i < p->consts.n; i++) resolve_const(&c, p->consts.v[i]);
