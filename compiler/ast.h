@@ -264,6 +264,7 @@ typedef struct TrainSpec {
   SchedSpec sched;
   int64_t epochs;
   double clip_norm;    /* 0 = no clipping */
+  int64_t max_tape_bytes; /* 0 = no limit: the loop tapes of the gradients (remat.h) */
   uint64_t seed;
   DataSpec data, test;
 } TrainSpec;

@@ -21,6 +21,8 @@
 
 #include "ad_internal.h"
 #include "loops.h"
+#include "passes.h"
+#include "remat.h"
 
 struct AdScope {
   PtrMap adj;        /* value -> its adjoint so far */
@@ -298,36 +300,6 @@ static size_t tape_size(const TapeCtx *c, const Value *v) {
   return type_bytes(&v->ty) * (size_t)(c->fin->attr.i[1] - c->fin->attr.i[0]);
 }
 
-/* Values defined anywhere inside b (arguments and results, nested too). */
-static void defined_in(Arena *a, const Block *b, PtrMap *out) {
-  for (int i = 0; i < b->nargs; i++) pm_put(out, b->args[i], (void *)1);
-  for (const Inst *in = b->first; in; in = in->next) {
-    for (int r = 0; r < in->nres; r++) pm_put(out, in->res[r], (void *)1);
-    if (in->body) defined_in(a, in->body, out);
-  }
-}
-
-/* The values an instruction (with its body) reads from outside itself. */
-static void free_values(Arena *a, Inst *in, PtrVec *out) {
-  PtrMap inner, seen;
-  pm_init(&inner, a);
-  pm_init(&seen, a);
-  if (in->body) defined_in(a, in->body, &inner);
-  PtrVec stack = {0};
-  vec_push(a, &stack, in);
-  while (stack.n) {
-    Inst *x = stack.v[--stack.n];
-    for (int i = 0; i < x->nargs; i++) {
-      Value *v = x->args[i];
-      if (pm_has(&inner, v) || pm_has(&seen, v)) continue;
-      pm_put(&seen, v, (void *)1);
-      vec_push(a, out, v);
-    }
-    if (x->body)
-      for (Inst *y = x->body->first; y; y = y->next) vec_push(a, &stack, y);
-  }
-}
-
 /* v from a tape: the forward loop stacks it, the backward body reads row i. */
 static Value *taped(TapeCtx *c, Value *v) {
   Ad *ad = c->ad;
@@ -386,7 +358,7 @@ static Value *recompute(TapeCtx *c, Value *v) {
     }
     Inst *d = x->def;
     PtrVec fv = {0};
-    free_values(a, d, &fv);
+    ir_free_values(a, d, &fv);
     bool ready = true;
     for (int i = 0; i < fv.n; i++) {
       Value *u = fv.v[i];
@@ -407,6 +379,12 @@ static Value *recompute(TapeCtx *c, Value *v) {
     ir_clone_inst(&c->tb, d, &c->map);
     Inst *n = c->tb.before ? c->tb.before->prev : c->tb.block->last;
     n->note = "recomputed (checkpointed loop)";
+    if (d->op == OP_FOR) /* a nested loop's tapes are now the copy's, filled in the backward body */
+      for (int i = 0; i < c->ad->saved.n; i++) {
+        SavedValue *sv = c->ad->saved.v[i];
+        Value *t = sv->tape ? pm_get(&c->map, sv->tape) : NULL;
+        if (t && sv->tape->def == d) sv->tape = t;
+      }
     for (int r = 0; r < d->nres; r++) pm_put(&c->recomputed, d->res[r], (void *)1);
     stack.n--;
   }
@@ -599,7 +577,45 @@ static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
   }
 }
 
+/* Apply a checkpointing plan to the forward code copied into g (its
+ * top-level loops in order); true when a loop was split into segments. */
+static bool apply_plan(Arena *a, Func *g, Inst *fwd_last, const LoopCheckpoint *plan, int nplan, Pos *pos) {
+  int nl = 0;
+  for (Inst *in = g->body->first; in; in = in->next) {
+    if (in->op == OP_FOR) nl++;
+    if (in == fwd_last) break;
+  }
+  Inst **loops = NEW_ARRAY(a, Inst *, nl + 1);
+  nl = 0;
+  for (Inst *in = g->body->first; in; in = in->next) {
+    if (in->op == OP_FOR) loops[nl++] = in;
+    if (in == fwd_last) break;
+  }
+  bool split = false;
+  for (int i = 0; i < nplan; i++) {
+    const LoopCheckpoint *c = &plan[i];
+    if (c->loop < 0 || c->loop >= nl) continue;
+    Inst *l = loops[c->loop];
+    pos[i] = l->pos;
+    if (!c->segment) l->attr.i[4] = 1;
+    else if (remat_segment(a, l, c->segment, c->inner)) split = true;
+  }
+  return split;
+}
+
+/* Drop the tapes dce removed from the report. */
+static void live_values(const Block *b, PtrMap *out) {
+  for (const Inst *in = b->first; in; in = in->next) {
+    for (int r = 0; r < in->nres; r++) pm_put(out, in->res[r], (void *)1);
+    if (in->body) live_values(in->body, out);
+  }
+}
+
 GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
+  return grad_func_with(m, f, wrt_input, NULL, 0, d);
+}
+
+GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopCheckpoint *plan, int nplan, Diag *d) {
   GradResult res = {0};
   Arena *a = m->a;
   Ad ad = {.a = a, .m = m, .d = d};
@@ -624,6 +640,9 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
   Builder b = {.a = a, .block = g->body};
   for (Inst *in = f->body->first; in != ret; in = in->next) ir_clone_inst(&b, in, &map);
   Inst *fwd_last = g->body->last;
+  Pos *plan_pos = NEW_ARRAY(a, Pos, nplan + 1);
+  bool split = nplan && apply_plan(a, g, fwd_last, plan, nplan, plan_pos);
+  fwd_last = g->body->last;
   Value *loss = pm_get(&map, ret->args[0]);
   /* activity */
   for (int i = 0; i < g->body->nargs; i++) {
@@ -684,10 +703,26 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
   ir_build(&ad.b, OP_RETURN, (Value **)outs.v, outs.n, NULL, NULL);
   record_saved(&ad, fwd_last, rev_first);
   res.f = g;
-  res.nsaved = ad.saved.n;
   res.saved = NEW_ARRAY(a, SavedValue, ad.saved.n + 1);
+  PtrMap live;
+  pm_init(&live, a);
+  if (split) { /* a segment's recomputed loop takes every carried value: the unused ones die here */
+    pass_dce(m, g);
+    live_values(g->body, &live);
+  }
   for (int i = 0; i < ad.saved.n; i++) {
-    res.saved[i] = *(SavedValue *)ad.saved.v[i];
+    SavedValue *sv = ad.saved.v[i];
+    if (split && sv->tape && !pm_has(&live, sv->tape)) continue;
+    res.saved[res.nsaved++] = *sv;
+  }
+  if (nplan) {
+    LoopCheckpoint *pc = NEW_ARRAY(a, LoopCheckpoint, nplan);
+    memcpy(pc, plan, sizeof *pc * (size_t)nplan);
+    res.plan = pc;
+    res.plan_pos = plan_pos;
+    res.nplan = nplan;
+  }
+  for (int i = 0; i < res.nsaved; i++) {
     if (res.saved[i].tape) res.tape_bytes += res.saved[i].bytes;
     else res.saved_bytes += res.saved[i].bytes;
   }
@@ -696,6 +731,18 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
 
 void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   fprintf(out, "values saved by @%s for the backward pass:\n", g->f ? g->f->name : "?");
+  if (g->max_tape_bytes)
+    fprintf(out, "  loop tapes limited to %zu bytes (--max-tape-bytes or max_tape_bytes): %zu without checkpointing\n",
+            g->max_tape_bytes, g->plain_tape_bytes);
+  for (int i = 0; i < g->nplan; i++) {
+    const LoopCheckpoint *c = &g->plan[i];
+    fprintf(out, "  checkpointed: the loop at %s:%d:%d", m->file ? m->file : "?", g->plan_pos[i].line, g->plan_pos[i].col);
+    if (c->segment)
+      fprintf(out, ", in segments of %lld iterations (the carried values kept at each segment's start)%s\n",
+              (long long)c->segment, c->inner ? ", each iteration recomputed" : "");
+    else
+      fprintf(out, " (the carried values kept at each iteration)\n");
+  }
   fprintf(out, "  %-22s %-22s %12s  %s\n", "value", "shape", "bytes", "from");
   size_t avoided = 0, recomputed = 0;
   for (int i = 0; i < g->nsaved; i++) {

@@ -78,6 +78,47 @@ static void test_ck_outer(void) { check_checkpoint("outer", "outer_ck"); }
 static void test_ck_inner(void) { check_checkpoint("outer", "inner_ck"); }
 static void test_ck_both(void) { check_checkpoint("outer", "both_ck"); }
 
+/* A limit on the loop tapes (--max-tape-bytes): the LSTM's loop split into
+ * checkpointed segments, within the limit, the same bits as without. */
+static void test_budget(void) {
+  Define d[] = {{"B", "3"}, {"T", "32"}, {"V", "7"}, {"E", "4"}, {"H", "8"}};
+  Arena *a = arena_new();
+  Compiled *plain = gc_compiled(a, "samples/char_lstm.nn", d, 5);
+  Compiled *lim = gc_compiled_budget(a, "samples/char_lstm.nn", d, 5, 2600);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(lim);
+  CU_ASSERT_TRUE_FATAL(plain->ok && lim->ok);
+  Func *f = ir_find_func(lim->m, "loss"), *g = compiled_grad(lim, "loss"), *gp = compiled_grad(plain, "loss");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(gp);
+  const GradResult *r = NULL, *rp = NULL;
+  for (int i = 0; i < lim->nprimal; i++)
+    if (lim->grads[i].f == g) r = &lim->grads[i];
+  for (int i = 0; i < plain->nprimal; i++)
+    if (plain->grads[i].f == gp) rp = &plain->grads[i];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(rp);
+  fprintf(stderr, "  loop tapes %zu bytes within 2600 (%zu without), plan: %d loop(s), segments of %lld\n", r->tape_bytes,
+          rp->tape_bytes, r->nplan, r->nplan ? (long long)r->plan[0].segment : 0LL);
+  CU_ASSERT(r->tape_bytes <= 2600 && rp->tape_bytes > 2600);
+  CU_ASSERT_EQUAL_FATAL(r->nplan, 1);
+  CU_ASSERT(r->plan[0].segment > 1);
+  ITensor args[16];
+  gc_inputs(f, args, "x=0:7,y=0:7", 31);
+  double err = gc_check(f, g, args, 1e-6, 40, "loss (limited tapes)");
+  CU_ASSERT(err <= 1e-6);
+  ITensor r1[16], r2[16];
+  char msg[256];
+  CU_ASSERT_TRUE_FATAL(interp_run(g, args, g->body->nargs, r1, INTERP_F64, msg, sizeof msg));
+  CU_ASSERT_TRUE_FATAL(interp_run(gp, args, gp->body->nargs, r2, INTERP_F64, msg, sizeof msg));
+  for (int i = 0; i < g->nret; i++)
+    CU_ASSERT_EQUAL(memcmp(r1[i].d, r2[i].d, sizeof(double) * (size_t)type_numel(&g->ret[i])), 0);
+  gc_free_all(r1, g->nret);
+  gc_free_all(r2, gp->nret);
+  gc_free_all(args, f->body->nargs);
+  arena_free(a);
+}
+
 static void test_two(void) { check("two"); }
 static void test_mixed(void) { check("mixed"); }
 static void test_three(void) { check("three"); }
@@ -90,6 +131,7 @@ static UnitTest tests[] = {
     {"checkpointed outer loop around a loop", test_ck_outer},
     {"checkpointed inner loop", test_ck_inner},
     {"checkpointed outer and inner loops", test_ck_both},
+    {"loop tapes within --max-tape-bytes: segments, same bits", test_budget},
     {0, 0}};
 
 int main(void) { return unit_run("grad_loops", tests); }
