@@ -205,6 +205,7 @@ typedef struct ConstDecl {
   ConstVal val;
   int state;          /* 0 unresolved, 1 resolving (cycle), 2 done */
   bool overridden;    /* value came from -D */
+  bool is_dim;        /* `dim NAME <= value`: a run-time dimension; val is its bound */
 } ConstDecl;
 
 /* How a parameter is initialized, resolved from its `= init()` call. */

@@ -189,10 +189,34 @@ static bool int_pair(Checker *c, Expr *x, const char *what, int64_t out[2]) {
   return true;
 }
 
+/* A shape list: constant sizes or the run-time dimension's name. */
+static bool shape_list_arg(Checker *c, Expr *x, int64_t *v, int *n, unsigned *dyn, const char **dyn_name) {
+  *dyn = 0;
+  Expr *one[1] = {x};
+  Expr **el = x->kind == EX_LIST ? x->list.elems : one;
+  int cnt = x->kind == EX_LIST ? x->list.n : 1;
+  if (cnt > MAX_RANK) {
+    diag_error(c->d, x->loc, "a shape has %d entries; at most %d are allowed", cnt, MAX_RANK);
+    return false;
+  }
+  bool ok = true;
+  for (int i = 0; i < cnt; i++) {
+    ConstDecl *k;
+    if (!const_dim(c, el[i], "a shape", &v[i], &k)) {
+      ok = false;
+      continue;
+    }
+    if (k && !dyn_allowed_here(c, el[i], k)) ok = false;
+    if (k) *dyn |= 1u << i, *dyn_name = k->name;
+  }
+  *n = cnt;
+  return ok;
+}
+
 static bool shape_arg(Checker *c, Expr *x, Type *out, bool allow_infer) {
   int64_t v[MAX_RANK + 1];
   int n = 0;
-  if (!const_int_list(c, x, "a shape", v, &n, MAX_RANK)) return false;
+  if (!shape_list_arg(c, x, v, &n, &out->dyn, &out->dyn_name)) return false;
   out->rank = n;
   int64_t numel = 1;
   for (int i = 0; i < n; i++) {
@@ -336,7 +360,7 @@ static bool ck_reduce(Checker *c, Expr *e, Expr **a) {
       attr[n++] = i;
       if (keep) out.dim[out.rank++] = 1;
     } else {
-      out.dim[out.rank++] = x->ty.dim[i];
+      type_push_axis(&out, &x->ty, i);
     }
   }
   set_iattr(c, e, attr, n);
@@ -358,7 +382,7 @@ static bool ck_argmax(Checker *c, Expr *e, Expr **a) {
   if (a[2] && !bool_const(c, a[2], &keep)) return false;
   Type out = type_scalar(TY_I32);
   for (int i = 0; i < x->ty.rank; i++)
-    if (i != axis) out.dim[out.rank++] = x->ty.dim[i];
+    if (i != axis) type_push_axis(&out, &x->ty, i);
     else if (keep) out.dim[out.rank++] = 1;
   int64_t attr[2] = {keep, axis};
   set_iattr(c, e, attr, 2);
@@ -373,6 +397,18 @@ static bool set_result_dims(Checker *c, Expr *e, const Type *x, const Type *shap
   e->ty.dtype = x->dtype;
   set_iattr(c, e, shape->dim, shape->rank);
   return true;
+}
+
+/* A reshape keeps the run-time axis as one axis with the same static
+ * sizes before it (storage is laid out for the bound, so only then are the
+ * elements where the new shape expects them for every run-time size). */
+static bool same_dyn_layout(const Type *x, const Type *s) {
+  int ax = type_dyn_axis(x), as = type_dyn_axis(s);
+  if (ax < 0 || as < 0) return ax == as;
+  int64_t px = 1, ps = 1;
+  for (int i = 0; i < ax; i++) px *= x->dim[i];
+  for (int i = 0; i < as; i++) ps *= s->dim[i];
+  return px == ps;
 }
 
 static bool ck_reshape(Checker *c, Expr *e, Expr **a) {
@@ -408,6 +444,11 @@ static bool ck_reshape(Checker *c, Expr *e, Expr **a) {
                (long long)n, tstr(&s), (long long)known);
     return false;
   }
+  if (!same_dyn_layout(x, &s)) {
+    diag_error(c->d, a[1]->loc, "cannot reshape %s to %s: the run-time axis must stay an axis of its own, "
+               "after the same static sizes", tstr(x), tstr(&s));
+    return false;
+  }
   return set_result_dims(c, e, x, &s);
 }
 
@@ -427,8 +468,13 @@ static bool ck_flatten(Checker *c, Expr *e, Expr **a) {
   }
   Type s = type_scalar(x->dtype);
   int64_t m = 1;
+  int dax = type_dyn_axis(x);
+  if (dax >= start && dax <= end && start < end) {
+    diag_error(c->d, e->loc, "flatten(): axis %d of %s is sized at run time and cannot be merged with others", dax, tstr(x));
+    return false;
+  }
   for (int i = 0; i < x->rank; i++) {
-    if (i < start || i > end) s.dim[s.rank++] = x->dim[i];
+    if (i < start || i > end || start == end) type_push_axis(&s, x, i);
     else {
       m *= x->dim[i];
       if (i == end) s.dim[s.rank++] = m;
@@ -440,7 +486,7 @@ static bool ck_flatten(Checker *c, Expr *e, Expr **a) {
 static bool set_perm(Checker *c, Expr *e, const Type *x, const int64_t *perm) {
   Type s = type_scalar(x->dtype);
   s.rank = x->rank;
-  for (int i = 0; i < x->rank; i++) s.dim[i] = x->dim[perm[i]];
+  for (int i = 0; i < x->rank; i++) type_set_axis(&s, i, x, (int)perm[i]);
   e->ty = s;
   set_iattr(c, e, perm, x->rank);
   return true;
@@ -492,14 +538,14 @@ static bool ck_squeeze(Checker *c, Expr *e, Expr **a) {
   int64_t ax;
   if (!const_int(c, a[1], "the axis", &ax)) return false;
   if (!norm_axis(c, a[1]->loc, ax, x->rank, x, &ax)) return false;
-  if (x->dim[ax] != 1) {
+  if (x->dim[ax] != 1 || axis_dyn(x, (int)ax)) {
     diag_error(c->d, a[1]->loc, "squeeze(): axis %lld of %s has size %lld, not 1", (long long)ax, tstr(x),
                (long long)x->dim[ax]);
     return false;
   }
   Type s = type_scalar(x->dtype);
   for (int i = 0; i < x->rank; i++)
-    if (i != ax) s.dim[s.rank++] = x->dim[i];
+    if (i != ax) type_push_axis(&s, x, i);
   return set_result_dims(c, e, x, &s);
 }
 
@@ -516,7 +562,7 @@ static bool ck_unsqueeze(Checker *c, Expr *e, Expr **a) {
   Type s = type_scalar(x->dtype);
   for (int i = 0; i <= x->rank; i++) {
     if (i == ax) s.dim[s.rank++] = 1;
-    if (i < x->rank) s.dim[s.rank++] = x->dim[i];
+    if (i < x->rank) type_push_axis(&s, x, i);
   }
   return set_result_dims(c, e, x, &s);
 }
@@ -552,7 +598,8 @@ static bool ck_concat(Checker *c, Expr *e, Expr **a) {
     Expr *x = xs->list.elems[i];
     bool fit = x->ty.dtype == t0->dtype && x->ty.rank == t0->rank;
     for (int k = 0; fit && k < t0->rank; k++)
-      if (k != axis && x->ty.dim[k] != t0->dim[k]) fit = false;
+      if (k != axis && !axis_same(&x->ty, k, t0, k)) fit = false;
+    if (axis_dyn(&x->ty, (int)axis) || axis_dyn(t0, (int)axis)) fit = false;
     if (!fit) {
       diag_error(c->d, x->loc, "concat() along axis %lld: %s does not fit %s (all sizes but the axis must agree)",
                  (long long)axis, tstr(&x->ty), tstr(t0));
@@ -635,6 +682,13 @@ static bool ck_matmul(Checker *c, Expr *e, Expr **a) {
   return check_matmul(c, e->loc, a[0], a[1], &e->ty);
 }
 
+/* Convolution and pooling take the run-time size as the batch axis only. */
+static bool not_batch_only(Checker *c, Expr *e, const Type *x) {
+  if ((x->dyn & ~1u) == 0) return false;
+  diag_error(c->d, e->loc, "%s(): only the batch axis (the first) of %s may be sized at run time", e->call.name, tstr(x));
+  return true;
+}
+
 static bool ck_conv2d(Checker *c, Expr *e, Expr **a) {
   bool ok = float_arg(c, e, a[0], "input");
   ok = float_arg(c, e, a[1], "filter") && ok;
@@ -647,7 +701,8 @@ static bool ck_conv2d(Checker *c, Expr *e, Expr **a) {
     diag_error(c->d, e->loc, "conv2d(): input %s and filter %s have different element types", tstr(x), tstr(w));
     return false;
   }
-  if (x->dim[1] != w->dim[1]) {
+  if (not_batch_only(c, e, x)) return false;
+  if (x->dim[1] != w->dim[1] || type_is_dyn(w)) {
     diag_error(c->d, e->loc, "conv2d(): the input has %lld channel%s but the filter expects %lld: %s and %s",
                (long long)x->dim[1], x->dim[1] == 1 ? "" : "s", (long long)w->dim[1], tstr(x), tstr(w));
     return false;
@@ -677,7 +732,7 @@ static bool ck_conv2d(Checker *c, Expr *e, Expr **a) {
   }
   Type out = type_scalar(x->dtype);
   out.rank = 4;
-  out.dim[0] = x->dim[0];
+  type_set_axis(&out, 0, x, 0);
   out.dim[1] = w->dim[0];
   out.dim[2] = oh / s[0] + 1;
   out.dim[3] = ow / s[1] + 1;
@@ -691,6 +746,7 @@ static bool ck_pool2d(Checker *c, Expr *e, Expr **a) {
   if (!float_arg(c, e, a[0], "input")) return false;
   if (!rank_is(c, e, a[0], 4, "an input", "[N, C, H, W]")) return false;
   const Type *x = &a[0]->ty;
+  if (not_batch_only(c, e, x)) return false;
   int64_t k[2], s[2], p[2] = {0, 0};
   if (!int_pair(c, a[1], "the kernel size", k)) return false;
   s[0] = k[0];
@@ -801,6 +857,7 @@ static bool ck_cross_entropy(Checker *c, Expr *e, Expr **a) {
   }
   Type want = *l;
   want.rank--;
+  want.dyn &= ~(1u << want.rank);
   want.dtype = TY_I32;
   if (!shape_eq(&want, y)) {
     diag_error(c->d, e->loc, "cross_entropy(): logits %s need labels %s (one per row), but the labels are %s",

@@ -239,6 +239,19 @@ bool norm_axis(Checker *c, Loc loc, int64_t axis, int rank, const Type *t, int64
   return true;
 }
 
+/* `dim N <= B`: B is an integer in 1..2^31-1 (the size is passed as an i32). */
+static void check_dim_bound(Checker *c, ConstDecl *k) {
+  bool is_int = k->val.kind == CV_INT || (k->val.kind == CV_FLOAT && k->val.f == floor(k->val.f) && fabs(k->val.f) < 9e15);
+  int64_t b = k->val.kind == CV_INT ? k->val.i : is_int ? (int64_t)k->val.f : 0;
+  if (!is_int || b < 1 || b > INT32_MAX) {
+    diag_error(c->d, k->overridden ? loc_none() : k->value->loc,
+               "the bound of the run-time dimension '%s' must be an integer in 1..%d", k->name, INT32_MAX);
+    b = 1;
+  }
+  k->val.kind = CV_INT;
+  k->val.i = b;
+}
+
 static void resolve_const(Checker *c, ConstDecl *k) {
   if (k->state == 2) return;
   if (k->state == 1) {
@@ -263,6 +276,7 @@ static void resolve_const(Checker *c, ConstDecl *k) {
       k->val.i = 1; /* keep going with a harmless value */
     }
   }
+  if (k->is_dim) check_dim_bound(c, k);
   k->state = 2;
 }
 
@@ -305,7 +319,50 @@ static void bind_const(Checker *c, ConstDecl *k) {
 
 /* ---- types as written ---------------------------------------------------- */
 
-static bool resolve_type(Checker *c, TypeExpr *tx, Type *out) {
+/* The run-time dimension `e` names (a bare name declared by `dim`), or NULL. */
+ConstDecl *dim_named(Checker *c, const Expr *e) {
+  if (e->kind != EX_NAME) return NULL;
+  Sym *s = lookup(c, e->name.id);
+  if (!s || s->kind != SYM_CONST || !s->cdecl->is_dim) return NULL;
+  s->used = true;
+  resolve_const(c, s->cdecl);
+  return s->cdecl;
+}
+
+/* Does f take an argument sized by the run-time dimension? Only such a
+ * function knows its size, so only it may make values of that size. */
+static bool fn_takes_dyn(const FnDecl *f) {
+  for (int i = 0; f && i < f->nargs; i++)
+    if (type_is_dyn(&f->args[i].ty)) return true;
+  return false;
+}
+
+bool dyn_allowed_here(Checker *c, const Expr *e, const ConstDecl *k) {
+  if (c->fn && fn_takes_dyn(c->fn)) return true;
+  if (c->fn)
+    diag_error(c->d, e->loc, "'%s' is sized at run time, but '%s' takes no argument sized by it, so its size is unknown here",
+               k->name, c->fn->name);
+  else
+    diag_error(c->d, e->loc, "'%s' is sized at run time; a static size is needed here", k->name);
+  return false;
+}
+
+/* One entry of a type or a shape list: a constant integer, or the name of
+ * the run-time dimension (*dyn set to its declaration, *v to its bound). */
+bool const_dim(Checker *c, Expr *e, const char *what, int64_t *v, ConstDecl **dyn) {
+  ConstDecl *k = dim_named(c, e);
+  *dyn = k;
+  if (k) {
+    *v = k->val.i;
+    return true;
+  }
+  return const_int(c, e, what, v);
+}
+
+/* `where` says whether a run-time dimension may appear: TYPE_STATIC
+ * (parameters), TYPE_ARG (a signature: the first axis only), TYPE_BODY
+ * (inside a function that takes one). */
+static bool resolve_type(Checker *c, TypeExpr *tx, Type *out, TypeWhere where) {
   *out = type_scalar(tx->dtype);
   if (tx->rank > MAX_RANK) {
     diag_error(c->d, tx->loc, "a tensor has at most %d dimensions; this type has %d", MAX_RANK, tx->rank);
@@ -316,10 +373,28 @@ static bool resolve_type(Checker *c, TypeExpr *tx, Type *out) {
   int64_t numel = 1;
   for (int i = 0; i < tx->rank; i++) {
     int64_t v;
-    if (!const_int(c, tx->dims[i], "a dimension", &v)) {
+    ConstDecl *k;
+    if (!const_dim(c, tx->dims[i], "a dimension", &v, &k)) {
       ok = false;
       out->dim[i] = 1;
       continue;
+    }
+    if (k) {
+      if (where == TYPE_STATIC) {
+        diag_error(c->d, tx->dims[i]->loc, "a parameter's shape must be static, but '%s' is sized at run time (dim %s <= %lld)",
+                   k->name, k->name, (long long)k->val.i);
+        ok = false;
+      } else if (where == TYPE_ARG && i != 0) {
+        diag_error(c->d, tx->dims[i]->loc, "the run-time dimension '%s' must be the first axis of an argument or result",
+                   k->name);
+        ok = false;
+      } else if (where == TYPE_BODY && !dyn_allowed_here(c, tx->dims[i], k)) {
+        ok = false;
+      }
+      if (ok) {
+        out->dyn |= 1u << i;
+        out->dyn_name = k->name;
+      }
     }
     if (v <= 0) {
       diag_error(c->d, tx->dims[i]->loc, "a dimension must be positive, but this one is %lld", (long long)v);
@@ -503,7 +578,7 @@ bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out) {
   }
   int64_t ka = a->dim[a->rank - 1];
   int64_t kb = b->rank == 1 ? b->dim[0] : b->dim[b->rank - 2];
-  if (ka != kb) {
+  if (ka != kb || !axis_same(a, a->rank - 1, b, b->rank == 1 ? 0 : b->rank - 2)) {
     diag_error(c->d, loc, "matmul needs the inner dimensions to agree: %s @ %s (%lld != %lld)",
                tstr(a), tstr(b), (long long)ka, (long long)kb);
     return false;
@@ -512,8 +587,9 @@ bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out) {
   Type ba = type_scalar(a->dtype), bb = ba;
   ba.rank = a->rank > 2 ? a->rank - 2 : 0;
   bb.rank = b->rank > 2 ? b->rank - 2 : 0;
-  for (int i = 0; i < ba.rank; i++) ba.dim[i] = a->dim[i];
-  for (int i = 0; i < bb.rank; i++) bb.dim[i] = b->dim[i];
+  ba.rank = bb.rank = 0;
+  for (int i = 0; i < a->rank - 2; i++) type_push_axis(&ba, a, i);
+  for (int i = 0; i < b->rank - 2; i++) type_push_axis(&bb, b, i);
   Type batch;
   if (!broadcast_shapes(&ba, &bb, &batch)) {
     diag_error(c->d, loc, "matmul batch dimensions do not broadcast: %s @ %s", tstr(a), tstr(b));
@@ -521,8 +597,8 @@ bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out) {
   }
   *out = batch;
   out->dtype = a->dtype;
-  if (a->rank >= 2) out->dim[out->rank++] = a->dim[a->rank - 2];
-  if (b->rank >= 2) out->dim[out->rank++] = b->dim[b->rank - 1];
+  if (a->rank >= 2) type_push_axis(out, a, a->rank - 2);
+  if (b->rank >= 2) type_push_axis(out, b, b->rank - 1);
   return true;
 }
 
@@ -595,10 +671,22 @@ static bool check_index(Checker *c, Expr *e) {
   for (int k = 0; k < t->rank; k++) {
     int64_t n = t->dim[k];
     if (k >= e->index.nitems) {
-      out.dim[out.rank++] = n;
+      type_push_axis(&out, t, k);
       continue;
     }
     IndexItem *it = &e->index.items[k];
+    if (axis_dyn(t, k)) { /* the run-time axis is kept whole */
+      if (it->kind == IX_AT || it->start || it->stop || it->step) {
+        diag_error(c->d, it->loc, "axis %d of %s is sized at run time: it can only be kept whole (':')", k, tstr(t));
+        ok = false;
+        continue;
+      }
+      it->lo = 0;
+      it->hi = n;
+      it->stride = 1;
+      type_push_axis(&out, t, k);
+      continue;
+    }
     if (it->kind == IX_AT) {
       if (!check_tensor(c, it->start)) { ok = false; continue; }
       Expr *x = it->start;
@@ -761,6 +849,11 @@ static bool check_expr(Checker *c, Expr *e) {
       diag_error(c->d, e->loc, "top-level function '%s' cannot use the model parameter '%s'; "
                  "declare the function inside the model, or pass the parameter as an argument",
                  c->fn->name, s->name);
+      return false;
+    }
+    if (s->kind == SYM_CONST && s->cdecl->is_dim) {
+      diag_error(c->d, e->loc, "'%s' is a run-time dimension: it can size an axis of a type or a shape list, "
+                 "but it is not a value", s->name);
       return false;
     }
     if (s->kind == SYM_CONST) {
@@ -946,7 +1039,7 @@ static void check_let(Checker *c, Stmt *s) {
   Type ty = s->let.init->ty;
   if (s->let.tyx) {
     Type want;
-    if (resolve_type(c, s->let.tyx, &want)) {
+    if (resolve_type(c, s->let.tyx, &want, TYPE_BODY)) {
       if (ok && !fits(s->let.init, &want)) {
         diag_error(c->d, s->let.init->loc, "'%s' is declared %s, but the value is %s",
                    s->let.name, tstr(&want), tstr(&ty));
@@ -1167,9 +1260,14 @@ static void check_stmts(Checker *c, Stmt *s, FnState *fs) {
 static void check_signature(Checker *c, FnDecl *f) {
   f->sig_ok = true;
   for (int i = 0; i < f->nargs; i++) {
-    if (!resolve_type(c, f->args[i].tyx, &f->args[i].ty)) f->sig_ok = false;
+    if (!resolve_type(c, f->args[i].tyx, &f->args[i].ty, TYPE_ARG)) f->sig_ok = false;
   }
-  if (f->ret_tyx && !resolve_type(c, f->ret_tyx, &f->ret)) f->sig_ok = false;
+  if (f->ret_tyx && !resolve_type(c, f->ret_tyx, &f->ret, TYPE_ARG)) f->sig_ok = false;
+  if (f->sig_ok && type_is_dyn(&f->ret) && !fn_takes_dyn(f)) {
+    diag_error(c->d, f->ret_tyx->loc, "'%s' returns a value sized at run time (%s) but takes no argument sized by it",
+               f->name, tstr(&f->ret));
+    f->sig_ok = false;
+  }
 }
 
 static void check_fn_body(Checker *c, FnDecl *f) {
@@ -1408,7 +1506,7 @@ static void check_params(Checker *c, Model *m) {
   for (int i = 0; i < m->params.n; i++) {
     ParamDecl *pd = m->params.v[i];
     pd->index = i;
-    bool ok = resolve_type(c, pd->tyx, &pd->ty);
+    bool ok = resolve_type(c, pd->tyx, &pd->ty, TYPE_STATIC);
     if (ok && !dtype_is_float(pd->ty.dtype)) {
       diag_error(c->d, pd->tyx->loc, "parameters must be f32 or f64, not %s", dtype_name(pd->ty.dtype));
       ok = false;
@@ -1464,6 +1562,24 @@ static void bind_fns(Checker *c, PtrVec *fns) {
   }
 }
 
+/* A model has at most one run-time dimension: the generated API passes
+ * one size per call. */
+static void check_one_dim(Checker *c, Program *p) {
+  ConstDecl *first = NULL;
+  PtrVec *lists[2] = {&p->consts, c->model ? &c->model->consts : NULL};
+  for (int l = 0; l < 2; l++)
+    for (int i = 0; lists[l] && i < lists[l]->n; i++) {
+      ConstDecl *k = lists[l]->v[i];
+      if (!k->is_dim) continue;
+      if (!first) {
+        first = k;
+        continue;
+      }
+      diag_error(c->d, k->loc, "a model has at most one run-time dimension; '%s' is a second one", k->name);
+      diag_note(c->d, first->loc, "'%s' is declared here", first->name);
+    }
+}
+
 bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs) {
   Checker c = {.a = a, .d = d, .prog = p, .defs = defs, .ndefs = ndefs};
   c.nbuckets = 1024;
@@ -1499,7 +1615,9 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
     s->cdecl->val = v;
     s->cdecl->overridden = true;
     s->cdecl->state = 2;
+    if (s->cdecl->is_dim) check_dim_bound(&c, s->cdecl); /* -D N=64 sets the bound */
   }
+  check_one_dim(&c, p);
   for (int i = 0; i < p->consts.n; i++) resolve_const(&c, p->consts.v[i]);
   if (c.model)
     for (int i = 0; i < c.model->consts.n; i++) resolve_const(&c, c.model->consts.v[i]);

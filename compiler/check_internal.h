@@ -40,6 +40,20 @@ bool norm_axis(Checker *c, Loc loc, int64_t axis, int rank, const Type *t, int64
 bool binary_type(Checker *c, Loc loc, const char *opname, Expr *l, Expr *r,
                  bool allow_int, bool allow_bool, Type *out);
 
+/* Where a type is written, for its run-time dimension (check.c). */
+typedef enum TypeWhere {
+  TYPE_STATIC, /* a parameter: no run-time dimension */
+  TYPE_ARG,    /* a function's argument or result: only as the first axis */
+  TYPE_BODY    /* inside a function that takes an argument sized by it */
+} TypeWhere;
+/* The `dim` declaration a bare name refers to, or NULL. */
+ConstDecl *dim_named(Checker *c, const Expr *e);
+/* A dimension: a constant integer, or the run-time dimension (*dyn set, *v its bound). */
+bool const_dim(Checker *c, Expr *e, const char *what, int64_t *v, ConstDecl **dyn);
+/* May the run-time dimension k be used at e (inside a function that takes it)?
+ * Reports an error when not. */
+bool dyn_allowed_here(Checker *c, const Expr *e, const ConstDecl *k);
+
 /* The typing rule of a @ b (check.c). */
 bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out);
 

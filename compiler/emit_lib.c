@@ -32,7 +32,25 @@ static void upper(char *dst, size_t n, const char *s) {
 
 static void shape_brackets(FILE *f, const Type *t) {
   if (t->rank == 0) fputs("[1]", f);
-  for (int i = 0; i < t->rank; i++) fprintf(f, "[%lld]", (long long)t->dim[i]);
+  for (int i = 0; i < t->rank; i++) {
+    if (axis_dyn(t, i)) fprintf(f, "[n<=%lld]", (long long)t->dim[i]);
+    else fprintf(f, "[%lld]", (long long)t->dim[i]);
+  }
+}
+
+/* The run-time dimension of the module's functions: its name and bound
+ * (NULL / 0 when every shape is static). */
+static const char *module_dim(const CodeGen *cg, int64_t *bound) {
+  for (int i = 0; i < codegen_nfuncs(cg); i++) {
+    const Func *fn = codegen_func(cg, i)->ir;
+    for (int k = 0; k < fn->body->nargs; k++)
+      if (type_is_dyn(&fn->body->args[k]->ty)) {
+        *bound = type_dyn_bound(&fn->body->args[k]->ty);
+        return fn->body->args[k]->ty.dyn_name;
+      }
+  }
+  *bound = 0;
+  return NULL;
 }
 
 static void shape_list(FILE *f, const Type *t) {
@@ -100,7 +118,8 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
              "  NN_ERR_NONFINITE = 8, /* a NaN or infinity appeared (e.g. the loss diverged) */\n"
              "  NN_ERR_ARG = 9,       /* an argument is invalid (e.g. a negative size) */\n"
              "  NN_ERR_INTERRUPTED = 10, /* stopped by a signal */\n"
-             "  NN_ERR_INTERNAL = 11  /* a bug: please report it */\n"
+             "  NN_ERR_INTERNAL = 11, /* a bug: please report it */\n"
+             "  NN_ERR_SHAPE = 12     /* a run-time size (n) is below 1 or above its bound */\n"
              "} nn_status;\n#endif\n\n");
   fprintf(f, "#ifndef NN_TENSOR_INFO_DEFINED\n#define NN_TENSOR_INFO_DEFINED\n"
              "/* A parameter: name, shape, and where it starts in the flat parameter buffer. */\n"
@@ -111,7 +130,19 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
   fprintf(f, "#define %s_NUM_PARAMS %d          /* parameter tensors */\n", U, m->nparams);
   fprintf(f, "#define %s_PARAM_COUNT %zu        /* parameter values */\n", U, pcount);
   fprintf(f, "#define %s_PARAM_BYTES %zu        /* the flat buffer (each tensor 64-byte aligned) */\n", U, pbytes);
-  fprintf(f, "#define %s_WORKSPACE_BYTES %zu    /* per object, allocated by %s_create */\n\n", U, codegen_ws_bytes(cg), P);
+  fprintf(f, "#define %s_WORKSPACE_BYTES %zu    /* per object, allocated by %s_create */\n", U, codegen_ws_bytes(cg), P);
+  int64_t dim_bound;
+  const char *dim = module_dim(cg, &dim_bound);
+  if (dim) {
+    char du[160];
+    upper(du, sizeof du, dim);
+    fprintf(f, "/* `dim %s <= %lld`: functions marked [n<=%lld] take the run-time size n as their\n"
+               " * second argument (1 <= n <= %s_%s_MAX, else NN_ERR_SHAPE); arrays hold n rows. The\n"
+               " * _SHAPE macros give the bound's shape (the largest arrays). */\n",
+            dim, (long long)dim_bound, (long long)dim_bound, U, du);
+    fprintf(f, "#define %s_%s_MAX %lld\n", U, du, (long long)dim_bound);
+  }
+  fputc('\n', f);
   for (int i = 0; i < m->nparams; i++) {
     char pu[160];
     upper(pu, sizeof pu, m->params[i].name);
@@ -162,6 +193,7 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
       fprintf(f, "\n");
     }
     fprintf(f, "nn_status %s_%s(%s *m", P, cf->api_name, P);
+    if (ir_dim_arg(fn)) fprintf(f, ", int64_t n");
     for (int k = 0; k < fn->body->nargs; k++) {
       if (fn->arg_role[k].kind != ARG_INPUT) continue;
       Value *v = fn->body->args[k];

@@ -419,9 +419,35 @@ static bool load_inputs(const EvalOpts *o, const Func *f, rt_tensor *args) {
       errors++;
     }
   }
+  /* a run-time dimension takes its size from the first input sized by it
+   * (the rows of its file); the size argument is not an input */
+  int64_t dn = 0;
+  const Value *dv = ir_dim_arg(f);
+  for (int i = 0; dv && !dn && i < f->body->nargs; i++) {
+    const Value *v = f->body->args[i];
+    if (f->arg_role[i].kind != ARG_INPUT || !axis_dyn(&v->ty, 0)) continue;
+    for (int k = 0; k < o->ninputs && !dn; k++) {
+      rt_tensor t;
+      if (!v->name || strcmp(v->name, o->inputs[k].name) || rt_npy_read(o->inputs[k].path, &t) != NN_OK) continue;
+      if (t.rank == v->ty.rank) dn = t.shape[0];
+      if (dn && (dn < 1 || dn > v->ty.dim[0])) {
+        error("%s: input '%s' of @%s has %" PRId64 " rows, but %s is at most %" PRId64, o->inputs[k].path, v->name,
+              o->fn, dn, v->ty.dyn_name, v->ty.dim[0]);
+        errors++;
+      }
+      rt_tensor_free(&t);
+    }
+  }
+  for (int i = 0; dv && !dn && i < f->body->nargs; i++) dn = type_dyn_bound(&f->body->args[i]->ty); /* no input file */
   for (int i = 0; i < f->body->nargs; i++) {
     if (f->arg_role[i].kind == ARG_PARAM) continue;
     const Value *v = f->body->args[i];
+    if (v == dv) {
+      Type st = type_scalar(TY_I32);
+      if (!alloc_like(&args[i], &st, false)) errors++;
+      else set_elem(&args[i], 0, (double)dn);
+      continue;
+    }
     const InputOpt *in = NULL;
     for (int k = 0; k < o->ninputs; k++)
       if (v->name && !strcmp(v->name, o->inputs[k].name)) in = &o->inputs[k];
@@ -439,7 +465,8 @@ static bool load_inputs(const EvalOpts *o, const Func *f, rt_tensor *args) {
     }
     char what[300];
     snprintf(what, sizeof what, "input '%s' of @%s", v->name, o->fn);
-    if (!convert(in->path, what, &t, &v->ty, o->f64, &args[i])) errors++;
+    Type ct = type_concrete(&v->ty, dn);
+    if (!convert(in->path, what, &t, &ct, o->f64, &args[i])) errors++;
     rt_tensor_free(&t);
   }
   return errors == 0;
@@ -447,14 +474,22 @@ static bool load_inputs(const EvalOpts *o, const Func *f, rt_tensor *args) {
 
 /* ---- the interpreter as a runner -------------------------------------------------- */
 
+/* The call's run-time size: the value of f's size argument (0 without one). */
+static int64_t call_size(const Func *f, const rt_tensor *args) {
+  const Value *dv = ir_dim_arg(f);
+  return dv ? (int64_t)get_elem(&args[dv->res], 0) : 0;
+}
+
 static bool interp_runner_run(const Module *m, const Func *f, const rt_tensor *args, rt_tensor *results, bool f64,
                               char *err, size_t errn) {
   (void)m;
   int n = f->body->nargs;
+  int64_t dn = call_size(f, args);
   ITensor *ia = calloc((size_t)n + 1, sizeof *ia), *ir = calloc((size_t)f->nret + 1, sizeof *ir);
   bool ok = ia && ir;
   for (int i = 0; ok && i < n; i++) {
-    const Type *ty = &f->body->args[i]->ty;
+    Type cty = type_concrete(&f->body->args[i]->ty, dn);
+    const Type *ty = &cty;
     ia[i] = itensor_new(ty);
     if (!same_shape(&args[i], ty) || args[i].dtype != eval_rt_dtype(ty, f64)) {
       snprintf(err, errn, "argument %d of @%s must be %s", i, f->name, tstr(ty));
@@ -467,12 +502,13 @@ static bool interp_runner_run(const Module *m, const Func *f, const rt_tensor *a
   ok = ran;
   int made = 0;
   for (int k = 0; ok && k < f->nret; k++, made++) {
-    if (rt_tensor_alloc(&results[k], NULL, eval_rt_dtype(&f->ret[k], false), f->ret[k].rank, f->ret[k].dim) != NN_OK) {
+    Type rt = type_concrete(&f->ret[k], dn);
+    if (rt_tensor_alloc(&results[k], NULL, eval_rt_dtype(&rt, false), rt.rank, rt.dim) != NN_OK) {
       snprintf(err, errn, "%s", rt_last_error());
       ok = false;
       break;
     }
-    for (int64_t e = 0; e < type_numel(&f->ret[k]); e++) set_elem(&results[k], e, ir[k].d[e]);
+    for (int64_t e = 0; e < type_numel(&rt); e++) set_elem(&results[k], e, ir[k].d[e]);
   }
   if (!ok)
     for (int k = 0; k < made; k++) rt_tensor_free(&results[k]);
@@ -529,9 +565,11 @@ static bool jit_runner_run(const Module *m, const Func *f, const rt_tensor *args
     goto done;
   }
   int n = f->body->nargs;
+  int64_t dn = call_size(f, args);
   void **bufs = NEW_ARRAY(a, void *, n + f->nret + 1);
   for (int i = 0; i < n; i++) {
-    const Type *ty = &f->body->args[i]->ty;
+    Type cty = type_concrete(&f->body->args[i]->ty, dn);
+    const Type *ty = &cty;
     if (!same_shape(&args[i], ty) || args[i].dtype != eval_rt_dtype(ty, false)) {
       snprintf(err, errn, "argument %d of @%s must be %s", i, f->name, tstr(ty));
       goto done;
@@ -539,8 +577,8 @@ static bool jit_runner_run(const Module *m, const Func *f, const rt_tensor *args
     bufs[i] = args[i].data;
   }
   for (; made < f->nret; made++) {
-    if (rt_tensor_alloc(&results[made], NULL, eval_rt_dtype(&f->ret[made], false), f->ret[made].rank, f->ret[made].dim) !=
-        NN_OK) {
+    Type rt = type_concrete(&f->ret[made], dn);
+    if (rt_tensor_alloc(&results[made], NULL, eval_rt_dtype(&rt, false), rt.rank, rt.dim) != NN_OK) {
       snprintf(err, errn, "%s", rt_last_error());
       goto done;
     }

@@ -37,7 +37,14 @@ typedef struct I {
   ITensor *val;     /* by Value.id */
   int nval;
   InterpMode mode;
+  int64_t n;        /* the run-time dimension's size in this call (0: none) */
 } I;
+
+/* The type a value has in this call: its run-time axis at the call's size.
+ * The interpreter's tensors are dense at that size (the compiled code keeps
+ * the bound's layout; both agree on arguments and results, whose run-time
+ * axis is the first). */
+static Type call_type(const I *s, const Type *t) { return type_concrete(t, s->n); }
 
 /* ---- numbering ------------------------------------------------------------- */
 
@@ -371,7 +378,10 @@ static void run_for(I *s, Inst *in) {
   ITensor *stack = calloc((size_t)(in->nres - nc) + 1, sizeof(ITensor));
   if (!carry || !stack) die("out of memory");
   for (int k = 0; k < nc; k++) carry[k] = itensor_copy(&s->val[in->args[k]->id]);
-  for (int k = nc; k < in->nres; k++) stack[k - nc] = itensor_new(&in->res[k]->ty);
+  for (int k = nc; k < in->nres; k++) {
+    Type st = call_type(s, &in->res[k]->ty);
+    stack[k - nc] = itensor_new(&st);
+  }
   for (int64_t step = 0; step < hi - lo; step++) {
     int64_t i = rev ? hi - 1 - step : lo + step;
     ITensor iv = itensor_new(&body->args[0]->ty);
@@ -405,7 +415,8 @@ static void run_inst(I *s, Inst *in) {
     return;
   }
   if (op_info[in->op].flags & F_TERMINATOR) return;
-  ITensor o = itensor_new(&in->res[0]->ty);
+  Type rt = call_type(s, &in->res[0]->ty);
+  ITensor o = itensor_new(&rt);
   ITensor *a0 = in->nargs ? &s->val[in->args[0]->id] : NULL;
   int64_t n = type_numel(&o.ty);
   switch (op_info[in->op].lc) {
@@ -536,15 +547,34 @@ bool interp_run(const Func *f, const ITensor *args, int nargs, ITensor *results,
     snprintf(err, errn, "@%s takes %d arguments, not %d", f->name, body->nargs, nargs);
     return false;
   }
-  for (int i = 0; i < nargs; i++)
-    if (!type_eq(&args[i].ty, &body->args[i]->ty)) {
-      snprintf(err, errn, "argument %d of @%s must be %s, not %s", i, f->name, tstr(&body->args[i]->ty),
-               tstr(&args[i].ty));
+  /* the run-time size comes with the SCALAR_DIM argument */
+  int64_t dn = 0;
+  Value *dv = ir_dim_arg(f);
+  if (dv) {
+    const ITensor *t = &args[dv->res];
+    if (t->ty.rank != 0 || t->ty.dtype != TY_I32) {
+      snprintf(err, errn, "the run-time size of @%s must be an i32 scalar", f->name);
       return false;
     }
+    dn = (int64_t)t->d[0];
+  }
+  for (int i = 0; i < nargs; i++) {
+    const Type *want = &body->args[i]->ty;
+    int64_t bound = type_dyn_bound(want);
+    if (bound && (dn < 1 || dn > bound)) {
+      snprintf(err, errn, "argument %d of @%s is %s, but the run-time size is %lld", i, f->name, tstr(want),
+               (long long)dn);
+      return false;
+    }
+    Type wc = type_concrete(want, dn);
+    if (!type_eq(&args[i].ty, &wc)) {
+      snprintf(err, errn, "argument %d of @%s must be %s, not %s", i, f->name, tstr(&wc), tstr(&args[i].ty));
+      return false;
+    }
+  }
   int n = 0;
   number_block(body, &n);
-  I s = {.mode = mode, .nval = n};
+  I s = {.mode = mode, .nval = n, .n = dn};
   s.val = calloc((size_t)n + 1, sizeof(ITensor));
   if (!s.val) die("out of memory");
   for (int i = 0; i < nargs; i++) {

@@ -153,7 +153,10 @@ Value *ir_const(Builder *b, DType dt, int rank, const int64_t *dims, double v) {
   return ir_build(b, OP_CONST, NULL, 0, &at, &t);
 }
 
-Value *ir_const_like(Builder *b, const Type *t, double v) { return ir_const(b, t->dtype, t->rank, t->dim, v); }
+Value *ir_const_like(Builder *b, const Type *t, double v) {
+  Attr at = {.f = v};
+  return ir_build(b, OP_CONST, NULL, 0, &at, t); /* keeps a run-time axis */
+}
 
 Value *ir_scalar(Builder *b, DType dt, double v) { return ir_const(b, dt, 0, NULL, v); }
 
@@ -203,7 +206,7 @@ Value *ir_unbroadcast(Builder *b, Value *x, const Type *to) {
   int n = 0;
   for (int i = 0; i < r; i++) {
     int j = i - (r - k);
-    if (j < 0 || (to->dim[j] == 1 && x->ty.dim[i] != 1)) axes[n++] = i;
+    if (j < 0 || (to->dim[j] == 1 && !axis_dyn(to, j) && (x->ty.dim[i] != 1 || axis_dyn(&x->ty, i)))) axes[n++] = i;
   }
   Value *s = ir_reduce_sum(b, x, axes, n);
   return ir_reshape(b, s, to);
@@ -376,3 +379,9 @@ void ir_clone_block(Builder *b, Block *src, PtrMap *map) {
   for (Inst *in = src->first; in; in = in->next) ir_clone_inst(b, in, map);
 }
 
+
+Value *ir_dim_arg(const Func *f) {
+  for (int i = 0; i < f->body->nargs; i++)
+    if (f->arg_role[i].kind == ARG_SCALAR && f->arg_role[i].index == SCALAR_DIM) return f->body->args[i];
+  return NULL;
+}

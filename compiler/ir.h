@@ -141,8 +141,12 @@ typedef enum ResRole {
   RES_NEW_STATE   /* updated optimizer state slot `index` */
 } ResRole;
 
-/* Indices of ARG_SCALAR arguments. */
-enum { SCALAR_SEED = 0, SCALAR_LR = 1, SCALAR_STEP = 2 };
+/* Indices of ARG_SCALAR arguments. SCALAR_DIM is the run-time size of
+ * the model's `dim` (an i32 in 1..bound): a function whose values have a
+ * run-time axis takes it, and its loops, kernels and means read it. */
+enum { SCALAR_SEED = 0, SCALAR_LR = 1, SCALAR_STEP = 2, SCALAR_DIM = 3 };
+/* The SCALAR_DIM argument of f, or NULL. */
+Value *ir_dim_arg(const Func *f);
 
 typedef struct Role {
   int kind;     /* ArgRole or ResRole */

@@ -326,6 +326,17 @@ static bool parse_type(P *p, Type *t) {
   if (accept(p, T_RBRACK)) return true;
   int64_t numel = 1;
   for (;;) {
+    if (p->t == T_IDENT && t->rank < MAX_RANK) { /* N<=1024: the run-time dimension and its bound */
+      if (t->dyn_name && strcmp(t->dyn_name, p->text)) return err(p, p->loc, "two run-time dimensions in one type");
+      if (!t->dyn_name) t->dyn_name = arena_printf(p->a, "%s", p->text);
+      if (p->i + 1 >= p->n || p->s[p->i] != '<' || p->s[p->i + 1] != '=')
+        return err(p, p->loc, "expected '<=' and the bound after the run-time dimension '%s'", p->text);
+      adv(p);
+      adv(p);
+      next(p);
+      if (p->t != T_INT || p->ival > INT32_MAX) return err(p, p->loc, "expected the bound of a run-time dimension (1..2^31-1)");
+      t->dyn |= 1u << t->rank;
+    }
     if (p->t != T_INT) return err(p, p->loc, "expected a dimension");
     if (t->rank == MAX_RANK) return err(p, p->loc, "more than %d dimensions", MAX_RANK);
     if (p->ival < 1 || p->ival > MAX_NUMEL || numel > MAX_NUMEL / p->ival)
@@ -533,6 +544,7 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
     if (k >= nc) {
       if (want.rank == MAX_RANK) return err(p, end, "stacked value has too high a rank");
       memmove(want.dim + 1, want.dim, sizeof(int64_t) * (size_t)want.rank);
+      want.dyn <<= 1;
       want.dim[0] = hi - lo;
       want.rank++;
     }

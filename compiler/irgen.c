@@ -34,6 +34,7 @@ typedef struct G {
   Diag *d;             /* derivatives that cannot be taken are reported here */
   bool failed;         /* such an error happened */
   Func *cur;           /* the function being generated */
+  Value *dimv;         /* the run-time dimension's size (i32 scalar argument), NULL when static */
 } G;
 
 static Value *gen(G *g, Expr *e);
@@ -87,7 +88,7 @@ static Value *reduce(G *g, Op op, Value *x, const int64_t *axes, int n) {
 /* x's shape with the listed axes set to 1 (for broadcasting back). */
 static Type kept(const Type *x, const int64_t *axes, int n) {
   Type t = *x;
-  for (int i = 0; i < n; i++) t.dim[axes[i]] = 1;
+  for (int i = 0; i < n; i++) type_set_static(&t, (int)axes[i], 1);
   return t;
 }
 
@@ -95,6 +96,25 @@ static Value *scalar_like(G *g, Value *x, double v) { return ir_scalar(&g->b, x-
 
 static Value *mul_scalar(G *g, Value *x, double v) {
   return ir_binary(&g->b, OP_MUL, x, scalar_like(g, x, v));
+}
+
+/* s * (sign / count), count the number of elements of x over `axes`: a
+ * constant, or, when a reduced axis is sized at run time, computed from
+ * the run-time size (a mean over the batch divides by the real batch). */
+static Value *scale_by_count(G *g, Value *s, const Type *x, const int64_t *axes, int n, double sign) {
+  double cnt = 1;
+  bool dyn = false;
+  for (int i = 0; i < n; i++) {
+    if (axis_dyn(x, (int)axes[i])) dyn = true;
+    else cnt *= (double)x->dim[axes[i]];
+  }
+  if (!dyn || !g->dimv) {
+    if (dyn) die("irgen: a run-time axis without its size");
+    return mul_scalar(g, s, sign / cnt);
+  }
+  Builder *B = &g->b;
+  Value *total = ir_binary(B, OP_MUL, ir_cast(B, g->dimv, s->ty.dtype), scalar_like(g, s, cnt));
+  return ir_binary(B, OP_MUL, s, ir_binary(B, OP_DIV, scalar_like(g, s, sign), total));
 }
 
 /* ---- matmul with NumPy semantics ------------------------------------------------ */
@@ -106,26 +126,28 @@ static Value *gen_matmul(G *g, Value *a, Value *b, const Type *out) {
     Type t = type_scalar(ta.dtype);
     t.rank = 2;
     t.dim[0] = 1;
-    t.dim[1] = ta.dim[0];
+    type_set_axis(&t, 1, &ta, 0);
     a = ir_reshape(B, a, &t);
     ta = a->ty;
   }
   if (tb.rank == 1) { /* [K] -> [K,1] */
     Type t = type_scalar(tb.dtype);
     t.rank = 2;
-    t.dim[0] = tb.dim[0];
+    type_set_axis(&t, 0, &tb, 0);
     t.dim[1] = 1;
     b = ir_reshape(B, b, &t);
     tb = b->ty;
   }
   Attr at = {.ni = 2};
   Value *r;
-  if (tb.rank == 2) {
-    /* fold every leading axis of a into M: one GEMM */
+  if (tb.rank == 2 && (ta.rank == 2 || !type_is_dyn(&ta))) {
+    /* fold every leading axis of a into M: one GEMM (a run-time axis
+     * cannot merge with others: then the batched form below) */
     Type a2 = type_scalar(ta.dtype);
     a2.rank = 2;
     a2.dim[0] = type_numel(&ta) / ta.dim[ta.rank - 1];
     a2.dim[1] = ta.dim[ta.rank - 1];
+    if (ta.rank == 2) a2 = ta;
     Value *args[2] = {ir_reshape(B, a, &a2), b};
     r = ir_build(B, OP_MATMUL, args, 2, &at, NULL);
   } else {
@@ -133,14 +155,17 @@ static Value *gen_matmul(G *g, Value *a, Value *b, const Type *out) {
     Type ba = type_scalar(ta.dtype), bb = ba, batch;
     ba.rank = ta.rank - 2;
     bb.rank = tb.rank - 2;
-    for (int i = 0; i < ba.rank; i++) ba.dim[i] = ta.dim[i];
-    for (int i = 0; i < bb.rank; i++) bb.dim[i] = tb.dim[i];
+    ba.rank = bb.rank = 0;
+    for (int i = 0; i < ta.rank - 2; i++) type_push_axis(&ba, &ta, i);
+    for (int i = 0; i < tb.rank - 2; i++) type_push_axis(&bb, &tb, i);
     if (!broadcast_shapes(&ba, &bb, &batch)) die("irgen: matmul batch shapes");
     Type fa = batch, fb = batch;
-    fa.dim[fa.rank++] = ta.dim[ta.rank - 2];
-    fa.dim[fa.rank++] = ta.dim[ta.rank - 1];
-    fb.dim[fb.rank++] = tb.dim[tb.rank - 2];
-    fb.dim[fb.rank++] = tb.dim[tb.rank - 1];
+    fa.dtype = ta.dtype;
+    fb.dtype = tb.dtype;
+    type_push_axis(&fa, &ta, ta.rank - 2);
+    type_push_axis(&fa, &ta, ta.rank - 1);
+    type_push_axis(&fb, &tb, tb.rank - 2);
+    type_push_axis(&fb, &tb, tb.rank - 1);
     Value *args[2] = {ir_broadcast(B, a, &fa), ir_broadcast(B, b, &fb)};
     r = ir_build(B, OP_MATMUL, args, 2, &at, NULL);
   }
@@ -268,7 +293,7 @@ static Value *mean_all(G *g, Value *x) {
   int64_t axes[MAX_RANK];
   for (int i = 0; i < x->ty.rank; i++) axes[i] = i;
   Value *s = reduce(g, OP_REDUCE_SUM, x, axes, x->ty.rank);
-  return mul_scalar(g, s, 1.0 / (double)type_numel(&x->ty));
+  return scale_by_count(g, s, &x->ty, axes, x->ty.rank, 1.0);
 }
 
 static Value *gen_builtin(G *g, Expr *e) {
@@ -317,11 +342,7 @@ static Value *gen_builtin(G *g, Expr *e) {
     Value *r;
     if (id == BI_SUM || id == BI_MEAN) {
       r = reduce(g, OP_REDUCE_SUM, x, axes, n);
-      if (id == BI_MEAN) {
-        double cnt = 1;
-        for (int i = 0; i < n; i++) cnt *= (double)x->ty.dim[axes[i]];
-        r = mul_scalar(g, r, 1.0 / cnt);
-      }
+      if (id == BI_MEAN) r = scale_by_count(g, r, &x->ty, axes, n, 1.0);
     } else if (id == BI_MAX || id == BI_MIN) {
       r = reduce(g, id == BI_MAX ? OP_REDUCE_MAX : OP_REDUCE_MIN, x, axes, n);
     } else {
@@ -435,11 +456,11 @@ static Value *gen_builtin(G *g, Expr *e) {
     Value *gamma = a[1] ? gen_as(g, a[1], dt) : NULL, *beta = a[2] ? gen_as(g, a[2], dt) : NULL;
     at(g, e->loc);
     int64_t last = x->ty.rank - 1;
-    double d = (double)x->ty.dim[last];
     Type k = kept(&x->ty, &last, 1);
-    Value *mu = keepdims(g, mul_scalar(g, reduce(g, OP_REDUCE_SUM, x, &last, 1), 1.0 / d), &k);
+    Value *mu = keepdims(g, scale_by_count(g, reduce(g, OP_REDUCE_SUM, x, &last, 1), &x->ty, &last, 1, 1.0), &k);
     Value *xc = ir_binary(B, OP_SUB, x, mu);
-    Value *var = keepdims(g, mul_scalar(g, reduce(g, OP_REDUCE_SUM, ir_binary(B, OP_MUL, xc, xc), &last, 1), 1.0 / d), &k);
+    Value *var = keepdims(g, scale_by_count(g, reduce(g, OP_REDUCE_SUM, ir_binary(B, OP_MUL, xc, xc), &last, 1),
+                                            &x->ty, &last, 1, 1.0), &k);
     Value *rs = ir_unary(B, OP_RSQRT, ir_binary(B, OP_ADD, var, scalar_like(g, var, e->call.fattr[0])));
     Value *r = ir_binary(B, OP_MUL, xc, rs);
     if (gamma) r = ir_binary(B, OP_MUL, r, gamma);
@@ -467,7 +488,7 @@ static Value *gen_builtin(G *g, Expr *e) {
     int64_t axes[MAX_RANK];
     for (int i = 0; i < x->ty.rank; i++) axes[i] = i;
     Value *s = reduce(g, OP_REDUCE_SUM, picked, axes, x->ty.rank);
-    return mul_scalar(g, s, -1.0 / (double)type_numel(&labels->ty));
+    return scale_by_count(g, s, &labels->ty, axes, labels->ty.rank, -1.0);
   }
   case BI_MSE: {
     x = gen_as(g, a[0], dt);
@@ -898,9 +919,18 @@ static Func *gen_fn(G *g, FnDecl *fn, const char *name, bool training) {
   g->training = training;
   g->seed = NULL;
   g->rng_streams = 0;
+  bool dyn = false;
   for (int i = 0; i < fn->nargs; i++) {
     ir_func_add_arg(g->a, f, fn->args[i].ty, fn->args[i].name, (Role){ARG_INPUT, i});
     g->env[fn->args[i].sym->id] = f->body->args[g->m->nparams + i];
+    if (type_is_dyn(&fn->args[i].ty)) dyn = true;
+  }
+  g->dimv = NULL;
+  if (dyn) { /* the run-time size of the dimension, passed by the API (ir.h) */
+    const char *nm = NULL;
+    for (int i = 0; i < fn->nargs && !nm; i++) nm = fn->args[i].ty.dyn_name;
+    ir_func_add_arg(g->a, f, type_scalar(TY_I32), nm, (Role){ARG_SCALAR, SCALAR_DIM});
+    g->dimv = f->body->args[f->body->nargs - 1];
   }
   if (training) {
     ir_func_add_arg(g->a, f, type_scalar(TY_I32), "rng_seed", (Role){ARG_SCALAR, SCALAR_SEED});

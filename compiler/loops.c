@@ -27,6 +27,7 @@ Value *loop_add_stacked(Arena *a, Inst *loop, Value *v, const char *name) {
   Value *t = NEW(a, Value);
   t->ty = v->ty;
   memmove(t->ty.dim + 1, t->ty.dim, sizeof(int64_t) * (size_t)t->ty.rank);
+  t->ty.dyn <<= 1;
   t->ty.dim[0] = loop->attr.i[1] - loop->attr.i[0];
   t->ty.rank++;
   t->def = loop;
@@ -210,6 +211,7 @@ static bool hoist_product_sum(Module *m, Func *f, Inst *loop, int k, Inst *after
   if (uses_in(body, t, u, 1, &nested, true) != 1) return false;
   Inst *mm = t->def;
   Value *p = mm->args[0], *q = mm->args[1];
+  if (type_is_dyn(&p->ty) || type_is_dyn(&q->ty)) return false; /* T cannot merge with a run-time axis */
   bool pin = outside(p, body), qin = outside(q, body);
   if ((pin && qin) || (!pin && !per_iteration(p, body)) || (!qin && !per_iteration(q, body))) return false;
   int ta = (int)mm->attr.i[0], tb = (int)mm->attr.i[1], r = t->ty.rank;

@@ -55,6 +55,7 @@ static bool fold_block(Module *m, Func *f, Block *b) {
       r = v[0];
       break;
     case OP_REDUCE_SUM: {
+      if (type_is_dyn(&in->args[0]->ty)) continue; /* the count is known at run time only */
       double cnt = (double)type_numel(&in->args[0]->ty) / (double)type_numel(rt);
       r = v[0] * cnt;
       break;

@@ -600,6 +600,7 @@ static void find_prepacks(P *p, Block *b) {
     DType dt = in->res[0]->ty.dtype;
     if (dt != TY_F32 && dt != TY_F64) continue;
     Value *B = in->args[1];
+    if (type_is_dyn(&B->ty) || axis_dyn(&in->args[0]->ty, in->attr.i[0] ? 0 : 1)) continue; /* K, N at run time */
     Inst *loop = NULL;
     for (Block *q = b; q && q->parent; q = q->parent->block) {
       if (!defined_outside(B, q)) break;

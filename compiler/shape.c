@@ -132,7 +132,7 @@ static bool shape_reduce(Ctx *c) {
   }
   Type o = type_scalar(x->dtype);
   for (int i = 0; i < x->rank; i++)
-    if (!mask[i]) o.dim[o.rank++] = x->dim[i];
+    if (!mask[i]) type_push_axis(&o, x, i);
   *c->out = o;
   return true;
 }
@@ -143,7 +143,7 @@ static bool shape_argmax(Ctx *c) {
   if (ax < 0 || ax >= x->rank) return fail(c, "axis %lld out of range for %s", (long long)ax, tstr(x));
   Type o = type_scalar(TY_I32);
   for (int i = 0; i < x->rank; i++)
-    if (i != ax) o.dim[o.rank++] = x->dim[i];
+    if (i != ax) type_push_axis(&o, x, i);
   *c->out = o;
   return true;
 }
@@ -152,6 +152,13 @@ static bool shape_reshape(Ctx *c) {
   if (ARG(0)->dtype != c->out->dtype) return fail(c, "reshape cannot change the dtype");
   if (type_numel(ARG(0)) != type_numel(c->out))
     return fail(c, "reshape %s to %s changes the element count", tstr(ARG(0)), tstr(c->out));
+  /* the run-time axis stays one axis after the same static sizes (types.h: storage for the bound) */
+  int ax = type_dyn_axis(ARG(0)), ao = type_dyn_axis(c->out);
+  int64_t px = 1, po = 1;
+  for (int i = 0; i < ax; i++) px *= ARG(0)->dim[i];
+  for (int i = 0; i < ao; i++) po *= c->out->dim[i];
+  if ((ax < 0) != (ao < 0) || px != po || (ax >= 0 && ARG(0)->dim[ax] != c->out->dim[ao]))
+    return fail(c, "reshape %s to %s moves the run-time axis", tstr(ARG(0)), tstr(c->out));
   return true;
 }
 
@@ -163,7 +170,7 @@ static bool shape_transpose(Ctx *c) {
     int64_t p = AT(i);
     if (p < 0 || p >= x->rank || seen[p]) return fail(c, "transpose needs a permutation of 0..%d", x->rank - 1);
     seen[p] = true;
-    o.dim[i] = x->dim[p];
+    type_set_axis(&o, i, x, (int)p);
   }
   *c->out = o;
   return true;
@@ -180,6 +187,9 @@ static bool strided_fits(Ctx *c, const Type *big, const Type *small, const int64
   if (big->rank != small->rank) return fail(c, "rank mismatch: %s and %s", tstr(big), tstr(small));
   if (big->dtype != small->dtype) return fail(c, "dtype mismatch: %s and %s", tstr(big), tstr(small));
   for (int k = 0; k < big->rank; k++) {
+    if (axis_dyn(big, k) != axis_dyn(small, k) ||
+        (axis_dyn(big, k) && (start[k] != 0 || step[k] != 1 || big->dim[k] != small->dim[k])))
+      return fail(c, "axis %d: the run-time axis is taken whole: %s and %s", k, tstr(big), tstr(small));
     if (start[k] < 0 || step[k] < 1) return fail(c, "axis %d: start %lld step %lld invalid", k, (long long)start[k], (long long)step[k]);
     /* start + (n-1)*step < dim, divided so that it cannot overflow */
     if (small->dim[k] < 1 || start[k] >= big->dim[k] ||
@@ -218,7 +228,8 @@ static bool shape_concat(Ctx *c) {
     const Type *t = ARG(k);
     if (t->dtype != t0->dtype || t->rank != t0->rank) return fail(c, "concat of %s and %s", tstr(t0), tstr(t));
     for (int i = 0; i < t0->rank; i++)
-      if (i != ax && t->dim[i] != t0->dim[i]) return fail(c, "concat of %s and %s along %lld", tstr(t0), tstr(t), (long long)ax);
+      if ((i != ax && !axis_same(t, i, t0, i)) || (i == ax && (axis_dyn(t, i) || axis_dyn(t0, i))))
+        return fail(c, "concat of %s and %s along %lld", tstr(t0), tstr(t), (long long)ax);
     o.dim[ax] += t->dim[ax];
   }
   *c->out = o;
@@ -229,12 +240,14 @@ static bool drop_axis(Ctx *c, const Type *x, int64_t ax, Type *o) {
   if (ax < 0 || ax >= x->rank) return fail(c, "axis %lld out of range for %s", (long long)ax, tstr(x));
   *o = type_scalar(x->dtype);
   for (int i = 0; i < x->rank; i++)
-    if (i != ax) o->dim[o->rank++] = x->dim[i];
+    if (i != ax) type_push_axis(o, x, i);
   return true;
 }
 
 static bool shape_dyn_slice(Ctx *c) {
   if (!scalar_i32(ARG(1))) return fail(c, "the position must be an i32 scalar, not %s", tstr(ARG(1)));
+  if (AT(0) >= 0 && AT(0) < ARG(0)->rank && axis_dyn(ARG(0), (int)AT(0)))
+    return fail(c, "a run-time position along the run-time axis of %s", tstr(ARG(0)));
   return drop_axis(c, ARG(0), AT(0), c->out);
 }
 
@@ -254,13 +267,12 @@ static bool shape_matmul(Ctx *c) {
   if (a->rank < 2 || a->rank != b->rank) return fail(c, "matmul needs operands of equal rank >= 2: %s, %s", tstr(a), tstr(b));
   int r = a->rank;
   for (int i = 0; i < r - 2; i++)
-    if (a->dim[i] != b->dim[i]) return fail(c, "matmul batch dimensions differ: %s, %s", tstr(a), tstr(b));
-  int64_t m = ta ? a->dim[r - 1] : a->dim[r - 2], ka = ta ? a->dim[r - 2] : a->dim[r - 1];
-  int64_t kb = tb ? b->dim[r - 1] : b->dim[r - 2], n = tb ? b->dim[r - 2] : b->dim[r - 1];
-  if (ka != kb) return fail(c, "matmul inner dimensions differ: %s%s @ %s%s", tstr(a), ta ? "^T" : "", tstr(b), tb ? "^T" : "");
+    if (!axis_same(a, i, b, i)) return fail(c, "matmul batch dimensions differ: %s, %s", tstr(a), tstr(b));
+  int am = ta ? r - 1 : r - 2, ak = ta ? r - 2 : r - 1, bk = tb ? r - 1 : r - 2, bn = tb ? r - 2 : r - 1;
+  if (!axis_same(a, ak, b, bk)) return fail(c, "matmul inner dimensions differ: %s%s @ %s%s", tstr(a), ta ? "^T" : "", tstr(b), tb ? "^T" : "");
   Type o = *a;
-  o.dim[r - 2] = m;
-  o.dim[r - 1] = n;
+  type_set_axis(&o, r - 2, a, am);
+  type_set_axis(&o, r - 1, b, bn);
   *c->out = o;
   return true;
 }
@@ -276,6 +288,8 @@ static bool conv_check(Ctx *c, const Type *x, const Type *w, const Type *y) {
   if (x->rank != 4 || w->rank != 4 || y->rank != 4) return fail(c, "conv2d needs rank-4 tensors");
   if (!is_float(x) || x->dtype != w->dtype || x->dtype != y->dtype) return fail(c, "conv2d needs floats of one dtype");
   if (x->dim[1] != w->dim[1]) return fail(c, "channels differ: %s and %s", tstr(x), tstr(w));
+  if ((x->dyn | y->dyn) & ~1u || w->dyn || axis_dyn(x, 0) != axis_dyn(y, 0))
+    return fail(c, "conv2d: only the batch axis may be sized at run time: %s, %s, %s", tstr(x), tstr(w), tstr(y));
   if (!conv_attrs(c)) return false;
   if (x->dim[2] + 2 * AT(2) < w->dim[2] || x->dim[3] + 2 * AT(3) < w->dim[3]) return fail(c, "kernel larger than input");
   if (y->dim[0] != x->dim[0] || y->dim[1] != w->dim[0] || y->dim[2] != conv_out(x->dim[2], w->dim[2], AT(0), AT(2)) ||
@@ -289,7 +303,7 @@ static bool shape_conv2d(Ctx *c) {
   if (x->rank != 4 || w->rank != 4) return fail(c, "conv2d needs rank-4 tensors: %s, %s", tstr(x), tstr(w));
   if (!conv_attrs(c)) return false;
   Type y = *x;
-  y.dim[1] = w->dim[0];
+  type_set_static(&y, 1, w->dim[0]);
   y.dim[2] = conv_out(x->dim[2], w->dim[2], AT(0), AT(2));
   y.dim[3] = conv_out(x->dim[3], w->dim[3], AT(1), AT(3));
   if (!conv_check(c, x, w, &y)) return false;
@@ -302,6 +316,7 @@ static bool shape_conv2d_bwd_w(Ctx *c) { return conv_check(c, ARG(0), c->out, AR
 
 static bool pool_out(Ctx *c, const Type *x, Type *y) {
   if (x->rank != 4 || !is_float(x)) return fail(c, "pooling needs a rank-4 float tensor, not %s", tstr(x));
+  if (x->dyn & ~1u) return fail(c, "pooling: only the batch axis may be sized at run time: %s", tstr(x));
   for (int k = 0; k < 6; k++)
     if (AT(k) < (k < 4 ? 1 : 0)) return fail(c, "bad pooling attributes");
   if (x->dim[2] + 2 * AT(4) < AT(0) || x->dim[3] + 2 * AT(5) < AT(1)) return fail(c, "window larger than input");
@@ -335,7 +350,7 @@ static bool shape_avgpool2d_bwd(Ctx *c) {
 
 static bool shape_gather(Ctx *c) {
   const Type *t = ARG(0), *idx = ARG(1);
-  if (t->rank != 2) return fail(c, "gather needs a [V, D] table, not %s", tstr(t));
+  if (t->rank != 2 || t->dyn) return fail(c, "gather needs a static [V, D] table, not %s", tstr(t));
   if (idx->dtype != TY_I32 || idx->rank >= MAX_RANK) return fail(c, "gather needs i32 indices, not %s", tstr(idx));
   Type o = *idx;
   o.dtype = t->dtype;
@@ -347,10 +362,10 @@ static bool shape_gather(Ctx *c) {
 static bool shape_scatter_add(Ctx *c) {
   const Type *idx = ARG(0), *g = ARG(1), *o = c->out;
   if (idx->dtype != TY_I32) return fail(c, "scatter_add needs i32 indices, not %s", tstr(idx));
-  if (o->rank != 2 || g->rank != idx->rank + 1 || g->dtype != o->dtype || g->dim[g->rank - 1] != o->dim[1])
+  if (o->rank != 2 || o->dyn || g->rank != idx->rank + 1 || g->dtype != o->dtype || !axis_same(g, g->rank - 1, o, 1))
     return fail(c, "scatter_add of %s at %s into %s", tstr(g), tstr(idx), tstr(o));
   for (int i = 0; i < idx->rank; i++)
-    if (g->dim[i] != idx->dim[i]) return fail(c, "scatter_add of %s at %s", tstr(g), tstr(idx));
+    if (!axis_same(g, i, idx, i)) return fail(c, "scatter_add of %s at %s", tstr(g), tstr(idx));
   return true;
 }
 
@@ -358,7 +373,8 @@ static bool shape_one_hot(Ctx *c) {
   const Type *idx = ARG(0), *o = c->out;
   if (idx->dtype != TY_I32 || o->rank != idx->rank + 1 || !is_float(o)) return fail(c, "one_hot of %s to %s", tstr(idx), tstr(o));
   for (int i = 0; i < idx->rank; i++)
-    if (o->dim[i] != idx->dim[i]) return fail(c, "one_hot of %s to %s", tstr(idx), tstr(o));
+    if (!axis_same(o, i, idx, i)) return fail(c, "one_hot of %s to %s", tstr(idx), tstr(o));
+  if (axis_dyn(o, idx->rank)) return fail(c, "one_hot of %s to %s", tstr(idx), tstr(o));
   return true;
 }
 

@@ -26,7 +26,7 @@ Type type_make(DType t, int rank, const int64_t *dims) {
 }
 
 bool shape_eq(const Type *a, const Type *b) {
-  if (a->rank != b->rank) return false;
+  if (a->rank != b->rank || a->dyn != b->dyn) return false;
   for (int i = 0; i < a->rank; i++)
     if (a->dim[i] != b->dim[i]) return false;
   return true;
@@ -46,11 +46,57 @@ size_t type_bytes(const Type *t) {
   return (size_t)type_numel(t) * dtype_size(t->dtype);
 }
 
+bool axis_same(const Type *a, int i, const Type *b, int j) {
+  return a->dim[i] == b->dim[j] && axis_dyn(a, i) == axis_dyn(b, j);
+}
+
+void type_set_axis(Type *o, int i, const Type *x, int k) {
+  o->dim[i] = x->dim[k];
+  if (axis_dyn(x, k)) {
+    o->dyn |= 1u << i;
+    o->dyn_name = x->dyn_name;
+  } else {
+    o->dyn &= ~(1u << i);
+  }
+}
+
+void type_push_axis(Type *o, const Type *x, int k) { type_set_axis(o, o->rank++, x, k); }
+
+void type_set_static(Type *o, int i, int64_t d) {
+  o->dim[i] = d;
+  o->dyn &= ~(1u << i);
+}
+
+int type_dyn_axis(const Type *t) {
+  for (int k = 0; k < t->rank; k++)
+    if (axis_dyn(t, k)) return k;
+  return -1;
+}
+
+int64_t type_dyn_bound(const Type *t) {
+  int k = type_dyn_axis(t);
+  return k < 0 ? 0 : t->dim[k];
+}
+
+Type type_concrete(const Type *t, int64_t n) {
+  Type c = *t;
+  for (int k = 0; k < t->rank; k++)
+    if (axis_dyn(t, k)) c.dim[k] = n;
+  c.dyn = 0;
+  c.dyn_name = NULL;
+  return c;
+}
+
 char *shape_str(const Type *t, char *buf, size_t n) {
   size_t o = 0;
   o += (size_t)snprintf(buf + o, n - o, "[");
-  for (int i = 0; i < t->rank && o < n; i++)
-    o += (size_t)snprintf(buf + o, n - o, i ? ",%lld" : "%lld", (long long)t->dim[i]);
+  for (int i = 0; i < t->rank && o < n; i++) {
+    if (axis_dyn(t, i))
+      o += (size_t)snprintf(buf + o, n - o, "%s%s<=%lld", i ? "," : "", t->dyn_name ? t->dyn_name : "?",
+                            (long long)t->dim[i]);
+    else
+      o += (size_t)snprintf(buf + o, n - o, i ? ",%lld" : "%lld", (long long)t->dim[i]);
+  }
   if (o < n) snprintf(buf + o, n - o, "]");
   return buf;
 }
@@ -79,6 +125,16 @@ bool broadcast_shapes(const Type *a, const Type *b, Type *out) {
   for (int i = 0; i < r; i++) {
     int ia = a->rank - r + i, ib = b->rank - r + i;
     int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
+    bool ya = ia >= 0 && axis_dyn(a, ia), yb = ib >= 0 && axis_dyn(b, ib);
+    if (ya || yb) { /* a run-time size agrees with itself and with a static 1 only */
+      if ((ya && yb) || (ya && db == 1) || (yb && da == 1)) {
+        o.dim[i] = ya ? da : db;
+        o.dyn |= 1u << i;
+        o.dyn_name = ya ? a->dyn_name : b->dyn_name;
+        continue;
+      }
+      return false;
+    }
     if (da == db || db == 1)
       o.dim[i] = da;
     else if (da == 1)
@@ -93,8 +149,14 @@ bool broadcast_shapes(const Type *a, const Type *b, Type *out) {
 bool broadcasts_to(const Type *from, const Type *to) {
   if (from->rank > to->rank) return false;
   for (int i = 0; i < from->rank; i++) {
-    int64_t d = from->dim[from->rank - 1 - i], e = to->dim[to->rank - 1 - i];
-    if (d != e && d != 1) return false;
+    int fi = from->rank - 1 - i, ti = to->rank - 1 - i;
+    int64_t d = from->dim[fi], e = to->dim[ti];
+    if (axis_dyn(from, fi)) {
+      if (!axis_dyn(to, ti)) return false;
+      continue;
+    }
+    if (d == 1) continue;
+    if (d != e || axis_dyn(to, ti)) return false;
   }
   return true;
 }

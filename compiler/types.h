@@ -1,7 +1,13 @@
-/* types.h — tensor types: a dtype and a static shape.
+/* types.h — tensor types: a dtype and a shape.
  *
- * Shape is a small struct (not a pointer) so types copy by value; a future
- * symbolic batch dimension would be one more field here, not a rewrite. */
+ * Shape is a small struct (not a pointer) so types copy by value. One axis
+ * may be the model's run-time dimension (`dim N <= 1024` in the .nn file):
+ * its bit is set in `dyn` and dim[] holds its upper bound, so everything
+ * that sizes memory (the workspace plan, tapes) reads the bound, and only
+ * the code that runs over the axis (loop trip counts, kernels' sizes, the
+ * interpreter) asks for the run-time size. Storage is laid out for the
+ * bound: strides never depend on the run-time size, and when the run-time
+ * axis is the first one a tensor of n rows is a dense prefix. */
 #ifndef NNC_TYPES_H
 #define NNC_TYPES_H
 #include <stdbool.h>
@@ -24,7 +30,9 @@ typedef enum DType {
 typedef struct Type {
   DType dtype;
   int rank;                 /* 0 for scalars */
-  int64_t dim[MAX_RANK];    /* dim[0..rank), each >= 0 */
+  int64_t dim[MAX_RANK];    /* dim[0..rank), each >= 0; a run-time axis holds its bound */
+  unsigned dyn;             /* bit k: axis k is the run-time dimension (size 1..dim[k] per call) */
+  const char *dyn_name;     /* that dimension's name ("N") when dyn != 0, for messages and the IR text */
 } Type;
 
 const char *dtype_name(DType t);      /* "f32", ... */
@@ -41,6 +49,23 @@ char *type_str(const Type *t, char *buf, size_t n);
 /* Same for just the shape: "[128,784]". */
 char *shape_str(const Type *t, char *buf, size_t n);
 
+/* Run-time axes. */
+static inline bool type_is_dyn(const Type *t) { return t->dyn != 0; }
+static inline bool axis_dyn(const Type *t, int k) { return (t->dyn >> k) & 1u; }
+/* Axis i of a and axis j of b have the same size (static and equal, or both run-time). */
+bool axis_same(const Type *a, int i, const Type *b, int j);
+/* Append axis k of x (its size and whether it is run-time) to o. */
+void type_push_axis(Type *o, const Type *x, int k);
+/* Set axis i of o to axis k of x / to the static size d. */
+void type_set_axis(Type *o, int i, const Type *x, int k);
+void type_set_static(Type *o, int i, int64_t d);
+/* The run-time axis of t, or -1. */
+int type_dyn_axis(const Type *t);
+/* t with its run-time axis at size n (static). */
+Type type_concrete(const Type *t, int64_t n);
+/* The bound of t's run-time dimension (0 when it has none). */
+int64_t type_dyn_bound(const Type *t);
+
 /* NumPy broadcasting of the shapes of a and b into out (dtype left to the
  * caller). Returns false when they do not broadcast. */
 bool broadcast_shapes(const Type *a, const Type *b, Type *out);
@@ -48,7 +73,7 @@ bool broadcast_shapes(const Type *a, const Type *b, Type *out);
 bool broadcasts_to(const Type *from, const Type *to);
 
 /* A buffer big enough for any type_str. */
-#define TYPE_STR_MAX (8 + MAX_RANK * 21)
+#define TYPE_STR_MAX (8 + MAX_RANK * 21 + 2 * 260)
 /* Convenience for messages: a static rotating buffer (4 slots), so that
  * printf("%s and %s", tstr(&a), tstr(&b)) works. Not thread-safe. */
 const char *tstr(const Type *t);

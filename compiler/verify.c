@@ -91,6 +91,7 @@ static void verify_for(V *v, Inst *in) {
           continue;
         }
         memmove(want.dim + 1, want.dim, sizeof(int64_t) * (size_t)want.rank);
+        want.dyn <<= 1;
         want.dim[0] = hi - lo;
         want.rank++;
       } else if (!type_eq(&y->args[k]->ty, &body->args[k + 1]->ty)) {

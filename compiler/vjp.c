@@ -134,7 +134,7 @@ static void vjp_select(Ad *ad, Inst *in, Value *g) {
 /* x's shape with the reduced axes kept as 1 */
 static Type kept(const Inst *in) {
   Type t = in->args[0]->ty;
-  for (int k = 0; k < in->attr.ni; k++) t.dim[in->attr.i[k]] = 1;
+  for (int k = 0; k < in->attr.ni; k++) type_set_static(&t, (int)in->attr.i[k], 1);
   return t;
 }
 

@@ -103,6 +103,7 @@ static int lex(YYSTYPE *lval, YYLTYPE *lloc, Parser *p) {
 %token CHECKPOINT "'checkpoint'"
 %token VAR "'var'" FOR "'for'" IN "'in'" RETURN "'return'" TRAIN "'train'"
 %token TRUE "'true'" FALSE "'false'"
+%token DIM "'dim'"
 %token ARROW "'->'" DOTDOT "'..'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='"
 %token AND "'&&'" OR "'||'" POW "'**'"
 %token PLUSEQ "'+='" MINUSEQ "'-='" STAREQ "'*='" SLASHEQ "'/='"
@@ -152,6 +153,11 @@ const_decl
   : CONST IDENT '=' expr {
       $$ = NEW(A, ConstDecl);
       $$->name = $2; $$->loc = @2; $$->value = $4;
+    }
+  /* dim N <= 1024: a dimension sized at run time, at most the bound */
+  | DIM IDENT LE expr {
+      $$ = NEW(A, ConstDecl);
+      $$->name = $2; $$->loc = @2; $$->value = $4; $$->is_dim = true;
     }
   ;
 

@@ -22,6 +22,7 @@ const char *rt_status_string(nn_status s) {
   case NN_ERR_ARG: return "NN_ERR_ARG: invalid argument";
   case NN_ERR_INTERRUPTED: return "NN_ERR_INTERRUPTED: interrupted";
   case NN_ERR_INTERNAL: return "NN_ERR_INTERNAL: internal error";
+  case NN_ERR_SHAPE: return "NN_ERR_SHAPE: run-time size out of range";
   }
   return "unknown status";
 }

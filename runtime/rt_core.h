@@ -32,7 +32,8 @@ typedef enum nn_status {
   NN_ERR_NONFINITE = 8, /* a NaN or infinity appeared (e.g. the loss diverged) */
   NN_ERR_ARG = 9,       /* an argument is invalid (e.g. a negative size) */
   NN_ERR_INTERRUPTED = 10, /* stopped by a signal */
-  NN_ERR_INTERNAL = 11  /* a bug: please report it */
+  NN_ERR_INTERNAL = 11, /* a bug: please report it */
+  NN_ERR_SHAPE = 12     /* a run-time size is outside 1..its bound */
 } nn_status;
 #endif
 

@@ -88,6 +88,7 @@ static void *scalar_ptr(rt_model *m, const rt_slot *s) {
   case RT_SCALAR_LR: return s->dtype == RT_DT_F64 ? (void *)&m->lr_f64 : (void *)&m->lr_f32;
   case RT_SCALAR_STEP:
     return s->dtype == RT_DT_F64 ? (void *)&m->step_f64 : s->dtype == RT_DT_I32 ? (void *)&m->step_i32 : (void *)&m->step_f32;
+  case RT_SCALAR_DIM: return &m->dim_i32;
   }
   return NULL;
 }
@@ -101,7 +102,19 @@ nn_status rt_model_call(const rt_model_desc *d, rt_model *m, int fn, void *const
   nn_status s = rt_model_check(d, m);
   if (s) return s;
   if (fn < 0 || fn >= d->nfuncs) return rt_error(NN_ERR_ARG, "no function %d", fn);
+  return rt_model_call_n(d, m, fn, d->funcs[fn].dim_bound, user, nuser);
+}
+
+nn_status rt_model_call_n(const rt_model_desc *d, rt_model *m, int fn, int64_t dn, void *const *user, int nuser) {
+  nn_status s = rt_model_check(d, m);
+  if (s) return s;
+  if (fn < 0 || fn >= d->nfuncs) return rt_error(NN_ERR_ARG, "no function %d", fn);
   const rt_func_desc *f = &d->funcs[fn];
+  if (f->dim_bound && (dn < 1 || dn > f->dim_bound))
+    return rt_error(NN_ERR_SHAPE, "%s: n = %lld, but it must be in 1..%lld", f->name, (long long)dn,
+                    (long long)f->dim_bound);
+  if (!f->dim_bound) dn = 0;
+  m->dim_i32 = (int32_t)dn;
   if (nuser != f->nuser_in + f->nuser_out) return rt_error(NN_ERR_ARG, "%s takes %d pointers", f->name, f->nuser_in + f->nuser_out);
   for (int i = 0; i < nuser; i++)
     if (!user[i]) return rt_error(NN_ERR_NULL, "%s: pointer argument %d is NULL", f->name, i + 1);
@@ -111,7 +124,7 @@ nn_status rt_model_call(const rt_model_desc *d, rt_model *m, int fn, void *const
     const rt_slot *a = &f->args[i];
     if (a->role != RT_IN_INPUT || !a->index_bound || a->dtype != RT_DT_I32) continue;
     int64_t n = 1;
-    for (int k = 0; k < a->rank; k++) n *= a->shape[k];
+    for (int k = 0; k < a->rank; k++) n *= (a->dyn_axes >> k) & 1 ? dn : a->shape[k];
     const int32_t *v = user[a->index];
     for (int64_t k = 0; k < n; k++)
       if (v[k] < 0 || v[k] >= a->index_bound)
@@ -149,6 +162,13 @@ nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *
   nn_status s = rt_model_check(d, m);
   if (s) return s;
   if (!d->train || d->train->train_fn < 0) return rt_error(NN_ERR_ARG, "%s has no train block", d->name);
+  return rt_model_train_step_n(d, m, d->funcs[d->train->train_fn].dim_bound, user, nuser);
+}
+
+nn_status rt_model_train_step_n(const rt_model_desc *d, rt_model *m, int64_t dn, void *const *user, int nuser) {
+  nn_status s = rt_model_check(d, m);
+  if (s) return s;
+  if (!d->train || d->train->train_fn < 0) return rt_error(NN_ERR_ARG, "%s has no train block", d->name);
   if (m->steps_done >= RT_MAX_STEPS)
     return rt_error(NN_ERR_RANGE, "%s: %" PRIu64 " training steps taken; the step counter is at its limit of %d",
                     d->name, m->steps_done, RT_MAX_STEPS);
@@ -157,7 +177,7 @@ nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *
   m->step_f64 = (double)t;
   m->step_i32 = (int32_t)t;
   m->seed_i32 = (int32_t)(uint32_t)((m->seed * 0x9E3779B97F4A7C15ull + t) >> 17);
-  s = rt_model_call(d, m, d->train->train_fn, user, nuser);
+  s = rt_model_call_n(d, m, d->train->train_fn, dn, user, nuser);
   if (!s) m->steps_done = t;
   return s;
 }

@@ -41,7 +41,8 @@ enum {
   RT_OUT_NEW_PARAM = 4,  /* params + offset of parameter `index` */
   RT_OUT_NEW_STATE = 5   /* optimizer state slot `index` */
 };
-enum { RT_SCALAR_SEED = 0, RT_SCALAR_LR = 1, RT_SCALAR_STEP = 2 };
+enum { RT_SCALAR_SEED = 0, RT_SCALAR_LR = 1, RT_SCALAR_STEP = 2,
+       RT_SCALAR_DIM = 3 /* the call's run-time size n (i32), see rt_model_call_n */ };
 enum { RT_DT_F32 = 0, RT_DT_F64 = 1, RT_DT_I32 = 2, RT_DT_BOOL = 3 }; /* the compiler's DType order */
 
 /* Public description of a parameter (also the generated headers'
@@ -74,6 +75,7 @@ typedef struct rt_slot {
   const char *name;
   int64_t index_bound;  /* i32 inputs used as indices (labels, character ids):
                            every value must be in [0, index_bound); 0 = unchecked */
+  uint32_t dyn_axes;    /* bit k: axis k has the call's run-time size n (shape[k] is its bound) */
 } rt_slot;
 
 /* A compiled function: bufs[0..nargs) are its arguments, bufs[nargs..)
@@ -87,6 +89,7 @@ typedef struct rt_func_desc {
   const rt_slot *args, *res;
   int nuser_in, nuser_out; /* user pointers: inputs, then outputs */
   size_t ws_bytes;
+  int64_t dim_bound;     /* 0: static shapes; else the function takes a run-time size n in 1..dim_bound */
 } rt_func_desc;
 
 /* What the train block asked for (the training driver reads this). */
@@ -140,6 +143,7 @@ typedef struct rt_model {
   float step_f32;        /* optimizer step, counted from 1 */
   double step_f64;
   int32_t step_i32;
+  int32_t dim_i32;       /* the run-time size n of the current call */
   uint64_t steps_done;   /* training steps taken */
   uint64_t seed;         /* creation seed */
 } rt_model;
@@ -148,11 +152,16 @@ nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed,
 void rt_model_destroy(const rt_model_desc *d, rt_model *m);
 /* NN_OK if m is a live object of this descriptor. */
 nn_status rt_model_check(const rt_model_desc *d, const rt_model *m);
-/* Call function `fn` with user pointers (inputs, then outputs). */
+/* Call function `fn` with user pointers (inputs, then outputs). A function
+ * with a run-time size runs at its bound. */
 nn_status rt_model_call(const rt_model_desc *d, rt_model *m, int fn, void *const *user, int nuser);
+/* The same with the run-time size n: NN_ERR_SHAPE unless 1 <= n <= the
+ * function's dim_bound (n is ignored by a function without one). */
+nn_status rt_model_call_n(const rt_model_desc *d, rt_model *m, int fn, int64_t n, void *const *user, int nuser);
 /* The training step: sets the scalars (lr, step, seed), calls the
  * train_step function, counts the step. The loss is written to *loss. */
 nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *user, int nuser);
+nn_status rt_model_train_step_n(const rt_model_desc *d, rt_model *m, int64_t n, void *const *user, int nuser);
 nn_status rt_model_set_lr(const rt_model_desc *d, rt_model *m, double lr);
 /* Re-initialize the parameters from a seed (and zero the optimizer state). */
 nn_status rt_model_init_params(const rt_model_desc *d, rt_model *m, uint64_t seed);

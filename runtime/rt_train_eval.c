@@ -42,9 +42,17 @@ static int loss_dtype(const rt_model_desc *d) {
   return RT_DT_F32;
 }
 
-static nn_status call_loss(Trainer *tr, double *loss) {
+/* Function fn on the first `rows` rows of the batch: a function with a
+ * run-time batch runs at rows (no padding), a static one at the batch size
+ * (the rows past `rows` are padding the caller accounts for). */
+static nn_status call_rows(Trainer *tr, int fn, int64_t rows, void **user, int nuser) {
+  if (tr->d->funcs[fn].dim_bound) return rt_model_call_n(tr->d, tr->m, fn, rows, user, nuser);
+  return rt_model_call(tr->d, tr->m, fn, user, nuser);
+}
+
+static nn_status call_loss(Trainer *tr, int64_t rows, double *loss) {
   void *user[3] = {tr->x, tr->y, tr->loss};
-  nn_status s = rt_model_call(tr->d, tr->m, tr->t->loss_fn, user, 3);
+  nn_status s = call_rows(tr, tr->t->loss_fn, rows, user, 3);
   if (!s) *loss = scalar(tr->loss, loss_dtype(tr->d));
   return s;
 }
@@ -69,7 +77,7 @@ static const rt_slot *predict_slot(const Trainer *tr) {
 /* Correct predictions among the first `rows` rows of the batch in tr->x/y. */
 static nn_status count_correct(Trainer *tr, const rt_slot *ps, int64_t rows, int64_t *correct) {
   void *user[2] = {tr->x, tr->out};
-  nn_status s = rt_model_call(tr->d, tr->m, tr->t->predict_fn, user, 2);
+  nn_status s = call_rows(tr, tr->t->predict_fn, rows, user, 2);
   if (s) return s;
   int64_t C = ps->shape[ps->rank - 1], npos = rows * tr->sh.y_per;
   const int32_t *y = tr->y;
@@ -94,6 +102,7 @@ nn_status rt_train_evaluate(Trainer *tr, const rt_dataset *ds, EvalResult *r, vo
   const rt_slot *ps = predict_slot(tr);
   r->has_acc = ps != NULL;
   int64_t B = tr->sh.batch;
+  bool dyn = tr->d->funcs[tr->t->loss_fn].dim_bound > 0; /* the last batch at its real size */
   double sum = 0;
   for (int64_t b0 = 0; b0 < ds->n; b0 += B) {
     if (stop && *stop) {
@@ -104,14 +113,14 @@ nn_status rt_train_evaluate(Trainer *tr, const rt_dataset *ds, EvalResult *r, vo
     for (int64_t i = 0; i < rows; i++) tr->idx[i] = b0 + i;
     rt_data_batch(ds, &tr->sh, tr->idx, rows, tr->x, tr->y);
     double l1, l0;
-    nn_status s = call_loss(tr, &l1);
+    nn_status s = call_loss(tr, rows, &l1);
     if (!s && ps) s = count_correct(tr, ps, rows, &r->correct);
-    if (!s && rows < B) {
+    if (!s && rows < B && !dyn) { /* padded with copies of row 0: take them out */
       rt_data_batch(ds, &tr->sh, tr->idx, 1, tr->x, tr->y);
-      s = call_loss(tr, &l0);
+      s = call_loss(tr, 1, &l0);
       l1 = (double)B * l1 - (double)(B - rows) * l0;
     } else {
-      l1 *= (double)B;
+      l1 *= (double)rows;
     }
     if (s) return s;
     sum += l1;

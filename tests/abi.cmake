@@ -17,10 +17,13 @@ function(nnc_abi_library name source)
 endfunction()
 nnc_abi_library(fashion_mlp ${CMAKE_SOURCE_DIR}/samples/fashion_mlp.nn -D B=8)
 nnc_abi_library(abi_cnn ${CMAKE_SOURCE_DIR}/samples/fashion_cnn.nn -D B=2 --name=abi_cnn)
-add_custom_target(abi_libs DEPENDS ${ABI_DIR}/libfashion_mlp.so ${ABI_DIR}/libabi_cnn.so)
+# a run-time batch (dim N <= 12): abi_dyn.c
+nnc_abi_library(abi_dyn ${CMAKE_SOURCE_DIR}/tests/nn/dyn_mlp.nn --name=abi_dyn)
+add_custom_target(abi_libs DEPENDS ${ABI_DIR}/libfashion_mlp.so ${ABI_DIR}/libabi_cnn.so ${ABI_DIR}/libabi_dyn.so)
 
 add_executable(abi_test ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_main.c ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_api.c
-               ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_ckpt.c ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_elf.c)
+               ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_ckpt.c ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_elf.c
+               ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_dyn.c)
 add_dependencies(abi_test abi_libs)
 target_include_directories(abi_test PRIVATE ${ABI_DIR} ${CUNIT_INCLUDE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(abi_test PRIVATE ${NNC_TEST_DEFS} ABI_DIR="${ABI_DIR}"

@@ -196,16 +196,56 @@ static void copy_bytes(Gen *g, LLVMValueRef dst, LLVMValueRef src, size_t n) {
   if (n) LLVMBuildMemCpy(g->b, dst, 1, src, 1, g_i64(g, (int64_t)n));
 }
 
+/* ---- run-time sizes (types.h) ---------------------------------------------------- */
+
+/* The call's run-time size (i64). */
+static LLVMValueRef dyn_n(Gen *g) {
+  LLVMValueRef n = g->dim_arg ? pm_get(&g->reg, g->dim_arg) : NULL;
+  if (!n) die("backend: a run-time axis in a function without its size");
+  return LLVMBuildSExt(g->b, n, g->t_i64, "n");
+}
+
+/* The extent of axis k of t in this call: its size, or for the run-time
+ * axis (possibly merged with the static axes after it: dim = bound * rest)
+ * the call's size times the rest. */
+static LLVMValueRef dim_val(Gen *g, const Type *t, int k) {
+  if (!axis_dyn(t, k)) return g_i64(g, t->dim[k]);
+  int64_t rest = t->dim[k] / g->dim_bound;
+  LLVMValueRef n = dyn_n(g);
+  return rest == 1 ? n : LLVMBuildMul(g->b, n, g_i64(g, rest), "");
+}
+
+/* Elements a flat loop over t covers: all of them, except that a leading
+ * run-time axis stops at the call's size (a dense prefix). A run-time axis
+ * further in keeps the bound's layout, so the loop runs over the padding
+ * too (workspace only: arguments and results lead with it). */
+static LLVMValueRef numel_val(Gen *g, const Type *t) {
+  if (t->rank == 0 || !axis_dyn(t, 0)) return g_i64(g, type_numel(t));
+  return LLVMBuildMul(g->b, dim_val(g, t, 0), g_i64(g, type_numel(t) / t->dim[0]), "");
+}
+
+static LLVMValueRef bytes_val(Gen *g, const Type *t) {
+  return LLVMBuildMul(g->b, numel_val(g, t), g_i64(g, (int64_t)dtype_size(t->dtype)), "");
+}
+
+static void copy_bytes_of(Gen *g, LLVMValueRef dst, LLVMValueRef src, const Type *t) {
+  if (!type_is_dyn(t)) {
+    copy_bytes(g, dst, src, type_bytes(t));
+    return;
+  }
+  LLVMBuildMemCpy(g->b, dst, 1, src, 1, bytes_val(g, t));
+}
+
 /* ---- loop nests ----------------------------------------------------------------- */
 
 /* The outermost loop of the next nest runs over [g->range_lo, g->range_hi)
  * when they are set (a parallel chunk); nest_begin consumes them. */
-static void outer_loop(Gen *g, int64_t n, LLVMBasicBlockRef *h, LLVMBasicBlockRef *e, LLVMValueRef *iv) {
+static void outer_loop(Gen *g, LLVMValueRef n, LLVMBasicBlockRef *h, LLVMBasicBlockRef *e, LLVMValueRef *iv) {
   if (g->range_lo) {
     loop_range(g, g->range_lo, g->range_hi, h, e, iv);
     g->range_lo = g->range_hi = NULL;
   } else {
-    g_loop_begin(g, g_i64(g, n), h, e, iv);
+    g_loop_begin(g, n, h, e, iv);
   }
 }
 
@@ -217,7 +257,7 @@ static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
   if (flat) {
     LLVMBasicBlockRef h, e;
     LLVMValueRef iv;
-    outer_loop(g, type_numel(space), &h, &e, &iv);
+    outer_loop(g, numel_val(g, space), &h, &e, &iv);
     n->loops[0].header = h;
     n->loops[0].exit = e;
     n->loops[0].iv = iv;
@@ -228,8 +268,8 @@ static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
   for (int k = 0; k < space->rank; k++) {
     LLVMBasicBlockRef h, e;
     LLVMValueRef iv;
-    if (k == 0) outer_loop(g, space->dim[0], &h, &e, &iv);
-    else g_loop_begin(g, g_i64(g, space->dim[k]), &h, &e, &iv);
+    if (k == 0) outer_loop(g, dim_val(g, space, 0), &h, &e, &iv);
+    else g_loop_begin(g, dim_val(g, space, k), &h, &e, &iv);
     n->loops[k].header = h;
     n->loops[k].exit = e;
     n->loops[k].iv = iv;
@@ -612,7 +652,7 @@ typedef void (*RangeBody)(Gen *g, Inst *in, void *arg);
  * The task gets the workspace, buffers and pool pointers and every live
  * loop index through a context struct; chunks write disjoint outputs, so
  * results do not depend on the thread count. */
-static void par_range(Gen *g, Inst *in, int64_t n, int64_t per, RangeBody body, void *arg) {
+static void par_range(Gen *g, Inst *in, int64_t n, LLVMValueRef nv, int64_t per, RangeBody body, void *arg) {
   long min = g->opts->par_min > 0 ? g->opts->par_min : PAR_MIN_ELEMS;
   if (n < 2 || n * per < min) {
     body(g, in, arg);
@@ -668,7 +708,7 @@ static void par_range(Gen *g, Inst *in, int64_t n, int64_t per, RangeBody body, 
   for (int i = 0; i < nr; i++) LLVMBuildStore(g->b, vals[i], LLVMBuildStructGEP2(g->b, ctx_t, cx, (unsigned)(3 + i), ""));
   int64_t grain = (min / 4 + per - 1) / per;
   LLVMTypeRef cps[5] = {g->t_ptr, g->t_i64, g->t_i64, g->t_ptr, g->t_ptr};
-  LLVMValueRef cargs[5] = {g->pool, g_i64(g, n), g_i64(g, grain < 1 ? 1 : grain), task, cx};
+  LLVMValueRef cargs[5] = {g->pool, nv, g_i64(g, grain < 1 ? 1 : grain), task, cx};
   g_call(g, "rt_parallel_for", g->t_void, cps, 5, cargs);
 }
 
@@ -701,11 +741,13 @@ static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leav
   for (int k = 0; k < r; k++) {
     bool merge = k > 0 && (!only || (only[k - 1] && only[k]));
     for (int l = 0; l < nl && merge; l++) merge = st[l][k - 1] == st[l][k] * space->dim[k];
+    if (axis_dyn(space, k)) merge = false; /* a run-time axis leads its group (dim_val) */
     if (merge) {
       c.dim[groups - 1] *= space->dim[k];
       n->group_last[groups - 1] = k;
     } else {
       c.dim[groups] = space->dim[k];
+      if (axis_dyn(space, k)) c.dyn |= 1u << groups;
       n->group_last[groups] = k;
       groups++;
     }
@@ -743,6 +785,12 @@ static void elementwise_body(Gen *g, Inst *in, void *arg) {
   nest_end(g, &n);
 }
 
+/* The run-time iteration count of a nest's outermost loop (parallel chunks split it). */
+static LLVMValueRef outer_count(Gen *g, const ElemPlan *ep) {
+  if (ep->space.rank == 0) return g_i64(g, 1);
+  return ep->flat ? numel_val(g, &ep->space) : dim_val(g, &ep->space, 0);
+}
+
 static void lower_elementwise(Gen *g, Inst *in) {
   const Value *v = in->res[0];
   bool flat = true;
@@ -768,7 +816,7 @@ static void lower_elementwise(Gen *g, Inst *in) {
   int64_t outer = ep.flat ? type_numel(&ep.space) : ep.space.dim[0];
   int64_t per = ep.flat ? 1 : type_numel(&ep.space) / (outer ? outer : 1);
   if (ep.space.rank == 0) outer = 1;
-  par_range(g, in, outer, per, elementwise_body, &ep);
+  par_range(g, in, outer, outer_count(g, &ep), per, elementwise_body, &ep);
 }
 
 static void set_reassoc(Gen *g, LLVMValueRef inst) {
@@ -814,7 +862,7 @@ static void lower_reduce(Gen *g, Inst *in) {
       reduce_stationary(g, in, NULL);
     } else {
       int64_t outer = X->dim[first_kept];
-      par_range(g, in, outer, type_numel(X) / outer, reduce_stationary, NULL);
+      par_range(g, in, outer, dim_val(g, X, first_kept), type_numel(X) / outer, reduce_stationary, NULL);
     }
     return;
   }
@@ -873,8 +921,8 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
         if (best_i) LLVMBuildStore(g->b, g_i32(g, 0), best_i);
       }
       int k = order[q];
-      if (q == 0 && nkept > 0) outer_loop(g, S.dim[k], &lp[q].h, &lp[q].e, &lp[q].iv);
-      else g_loop_begin(g, g_i64(g, S.dim[k]), &lp[q].h, &lp[q].e, &lp[q].iv);
+      if (q == 0 && nkept > 0) outer_loop(g, dim_val(g, &S, k), &lp[q].h, &lp[q].e, &lp[q].iv);
+      else g_loop_begin(g, dim_val(g, &S, k), &lp[q].h, &lp[q].e, &lp[q].iv);
       n.idx[k] = lp[q].iv;
     }
     if (nkept == no) { /* nothing reduced (not generated, but keep it correct) */
@@ -964,7 +1012,16 @@ static void copy_value(Gen *g, const Value *dst, const Value *src) {
     nest_end(g, &n);
     return;
   }
-  copy_bytes(g, base_ptr(g, dst), base_ptr(g, src), type_bytes(&src->ty));
+  copy_bytes_of(g, base_ptr(g, dst), base_ptr(g, src), &src->ty);
+}
+
+/* The rows before axis ax (a concat's or a dyn_slice's outer loop): the
+ * product of the sizes before it, the run-time axis at the call's size
+ * when it is the first (a later one keeps the bound: its padding rows are
+ * copied too). */
+static LLVMValueRef concat_outer(Gen *g, const Type *t, int ax, int64_t outer) {
+  if (ax == 0 || !axis_dyn(t, 0)) return g_i64(g, outer);
+  return LLVMBuildMul(g->b, dim_val(g, t, 0), g_i64(g, outer / t->dim[0]), "");
 }
 
 static void lower_shape(Gen *g, Inst *in) {
@@ -999,7 +1056,7 @@ static void lower_shape(Gen *g, Inst *in) {
       base_off += in->attr.i[k] * bst[k];
     }
     LLVMValueRef bp = base_ptr(g, big), sp = base_ptr(g, small);
-    if (in->op == OP_PAD) LLVMBuildMemSet(g->b, bp, LLVMConstInt(g->t_i8, 0, 0), g_i64(g, (int64_t)type_bytes(&v->ty)), 1);
+    if (in->op == OP_PAD) LLVMBuildMemSet(g->b, bp, LLVMConstInt(g->t_i8, 0, 0), bytes_val(g, &v->ty), 1);
     if (in->op == OP_UPDATE_SLICE && !vp->inplace) copy_value(g, v, in->args[0]);
     Nest n;
     nest_begin(g, &n, &small->ty, false);
@@ -1023,7 +1080,7 @@ static void lower_shape(Gen *g, Inst *in) {
       LLVMValueRef src = base_ptr(g, p);
       LLVMBasicBlockRef h, e;
       LLVMValueRef a;
-      g_loop_begin(g, g_i64(g, outer), &h, &e, &a);
+      g_loop_begin(g, concat_outer(g, &v->ty, (int)ax, outer), &h, &e, &a);
       LLVMValueRef d = LLVMBuildGEP2(g->b, g->t_i8, dst,
                                      (LLVMValueRef[]){LLVMBuildAdd(g->b, LLVMBuildMul(g->b, a, g_i64(g, v->ty.dim[ax] * inner * (int64_t)es), ""), g_i64(g, off * inner * (int64_t)es), "")}, 1, "");
       LLVMValueRef s = LLVMBuildGEP2(g->b, g->t_i8, src, (LLVMValueRef[]){LLVMBuildMul(g->b, a, g_i64(g, len * inner * (int64_t)es), "")}, 1, "");
@@ -1053,6 +1110,10 @@ static void lower_shape(Gen *g, Inst *in) {
     sp.rank = 2;
     sp.dim[0] = outer;
     sp.dim[1] = inner;
+    if (ax > 0 && axis_dyn(&x->ty, 0)) { /* rows: the run-time first axis (merged with the static ones up to ax) */
+      sp.dyn = 1;
+      sp.dim[0] = outer / x->ty.dim[0] * g->dim_bound;
+    }
     nest_begin(g, &n, &sp, false);
     LLVMValueRef boff = LLVMBuildAdd(g->b,
                                      LLVMBuildMul(g->b, LLVMBuildAdd(g->b, LLVMBuildMul(g->b, n.idx[0], g_i64(g, dim), ""), pos, ""), g_i64(g, inner), ""),
@@ -1085,6 +1146,13 @@ static void lower_matmul(Gen *g, Inst *in) {
   int64_t M = c->ty.dim[r - 2], N = c->ty.dim[r - 1];
   int64_t K = ta ? a->ty.dim[r - 2] : a->ty.dim[r - 1];
   int64_t batch = type_numel(&c->ty) / (M * N);
+  /* sizes in this call (a run-time M, N, K or batch axis); strides and
+   * leading dimensions stay the bound's layout */
+  LLVMValueRef Mv = dim_val(g, &c->ty, r - 2), Nv = dim_val(g, &c->ty, r - 1);
+  LLVMValueRef Kv = dim_val(g, &a->ty, ta ? r - 2 : r - 1);
+  LLVMValueRef Bv = g_i64(g, batch);
+  for (int i = 0; i < r - 2; i++)
+    if (axis_dyn(&c->ty, i)) Bv = LLVMBuildMul(g->b, dyn_n(g), g_i64(g, batch / c->ty.dim[i]), "");
   bool f64 = c->ty.dtype == TY_F64;
   LLVMTypeRef ft = f64 ? g->t_f64 : g->t_f32;
   LLVMValueRef A = base_ptr(g, a), Bp = base_ptr(g, b), C = base_ptr(g, c);
@@ -1094,18 +1162,18 @@ static void lower_matmul(Gen *g, Inst *in) {
   const Prepack *pk = plan_prepack(g->plan, in);
   if (pk) { /* B was packed before the loop (lower_for) */
     LLVMTypeRef ps[12] = {g->t_ptr, g->t_i1, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_ptr, ft, g->t_ptr, g->t_i64};
-    LLVMValueRef args[12] = {g->pool, tA, g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda, base_ptr(g, pk->packed), zero, C, ldc};
+    LLVMValueRef args[12] = {g->pool, tA, Mv, Nv, Kv, one, A, lda, base_ptr(g, pk->packed), zero, C, ldc};
     g_call(g, f64 ? "rt_dgemm_prepacked" : "rt_sgemm_prepacked", g->t_void, ps, 12, args);
     return;
   }
   if (batch == 1) {
     LLVMTypeRef ps[14] = {g->t_ptr, g->t_i1, g->t_i1, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_ptr, g->t_i64, ft, g->t_ptr, g->t_i64};
-    LLVMValueRef args[14] = {g->pool, tA, tB, g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda, Bp, ldb, zero, C, ldc};
+    LLVMValueRef args[14] = {g->pool, tA, tB, Mv, Nv, Kv, one, A, lda, Bp, ldb, zero, C, ldc};
     g_call(g, f64 ? "rt_dgemm" : "rt_sgemm", g->t_void, ps, 14, args);
   } else {
     LLVMTypeRef ps[18] = {g->t_ptr, g->t_i1, g->t_i1, g->t_i64, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_i64,
                           g->t_ptr, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_i64};
-    LLVMValueRef args[18] = {g->pool, tA, tB, g_i64(g, batch), g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda,
+    LLVMValueRef args[18] = {g->pool, tA, tB, Bv, Mv, Nv, Kv, one, A, lda,
                              g_i64(g, M * K), Bp, ldb, g_i64(g, K * N), zero, C, ldc, g_i64(g, M * N)};
     g_call(g, f64 ? "rt_dgemm_batched" : "rt_sgemm_batched", g->t_void, ps, 18, args);
   }
@@ -1121,6 +1189,23 @@ static LLVMValueRef const_i64_array(Gen *g, const int64_t *v, int n) {
   LLVMSetLinkage(gv, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
   return gv;
+}
+
+/* A kernel's shape array: a constant, or with a run-time batch (the first
+ * axis of the op's tensors) an array on the stack whose first entry is the
+ * call's size. */
+static LLVMValueRef shape_array(Gen *g, const Inst *in, const int64_t *v, int n) {
+  bool dyn = false;
+  for (int i = 0; i < in->nargs; i++) dyn |= axis_dyn(&in->args[i]->ty, 0);
+  for (int i = 0; i < in->nres; i++) dyn |= axis_dyn(&in->res[i]->ty, 0);
+  if (!dyn) return const_i64_array(g, v, n);
+  LLVMValueRef arr = alloca_entry(g, LLVMArrayType2(g->t_i64, (uint64_t)n));
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef idx[2] = {g_i64(g, 0), g_i64(g, i)};
+    LLVMValueRef p = LLVMBuildGEP2(g->b, LLVMArrayType2(g->t_i64, (uint64_t)n), arr, idx, 2, "");
+    LLVMBuildStore(g->b, i == 0 ? dyn_n(g) : g_i64(g, v[i]), p);
+  }
+  return arr;
 }
 
 static LLVMValueRef scratch_ptr(Gen *g) {
@@ -1155,7 +1240,7 @@ static void lower_conv(Gen *g, Inst *in) {
     pool_shape_of(pb, ps);
     LLVMTypeRef ts[8] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
     LLVMValueRef tape = base_ptr(g, plan_tape(g->plan, pb)), dpool = base_ptr(g, pb->args[1]);
-    LLVMValueRef cs = const_i64_array(g, s, 13), pls = const_i64_array(g, ps, 12);
+    LLVMValueRef cs = shape_array(g, in, s, 13), pls = shape_array(g, pb, ps, 12);
     if (in->op == OP_CONV2D_BWD_X) {
       LLVMValueRef args[8] = {g->pool, cs, pls, tape, dpool, base_ptr(g, in->args[1]), base_ptr(g, in->res[0]),
                               scratch_ptr(g)};
@@ -1173,7 +1258,7 @@ static void lower_conv(Gen *g, Inst *in) {
                              {"rt_conv2d_backward_filter", "rt_conv2d_backward_filter_f64"}};
   int k = in->op == OP_CONV2D ? 0 : in->op == OP_CONV2D_BWD_X ? 1 : 2;
   LLVMTypeRef ps[6] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
-  LLVMValueRef args[6] = {g->pool, const_i64_array(g, s, 13), base_ptr(g, in->args[0]), base_ptr(g, in->args[1]),
+  LLVMValueRef args[6] = {g->pool, shape_array(g, in, s, 13), base_ptr(g, in->args[0]), base_ptr(g, in->args[1]),
                           base_ptr(g, in->res[0]), scratch_ptr(g)};
   g_call(g, names[k][f64], g->t_void, ps, 6, args);
 }
@@ -1193,18 +1278,18 @@ static void lower_pool(Gen *g, Inst *in) {
   LLVMTypeRef ps[5] = {g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr, g->t_ptr};
   const Value *tape = plan_tape(g->plan, in);
   if (tape && in->op == OP_MAXPOOL2D) { /* y and the argmax tape */
-    LLVMValueRef args[5] = {g->pool, const_i64_array(g, s, 12), base_ptr(g, in->args[0]), base_ptr(g, in->res[0]),
+    LLVMValueRef args[5] = {g->pool, shape_array(g, in, s, 12), base_ptr(g, in->args[0]), base_ptr(g, in->res[0]),
                             base_ptr(g, tape)};
     g_call(g, "rt_maxpool2d_forward_tape", g->t_void, ps, 5, args);
     return;
   }
   if (tape && in->op == OP_MAXPOOL2D_BWD) { /* dx from the tape and dy; x is not read */
-    LLVMValueRef args[5] = {g->pool, const_i64_array(g, s, 12), base_ptr(g, tape), base_ptr(g, in->args[1]),
+    LLVMValueRef args[5] = {g->pool, shape_array(g, in, s, 12), base_ptr(g, tape), base_ptr(g, in->args[1]),
                             base_ptr(g, in->res[0])};
     g_call(g, "rt_maxpool2d_backward_tape", g->t_void, ps, 5, args);
     return;
   }
-  LLVMValueRef args[5] = {g->pool, const_i64_array(g, s, 12), base_ptr(g, in->args[0]), NULL, NULL};
+  LLVMValueRef args[5] = {g->pool, shape_array(g, in, s, 12), base_ptr(g, in->args[0]), NULL, NULL};
   int n = 4;
   if (in->nargs == 2) {
     args[3] = base_ptr(g, in->args[1]);
@@ -1221,11 +1306,11 @@ static void lower_gather(Gen *g, Inst *in) {
   DType dt = v->ty.dtype;
   if (in->op == OP_GATHER) {
     const Value *t = in->args[0], *idx = in->args[1];
-    int64_t V = t->ty.dim[0], D = t->ty.dim[1], S = type_numel(&idx->ty);
+    int64_t V = t->ty.dim[0], D = t->ty.dim[1];
     LLVMValueRef tp = base_ptr(g, t), ip = base_ptr(g, idx), op = base_ptr(g, v);
     LLVMBasicBlockRef h, e;
     LLVMValueRef s;
-    g_loop_begin(g, g_i64(g, S), &h, &e, &s);
+    g_loop_begin(g, numel_val(g, &idx->ty), &h, &e, &s);
     LLVMValueRef row = LLVMBuildSExt(g->b, load_elem(g, ip, TY_I32, s), g->t_i64, "");
     row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, row, g_i64(g, 0), ""), g_i64(g, 0), row, "");
     row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, row, g_i64(g, V), ""), g_i64(g, V - 1), row, "");
@@ -1238,12 +1323,12 @@ static void lower_gather(Gen *g, Inst *in) {
   }
   /* scatter_add(idx, g) */
   const Value *idx = in->args[0], *gr = in->args[1];
-  int64_t V = v->ty.dim[0], D = v->ty.dim[1], S = type_numel(&idx->ty);
+  int64_t V = v->ty.dim[0], D = v->ty.dim[1];
   LLVMValueRef ip = base_ptr(g, idx), gp = base_ptr(g, gr), op = base_ptr(g, v);
   LLVMBuildMemSet(g->b, op, LLVMConstInt(g->t_i8, 0, 0), g_i64(g, (int64_t)type_bytes(&v->ty)), 1);
   LLVMBasicBlockRef h, e, h2, e2;
   LLVMValueRef s, d;
-  g_loop_begin(g, g_i64(g, S), &h, &e, &s);
+  g_loop_begin(g, numel_val(g, &idx->ty), &h, &e, &s);
   LLVMValueRef row = LLVMBuildSExt(g->b, load_elem(g, ip, TY_I32, s), g->t_i64, "");
   row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, row, g_i64(g, 0), ""), g_i64(g, 0), row, "");
   row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, row, g_i64(g, V), ""), g_i64(g, V - 1), row, "");
@@ -1301,7 +1386,7 @@ static void lower_for(Gen *g, Inst *in) {
       store_elem(g, dst, row->ty.dtype, n.flat_idx, expr(g, row, &n));
       nest_end(g, &n);
     } else {
-      copy_bytes(g, dst, base_ptr(g, row), rb);
+      copy_bytes_of(g, dst, base_ptr(g, row), &row->ty);
     }
   }
   g_loop_end(g, h, e, step);
@@ -1320,7 +1405,7 @@ static void lower_return(Gen *g, Inst *in) {
       store_elem(g, dst, v->ty.dtype, n.flat_idx, expr(g, v, &n));
       nest_end(g, &n);
     } else {
-      copy_bytes(g, dst, base_ptr(g, v), type_bytes(&v->ty));
+      copy_bytes_of(g, dst, base_ptr(g, v), &v->ty);
     }
   }
 }
@@ -1416,7 +1501,7 @@ static void lower_group(Gen *g, const PlanGroup *pg) {
   const ElemPlan *ep = &gg.ep;
   int64_t outer = ep->flat ? type_numel(&ep->space) : ep->space.dim[0];
   int64_t per = ep->flat ? 1 : type_numel(&ep->space) / (outer ? outer : 1);
-  par_range(g, pg->m[0], outer, per * pg->n, group_body, &gg);
+  par_range(g, pg->m[0], outer, outer_count(g, ep), per * pg->n, group_body, &gg);
 }
 
 static void lower_block(Gen *g, Block *b) {
@@ -1456,6 +1541,14 @@ LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
   g->entry_alloca_point = LLVMBuildAlloca(g->b, g->t_i8, "allocas");
   g->hoist_point = g->entry_alloca_point;
   pm_init(&g->bufptr, g->a);
+  g->dim_arg = ir_dim_arg(f);
+  g->dim_bound = 0;
+  if (g->dim_arg) { /* the run-time size: loaded once, a register every loop reads (and tasks get) */
+    for (int i = 0; i < f->body->nargs && !g->dim_bound; i++) g->dim_bound = type_dyn_bound(&f->body->args[i]->ty);
+    if (!g->dim_bound) g->dim_bound = 1;
+    LLVMValueRef nv = LLVMBuildLoad2(g->b, g->t_i32, slot_ptr(g, g->dim_arg->res), "n");
+    pm_put(&g->reg, g->dim_arg, nv);
+  }
   lower_block(g, f->body);
   LLVMBuildRetVoid(g->b);
   return fn;

@@ -30,6 +30,8 @@ typedef struct Gen {
   PtrMap reg;        /* Value* -> LLVMValueRef: loop indices (i32 registers) */
   int nargs;         /* f's argument count (results follow in bufs) */
   LLVMValueRef range_lo, range_hi; /* the next nest's outer loop range (a parallel chunk) */
+  const Value *dim_arg;  /* f's run-time size argument (SCALAR_DIM, loaded into reg at entry), or NULL */
+  int64_t dim_bound;     /* its bound */
   /* While an elementwise nest is emitted: the storage roots it writes and
    * their alias scopes (loads from other storage and the other writes
    * carry !noalias of them, so LLVM vectorizes without run-time checks). */

@@ -45,10 +45,10 @@ static Types make_types(Gen *g) {
   Types t;
   LLVMTypeRef a8 = LLVMArrayType2(g->t_i64, 8), p2 = LLVMArrayType2(g->t_ptr, 2);
   LLVMTypeRef I = g->t_i32, L = g->t_i64, D = g->t_f64, P = g->t_ptr;
-  t.slot = st(g, (LLVMTypeRef[]){I, I, I, I, a8, P, L}, 7);
+  t.slot = st(g, (LLVMTypeRef[]){I, I, I, I, a8, P, L, I}, 8);
   t.info = st(g, (LLVMTypeRef[]){P, I, a8, L, L}, 5);
   t.param = st(g, (LLVMTypeRef[]){t.info, I, L, I, D, D}, 6);
-  t.func = st(g, (LLVMTypeRef[]){P, P, I, I, P, P, I, I, L}, 9);
+  t.func = st(g, (LLVMTypeRef[]){P, P, I, I, P, P, I, I, L, L}, 10);
   t.train = st(g, (LLVMTypeRef[]){I, I, I, I, I, D, D, D, D, D, D, I, I, L, L, D, D, D, L, L, I, I, p2, p2, D, D, D, D, L, L, I, L}, 32);
   t.desc = st(g, (LLVMTypeRef[]){L, I, I, P, P, P, I, P, L, L, I, P, L, P}, 14);
   return t;
@@ -208,9 +208,9 @@ static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nus
     const char *name = results ? (f->ret_name ? f->ret_name[i] : NULL) : f->body->args[i]->name;
     if (results ? user_visible_res(role) : role == RT_IN_INPUT) index = user++;
     int64_t bound = results ? 0 : index_bound(f, f->body->args[i]);
-    LLVMValueRef fields[7] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
-                              cstr(g, name ? name : ""), cl(g, bound)};
-    v[i] = cst(g, T->slot, fields, 7);
+    LLVMValueRef fields[8] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
+                              cstr(g, name ? name : ""), cl(g, bound), ci(g, ty->dyn)};
+    v[i] = cst(g, T->slot, fields, 8);
   }
   *nuser = user;
   if (!n) return LLVMConstNull(g->t_ptr);
@@ -256,6 +256,14 @@ static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
 
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
+/* The bound of f's run-time size, 0 without one. */
+static int64_t func_dim_bound(const Func *f) {
+  if (!ir_dim_arg(f)) return 0;
+  for (int i = 0; i < f->body->nargs; i++)
+    if (type_dyn_bound(&f->body->args[i]->ty)) return type_dyn_bound(&f->body->args[i]->ty);
+  return 1;
+}
+
 static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
   Gen *g = &cg->g;
   Types T = make_types(g);
@@ -288,9 +296,9 @@ static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
     int nin = 0, nout = 0;
     LLVMValueRef args = slots(cg, &T, cf->ir, false, &nin);
     LLVMValueRef res = slots(cg, &T, cf->ir, true, &nout);
-    LLVMValueRef f[9] = {cstr(g, cf->api_name), impls[i], ci(g, cf->ir->body->nargs), ci(g, cf->ir->nret), args, res,
-                         ci(g, nin), ci(g, nout), cl(g, (int64_t)cf->ws_bytes)};
-    fv[i] = cst(g, T.func, f, 9);
+    LLVMValueRef f[10] = {cstr(g, cf->api_name), impls[i], ci(g, cf->ir->body->nargs), ci(g, cf->ir->nret), args, res,
+                          ci(g, nin), ci(g, nout), cl(g, (int64_t)cf->ws_bytes), cl(g, func_dim_bound(cf->ir))};
+    fv[i] = cst(g, T.func, f, 10);
     if (cf->ws_bytes > ws) ws = cf->ws_bytes;
   }
   cg->ws_bytes = ws;
@@ -352,21 +360,31 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
     for (int k = 0; k < f->body->nargs; k++) nin += f->arg_role[k].kind == ARG_INPUT;
     for (int k = 0; k < f->nret; k++) nout += user_visible_res(role_of_res(f->ret_role[k]));
     int n = nin + nout;
-    LLVMTypeRef ps[257];
+    /* a function with a run-time size takes it right after the object:
+     * NAME_fn(m, int64_t n, pointers...) */
+    unsigned dn = ir_dim_arg(f) ? 1 : 0;
+    LLVMTypeRef ps[258];
     if (n > 256) die("too many arguments for the C API");
     ps[0] = P;
-    for (int k = 0; k < n; k++) ps[k + 1] = P;
-    fn = api_fn(cg, cf->api_name, I, ps, n + 1);
+    if (dn) ps[1] = L;
+    for (int k = 0; k < n; k++) ps[k + 1 + dn] = P;
+    fn = api_fn(cg, cf->api_name, I, ps, n + 1 + (int)dn);
     LLVMValueRef arr = LLVMBuildAlloca(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), "user");
     for (int k = 0; k < n; k++) {
       LLVMValueRef idx[2] = {cl(g, 0), cl(g, k)};
-      LLVMBuildStore(g->b, LLVMGetParam(fn, (unsigned)k + 1), LLVMBuildGEP2(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), arr, idx, 2, ""));
+      LLVMBuildStore(g->b, LLVMGetParam(fn, (unsigned)k + 1 + dn), LLVMBuildGEP2(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), arr, idx, 2, ""));
     }
     bool is_train = !strcmp(f->name, "train_step");
     LLVMValueRef r;
-    if (is_train)
+    if (is_train && dn)
+      r = rtcall(g, "rt_model_train_step_n", I, (LLVMTypeRef[]){P, P, L, P, I}, 5,
+                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), arr, ci(g, n)});
+    else if (is_train)
       r = rtcall(g, "rt_model_train_step", I, (LLVMTypeRef[]){P, P, P, I}, 4,
                  (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), arr, ci(g, n)});
+    else if (dn)
+      r = rtcall(g, "rt_model_call_n", I, (LLVMTypeRef[]){P, P, I, L, P, I}, 6,
+                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), ci(g, i), LLVMGetParam(fn, 1), arr, ci(g, n)});
     else
       r = rtcall(g, "rt_model_call", I, (LLVMTypeRef[]){P, P, I, P, I}, 5,
                  (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), ci(g, i), arr, ci(g, n)});
@@ -703,6 +721,7 @@ static const RtSym rt_syms[] = {
     RT(rt_avgpool2d_backward), RT(rt_maxpool2d_forward_f64), RT(rt_maxpool2d_backward_f64),
     RT(rt_maxpool2d_pick_f64), RT(rt_avgpool2d_forward_f64), RT(rt_avgpool2d_backward_f64),
     RT(rt_rand_uniform), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
+    RT(rt_model_call_n), RT(rt_model_train_step_n),
     RT(rt_model_param_info), RT(rt_model_params), RT(rt_model_grads), RT(rt_model_save), RT(rt_model_load),
     RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),
 };

@@ -99,5 +99,6 @@ int elf_dynsyms(const char *path, DynSym **out, char *err, size_t errn);
 /* The test groups, each a list for unit_run (tests/unit_main.h). */
 extern const UnitTest abi_api_tests[];
 extern const UnitTest abi_ckpt_tests[];
+extern const UnitTest abi_dyn_tests[];
 
 #endif

@@ -316,6 +316,7 @@ int main(void) {
       rc = unit_run("library", lib_tests);
       rc |= unit_run("api", abi_api_tests);
       rc |= unit_run("checkpoints", abi_ckpt_tests);
+      rc |= unit_run("run-time batch", abi_dyn_tests);
     }
   }
   remove_tmp_dir();

@@ -191,6 +191,24 @@ setup)
   fi
   ;;
 
+dynbatch)
+  # the MLP with a run-time batch (dim B <= 96) evaluates its last partial
+  # test batch (1000 = 10 x 96 + 40) at its real size, without padding or a
+  # second call, and measures exactly what the static build measures
+  fresh "$test"
+  sed 's/^const B = .*/dim B <= 96/' "$src/samples/fashion_mlp.nn" >mlp_dyn.nn
+  check "$test: the sample's batch line" grep -q '^dim B <= 96' mlp_dyn.nn
+  "$nnc" mlp_dyn.nn -D H=64 --emit=exe -o dyn && "$nnc" "$src/samples/fashion_mlp.nn" -D B=96 -D H=64 --emit=exe -o st ||
+    fail=$((fail + 1))
+  if run "$test" 0 ./dyn "${train_data[@]}" --epochs 1 --limit 1920 --progress none; then
+    d="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
+    run "$test" 0 ./st "${train_data[@]}" --epochs 1 --limit 1920 --progress none
+    s="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
+    has "$test: test loss and accuracy" "$d" 'test loss [0-9.]+, accuracy'
+    check "$test: the same as the static build ($d / $s)" test "$d" = "$s"
+  fi
+  ;;
+
 mlp | cnn)
   need_fm
   fresh "$test"

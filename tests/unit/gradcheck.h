@@ -60,7 +60,7 @@ static inline Compiled *gc_compiled(Arena *a, const char *rel, const Define *def
 /* The same with --max-tape-bytes=max_tape (0: none). */
 static inline Compiled *gc_compiled_budget(Arena *a, const char *rel, const Define *defs, int ndefs, size_t max_tape) {
   static char path[1024];
-  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
+  snprintf(path, sizeof path, rel[0] == '/' ? "%.0s%s" : "%s/%s", NNC_SOURCE_DIR, rel); /* or an absolute path */
   Diag d;
   char *src;
   Program *p;
@@ -77,11 +77,20 @@ static inline Compiled *gc_compiled_budget(Arena *a, const char *rel, const Defi
 /* Random inputs for f: floats uniform in [-1, 1] unless `range` says
  * otherwise for an argument name ("name=lo:hi", "name=+-lo:hi" for a
  * random sign, i32 "name=lo:hi" integers in [lo, hi)). */
-static inline void gc_inputs(const Func *f, ITensor *args, const char *ranges, uint64_t seed) {
+/* With a run-time dimension the inputs have n rows (0: its bound) and
+ * the size argument holds n. */
+static inline void gc_inputs_n(const Func *f, ITensor *args, const char *ranges, uint64_t seed, int64_t dn) {
   uint64_t s = seed;
+  const Value *dv = ir_dim_arg(f);
+  for (int i = 0; dv && !dn && i < f->body->nargs; i++) dn = type_dyn_bound(&f->body->args[i]->ty);
   for (int i = 0; i < f->body->nargs; i++) {
     const Value *v = f->body->args[i];
-    args[i] = itensor_new(&v->ty);
+    Type ct = type_concrete(&v->ty, dn);
+    args[i] = itensor_new(&ct);
+    if (v == dv) {
+      args[i].d[0] = (double)dn;
+      continue;
+    }
     double lo = -1, hi = 1;
     bool pm = false;
     if (v->ty.dtype == TY_I32) lo = 0, hi = 3;
@@ -101,7 +110,7 @@ static inline void gc_inputs(const Func *f, ITensor *args, const char *ranges, u
         if (*p == ':') hi = strtod(p + 1, NULL);
       }
     }
-    int64_t n = type_numel(&v->ty);
+    int64_t n = type_numel(&ct);
     for (int64_t k = 0; k < n; k++) {
       double u = gc_rand(&s);
       double x = lo + (hi - lo) * u;
@@ -110,6 +119,10 @@ static inline void gc_inputs(const Func *f, ITensor *args, const char *ranges, u
       args[i].d[k] = x;
     }
   }
+}
+
+static inline void gc_inputs(const Func *f, ITensor *args, const char *ranges, uint64_t seed) {
+  gc_inputs_n(f, args, ranges, seed, 0);
 }
 
 static inline void gc_free_all(ITensor *t, int n) {

@@ -29,7 +29,7 @@ static Layout c_layout(CgAbiStruct which) {
   case CG_ABI_SLOT:
     l.name = "rt_slot", l.size = sizeof(rt_slot);
     FIELD(rt_slot, role), FIELD(rt_slot, index), FIELD(rt_slot, dtype), FIELD(rt_slot, rank);
-    FIELD(rt_slot, shape), FIELD(rt_slot, name), FIELD(rt_slot, index_bound);
+    FIELD(rt_slot, shape), FIELD(rt_slot, name), FIELD(rt_slot, index_bound), FIELD(rt_slot, dyn_axes);
     break;
   case CG_ABI_TENSOR_INFO:
     l.name = "nn_tensor_info", l.size = sizeof(nn_tensor_info);
@@ -45,7 +45,7 @@ static Layout c_layout(CgAbiStruct which) {
     l.name = "rt_func_desc", l.size = sizeof(rt_func_desc);
     FIELD(rt_func_desc, name), FIELD(rt_func_desc, impl), FIELD(rt_func_desc, nargs), FIELD(rt_func_desc, nres);
     FIELD(rt_func_desc, args), FIELD(rt_func_desc, res), FIELD(rt_func_desc, nuser_in);
-    FIELD(rt_func_desc, nuser_out), FIELD(rt_func_desc, ws_bytes);
+    FIELD(rt_func_desc, nuser_out), FIELD(rt_func_desc, ws_bytes), FIELD(rt_func_desc, dim_bound);
     break;
   case CG_ABI_TRAIN:
     l.name = "rt_train_desc", l.size = sizeof(rt_train_desc);

@@ -140,8 +140,12 @@ static double rel_err(const ITensor *want, const void *got) {
 
 /* Call function fi: through rt_model_call for the JIT, through the
  * library's exported NAME_fn entry point for a shared library. */
-static nn_status invoke(Lib *lib, rt_model *mdl, int fi, void **u, int n) {
+static nn_status invoke(Lib *lib, rt_model *mdl, int fi, void **u, int n, int64_t dn) {
   bool train = !strcmp(lib->d->funcs[fi].name, "train_step");
+  if (dn) { /* a run-time size: through the runtime (the ABI test calls the API) */
+    if (lib->so) return NN_ERR_INTERNAL;
+    return train ? rt_model_train_step_n(lib->d, mdl, dn, u, n) : rt_model_call_n(lib->d, mdl, fi, dn, u, n);
+  }
   if (!lib->so) return train ? rt_model_train_step(lib->d, mdl, u, n) : rt_model_call(lib->d, mdl, fi, u, n);
   char sym[160];
   snprintf(sym, sizeof sym, "t_%s", lib->d->funcs[fi].name);
@@ -173,10 +177,11 @@ static uint8_t *lib_buffer(Lib *lib, rt_model *mdl, bool grads) {
 /* Input ranges by function index (op cases), NULL for defaults. */
 static const char *func_ranges[512];
 
-static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char *what) {
+static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char *what, int64_t dn) {
   const rt_func_desc *fd = &lib->d->funcs[fi];
   ITensor args[128];
-  gc_inputs(f, args, fi < 512 ? func_ranges[fi] : NULL, 4242 + (uint64_t)fi);
+  if (!ir_dim_arg(f)) dn = 0;
+  gc_inputs_n(f, args, fi < 512 ? func_ranges[fi] : NULL, 4242 + (uint64_t)fi + (uint64_t)dn, dn);
   /* parameters come from the model's buffer */
   for (int i = 0; i < f->body->nargs; i++)
     if (f->arg_role[i].kind == ARG_PARAM) {
@@ -193,7 +198,7 @@ static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char 
       const rt_param_desc *p = &lib->d->params[r.index % np];
       const uint8_t *src = mdl->state + (size_t)slot * lib->d->param_bytes + p->byte_offset;
       for (int64_t k = 0; k < type_numel(&args[i].ty); k++) args[i].d[k] = from_buffer(src, args[i].ty.dtype, k);
-    } else if (r.kind == ARG_SCALAR) {
+    } else if (r.kind == ARG_SCALAR && r.index != SCALAR_DIM) {
       args[i].d[0] = r.index == SCALAR_LR ? (args[i].ty.dtype == TY_F64 ? mdl->lr_f64 : mdl->lr_f32)
                    : r.index == SCALAR_STEP ? (double)t
                    : (double)(int32_t)(uint32_t)((mdl->seed * 0x9E3779B97F4A7C15ull + t) >> 17);
@@ -210,7 +215,7 @@ static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char 
       user[nu++] = calloc((size_t)type_numel(&f->ret[k]) + 1, dtype_size(f->ret[k].dtype));
   }
   CU_ASSERT_EQUAL(nu, fd->nuser_in + fd->nuser_out);
-  nn_status st = invoke(lib, mdl, fi, user, nu);
+  nn_status st = invoke(lib, mdl, fi, user, nu, dn);
   CU_ASSERT_EQUAL(st, NN_OK);
   ITensor want[128];
   char err[256];
@@ -249,7 +254,7 @@ static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char 
   return failed ? -1 : worst;
 }
 
-static void run_all(Compiled *c, int opt, const char *what, int *failures, bool so) {
+static void run_all(Compiled *c, int opt, const char *what, int *failures, bool so, int64_t dn) {
   Lib lib;
   memset(&lib, 0, sizeof lib);
   if (!(so ? build_so(c, opt, &lib) : build_lib(c, opt, &lib))) {
@@ -267,7 +272,7 @@ static void run_all(Compiled *c, int opt, const char *what, int *failures, bool 
   }
   /* the library's functions are the module's, in order */
   for (int fi = 0; fi < lib.d->nfuncs; fi++) {
-    double e = compare_func(&lib, mdl, c->m->funcs[fi], fi, what);
+    double e = compare_func(&lib, mdl, c->m->funcs[fi], fi, what, dn);
     if (e < 0) (*failures)++;
   }
   if (lib.so) {
@@ -321,7 +326,7 @@ static void test_ops(void) {
       CU_ASSERT_TRUE(c->ok);
       char what[128];
       snprintf(what, sizeof what, "op cases (%s, -O%d)", variant ? "f32" : "f64", opt);
-      run_all(c, opt, what, &failures, false);
+      run_all(c, opt, what, &failures, false, 0);
       arena_free(a);
     }
   }
@@ -344,7 +349,7 @@ static void check_sample_budget(const char *rel, const Define *defs, int n, size
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     char what[256];
     snprintf(what, sizeof what, "%s -O%d %s", rel, opt, so ? ".so" : "JIT");
-    run_all(c, opt, what, &failures, so);
+    run_all(c, opt, what, &failures, so, 0);
     arena_free(a);
   }
   CU_ASSERT_EQUAL(failures, 0);
@@ -416,7 +421,35 @@ static void test_index_bounds(void) {
   }
 }
 
-static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds},{"every op case: JIT vs interpreter", test_ops},
+/* Models with a run-time batch (`dim N <= 12`): every function through the
+ * JIT at -O0 and -O3 (every loop a parallel task), at n = 1, 7 and the
+ * bound, against the interpreter at the same n. */
+static void check_dyn(const char *rel) {
+  static const int64_t sizes[] = {1, 7, 12};
+  int failures = 0;
+  for (int opt = 0; opt <= 3; opt += 3)
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+      Arena *a = arena_new();
+      Compiled *c = gc_compiled(a, rel, NULL, 0);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+      char what[256];
+      snprintf(what, sizeof what, "%s -O%d n=%lld", rel, opt, (long long)sizes[k]);
+      run_all(c, opt, what, &failures, false, sizes[k]);
+      arena_free(a);
+    }
+  CU_ASSERT_EQUAL(failures, 0);
+}
+
+static void test_dyn_mlp(void) { check_dyn("tests/nn/dyn_mlp.nn"); }
+static void test_dyn_ops(void) { check_dyn("tests/nn/dyn_ops.nn"); }
+static void test_dyn_cnn(void) { check_dyn("tests/nn/dyn_cnn.nn"); }
+static void test_dyn_rnn(void) { check_dyn("tests/nn/dyn_rnn.nn"); }
+
+static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds},
+                           {"run-time batch: MLP at n = 1, 7, 12", test_dyn_mlp},
+                           {"run-time batch: ops at n = 1, 7, 12", test_dyn_ops},
+                           {"run-time batch: CNN at n = 1, 7, 12", test_dyn_cnn},
+                           {"run-time batch: RNN at n = 1, 7, 12", test_dyn_rnn},{"every op case: JIT vs interpreter", test_ops},
                            {"fashion_mlp", test_mlp},
                            {"fashion_cnn", test_cnn},
                            {"char_rnn", test_rnn},

@@ -623,7 +623,57 @@ static void test_usage(void) {
   CU_ASSERT_EQUAL(run_eval(model_path, "--fn", "f", "-D", "noequals", "-o", O, NULL), 2);
 }
 
+/* A run-time batch: n comes from the inputs' rows; compiled code and the
+ * interpreter agree at n = 1, 7 and the bound; more rows than the bound is
+ * an error naming the file. */
+static void test_dyn_batch(void) {
+  char model[1024];
+  snprintf(model, sizeof model, "%s/tests/nn/dyn_mlp.nn", NNC_SOURCE_DIR);
+  static const int64_t sizes[] = {1, 7, 12, 13};
+  for (int k = 0; k < 4; k++) {
+    Type tx = type_make(TY_F32, 2, (int64_t[]){sizes[k], 6}), ty = type_make(TY_I32, 1, (int64_t[]){sizes[k]});
+    ITensor x = itensor_new(&tx), y = itensor_new(&ty);
+    uint64_t s = 5 + (uint64_t)k;
+    for (int64_t i = 0; i < type_numel(&tx); i++) x.d[i] = gc_rand(&s) - 0.5;
+    for (int64_t i = 0; i < sizes[k]; i++) y.d[i] = (double)(i % 3);
+    write_npy(tp("dx.npy"), &x, RT_F32);
+    write_npy(tp("dy.npy"), &y, RT_I32);
+    itensor_free(&x), itensor_free(&y);
+    char ix[1100], iy[1100];
+    snprintf(ix, sizeof ix, "x=%s", tp("dx.npy"));
+    snprintf(iy, sizeof iy, "y=%s", tp("dy.npy"));
+    int rj = run_eval(model, "--fn", "loss", "--grad", "--input", ix, "--input", iy, "-o", tp("dj.safetensors"), NULL);
+    if (sizes[k] > 12) {
+      CU_ASSERT_EQUAL(rj, 1);
+      CU_ASSERT(err_has("dx.npy: input 'x' of @loss has 13 rows, but N is at most 12", NULL));
+      continue;
+    }
+    CU_ASSERT_EQUAL_FATAL(rj, 0);
+    CU_ASSERT_EQUAL_FATAL(run_eval(model, "--fn", "loss", "--grad", "--interp", "--input", ix, "--input", iy, "-o",
+                                   tp("di.safetensors"), NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(run_eval(model, "--fn", "forward", "--input", ix, "-o", tp("df.safetensors"), NULL), 0);
+    rt_tensorset a, b, f;
+    CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("dj.safetensors"), &a), NN_OK);
+    CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("di.safetensors"), &b), NN_OK);
+    CU_ASSERT_EQUAL_FATAL(rt_st_read(tp("df.safetensors"), &f), NN_OK);
+    CU_ASSERT_EQUAL(a.n, b.n);
+    for (int t = 0; t < a.n; t++) {
+      const rt_tensor *u = &a.t[t], *v = rt_ts_find(&b, u->name);
+      CU_ASSERT_FATAL(v && u->nbytes == v->nbytes);
+      for (size_t e = 0; e < u->nbytes / 4; e++) {
+        float p = ((const float *)u->data)[e], q = ((const float *)v->data)[e];
+        CU_ASSERT(fabsf(p - q) <= 1e-5f * (fabsf(q) > 1 ? fabsf(q) : 1));
+      }
+    }
+    const rt_tensor *o = rt_ts_find(&f, "output");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(o->rank == 2 && o->shape[0] == sizes[k] && o->shape[1] == 3);
+    rt_ts_free(&a), rt_ts_free(&b), rt_ts_free(&f);
+  }
+}
+
 static UnitTest tests[] = {
+    {"a run-time batch: n from the inputs, compiled = interpreter", test_dyn_batch},
     {"every sample's forward function, seeded parameters (f32)", test_forward_f32},
     {"a forward function in f64", test_forward_f64},
     {"every sample's loss with --grad and a parameter file (f32, compiled code)", test_grad_f32},

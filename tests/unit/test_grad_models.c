@@ -14,7 +14,7 @@
 /* Parameters small enough that tanh/sigmoid do not saturate. */
 static const char *model_ranges(void) { return ""; }
 
-static void check_sample(const char *rel, const Define *defs, int ndefs, int maxel) {
+static void check_sample_n(const char *rel, const Define *defs, int ndefs, int maxel, int64_t dn) {
   Arena *a = arena_new();
   Compiled *c = gc_compiled(a, rel, defs, ndefs);
   CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -24,16 +24,84 @@ static void check_sample(const char *rel, const Define *defs, int ndefs, int max
   CU_ASSERT_PTR_NOT_NULL_FATAL(f);
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);
   ITensor args[128];
-  gc_inputs(f, args, model_ranges(), 99);
+  gc_inputs_n(f, args, model_ranges(), 99 + (uint64_t)dn, dn);
   /* scale parameters down: random [-1,1] weights saturate deep models */
   for (int i = 0; i < f->body->nargs; i++)
     if (f->arg_role[i].kind == ARG_PARAM)
       for (int64_t k = 0; k < type_numel(&args[i].ty); k++) args[i].d[k] *= 0.5;
   double err = gc_check(f, g, args, 1e-6, maxel, rel);
   CU_ASSERT(err <= 1e-6);
-  fprintf(stderr, "  %s: worst relative gradient error %.2e\n", rel, err);
+  if (dn) fprintf(stderr, "  %s (n = %lld): worst relative gradient error %.2e\n", rel, (long long)dn, err);
+  else fprintf(stderr, "  %s: worst relative gradient error %.2e\n", rel, err);
   gc_free_all(args, f->body->nargs);
   arena_free(a);
+}
+
+static void check_sample(const char *rel, const Define *defs, int ndefs, int maxel) {
+  check_sample_n(rel, defs, ndefs, maxel, 0);
+}
+
+/* Models with a run-time batch: the gradient at two sizes. */
+static void test_dyn_grads(void) {
+  const char *models[] = {"tests/nn/dyn_mlp.nn", "tests/nn/dyn_ops.nn", "tests/nn/dyn_cnn.nn", "tests/nn/dyn_rnn.nn"};
+  for (int m = 0; m < 4; m++) {
+    check_sample_n(models[m], NULL, 0, 40, 2);
+    check_sample_n(models[m], NULL, 0, 40, 5);
+  }
+}
+
+/* At run-time size n, a model computes what its static twin (`const N = n`
+ * instead of `dim N <= 12`) computes: the loss (a mean over the real n
+ * rows) and every gradient, in f64. */
+static void test_dyn_static_twin(void) {
+  const char *models[] = {"tests/nn/dyn_mlp.nn", "tests/nn/dyn_ops.nn", "tests/nn/dyn_cnn.nn", "tests/nn/dyn_rnn.nn"};
+  for (int m = 0; m < 4; m++)
+    for (int64_t dn = 1; dn <= 12; dn += 5) {
+      char src[1024], twin[1024];
+      snprintf(src, sizeof src, "%s/%s", NNC_SOURCE_DIR, models[m]);
+      snprintf(twin, sizeof twin, "%s/tests/twin_%d.nn", NNC_BINARY_DIR, m);
+      FILE *in = fopen(src, "r"), *out = fopen(twin, "w");
+      CU_ASSERT_FATAL(in && out);
+      char line[512];
+      while (fgets(line, sizeof line, in)) {
+        if (!strncmp(line, "dim N <= 12", 11)) fprintf(out, "const N = %lld\n", (long long)dn);
+        else fputs(line, out);
+      }
+      fclose(in);
+      fclose(out);
+      Arena *a = arena_new();
+      Compiled *cd = gc_compiled(a, models[m], NULL, 0), *cs = gc_compiled(a, twin, NULL, 0);
+      CU_ASSERT_FATAL(cd && cs);
+      Func *gd = compiled_grad(cd, "loss"), *gs = compiled_grad(cs, "loss");
+      CU_ASSERT_FATAL(gd && gs && ir_dim_arg(gd) && !ir_dim_arg(gs));
+      ITensor args[128], rd[128], rs[128];
+      gc_inputs_n(gd, args, NULL, 7, dn);
+      char err[256];
+      CU_ASSERT_TRUE_FATAL(interp_run(gd, args, gd->body->nargs, rd, INTERP_F64, err, sizeof err));
+      /* the twin takes the same arguments but the size */
+      ITensor sargs[128];
+      int ns = 0;
+      for (int i = 0; i < gd->body->nargs; i++)
+        if (gd->body->args[i] != ir_dim_arg(gd)) sargs[ns++] = args[i];
+      CU_ASSERT_EQUAL_FATAL(ns, gs->body->nargs);
+      CU_ASSERT_TRUE_FATAL(interp_run(gs, sargs, ns, rs, INTERP_F64, err, sizeof err));
+      CU_ASSERT_EQUAL_FATAL(gd->nret, gs->nret);
+      for (int k = 0; k < gd->nret; k++) {
+        CU_ASSERT_FATAL(type_eq(&rd[k].ty, &rs[k].ty));
+        double worst = 0;
+        for (int64_t e = 0; e < type_numel(&rd[k].ty); e++) {
+          double d = fabs(rd[k].d[e] - rs[k].d[e]) / (fabs(rs[k].d[e]) > 1 ? fabs(rs[k].d[e]) : 1);
+          if (d > worst) worst = d;
+        }
+        if (!(worst <= 1e-12)) fprintf(stderr, "%s n=%lld: result %d differs from the static twin by %g\n", models[m], (long long)dn, k, worst);
+        CU_ASSERT(worst <= 1e-12);
+      }
+      gc_free_all(rd, gd->nret);
+      gc_free_all(rs, gs->nret);
+      gc_free_all(args, gd->body->nargs);
+      arena_free(a);
+      remove(twin);
+    }
 }
 
 static void test_mlp(void) {
@@ -218,6 +286,8 @@ static UnitTest tests[] = {
     {"tiny_gpt gradient through the layer loop", test_gpt},
     {"loop and unrolled twin agree", test_loop_vs_unrolled},
     {"Hessian-vector product (second order)", test_hessian_vector},
+    {"run-time batch: gradients at n = 2 and 5", test_dyn_grads},
+    {"run-time batch: same loss and gradients as the static twin", test_dyn_static_twin},
     {0, 0}};
 
 int main(void) { return unit_run("grad_models", tests); }
