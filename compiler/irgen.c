@@ -547,9 +547,10 @@ static int gen_apply(G *g, Expr *e, Value **outs);
  * holding a gradient, forward-over-reverse Hessian-vector products.
  * The functions built on the way are taken out of the module.
  *
- * Their arguments: the model's parameters, the function's arguments, then
- * the dropout seed when training; each one an input numbered by its
- * position, so that wrt masks index positions. */
+ * Their arguments: the model's parameters, the function's arguments, the
+ * run-time size when the caller has one, then the dropout seed when
+ * training; each one an input numbered by its position, so that wrt masks
+ * index positions. */
 
 static void drop_func(Module *m, Func *f) {
   for (int i = 0; i < m->nfuncs; i++)
@@ -593,12 +594,18 @@ static Func *lower_alone(G *g, FnDecl *fn) {
     ir_func_add_arg(g->a, f, fn->args[i].ty, fn->args[i].name, (Role){ARG_INPUT, k});
     g->env[fn->args[i].sym->id] = f->body->args[k];
   }
+  Value *saved_dimv = g->dimv;
+  if (saved_dimv) { /* the caller's run-time size, as an argument of its own */
+    ir_func_add_arg(g->a, f, type_scalar(TY_I32), saved_dimv->name, (Role){ARG_INPUT, k});
+    g->dimv = f->body->args[k++];
+  }
   if (saved_seed) {
     ir_func_add_arg(g->a, f, type_scalar(TY_I32), "rng_seed", (Role){ARG_INPUT, k});
     g->seed = f->body->args[k];
   }
   g->b = (Builder){.a = g->a, .block = f->body};
   gen_body(g, fn, f);
+  g->dimv = saved_dimv;
   memcpy(g->env, saved_env, sizeof(Value *) * (size_t)g->nsyms);
   g->b = saved_b;
   g->ret = saved_ret;
@@ -718,6 +725,7 @@ static int gen_apply(G *g, Expr *e, Value **outs) {
     args[k] = v ? v : ir_const_like(&g->b, &g->m->params[i].ty, 0.0); /* a top-level caller sees none */
   }
   for (int i = 0; i < dv->fn->nargs; i++, k++) args[k] = gen_as(g, e->call.args[i].value, dv->fn->args[i].ty.dtype);
+  if (g->dimv) args[k++] = g->dimv;
   if (g->seed) args[k++] = g->seed;
   for (int i = 0; dv->kind == DV_JVP && i < dv->nwrt; i++)
     args[k + position_rank(g, dv, i)] = gen_as(g, dv->tangents[i], dv->wrt_ty[i].dtype);

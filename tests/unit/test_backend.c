@@ -444,12 +444,14 @@ static void test_dyn_mlp(void) { check_dyn("tests/nn/dyn_mlp.nn"); }
 static void test_dyn_ops(void) { check_dyn("tests/nn/dyn_ops.nn"); }
 static void test_dyn_cnn(void) { check_dyn("tests/nn/dyn_cnn.nn"); }
 static void test_dyn_rnn(void) { check_dyn("tests/nn/dyn_rnn.nn"); }
+static void test_dyn_deriv(void) { check_dyn("tests/nn/dyn_deriv.nn"); }
 
 static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds},
                            {"run-time batch: MLP at n = 1, 7, 12", test_dyn_mlp},
                            {"run-time batch: ops at n = 1, 7, 12", test_dyn_ops},
                            {"run-time batch: CNN at n = 1, 7, 12", test_dyn_cnn},
-                           {"run-time batch: RNN at n = 1, 7, 12", test_dyn_rnn},{"every op case: JIT vs interpreter", test_ops},
+                           {"run-time batch: RNN at n = 1, 7, 12", test_dyn_rnn},
+                           {"run-time batch: a gradient penalty at n = 1, 7, 12", test_dyn_deriv},{"every op case: JIT vs interpreter", test_ops},
                            {"fashion_mlp", test_mlp},
                            {"fashion_cnn", test_cnn},
                            {"char_rnn", test_rnn},

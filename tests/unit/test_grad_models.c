@@ -43,8 +43,9 @@ static void check_sample(const char *rel, const Define *defs, int ndefs, int max
 
 /* Models with a run-time batch: the gradient at two sizes. */
 static void test_dyn_grads(void) {
-  const char *models[] = {"tests/nn/dyn_mlp.nn", "tests/nn/dyn_ops.nn", "tests/nn/dyn_cnn.nn", "tests/nn/dyn_rnn.nn"};
-  for (int m = 0; m < 4; m++) {
+  const char *models[] = {"tests/nn/dyn_mlp.nn", "tests/nn/dyn_ops.nn", "tests/nn/dyn_cnn.nn", "tests/nn/dyn_rnn.nn",
+                          "tests/nn/dyn_deriv.nn"};
+  for (int m = 0; m < 5; m++) {
     check_sample_n(models[m], NULL, 0, 40, 2);
     check_sample_n(models[m], NULL, 0, 40, 5);
   }
@@ -54,8 +55,9 @@ static void test_dyn_grads(void) {
  * instead of `dim N <= 12`) computes: the loss (a mean over the real n
  * rows) and every gradient, in f64. */
 static void test_dyn_static_twin(void) {
-  const char *models[] = {"tests/nn/dyn_mlp.nn", "tests/nn/dyn_ops.nn", "tests/nn/dyn_cnn.nn", "tests/nn/dyn_rnn.nn"};
-  for (int m = 0; m < 4; m++)
+  const char *models[] = {"tests/nn/dyn_mlp.nn", "tests/nn/dyn_ops.nn", "tests/nn/dyn_cnn.nn", "tests/nn/dyn_rnn.nn",
+                          "tests/nn/dyn_deriv.nn"};
+  for (int m = 0; m < 5; m++)
     for (int64_t dn = 1; dn <= 12; dn += 5) {
       char src[1024], twin[1024];
       snprintf(src, sizeof src, "%s/%s", NNC_SOURCE_DIR, models[m]);
