@@ -8,9 +8,10 @@
  *   3. check parameter types and initializers;
  *   4. check every function body;
  *   5. refuse recursion (functions are inlined into a static graph);
- *   6. resolve the train block.
+ *   6. resolve the train block;
+ *   7. refuse programs too large or too deep once calls are inlined.
  * Builtin calls are typed by builtins.c. Names live in one hash table with
- * shadow chains; leaving a scope pops the bindings made in it. */
+ * shadow chains (strmap.h); leaving a scope pops the bindings made in it. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -24,45 +25,18 @@ struct Entry {
   const char *name;
   Sym *top;        /* innermost binding, NULL when none is live */
   FnDecl *fn;      /* the function of this name (its first definition), or NULL */
-  Entry *next;     /* bucket chain */
 };
 
-static unsigned hash_str(const char *s) {
-  unsigned h = 2166136261u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
-/* Double the table when the chains get long, so that lookups stay O(1)
- * however many names a (possibly generated) file declares. */
-static void grow_table(Checker *c) {
-  int n = c->nbuckets * 2;
-  Entry **b = NEW_ARRAY(c->a, Entry *, n);
-  for (int i = 0; i < c->nbuckets; i++)
-    for (Entry *e = c->buckets[i], *next; e; e = next) {
-      next = e->next;
-      unsigned h = hash_str(e->name) & (unsigned)(n - 1);
-      e->next = b[h];
-      b[h] = e;
-    }
-  c->buckets = b;
-  c->nbuckets = n;
-}
-
+/* The entry of `name` in the name table (strmap.h), made when `create`. */
 static Entry *entry_for(Checker *c, const char *name, bool create) {
-  unsigned h = hash_str(name) & (unsigned)(c->nbuckets - 1);
-  for (Entry *e = c->buckets[h]; e; e = e->next)
-    if (!strcmp(e->name, name)) return e;
-  if (!create) return NULL;
-  if (++c->nentries > 2 * c->nbuckets) {
-    grow_table(c);
-    h = hash_str(name) & (unsigned)(c->nbuckets - 1);
+  if (!create) return sm_get(&c->names, name);
+  void **slot = sm_slot(&c->names, name);
+  if (!*slot) {
+    Entry *e = NEW(c->a, Entry);
+    e->name = name;
+    *slot = e;
   }
-  Entry *e = NEW(c->a, Entry);
-  e->name = name;
-  e->next = c->buckets[h];
-  c->buckets[h] = e;
-  return e;
+  return *slot;
 }
 
 static Sym *lookup(Checker *c, const char *name) {
@@ -118,9 +92,10 @@ static const char *sym_kind_name(SymKind k) {
 static const char *suggest(Checker *c, const char *name, bool fns) {
   if (diag_full(c->d)) return NULL; /* the message would be dropped anyway */
   PtrVec cands = {0};
-  for (int i = 0; i < c->nbuckets; i++)
-    for (Entry *e = c->buckets[i]; e; e = e->next)
-      if (e->top) vec_push(c->a, &cands, (void *)e->name);
+  for (int i = 0; i < c->names.cap; i++) {
+    Entry *e = c->names.vals[i];
+    if (c->names.keys[i] && e && e->top) vec_push(c->a, &cands, (void *)e->name);
+  }
   if (fns) {
     for (int i = 0; i < c->prog->fns.n; i++)
       vec_push(c->a, &cands, (void *)((FnDecl *)c->prog->fns.v[i])->name);
@@ -707,6 +682,7 @@ static bool check_user_call(Checker *c, Expr *e, FnDecl *f) {
     }
   }
   if (c->fn) vec_push(c->a, &c->fn->calls, e);
+  e->call.nest = c->depth + c->loops;
   e->ty = f->ret;
   return ok;
 }
@@ -834,6 +810,7 @@ static bool check_expr(Checker *c, Expr *e) {
     FnDecl *f = find_fn(c, e->call.name);
     if (f) return check_user_call(c, e, f);
     const Builtin *bi = builtin_find(e->call.name);
+    if (bi && bi->id == BI_DROPOUT && c->fn) c->fn->dropout = true;
     if (bi) return check_builtin_call(c, e, bi);
     Sym *s = lookup(c, e->call.name);
     if (s) {
@@ -873,6 +850,10 @@ bool check_tensor(Checker *c, Expr *e) {
     return false;
   }
   c->depth++;
+  if (c->fn) { /* what irgen will walk (FnDecl.height, size) */
+    c->fn->size++;
+    if (c->depth + c->loops > c->fn->height) c->fn->height = c->depth + c->loops;
+  }
   bool ok = check_expr(c, e);
   c->depth--;
   if (ok && !numel_fits(&e->ty)) { /* e.g. f32[2^40, 1] + f32[1, 2^40] */
@@ -1064,7 +1045,9 @@ static void check_for(Checker *c, Stmt *s, FnState *fs) {
   s->loop.sym = v;
   bind(c, v);
   fs->loop_depth++;
+  c->loops++;
   check_stmts(c, s->loop.body, fs);
+  c->loops--;
   fs->loop_depth--;
   scope_pop(c, mark);
 }
@@ -1209,6 +1192,91 @@ static void check_recursion(Checker *c, PtrVec *fns) {
   for (int i = 0; i < fns->n; i++) {
     FnDecl *f = fns->v[i];
     if (f->color == 0 && find_cycle(c, f, stack)) f->ok = false;
+  }
+}
+
+/* ---- inlining ------------------------------------------------------------ */
+
+/* irgen inlines every call, so what it walks is a function's body with
+ * each call replaced by the callee's: the loops and expressions a call
+ * nests (its C stack) and the expressions it generates are counted like
+ * those of a file, against MAX_EXPR_DEPTH and MAX_EXPRS. A chain of 5,000
+ * functions each calling the previous, or a short file where each calls
+ * the previous twice (2^N inlined bodies), gets a located error here.
+ * Post-order over the call graph, which check_recursion found acyclic,
+ * each function once and with an explicit stack. */
+static void inline_cost(Checker *c, FnDecl *f) {
+  int64_t size = f->size;
+  int height = f->height;
+  for (int i = 0; i < f->calls.n; i++) {
+    Expr *call = f->calls.v[i];
+    FnDecl *g = call->call.fn;
+    f->dropout |= g->dropout;
+    if (f->inl_bad) continue;
+    if (g->inl_bad) {
+      f->inl_bad = true; /* reported in g */
+      continue;
+    }
+    int h = call->call.nest + g->inl_height;
+    if (h > MAX_EXPR_DEPTH) {
+      diag_error(c->d, call->call.name_loc, "calls nested too deeply: inlining '%s' here nests loops and "
+                 "expressions %d levels deep (the limit is %d, counting the bodies of the functions called)",
+                 g->name, h, MAX_EXPR_DEPTH);
+      diag_note(c->d, g->loc, "'%s' is defined here", g->name);
+      f->inl_bad = true;
+      continue;
+    }
+    if (h > height) height = h;
+    size += g->inl_size;
+    if (size > MAX_EXPRS) {
+      diag_error(c->d, call->call.name_loc, "'%s' is too large once its calls are inlined: with this call of "
+                 "'%s' (%lld expressions), it has more than %d expressions", f->name, g->name,
+                 (long long)g->inl_size, MAX_EXPRS);
+      diag_note(c->d, g->loc, "'%s' is defined here", g->name);
+      f->inl_bad = true;
+    }
+  }
+  f->inl_height = height;
+  f->inl_size = size;
+  f->inl_done = true;
+}
+
+static void inline_costs(Checker *c, FnDecl *root, CallFrame *stack) {
+  if (root->inl_done) return;
+  int sp = 0;
+  stack[sp++] = (CallFrame){root, 0};
+  while (sp > 0) {
+    CallFrame *fr = &stack[sp - 1];
+    if (fr->next == fr->f->calls.n) {
+      inline_cost(c, fr->f);
+      sp--;
+      continue;
+    }
+    Expr *call = fr->f->calls.v[fr->next++];
+    FnDecl *g = call->call.fn;
+    if (!g->inl_done) stack[sp++] = (CallFrame){g, 0}; /* acyclic: g is not on the stack */
+  }
+}
+
+/* Every model function becomes an IR function of its own (and the loss a
+ * second one when it uses dropout): their inlined sizes add up. Runs on a
+ * program without errors (so the call graph is acyclic). */
+static void check_inlining(Checker *c) {
+  int total = c->prog->fns.n + (c->model ? c->model->fns.n : 0);
+  CallFrame *stack = NEW_ARRAY(c->a, CallFrame, total + 1);
+  for (int i = 0; c->model && i < c->model->fns.n; i++) inline_costs(c, c->model->fns.v[i], stack);
+  for (int i = 0; i < c->prog->fns.n; i++) inline_costs(c, c->prog->fns.v[i], stack);
+  if (!c->model || c->d->nerrors) return;
+  const FnDecl *loss = c->model->train ? c->model->train->spec.loss : NULL;
+  int64_t sum = loss && loss->dropout ? loss->inl_size : 0;
+  for (int i = 0; i < c->model->fns.n; i++) {
+    FnDecl *f = c->model->fns.v[i];
+    sum += f->inl_size;
+    if (sum > MAX_EXPRS) {
+      diag_error(c->d, f->loc, "the model is too large once calls are inlined: with '%s', its functions "
+                 "have more than %d expressions", f->name, MAX_EXPRS);
+      return;
+    }
   }
 }
 
@@ -1425,8 +1493,7 @@ static void bind_fns(Checker *c, PtrVec *fns) {
 
 bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs) {
   Checker c = {.a = a, .d = d, .prog = p, .defs = defs, .ndefs = ndefs};
-  c.nbuckets = 1024;
-  c.buckets = NEW_ARRAY(a, Entry *, c.nbuckets);
+  sm_init(&c.names, a);
   if (p->models.n == 0) {
     diag_error(d, loc_none(), "no model in this file: write 'model NAME { ... }'");
   } else {
@@ -1481,8 +1548,10 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
   /* 5. recursion */
   check_recursion(&c, &p->fns);
   if (c.model) check_recursion(&c, &c.model->fns);
+
   /* 6. train block */
   if (c.model && c.model->train && !diag_full(d)) check_train(&c, c.model);
+  if (d->nerrors == 0) check_inlining(&c);
   p->nsyms = c.next_id;
   return d->nerrors == 0;
 }

@@ -2,6 +2,7 @@
 #ifndef NNC_CHECK_INTERNAL_H
 #define NNC_CHECK_INTERNAL_H
 #include "check.h"
+#include "strmap.h"
 
 typedef struct Entry Entry;
 
@@ -11,10 +12,9 @@ typedef struct Checker {
   Program *prog;
   Model *model;
   FnDecl *fn;            /* function being checked, NULL elsewhere */
-  Entry **buckets;       /* name -> innermost binding */
-  int nbuckets;           /* a power of two */
-  int nentries;          /* names in the table (it grows past 2 per bucket) */
+  StrMap names;          /* name -> Entry: innermost binding, function */
   int depth;             /* check_tensor nesting, at most MAX_EXPR_DEPTH */
+  int loops;             /* loops around the statement being checked */
   PtrVec scope_log;      /* Sym* of every live binding, in order */
   int next_id;
   const Define *defs;
