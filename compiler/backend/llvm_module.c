@@ -351,8 +351,7 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
     for (int k = 0; k < f->body->nargs; k++) nin += f->arg_role[k].kind == ARG_INPUT;
     for (int k = 0; k < f->nret; k++) nout += user_visible_res(role_of_res(f->ret_role[k]));
     int n = nin + nout;
-    LLVMTypeRef ps[257];
-    if (n > 256) die("too many arguments for the C API");
+    LLVMTypeRef *ps = NEW_ARRAY(cg->a, LLVMTypeRef, n + 1);
     ps[0] = P;
     for (int k = 0; k < n; k++) ps[k + 1] = P;
     fn = api_fn(cg, cf->api_name, I, ps, n + 1);
