@@ -6,6 +6,9 @@
  *       weight gradient x^T.g and the input gradient g.W^T.
  *   CNN, batch 64: conv3x3 1->32 on 28x28 (pad 1), maxpool 2; conv3x3
  *       32->64 on 14x14, maxpool 2; dense 3136->128->10.
+ *   Recurrent steps (char_rnn, char_lstm: batch 32, hidden 256): the
+ *       per-step h @ Wh, its input and weight gradients, and the first two
+ *       again with Wh prepacked (+pp); a 1024^3 product for the peak.
  *
  * Output, one line per op and thread count, "key threads ms gflops"
  * (gflops is 0 for pooling, which moves data rather than computing).
@@ -31,6 +34,7 @@ typedef struct Op {
   OpKind kind;
   int64_t M, N, K;
   bool ta, tb;
+  bool prepacked; /* GEMM with B packed once beforehand (rt_sgemm_prepacked) */
   int64_t n, c, h, w, o;
 } Op;
 
@@ -62,6 +66,21 @@ static const Op ops[] = {
     {"cnn.d2.fwd", GEMM, .M = 64, .N = 10, .K = 128, .ta = false, .tb = false},
     {"cnn.d2.dW", GEMM, .M = 128, .N = 10, .K = 64, .ta = true, .tb = false},
     {"cnn.d2.dX", GEMM, .M = 64, .N = 128, .K = 10, .ta = false, .tb = true},
+    /* recurrent steps, batch 32, hidden 256: h[32,256] @ Wh (char_rnn: Wh[256,256];
+       char_lstm: Wh[256,1024]), the input gradient g Wh^T, the weight gradient h^T g */
+    {"rnn.step.fwd", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = false},
+    {"rnn.step.dX", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = true},
+    {"rnn.step.dW", GEMM, .M = 256, .N = 256, .K = 32, .ta = true, .tb = false},
+    {"lstm.step.fwd", GEMM, .M = 32, .N = 1024, .K = 256, .ta = false, .tb = false},
+    {"lstm.step.dX", GEMM, .M = 32, .N = 256, .K = 1024, .ta = false, .tb = true},
+    {"lstm.step.dW", GEMM, .M = 256, .N = 1024, .K = 32, .ta = true, .tb = false},
+    /* the same with Wh prepacked once (what a loop-invariant weight allows) */
+    {"rnn.step.fwd+pp", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = false, .prepacked = true},
+    {"rnn.step.dX+pp", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = true, .prepacked = true},
+    {"lstm.step.fwd+pp", GEMM, .M = 32, .N = 1024, .K = 256, .ta = false, .tb = false, .prepacked = true},
+    {"lstm.step.dX+pp", GEMM, .M = 32, .N = 256, .K = 1024, .ta = false, .tb = true, .prepacked = true},
+    /* a large square product: the micro-kernel's sustained rate */
+    {"sq.1024", GEMM, .M = 1024, .N = 1024, .K = 1024, .ta = false, .tb = false},
 };
 
 /* Wall clock, or with -c and one thread the calling thread's CPU time
@@ -90,7 +109,7 @@ typedef struct Prepared {
   rt_conv2d_shape cs;
   rt_pool2d_shape ps;
   float *a, *b, *c;
-  void *scratch;
+  void *scratch; /* conv scratch, or the prepacked B */
   double flops;
 } Prepared;
 
@@ -100,6 +119,10 @@ static void prepare(Prepared *p, const Op *op) {
   if (op->kind == GEMM) {
     p->a = filled(op->M * op->K), p->b = filled(op->K * op->N), p->c = filled(op->M * op->N);
     p->flops = 2.0 * (double)op->M * (double)op->N * (double)op->K;
+    if (op->prepacked) {
+      p->scratch = rt_alloc(rt_sgemm_prepacked_bytes(op->K, op->N));
+      rt_sgemm_prepack_b(NULL, op->tb, op->K, op->N, p->b, op->tb ? op->K : op->N, p->scratch);
+    }
   } else if (op->kind == MAXPOOL_FWD || op->kind == MAXPOOL_BWD) {
     rt_pool2d_shape s = {op->n, op->c, op->h, op->w, 2, 2, 2, 2, 0, 0, op->h / 2, op->w / 2};
     p->ps = s;
@@ -126,8 +149,12 @@ static void run_once(rt_pool *pool, const Prepared *p) {
   const Op *op = p->op;
   switch (op->kind) {
   case GEMM:
-    rt_sgemm(pool, op->ta, op->tb, op->M, op->N, op->K, 1.0f, p->a, op->ta ? op->M : op->K,
-             p->b, op->tb ? op->K : op->N, 0.0f, p->c, op->N);
+    if (op->prepacked)
+      rt_sgemm_prepacked(pool, op->ta, op->M, op->N, op->K, 1.0f, p->a, op->ta ? op->M : op->K,
+                         p->scratch, 0.0f, p->c, op->N);
+    else
+      rt_sgemm(pool, op->ta, op->tb, op->M, op->N, op->K, 1.0f, p->a, op->ta ? op->M : op->K,
+               p->b, op->tb ? op->K : op->N, 0.0f, p->c, op->N);
     break;
   case CONV_FWD: rt_conv2d_forward(pool, &p->cs, p->a, p->b, p->c, p->scratch); break;
   case CONV_BWD_DATA: rt_conv2d_backward_data(pool, &p->cs, p->a, p->b, p->c, p->scratch); break;

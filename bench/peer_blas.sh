@@ -7,6 +7,14 @@
 # its best on this machine" has OpenBLAS: install Debian's
 # libopenblas0-pthread when it is missing (it becomes libblas.so.3 through
 # update-alternatives). Needs root; otherwise says what the peer will use.
+#
+# peer_blas_openmp additionally provides Debian's OpenMP build of OpenBLAS
+# (libopenblas0-openmp), which runs its GEMMs on PyTorch's own OpenMP
+# threads instead of a second pool of pthreads: bench/step_vs_torch.sh tries
+# it as one of the peer's 2-thread configurations (through LD_LIBRARY_PATH;
+# its update-alternatives priority, 95, is below the pthread build's 100, so
+# installing it does not change the system's libblas.so.3). Prints the
+# directory holding its libblas.so.3, or nothing when it is unavailable.
 peer_blas() {
   if dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
     echo "peer BLAS: OpenBLAS (libopenblas0-pthread)"
@@ -17,4 +25,12 @@ peer_blas() {
   else
     echo "peer BLAS: not root, OpenBLAS missing: PyTorch uses the reference BLAS (slow)"
   fi
+}
+
+peer_blas_openmp() {
+  local dir="${NNC_PEER_OMP_BLAS_DIR:-/usr/lib/$(uname -m)-linux-gnu/openblas-openmp}"
+  if [ ! -e "$dir/libblas.so.3" ] && [ -z "${NNC_PEER_OMP_BLAS_DIR:-}" ] && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libopenblas0-openmp >/dev/null 2>&1 || true
+  fi
+  if [ -e "$dir/libblas.so.3" ]; then echo "$dir"; fi
 }

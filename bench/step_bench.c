@@ -5,7 +5,13 @@
  *   step_bench LIB.so NAME THREADS [STEPS]
  *
  * NAME is the API prefix (the model's name). Inputs are random numbers of
- * the shapes the descriptor declares (labels in range). */
+ * the shapes the descriptor declares (labels and character ids in range).
+ * The gradient is the train block's minimize function's; the forward pass
+ * is the function that maps the model's input to its output, taken from the
+ * descriptor: predict (classifiers), else generate (character models), else
+ * the loss itself. Built with -DSTEP_BENCH_RT and the runtime library, it
+ * also prints the instruction set the runtime's kernels use (the same
+ * choice the library makes: the CPU's best, capped by NNC_ISA). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
@@ -31,11 +37,11 @@ static int cmp(const void *a, const void *b) {
 }
 
 static void *buffer(const rt_slot *s, int64_t nclasses) {
-  int64_t n = 1;
+  int64_t n = 1, bound = s->index_bound > 0 ? s->index_bound : nclasses > 0 ? nclasses : 2;
   for (int i = 0; i < s->rank; i++) n *= s->shape[i];
   if (s->dtype == RT_DT_I32) {
     int32_t *p = malloc(sizeof(int32_t) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) p[i] = (int32_t)(rand() % (nclasses > 0 ? nclasses : 2));
+    for (int64_t i = 0; i < n; i++) p[i] = (int32_t)(rand() % bound);
     return p;
   }
   float *p = malloc(sizeof(float) * (size_t)n + 64);
@@ -74,8 +80,9 @@ int main(int argc, char **argv) {
     snprintf(gname, sizeof gname, "%s_grad", d->funcs[t->loss_fn].name);
     fns[1] = gname;
   }
-  if (t && t->predict_fn >= 0) {
-    snprintf(fname, sizeof fname, "%s", d->funcs[t->predict_fn].name);
+  int fwd = !t ? -1 : t->predict_fn >= 0 ? t->predict_fn : t->generate_fn >= 0 ? t->generate_fn : t->loss_fn;
+  if (fwd >= 0) {
+    snprintf(fname, sizeof fname, "%s", d->funcs[fwd].name);
     fns[2] = fname;
   }
   /* The three functions are timed in turn within each repeat (train_step,
@@ -135,7 +142,15 @@ int main(int argc, char **argv) {
     ms[k] = times[k][REPS / 2] * 1e3;
     for (int i = 0; i < nb[k]; i++) free(bufs[k][i]);
   }
-  printf("%s threads=%d train_step %.3f ms  grad %.3f ms  forward %.3f ms  grad/forward %.2f\n", name, threads, ms[0],
-         ms[1], ms[2], gf);
+  printf("%s threads=%d train_step %.3f ms  grad %.3f ms  forward %.3f ms  grad/forward %.2f  forward_fn %s", name,
+         threads, ms[0], ms[1], ms[2], gf, fns[2] ? fns[2] : "-");
+#ifdef STEP_BENCH_RT
+  printf("  isa %s", rt_isa_name(rt_kernels_isa()));
+#endif
+  printf("\n");
+  snprintf(sym, sizeof sym, "%s_destroy", name);
+  void (*destroy)(void *) = (void (*)(void *))dlsym(h, sym);
+  if (destroy) destroy(m);
+  dlclose(h);
   return 0;
 }

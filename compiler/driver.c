@@ -160,6 +160,14 @@ static void print_memory(FILE *out, Arena *a, const Compiled *c) {
     fprintf(out, "%-24s %14zu bytes (%d buffers, %zu bytes kernel scratch", m->funcs[i]->name, pl->ws_bytes,
             pl->nvalues, pl->scratch_bytes);
     if (pl->tape_bytes) fprintf(out, ", %zu bytes pooling argmax tapes", pl->tape_bytes);
+    if (pl->ngroups) {
+      int nm = 0;
+      for (int k = 0; k < pl->groups.cap; k++)
+        if (pl->groups.keys[k]) nm += ((const PlanGroup *)pl->groups.vals[k])->n;
+      fprintf(out, ", %d elementwise loops computing %d values", pl->ngroups, nm);
+    }
+    if (pl->nprepack)
+      fprintf(out, ", %d loop-invariant matmul operand%s packed once per loop", pl->nprepack, pl->nprepack == 1 ? "" : "s");
     if (pl->npooled)
       fprintf(out, ", %d pooling gradient%s expanded inside convolution gradients", pl->npooled,
               pl->npooled == 1 ? "" : "s");

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ad_internal.h"
+#include "loops.h"
 
 struct AdScope {
   PtrMap adj;        /* value -> its adjoint so far */
@@ -211,29 +212,67 @@ static void collect_outer(Ad *ad, Block *b, const PtrMap *local, PtrMap *seen, P
 }
 
 static Value *tape_value(Ad *ad, Inst *fin, Value *v) {
-  /* add v as a stacked output of the forward loop */
-  Block *fb = fin->body;
-  Inst *y = fb->last;
-  Value **na = NEW_ARRAY(ad->a, Value *, y->nargs + 2);
-  memcpy(na, y->args, sizeof(Value *) * (size_t)y->nargs);
-  na[y->nargs++] = v;
-  y->args = na;
-  Value **nr = NEW_ARRAY(ad->a, Value *, fin->nres + 2);
-  memcpy(nr, fin->res, sizeof(Value *) * (size_t)fin->nres);
-  Value *t = NEW(ad->a, Value);
-  t->ty = v->ty;
-  memmove(t->ty.dim + 1, t->ty.dim, sizeof(int64_t) * (size_t)t->ty.rank);
-  t->ty.dim[0] = fin->attr.i[1] - fin->attr.i[0];
-  t->ty.rank++;
-  t->def = fin;
-  t->res = fin->nres;
-  t->name = arena_printf(ad->a, "tape.%s", v->name ? v->name : op_info[v->def ? v->def->op : OP_FOR].name);
-  nr[fin->nres++] = t;
-  fin->res = nr;
-  return t;
+  const char *what = v->name ? v->name : op_info[v->def ? v->def->op : OP_FOR].name;
+  return loop_add_stacked(ad->a, fin, v, arena_printf(ad->a, "tape.%s", what));
 }
 
 static void replace_in_block(Block *b, Value *from, Value *to) { ir_replace_uses(b, from, to); }
+
+/* A carried slot j of forward loop fin whose next value writes v at row i
+ * of one axis (hs[:, t] = h): after the loop, row i of fin's result j is v
+ * of iteration i (later iterations write other rows; positions lo..hi-1
+ * lie inside the axis). Returns j (the axis in *axis), or -1. */
+static int row_store_slot(const Inst *fin, const Value *v, int64_t *axis) {
+  const Block *fb = fin->body;
+  const Inst *y = fb->last;
+  for (int j = 0; j < fin->nargs; j++) {
+    const Inst *u = y->args[j]->def;
+    if (!u || u->op != OP_DYN_UPDATE || u->block != fb || u->args[0] != fb->args[j + 1] || u->args[1] != v ||
+        u->args[2] != fb->args[0])
+      continue;
+    int64_t ax = u->attr.i[0];
+    if (fin->attr.i[0] < 0 || fin->attr.i[1] > u->args[0]->ty.dim[ax]) continue;
+    *axis = ax;
+    return j;
+  }
+  return -1;
+}
+
+/* Read v, a value of forward loop fin's body, in the backward body without
+ * a tape when the loop keeps it anyway: a value it stores at row i of a
+ * carried tensor is row i of the loop's result; the input of a carried
+ * value whose next value is so stored is the previous iteration's row (or
+ * the initial value at the first iteration). NULL otherwise. */
+static Value *read_back(Ad *ad, Builder *tb, Inst *fin, Value *v, Value *ri, SavedValue *sv) {
+  Block *fb = fin->body;
+  int64_t ax;
+  int j = row_store_slot(fin, v, &ax);
+  if (j >= 0) {
+    tb->note = arena_printf(ad->a, "read back from the loop's %s", fin->res[j]->name ? fin->res[j]->name : "result");
+    Attr at = {.ni = 1, .i = {ax}};
+    Value *args[2] = {fin->res[j], ri};
+    sv->source = fin->res[j];
+    sv->avoided = type_bytes(&v->ty) * (size_t)(fin->attr.i[1] - fin->attr.i[0]);
+    return ir_build(tb, OP_DYN_SLICE, args, 2, &at, NULL);
+  }
+  if (v->block != fb || v->res == 0) return NULL;
+  int k = v->res - 1; /* v is the input of carried slot k */
+  j = row_store_slot(fin, fb->last->args[k], &ax);
+  if (j < 0) return NULL;
+  bool rev = fin->attr.i[3];
+  int64_t first = rev ? fin->attr.i[1] - 1 : fin->attr.i[0];
+  tb->note = arena_printf(ad->a, "read back from the loop's %s, previous row", fin->res[j]->name ? fin->res[j]->name : "result");
+  Value *prev = ir_binary(tb, rev ? OP_ADD : OP_SUB, ri, ir_scalar(tb, TY_I32, 1));
+  Attr at = {.ni = 1, .i = {ax}};
+  Value *args[2] = {fin->res[j], prev};
+  Value *row = ir_build(tb, OP_DYN_SLICE, args, 2, &at, NULL);
+  Value *is_first = ir_binary(tb, OP_EQ, ri, ir_scalar(tb, TY_I32, (double)first));
+  Value *sargs[3] = {is_first, fin->args[k], row};
+  sv->source = fin->res[j];
+  sv->previous = true;
+  sv->avoided = type_bytes(&v->ty) * (size_t)(fin->attr.i[1] - fin->attr.i[0]);
+  return ir_build(tb, OP_SELECT, sargs, 3, NULL, NULL);
+}
 
 /* Uses of forward-body values in the backward body become tape reads. */
 static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int depth) {
@@ -266,10 +305,20 @@ static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int dept
   for (int k = 0; k < refs.n; k++) {
     Value *v = refs.v[k];
     Value *nv;
+    SavedValue back = {0};
     if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
       Attr at = v->def->attr;
       tb.note = "recomputed";
       nv = ir_build(&tb, v->def->op, NULL, 0, &at, &v->ty);
+    } else if (depth == 1 && (nv = read_back(ad, &tb, fin, v, ri, &back)) != NULL) {
+      SavedValue *sv = NEW(ad->a, SavedValue);
+      *sv = back; /* what read_back read from, and the tape it avoided */
+      sv->value = v;
+      sv->pos = v->def ? v->def->pos : fin->pos;
+      sv->avoided = type_bytes(&v->ty) * (size_t)(fin->attr.i[1] - fin->attr.i[0]);
+      sv->depth = depth;
+      vec_push(ad->a, &ad->saved, sv);
+      nv->name = v->name;
     } else {
       if (!row) {
         tb.note = "tape row";
@@ -530,8 +579,18 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
 void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   fprintf(out, "values saved by @%s for the backward pass:\n", g->f ? g->f->name : "?");
   fprintf(out, "  %-22s %-22s %12s  %s\n", "value", "shape", "bytes", "from");
+  size_t avoided = 0;
   for (int i = 0; i < g->nsaved; i++) {
     const SavedValue *s = &g->saved[i];
+    if (s->source) {
+      char nm[64];
+      snprintf(nm, sizeof nm, "read %s", s->value->name ? s->value->name : "(temp)");
+      fprintf(out, "  %-22s %-22s %12d  %s:%d:%d  (no tape: row i%s of the loop's %%%s; %zu bytes not taped)\n", nm,
+              tstr(&s->value->ty), 0, m->file ? m->file : "?", s->pos.line, s->pos.col, s->previous ? "-1" : "",
+              s->source->name ? s->source->name : "result", s->avoided);
+      avoided += s->avoided;
+      continue;
+    }
     const Type *t = s->tape ? &s->tape->ty : &s->value->ty;
     char nm[64];
     snprintf(nm, sizeof nm, "%s%s", s->tape ? "tape " : "", s->value->name ? s->value->name : "(temp)");
@@ -540,4 +599,7 @@ void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   }
   fprintf(out, "  total: %zu bytes kept from straight-line code, %zu bytes of loop tapes (peak tape)\n",
           g->saved_bytes, g->tape_bytes);
+  if (avoided)
+    fprintf(out, "  read back from the loops' own tensors instead of taped: %zu bytes (tapes without it: %zu)\n",
+            avoided, g->tape_bytes + avoided);
 }

@@ -18,6 +18,9 @@ typedef struct SavedValue {
   Pos pos;          /* .nn position of the instruction that computed it */
   size_t bytes;     /* size of what is kept (the whole tape for loops) */
   int depth;        /* loop nesting of the value (0 = straight-line) */
+  Value *source;    /* not taped: read back from this carried tensor the loop fills (bytes = 0) */
+  bool previous;    /* ... at the previous iteration's row (a carried value's input) */
+  size_t avoided;   /* bytes the tape would have taken */
 } SavedValue;
 
 typedef struct GradResult {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "interp.h"
+#include "loops.h"
 #include "ptrmap.h"
 
 /* ---- shared helpers ------------------------------------------------------- */
@@ -121,6 +122,84 @@ static bool swaps_last_two(const Inst *t) {
   return t->attr.i[r - 2] == r - 1 && t->attr.i[r - 1] == r - 2;
 }
 
+/* Slabs of a sum of pads: a pad whose region is full on every axis but
+ * one (step 1) places its operand at [start, start + len) of that axis;
+ * a concat places its non-zero parts; an add (used only here) of such
+ * values places both. Collects (start, value) pairs; false when v is not
+ * such a sum or the axis differs. */
+typedef struct Slab {
+  int64_t start;
+  Value *v;
+} Slab;
+
+static bool slabs_of(Value *v, bool root, int *axis, Slab *out, int *n, int cap) {
+  Inst *d = v->def;
+  if (!d || (!root && v->nuse != 1)) return false;
+  int r = v->ty.rank;
+  if (d->op == OP_ADD && type_eq(&d->args[0]->ty, &v->ty) && type_eq(&d->args[1]->ty, &v->ty))
+    return slabs_of(d->args[0], false, axis, out, n, cap) && slabs_of(d->args[1], false, axis, out, n, cap);
+  if (d->op == OP_PAD) {
+    const Type *a = &d->args[0]->ty;
+    int ax = -1;
+    for (int k = 0; k < r; k++) {
+      if (d->attr.i[r + k] != 1) return false;
+      if (a->dim[k] == v->ty.dim[k] && d->attr.i[k] == 0) continue;
+      if (ax >= 0) return false;
+      ax = k;
+    }
+    if (ax < 0 || (*axis >= 0 && *axis != ax) || *n == cap) return false;
+    *axis = ax;
+    out[(*n)++] = (Slab){d->attr.i[ax], d->args[0]};
+    return true;
+  }
+  if (d->op == OP_CONCAT) {
+    int ax = (int)d->attr.i[0];
+    if (*axis >= 0 && *axis != ax) return false;
+    *axis = ax;
+    int64_t off = 0;
+    for (int k = 0; k < d->nargs; k++) {
+      double z;
+      if (!(ir_is_const(d->args[k], &z) && z == 0)) {
+        if (*n == cap) return false;
+        out[(*n)++] = (Slab){off, d->args[k]};
+      }
+      off += d->args[k]->ty.dim[ax];
+    }
+    return true;
+  }
+  return false;
+}
+
+/* The concat of a sum of disjoint slabs along their axis, zeros in the gaps. */
+static Value *slabs_concat(Builder *b, const Type *t, int axis, Slab *sl, int n) {
+  for (int i = 1; i < n; i++) /* by start */
+    for (int j = i; j > 0 && sl[j].start < sl[j - 1].start; j--) {
+      Slab x = sl[j];
+      sl[j] = sl[j - 1];
+      sl[j - 1] = x;
+    }
+  Value *parts[2 * 64 + 1];
+  int np = 0;
+  int64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    if (sl[i].start < at) return NULL; /* overlapping slabs add up: not a concat */
+    if (sl[i].start > at) {
+      Type z = *t;
+      z.dim[axis] = sl[i].start - at;
+      parts[np++] = ir_const_like(b, &z, 0.0);
+    }
+    parts[np++] = sl[i].v;
+    at = sl[i].start + sl[i].v->ty.dim[axis];
+  }
+  if (at < t->dim[axis]) {
+    Type z = *t;
+    z.dim[axis] = t->dim[axis] - at;
+    parts[np++] = ir_const_like(b, &z, 0.0);
+  }
+  Attr at_ = {.ni = 1, .i = {axis}};
+  return ir_build(b, OP_CONCAT, parts, np, &at_, NULL);
+}
+
 static bool simplify_inst(Module *m, PtrMap *subst, Inst *in) {
   if (in->nres != 1 || in->res[0]->nuse == 0) return false;
   Value *y = in->res[0];
@@ -134,6 +213,15 @@ static bool simplify_inst(Module *m, PtrMap *subst, Inst *in) {
     else if (is(a, 0)) r = b;
     /* (add x (neg y)) => (sub x y) */
     else if (def(b, OP_NEG)) r = ir_binary(&bb, OP_SUB, a, b->def->args[0]);
+    /* (add (pad a) (pad b)) with disjoint slabs along one axis => (concat a b) with zeros in the gaps */
+    /* The adjoint of slicing a tensor into pieces (an LSTM's four gates) is
+     * a sum of pads: one pass writing the whole instead of a memset, a copy
+     * and an add per piece. Sums of such sums and concats combine. */
+    else if (def(a, OP_PAD) || def(b, OP_PAD) || def(a, OP_CONCAT) || def(b, OP_CONCAT)) {
+      Slab sl[64];
+      int n = 0, axis = -1;
+      if (slabs_of(y, true, &axis, sl, &n, 64) && n >= 2) r = slabs_concat(&bb, &y->ty, axis, sl, n);
+    }
     break;
   case OP_SUB:
     /* (sub x 0) => x */
@@ -210,6 +298,26 @@ static bool simplify_inst(Module *m, PtrMap *subst, Inst *in) {
       if (ta && swaps_last_two(ta)) args[0] = ta->args[0], at.i[0] ^= 1;
       if (tb && swaps_last_two(tb)) args[1] = tb->args[0], at.i[1] ^= 1;
       r = ir_build(&bb, OP_MATMUL, args, 2, &at, NULL);
+      break;
+    }
+    /* (matmul (gather t idx) w) => (gather (matmul t w) idx) when t has fewer rows than idx has indices */
+    /* Row s of the product is row idx[s] of t @ w: an embedding followed by
+     * a projection (every recurrent sample) multiplies the V-row table once
+     * instead of the S >> V looked-up rows; the gradient then sums rows
+     * into [V, N] and multiplies that. A reshape that only flattens the
+     * index axes may sit between the gather and the matmul. */
+    Inst *ga = def(a, OP_GATHER);
+    if (!ga && def(a, OP_RESHAPE)) ga = def(a->def->args[0], OP_GATHER);
+    if (ga && !in->attr.i[0] && y->ty.rank == 2) {
+      Value *t = ga->args[0], *idx = ga->args[1];
+      int64_t S = type_numel(&idx->ty);
+      if (S == a->ty.dim[0] && t->ty.rank == 2 && t->ty.dim[0] < S) {
+        Attr at = {.ni = 2, .i = {0, in->attr.i[1]}};
+        Value *margs[2] = {t, b};
+        Value *tw = ir_build(&bb, OP_MATMUL, margs, 2, &at, NULL);
+        Value *gargs[2] = {tw, idx};
+        r = ir_reshape(&bb, ir_build(&bb, OP_GATHER, gargs, 2, NULL, NULL), &y->ty);
+      }
     }
     break;
   }
@@ -523,6 +631,7 @@ const Pass pass_table[] = {
     {"simplify", pass_simplify, "algebraic simplification"},
     {"cse", pass_cse, "common subexpression elimination"},
     {"licm", pass_licm, "loop-invariant code motion"},
+    {"loops", pass_loops, "loop rewrites: unwritten rows, stacked row reads, sums of products after the loop"},
     {"dce", pass_dce, "dead code elimination (instructions and loop slots)"},
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);

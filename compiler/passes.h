@@ -5,6 +5,7 @@
  *   simplify  algebraic rules, each written above its code
  *   cse       common subexpressions (scoped through loop bodies)
  *   licm      loop-invariant code moves out of loop bodies
+ *   loops     loop rewrites for backward loops (loops.h)
  *   dce       dead instructions, and dead carried/stacked loop values
  */
 #ifndef NNC_PASSES_H

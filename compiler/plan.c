@@ -6,6 +6,8 @@
  * the loop's end, since every iteration reads it. */
 #include "plan.h"
 
+#include "rt_kernels.h"
+
 #include <string.h>
 
 #define ALIGN 64
@@ -126,7 +128,8 @@ static void decide_fusion(P *p, Block *b) {
       decide_fusion(p, in->body);
       continue;
     }
-    if (in->nres != 1 || !elementwise(in)) continue;
+    bool view = in->op == OP_SLICE || in->op == OP_DYN_SLICE;
+    if (in->nres != 1 || (!elementwise(in) && !view)) continue;
     Value *v = in->res[0];
     Info *x = info(p, v);
     if (x->must || v->nuse == 0) continue;
@@ -137,8 +140,9 @@ static void decide_fusion(P *p, Block *b) {
     if (v->nuse != 1) continue;
     Inst *u = x->user;
     if (u->block != in->block) continue;
+    if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
     const Type *space = reduction(u) ? &u->args[0]->ty : &u->res[0]->ty;
-    if (!shape_eq(&v->ty, space)) continue;
+    if (!view && !shape_eq(&v->ty, space)) continue; /* a view is only addressing: it may broadcast */
     /* a consumer that reads v with broadcasting would recompute it; same
      * shape above rules that out. */
     x->fused = true;
@@ -421,6 +425,153 @@ static void find_pooled(P *p, Block *b) {
   }
 }
 
+/* ---- groups ---------------------------------------------------------------------------- */
+
+#define GROUP_MAX 24
+
+static bool groupable(P *p, const Inst *in) {
+  if (!elementwise(in) || in->nres != 1 || in->res[0]->ty.rank == 0) return false;
+  if (in->op == OP_CONST || in->op == OP_IOTA || in->op == OP_ONE_HOT || in->op == OP_RNG_UNIFORM ||
+      in->op == OP_BROADCAST)
+    return false;
+  return !info(p, in->res[0])->fused && plan_of(p->plan, in->res[0])->kind != ST_NONE;
+}
+
+static bool is_view_op(const Inst *in) { return in && (in->op == OP_SLICE || in->op == OP_DYN_SLICE); }
+
+/* The stored values (and views) the tree of operand v reads, into out:
+ * scalars too, and a dyn_slice view's position. */
+static void group_leaves(P *p, Value *v, PtrVec *out) {
+  if (info(p, v)->fused && v->def && !is_view_op(v->def)) {
+    for (int i = 0; i < v->def->nargs; i++) group_leaves(p, v->def->args[i], out);
+    return;
+  }
+  if (info(p, v)->fused && v->def && v->def->op == OP_DYN_SLICE) group_leaves(p, v->def->args[1], out);
+  if (!(info(p, v)->fused && v->def && v->def->op == OP_CONST)) vec_push(p->a, out, v);
+}
+
+/* Does leaf l read at the element being computed (same shape, no view)?
+ * A scalar is read at every element. */
+static bool same_element(const Value *l, const Type *space) {
+  return !(l->def && is_view_op(l->def)) && l->ty.rank > 0 && shape_eq(&l->ty, space);
+}
+
+/* The value whose storage leaf l reads. */
+static const Value *leaf_root(P *p, const Value *l) {
+  if (l->def && is_view_op(l->def) && info(p, l)->fused) l = l->def->args[0];
+  return plan_root(p->plan, l);
+}
+
+/* May `in` join the group m[0..n)? Not when its tree reads a member's
+ * result at another element. */
+static bool joins(P *p, Inst **m, int n, Inst *in) {
+  if (n == GROUP_MAX || !groupable(p, in) || !shape_eq(&in->res[0]->ty, &m[0]->res[0]->ty)) return false;
+  PtrVec lv = {0};
+  for (int a = 0; a < in->nargs; a++) group_leaves(p, in->args[a], &lv);
+  for (int l = 0; l < lv.n; l++) {
+    const Value *x = lv.v[l];
+    if (same_element(x, &in->res[0]->ty)) continue;
+    const Value *r = leaf_root(p, x);
+    for (int k = 0; k < n; k++)
+      if (plan_root(p->plan, m[k]->res[0]) == r) return false;
+  }
+  return true;
+}
+
+static void find_groups(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      find_groups(p, in->body);
+      continue;
+    }
+    if (!groupable(p, in)) continue;
+    Inst *m[GROUP_MAX];
+    int n = 0;
+    m[n++] = in;
+    Inst *last = in;
+    for (Inst *x = in->next; x; x = x->next) {
+      if (x->nres == 1 && (info(p, x->res[0])->fused || x->op == OP_RESHAPE)) continue;
+      if (!joins(p, m, n, x)) break;
+      m[n++] = x;
+      last = x;
+    }
+    if (n < 2) continue;
+    PlanGroup *g = NEW(p->a, PlanGroup);
+    g->m = NEW_ARRAY(p->a, Inst *, n);
+    memcpy(g->m, m, sizeof(Inst *) * (size_t)n);
+    g->n = n;
+    g->last = last;
+    pm_put(&p->plan->groups, in, g);
+
+    p->plan->ngroups++;
+    /* what is read at other elements lives past the group */
+    int end = ipos(p, last) + 1;
+    for (int k = 0; k < n; k++) {
+      PtrVec lv = {0};
+      for (int a = 0; a < m[k]->nargs; a++) group_leaves(p, m[k]->args[a], &lv);
+      for (int l = 0; l < lv.n; l++)
+        if (!same_element(lv.v[l], &m[0]->res[0]->ty)) extend(p, leaf_root(p, lv.v[l]), end);
+    }
+    in = last;
+  }
+}
+
+const PlanGroup *plan_group(const Plan *p, const Inst *in) { return pm_get(&p->groups, in); }
+
+/* ---- prepacked weights ------------------------------------------------------------------- */
+
+static bool defined_outside(const Value *v, const Block *body) {
+  const Block *b = v->def ? v->def->block : v->block;
+  for (; b; b = b->parent ? b->parent->block : NULL)
+    if (b == body) return false;
+  return true;
+}
+
+static void find_prepacks(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (in->body) {
+      find_prepacks(p, in->body);
+      continue;
+    }
+    if (in->op != OP_MATMUL || in->res[0]->ty.rank != 2 || !b->parent) continue;
+    DType dt = in->res[0]->ty.dtype;
+    if (dt != TY_F32 && dt != TY_F64) continue;
+    Value *B = in->args[1];
+    Inst *loop = NULL;
+    for (Block *q = b; q && q->parent; q = q->parent->block) {
+      if (!defined_outside(B, q)) break;
+      loop = q->parent;
+    }
+    if (!loop || loop->attr.i[1] - loop->attr.i[0] < 2) continue;
+    const Type *c = &in->res[0]->ty;
+    int64_t K = in->attr.i[0] ? in->args[0]->ty.dim[0] : in->args[0]->ty.dim[1], N = c->dim[1];
+    size_t bytes = dt == TY_F32 ? rt_sgemm_prepacked_bytes(K, N) : rt_dgemm_prepacked_bytes(K, N);
+    Prepack *pk = NEW(p->a, Prepack);
+    pk->mm = in;
+    pk->loop = loop;
+    pk->packed = NEW(p->a, Value);
+    int64_t words = (int64_t)((bytes + 3) / 4);
+    pk->packed->ty = type_make(TY_F32, 1, &words);
+    pk->packed->name = "prepacked B";
+    Info *x = info(p, pk->packed);
+    x->pos = ipos(p, loop);
+    x->last = loop_end(p, loop);
+    vplan(p, pk->packed)->kind = ST_WS;
+    extend(p, B, ipos(p, loop)); /* read by the packing, before the loop */
+    pm_put(&p->plan->prepack, in, pk);
+    PtrVec *list = pm_get(&p->plan->loop_packs, loop);
+    if (!list) {
+      list = NEW(p->a, PtrVec);
+      pm_put(&p->plan->loop_packs, loop, list);
+    }
+    vec_push(p->a, list, pk);
+    p->plan->nprepack++;
+  }
+}
+
+const Prepack *plan_prepack(const Plan *p, const Inst *in) { return pm_get(&p->prepack, in); }
+const PtrVec *plan_loop_packs(const Plan *p, const Inst *loop) { return pm_get(&p->loop_packs, loop); }
+
 /* ---- allocation ------------------------------------------------------------------- */
 
 typedef struct Block_ {
@@ -500,6 +651,9 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   pm_init(&p.plan->vals, a);
   pm_init(&p.plan->tapes, a);
   pm_init(&p.plan->pooled, a);
+  pm_init(&p.plan->groups, a);
+  pm_init(&p.plan->prepack, a);
+  pm_init(&p.plan->loop_packs, a);
   pm_init(&p.info, a);
   pm_init(&p.ipos, a);
   pm_init(&p.iend, a);
@@ -518,6 +672,8 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   find_tapes(&p, f->body);
   find_pooled(&p, f->body);
   liveness(&p, f->body);
+  find_groups(&p, f->body);
+  find_prepacks(&p, f->body);
   decide_inplace(&p, f->body);
   allocate(&p);
   /* kernel scratch after everything else */

@@ -24,6 +24,24 @@
  * from the forward to the last backward) and the backwards read the tape
  * instead of x; x then no longer lives until the backward.
  *
+ * Groups: consecutive stored elementwise instructions of one shape in a
+ * block (fused instructions and reshapes between them emit no code and do
+ * not break a run) are computed in one loop nest, each stored in turn per
+ * element, later members reading earlier ones from registers: an LSTM
+ * step's gates, cell and output, and their gradients, are one loop. A
+ * member whose tree reads another member's result at another element
+ * (through a view or a reshape, or broadcasting) does not join. Every
+ * value the group reads at another element than the one computed lives
+ * until after the group, so no member's result is stored over it (an
+ * earlier iteration would overwrite what a later one reads).
+ *
+ * Prepacked weights: a matmul in a loop whose B is defined before the loop
+ * (h @ Wh at every step of a recurrent network, and the backward's g @ Wh^T)
+ * packs B once, before the outermost such loop, into a workspace buffer
+ * live through that loop, and multiplies from it at every iteration
+ * (rt_sgemm_prepack_b / rt_sgemm_prepacked): the same bits as rt_sgemm,
+ * without T re-packings of B.
+ *
  * Pooled convolution gradients: when such a backward's only consumers are
  * the data and filter gradients of the convolution before the pooling
  * (conv2d_bwd_x / conv2d_bwd_w with dy = maxpool2d_bwd(x', dpool)) and the
@@ -51,6 +69,23 @@ typedef struct ValPlan {
   bool inplace;       /* ST_ALIAS by an in-place op: only the changed part is written */
 } ValPlan;
 
+/* A run of stored elementwise instructions of one shape that the backend
+ * computes in one loop nest (see "Groups" above). */
+typedef struct PlanGroup {
+  Inst **m;             /* members in program order (first = the key) */
+  int n;                /* >= 2 */
+  Inst *last;           /* the last instruction the group covers */
+} PlanGroup;
+
+/* A matmul inside a loop whose B operand does not change in it: B is
+ * packed once before `loop` into `packed` (a workspace buffer live through
+ * the loop) and every iteration multiplies from the packed panels. */
+typedef struct Prepack {
+  Inst *mm;             /* the matmul */
+  Inst *loop;           /* the outermost loop around mm in which B is invariant */
+  Value *packed;        /* its buffer (f32-typed, rt_?gemm_prepacked_bytes long) */
+} Prepack;
+
 typedef struct Plan {
   PtrMap vals;          /* Value* -> ValPlan* */
   PtrMap tapes;         /* maxpool2d / maxpool2d_bwd Inst* -> its tape (a bool-typed Value, one byte per window) */
@@ -60,6 +95,11 @@ typedef struct Plan {
   int nvalues;          /* materialized values */
   size_t tape_bytes;    /* argmax tapes (inside the workspace) */
   PtrMap pooled;        /* conv2d_bwd_x/_w Inst -> the maxpool2d_bwd Inst whose result it expands */
+  PtrMap groups;        /* first member Inst -> its PlanGroup */
+  PtrMap prepack;       /* matmul Inst -> its Prepack */
+  PtrMap loop_packs;    /* `for` Inst -> PtrVec of the Prepacks packed before it */
+  int nprepack;
+  int ngroups;
   int npooled;          /* maxpool2d_bwd Insts not stored */
 } Plan;
 
@@ -70,6 +110,11 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in));
 const ValPlan *plan_of(const Plan *p, const Value *v);
 /* The maxpool2d_bwd a conv2d_bwd_x/_w computes its dy from, or NULL. */
 const Inst *plan_pooled(const Plan *p, const Inst *in);
+/* The prepacked B of matmul `in`, or NULL; the prepacks done before loop `in`. */
+const Prepack *plan_prepack(const Plan *p, const Inst *in);
+const PtrVec *plan_loop_packs(const Plan *p, const Inst *loop);
+/* The group that starts at `in`, or NULL. */
+const PlanGroup *plan_group(const Plan *p, const Inst *in);
 /* Follow aliases to the value that owns the storage. */
 const Value *plan_root(const Plan *p, const Value *v);
 /* The argmax tape a maxpool2d writes or a maxpool2d_bwd reads, or NULL. */

@@ -174,11 +174,11 @@ static void vjp_pad(Ad *ad, Inst *in, Value *g) {
 /* y = x with region R := v: dx = g with R := 0, dv = g[R] */
 static void vjp_update_slice(Ad *ad, Inst *in, Value *g) {
   Attr at = in->attr;
+  if (ad_active(ad, X(1))) add_ub(ad, X(1), ir_build(B, OP_SLICE, &g, 1, &at, &X(1)->ty));
   if (ad_active(ad, X(0))) {
     Value *args[2] = {g, ir_const_like(B, &X(1)->ty, 0.0)};
     add_ub(ad, X(0), ir_build(B, OP_UPDATE_SLICE, args, 2, &at, NULL));
   }
-  if (ad_active(ad, X(1))) add_ub(ad, X(1), ir_build(B, OP_SLICE, &g, 1, &at, &X(1)->ty));
 }
 /* y = concat(x_k, axis): dx_k = g[offset_k : offset_k + len_k] along axis */
 static void vjp_concat(Ad *ad, Inst *in, Value *g) {
@@ -200,15 +200,17 @@ static void vjp_dyn_slice(Ad *ad, Inst *in, Value *g) {
   if (ad_active(ad, X(0))) ad_add_row(ad, X(0), g, X(1), in->attr.i[0]);
 }
 /* y = x with row i := v: dx = g with row i := 0, dv = g[i] */
+/* The row is read before the update that zeroes it, so the update can
+ * write over g in place (nothing reads g after it). */
 static void vjp_dyn_update(Ad *ad, Inst *in, Value *g) {
   Attr at = in->attr;
-  if (ad_active(ad, X(0))) {
-    Value *args[3] = {g, ir_const_like(B, &X(1)->ty, 0.0), X(2)};
-    ad_add(ad, X(0), ir_build(B, OP_DYN_UPDATE, args, 3, &at, NULL));
-  }
   if (ad_active(ad, X(1))) {
     Value *args[2] = {g, X(2)};
     ad_add(ad, X(1), ir_build(B, OP_DYN_SLICE, args, 2, &at, NULL));
+  }
+  if (ad_active(ad, X(0))) {
+    Value *args[3] = {g, ir_const_like(B, &X(1)->ty, 0.0), X(2)};
+    ad_add(ad, X(0), ir_build(B, OP_DYN_UPDATE, args, 3, &at, NULL));
   }
 }
 /* y = x with row i += v: dx = g, dv = g[i] */

@@ -8,16 +8,19 @@
  *   backward data    dx[n] = col2im(W^T . dy[n])
  *   backward filter  dw    = sum over n of dy[n] . col[n]^T
  *
- * No path builds col whole. Four strategies, chosen per call by shape and
- * by what the arch offers (conv_forward etc. at the end of the file):
+ * No path builds col whole. Five strategies, chosen per call by shape and
+ * by what the arch offers (forward_path etc. at the end of the file; the
+ * tests ask rt_conv2d_path which one a shape takes):
  *
- * 1. Row kernel (stride 1, archs with row_kernel: AVX-512 f32). The image
- *    is copied once into a zero-padded plane; a tile is one output row
- *    segment (<= 14 pixels) x 32 output channels, its A operand broadcast
- *    straight from the padded plane through the tap offsets, B = W^T
- *    packed once per call, all of K in registers, the tile transposed in
- *    registers into NCHW. Backward data at stride 1 is the same thing: a
- *    convolution of dy padded by K-1-P with flipped, transposed weights.
+ * 1. Row kernel (stride 1, archs with row_kernel: AVX-512 and AVX2 f32).
+ *    The image is copied once into a zero-padded plane; a tile is one
+ *    output row segment x one panel of output channels (AVX-512: <= 14
+ *    pixels broadcast x 32 channels in vectors, transposed in registers
+ *    into NCHW; AVX2: <= 16 pixels in vectors x 16 channels broadcast),
+ *    read straight from the padded plane through the tap offsets, B = W^T
+ *    packed once per call, all of K in registers. Backward data at stride
+ *    1 is the same thing: a convolution of dy padded by K-1-P with
+ *    flipped, transposed weights.
  * 2. Wide columns (stride 1, other archs). Output pixel (y, x) becomes
  *    column y*wp + x of the padded plane, so each row of col is a slice
  *    of it and the ordinary packers read it through the tap offsets; the
@@ -27,9 +30,11 @@
  * 3. Channels last (backward filter, C >= 16, any stride). Each image is
  *    transposed so a pixel's channels are contiguous; then each tap is one
  *    GEMM dw_tap[O][C] += dy[O][pixels] . x_tap[pixels][C], B read in place
- *    (AVX-512) or packed through pixel offsets. Images are summed in fixed
+ *    (AVX-512, AVX2) or packed through pixel offsets. Images are summed in fixed
  *    groups (filter_groups) into scratch, groups added in order at the end.
- * 4. Explicit column blocks (any stride, and images too large for a thread
+ * 4. Few taps (backward filter, small C, stride 1, f32 AVX-512 and AVX2):
+ *    vectors along output rows, accumulators kept across the whole batch.
+ * 5. Explicit column blocks (any stride, and images too large for a thread
  *    buffer): im2col into the work buffer, pack, multiply; col2im for
  *    backward data.
  *
@@ -37,11 +42,13 @@
  * 32->64 channels, 14x14, 3x3, forward): explicit im2col blocks + GEMM
  * 4.7 ms, wide columns 3.2 ms, row kernel 2.7 ms. The micro-kernel runs
  * near peak in all three; im2col, packing and junk columns make the gap.
+ * With AVX2 (Zen 4, NNC_ISA=avx2) the row kernel took conv2's forward
+ * from 6.3 ms (wide columns) to 5.4 ms and conv1's from 1.06 to 0.50 ms.
  *
  * Parallel split, never changing results: forward and backward data by
  * (image, part of its output); backward filter by image group and output
- * range (3) or a grid over dw^T (2, 4), every cell summing its images in
- * order. Weights are packed once per call into the caller's scratch.
+ * range (3), by tiles of taps x channels (4), or a grid over dw^T (2, 5),
+ * every cell summing its images in order. Weights are packed once per call into the caller's scratch.
  *
  * The backward passes can also take dy as a max-pooling gradient (tape and
  * pooled dy, rt_conv2d_backward_*_pooled): the row, channels-last and
@@ -51,11 +58,9 @@
  * Everything is written over untyped pointers and the element size `esz`;
  * the f64 entry points run the same code with the f64 arch. */
 #include "rt_kernels.h"
+#include "rt_simd.h"
 
-#include <immintrin.h>
 #include <string.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -238,9 +243,25 @@ static void prefetch_l2(const void *p, size_t bytes) {
   for (size_t i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i, 0, 2);
 }
 
+AVX2 static void pad_interior_f32_avx2(const Wide *d, const float *src, float *dst) {
+  for (int64_t c = 0; c < d->cin; c++) {
+    float *o = dst + c * d->hp * d->wp + d->ph * d->wp + d->pw;
+    for (int64_t y = 0; y < d->h; y++, src += d->w, o += d->wp)
+      for (int64_t x = 0; x < d->w; x += 8) {
+        int n = (int)min64(8, d->w - x);
+        store8_part(o + x, load8_part(src + x, n), n);
+      }
+  }
+}
+
 static void pad_interior(const Wide *d, const void *src, void *dst, size_t esz) {
-  if (esz == 4 && rt_kernels_isa() == RT_ISA_AVX512) {
+  rt_isa isa = rt_kernels_isa();
+  if (esz == 4 && isa == RT_ISA_AVX512) {
     pad_interior_f32_avx512(d, src, dst);
+    return;
+  }
+  if (esz == 4 && isa == RT_ISA_AVX2) {
+    pad_interior_f32_avx2(d, src, dst);
     return;
   }
   const char *s = src;
@@ -301,6 +322,32 @@ AVX512 static void scatter_f32_avx512(const float *tile, int ldt, int m, const P
     }
 }
 
+AVX2 static void scatter_f32_avx2(const float *tile, int ldt, int m, const Piece *pc, int np,
+                                  float *out, int64_t plane, bool acc) {
+  for (int i = 0; i < m; i++)
+    for (int k = 0; k < np; k++) {
+      const float *t = tile + i * ldt + pc[k].t0;
+      float *o = out + i * plane + pc[k].dst;
+      for (int e = 0; e < pc[k].len; e += 8) {
+        int n = pc[k].len - e < 8 ? pc[k].len - e : 8;
+        __m256 v = load8_part(t + e, n);
+        if (acc) v = _mm256_add_ps(v, load8_part(o + e, n));
+        store8_part(o + e, v, n);
+      }
+    }
+}
+
+/* The tile-to-output copy of the wide-column paths for cv's arch. */
+static void scatter(const Conv *cv, const void *tile, int ldt, int m, const Piece *pc, int np,
+                    void *out, int64_t plane, bool acc) {
+  if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX512)
+    scatter_f32_avx512(tile, ldt, m, pc, np, out, plane, acc);
+  else if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX2)
+    scatter_f32_avx2(tile, ldt, m, pc, np, out, plane, acc);
+  else
+    scatter_generic(cv->esz, tile, ldt, m, pc, np, out, plane, acc);
+}
+
 /* Item = (image, part of the wide columns): pad the image, then for each
  * column block and depth block pack the implicit col and multiply with the
  * shared packed weights, tile by tile, storing the real pixels. */
@@ -314,7 +361,6 @@ static void s1_forward_task(void *ctx, int64_t begin, int64_t end, int ti) {
   rt_thread_buffers(ar, thread_buffer(cv, ti), &Ap, &Bp, (void **)&xp);
   int64_t K = d->cin * d->kh * d->kw, kc = rt_gemm_kblock(ar, K);
   int64_t mpad = ceil_div(cv->cout, ar->mr) * ar->mr, opix = d->oh * d->ow;
-  bool fast = ar->isa == RT_ISA_AVX512 && esz == 4;
   _Alignas(64) unsigned char tile[MAX_TILE_BYTES];
   Piece pieces[MAX_NC];
   int first[MAX_NC + 1]; /* pieces of panel p: [first[p], first[p+1]) */
@@ -348,8 +394,7 @@ static void s1_forward_task(void *ctx, int64_t begin, int64_t end, int ti) {
                        tile, ar->nr, m, (int)min64(ar->nr, nb - jr), 1.0, 0.0);
             const Piece *pp = pieces + first[p];
             int np = first[p + 1] - first[p];
-            if (fast) scatter_f32_avx512((const float *)tile, ar->nr, m, pp, np, (float *)orow, opix, pc > 0);
-            else scatter_generic(esz, tile, ar->nr, m, pp, np, orow, opix, pc > 0);
+            scatter(cv, tile, ar->nr, m, pp, np, orow, opix, pc > 0);
           }
         }
       }
@@ -434,11 +479,31 @@ AVX512 static void spread_dy_f32_avx512(const Wide *d, const float *dyn, int64_t
     }
 }
 
+AVX2 static void spread_dy_f32_avx2(const Wide *d, const float *dyn, int64_t o0, int64_t o1,
+                                    float *dyw) {
+  __m256 z = _mm256_setzero_ps();
+  for (int64_t o = o0; o < o1; o++)
+    for (int64_t y = 0; y < d->oh; y++) {
+      float *w = dyw + (o - o0) * d->nq + y * d->wp;
+      const float *g = dyn + (o * d->oh + y) * d->ow;
+      for (int64_t x = 0; x < d->ow; x += 8) {
+        int n = (int)min64(8, d->ow - x);
+        store8_part(w + x, load8_part(g + x, n), n);
+      }
+      int64_t junk = y + 1 < d->oh ? d->wp - d->ow : 0;
+      for (int64_t x = 0; x < junk; x += 8) store8_part(w + d->ow + x, z, (int)min64(8, junk - x));
+    }
+}
+
 /* dyw[o - o0][q] = dy[o][y][x] for wide column q = y*wp + x (0 in junk). */
 static void spread_dy(const Conv *cv, const char *dyn, int64_t o0, int64_t o1, char *dyw) {
   const Wide *d = &cv->wd;
   if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX512) {
     spread_dy_f32_avx512(d, (const float *)dyn, o0, o1, (float *)dyw);
+    return;
+  }
+  if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX2) {
+    spread_dy_f32_avx2(d, (const float *)dyn, o0, o1, (float *)dyw);
     return;
   }
   for (int64_t o = o0; o < o1; o++)
@@ -728,27 +793,37 @@ static void cl_backward_filter(Conv *cv) {
 /* ---- backward filter with few taps: vectors along output pixels ------------------- */
 
 /* For small C (conv1 of an image model: C*KH*KW = 9), neither orientation
- * of the GEMM fills the vectors. Here a tile holds DOT_R taps x DOT_O
- * output channels, each accumulator a vector of 16 output pixels of one
- * row: per step DOT_R shifted loads of the padded image and DOT_O loads of
- * dy feed DOT_R*DOT_O multiply-adds. The accumulators persist across all
- * images (kept in `state` between them) and are summed across lanes once
- * at the end, so every dw element's sum has a fixed order. AVX-512 f32. */
-#define DOT_R 9
-#define DOT_O 3 /* dot_tile_image spells out 3 */
+ * of the GEMM fills the vectors. Here a tile holds `r` taps x `o` output
+ * channels, each accumulator a vector of `lanes` output pixels of one
+ * row: per step r shifted loads of the padded image and o loads of dy
+ * feed r*o multiply-adds. The accumulators persist across all images
+ * (kept in `state` between them) and are summed across lanes once at the
+ * end, so every dw element's sum has a fixed order. f32, AVX-512 (9 x 3
+ * tiles of 16 lanes: 27 of the 32 registers) and AVX2 (3 x 3 tiles of 8
+ * lanes: 9 of 16 registers, and as many loads per multiply-add as the
+ * GEMM micro-kernel). */
+typedef struct DotTile {
+  int r, o, lanes;
+} DotTile;
+#define DOT_MAX_R 9
+#define DOT_O 3 /* both kernels spell out 3 dy rows */
+
+static DotTile dot_tile(rt_isa isa) {
+  return isa == RT_ISA_AVX512 ? (DotTile){9, DOT_O, 16} : (DotTile){3, DOT_O, 8};
+}
 
 /* Accumulator state of all tiles, in floats. */
-static int64_t dot_state_elems(const rt_conv2d_shape *s) {
-  return ceil_div(s->C * s->KH * s->KW, DOT_R) * ceil_div(s->O, DOT_O) * DOT_R * DOT_O * 16;
+static int64_t dot_state_elems(const rt_conv2d_shape *s, DotTile t) {
+  return ceil_div(s->C * s->KH * s->KW, t.r) * ceil_div(s->O, t.o) * t.r * t.o * t.lanes;
 }
 
 /* state[(r*DOT_O + j)*16 ...] += sum over pixels of xp[toff[r] + pixel] *
  * dy[j*ohw + pixel] for one image; xp is the padded image. */
-AVX512 static void dot_tile_image(const Wide *d, const float *xp, const int64_t *toff,
-                                  const float *const *dyo, float *state) {
-  __m512 acc[DOT_R][DOT_O]; /* every loop over it fully unrolled: registers only */
+AVX512 static void dot_image_avx512(const Wide *d, const float *xp, const int64_t *toff,
+                                    const float *const *dyo, float *state) {
+  __m512 acc[9][DOT_O]; /* every loop over it fully unrolled: registers only */
 #pragma GCC unroll 9
-  for (int r = 0; r < DOT_R; r++)
+  for (int r = 0; r < 9; r++)
 #pragma GCC unroll 3
     for (int j = 0; j < DOT_O; j++) acc[r][j] = _mm512_loadu_ps(state + (r * DOT_O + j) * 16);
   /* one flat loop over (row, 16-pixel step): keeps acc in registers */
@@ -763,7 +838,7 @@ AVX512 static void dot_tile_image(const Wide *d, const float *xp, const int64_t 
                        _mm512_maskz_loadu_ps(m, g2 + gi)};
     const float *xr = xp + y * wp + x0;
 #pragma GCC unroll 9
-    for (int r = 0; r < DOT_R; r++) {
+    for (int r = 0; r < 9; r++) {
       __m512 xv = _mm512_maskz_loadu_ps(m, xr + toff[r]); /* masked: no junk enters */
 #pragma GCC unroll 3
       for (int j = 0; j < DOT_O; j++) acc[r][j] = _mm512_fmadd_ps(xv, g[j], acc[r][j]);
@@ -772,28 +847,78 @@ AVX512 static void dot_tile_image(const Wide *d, const float *xp, const int64_t 
     if (x0 >= ow) x0 = 0, y++;
   }
 #pragma GCC unroll 9
-  for (int r = 0; r < DOT_R; r++)
+  for (int r = 0; r < 9; r++)
 #pragma GCC unroll 3
     for (int j = 0; j < DOT_O; j++) _mm512_storeu_ps(state + (r * DOT_O + j) * 16, acc[r][j]);
 }
 
-AVX512 static float lane_sum(const float *v) { return _mm512_reduce_add_ps(_mm512_loadu_ps(v)); }
+/* The AVX2 tile, state[(r*DOT_O + j)*8 ...]: whole 8-pixel steps, then one
+ * masked step for the rest of the row (no junk enters). */
+AVX2 static void dot_image_avx2(const Wide *d, const float *xp, const int64_t *toff,
+                                const float *const *dyo, float *state) {
+  __m256 acc[3][DOT_O];
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; r++)
+#pragma GCC unroll 3
+    for (int j = 0; j < DOT_O; j++) acc[r][j] = _mm256_loadu_ps(state + (r * DOT_O + j) * 8);
+  const int64_t ow = d->ow, wp = d->wp, full = ow / 8 * 8;
+  const __m256i tm = lanes8((int)(ow - full));
+  const float *g0 = dyo[0], *g1 = dyo[1], *g2 = dyo[2];
+  const int64_t t0 = toff[0], t1 = toff[1], t2 = toff[2];
+  for (int64_t y = 0; y < d->oh; y++) {
+    const float *xr = xp + y * wp;
+    int64_t gi = y * ow;
+    for (int64_t x0 = 0; x0 <= full; x0 += 8) {
+      __m256 g[DOT_O], xv[3];
+      if (x0 < full) {
+        g[0] = _mm256_loadu_ps(g0 + gi + x0), g[1] = _mm256_loadu_ps(g1 + gi + x0);
+        g[2] = _mm256_loadu_ps(g2 + gi + x0);
+        xv[0] = _mm256_loadu_ps(xr + t0 + x0), xv[1] = _mm256_loadu_ps(xr + t1 + x0);
+        xv[2] = _mm256_loadu_ps(xr + t2 + x0);
+      } else {
+        if (full == ow) break;
+        g[0] = _mm256_maskload_ps(g0 + gi + x0, tm), g[1] = _mm256_maskload_ps(g1 + gi + x0, tm);
+        g[2] = _mm256_maskload_ps(g2 + gi + x0, tm);
+        xv[0] = _mm256_maskload_ps(xr + t0 + x0, tm), xv[1] = _mm256_maskload_ps(xr + t1 + x0, tm);
+        xv[2] = _mm256_maskload_ps(xr + t2 + x0, tm);
+      }
+#pragma GCC unroll 3
+      for (int r = 0; r < 3; r++)
+#pragma GCC unroll 3
+        for (int j = 0; j < DOT_O; j++) acc[r][j] = _mm256_fmadd_ps(xv[r], g[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; r++)
+#pragma GCC unroll 3
+    for (int j = 0; j < DOT_O; j++) _mm256_storeu_ps(state + (r * DOT_O + j) * 8, acc[r][j]);
+}
 
-/* Item = one tile (taps [r0, r0+DOT_R) x channels [o0, o0+DOT_O)); a task
+/* The lanes of v summed in a fixed order. */
+AVX512 static float lane_sum16(const float *v) { return _mm512_reduce_add_ps(_mm512_loadu_ps(v)); }
+AVX2 static float lane_sum8(const float *v) {
+  __m128 h = _mm_add_ps(_mm_loadu_ps(v), _mm_loadu_ps(v + 4));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* Item = one tile (taps [r0, r0+t.r) x channels [o0, o0+DOT_O)); a task
  * pads each image once for all its tiles. Taps/channels past the end are
  * stand-ins (tap r0, channel o0) whose sums are dropped. */
 static void dot_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
   const Conv *cv = ctx;
   const rt_conv2d_shape *s = cv->s;
   const Wide *d = &cv->wd;
+  DotTile tl = dot_tile(cv->ar->isa);
+  bool avx512 = cv->ar->isa == RT_ISA_AVX512;
   void *Ap, *Bp;
   char *xp;
   rt_thread_buffers(cv->ar, thread_buffer(cv, ti), &Ap, &Bp, (void **)&xp);
   float *state = (float *)(xp + align64((size_t)(d->cin * d->hp * d->wp) * sizeof(float)));
-  int64_t otiles = ceil_div(s->O, DOT_O), per = DOT_R * DOT_O * 16;
+  int64_t otiles = ceil_div(s->O, DOT_O), per = tl.r * DOT_O * tl.lanes;
   memset(state, 0, (size_t)((end - begin) * per) * sizeof(float));
   /* this task's channels [olo, ohi) of dy (pooled: expanded into dyl) */
-  float *dyl = state + dot_state_elems(s);
+  float *dyl = state + dot_state_elems(s, tl);
   int64_t olo = s->O, ohi = 0;
   for (int64_t t = begin; t < end; t++) {
     olo = min64(olo, t % otiles * DOT_O);
@@ -806,20 +931,23 @@ static void dot_filter_task(void *ctx, int64_t begin, int64_t end, int ti) {
     if (n + 1 < s->N) prefetch_l2(cv->in + (n + 1) * xbytes, xbytes);
     const float *dyn = (const float *)dy_planes(cv, cv->in2, n, olo, ohi, dyl); /* channel olo */
     for (int64_t t = begin; t < end; t++) {
-      int64_t r0 = t / otiles * DOT_R, o0 = t % otiles * DOT_O;
-      int64_t toff[DOT_R];
+      int64_t r0 = t / otiles * tl.r, o0 = t % otiles * DOT_O;
+      int64_t toff[DOT_MAX_R];
       const float *dyo[DOT_O];
-      for (int r = 0; r < DOT_R; r++) toff[r] = cv->off[r0 + r < cv->ckk ? r0 + r : r0];
+      for (int r = 0; r < tl.r; r++) toff[r] = cv->off[r0 + r < cv->ckk ? r0 + r : r0];
       for (int j = 0; j < DOT_O; j++) dyo[j] = dyn + ((o0 + j < s->O ? o0 + j : o0) - olo) * cv->ohw;
-      dot_tile_image(d, (const float *)xp, toff, dyo, state + (t - begin) * per);
+      float *st = state + (t - begin) * per;
+      if (avx512) dot_image_avx512(d, (const float *)xp, toff, dyo, st);
+      else dot_image_avx2(d, (const float *)xp, toff, dyo, st);
     }
   }
   for (int64_t t = begin; t < end; t++) {
-    int64_t r0 = t / otiles * DOT_R, o0 = t % otiles * DOT_O;
-    for (int r = 0; r < DOT_R && r0 + r < cv->ckk; r++)
-      for (int j = 0; j < DOT_O && o0 + j < s->O; j++)
-        ((float *)cv->out)[(o0 + j) * cv->ckk + r0 + r] =
-            lane_sum(state + (t - begin) * per + (r * DOT_O + j) * 16);
+    int64_t r0 = t / otiles * tl.r, o0 = t % otiles * DOT_O;
+    for (int r = 0; r < tl.r && r0 + r < cv->ckk; r++)
+      for (int j = 0; j < DOT_O && o0 + j < s->O; j++) {
+        const float *v = state + (t - begin) * per + (r * DOT_O + j) * tl.lanes;
+        ((float *)cv->out)[(o0 + j) * cv->ckk + r0 + r] = avx512 ? lane_sum16(v) : lane_sum8(v);
+      }
   }
 }
 
@@ -827,7 +955,7 @@ static void dot_backward_filter(Conv *cv) {
   const rt_conv2d_shape *s = cv->s;
   cv->wd = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
   wide_offsets(&cv->wd, cv->off);
-  int64_t tiles = ceil_div(cv->ckk, DOT_R) * ceil_div(s->O, DOT_O);
+  int64_t tiles = ceil_div(cv->ckk, dot_tile(cv->ar->isa).r) * ceil_div(s->O, DOT_O);
   int T = rt_pool_size(cv->pool);
   /* one chunk per thread: each chunk pads every image once */
   rt_parallel_for(cv->pool, tiles, ceil_div(tiles, T), dot_filter_task, cv);
@@ -1082,35 +1210,77 @@ static void im2col_backward_filter(Conv *cv) {
 /* ---- entry points ----------------------------------------------------------- */
 
 /* Path choice: the row kernel wants rows of at least a few pixels; every
- * stride-1 path needs the padded input in one thread's work buffer. */
+ * stride-1 path needs the padded input in one thread's work buffer, the
+ * row kernel with row_mr readable elements after it (rt_kernels.h). */
 #define ROW_MIN_OW 6
 #define ROW_MIN_CHANNELS 8 /* output channels: the kernel's vectors run along them */
+
+/* Channels last needs C wide enough to fill the GEMM's vectors; with few
+ * channels the taps x O orientation (stride 1) or explicit columns win. */
+#define CL_MIN_C 16
+#define DOT_MIN_OW 12 /* vectors run along output rows: short rows waste lanes */
+
+/* The strategies (see the top of the file); BY_IMAGE: a pooled call that
+ * none of the fusing kernels takes, done image by image. */
+typedef enum ConvPath { PATH_ROW, PATH_WIDE, PATH_CL, PATH_DOT, PATH_COLUMNS, PATH_BY_IMAGE } ConvPath;
+
+static ConvPath forward_path(const Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  int64_t hp = s->H + 2 * s->PH, wp = s->W + 2 * s->PW;
+  bool s1 = s->SH == 1 && s->SW == 1 && s1_fits_input(cv, s->C, hp, wp, 0);
+  if (s1 && cv->ar->row_kernel && s->OW >= ROW_MIN_OW && s->O >= ROW_MIN_CHANNELS &&
+      s1_fits_input(cv, s->C, hp, wp, cv->ar->row_mr))
+    return PATH_ROW;
+  return s1 ? PATH_WIDE : PATH_COLUMNS;
+}
+
+/* A pooled cv (dy expanded from a pooling tape) only takes the row kernel. */
+static ConvPath data_path(const Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  int64_t ph = s->KH - 1 - s->PH, pw = s->KW - 1 - s->PW; /* padding of dy */
+  int64_t extra = cv->dpool ? s->O * cv->ohw : 0;        /* expanded dy[n] */
+  int64_t hp = s->OH + 2 * ph, wp = s->OW + 2 * pw;
+  bool s1 = s->SH == 1 && s->SW == 1 && ph >= 0 && pw >= 0 && s1_fits_input(cv, s->O, hp, wp, extra);
+  if (s1 && cv->ar->row_kernel && s->W >= ROW_MIN_OW && s->C >= ROW_MIN_CHANNELS &&
+      s1_fits_input(cv, s->O, hp, wp, extra + cv->ar->row_mr))
+    return PATH_ROW;
+  if (cv->dpool) return PATH_BY_IMAGE;
+  return s1 && s->C >= cv->ar->mr ? PATH_WIDE : PATH_COLUMNS;
+}
+
+/* A pooled cv takes the channels-last or the few-taps path. */
+static ConvPath filter_path(const Conv *cv) {
+  const rt_conv2d_shape *s = cv->s;
+  Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
+  int64_t extra = cv->dpool ? s->O * cv->ohw : 0; /* expanded dy[n] */
+  bool s1 = s->SH == 1 && s->SW == 1;
+  if (s->C >= CL_MIN_C && s1_fits_input(cv, s->C, d.hp, d.wp, extra)) return PATH_CL;
+  if (cv->esz == 4 && cv->ar->isa != RT_ISA_C && s1 && s->OW >= DOT_MIN_OW &&
+      s1_fits_input(cv, s->C, d.hp, d.wp, dot_state_elems(s, dot_tile(cv->ar->isa)) + extra))
+    return PATH_DOT;
+  if (cv->dpool) return PATH_BY_IMAGE;
+  return s1 && s1_fits_input(cv, s->C, d.hp, d.wp, s->O * d.nq) ? PATH_WIDE : PATH_COLUMNS;
+}
 
 static void conv_forward(rt_pool *p, const rt_conv2d_shape *s, const void *x, const void *w,
                          void *y, void *scratch, int esz) {
   Conv cv = conv_make(p, s, x, w, y, scratch, esz);
-  bool s1 = s->SH == 1 && s->SW == 1 &&
-            s1_fits_input(&cv, s->C, s->H + 2 * s->PH, s->W + 2 * s->PW, 0);
-  if (s1 && cv.ar->row_kernel && s->OW >= ROW_MIN_OW && s->O >= ROW_MIN_CHANNELS)
-    row_forward(&cv);
-  else if (s1) s1_forward(&cv);
-  else im2col_forward(&cv);
+  switch (forward_path(&cv)) {
+  case PATH_ROW: row_forward(&cv); break;
+  case PATH_WIDE: s1_forward(&cv); break;
+  default: im2col_forward(&cv); break;
+  }
 }
 
-/* Runs backward data on cv's path. A pooled cv (dy expanded from a pooling
- * tape) only takes the row kernel; false when that does not apply (the
- * caller then goes image by image). */
+/* Runs backward data on cv's path; false for a pooled cv that must go
+ * image by image. */
 static bool backward_data_run(Conv *cv) {
-  const rt_conv2d_shape *s = cv->s;
-  int64_t ph = s->KH - 1 - s->PH, pw = s->KW - 1 - s->PW; /* padding of dy */
-  int64_t extra = cv->dpool ? s->O * cv->ohw : 0;        /* expanded dy[n] */
-  bool s1 = s->SH == 1 && s->SW == 1 && ph >= 0 && pw >= 0 &&
-            s1_fits_input(cv, s->O, s->OH + 2 * ph, s->OW + 2 * pw, extra);
-  if (s1 && cv->ar->row_kernel && s->W >= ROW_MIN_OW && s->C >= ROW_MIN_CHANNELS)
-    row_backward_data(cv);
-  else if (cv->dpool) return false;
-  else if (s1 && s->C >= cv->ar->mr) s1_backward_data(cv);
-  else col2im_backward_data(cv);
+  switch (data_path(cv)) {
+  case PATH_ROW: row_backward_data(cv); break;
+  case PATH_BY_IMAGE: return false;
+  case PATH_WIDE: s1_backward_data(cv); break;
+  default: col2im_backward_data(cv); break;
+  }
   return true;
 }
 
@@ -1120,27 +1290,16 @@ static void conv_backward_data(rt_pool *p, const rt_conv2d_shape *s, const void 
   backward_data_run(&cv);
 }
 
-/* Channels last needs C wide enough to fill the GEMM's vectors; with few
- * channels the taps x O orientation (stride 1) or explicit columns win. */
-#define CL_MIN_C 16
-#define DOT_MIN_OW 12 /* vectors run along output rows: short rows waste lanes */
-
-/* Runs backward filter on cv's path. A pooled cv takes the channels-last
- * or the few-taps path; false when neither applies. */
+/* Runs backward filter on cv's path; false for a pooled cv that must go
+ * image by image. */
 static bool backward_filter_run(Conv *cv) {
-  const rt_conv2d_shape *s = cv->s;
-  Wide d = wide_make(s->C, s->H, s->W, s->PH, s->PW, s->KH, s->KW);
-  int64_t extra = cv->dpool ? s->O * cv->ohw : 0; /* expanded dy[n] */
-  if (s->C >= CL_MIN_C && s1_fits_input(cv, s->C, d.hp, d.wp, extra))
-    cl_backward_filter(cv);
-  else if (cv->esz == 4 && cv->ar->isa == RT_ISA_AVX512 && s->SH == 1 && s->SW == 1 &&
-           s->OW >= DOT_MIN_OW && s1_fits_input(cv, s->C, d.hp, d.wp, dot_state_elems(s) + extra))
-    dot_backward_filter(cv);
-  else if (cv->dpool) return false;
-  else if (s->SH == 1 && s->SW == 1 && s1_fits_input(cv, s->C, d.hp, d.wp, s->O * d.nq))
-    s1_backward_filter(cv);
-  else
-    im2col_backward_filter(cv);
+  switch (filter_path(cv)) {
+  case PATH_CL: cl_backward_filter(cv); break;
+  case PATH_DOT: dot_backward_filter(cv); break;
+  case PATH_BY_IMAGE: return false;
+  case PATH_WIDE: s1_backward_filter(cv); break;
+  default: im2col_backward_filter(cv); break;
+  }
   return true;
 }
 
@@ -1148,6 +1307,16 @@ static void conv_backward_filter(rt_pool *p, const rt_conv2d_shape *s, const voi
                                  const void *dy, void *dw, void *scratch, int esz) {
   Conv cv = conv_make(p, s, x, dy, dw, scratch, esz);
   backward_filter_run(&cv);
+}
+
+const char *rt_conv2d_path(const rt_conv2d_shape *s, int which, bool f64, bool pooled) {
+  static const char *const names[] = {"row", "wide", "channels-last", "dot", "columns", "by-image"};
+  static const float marker; /* a non-NULL dpool: the pooled variant */
+  Conv cv = {.ar = rt_gemm_arch_get(f64 ? 8 : 4), .s = s, .esz = f64 ? 8 : 4,
+             .ckk = s->C * s->KH * s->KW, .ohw = s->OH * s->OW, .kk = s->KH * s->KW,
+             .dpool = pooled ? &marker : NULL};
+  ConvPath path = which == 0 ? forward_path(&cv) : which == 1 ? data_path(&cv) : filter_path(&cv);
+  return names[path];
 }
 
 /* Backward data and filter from a max-pooling gradient (rt_kernels.h). The

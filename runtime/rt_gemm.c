@@ -13,7 +13,11 @@
  * registers: 12x32 (24 zmm) for AVX-512 f32, 12x16 for f64; 6x16 / 6x8 for
  * AVX2; 4x8 / 4x4 in plain C. Packing zero-fills partial panels, so kernels
  * always run full depth; edges are masked (AVX-512) or staged through a
- * small tile (AVX2, C) at store time only.
+ * small tile (AVX2, C) at store time only. The packers are vectorized for
+ * AVX-512 (f32 panels of 12 and 32) and AVX2 (everything else, f64 on
+ * AVX-512 too): contiguous lines are copied in source order, strided ones
+ * transposed in register blocks. The file also holds each arch's
+ * convolution row kernel and in-place-B kernel (rt_kernels.h).
  *
  * Threads split C into a tm x tn grid (chosen by a small cost model) and
  * each thread runs the loops above on its part with its own buffers. One
@@ -23,16 +27,14 @@
  * Everything below the arch table is written once over untyped pointers
  * (element size `esz`), so the convolutions reuse it for f32 and f64. */
 #include "rt_kernels.h"
+#include "rt_simd.h"
 
-#include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
-#define AVX2 __attribute__((target("avx2,fma")))
-#define INLINE static inline __attribute__((always_inline))
+#define INLINE SIMD_INLINE
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -156,16 +158,16 @@ AVX512 static void dkern_avx512(int64_t k, const void *a, const void *b, void *c
 /* ---- AVX2 micro-kernels ---------------------------------------------------- */
 
 /* f32 6x16. A partial tile is computed in full and stored through a local
- * 6x16 copy of C, so its arithmetic is exactly that of a full tile. */
-AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
-                            int64_t ldc, int m, int n, double alpha, double beta) {
-  const float *a = a_, *b = b_;
-  float *c = c_;
+ * 6x16 copy of C, so its arithmetic is exactly that of a full tile. With
+ * boff != NULL, B is not packed: row p is at b + boff[p]. */
+AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int64_t *boff,
+                           float *c, int64_t ldc, int m, int n, float alpha, float beta) {
   __m256 acc0[6], acc1[6];
 #pragma GCC unroll 6
   for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
-    __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    const float *bp = boff ? b + boff[p] : b + 16 * p;
+    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
       __m256 ai = _mm256_broadcast_ss(a + i);
@@ -173,7 +175,6 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
     }
     a += 6;
-    b += 16;
   }
   /* The epilogue reads a copy: with the accumulators' last use here, gcc
    * keeps them in registers through the loop (otherwise it stores them on
@@ -191,7 +192,7 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
     if (beta != 0)
       for (int i = 0; i < m; i++) memcpy(tile + i * 16, c + i * ldc, (size_t)n * sizeof(float));
   }
-  __m256 va = _mm256_set1_ps((float)alpha), vb = _mm256_set1_ps((float)beta);
+  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 6
   for (int i = 0; i < 6; i++) { /* unrolled, no break: acc stays in registers */
     if (!edge && i >= m) continue;
@@ -206,6 +207,16 @@ AVX2 static void skern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
   }
   if (edge)
     for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * 16, (size_t)n * sizeof(float));
+}
+
+AVX2 static void skern_avx2(int64_t k, const void *a, const void *b, void *c, int64_t ldc,
+                            int m, int n, double alpha, double beta) {
+  s256_tile(k, a, b, NULL, c, ldc, m, n, (float)alpha, (float)beta);
+}
+
+AVX2 static void skern_ib_avx2(int64_t k, const void *a, const void *b, const int64_t *boff,
+                               void *c, int64_t ldc, int m, int n, double alpha, double beta) {
+  s256_tile(k, a, b, boff, c, ldc, m, n, (float)alpha, (float)beta);
 }
 
 /* f64 6x8, edges as above. */
@@ -341,6 +352,83 @@ static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t 
   }
 }
 
+/* AVX2 packers, any panel width w (f32: 6 and 16 for the micro-kernels,
+ * C for the channels-last image). Contiguous lines are copied a vector at
+ * a time, panel by panel, the line PACK_AHEAD steps on prefetched (the
+ * lines are far apart: without it the copy waits on each; reading the
+ * source in order instead and dealing to the panels measured ~7% slower
+ * on small-M products); strided ones are transposed in 8x8 (f64: 4x4)
+ * register blocks. Every store ends inside its own group, so nothing past
+ * dst's panels is written. */
+#define PACK_AHEAD 4
+AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
+                               int64_t rows, int64_t k, int w, void *dst_) {
+  const float *src = src_;
+  float *dst = dst_;
+  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
+    int rr = (int)min64(w, rows - r0);
+    if (contig) { /* per p: rr elements, then zeros up to w */
+      for (int64_t p = 0; p < k; p++) {
+        const float *sp = src + (off ? off[p] : p * ld) + r0;
+        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
+        float *d = dst + p * w;
+        for (int i = 0; i < w; i += 8) {
+          int live = rr - i < 0 ? 0 : rr - i;
+          store8_part(d + i, load8_part(sp + i, live), w - i);
+        }
+      }
+      continue;
+    }
+    for (int g = 0; g < w; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
+      int gr = rr - g < 0 ? 0 : rr - g > 8 ? 8 : rr - g, gw = w - g < 8 ? w - g : 8;
+      const float *rowp[8];
+      for (int i = 0; i < gr; i++) rowp[i] = src + (off ? off[r0 + g + i] : (r0 + g + i) * ld);
+      for (int64_t p0 = 0; p0 < k; p0 += 8) {
+        int kt = (int)min64(8, k - p0);
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+          r[i] = i < gr ? load8_part(rowp[i] + p0, kt) : _mm256_setzero_ps();
+        transpose8(r);
+        for (int j = 0; j < kt; j++) store8_part(dst + (p0 + j) * w + g, r[j], gw);
+      }
+    }
+  }
+}
+
+AVX2 static void pack_f64_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
+                               int64_t rows, int64_t k, int w, void *dst_) {
+  const double *src = src_;
+  double *dst = dst_;
+  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
+    int rr = (int)min64(w, rows - r0);
+    if (contig) {
+      for (int64_t p = 0; p < k; p++) {
+        const double *sp = src + (off ? off[p] : p * ld) + r0;
+        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
+        double *d = dst + p * w;
+        for (int i = 0; i < w; i += 4) {
+          int live = rr - i < 0 ? 0 : rr - i;
+          store4d_part(d + i, load4d_part(sp + i, live), w - i);
+        }
+      }
+      continue;
+    }
+    for (int g = 0; g < w; g += 4) {
+      int gr = rr - g < 0 ? 0 : rr - g > 4 ? 4 : rr - g, gw = w - g < 4 ? w - g : 4;
+      const double *rowp[4];
+      for (int i = 0; i < gr; i++) rowp[i] = src + (off ? off[r0 + g + i] : (r0 + g + i) * ld);
+      for (int64_t p0 = 0; p0 < k; p0 += 4) {
+        int kt = (int)min64(4, k - p0);
+        __m256d r[4];
+        for (int i = 0; i < 4; i++)
+          r[i] = i < gr ? load4d_part(rowp[i] + p0, kt) : _mm256_setzero_pd();
+        transpose4d(r);
+        for (int j = 0; j < kt; j++) store4d_part(dst + (p0 + j) * w + g, r[j], gw);
+      }
+    }
+  }
+}
+
 /* In-register transpose of a 16x16 block: r[a][b] -> r[b][a]. Three rounds
  * (unpack ps, unpack pd, two 128-bit lane shuffles) as in the usual 8x8. */
 AVX512 INLINE void transpose16(__m512 r[16]) {
@@ -374,7 +462,7 @@ AVX512 static void pack_f32_avx512(bool contig, const void *src_, int64_t ld,
                                    const int64_t *off, int64_t rows, int64_t k, int w,
                                    void *dst_) {
   if (w != 12 && w != 32) {
-    pack_f32_c(contig, src_, ld, off, rows, k, w, dst_);
+    pack_f32_avx2(contig, src_, ld, off, rows, k, w, dst_);
     return;
   }
   const float *src = src_;
@@ -469,18 +557,69 @@ AVX512 static void srow_avx512(int64_t k, const void *a_, const int64_t *off, co
 }
 #undef ROW_CASE
 
+/* ---- AVX2 f32 convolution row kernel ------------------------------------- */
+
+/* AVX2 has 16 vector registers, too few for the AVX-512 layout (pixels
+ * broadcast, channels in vectors, then a transpose). Here the vectors run
+ * along the pixels instead: a sub-tile is up to 16 consecutive output
+ * pixels (two vectors, loaded straight from the padded plane at each tap)
+ * by NJ <= 6 output channels (weights broadcast from the packed panel),
+ * 12 accumulators, and its rows are already NCHW: no transpose. The
+ * 16-wide panel is done as 6 + 6 + 4 channels. Pixels past m are loaded
+ * too (whole vectors; masked loads cost ~10% here) and dropped at the
+ * store: the caller leaves row_mr readable elements after the plane. */
+AVX2 INLINE void row_sub_avx2(const int NJ, const int MV, int64_t k, const float *a,
+                              const int64_t *off, const float *b, float *y, int64_t ldy, int m) {
+  __m256 acc0[6], acc1[6];
+  for (int j = 0; j < NJ; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    const float *ap = a + off[p];
+    __m256 x0 = _mm256_loadu_ps(ap);
+    __m256 x1 = MV == 2 ? _mm256_loadu_ps(ap + 8) : x0;
+#pragma GCC unroll 6
+    for (int j = 0; j < NJ; j++) {
+      __m256 bj = _mm256_broadcast_ss(b + p * 16 + j);
+      acc0[j] = _mm256_fmadd_ps(x0, bj, acc0[j]);
+      if (MV == 2) acc1[j] = _mm256_fmadd_ps(x1, bj, acc1[j]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int j = 0; j < NJ; j++) {
+    store8_part(y + j * ldy, acc0[j], m);
+    if (MV == 2) store8_part(y + j * ldy + 8, acc1[j], m - 8);
+  }
+}
+
+#define ROW_SUB(NJ)                                                               \
+  case NJ:                                                                        \
+    if (m > 8) row_sub_avx2(NJ, 2, k, a, off, b + j0, y + j0 * ldy, ldy, m);      \
+    else row_sub_avx2(NJ, 1, k, a, off, b + j0, y + j0 * ldy, ldy, m);            \
+    break;
+
+AVX2 static void srow_avx2(int64_t k, const void *a_, const int64_t *off, const void *b_,
+                           void *y_, int64_t ldy, int m, int n) {
+  const float *a = a_, *b = b_;
+  float *y = y_;
+  for (int j0 = 0; j0 < n; j0 += 6) {
+    switch (n - j0 < 6 ? n - j0 : 6) {
+      ROW_SUB(1) ROW_SUB(2) ROW_SUB(3) ROW_SUB(4) ROW_SUB(5) ROW_SUB(6)
+    }
+  }
+}
+#undef ROW_SUB
+
 /* ---- the arch table and instruction-set selection ----------------------- */
 
 static const rt_gemm_arch arch_f32[4] = {
     [RT_ISA_C] = {RT_ISA_C, 4, 4, 8, 8, 256, 64, 256, skern_c, pack_f32_c, NULL, 0, NULL},
-    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 384, 96, 512, skern_avx2, pack_f32_c, NULL, 0, NULL},
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 256, 192, 512, skern_avx2, pack_f32_avx2, srow_avx2, 16, skern_ib_avx2},
     [RT_ISA_AVX512] = {RT_ISA_AVX512, 4, 12, 32, 16, 384, 96, 512, skern_avx512,
                        pack_f32_avx512, srow_avx512, 14, skern_ib_avx512},
 };
 static const rt_gemm_arch arch_f64[4] = {
     [RT_ISA_C] = {RT_ISA_C, 8, 4, 4, 4, 256, 64, 256, dkern_c, pack_f64_c, NULL, 0, NULL},
-    [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_c, NULL, 0, NULL},
-    [RT_ISA_AVX512] = {RT_ISA_AVX512, 8, 12, 16, 8, 192, 96, 512, dkern_avx512, pack_f64_c,
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_avx2, NULL, 0, NULL},
+    [RT_ISA_AVX512] = {RT_ISA_AVX512, 8, 12, 16, 8, 192, 96, 512, dkern_avx512, pack_f64_avx2,
                        NULL, 0, NULL},
 };
 
@@ -554,11 +693,17 @@ size_t rt_gemm_pack_a_bytes(const rt_gemm_arch *ar) {
 size_t rt_gemm_pack_b_bytes(const rt_gemm_arch *ar) {
   return (size_t)(ceil_div(ar->nc, ar->nr) * ar->nr * ar->kc) * (size_t)ar->esz;
 }
+/* At least WORK_MIN_BYTES whatever the blocking, so that which images fit
+ * the convolutions' stride-1 paths (the padded input lives here) does not
+ * change with an arch's cache blocks. */
+#define WORK_MIN_BYTES ((size_t)768 << 10)
+
 size_t rt_gemm_work_bytes(const rt_gemm_arch *ar) {
   int64_t e = ar->kc * ar->nc;
   if (ar->mc * ar->nc > e) e = ar->mc * ar->nc;
   if (ar->mc * ar->kc > e) e = ar->mc * ar->kc;
-  return (size_t)e * (size_t)ar->esz;
+  size_t b = (size_t)e * (size_t)ar->esz;
+  return b > WORK_MIN_BYTES ? b : WORK_MIN_BYTES;
 }
 
 static size_t arch_bytes(const rt_gemm_arch *ar) {
@@ -616,13 +761,31 @@ void rt_gemm_pack_b(const rt_gemm_arch *ar, bool transB, const void *B, int64_t 
   ar->pack(!transB, B, ldb, NULL, n, k, ar->nr, dst);
 }
 
+/* The macro-kernel's loop order. A B micro-panel (k x nr) that fits half
+ * of a 32 KB L1 stays there while every A panel of the block passes under
+ * it (BLIS order; the A block, mc x kc, then lives in L2): AVX2 (kc 256:
+ * 16 KB) and C. The AVX-512 panels (kc 384 x 32 floats, 48 KB) do not
+ * fit, so there one A panel stays in L1 and the kc x nc B block streams
+ * from L2 (768 KB: fine in Zen 4's 1 MB L2, but it would not be in Zen 2's
+ * 512 KB, which is why AVX2 uses the other order). Measured on Zen 4 the
+ * two orders are within noise of each other for AVX2. */
+#define B_PANEL_L1 16384
+
 void rt_gemm_macro(const rt_gemm_arch *ar, int64_t m, int64_t n, int64_t k,
                    const void *Ap, const void *Bp, void *C, int64_t ldc,
                    double alpha, double beta) {
   const char *a = Ap, *b = Bp;
   char *c = C;
   size_t esz = (size_t)ar->esz;
-  for (int64_t ir = 0; ir < m; ir += ar->mr)
+  if ((size_t)(k * ar->nr) * esz <= B_PANEL_L1) { /* B panel in L1, A block streams from L2 */
+    for (int64_t jr = 0; jr < n; jr += ar->nr)
+      for (int64_t ir = 0; ir < m; ir += ar->mr)
+        ar->kernel(k, a + (size_t)(ir * k) * esz, b + (size_t)(jr * k) * esz,
+                   c + (size_t)(ir * ldc + jr) * esz, ldc, (int)min64(ar->mr, m - ir),
+                   (int)min64(ar->nr, n - jr), alpha, beta);
+    return;
+  }
+  for (int64_t ir = 0; ir < m; ir += ar->mr) /* A panel in L1, B block streams from L2 */
     for (int64_t jr = 0; jr < n; jr += ar->nr)
       ar->kernel(k, a + (size_t)(ir * k) * esz, b + (size_t)(jr * k) * esz,
                  c + (size_t)(ir * ldc + jr) * esz, ldc, (int)min64(ar->mr, m - ir),
@@ -649,7 +812,59 @@ typedef struct Gemm {
   const char *A, *B;
   char *C;
   int64_t lda, ldb, ldc;
+  const char *Bp;          /* prepacked B (its panels; NULL: B as it stands) */
+  const rt_gemm_arch *bar; /* the arch that packed Bp */
 } Gemm;
+
+/* ---- prepacked B: layout ------------------------------------------------------ */
+
+/* rt_sgemm_prepack_b's output: a 64-byte header naming the arch that
+ * packed it, then op(B) as the blocked driver would pack it, whole: for
+ * each depth block (rt_gemm_kblock) all ceil(N/nr) panels of kb x nr, so
+ * the block at depth pc starts at element pc * npad (npad = N rounded up
+ * to nr) and column j's panel at pc * npad + (j / nr) * nr * kb. */
+#define PREPACK_MAGIC 0x42706e6eu /* "nnpB" */
+#define PREPACK_HEADER 64
+typedef struct PrepackHeader {
+  uint32_t magic;
+  int32_t isa, esz;
+} PrepackHeader;
+
+static int64_t npad_of(const rt_gemm_arch *ar, int64_t N) { return ceil_div(N, ar->nr) * ar->nr; }
+
+/* Element (p, j) of op(B) from panels packed by `bar` (the slow paths). */
+static double prepacked_at(const rt_gemm_arch *bar, const char *Bp, int64_t K, int64_t N,
+                           int64_t p, int64_t j) {
+  int64_t kc = rt_gemm_kblock(bar, K), pc = p / kc * kc, kb = min64(kc, K - pc);
+  int64_t at = pc * npad_of(bar, N) + j / bar->nr * bar->nr * kb + (p - pc) * bar->nr + j % bar->nr;
+  return bar->esz == 4 ? (double)((const float *)Bp)[at] : ((const double *)Bp)[at];
+}
+
+/* C[m0:m1, n0:n1] from prepacked B: per depth block and row block, pack A
+ * once and run it against the stored panels; n0 is a multiple of nr. The
+ * kernel sees the same panels and depth blocks as gemm_block's, so every
+ * element gets the same arithmetic as from rt_sgemm. */
+static void gemm_block_prepacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                                 void *buf) {
+  const rt_gemm_arch *ar = g->ar;
+  size_t esz = (size_t)ar->esz;
+  void *Ap, *unused, *work;
+  rt_thread_buffers(ar, buf, &Ap, &unused, &work);
+  int64_t kc = rt_gemm_kblock(ar, g->K), npad = npad_of(ar, g->N);
+  for (int64_t pc = 0; pc < g->K; pc += kc) {
+    int64_t kb = min64(kc, g->K - pc);
+    double beta = pc == 0 ? g->beta : 1.0;
+    for (int64_t ic = m0; ic < m1; ic += ar->mc) {
+      int64_t mb = min64(ar->mc, m1 - ic);
+      int64_t aoff = g->ta ? pc * g->lda + ic : ic * g->lda + pc;
+      rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, mb, kb, Ap);
+      for (int64_t jc = n0; jc < n1; jc += ar->nc)
+        rt_gemm_macro(ar, mb, min64(ar->nc, n1 - jc), kb, Ap,
+                      g->Bp + (size_t)(pc * npad + jc * kb) * esz,
+                      g->C + (size_t)(ic * g->ldc + jc) * esz, g->ldc, g->alpha, beta);
+    }
+  }
+}
 
 /* C[m0:m1, n0:n1] through the blocked loops, packing into `buf`. */
 static void gemm_block(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -678,7 +893,8 @@ static void gemm_block(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_
 }
 
 /* Last resort when no packing buffer can be had (pool == NULL and the
- * thread's buffer failed to allocate): plain loops, correct but slow. */
+ * thread's buffer failed to allocate), or when B was prepacked for another
+ * instruction set: plain loops, correct but slow. */
 static void gemm_unpacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   for (int64_t i = m0; i < m1; i++)
     for (int64_t j = n0; j < n1; j++) {
@@ -686,8 +902,11 @@ static void gemm_unpacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int
       for (int64_t p = 0; p < g->K; p++) {
         int64_t ai = g->ta ? p * g->lda + i : i * g->lda + p;
         int64_t bi = g->tb ? j * g->ldb + p : p * g->ldb + j;
-        if (g->ar->esz == 4) acc += (double)((const float *)g->A)[ai] * ((const float *)g->B)[bi];
-        else acc += ((const double *)g->A)[ai] * ((const double *)g->B)[bi];
+        double b = g->Bp                ? prepacked_at(g->bar, g->Bp, g->K, g->N, p, j)
+                   : g->ar->esz == 4 ? (double)((const float *)g->B)[bi]
+                                     : ((const double *)g->B)[bi];
+        if (g->ar->esz == 4) acc += (double)((const float *)g->A)[ai] * b;
+        else acc += ((const double *)g->A)[ai] * b;
       }
       if (g->ar->esz == 4) {
         float *c = (float *)g->C + i * g->ldc + j;
@@ -712,12 +931,18 @@ static void scale_c(const Gemm *g) {
   }
 }
 
+/* C[m0:m1, n0:n1] of g with `buf` (NULL: the unpacked fallback). */
+static void gemm_part(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *buf) {
+  if (!buf || (g->Bp && g->bar != g->ar)) gemm_unpacked(g, m0, m1, n0, n1);
+  else if (g->Bp) gemm_block_prepacked(g, m0, m1, n0, n1, buf);
+  else gemm_block(g, m0, m1, n0, n1, buf);
+}
+
 /* A whole GEMM on one thread with `buf` (may be NULL: unpacked fallback). */
 static void gemm_serial(const Gemm *g, void *buf) {
   if (g->M <= 0 || g->N <= 0) return;
   if (g->K <= 0 || g->alpha == 0) scale_c(g);
-  else if (buf) gemm_block(g, 0, g->M, 0, g->N, buf);
-  else gemm_unpacked(g, 0, g->M, 0, g->N);
+  else gemm_part(g, 0, g->M, 0, g->N, buf);
 }
 
 /* Threads split C into tm x tn parts. Per-thread cost in units of one
@@ -726,22 +951,29 @@ static void gemm_serial(const Gemm *g, void *buf) {
 #define PACK_COST 16
 #define MIN_PARALLEL_MNK (64 * 64 * 48) /* below this one thread is faster */
 
-void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
-                  int *tm, int *tn) {
+/* prepacked: B's panels are ready (no B packing; N splits at whole panels). */
+static void grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T, bool prepacked,
+                 int *tm, int *tn) {
   *tm = *tn = 1;
   if (T <= 1 || M * N * K < MIN_PARALLEL_MNK) return;
+  int ngran = prepacked ? ar->nr : ar->ngran;
   double best = 0;
   for (int a = 1; a <= T; a++)
     for (int b = 1; a * b <= T; b++) {
       double rows = (double)(ceil_div(ceil_div(M, ar->mr), a) * ar->mr);
-      double cols = (double)(ceil_div(ceil_div(N, ar->ngran), b) * ar->ngran);
-      double cost = rows * cols * (double)K + PACK_COST * (double)K * (rows + cols);
+      double cols = (double)(ceil_div(ceil_div(N, ngran), b) * ngran);
+      double cost = rows * cols * (double)K + PACK_COST * (double)K * (rows + (prepacked ? 0 : cols));
       if (best == 0 || cost < best * 0.999) {
         best = cost;
         *tm = a;
         *tn = b;
       }
     }
+}
+
+void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
+                  int *tm, int *tn) {
+  grid(ar, M, N, K, T, false, tm, tn);
 }
 
 typedef struct GemmJob {
@@ -764,11 +996,10 @@ static void grid_task(void *ctx, int64_t begin, int64_t end, int ti) {
   for (int64_t t = begin; t < end; t++) {
     int a = (int)(t / j->tn), b = (int)(t % j->tn);
     int64_t m0 = rt_split(g->M, g->ar->mr, j->tm, a), m1 = rt_split(g->M, g->ar->mr, j->tm, a + 1);
-    int64_t n0 = rt_split(g->N, g->ar->ngran, j->tn, b);
-    int64_t n1 = rt_split(g->N, g->ar->ngran, j->tn, b + 1);
+    int gran = g->Bp ? g->ar->nr : g->ar->ngran; /* prepacked: whole panels */
+    int64_t n0 = rt_split(g->N, gran, j->tn, b), n1 = rt_split(g->N, gran, j->tn, b + 1);
     if (m0 >= m1 || n0 >= n1) continue;
-    if (buf) gemm_block(g, m0, m1, n0, n1, buf);
-    else gemm_unpacked(g, m0, m1, n0, n1);
+    gemm_part(g, m0, m1, n0, n1, buf);
   }
 }
 
@@ -796,7 +1027,7 @@ static void gemm_run(rt_pool *p, const Gemm *g) {
     return;
   }
   GemmJob j = {.pool = p, .g = g};
-  rt_gemm_grid(g->ar, g->M, g->N, g->K, rt_pool_size(p), &j.tm, &j.tn);
+  grid(g->ar, g->M, g->N, g->K, rt_pool_size(p), g->Bp != NULL, &j.tm, &j.tn);
   rt_parallel_for(p, j.tm * j.tn, 1, grid_task, &j);
 }
 
@@ -827,7 +1058,7 @@ void rt_sgemm(rt_pool *p, bool transA, bool transB, int64_t M, int64_t N, int64_
               float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
               float beta, float *C, int64_t ldc) {
   Gemm g = {rt_gemm_arch_get(4), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run(p, &g);
 }
 
@@ -835,7 +1066,7 @@ void rt_dgemm(rt_pool *p, bool transA, bool transB, int64_t M, int64_t N, int64_
               double alpha, const double *A, int64_t lda, const double *B, int64_t ldb,
               double beta, double *C, int64_t ldc) {
   Gemm g = {rt_gemm_arch_get(8), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run(p, &g);
 }
 
@@ -845,7 +1076,7 @@ void rt_sgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
                       const float *B, int64_t ldb, int64_t strideB, float beta,
                       float *C, int64_t ldc, int64_t strideC) {
   Gemm g = {rt_gemm_arch_get(4), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run_batched(p, &g, batch, strideA, strideB, strideC);
 }
 
@@ -855,6 +1086,98 @@ void rt_dgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
                       const double *B, int64_t ldb, int64_t strideB, double beta,
                       double *C, int64_t ldc, int64_t strideC) {
   Gemm g = {rt_gemm_arch_get(8), transA, transB, M, N, K, alpha, beta,
-            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc};
+            (const char *)A, (const char *)B, (char *)C, lda, ldb, ldc, NULL, NULL};
   gemm_run_batched(p, &g, batch, strideA, strideB, strideC);
+}
+
+/* ---- prepacked B: entry points --------------------------------------------------- */
+
+static size_t prepacked_bytes(int esz, int64_t K, int64_t N) {
+  size_t m = 0;
+  if (K > 0 && N > 0)
+    for (int i = RT_ISA_C; i <= RT_ISA_AVX512; i++) {
+      const rt_gemm_arch *ar = esz == 8 ? &arch_f64[i] : &arch_f32[i];
+      size_t e = (size_t)(npad_of(ar, N) * K) * (size_t)esz;
+      if (e > m) m = e;
+    }
+  return PREPACK_HEADER + align64(m);
+}
+
+typedef struct PackJob {
+  const rt_gemm_arch *ar;
+  bool tb;
+  int64_t K, N, ldb;
+  const char *B;
+  char *dst;     /* the panels, after the header */
+  int parts;
+} PackJob;
+
+/* Parts [begin,end) of the columns (whole panels), every depth block. */
+static void prepack_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  const PackJob *j = ctx;
+  const rt_gemm_arch *ar = j->ar;
+  size_t esz = (size_t)ar->esz;
+  int64_t kc = rt_gemm_kblock(ar, j->K), npad = npad_of(ar, j->N);
+  for (int64_t part = begin; part < end; part++) {
+    int64_t n0 = rt_split(j->N, ar->nr, j->parts, (int)part), n1 = rt_split(j->N, ar->nr, j->parts, (int)part + 1);
+    if (n0 >= n1) continue;
+    for (int64_t pc = 0; pc < j->K; pc += kc) {
+      int64_t kb = min64(kc, j->K - pc), boff = j->tb ? n0 * j->ldb + pc : pc * j->ldb + n0;
+      rt_gemm_pack_b(ar, j->tb, j->B + (size_t)boff * esz, j->ldb, kb, n1 - n0,
+                     j->dst + (size_t)(pc * npad + n0 * kb) * esz);
+    }
+  }
+}
+
+#define PREPACK_MIN_PARALLEL 65536 /* elements of B below which one thread packs */
+
+static void prepack(rt_pool *p, int esz, bool transB, int64_t K, int64_t N, const void *B,
+                    int64_t ldb, void *dst) {
+  const rt_gemm_arch *ar = rt_gemm_arch_get(esz);
+  PrepackHeader h = {PREPACK_MAGIC, (int32_t)ar->isa, esz};
+  memset(dst, 0, PREPACK_HEADER);
+  memcpy(dst, &h, sizeof h);
+  if (K <= 0 || N <= 0) return;
+  int T = rt_pool_size(p);
+  PackJob j = {ar, transB, K, N, ldb, B, (char *)dst + PREPACK_HEADER,
+               K * N >= PREPACK_MIN_PARALLEL ? T : 1};
+  rt_parallel_for(p, j.parts, 1, prepack_task, &j);
+}
+
+static void prepacked_run(rt_pool *p, Gemm *g, const void *Bp) {
+  PrepackHeader h;
+  memcpy(&h, Bp, sizeof h);
+  g->Bp = (const char *)Bp + PREPACK_HEADER;
+  g->bar = h.magic == PREPACK_MAGIC && h.esz == g->ar->esz && h.isa >= RT_ISA_C && h.isa <= RT_ISA_AVX512
+               ? (g->ar->esz == 8 ? &arch_f64[h.isa] : &arch_f32[h.isa])
+               : g->ar;
+  gemm_run(p, g);
+}
+
+size_t rt_sgemm_prepacked_bytes(int64_t K, int64_t N) { return prepacked_bytes(4, K, N); }
+size_t rt_dgemm_prepacked_bytes(int64_t K, int64_t N) { return prepacked_bytes(8, K, N); }
+
+void rt_sgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const float *B, int64_t ldb,
+                        void *dst) {
+  prepack(p, 4, transB, K, N, B, ldb, dst);
+}
+void rt_dgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const double *B,
+                        int64_t ldb, void *dst) {
+  prepack(p, 8, transB, K, N, B, ldb, dst);
+}
+
+void rt_sgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const void *Bp, float beta, float *C,
+                        int64_t ldc) {
+  Gemm g = {rt_gemm_arch_get(4), transA, false, M, N, K, alpha, beta,
+            (const char *)A, NULL, (char *)C, lda, 0, ldc, NULL, NULL};
+  prepacked_run(p, &g, Bp);
+}
+void rt_dgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, double alpha,
+                        const double *A, int64_t lda, const void *Bp, double beta, double *C,
+                        int64_t ldc) {
+  Gemm g = {rt_gemm_arch_get(8), transA, false, M, N, K, alpha, beta,
+            (const char *)A, NULL, (char *)C, lda, 0, ldc, NULL, NULL};
+  prepacked_run(p, &g, Bp);
 }

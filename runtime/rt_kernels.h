@@ -9,10 +9,13 @@
  *
  * Instruction sets: every kernel runs on AVX-512 (F+VL+BW+DQ), AVX2+FMA
  * and portable C; the best one the CPU supports is chosen at run time
- * (rt_kernels_isa), and some conv and pooling paths exist only for
- * AVX-512 f32 (the others take general paths). Results differ between instruction sets in the
- * last bits (different blocking and fused multiply-adds), never between
- * runs or thread counts on one of them (see "Determinism").
+ * (rt_kernels_isa). AVX-512 and AVX2 have the same set of paths (GEMM
+ * micro-kernels and packers, the f32 convolution row and few-taps
+ * kernels, the 2x2 pooling loops); portable C is the fallback and lacks
+ * the f32 row and few-taps convolution kernels. Results differ between
+ * instruction sets in the last bits (different blocking and fused
+ * multiply-adds), never between runs or thread counts on one of them
+ * (see "Determinism").
  *
  * Determinism. With a fixed instruction set:
  *  - rt_sgemm/rt_dgemm and the batched forms give bit-identical results for
@@ -80,6 +83,36 @@ void rt_dgemm_batched(rt_pool *p, bool transA, bool transB, int64_t batch,
                       const double *A, int64_t lda, int64_t strideA,
                       const double *B, int64_t ldb, int64_t strideB, double beta,
                       double *C, int64_t ldc, int64_t strideC);
+
+/* Prepacked B, for a B used by many products (a recurrent weight, h @ Wh
+   at every step): rt_sgemm_prepack_b packs op(B)[K,N] (transB as in
+   rt_sgemm) once into dst, then rt_sgemm_prepacked computes
+   C[M,N] = alpha * op(A) @ op(B) + beta * C from it, with the same result,
+   bit for bit, as rt_sgemm on the same instruction set and arguments, for
+   any pool (threads split the product as rt_sgemm does; the stored panels
+   make a split of N free).
+   rt_sgemm_prepacked_bytes(K, N) is the size of dst: an upper bound for
+   every instruction set of this build (so it may be computed at compile
+   time, on another machine), a multiple of 64; dst must be 64-byte
+   aligned. The packed layout depends on the instruction set (process-
+   wide, rt_kernels_isa), so packing and multiplying must see the same one:
+   do not call rt_kernels_set_isa in between. If they differ anyway, the
+   product is still correct (from the packer's layout, recorded in dst) but
+   slow and not bit-identical to rt_sgemm. K or N == 0 is allowed (dst is
+   then only a header). The packed data does not point back at B: B may
+   change or go once it is packed. No allocation per call. */
+size_t rt_sgemm_prepacked_bytes(int64_t K, int64_t N);
+void rt_sgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const float *B, int64_t ldb,
+                        void *dst);
+void rt_sgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const void *Bp, float beta, float *C,
+                        int64_t ldc);
+size_t rt_dgemm_prepacked_bytes(int64_t K, int64_t N);
+void rt_dgemm_prepack_b(rt_pool *p, bool transB, int64_t K, int64_t N, const double *B,
+                        int64_t ldb, void *dst);
+void rt_dgemm_prepacked(rt_pool *p, bool transA, int64_t M, int64_t N, int64_t K, double alpha,
+                        const double *A, int64_t lda, const void *Bp, double beta, double *C,
+                        int64_t ldc);
 
 /* ---- convolution --------------------------------------------------------- */
 
@@ -234,7 +267,9 @@ typedef struct rt_gemm_arch {
   /* Optional (NULL when absent; then row_mr is 0): the convolution row
      kernel. For m <= row_mr output pixels i and n <= nr channels j:
      y[j*ldy + i] = sum over p < k of a[off[p] + i] * b[p*nr + j], b a packed
-     nr-wide panel; y is overwritten. */
+     nr-wide panel; y is overwritten. It may read a[off[p] + i] for every
+     i < row_mr (the extra lanes are dropped), so up to row_mr elements past
+     the last one used must be readable. */
   void (*row_kernel)(int64_t k, const void *a, const int64_t *off, const void *b, void *y,
                      int64_t ldy, int m, int n);
   int row_mr;
@@ -247,7 +282,7 @@ typedef struct rt_gemm_arch {
 /* The arch in use for f32 (esz 4) or f64 (esz 8). */
 const rt_gemm_arch *rt_gemm_arch_get(int esz);
 /* Bytes of packed A block, packed B block, and the extra work block
-   (max(kc*nc, mc*nc, mc*kc) elements) for `ar`. */
+   (max(kc*nc, mc*nc, mc*kc) elements, and at least 768 KB) for `ar`. */
 size_t rt_gemm_pack_a_bytes(const rt_gemm_arch *ar);
 size_t rt_gemm_pack_b_bytes(const rt_gemm_arch *ar);
 size_t rt_gemm_work_bytes(const rt_gemm_arch *ar);
@@ -278,6 +313,12 @@ int64_t rt_gemm_kblock(const rt_gemm_arch *ar, int64_t K);
    into: 1 x 1 when the product is too small to be worth waking threads. */
 void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
                   int *tm, int *tn);
+/* The strategy the convolutions take for shape s with the arch in use
+   (rt_conv.c): which = 0 forward, 1 backward data, 2 backward filter; f64
+   or f32; pooled: the _pooled variant (f32). One of "row", "wide",
+   "channels-last", "dot", "columns", "by-image". Tests use it to make
+   sure their shapes reach every path on every instruction set. */
+const char *rt_conv2d_path(const rt_conv2d_shape *s, int which, bool f64, bool pooled);
 /* Split [0,n) into `parts` ranges at multiples of `gran` (balanced);
    returns the start of range `i` (i == parts gives n). */
 int64_t rt_split(int64_t n, int64_t gran, int parts, int i);

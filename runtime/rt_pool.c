@@ -12,16 +12,15 @@
  * both the pooling and its gradient. The argmax is the first
  * maximal element in row-major window order; a NaN beats any number, and
  * the first NaN stays. The common 2x2 stride-2 unpadded f32 case has its
- * own branch-free loop (same answers), the rest goes through window bounds.
+ * own loops (same answers): AVX-512 and AVX2 vectors of 16 / 8 windows,
+ * and a branch-free portable one; the rest goes through window bounds.
  *
  * The f64 half of the file repeats the f32 half with `double`. */
 #include "rt_kernels.h"
+#include "rt_simd.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -272,6 +271,104 @@ AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, cons
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
+/* The same 2x2 ops with AVX2, 8 windows per step (the last step of a row
+ * takes what is left: partial loads and stores). Even/odd columns are
+ * split with a shuffle and a 64-bit permute, the scan uses compare masks
+ * and blends, backward interleaves the four outputs back. */
+AVX2 static inline __m256 takes8(__m256 v, __m256 m) {
+  __m256 gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ);
+  __m256 vnan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q), mnum = _mm256_cmp_ps(m, m, _CMP_ORD_Q);
+  return _mm256_or_ps(gt, _mm256_and_ps(vnan, mnum));
+}
+
+/* Elements 0, 2, .. 14 (odd: 1, 3, .. 15) of the 16 in u:v, in order. */
+AVX2 static inline __m256 even8(__m256 u, __m256 v) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u, v, 0x88)), 0xd8));
+}
+AVX2 static inline __m256 odd8(__m256 u, __m256 v) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u, v, 0xdd)), 0xd8));
+}
+
+/* Backward of n <= 8 windows: g to the position whose mask k[0..3] (order
+ * a b / c d) is set, zero to the others; d0 is the top row of the first
+ * window, W the row stride. */
+AVX2 static inline void scatter8(float *d0, int64_t W, int n, const __m256 k[4], __m256 g) {
+  __m256 ga = _mm256_and_ps(k[0], g), gb = _mm256_and_ps(k[1], g);
+  __m256 gc = _mm256_and_ps(k[2], g), gd = _mm256_and_ps(k[3], g);
+  __m256 lo = _mm256_unpacklo_ps(ga, gb), hi = _mm256_unpackhi_ps(ga, gb);
+  int n0 = 2 * n < 8 ? 2 * n : 8, n1 = 2 * n - n0;
+  store8_part(d0, _mm256_permute2f128_ps(lo, hi, 0x20), n0);
+  store8_part(d0 + 8, _mm256_permute2f128_ps(lo, hi, 0x31), n1);
+  lo = _mm256_unpacklo_ps(gc, gd), hi = _mm256_unpackhi_ps(gc, gd);
+  store8_part(d0 + W, _mm256_permute2f128_ps(lo, hi, 0x20), n0);
+  store8_part(d0 + W + 8, _mm256_permute2f128_ps(lo, hi, 0x31), n1);
+}
+
+AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const float *in,
+                                   const float *aux, float *out, uint8_t *tape) {
+  int64_t W = s->W, OW = s->OW;
+  const __m256 one = _mm256_castsi256_ps(_mm256_set1_epi32(1));
+  const __m256 two = _mm256_castsi256_ps(_mm256_set1_epi32(2));
+  const __m256 three = _mm256_castsi256_ps(_mm256_set1_epi32(3));
+  for (int64_t oh = 0; oh < s->OH; oh++) {
+    const float *r0 = in + 2 * oh * W, *r1 = r0 + W;
+    for (int64_t ow = 0; ow < OW; ow += 8) {
+      int n = OW - ow < 8 ? (int)(OW - ow) : 8; /* windows this step */
+      int n0 = 2 * n < 8 ? 2 * n : 8, n1 = 2 * n - n0; /* input columns in each half */
+      if (op == MAX_BACKWARD_TAPE) { /* the winner k of each window from the tape */
+        uint8_t t8[8] = {0};
+        memcpy(t8, (const uint8_t *)in + oh * OW + ow, (size_t)n);
+        __m256i k = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)t8));
+        __m256 kk[4];
+        for (int i = 0; i < 4; i++) kk[i] = _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(i)));
+        scatter8(out + 2 * oh * W + 2 * ow, W, n, kk, load8_part(aux + oh * OW + ow, n));
+        continue;
+      }
+      const float *p0 = r0 + 2 * ow, *p1 = r1 + 2 * ow;
+      __m256 x0a = load8_part(p0, n0), x0b = load8_part(p0 + 8, n1);
+      __m256 x1a = load8_part(p1, n0), x1b = load8_part(p1 + 8, n1);
+      __m256 a = even8(x0a, x0b), b = odd8(x0a, x0b), c = even8(x1a, x1b), d = odd8(x1a, x1b);
+      __m256 tb = takes8(b, a);
+      __m256 m = _mm256_blendv_ps(a, b, tb);
+      __m256 tc = takes8(c, m);
+      m = _mm256_blendv_ps(m, c, tc);
+      __m256 td = takes8(d, m);
+      if (op == MAX_FORWARD) {
+        store8_part(out + oh * OW + ow, _mm256_blendv_ps(m, d, td), n);
+      } else if (op == MAX_FORWARD_TAPE) {
+        store8_part(out + oh * OW + ow, _mm256_blendv_ps(m, d, td), n);
+        __m256 k = _mm256_and_ps(tb, one); /* the last taker wins */
+        k = _mm256_blendv_ps(k, two, tc);
+        k = _mm256_blendv_ps(k, three, td);
+        __m256i k16 = _mm256_packus_epi32(_mm256_castps_si256(k), _mm256_castps_si256(k));
+        __m256i k8 = _mm256_packus_epi16(k16, k16); /* bytes 0-3 of each 128-bit lane */
+        uint32_t lo = (uint32_t)_mm256_cvtsi256_si32(k8);
+        uint32_t hi = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(k8, 1));
+        uint8_t t8[8];
+        memcpy(t8, &lo, 4), memcpy(t8 + 4, &hi, 4);
+        memcpy(tape + oh * OW + ow, t8, (size_t)n);
+      } else if (op == MAX_PICK) {
+        const float *h0 = aux + 2 * oh * W + 2 * ow, *h1 = h0 + W;
+        __m256 h0a = load8_part(h0, n0), h0b = load8_part(h0 + 8, n1);
+        __m256 h1a = load8_part(h1, n0), h1b = load8_part(h1 + 8, n1);
+        __m256 h = even8(h0a, h0b);
+        h = _mm256_blendv_ps(h, odd8(h0a, h0b), tb);
+        h = _mm256_blendv_ps(h, even8(h1a, h1b), tc);
+        h = _mm256_blendv_ps(h, odd8(h1a, h1b), td);
+        store8_part(out + oh * OW + ow, h, n);
+      } else { /* MAX_BACKWARD: the winner of each window is the last taker */
+        __m256 kd = td, kc = _mm256_andnot_ps(td, tc), kb = _mm256_andnot_ps(_mm256_or_ps(tc, td), tb);
+        __m256 ka = _mm256_andnot_ps(_mm256_or_ps(tb, _mm256_or_ps(tc, td)), _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+        scatter8(out + 2 * oh * W + 2 * ow, W, n, (__m256[4]){ka, kb, kc, kd}, load8_part(aux + oh * OW + ow, n));
+      }
+    }
+    if ((op == MAX_BACKWARD || op == MAX_BACKWARD_TAPE) && W > 2 * OW) /* odd width: last column */
+      out[2 * oh * W + W - 1] = out[(2 * oh + 1) * W + W - 1] = 0.0f;
+  }
+  if ((op == MAX_BACKWARD || op == MAX_BACKWARD_TAPE) && s->H > 2 * s->OH) /* odd height: last row */
+    memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
+}
+
 static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
                       float *out, uint8_t *tape);
 
@@ -285,7 +382,9 @@ static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, cons
   int64_t HW = s->H * s->W;
   float inv = 1.0f / (float)(s->KH * s->KW);
   if (is_2x2_s2(s) && op != AVG_FORWARD && op != AVG_BACKWARD) {
-    if (rt_kernels_isa() == RT_ISA_AVX512) plane2x2_f32_avx512(s, op, in, aux, out, tape);
+    rt_isa isa = rt_kernels_isa();
+    if (isa == RT_ISA_AVX512) plane2x2_f32_avx512(s, op, in, aux, out, tape);
+    else if (isa == RT_ISA_AVX2) plane2x2_f32_avx2(s, op, in, aux, out, tape);
     else plane2x2_f32(s, op, in, aux, out, tape);
     return;
   }

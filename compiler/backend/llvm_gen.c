@@ -102,17 +102,6 @@ static void strides_of(const Type *t, int64_t *st) {
   }
 }
 
-/* Strides of a value of type `op` indexed by the axes of `space` (NumPy
- * broadcasting: right-aligned, size-1 axes get stride 0). */
-static void bstrides(const Type *space, const Type *op, int64_t *st) {
-  int64_t ost[MAX_RANK];
-  strides_of(op, ost);
-  for (int i = 0; i < space->rank; i++) {
-    int j = i - (space->rank - op->rank);
-    st[i] = (j < 0 || op->dim[j] == 1) ? 0 : ost[j];
-  }
-}
-
 static LLVMValueRef alloca_entry(Gen *g, LLVMTypeRef t) {
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
   LLVMPositionBuilderBefore(g->b, g->entry_alloca_point);
@@ -264,23 +253,85 @@ static LLVMValueRef offset_of(Gen *g, const Nest *n, const int64_t *st) {
 /* ---- expressions ------------------------------------------------------------------ */
 
 static LLVMValueRef expr(Gen *g, const Value *v, Nest *n);
+static LLVMValueRef position(Gen *g, const Value *v, int64_t n);
 
-/* Read a materialized value at the nest's position. */
+/* A slice or dyn_slice fused into its consumer (plan.h: a view): the
+ * consumer reads the operand where the slice's elements sit. */
+static bool is_view(Gen *g, const Value *v) {
+  return v->def && (v->def->op == OP_SLICE || v->def->op == OP_DYN_SLICE) && plan_fused(g->plan, v);
+}
+
+/* Strides over v's own axes of the storage v is read from: its own
+ * row-major ones, or a view's operand's, times the slice's steps (a
+ * dyn_slice drops its axis). */
+static void own_strides(Gen *g, const Value *v, int64_t *st) {
+  if (!is_view(g, v)) {
+    strides_of(&v->ty, st);
+    return;
+  }
+  const Inst *in = v->def;
+  const Value *x = in->args[0];
+  int64_t xst[MAX_RANK];
+  strides_of(&x->ty, xst);
+  if (in->op == OP_SLICE) {
+    for (int k = 0; k < x->ty.rank; k++) st[k] = xst[k] * in->attr.i[x->ty.rank + k];
+    return;
+  }
+  for (int k = 0, j = 0; k < x->ty.rank; k++)
+    if (k != in->attr.i[0]) st[j++] = xst[k];
+}
+
+/* Strides at which leaf v is read over the axes of `space`: NumPy
+ * broadcasting, right-aligned, size-1 axes stride 0 (bstrides for views). */
+static void leaf_strides(Gen *g, const Type *space, const Value *v, int64_t *st) {
+  int64_t own[MAX_RANK];
+  own_strides(g, v, own);
+  for (int i = 0; i < space->rank; i++) {
+    int j = i - (space->rank - v->ty.rank);
+    st[i] = (j < 0 || v->ty.dim[j] == 1) ? 0 : own[j];
+  }
+}
+
+/* Offset (elements) of a view's first element in its operand. */
+static LLVMValueRef view_offset(Gen *g, const Value *v) {
+  const Inst *in = v->def;
+  const Value *x = in->args[0];
+  int64_t xst[MAX_RANK], off = 0;
+  strides_of(&x->ty, xst);
+  if (in->op == OP_SLICE) {
+    for (int k = 0; k < x->ty.rank; k++) off += in->attr.i[k] * xst[k];
+    return g_i64(g, off);
+  }
+  int64_t ax = in->attr.i[0];
+  return LLVMBuildMul(g->b, position(g, in->args[1], x->ty.dim[ax]), g_i64(g, xst[ax]), "");
+}
+
+/* Read a materialized value (or through a view) at the nest's position. */
 static LLVMValueRef leaf(Gen *g, const Value *v, Nest *n) {
   LLVMValueRef r = pm_get(&g->reg, v);
   if (r) return r;
-  LLVMValueRef base = base_ptr(g, v);
-  if (v->ty.rank == 0) return load_elem(g, base, v->ty.dtype, g_i64(g, 0));
-  if (n->flat) return load_elem(g, base, v->ty.dtype, n->flat_idx);
-  int64_t st[MAX_RANK];
-  if (n->collapsed) {
-    int64_t full[MAX_RANK];
-    bstrides(&n->orig, &v->ty, full);
-    for (int k = 0; k < n->space.rank; k++) st[k] = full[n->group_last[k]];
+  bool view = is_view(g, v);
+  LLVMValueRef base = base_ptr(g, view ? v->def->args[0] : v);
+  LLVMValueRef off0 = view ? view_offset(g, v) : NULL;
+  LLVMValueRef off;
+  if (v->ty.rank == 0) {
+    off = g_i64(g, 0);
+  } else if (n->flat) {
+    if (view) die("backend: a view read by a flat loop");
+    off = n->flat_idx;
   } else {
-    bstrides(&n->space, &v->ty, st);
+    int64_t st[MAX_RANK];
+    if (n->collapsed) {
+      int64_t full[MAX_RANK];
+      leaf_strides(g, &n->orig, v, full);
+      for (int k = 0; k < n->space.rank; k++) st[k] = full[n->group_last[k]];
+    } else {
+      leaf_strides(g, &n->space, v, st);
+    }
+    off = offset_of(g, n, st);
   }
-  return load_elem(g, base, v->ty.dtype, offset_of(g, n, st));
+  if (off0) off = LLVMBuildAdd(g->b, off, off0, "");
+  return load_elem(g, base, v->ty.dtype, off);
 }
 
 static LLVMValueRef fneg_or_ineg(Gen *g, LLVMValueRef x, DType dt) {
@@ -374,7 +425,7 @@ static LLVMValueRef unary(Gen *g, Op op, LLVMValueRef x, DType dt) {
 static LLVMValueRef expr(Gen *g, const Value *v, Nest *n) {
   LLVMValueRef r = pm_get(&g->reg, v);
   if (r) return r;
-  if (!plan_fused(g->plan, v) || !v->def) return leaf(g, v, n);
+  if (!plan_fused(g->plan, v) || !v->def || is_view(g, v)) return leaf(g, v, n);
   const Inst *in = v->def;
   DType dt = v->ty.dtype;
   switch (in->op) {
@@ -418,6 +469,7 @@ static LLVMValueRef expr(Gen *g, const Value *v, Nest *n) {
 /* Can the tree under v be computed with one flat loop over `space`? */
 static bool flat_ok(Gen *g, const Value *v, const Type *space) {
   if (pm_get(&g->reg, v)) return true;
+  if (is_view(g, v)) return false;
   if (!plan_fused(g->plan, v) || !v->def) return v->ty.rank == 0 || shape_eq(&v->ty, space);
   const Inst *in = v->def;
   if (in->op == OP_CONST) return true;
@@ -521,7 +573,7 @@ static void par_range(Gen *g, Inst *in, int64_t n, int64_t per, RangeBody body, 
  * full multi-index (iota, one_hot, rng). */
 static bool tree_leaves(Gen *g, const Value *v, const Value **out, int *n, int cap) {
   if (pm_get(&g->reg, v)) return true;
-  if (!plan_fused(g->plan, v) || !v->def) {
+  if (!plan_fused(g->plan, v) || !v->def || is_view(g, v)) {
     if (v->ty.rank && *n < cap) out[(*n)++] = v;
     return *n < cap;
   }
@@ -540,7 +592,7 @@ static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leav
   int r = space->rank;
   if (r < 2) return false;
   int64_t st[64][MAX_RANK];
-  for (int l = 0; l < nl; l++) bstrides(space, &leaves[l]->ty, st[l]);
+  for (int l = 0; l < nl; l++) leaf_strides(g, space, leaves[l], st[l]);
   Type c = type_scalar(space->dtype);
   int groups = 0;
   for (int k = 0; k < r; k++) {
@@ -559,7 +611,6 @@ static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leav
   if (groups == r) return false;
   n->orig = *space;
   n->space = c;
-  (void)g;
   return true;
 }
 
@@ -935,6 +986,13 @@ static void lower_matmul(Gen *g, Inst *in) {
   LLVMValueRef tA = LLVMConstInt(g->t_i1, ta, 0), tB = LLVMConstInt(g->t_i1, tb, 0);
   LLVMValueRef lda = g_i64(g, ta ? M : K), ldb = g_i64(g, tb ? K : N), ldc = g_i64(g, N);
   LLVMValueRef one = LLVMConstReal(ft, 1.0), zero = LLVMConstReal(ft, 0.0);
+  const Prepack *pk = plan_prepack(g->plan, in);
+  if (pk) { /* B was packed before the loop (lower_for) */
+    LLVMTypeRef ps[12] = {g->t_ptr, g->t_i1, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_ptr, ft, g->t_ptr, g->t_i64};
+    LLVMValueRef args[12] = {g->pool, tA, g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda, base_ptr(g, pk->packed), zero, C, ldc};
+    g_call(g, f64 ? "rt_dgemm_prepacked" : "rt_sgemm_prepacked", g->t_void, ps, 12, args);
+    return;
+  }
   if (batch == 1) {
     LLVMTypeRef ps[14] = {g->t_ptr, g->t_i1, g->t_i1, g->t_i64, g->t_i64, g->t_i64, ft, g->t_ptr, g->t_i64, g->t_ptr, g->t_i64, ft, g->t_ptr, g->t_i64};
     LLVMValueRef args[14] = {g->pool, tA, tB, g_i64(g, M), g_i64(g, N), g_i64(g, K), one, A, lda, Bp, ldb, zero, C, ldc};
@@ -1094,11 +1152,28 @@ static void lower_gather(Gen *g, Inst *in) {
 
 static void lower_block(Gen *g, Block *b);
 
+/* Pack the loop-invariant B operands of the loop's matmuls (plan.h). */
+static void prepack_before(Gen *g, const Inst *loop) {
+  const PtrVec *list = plan_loop_packs(g->plan, loop);
+  for (int i = 0; list && i < list->n; i++) {
+    const Prepack *pk = list->v[i];
+    const Inst *mm = pk->mm;
+    const Value *b = mm->args[1], *c = mm->res[0];
+    bool tb = mm->attr.i[1], f64 = c->ty.dtype == TY_F64;
+    int64_t N = c->ty.dim[1], K = mm->attr.i[0] ? mm->args[0]->ty.dim[0] : mm->args[0]->ty.dim[1];
+    LLVMTypeRef ps[7] = {g->t_ptr, g->t_i1, g->t_i64, g->t_i64, g->t_ptr, g->t_i64, g->t_ptr};
+    LLVMValueRef args[7] = {g->pool, LLVMConstInt(g->t_i1, tb, 0), g_i64(g, K), g_i64(g, N), base_ptr(g, b),
+                            g_i64(g, tb ? K : N), base_ptr(g, pk->packed)};
+    g_call(g, f64 ? "rt_dgemm_prepack_b" : "rt_sgemm_prepack_b", g->t_void, ps, 7, args);
+  }
+}
+
 static void lower_for(Gen *g, Inst *in) {
   Block *body = in->body;
   int nc = in->nargs;
   int64_t lo = in->attr.i[0], hi = in->attr.i[1];
   bool rev = in->attr.i[3];
+  prepack_before(g, in);
   for (int k = 0; k < nc; k++) copy_value(g, in->res[k], in->args[k]);
   LLVMBasicBlockRef h, e;
   LLVMValueRef step;
@@ -1168,8 +1243,81 @@ static void lower_inst(Gen *g, Inst *in) {
   }
 }
 
+/* ---- elementwise groups (plan.h) ----------------------------------------------- */
+
+typedef struct GroupGen {
+  const PlanGroup *pg;
+  ElemPlan ep;
+} GroupGen;
+
+/* The loop nest of a group: flat when every member's tree is, else over
+ * the shape with the axes that every member's leaves read contiguously
+ * merged. */
+static void group_layout(Gen *g, GroupGen *gg) {
+  const PlanGroup *pg = gg->pg;
+  const Type *t = &pg->m[0]->res[0]->ty;
+  bool flat = true, ok = true;
+  const Value *leaves[256];
+  int nl = 0;
+  for (int i = 0; i < pg->n; i++)
+    for (int a = 0; a < pg->m[i]->nargs; a++) {
+      flat &= flat_ok(g, pg->m[i]->args[a], t);
+      if (ok) ok = tree_leaves(g, pg->m[i]->args[a], leaves, &nl, 256);
+    }
+  memset(&gg->ep, 0, sizeof gg->ep);
+  gg->ep.space = *t;
+  gg->ep.flat = flat;
+  Nest probe;
+  memset(&probe, 0, sizeof probe);
+  if (!flat && ok && plan_collapse(g, &probe, t, leaves, nl, NULL)) {
+    gg->ep.collapsed = true;
+    gg->ep.space = probe.space;
+    gg->ep.orig = probe.orig;
+    memcpy(gg->ep.group_last, probe.group_last, sizeof gg->ep.group_last);
+  }
+}
+
+static void group_body(Gen *g, Inst *first, void *arg) {
+  (void)first;
+  const GroupGen *gg = arg;
+  const ElemPlan *ep = &gg->ep;
+  Nest n;
+  memset(&n, 0, sizeof n);
+  nest_begin(g, &n, &ep->space, ep->flat);
+  if (ep->collapsed) {
+    n.collapsed = true;
+    n.orig = ep->orig;
+    memcpy(n.group_last, ep->group_last, sizeof n.group_last);
+  }
+  for (int i = 0; i < gg->pg->n; i++) {
+    const Value *v = gg->pg->m[i]->res[0];
+    LLVMValueRef x = compute_inst(g, gg->pg->m[i], &n);
+    store_elem(g, base_ptr(g, v), v->ty.dtype, n.flat_idx, x);
+    pm_put(&g->reg, v, x); /* later members read it from the register */
+  }
+  nest_end(g, &n);
+  for (int i = 0; i < gg->pg->n; i++) pm_put(&g->reg, gg->pg->m[i]->res[0], NULL);
+}
+
+static void lower_group(Gen *g, const PlanGroup *pg) {
+  GroupGen gg = {.pg = pg};
+  group_layout(g, &gg);
+  const ElemPlan *ep = &gg.ep;
+  int64_t outer = ep->flat ? type_numel(&ep->space) : ep->space.dim[0];
+  int64_t per = ep->flat ? 1 : type_numel(&ep->space) / (outer ? outer : 1);
+  par_range(g, pg->m[0], outer, per * pg->n, group_body, &gg);
+}
+
 static void lower_block(Gen *g, Block *b) {
-  for (Inst *in = b->first; in; in = in->next) lower_inst(g, in);
+  for (Inst *in = b->first; in; in = in->next) {
+    const PlanGroup *pg = g->opts->opt_level > 0 ? plan_group(g->plan, in) : NULL;
+    if (pg) {
+      lower_group(g, pg);
+      in = pg->last; /* the instructions it covers are members, fused or reshapes */
+      continue;
+    }
+    lower_inst(g, in);
+  }
 }
 
 LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {

@@ -656,6 +656,7 @@ typedef struct RtSym {
 #define RT(f) {#f, (void *)(f)}
 static const RtSym rt_syms[] = {
     RT(rt_sgemm), RT(rt_dgemm), RT(rt_sgemm_batched), RT(rt_dgemm_batched),
+    RT(rt_sgemm_prepack_b), RT(rt_dgemm_prepack_b), RT(rt_sgemm_prepacked), RT(rt_dgemm_prepacked),
     RT(rt_conv2d_forward), RT(rt_conv2d_backward_data), RT(rt_conv2d_backward_filter),
     RT(rt_conv2d_forward_f64), RT(rt_conv2d_backward_data_f64), RT(rt_conv2d_backward_filter_f64),
     RT(rt_maxpool2d_forward), RT(rt_maxpool2d_backward), RT(rt_maxpool2d_pick), RT(rt_avgpool2d_forward),

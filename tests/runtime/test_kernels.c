@@ -3,9 +3,11 @@
  * Every GEMM/conv case runs on each instruction set this CPU has (C, AVX2,
  * AVX-512) and with pool NULL, a 1-thread and a 2-thread pool; results must
  * be within an error bound of a double-precision reference and bit-identical
- * across the three pools (rt_kernels.h promises that). Pooling is compared
- * exactly (max) or to 1e-6 (avg). Allocation failure goes through
- * rt_set_alloc_hook. */
+ * across the three pools (rt_kernels.h promises that). The conv cases are
+ * chosen to reach every strategy of every arch (rt_conv2d_path; a test at
+ * the end checks), the pooling cases every step of the vector 2x2 loops.
+ * Pooling is compared exactly (max) or to 1e-6 (avg). Allocation failure
+ * goes through rt_set_alloc_hook. */
 #include "rt_kernels.h"
 #include "unit_main.h"
 
@@ -373,6 +375,138 @@ static void test_gemm_batched(void) {
   }
 }
 
+/* Prepacked B: rt_sgemm_prepacked after rt_sgemm_prepack_b gives exactly
+ * rt_sgemm's bits for the same ISA, for every pool used to pack and to
+ * multiply, both layouts of A and B, alpha/beta, and edge shapes (N not a
+ * multiple of any nr, K above every kc, M == 1). The packer stays inside
+ * rt_*gemm_prepacked_bytes (a guard after it is untouched). Packing with
+ * one ISA and multiplying with another is still correct (to the error
+ * bound). */
+typedef struct PrepackCase {
+  int64_t M, N, K;
+  double alpha, beta;
+} PrepackCase;
+
+#define GUARD 256
+
+static void check_prepacked(const PrepackCase *pc, bool f64) {
+  int64_t M = pc->M, N = pc->N, K = pc->K;
+  size_t es = f64 ? sizeof(double) : sizeof(float);
+  size_t bytes = f64 ? rt_dgemm_prepacked_bytes(K, N) : rt_sgemm_prepacked_bytes(K, N);
+  CU_ASSERT_EQUAL(bytes % 64, 0);
+  unsigned char *packed = rt_alloc(bytes + GUARD);
+  size_t na = (size_t)((M > K ? M : K) + 2) * (size_t)((M > K ? M : K) + 2); /* any layout, ld + 2 */
+  size_t nb = (size_t)((N > K ? N : K) + 2) * (size_t)((N > K ? N : K) + 2);
+  void *A = malloc(na * es), *B = malloc(nb * es);
+  void *C0 = malloc((size_t)(M * (N + 3)) * es), *C1 = malloc((size_t)(M * (N + 3)) * es);
+  for (size_t i = 0; i < na; i++) {
+    if (f64) ((double *)A)[i] = rnd();
+    else ((float *)A)[i] = (float)rnd();
+  }
+  for (size_t i = 0; i < nb; i++) {
+    if (f64) ((double *)B)[i] = rnd();
+    else ((float *)B)[i] = (float)rnd();
+  }
+  int64_t ldc = N + 3;
+  rt_isa isas[4];
+  int nisa = isa_list(isas), bad = 0;
+  for (int t = 0; t < 4; t++) {
+    bool ta = t & 1, tb = t & 2;
+    int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2;
+    for (int ii = 0; ii < nisa; ii++) {
+      for (int pk = 0; pk < 3; pk++) /* pool that packs */
+        for (int pm = 0; pm < 3; pm++) { /* pool that multiplies */
+          rt_kernels_set_isa(isas[ii]);
+          for (int64_t i = 0; i < M * ldc; i++) {
+            double v = rnd();
+            if (f64) ((double *)C0)[i] = ((double *)C1)[i] = v;
+            else ((float *)C0)[i] = ((float *)C1)[i] = (float)v;
+          }
+          memset(packed, 0xa5, bytes + GUARD);
+          if (f64) {
+            rt_dgemm(pool_at(pm), ta, tb, M, N, K, pc->alpha, A, lda, B, ldb, pc->beta, C0, ldc);
+            rt_dgemm_prepack_b(pool_at(pk), tb, K, N, B, ldb, packed);
+            rt_dgemm_prepacked(pool_at(pm), ta, M, N, K, pc->alpha, A, lda, packed, pc->beta, C1, ldc);
+          } else {
+            rt_sgemm(pool_at(pm), ta, tb, M, N, K, (float)pc->alpha, A, lda, B, ldb, (float)pc->beta, C0, ldc);
+            rt_sgemm_prepack_b(pool_at(pk), tb, K, N, B, ldb, packed);
+            rt_sgemm_prepacked(pool_at(pm), ta, M, N, K, (float)pc->alpha, A, lda, packed, (float)pc->beta, C1, ldc);
+          }
+          int b = memcmp(C0, C1, (size_t)(M * ldc) * es) != 0;
+          for (int i = 0; i < GUARD; i++) b += packed[bytes + (size_t)i] != 0xa5;
+          if (b)
+            fprintf(stderr, "\n  prepacked %s M=%lld N=%lld K=%lld ta=%d tb=%d isa=%s pools %d/%d differs\n",
+                    f64 ? "f64" : "f32", (long long)M, (long long)N, (long long)K, ta, tb,
+                    rt_isa_name(isas[ii]), pk, pm);
+          bad += b;
+          /* multiplied with another ISA: the packer's layout, the reference's values */
+          if (pk == 0 && pm == 2 && nisa > 1) {
+            rt_kernels_set_isa(isas[(ii + 1) % nisa]);
+            for (int64_t i = 0; i < M * ldc; i++) {
+              double v = rnd();
+              if (f64) ((double *)C0)[i] = ((double *)C1)[i] = v;
+              else ((float *)C0)[i] = ((float *)C1)[i] = (float)v;
+            }
+            if (f64) {
+              rt_dgemm(pool_at(pm), ta, tb, M, N, K, pc->alpha, A, lda, B, ldb, pc->beta, C0, ldc);
+              rt_dgemm_prepacked(pool_at(pm), ta, M, N, K, pc->alpha, A, lda, packed, pc->beta, C1, ldc);
+            } else {
+              rt_sgemm(pool_at(pm), ta, tb, M, N, K, (float)pc->alpha, A, lda, B, ldb, (float)pc->beta, C0, ldc);
+              rt_sgemm_prepacked(pool_at(pm), ta, M, N, K, (float)pc->alpha, A, lda, packed, (float)pc->beta, C1, ldc);
+            }
+            double eps = f64 ? DBL_EPSILON : FLT_EPSILON;
+            for (int64_t i = 0; i < M * ldc; i++) {
+              double x = f64 ? ((double *)C0)[i] : ((float *)C0)[i];
+              double y = f64 ? ((double *)C1)[i] : ((float *)C1)[i];
+              /* both near the exact value: |terms| <= 1, so within 2 bounds of K terms */
+              bad += !(fabs(x - y) <= 4.0 * (double)(K + 4) * eps * (fabs(pc->alpha) * (double)K + fabs(pc->beta)) + 1e-300);
+            }
+          }
+        }
+    }
+  }
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  CU_ASSERT_EQUAL(bad, 0);
+  rt_free(packed);
+  free(A), free(B), free(C0), free(C1);
+}
+
+static const PrepackCase prepack_cases[] = {
+    {32, 256, 256, 1, 0},  /* a recurrent step */
+    {1, 37, 19, 1, 1},     /* M = 1, N not a multiple of any nr */
+    {13, 70, 500, -0.5, 2},/* K above every kc: several depth blocks */
+    {50, 600, 40, 1, 0},   /* N above nc: several column blocks, big enough to split */
+    {7, 3, 5, 2, 0.5},     /* tiny */
+    {40, 130, 64, 1, 1},   /* N split in panels with a partial last one */
+};
+
+static void test_gemm_prepacked(void) {
+  for (size_t i = 0; i < sizeof prepack_cases / sizeof *prepack_cases; i++) {
+    check_prepacked(&prepack_cases[i], false);
+    check_prepacked(&prepack_cases[i], true);
+  }
+}
+
+/* K == 0, N == 0, alpha == 0: the degenerate forms rt_sgemm allows. */
+static void test_gemm_prepacked_degenerate(void) {
+  _Alignas(64) unsigned char packed[1024];
+  CU_ASSERT(rt_sgemm_prepacked_bytes(0, 5) == 64); /* a header only */
+  CU_ASSERT(rt_dgemm_prepacked_bytes(5, 0) == 64);
+  CU_ASSERT_FATAL(rt_sgemm_prepacked_bytes(2, 2) <= sizeof packed);
+  float C[4] = {1, 2, 3, 4};
+  rt_sgemm_prepack_b(pool2, false, 0, 2, NULL, 2, packed);
+  rt_sgemm_prepacked(pool2, false, 2, 2, 0, 1.0f, NULL, 1, packed, 2.0f, C, 2);
+  for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL(C[i], 2.0f * (float)(i + 1));
+  float B[4] = {1, 2, 3, 4}, A[4] = {NAN, NAN, NAN, NAN}, D[4] = {NAN, NAN, NAN, NAN};
+  rt_sgemm_prepack_b(NULL, true, 2, 2, B, 2, packed);
+  rt_sgemm_prepacked(NULL, false, 2, 2, 2, 0.0f, A, 2, packed, 0.0f, D, 2);
+  for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL(D[i], 0.0f);
+  double E[2] = {NAN, NAN};
+  rt_dgemm_prepack_b(pool1, false, 3, 0, NULL, 1, packed);
+  rt_dgemm_prepacked(pool1, false, 2, 0, 3, 1.0, NULL, 3, packed, 0.0, E, 1); /* N == 0: C untouched */
+  CU_ASSERT(isnan(E[0]) && isnan(E[1]));
+}
+
 /* ---- convolution ------------------------------------------------------------ */
 
 static int64_t conv_out(int64_t in, int64_t k, int64_t s, int64_t p) { return (in + 2 * p - k) / s + 1; }
@@ -417,6 +551,31 @@ static void conv_reference(const rt_conv2d_shape *s, const double *x, const doub
 typedef void (*ConvFn)(rt_pool *, const rt_conv2d_shape *, const void *, const void *, void *,
                        void *);
 
+/* Which strategies the conv cases reached: seen[isa][f64][pooled][which]
+ * holds the path names (rt_conv2d_path) run with that ISA; the coverage
+ * test at the end asks for every path each arch has. */
+#define MAX_PATHS 8
+static const char *seen[4][2][2][3][MAX_PATHS];
+
+static void saw_path(const rt_conv2d_shape *s, int which, bool f64, bool pooled) {
+  const char *path = rt_conv2d_path(s, which, f64, pooled);
+  const char **row = seen[rt_kernels_isa()][f64][pooled][which];
+  for (int i = 0; i < MAX_PATHS; i++) {
+    if (row[i] && !strcmp(row[i], path)) return;
+    if (!row[i]) {
+      row[i] = path;
+      return;
+    }
+  }
+}
+
+static bool was_seen(rt_isa isa, bool f64, bool pooled, int which, const char *path) {
+  for (int i = 0; i < MAX_PATHS; i++)
+    if (seen[isa][f64][pooled][which][i] && !strcmp(seen[isa][f64][pooled][which][i], path))
+      return true;
+  return false;
+}
+
 static void fwd32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_forward(p, s, a, b, o, sc); }
 static void bd32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_data(p, s, a, b, o, sc); }
 static void bf32(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void *b, void *o, void *sc) { rt_conv2d_backward_filter(p, s, a, b, o, sc); }
@@ -427,9 +586,9 @@ static void bf64(rt_pool *p, const rt_conv2d_shape *s, const void *a, const void
 /* Run one conv function on every ISA and pool; compare to ref within the
  * bound for depth `k`, and across pools bit for bit. Output is pre-filled
  * with NaN to check it is overwritten, not accumulated. */
-static int run_conv(const char *what, ConvFn fn, const rt_conv2d_shape *s, const void *in1,
-                    const void *in2, int64_t out_n, const double *ref, const double *absref,
-                    int64_t k, bool f64) {
+static int run_conv(const char *what, int which, ConvFn fn, const rt_conv2d_shape *s,
+                    const void *in1, const void *in2, int64_t out_n, const double *ref,
+                    const double *absref, int64_t k, bool f64) {
   size_t es = f64 ? sizeof(double) : sizeof(float);
   size_t sbytes = rt_conv2d_scratch_bytes(s, 2);
   void *scratch = rt_alloc(sbytes);
@@ -446,6 +605,7 @@ static int run_conv(const char *what, ConvFn fn, const rt_conv2d_shape *s, const
      * in-place kernels); the dgemm tests cover its AVX2 kernel. */
     if (f64 && isas[ii] == RT_ISA_AVX2 && isas[nisa - 1] == RT_ISA_AVX512) continue;
     rt_kernels_set_isa(isas[ii]);
+    saw_path(s, which, f64, false);
     for (int pi = first_pool; pi < 3; pi++) {
       for (int64_t i = 0; i < out_n; i++) {
         if (f64) ((double *)out)[i] = NAN;
@@ -501,9 +661,9 @@ static void check_conv(const rt_conv2d_shape *s, bool f64) {
     xs = xf, ws = wf, dys = dyf;
   }
   int64_t ckk = s->C * s->KH * s->KW;
-  int bad = run_conv("forward", f64 ? fwd64 : fwd32, s, xs, ws, ysz, y, ay, ckk, f64);
-  bad += run_conv("backward_data", f64 ? bd64 : bd32, s, dys, ws, xsz, dx, adx, s->O * s->KH * s->KW, f64);
-  bad += run_conv("backward_filter", f64 ? bf64 : bf32, s, xs, dys, wsz, dw, adw, s->N * s->OH * s->OW, f64);
+  int bad = run_conv("forward", 0, f64 ? fwd64 : fwd32, s, xs, ws, ysz, y, ay, ckk, f64);
+  bad += run_conv("backward_data", 1, f64 ? bd64 : bd32, s, dys, ws, xsz, dx, adx, s->O * s->KH * s->KW, f64);
+  bad += run_conv("backward_filter", 2, f64 ? bf64 : bf32, s, xs, dys, wsz, dw, adw, s->N * s->OH * s->OW, f64);
   CU_ASSERT_EQUAL(bad, 0);
   free(x), free(w), free(dy), free(y), free(ay), free(dx), free(adx), free(dw), free(adw);
   free(xf), free(wf), free(dyf);
@@ -525,14 +685,18 @@ static rt_conv2d_shape conv_cases(int i) {
   case 11: return conv_shape(1, 3, 5, 4, 17, 3, 3, 1, 1, 1, 1);   /* narrow output rows */
   case 12: return conv_shape(1, 4, 6, 7, 3, 1, 1, 1, 1, 1, 1);    /* stride 1, padding > K-1 */
   case 13: return conv_shape(2, 5, 9, 31, 40, 3, 3, 1, 1, 2, 1);  /* O % 32 != 0, 3 row segments */
+  case 14: return conv_shape(2, 3, 6, 7, 11, 3, 3, 1, 1, 1, 1);   /* row kernel: 7-pixel rows, 11 channels */
+  case 15: return conv_shape(2, 9, 7, 7, 5, 3, 3, 1, 1, 1, 1);    /* backward data rows: 9 channels */
+  case 16: return conv_shape(1, 2, 16, 16, 4, 3, 3, 1, 1, 1, 1);  /* few taps, rows a multiple of 16 */
+  case 17: return conv_shape(2, 20, 6, 6, 7, 3, 3, 1, 1, 1, 1);   /* channels last, C % 16 != 0 */
   /* inputs larger than a thread's work buffer (196608 f32): the fallbacks */
-  case 14: return conv_shape(1, 1, 1, 200000, 2, 1, 3, 1, 1, 0, 1);
-  case 15: return conv_shape(1, 16, 1, 12300, 3, 1, 3, 1, 1, 0, 1);
+  case 18: return conv_shape(1, 1, 1, 200000, 2, 1, 3, 1, 1, 0, 1);
+  case 19: return conv_shape(1, 16, 1, 12300, 3, 1, 3, 1, 1, 0, 1);
   }
   return conv_shape(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0);
 }
 
-#define CONV_CASES 16
+#define CONV_CASES 20
 
 static void test_conv_f32(void) {
   for (int i = 0; i < CONV_CASES; i++) {
@@ -638,7 +802,7 @@ static void check_pool(const rt_pool2d_shape *s, bool f64, bool with_nan) {
 #define GET(i) (f64 ? ((double *)Y)[i] : (double)((float *)Y)[i])
   rt_isa isas[4];
   int nisa = isa_list(isas);
-  for (int run = 0; run < 3 * nisa; run++) { /* every ISA (2x2 has AVX-512 code) x pool */
+  for (int run = 0; run < 3 * nisa; run++) { /* every ISA (2x2 has AVX-512 and AVX2 code) x pool */
     int pi = run % 3;
     rt_kernels_set_isa(isas[run / 3]);
     rt_pool *p = pool_at(pi);
@@ -705,6 +869,8 @@ static const int64_t pool_cases[][10] = {
     {2, 2, 5, 6, 3, 2, 1, 2, 1, 0},   /* non-square window and strides */
     {1, 1, 2, 3, 1, 1, 1, 1, 1, 1},   /* padding > window: all-padding windows */
     {3, 5, 12, 12, 3, 3, 2, 2, 1, 1}, /* enough planes to split across threads */
+    {2, 3, 4, 68, 2, 2, 2, 2, 0, 0},  /* 2x2, 34 windows a row: whole and partial vectors */
+    {1, 2, 5, 35, 2, 2, 2, 2, 0, 0},  /* 2x2, 17 windows a row, odd sizes */
 };
 
 static void test_pool_f32(void) {
@@ -783,6 +949,8 @@ static void check_conv_pooled(const rt_conv2d_shape *s, int64_t pk, int64_t pstr
   int nisa = isa_list(isas), bad = 0;
   for (int ii = 0; ii < nisa; ii++) {
     rt_kernels_set_isa(isas[ii]);
+    saw_path(s, 1, false, true);
+    saw_path(s, 2, false, true);
     for (int pi = 0; pi < 3; pi++) {
       for (int64_t i = 0; i < wn; i++) dw[i] = NAN;
       memset(scratch, 0xff, sbytes);
@@ -818,6 +986,39 @@ static void test_conv_pooled_filter(void) {
   check_conv_pooled(&g, 2, 2, 0);
   rt_conv2d_shape h = conv_shape(1, 16, 8, 8, 40, 3, 3, 1, 1, 1, 1); /* one image: channels split */
   check_conv_pooled(&h, 2, 2, 0);
+}
+
+/* Every strategy of every arch ran in the cases above: f32 and f64,
+ * plain and pooled (rt_conv2d_path names them). The row kernel and the
+ * few-taps filter exist for f32 on AVX2 and AVX-512. f64 is tested on
+ * AVX2 only where AVX-512 is absent (run_conv). */
+static void test_conv_paths_covered(void) {
+  rt_isa isas[4];
+  int nisa = isa_list(isas), missing = 0;
+  for (int ii = 0; ii < nisa; ii++) {
+    rt_isa isa = isas[ii];
+    bool simd = isa != RT_ISA_C;
+    for (int f64 = 0; f64 < 2; f64++) {
+      if (f64 && isa == RT_ISA_AVX2 && isas[nisa - 1] == RT_ISA_AVX512) continue;
+      const char *want[3][4] = {{"wide", "columns", simd && !f64 ? "row" : NULL},
+                                {"wide", "columns", simd && !f64 ? "row" : NULL},
+                                {"wide", "columns", "channels-last", simd && !f64 ? "dot" : NULL}};
+      for (int w = 0; w < 3; w++)
+        for (int i = 0; i < 4 && want[w][i]; i++)
+          if (!was_seen(isa, f64, false, w, want[w][i])) {
+            fprintf(stderr, "\n  conv %s %s: path %s never ran\n", rt_isa_name(isa), f64 ? "f64" : "f32", want[w][i]);
+            missing++;
+          }
+    }
+    const char *pooled[3][4] = {{NULL}, {"by-image", simd ? "row" : NULL}, {"by-image", "channels-last", simd ? "dot" : NULL}};
+    for (int w = 1; w < 3; w++)
+      for (int i = 0; i < 4 && pooled[w][i]; i++)
+        if (!was_seen(isa, false, true, w, pooled[w][i])) {
+          fprintf(stderr, "\n  pooled conv %s: path %s never ran\n", rt_isa_name(isa), pooled[w][i]);
+          missing++;
+        }
+  }
+  CU_ASSERT_EQUAL(missing, 0);
 }
 
 static void test_pool_tie_by_hand(void) {
@@ -927,12 +1128,15 @@ int main(void) {
       {"dgemm vs reference", test_dgemm},
       {"gemm alpha=0, K=0, M=0", test_gemm_degenerate},
       {"gemm batched", test_gemm_batched},
+      {"gemm prepacked B: rt_sgemm's bits, every ISA/pool", test_gemm_prepacked},
+      {"gemm prepacked B: K=0, N=0, alpha=0", test_gemm_prepacked_degenerate},
       {"conv2d f32 fwd/bwd-data/bwd-filter", test_conv_f32},
       {"conv2d f64", test_conv_f64},
       {"conv2d shape check", test_conv_shape_check},
       {"pooling f32, all five and the argmax tape", test_pool_f32},
       {"pooling f64, all five", test_pool_f64},
       {"conv2d data and filter gradients from a max-pooling tape", test_conv_pooled_filter},
+      {"conv2d: every path of every ISA was reached", test_conv_paths_covered},
       {"max pooling tie by hand", test_pool_tie_by_hand},
       {"pool2d shape check", test_pool_shape_check},
       {"pool create fails cleanly without memory", test_pool_create_nomem},
