@@ -405,8 +405,13 @@ static unsigned hash_inst(const Inst *in) {
     if ((op_info[in->op].flags & F_COMMUTATIVE) && in->nargs == 2) args[i] = x;
     else h = (h ^ (unsigned)(x >> 4)) * 16777619u;
   }
-  if ((op_info[in->op].flags & F_COMMUTATIVE) && in->nargs == 2)
-    h = (h ^ (unsigned)((args[0] ^ args[1]) >> 4)) * 16777619u;
+  if ((op_info[in->op].flags & F_COMMUTATIVE) && in->nargs == 2) {
+    /* in either order (a xor of the two collides: neighbours in the arena
+     * differ in the same few bits, and long chains shared one hash) */
+    uintptr_t lo = args[0] < args[1] ? args[0] : args[1], hi = args[0] ^ args[1] ^ lo;
+    h = (h ^ (unsigned)(lo >> 4)) * 16777619u;
+    h = (h ^ (unsigned)(hi >> 4)) * 16777619u;
+  }
   for (int i = 0; i < in->attr.ni; i++) h = (h ^ (unsigned)in->attr.i[i]) * 16777619u;
   double f = in->attr.f;
   uint64_t fb;
@@ -415,6 +420,12 @@ static unsigned hash_inst(const Inst *in) {
   const Type *t = &in->res[0]->ty;
   h = (h ^ (unsigned)t->dtype) * 16777619u;
   for (int i = 0; i < t->rank; i++) h = (h ^ (unsigned)t->dim[i]) * 16777619u;
+  /* the table takes the low bits, which the multiplications fill only from
+   * the inputs' low bits: constants 0.5, 0.25, 2.0 differ in high bits
+   * only, and all fell in one probe chain (cse was quadratic) */
+  h ^= h >> 16;
+  h *= 0x7feb352du;
+  h ^= h >> 15;
   return h;
 }
 
