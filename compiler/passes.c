@@ -100,8 +100,10 @@ static bool fold_block(Module *m, PtrMap *subst, Block *b) {
 
 bool pass_fold(Module *m, Func *f) {
   ir_count_uses(f);
-  PtrMap subst = {.a = arena_of(m)};
-  return fold_block(m, &subst, f->body);
+  PtrMap subst = {.a = arena_new()};
+  bool changed = fold_block(m, &subst, f->body);
+  arena_free(subst.a);
+  return changed;
 }
 
 /* ---- simplify ---------------------------------------------------------------- */
@@ -384,8 +386,10 @@ static bool simplify_block(Module *m, PtrMap *subst, Block *b) {
 
 bool pass_simplify(Module *m, Func *f) {
   ir_count_uses(f);
-  PtrMap subst = {.a = arena_of(m)};
-  return simplify_block(m, &subst, f->body);
+  PtrMap subst = {.a = arena_new()};
+  bool changed = simplify_block(m, &subst, f->body);
+  arena_free(subst.a);
+  return changed;
 }
 
 /* ---- cse ------------------------------------------------------------------- */
@@ -477,13 +481,15 @@ static bool cse_block(Module *m, PtrMap *subst, Block *b, CseTab *t) {
 }
 
 bool pass_cse(Module *m, Func *f) {
-  CseTab t = {.a = arena_of(m)};
+  CseTab t = {.a = arena_new()};
   int n = ir_count_insts(f);
   t.cap = 64;
   while (t.cap < 2 * n + 16) t.cap *= 2;
   t.slot = NEW_ARRAY(t.a, Inst *, t.cap);
   PtrMap subst = {.a = t.a};
-  return cse_block(m, &subst, f->body, &t);
+  bool changed = cse_block(m, &subst, f->body, &t);
+  arena_free(t.a);
+  return changed;
 }
 
 /* ---- licm ------------------------------------------------------------------- */
@@ -629,10 +635,12 @@ static bool sweep(Arena *a, PtrMap *lv, Block *b) {
 
 bool pass_dce(Module *m, Func *f) {
   PtrMap lv;
-  pm_init(&lv, arena_of(m));
+  pm_init(&lv, arena_new());
   while (live_block(&lv, f->body)) {
   }
-  return sweep(arena_of(m), &lv, f->body);
+  bool changed = sweep(arena_of(m), &lv, f->body);
+  arena_free(lv.a);
+  return changed;
 }
 
 /* ---- the table --------------------------------------------------------------- */
