@@ -155,9 +155,13 @@ bool check_const(Checker *c, Expr *e, const char *what) {
 
 bool const_int(Checker *c, Expr *e, const char *what, int64_t *out) {
   if (!check_const(c, e, what)) return false;
-  if (e->cv.kind == CV_INT || e->cv.kind == CV_BOOL) {
+  if (e->cv.kind == CV_INT) {
     *out = e->cv.i;
     return true;
+  }
+  if (e->cv.kind == CV_BOOL) { /* f32[true] is a mistake, not a 1 */
+    diag_error(c->d, e->loc, "%s must be an integer, but this is %s (a bool)", what, e->cv.i ? "true" : "false");
+    return false;
   }
   if (e->cv.kind == CV_FLOAT && e->cv.f == floor(e->cv.f) && fabs(e->cv.f) < 9e15) {
     *out = (int64_t)e->cv.f;
@@ -247,6 +251,8 @@ static bool parse_define_value(const char *s, ConstVal *v) {
     v->i = s[0] == 't';
     return true;
   }
+  /* decimal only, as documented: strtod would also take 0x10, 1p4, " 7" */
+  if (strspn(s, "0123456789+-.eE") != strlen(s)) return false;
   long long i = strtoll(s, &end, 10);
   if (*s && !*end && errno != ERANGE) {
     v->kind = CV_INT;
@@ -1519,7 +1525,7 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
     }
     ConstVal v = {0};
     if (!parse_define_value(defs[i].value, &v)) {
-      diag_error(d, loc_none(), "-D %s=%s: the value must be a number or true/false", defs[i].name, defs[i].value);
+      diag_error(d, loc_none(), "-D %s=%s: the value must be a decimal number or true/false", defs[i].name, defs[i].value);
       continue;
     }
     s->cdecl->val = v;
