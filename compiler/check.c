@@ -153,6 +153,23 @@ bool check_const(Checker *c, Expr *e, const char *what) {
   return true;
 }
 
+/* The one check of shape arithmetic: is the product of n non-negative
+ * factors (dimensions, a padded extent, a window) at most MAX_NUMEL? Every
+ * factor is at most MAX_NUMEL too, so a caller may add two of them (a
+ * dimension and its paddings) before multiplying: 3 * 2^40 cannot
+ * overflow, and nothing past the checker can (plan.c, the kernels and the
+ * interpreter compute with sizes it has bounded). The product goes to
+ * *out when out is not NULL. */
+bool size_fits(const int64_t *f, int n, int64_t *out) {
+  int64_t p = 1;
+  for (int i = 0; i < n; i++) {
+    if (f[i] < 0 || f[i] > MAX_NUMEL) return false;
+    if (__builtin_mul_overflow(p, f[i], &p) || p > MAX_NUMEL) return false;
+  }
+  if (out) *out = p;
+  return true;
+}
+
 bool const_int(Checker *c, Expr *e, const char *what, int64_t *out) {
   if (!check_const(c, e, what)) return false;
   if (e->cv.kind == CV_INT) {
@@ -306,12 +323,11 @@ static bool resolve_type(Checker *c, TypeExpr *tx, Type *out) {
       v = 1;
     }
     out->dim[i] = v;
-    if (v > MAX_NUMEL || numel > MAX_NUMEL / v) {
+    int64_t f[2] = {numel, v};
+    if (!size_fits(f, 2, &numel)) {
       if (ok) diag_error(c->d, tx->loc, "this tensor type is too large (more than 2^40 elements)");
       ok = false;
       numel = 1;
-    } else {
-      numel *= v;
     }
   }
   return ok;
@@ -836,15 +852,8 @@ static bool check_expr(Checker *c, Expr *e) {
   unreachable();
 }
 
-/* Does t stay within MAX_NUMEL elements? (Computed without overflow.) */
-static bool numel_fits(const Type *t) {
-  int64_t n = 1;
-  for (int i = 0; i < t->rank; i++) {
-    if (t->dim[i] > MAX_NUMEL || (t->dim[i] > 0 && n > MAX_NUMEL / t->dim[i])) return false;
-    n *= t->dim[i];
-  }
-  return true;
-}
+/* Does t stay within MAX_NUMEL elements? */
+static bool numel_fits(const Type *t) { return size_fits(t->dim, t->rank, NULL); }
 
 /* The parser bounds the height of each expression; constants add their own
  * expressions below a use (A = B + 1, B = C * 2, ...), so the checker counts

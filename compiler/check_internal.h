@@ -29,6 +29,7 @@ bool check_tensor(Checker *c, Expr *e);
 bool check_const(Checker *c, Expr *e, const char *what);
 /* A constant integer (integral floats accepted). */
 bool const_int(Checker *c, Expr *e, const char *what, int64_t *out);
+bool size_fits(const int64_t *f, int n, int64_t *out);
 bool const_float(Checker *c, Expr *e, const char *what, double *out);
 /* An integer or a list of integers, flattened into out[0..*n) (max cap). */
 bool const_int_list(Checker *c, Expr *e, const char *what, int64_t *out, int *n, int cap);
