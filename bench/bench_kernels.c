@@ -8,24 +8,40 @@
  *       32->64 on 14x14, maxpool 2; dense 3136->128->10.
  *   Recurrent steps (char_rnn, char_lstm: batch 32, hidden 256): the
  *       per-step h @ Wh, its input and weight gradients, and the first two
- *       again with Wh prepacked (+pp); a 1024^3 product for the peak.
+ *       again with Wh prepacked (+pp); M = 32 products around the size
+ *       from which GEMM uses more than one thread (min.*); a 1024^3
+ *       product for the peak.
+ *
+ *   The pool itself: an empty job, one whose two chunks must run at once
+ *       (the handoff to a worker), elementwise adds of 64K and 256K floats.
  *
  * Output, one line per op and thread count, "key threads ms gflops"
- * (gflops is 0 for pooling, which moves data rather than computing).
+ * (gflops is 0 for pooling and the pool ops, which move data rather than
+ * computing).
  *
  *   bench_kernels [-t THREADS,...] [-i avx512|avx2|c] [-m MIN_SECONDS] [-k KEY-PREFIX]
- *                 [-c cpu|wall]
+ *                 [-c cpu|wall] [-q QUANTILE]
  * -c cpu times 1-thread runs in thread CPU time (more-thread runs stay
- * wall-clock: CPU time cannot show a speedup).
+ * wall-clock: CPU time cannot show a speedup). -q Q times every call on
+ * its own and prints the Q-quantile (0.5 the median) instead of the best
+ * mean of 5 rounds: on a shared machine, -q 0.1 shows what 2 threads do
+ * when both get a core.
  */
 #include "rt_kernels.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-typedef enum OpKind { GEMM, CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER, MAXPOOL_FWD, MAXPOOL_BWD } OpKind;
+typedef enum OpKind {
+  GEMM, CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER, MAXPOOL_FWD, MAXPOOL_BWD,
+  PAR_EMPTY, /* rt_parallel_for over M items of grain K, the task does nothing */
+  PAR_MEET,  /* the same, but each of the 2 chunks waits (up to 1 ms) for the
+                other to start: the latency of handing a job to a worker */
+  PAR_ADD    /* rt_parallel_for as generated elementwise loops: c = a + b over M floats */
+} OpKind;
 
 /* One benchmarked op. GEMM: C[M,N] = op(A) op(B) with op(A) [M,K]. Conv
  * and pool: NCHW input [n,c,h,w], o output channels, 3x3 pad 1 / 2x2 s2. */
@@ -79,6 +95,20 @@ static const Op ops[] = {
     {"rnn.step.dX+pp", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = true, .prepacked = true},
     {"lstm.step.fwd+pp", GEMM, .M = 32, .N = 1024, .K = 256, .ta = false, .tb = false, .prepacked = true},
     {"lstm.step.dX+pp", GEMM, .M = 32, .N = 256, .K = 1024, .ta = false, .tb = true, .prepacked = true},
+    /* the pool's dispatch cost: an empty job of 2 chunks, and an elementwise
+       add at the size from which generated code goes parallel (65536
+       elements, chunks of 16384: llvm_gen.c's PAR_MIN_ELEMS) and 4x that */
+    {"par.empty", PAR_EMPTY, .M = 2, .K = 1},
+    {"par.meet", PAR_MEET, .M = 2, .K = 1},
+    {"par.add.64k", PAR_ADD, .M = 65536, .K = 16384},
+    {"par.add.256k", PAR_ADD, .M = 262144, .K = 16384},
+    /* around the size below which GEMM stays on one thread (rt_gemm.c's
+       MIN_PARALLEL_MNK, 64*64*48): M = 32 products of 64K to 1M
+       multiply-adds, where a 2-thread pool starts paying for itself */
+    {"min.32x64x32", GEMM, .M = 32, .N = 64, .K = 32, .ta = false, .tb = false},
+    {"min.32x128x48", GEMM, .M = 32, .N = 128, .K = 48, .ta = false, .tb = false},
+    {"min.32x128x96", GEMM, .M = 32, .N = 128, .K = 96, .ta = false, .tb = false},
+    {"min.32x256x128", GEMM, .M = 32, .N = 256, .K = 128, .ta = false, .tb = false},
     /* a large square product: the micro-kernel's sustained rate */
     {"sq.1024", GEMM, .M = 1024, .N = 1024, .K = 1024, .ta = false, .tb = false},
 };
@@ -116,7 +146,9 @@ typedef struct Prepared {
 static void prepare(Prepared *p, const Op *op) {
   memset(p, 0, sizeof *p);
   p->op = op;
-  if (op->kind == GEMM) {
+  if (op->kind == PAR_EMPTY || op->kind == PAR_MEET || op->kind == PAR_ADD) {
+    p->a = filled(op->M), p->b = filled(op->M), p->c = filled(op->M);
+  } else if (op->kind == GEMM) {
     p->a = filled(op->M * op->K), p->b = filled(op->K * op->N), p->c = filled(op->M * op->N);
     p->flops = 2.0 * (double)op->M * (double)op->N * (double)op->K;
     if (op->prepacked) {
@@ -145,6 +177,25 @@ static void release(Prepared *p) {
   rt_free(p->a), rt_free(p->b), rt_free(p->c), rt_free(p->scratch);
 }
 
+static void empty_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ctx, (void)begin, (void)end, (void)ti;
+}
+
+/* Chunk 0 and 1 meet: each says it started, then waits for the other (a
+ * pool of 1 runs both in one call and does not wait). */
+static void meet_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  atomic_int *started = ctx;
+  int n = atomic_fetch_add(started, (int)(end - begin)) + (int)(end - begin);
+  for (int i = 0; n < 2 && i < 1000000; i++) n = atomic_load(started);
+}
+
+static void add_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  const Prepared *p = ctx;
+  for (int64_t i = begin; i < end; i++) p->c[i] = p->a[i] + p->b[i];
+}
+
 static void run_once(rt_pool *pool, const Prepared *p) {
   const Op *op = p->op;
   switch (op->kind) {
@@ -161,7 +212,36 @@ static void run_once(rt_pool *pool, const Prepared *p) {
   case CONV_BWD_FILTER: rt_conv2d_backward_filter(pool, &p->cs, p->a, p->b, p->c, p->scratch); break;
   case MAXPOOL_FWD: rt_maxpool2d_forward(pool, &p->ps, p->a, p->b); break;
   case MAXPOOL_BWD: rt_maxpool2d_backward(pool, &p->ps, p->a, p->b, p->c); break;
+  case PAR_EMPTY: rt_parallel_for(pool, op->M, op->K, empty_task, NULL); break;
+  case PAR_MEET: {
+    atomic_int started = 0;
+    rt_parallel_for(pool, 2, 1, meet_task, &started);
+    break;
   }
+  case PAR_ADD: rt_parallel_for(pool, op->M, op->K, add_task, (void *)p); break;
+  }
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of single-call times over about min_time (at most 100000
+ * calls): on a loaded machine a low quantile is the speed the op has when
+ * all its threads run, the mean mostly says how loaded the machine was. */
+static double time_op_quantile(rt_pool *pool, const Prepared *p, double min_time, double q) {
+  enum { MAX_SAMPLES = 100000 };
+  static double t[MAX_SAMPLES];
+  for (int i = 0; i < 3; i++) run_once(pool, p);
+  int n = 0;
+  for (double t0 = now(); n < MAX_SAMPLES && (n < 5 || now() - t0 < min_time); n++) {
+    double s = now();
+    run_once(pool, p);
+    t[n] = now() - s;
+  }
+  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  return t[(int)(q * (n - 1))];
 }
 
 /* Best mean time per call over 5 rounds of about min_time/5 each. */
@@ -184,11 +264,12 @@ static double time_op(rt_pool *pool, const Prepared *p, double min_time) {
 
 int main(int argc, char **argv) {
   const char *threads = "1,2", *prefix = "";
-  double min_time = 0.25;
+  double min_time = 0.25, quantile = -1;
   bool cpu_clock = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "-t")) threads = argv[i + 1];
     else if (!strcmp(argv[i], "-m")) min_time = atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "-q")) quantile = atof(argv[i + 1]);
     else if (!strcmp(argv[i], "-k")) prefix = argv[i + 1];
     else if (!strcmp(argv[i], "-c")) cpu_clock = !strcmp(argv[i + 1], "cpu");
     else if (!strcmp(argv[i], "-i")) {
@@ -202,7 +283,7 @@ int main(int argc, char **argv) {
       }
     } else {
       fprintf(stderr, "usage: bench_kernels [-t 1,2] [-i avx512|avx2|c] [-m seconds] "
-                      "[-k prefix] [-c cpu|wall]\n");
+                      "[-k prefix] [-c cpu|wall] [-q quantile]\n");
       return 2;
     }
   }
@@ -219,8 +300,9 @@ int main(int argc, char **argv) {
       if (strncmp(ops[i].key, prefix, strlen(prefix))) continue;
       Prepared p;
       prepare(&p, &ops[i]);
-      double s = time_op(pool, &p, min_time);
-      printf("%-22s %d %9.4f %8.1f\n", ops[i].key, nt, s * 1e3, p.flops / s * 1e-9);
+      double s = quantile >= 0 && quantile <= 1 ? time_op_quantile(pool, &p, min_time, quantile)
+                                                : time_op(pool, &p, min_time);
+      printf("%-22s %d %10.5f %8.1f\n", ops[i].key, nt, s * 1e3, p.flops / s * 1e-9);
       fflush(stdout);
       release(&p);
     }

@@ -130,7 +130,7 @@ static void dump_stmts(FILE *out, const Stmt *s, int d) {
       dump_expr(out, s->assign.value, d + 1);
       break;
     case ST_FOR:
-      fprintf(out, "for %s in %lld..%lld  @%d:%d\n", s->loop.var, (long long)s->loop.lo_v,
+      fprintf(out, "%sfor %s in %lld..%lld  @%d:%d\n", s->loop.checkpoint ? "checkpoint " : "", s->loop.var, (long long)s->loop.lo_v,
               (long long)s->loop.hi_v, s->loc.line, s->loc.col);
       dump_stmts(out, s->loop.body, d + 1);
       break;

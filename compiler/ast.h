@@ -164,6 +164,7 @@ struct Stmt {
     struct { Expr *target; int op; /* '=', '+', '-', '*', '/' */ Expr *value; Loc op_loc; } assign;
     struct {
       const char *var; Loc var_loc; Expr *lo, *hi; Stmt *body; Loc body_end;
+      bool checkpoint;     /* `checkpoint for ...`: recompute its values in the backward pass */
       Sym *sym;            /* checker: the loop variable (i32 scalar) */
       int64_t lo_v, hi_v;  /* checker: constant bounds */
     } loop;
@@ -282,6 +283,7 @@ typedef struct TrainSpec {
   SchedSpec sched;
   int64_t epochs;
   double clip_norm;    /* 0 = no clipping */
+  int64_t max_tape_bytes; /* 0 = no limit: the loop tapes of the gradients (remat.h) */
   uint64_t seed;
   DataSpec data, test;
 } TrainSpec;

@@ -298,7 +298,7 @@ int driver_run(const Options *o) {
   int rc = driver_front(o, a, &d, &src, &p);
   Compiled *c = NULL;
   if (rc == 0 && (o->emit & ~EMIT_AST || o->stats)) {
-    CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt};
+    CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt, .max_tape_bytes = o->max_tape_bytes};
     c = compile_module(a, &d, p, o->input, &co);
     if (!c->ok) rc = 1;
   }

@@ -45,6 +45,7 @@ typedef struct Options {
   const char *cpu;          /* -mcpu */
   const char *name;         /* --name: API prefix */
   bool fast_math;           /* -ffast-math */
+  size_t max_tape_bytes;    /* --max-tape-bytes (0: none) */
 } Options;
 
 /* The whole front end on one file: read, parse, check. On success *prog is

@@ -21,6 +21,8 @@
 
 #include "ad_internal.h"
 #include "loops.h"
+#include "passes.h"
+#include "remat.h"
 
 struct AdScope {
   PtrMap adj;        /* value -> its adjoint so far */
@@ -274,11 +276,126 @@ static Value *read_back(Ad *ad, Builder *tb, Inst *fin, Value *v, Value *ri, Sav
   return ir_build(tb, OP_SELECT, sargs, 3, NULL, NULL);
 }
 
-/* Uses of forward-body values in the backward body become tape reads. */
+/* What the backward body of loop fin reads of its forward body, and how:
+ * map takes a forward-body value to the backward body's (a tape row, a row
+ * read back, or a recomputed copy). */
+typedef struct TapeCtx {
+  Ad *ad;
+  Inst *fin;
+  const PtrMap *fwd; /* values defined in fin's body (not nested bodies) */
+  int depth;
+  Builder tb;        /* where tape reads and recomputed code go: the top of the backward body */
+  Value *ri, *row;   /* the backward index, and the tape row (i - lo, made once) */
+  PtrMap map;
+  PtrMap recomputed; /* forward values whose copies the backward body computes */
+} TapeCtx;
+
+static void saved_push(TapeCtx *c, const SavedValue *sv) {
+  SavedValue *n = NEW(c->ad->a, SavedValue);
+  *n = *sv;
+  vec_push(c->ad->a, &c->ad->saved, n);
+}
+
+static size_t tape_size(const TapeCtx *c, const Value *v) {
+  return type_bytes(&v->ty) * (size_t)(c->fin->attr.i[1] - c->fin->attr.i[0]);
+}
+
+/* v from a tape: the forward loop stacks it, the backward body reads row i. */
+static Value *taped(TapeCtx *c, Value *v) {
+  Ad *ad = c->ad;
+  int64_t lo = c->fin->attr.i[0];
+  if (!c->row) {
+    c->tb.note = "tape row";
+    c->row = lo ? ir_binary(&c->tb, OP_SUB, c->ri, ir_scalar(&c->tb, TY_I32, (double)lo)) : c->ri;
+  }
+  Value *tape = tape_value(ad, c->fin, v);
+  c->tb.note = "tape read";
+  Attr at = {.ni = 1, .i = {0}};
+  Value *args[2] = {tape, c->row};
+  Value *nv = ir_build(&c->tb, OP_DYN_SLICE, args, 2, &at, NULL);
+  nv->name = v->name;
+  saved_push(c, &(SavedValue){.value = v, .tape = tape, .pos = v->def ? v->def->pos : c->fin->pos,
+                              .bytes = type_bytes(&tape->ty), .depth = c->depth});
+  return nv;
+}
+
+/* v as the backward body sees it, without recomputing: a constant made
+ * again, a row read back, or a tape row (NULL: v is to be recomputed). */
+static Value *kept(TapeCtx *c, Value *v, bool remat) {
+  Ad *ad = c->ad;
+  if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
+    Attr at = v->def->attr;
+    c->tb.note = "recomputed";
+    return ir_build(&c->tb, v->def->op, NULL, 0, &at, &v->ty);
+  }
+  SavedValue back = {0};
+  Value *nv;
+  if (c->depth == 1 && (nv = read_back(ad, &c->tb, c->fin, v, c->ri, &back)) != NULL) {
+    back.value = v;
+    back.pos = v->def ? v->def->pos : c->fin->pos;
+    back.avoided = tape_size(c, v);
+    back.depth = c->depth;
+    saved_push(c, &back);
+    nv->name = v->name;
+    return nv;
+  }
+  if (remat && v->def && v->def->block == c->fin->body) return NULL;
+  return taped(c, v);
+}
+
+/* v recomputed in the backward body (a checkpointed loop): its defining
+ * instruction copied there, after what it reads, each operand itself kept
+ * or recomputed. An explicit stack: a body's chain of values can be long. */
+static Value *recompute(TapeCtx *c, Value *v) {
+  Arena *a = c->ad->a;
+  PtrVec stack = {0};
+  vec_push(a, &stack, v);
+  while (stack.n) {
+    Value *x = stack.v[stack.n - 1];
+    if (pm_has(&c->map, x)) {
+      stack.n--;
+      continue;
+    }
+    Inst *d = x->def;
+    PtrVec fv = {0};
+    ir_free_values(a, d, &fv);
+    bool ready = true;
+    for (int i = 0; i < fv.n; i++) {
+      Value *u = fv.v[i];
+      if (pm_has(&c->map, u)) continue;
+      if (!pm_has(c->fwd, u)) {
+        pm_put(&c->map, u, u); /* defined outside the loop: read as it is */
+        continue;
+      }
+      Value *k = kept(c, u, true);
+      if (k) {
+        pm_put(&c->map, u, k);
+        continue;
+      }
+      vec_push(a, &stack, u);
+      ready = false;
+    }
+    if (!ready) continue;
+    ir_clone_inst(&c->tb, d, &c->map);
+    Inst *n = c->tb.before ? c->tb.before->prev : c->tb.block->last;
+    n->note = "recomputed (checkpointed loop)";
+    if (d->op == OP_FOR) /* a nested loop's tapes are now the copy's, filled in the backward body */
+      for (int i = 0; i < c->ad->saved.n; i++) {
+        SavedValue *sv = c->ad->saved.v[i];
+        Value *t = sv->tape ? pm_get(&c->map, sv->tape) : NULL;
+        if (t && sv->tape->def == d) sv->tape = t;
+      }
+    for (int r = 0; r < d->nres; r++) pm_put(&c->recomputed, d->res[r], (void *)1);
+    stack.n--;
+  }
+  return pm_get(&c->map, v);
+}
+
+/* Uses of forward-body values in the backward body become tape reads, rows
+ * read back, or, in a checkpointed loop, recomputed values. */
 static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int depth) {
   Block *rb = rin->body;
   Value *ri = rb->args[0];
-  int64_t lo = fin->attr.i[0];
   replace_in_block(rb, fin->body->args[0], ri);
   /* find referenced forward values, in order */
   PtrVec refs = {0};
@@ -300,44 +417,23 @@ static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int dept
     }
   }
   if (!refs.n) return;
-  Builder tb = {.a = ad->a, .block = rb, .before = rb->first, .pos = rin->pos, .note = "tape read"};
-  Value *row = NULL;
+  TapeCtx c = {.ad = ad, .fin = fin, .fwd = fwd, .depth = depth, .ri = ri,
+               .tb = {.a = ad->a, .block = rb, .before = rb->first, .pos = rin->pos, .note = "tape read"}};
+  pm_init(&c.map, ad->a);
+  pm_init(&c.recomputed, ad->a);
+  pm_put(&c.map, fin->body->args[0], ri);
+  bool remat = fin->attr.i[4] != 0;
   for (int k = 0; k < refs.n; k++) {
     Value *v = refs.v[k];
-    Value *nv;
-    SavedValue back = {0};
-    if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
-      Attr at = v->def->attr;
-      tb.note = "recomputed";
-      nv = ir_build(&tb, v->def->op, NULL, 0, &at, &v->ty);
-    } else if (depth == 1 && (nv = read_back(ad, &tb, fin, v, ri, &back)) != NULL) {
-      SavedValue *sv = NEW(ad->a, SavedValue);
-      *sv = back; /* what read_back read from, and the tape it avoided */
-      sv->value = v;
-      sv->pos = v->def ? v->def->pos : fin->pos;
-      sv->avoided = type_bytes(&v->ty) * (size_t)(fin->attr.i[1] - fin->attr.i[0]);
-      sv->depth = depth;
-      vec_push(ad->a, &ad->saved, sv);
-      nv->name = v->name;
-    } else {
-      if (!row) {
-        tb.note = "tape row";
-        row = lo ? ir_binary(&tb, OP_SUB, ri, ir_scalar(&tb, TY_I32, (double)lo)) : ri;
-      }
-      Value *tape = tape_value(ad, fin, v);
-      tb.note = "tape read";
-      Attr at = {.ni = 1, .i = {0}};
-      Value *args[2] = {tape, row};
-      nv = ir_build(&tb, OP_DYN_SLICE, args, 2, &at, NULL);
-      nv->name = v->name;
-      SavedValue *sv = NEW(ad->a, SavedValue);
-      sv->value = v;
-      sv->tape = tape;
-      sv->pos = v->def ? v->def->pos : fin->pos;
-      sv->bytes = type_bytes(&tape->ty);
-      sv->depth = depth;
-      vec_push(ad->a, &ad->saved, sv);
+    Value *nv = pm_get(&c.map, v);
+    if (!nv) {
+      nv = kept(&c, v, remat);
+      if (nv) pm_put(&c.map, v, nv);
+      else nv = recompute(&c, v);
     }
+    if (pm_has(&c.recomputed, v))
+      saved_push(&c, &(SavedValue){.value = v, .pos = v->def->pos, .depth = depth, .recomputed = true,
+                                   .avoided = tape_size(&c, v)});
     replace_in_block(rb, v, nv);
   }
 }
@@ -379,7 +475,7 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
   rin->op = OP_FOR;
   rin->pos = fin->pos;
   rin->note = "backward loop";
-  rin->attr.ni = 4;
+  rin->attr.ni = 5;
   rin->attr.i[0] = lo;
   rin->attr.i[1] = hi;
   rin->attr.i[2] = nr;
@@ -481,7 +577,45 @@ static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
   }
 }
 
+/* Apply a checkpointing plan to the forward code copied into g (its
+ * top-level loops in order); true when a loop was split into segments. */
+static bool apply_plan(Arena *a, Func *g, Inst *fwd_last, const LoopCheckpoint *plan, int nplan, Pos *pos) {
+  int nl = 0;
+  for (Inst *in = g->body->first; in; in = in->next) {
+    if (in->op == OP_FOR) nl++;
+    if (in == fwd_last) break;
+  }
+  Inst **loops = NEW_ARRAY(a, Inst *, nl + 1);
+  nl = 0;
+  for (Inst *in = g->body->first; in; in = in->next) {
+    if (in->op == OP_FOR) loops[nl++] = in;
+    if (in == fwd_last) break;
+  }
+  bool split = false;
+  for (int i = 0; i < nplan; i++) {
+    const LoopCheckpoint *c = &plan[i];
+    if (c->loop < 0 || c->loop >= nl) continue;
+    Inst *l = loops[c->loop];
+    pos[i] = l->pos;
+    if (!c->segment) l->attr.i[4] = 1;
+    else if (remat_segment(a, l, c->segment, c->inner)) split = true;
+  }
+  return split;
+}
+
+/* Drop the tapes dce removed from the report. */
+static void live_values(const Block *b, PtrMap *out) {
+  for (const Inst *in = b->first; in; in = in->next) {
+    for (int r = 0; r < in->nres; r++) pm_put(out, in->res[r], (void *)1);
+    if (in->body) live_values(in->body, out);
+  }
+}
+
 GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
+  return grad_func_with(m, f, wrt_input, NULL, 0, d);
+}
+
+GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopCheckpoint *plan, int nplan, Diag *d) {
   GradResult res = {0};
   Arena *a = m->a;
   Ad ad = {.a = a, .m = m, .d = d};
@@ -506,6 +640,9 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
   Builder b = {.a = a, .block = g->body};
   for (Inst *in = f->body->first; in != ret; in = in->next) ir_clone_inst(&b, in, &map);
   Inst *fwd_last = g->body->last;
+  Pos *plan_pos = NEW_ARRAY(a, Pos, nplan + 1);
+  bool split = nplan && apply_plan(a, g, fwd_last, plan, nplan, plan_pos);
+  fwd_last = g->body->last;
   Value *loss = pm_get(&map, ret->args[0]);
   /* activity */
   for (int i = 0; i < g->body->nargs; i++) {
@@ -566,10 +703,26 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
   ir_build(&ad.b, OP_RETURN, (Value **)outs.v, outs.n, NULL, NULL);
   record_saved(&ad, fwd_last, rev_first);
   res.f = g;
-  res.nsaved = ad.saved.n;
   res.saved = NEW_ARRAY(a, SavedValue, ad.saved.n + 1);
+  PtrMap live;
+  pm_init(&live, a);
+  if (split) { /* a segment's recomputed loop takes every carried value: the unused ones die here */
+    pass_dce(m, g);
+    live_values(g->body, &live);
+  }
   for (int i = 0; i < ad.saved.n; i++) {
-    res.saved[i] = *(SavedValue *)ad.saved.v[i];
+    SavedValue *sv = ad.saved.v[i];
+    if (split && sv->tape && !pm_has(&live, sv->tape)) continue;
+    res.saved[res.nsaved++] = *sv;
+  }
+  if (nplan) {
+    LoopCheckpoint *pc = NEW_ARRAY(a, LoopCheckpoint, nplan);
+    memcpy(pc, plan, sizeof *pc * (size_t)nplan);
+    res.plan = pc;
+    res.plan_pos = plan_pos;
+    res.nplan = nplan;
+  }
+  for (int i = 0; i < res.nsaved; i++) {
     if (res.saved[i].tape) res.tape_bytes += res.saved[i].bytes;
     else res.saved_bytes += res.saved[i].bytes;
   }
@@ -578,10 +731,30 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
 
 void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   fprintf(out, "values saved by @%s for the backward pass:\n", g->f ? g->f->name : "?");
+  if (g->max_tape_bytes)
+    fprintf(out, "  loop tapes limited to %zu bytes (--max-tape-bytes or max_tape_bytes): %zu without checkpointing\n",
+            g->max_tape_bytes, g->plain_tape_bytes);
+  for (int i = 0; i < g->nplan; i++) {
+    const LoopCheckpoint *c = &g->plan[i];
+    fprintf(out, "  checkpointed: the loop at %s:%d:%d", m->file ? m->file : "?", g->plan_pos[i].line, g->plan_pos[i].col);
+    if (c->segment)
+      fprintf(out, ", in segments of %lld iterations (the carried values kept at each segment's start)%s\n",
+              (long long)c->segment, c->inner ? ", each iteration recomputed" : "");
+    else
+      fprintf(out, " (the carried values kept at each iteration)\n");
+  }
   fprintf(out, "  %-22s %-22s %12s  %s\n", "value", "shape", "bytes", "from");
-  size_t avoided = 0;
+  size_t avoided = 0, recomputed = 0;
   for (int i = 0; i < g->nsaved; i++) {
     const SavedValue *s = &g->saved[i];
+    if (s->recomputed) {
+      char nm[64];
+      snprintf(nm, sizeof nm, "recompute %s", s->value->name ? s->value->name : "(temp)");
+      fprintf(out, "  %-22s %-22s %12d  %s:%d:%d  (no tape: computed again by the backward loop; %zu bytes not taped)\n",
+              nm, tstr(&s->value->ty), 0, m->file ? m->file : "?", s->pos.line, s->pos.col, s->avoided);
+      recomputed += s->avoided;
+      continue;
+    }
     if (s->source) {
       char nm[64];
       snprintf(nm, sizeof nm, "read %s", s->value->name ? s->value->name : "(temp)");
@@ -600,6 +773,10 @@ void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   fprintf(out, "  total: %zu bytes kept from straight-line code, %zu bytes of loop tapes (peak tape)\n",
           g->saved_bytes, g->tape_bytes);
   if (avoided)
-    fprintf(out, "  read back from the loops' own tensors instead of taped: %zu bytes (tapes without it: %zu)\n",
-            avoided, g->tape_bytes + avoided);
+    fprintf(out, "  read back from the loops' own tensors instead of taped: %zu bytes\n", avoided);
+  if (recomputed)
+    fprintf(out, "  recomputed by checkpointed loops instead of taped: %zu bytes\n", recomputed);
+  if (avoided || recomputed)
+    fprintf(out, "  loop tapes: %zu bytes, %zu without read-back and recomputation\n", g->tape_bytes,
+            g->tape_bytes + avoided + recomputed);
 }

@@ -350,6 +350,35 @@ void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
   }
 }
 
+/* Values defined anywhere inside b (arguments and results, nested too). */
+static void defined_in(Arena *a, const Block *b, PtrMap *out) {
+  for (int i = 0; i < b->nargs; i++) pm_put(out, b->args[i], (void *)1);
+  for (const Inst *in = b->first; in; in = in->next) {
+    for (int r = 0; r < in->nres; r++) pm_put(out, in->res[r], (void *)1);
+    if (in->body) defined_in(a, in->body, out);
+  }
+}
+
+void ir_free_values(Arena *a, Inst *in, PtrVec *out) {
+  PtrMap inner, seen;
+  pm_init(&inner, a);
+  pm_init(&seen, a);
+  if (in->body) defined_in(a, in->body, &inner);
+  PtrVec stack = {0};
+  vec_push(a, &stack, in);
+  while (stack.n) {
+    Inst *x = stack.v[--stack.n];
+    for (int i = 0; i < x->nargs; i++) {
+      Value *v = x->args[i];
+      if (pm_has(&inner, v) || pm_has(&seen, v)) continue;
+      pm_put(&seen, v, (void *)1);
+      vec_push(a, out, v);
+    }
+    if (x->body)
+      for (Inst *y = x->body->first; y; y = y->next) vec_push(a, &stack, y);
+  }
+}
+
 void ir_clone_block(Builder *b, Block *src, PtrMap *map) {
   for (Inst *in = src->first; in; in = in->next) ir_clone_inst(b, in, map);
 }

@@ -229,6 +229,9 @@ struct PtrMap;
  * the map. */
 void ir_clone_inst(Builder *b, Inst *in, struct PtrMap *map);
 void ir_clone_block(Builder *b, Block *src, struct PtrMap *map);
+/* The values `in` (with its body, if any) reads from outside itself, once
+ * each. */
+void ir_free_values(Arena *a, Inst *in, PtrVec *out);
 
 void ir_insert_before(Inst *pos, Inst *in);
 void ir_append(Block *b, Inst *in);

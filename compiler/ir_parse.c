@@ -459,9 +459,13 @@ static bool operands(P *p, Value ***args, int *n) {
 static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, int nres, Loc start) {
   Inst *in = NEW(p->a, Inst);
   in->op = OP_FOR;
-  bool reverse = false;
+  bool reverse = false, checkpoint = false;
   if (is_ident(p, "reverse")) {
     reverse = true;
+    next(p);
+  }
+  if (is_ident(p, "checkpoint")) {
+    checkpoint = true;
     next(p);
   }
   if (p->t != T_PCT) return err(p, p->loc, "expected the loop variable");
@@ -517,11 +521,12 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
   in->nargs = nc;
   in->args = NEW_ARRAY(p->a, Value *, nc + 1);
   if (nc) memcpy(in->args, inits, sizeof(Value *) * (size_t)nc);
-  in->attr.ni = 4;
+  in->attr.ni = 5;
   in->attr.i[0] = lo;
   in->attr.i[1] = hi;
   in->attr.i[2] = nc;
   in->attr.i[3] = reverse;
+  in->attr.i[4] = checkpoint;
   in->nres = nres;
   in->res = NEW_ARRAY(p->a, Value *, nres + 1);
   for (int k = 0; k < nc; k++)

@@ -165,7 +165,8 @@ static void print_inst(Printer *p, const Inst *in, int depth) {
     const Block *body = in->body;
     for (int i = 0; i < body->nargs; i++) assign(p, body->args[i]);
     for (int i = 0; i < in->nres; i++) fprintf(out, "%s%%%s", i ? ", " : "", vname(p, in->res[i]));
-    fprintf(out, "%sfor%s %%%s = %lld to %lld", in->nres ? " = " : "", in->attr.i[3] ? " reverse" : "",
+    fprintf(out, "%sfor%s%s %%%s = %lld to %lld", in->nres ? " = " : "", in->attr.i[3] ? " reverse" : "",
+            in->attr.i[4] ? " checkpoint" : "",
             vname(p, body->args[0]), (long long)in->attr.i[0], (long long)in->attr.i[1]);
     if (in->nargs) {
       fputs(" carry(", out);

@@ -582,11 +582,12 @@ static void gen_for(G *g, Stmt *s) {
   Inst *in = NEW(g->a, Inst);
   in->op = OP_FOR;
   in->pos = pos_of(s->loc);
-  in->attr.ni = 4;
+  in->attr.ni = 5;
   in->attr.i[0] = s->loop.lo_v;
   in->attr.i[1] = s->loop.hi_v;
   in->attr.i[2] = nc;
   in->attr.i[3] = 0;
+  in->attr.i[4] = s->loop.checkpoint; /* recompute its values in the backward loop */
   in->nargs = nc;
   in->args = NEW_ARRAY(g->a, Value *, nc + 1);
   in->body = ir_block_new(g->a, in);

@@ -4,6 +4,7 @@
  * Exit status: 0 success, 1 errors diagnosed (in the source or its data),
  * 2 a bad command line. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,9 @@ static void usage(FILE *out) {
           "  -mcpu=CPU              generate code for CPU (default: this host's CPU)\n"
           "  --name=NAME            prefix of the generated API (default: the model's name)\n"
           "  -ffast-math            let LLVM reassociate floating-point arithmetic\n"
+          "  --max-tape-bytes=N     keep each gradient's loop tapes within N bytes (K, M,\n"
+          "                         G: 1024^1..3) by checkpointing loops: recomputing\n"
+          "                         their values in the backward pass (--emit=tape shows it)\n"
           "  --stats                instruction counts before/after the passes, AD\n"
           "                         expansion, saved bytes, and compile times\n"
           "  -d verify              verify the IR after every pass\n"
@@ -57,6 +61,25 @@ static int bad_usage(const char *fmt, const char *arg) {
   fprintf(stderr, "\n");
   usage(stderr);
   return 2;
+}
+
+/* A size: decimal digits, then optionally K, M or G (powers of 1024); at
+ * least 1 and at most 2^62. */
+static bool parse_bytes(const char *s, size_t *out) {
+  uint64_t v = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    v = v * 10 + (uint64_t)(*p - '0');
+    if (v > ((uint64_t)1 << 62)) return false;
+  }
+  if (p == s) return false;
+  int shift = 0;
+  if (*p == 'K') shift = 10, p++;
+  else if (*p == 'M') shift = 20, p++;
+  else if (*p == 'G') shift = 30, p++;
+  if (*p || v == 0 || v > ((uint64_t)1 << (62 - shift))) return false;
+  *out = (size_t)(v << shift);
+  return true;
 }
 
 /* Parse argv into opts. Returns 0, or an exit status (2) after a message. */
@@ -121,6 +144,10 @@ static int parse_args(int argc, char **argv, Options *o) {
       for (const char *q = o->name; *q; q++)
         if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_' || (q > o->name && *q >= '0' && *q <= '9')))
           return bad_usage("--name must be a C identifier, not '%s'", o->name);
+    } else if (!strncmp(a, "--max-tape-bytes=", 17)) {
+      if (!parse_bytes(a + 17, &o->max_tape_bytes))
+        return bad_usage("--max-tape-bytes takes a size in bytes (digits, optionally K, M or G: 1024, 1024^2, 1024^3) of "
+                         "at least 1, not '%s'", a + 17);
     } else if (!strcmp(a, "-ffast-math")) {
       o->fast_math = true;
     } else if (!strcmp(a, "--stats")) {

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "irgen.h"
+#include "remat.h"
 #include "trainstep.h"
 
 static double now_ms(void) {
@@ -47,7 +48,8 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
     Func *f = m->funcs[i];
     if (!differentiable(f)) continue;
     double g0 = now_ms();
-    c->grads[i] = grad_func(m, f, NULL, d);
+    size_t budget = o && o->max_tape_bytes ? o->max_tape_bytes : m->train ? (size_t)m->train->max_tape_bytes : 0;
+    c->grads[i] = grad_func_budget(m, f, NULL, budget, d);
     c->ms_grad += now_ms() - g0;
     if (!c->grads[i].f) {
       c->ok = false;

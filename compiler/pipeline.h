@@ -17,6 +17,7 @@ typedef struct CompileOpts {
   bool no_opt;          /* skip the passes (tests compare with and without) */
   bool no_grad;         /* do not differentiate */
   bool no_train_step;   /* do not build train_step */
+  size_t max_tape_bytes; /* --max-tape-bytes (0: the train block's max_tape_bytes, if any) */
 } CompileOpts;
 
 typedef struct FuncStats {

@@ -264,12 +264,85 @@ static void decide_storage(P *p, Block *b) {
   }
 }
 
+/* A value a loop body defines and stacks once lives in its row of the
+ * stacked result (plan.h): lower_for then has nothing to copy. */
+static void rows_in_tapes(P *p, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (!in->body) continue;
+    rows_in_tapes(p, in->body);
+    Inst *y = in->body->last;
+    for (int k = in->nargs; k < y->nargs; k++) {
+      Value *v = y->args[k];
+      if (!v->def || v->def->block != in->body || v->def->op == OP_FOR) continue;
+      ValPlan *vp = vplan(p, v);
+      if (vp->kind != ST_WS || info(p, v)->fused) continue;
+      int times = 0;
+      for (int j = in->nargs; j < y->nargs; j++) times += y->args[j] == v;
+      if (times != 1) continue;
+      vp->kind = ST_ROW;
+      vp->alias = in->res[k];
+      vp->index = k;
+    }
+  }
+}
+
+static bool block_reads(const Block *b, const Value *x) {
+  for (const Inst *in = b->first; in; in = in->next) {
+    for (int i = 0; i < in->nargs; i++)
+      if (in->args[i] == x) return true;
+    if (in->body && block_reads(in->body, x)) return true;
+  }
+  return false;
+}
+
+/* A loop whose initial value of slot k dies at the loop carries slot k in
+ * that value's storage: no copy in before the loop, and none out when the
+ * loop is itself the body of a loop yielding its result in the slot the
+ * initial value came from (the segments of a checkpointed loop carry their
+ * state through both levels in one buffer). The storage must be the
+ * workspace, or the carry buffer of the enclosing loop's slot. */
+static void alias_loop_inits(P *p, Inst *in) {
+  int here = ipos(p, in);
+  for (int k = 0; k < in->nargs; k++) {
+    Value *x = in->args[k], *r = in->res[k];
+    ValPlan *rp = vplan(p, r);
+    if (rp->kind != ST_WS || info(p, x)->fused || block_reads(in->body, x)) continue;
+    bool once = true;
+    for (int j = 0; j < in->nargs; j++) once &= j == k || in->args[j] != x;
+    if (!once) continue;
+    const Value *root = plan_root(p->plan, x);
+    const ValPlan *xp = plan_of(p->plan, root);
+    bool ok;
+    if (root->def && root->def->op == OP_FOR) {
+      Inst *loop = root->def;
+      int slot = root->res;
+      ok = slot < loop->nargs && x == loop->body->args[slot + 1] && in->block == loop->body &&
+           is_yielded_in_slot(loop, r, slot);
+      for (Inst *q = ok ? loop->body->first : NULL; q; q = q->next) {
+        if (q == in || ipos(p, q) < here) continue;
+        bool reads = q->body && block_reads(q->body, x);
+        for (int i = 0; i < q->nargs; i++) reads |= q->args[i] == x;
+        if (reads) ok = false;
+      }
+    } else {
+      ok = xp->kind == ST_WS && !(root->def && root->def->op == OP_CONST) && info(p, root)->last <= here;
+    }
+    if (!ok) continue;
+    Info *rx = info(p, root), *vx = info(p, r);
+    if (vx->last > rx->last) rx->last = vx->last;
+    rp->kind = ST_ALIAS;
+    rp->alias = x;
+    rp->inplace = true;
+  }
+}
+
 /* In program order, let row updates and elementwise ops overwrite an
  * operand that dies there; the result's interval joins the operand's. */
 static void decide_inplace(P *p, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
     if (in->body) {
       decide_inplace(p, in->body);
+      alias_loop_inits(p, in);
       continue;
     }
     if (in->nres != 1) continue;
@@ -669,6 +742,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   }
   place_results(&p);
   decide_storage(&p, f->body);
+  rows_in_tapes(&p, f->body);
   find_tapes(&p, f->body);
   find_pooled(&p, f->body);
   liveness(&p, f->body);

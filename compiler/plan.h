@@ -18,6 +18,10 @@
  * Row updates (dyn_update, dyn_update_add, update_slice) and elementwise
  * ops whose first operand dies there write in place.
  *
+ * Stacked values are computed straight into their row of the loop's
+ * stacked result (ST_ROW) when the loop body defines them (not a nested
+ * loop's result) and stacks them once: a tape row is not written twice.
+ *
  * Tapes: when a block computes y = maxpool2d(x) (f32) and, later, one or
  * more maxpool2d_bwd(x, dy) with the same window, the forward also records
  * each window's argmax in a byte tape (a workspace buffer of its own, live
@@ -58,7 +62,8 @@ typedef enum StoreKind {
   ST_WS,        /* workspace + offset */
   ST_ARG,       /* the function's argument `index` (bufs[index]) */
   ST_RESULT,    /* the function's result `index` (bufs[nargs + index]) */
-  ST_ALIAS      /* the storage of `alias` (reshape, stop_gradient, in place) */
+  ST_ALIAS,     /* the storage of `alias` (reshape, stop_gradient, in place) */
+  ST_ROW        /* row i - lo of `alias`, the stacked loop result it is yielded into (a tape row) */
 } StoreKind;
 
 typedef struct ValPlan {

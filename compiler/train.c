@@ -290,7 +290,7 @@ void check_train(Checker *c, Model *m) {
   t->opt.lr = 0.01;
   t->epochs = 1;
   static const char *const keys[] = {"minimize", "predict", "generate", "optimizer", "schedule",
-                                     "epochs", "clip_grad_norm", "seed", "data", "test"};
+                                     "epochs", "clip_grad_norm", "seed", "data", "test", "max_tape_bytes"};
   enum { NKEYS = sizeof keys / sizeof *keys };
   TrainItem *seen[NKEYS] = {0};
   for (int i = 0; i < td->nitems; i++) {
@@ -334,6 +334,10 @@ void check_train(Checker *c, Model *m) {
     }
     case 8: check_data(c, v, &t->data); break;
     case 9: check_data(c, v, &t->test); break;
+    case 10:
+      if (const_int(c, v, "max_tape_bytes", &t->max_tape_bytes) && t->max_tape_bytes < 1)
+        diag_error(c->d, v->loc, "max_tape_bytes must be at least 1");
+      break;
     }
   }
   if (!seen[0]) {

@@ -59,8 +59,8 @@ static void verify_for(V *v, Inst *in) {
     report(v, in, "loop body missing or not linked to its loop");
     return;
   }
-  if (in->attr.ni != 4) {
-    report(v, in, "a loop has 4 attributes (lo hi ncarry reverse)");
+  if (in->attr.ni != 5) {
+    report(v, in, "a loop has 5 attributes (lo hi ncarry reverse checkpoint)");
     return;
   }
   int64_t lo = in->attr.i[0], hi = in->attr.i[1], nc = in->attr.i[2];

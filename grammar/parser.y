@@ -100,6 +100,7 @@ static int lex(YYSTYPE *lval, YYLTYPE *lloc, Parser *p) {
 %token <s> IDENT "identifier"
 %token <dt> DTYPE "type name"
 %token CONST "'const'" MODEL "'model'" PARAM "'param'" FN "'fn'" LET "'let'"
+%token CHECKPOINT "'checkpoint'"
 %token VAR "'var'" FOR "'for'" IN "'in'" RETURN "'return'" TRAIN "'train'"
 %token TRUE "'true'" FALSE "'false'"
 %token ARROW "'->'" DOTDOT "'..'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='"
@@ -279,6 +280,16 @@ stmt
       $$ = mk_stmt(p, ST_ASSIGN, @$);
       $$->assign.target = $1; $$->assign.op = (int)$2; $$->assign.value = $3;
       $$->assign.op_loc = @2;
+    }
+  | CHECKPOINT FOR IDENT IN expr DOTDOT expr block {
+      $$ = mk_stmt(p, ST_FOR, @$);
+      $$->loop.var = $3; $$->loop.var_loc = @3;
+      $$->loop.lo = $5; $$->loop.hi = $7; $$->loop.body = $8.head;
+      $$->loop.body_end = @8;
+      $$->loop.body_end.line = $$->loop.body_end.eline;
+      $$->loop.body_end.col = $$->loop.body_end.ecol;
+      $$->loop.checkpoint = true;
+      $$->loc = loc_span(@2, @7);
     }
   | FOR IDENT IN expr DOTDOT expr block {
       $$ = mk_stmt(p, ST_FOR, @$);

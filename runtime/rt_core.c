@@ -85,6 +85,66 @@ void rt_free(void *p) {
   if (p) free_hook(p, hook_ud);
 }
 
+void *rt_realloc(void *p, size_t old_size, size_t new_size) {
+  void *np = rt_alloc(new_size);
+  if (!np) return NULL;
+  if (p) memcpy(np, p, old_size < new_size ? old_size : new_size);
+  rt_free(p);
+  return np;
+}
+
+void *rt_grow(void *p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return p;
+  size_t ncap = *cap < 8 ? 16 : *cap;
+  while (ncap < need && ncap <= SIZE_MAX / 2) ncap *= 2;
+  if (ncap < need) ncap = need;
+  if (elem && ncap > SIZE_MAX / elem) {
+    rt_error(NN_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", ncap, elem);
+    return NULL;
+  }
+  void *np = rt_realloc(p, *cap * elem, ncap * elem);
+  if (np) *cap = ncap;
+  return np;
+}
+
+/* ---- strict numbers ----------------------------------------------------- */
+
+bool rt_parse_u64(const char *s, uint64_t hi, uint64_t *out) {
+  if (!s || !*s) return false;
+  uint64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return false;
+    unsigned d = (unsigned)(*p - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  if (v > hi) return false;
+  *out = v;
+  return true;
+}
+
+bool rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+  if (!s) return false;
+  bool neg = *s == '-';
+  uint64_t m;
+  if (!rt_parse_u64(s + neg, (uint64_t)INT64_MAX + neg, &m)) return false;
+  int64_t v = neg ? (m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m) : (int64_t)m;
+  if (v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+bool rt_parse_f64(const char *s, double *out) {
+  if (!s || !*s) return false;
+  for (const char *p = s; *p; p++)
+    if (!strchr("0123456789+-.eE", *p)) return false; /* no spaces, hex, inf, nan */
+  char *end;
+  double v = strtod(s, &end);
+  if (*end || !isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
 /* ---- Philox-4x32-10 (Salmon et al., SC'11) ------------------------------ */
 
 static inline uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t *hi) {

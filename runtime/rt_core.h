@@ -54,6 +54,18 @@ void rt_clear_error(void);
 void *rt_alloc(size_t size);
 void *rt_calloc(size_t n, size_t size); /* zeroed; NULL on overflow/failure */
 void rt_free(void *p);
+/* Resizes a block of rt_alloc: a new block of new_size bytes that holds the
+ * first min(old_size, new_size) bytes of p, and p is freed (the hook has no
+ * realloc, and every block stays 64-byte aligned). NULL on failure, with p
+ * left as it was. rt_realloc(NULL, 0, n) is rt_alloc(n). */
+void *rt_realloc(void *p, size_t old_size, size_t new_size);
+/* The runtime's one grow-by-doubling helper, for arrays and buffers that
+ * fill as they go: p holds *cap elements of `elem` bytes; when need > *cap
+ * it returns a block of at least max(need, 2 * *cap, 16) elements holding
+ * p's *cap elements (p freed) and sets *cap; else p itself. NULL on failure or
+ * overflow (NN_ERR_NOMEM recorded), with p and *cap left as they were, so
+ * the caller still owns and frees p. */
+void *rt_grow(void *p, size_t *cap, size_t need, size_t elem);
 
 /* The hook: alloc(size, align, ud) returns memory or NULL; free(p, ud).
  * Passing NULLs restores the default (aligned_alloc/free). Not thread-safe:
@@ -61,6 +73,17 @@ void rt_free(void *p);
 typedef void *(*rt_alloc_hook)(size_t size, size_t align, void *ud);
 typedef void (*rt_free_hook)(void *p, void *ud);
 void rt_set_alloc_hook(rt_alloc_hook alloc, rt_free_hook free, void *ud);
+
+/* ---- strict numbers ----------------------------------------------------- */
+
+/* The one way the runtime reads numbers from text it did not write itself
+ * (command-line flags, checkpoint metadata). An integer is an optional '-'
+ * then decimal digits, nothing else (no spaces, '+', hex, exponent), within
+ * [lo, hi]; a number is a decimal floating-point literal (no spaces, hex,
+ * inf or nan) that is finite. False, *out untouched, otherwise. */
+bool rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+bool rt_parse_u64(const char *s, uint64_t hi, uint64_t *out);
+bool rt_parse_f64(const char *s, double *out);
 
 /* ---- random numbers ---------------------------------------------------- */
 

@@ -265,16 +265,9 @@ static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const
 /* Appends a file's normalized text to c (growing c->text), ending it with
  * a newline so files do not run into each other. */
 static nn_status append_text(rt_text_corpus *c, size_t *cap, const uint8_t *b, size_t n) {
-  if (c->len + n + 2 > *cap) {
-    size_t ncap = (*cap ? *cap : 1 << 16);
-    while (ncap < c->len + n + 2) ncap *= 2;
-    uint8_t *nt = rt_alloc(ncap);
-    if (!nt) return NN_ERR_NOMEM;
-    if (c->len) memcpy(nt, c->text, c->len);
-    rt_free(c->text);
-    c->text = nt;
-    *cap = ncap;
-  }
+  uint8_t *nt = rt_grow(c->text, cap, c->len + n + 2, 1);
+  if (!nt) return NN_ERR_NOMEM;
+  c->text = nt;
   memcpy(c->text + c->len, b, n);
   c->len += n;
   if (n && b[n - 1] != '\n') c->text[c->len++] = '\n';
@@ -288,7 +281,8 @@ static nn_status list_dir(const char *dir, char ***names, int *count) {
   *count = 0;
   DIR *dp = opendir(dir);
   if (!dp) return rt_error(NN_ERR_IO, "%s: cannot open the directory: %s", dir, strerror(errno));
-  int n = 0, cap = 0;
+  int n = 0;
+  size_t cap = 0;
   char **v = NULL;
   nn_status s = NN_OK;
   struct dirent *e;
@@ -306,18 +300,13 @@ static nn_status list_dir(const char *dir, char ***names, int *count) {
       rt_free(p);
       continue;
     }
-    if (n == cap) {
-      cap = cap ? cap * 2 : 64;
-      char **nv = rt_alloc((size_t)cap * sizeof *nv);
-      if (!nv) {
-        rt_free(p);
-        s = NN_ERR_NOMEM;
-        break;
-      }
-      if (n) memcpy(nv, v, (size_t)n * sizeof *v);
-      rt_free(v);
-      v = nv;
+    char **nv = rt_grow(v, &cap, (size_t)n + 1, sizeof *v);
+    if (!nv) {
+      rt_free(p);
+      s = NN_ERR_NOMEM;
+      break;
     }
+    v = nv;
     v[n++] = p;
   }
   closedir(dp);
@@ -383,7 +372,7 @@ nn_status rt_text_load(const char *path, rt_text_corpus *c) {
   return s;
 }
 
-nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what) {
+nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what, const char *vocab_from) {
   rt_free(c->ids);
   c->ids = rt_alloc((c->len ? c->len : 1) * sizeof *c->ids);
   if (!c->ids) return NN_ERR_NOMEM;
@@ -397,7 +386,8 @@ nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what)
       if (ch == '\n') snprintf(show, sizeof show, "'\\n'");
       else snprintf(show, sizeof show, "'%c'", ch);
       return rt_error(NN_ERR_MISMATCH, "%s: character %s at offset %zu is not in the vocabulary of %d characters "
-                      "the model was trained with", what, show, i, v->n);
+                      "the model was trained with%s%s%s", what, show, i, v->n, vocab_from ? " (" : "",
+                      vocab_from ? vocab_from : "", vocab_from ? ")" : "");
     }
     c->ids[i] = id;
   }

@@ -96,8 +96,10 @@ typedef struct rt_text_corpus {
  * result is an error naming the path. */
 nn_status rt_text_load(const char *path, rt_text_corpus *c);
 /* ids = the vocabulary's ids of c->text; a character outside it is
- * NN_ERR_MISMATCH naming `what`, the offset and the character. */
-nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what);
+ * NN_ERR_MISMATCH naming `what` (the text), the offset and the character,
+ * and `vocab_from`, where the vocabulary came from, unless NULL (e.g.
+ * "metadata 'vocab' of c.st"). */
+nn_status rt_text_encode(rt_text_corpus *c, const rt_vocab *v, const char *what, const char *vocab_from);
 void rt_text_free(rt_text_corpus *c);
 
 /* Characters of a text of `len` used for training when the last `split`

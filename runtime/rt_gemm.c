@@ -840,35 +840,65 @@ static double prepacked_at(const rt_gemm_arch *bar, const char *Bp, int64_t K, i
   return bar->esz == 4 ? (double)((const float *)Bp)[at] : ((const double *)Bp)[at];
 }
 
-/* C[m0:m1, n0:n1] from prepacked B: per depth block and row block, pack A
- * once and run it against the stored panels; n0 is a multiple of nr. The
- * kernel sees the same panels and depth blocks as gemm_block's, so every
- * element gets the same arithmetic as from rt_sgemm. */
-static void gemm_block_prepacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                                 void *buf) {
+/* op(A) packed whole (the panels split's first stage): for each depth
+ * block, all M rows in mr-panels, so the block at depth pc starts at
+ * element pc * mpad (mpad = M rounded up to mr) and row i's panel (i a
+ * multiple of mr) at pc * mpad + i * kb: the same panels gemm_block packs
+ * per row block, row blocks starting at multiples of mc (a multiple of mr
+ * in every arch). */
+static int64_t mpad_of(const rt_gemm_arch *ar, int64_t M) { return ceil_div(M, ar->mr) * ar->mr; }
+
+static void pack_a_whole(const Gemm *g, char *dst) {
   const rt_gemm_arch *ar = g->ar;
   size_t esz = (size_t)ar->esz;
-  void *Ap, *unused, *work;
-  rt_thread_buffers(ar, buf, &Ap, &unused, &work);
+  int64_t kc = rt_gemm_kblock(ar, g->K), mpad = mpad_of(ar, g->M);
+  for (int64_t pc = 0; pc < g->K; pc += kc) {
+    int64_t kb = min64(kc, g->K - pc), aoff = g->ta ? pc * g->lda : pc;
+    rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, g->M, kb, dst + (size_t)(pc * mpad) * esz);
+  }
+}
+
+/* The packed A block of rows [ic, ic+mb) at depth [pc, pc+kb): from A
+ * packed whole (Aw, NULL: none), else packed now into Ap. */
+static const char *a_block(const Gemm *g, const char *Aw, void *Ap, int64_t pc, int64_t kb,
+                           int64_t ic, int64_t mb) {
+  size_t esz = (size_t)g->ar->esz;
+  if (Aw) return Aw + (size_t)(pc * mpad_of(g->ar, g->M) + ic * kb) * esz;
+  int64_t aoff = g->ta ? pc * g->lda + ic : ic * g->lda + pc;
+  rt_gemm_pack_a(g->ar, g->ta, g->A + (size_t)aoff * esz, g->lda, mb, kb, Ap);
+  return Ap;
+}
+
+/* C[m0:m1, n0:n1] from prepacked B: per depth block and row block, pack A
+ * once (or take it from Aw) and run it against the stored panels; n0 is a
+ * multiple of nr. The kernel sees the same panels and depth blocks as
+ * gemm_block's, so every element gets the same arithmetic as from
+ * rt_sgemm. */
+static void gemm_block_prepacked(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                                 const char *Aw, void *buf) {
+  const rt_gemm_arch *ar = g->ar;
+  size_t esz = (size_t)ar->esz;
+  void *Ap = NULL, *unused, *work;
+  if (!Aw) rt_thread_buffers(ar, buf, &Ap, &unused, &work);
   int64_t kc = rt_gemm_kblock(ar, g->K), npad = npad_of(ar, g->N);
   for (int64_t pc = 0; pc < g->K; pc += kc) {
     int64_t kb = min64(kc, g->K - pc);
     double beta = pc == 0 ? g->beta : 1.0;
     for (int64_t ic = m0; ic < m1; ic += ar->mc) {
       int64_t mb = min64(ar->mc, m1 - ic);
-      int64_t aoff = g->ta ? pc * g->lda + ic : ic * g->lda + pc;
-      rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, mb, kb, Ap);
+      const char *a = a_block(g, Aw, Ap, pc, kb, ic, mb);
       for (int64_t jc = n0; jc < n1; jc += ar->nc)
-        rt_gemm_macro(ar, mb, min64(ar->nc, n1 - jc), kb, Ap,
+        rt_gemm_macro(ar, mb, min64(ar->nc, n1 - jc), kb, a,
                       g->Bp + (size_t)(pc * npad + jc * kb) * esz,
                       g->C + (size_t)(ic * g->ldc + jc) * esz, g->ldc, g->alpha, beta);
     }
   }
 }
 
-/* C[m0:m1, n0:n1] through the blocked loops, packing into `buf`. */
+/* C[m0:m1, n0:n1] through the blocked loops, packing into `buf` (A only
+ * when Aw, A packed whole, is NULL). */
 static void gemm_block(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                       void *buf) {
+                       const char *Aw, void *buf) {
   const rt_gemm_arch *ar = g->ar;
   size_t esz = (size_t)ar->esz;
   void *Ap, *Bp, *work;
@@ -883,10 +913,8 @@ static void gemm_block(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_
       rt_gemm_pack_b(ar, g->tb, g->B + (size_t)boff * esz, g->ldb, kb, nb, Bp);
       for (int64_t ic = m0; ic < m1; ic += ar->mc) {
         int64_t mb = min64(ar->mc, m1 - ic);
-        int64_t aoff = g->ta ? pc * g->lda + ic : ic * g->lda + pc;
-        rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, mb, kb, Ap);
-        rt_gemm_macro(ar, mb, nb, kb, Ap, Bp, g->C + (size_t)(ic * g->ldc + jc) * esz,
-                      g->ldc, g->alpha, beta);
+        rt_gemm_macro(ar, mb, nb, kb, a_block(g, Aw, Ap, pc, kb, ic, mb), Bp,
+                      g->C + (size_t)(ic * g->ldc + jc) * esz, g->ldc, g->alpha, beta);
       }
     }
   }
@@ -931,25 +959,39 @@ static void scale_c(const Gemm *g) {
   }
 }
 
-/* C[m0:m1, n0:n1] of g with `buf` (NULL: the unpacked fallback). */
-static void gemm_part(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *buf) {
-  if (!buf || (g->Bp && g->bar != g->ar)) gemm_unpacked(g, m0, m1, n0, n1);
-  else if (g->Bp) gemm_block_prepacked(g, m0, m1, n0, n1, buf);
-  else gemm_block(g, m0, m1, n0, n1, buf);
+/* C[m0:m1, n0:n1] of g with `buf` (NULL: the unpacked fallback) and A
+ * packed whole in Aw (NULL: packed block by block into buf). */
+static void gemm_part(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                      const char *Aw, void *buf) {
+  if (g->Bp && g->bar != g->ar) gemm_unpacked(g, m0, m1, n0, n1);
+  else if (g->Bp && (Aw || buf)) gemm_block_prepacked(g, m0, m1, n0, n1, Aw, buf);
+  else if (buf) gemm_block(g, m0, m1, n0, n1, Aw, buf);
+  else gemm_unpacked(g, m0, m1, n0, n1);
 }
 
 /* A whole GEMM on one thread with `buf` (may be NULL: unpacked fallback). */
 static void gemm_serial(const Gemm *g, void *buf) {
   if (g->M <= 0 || g->N <= 0) return;
   if (g->K <= 0 || g->alpha == 0) scale_c(g);
-  else gemm_part(g, 0, g->M, 0, g->N, buf);
+  else gemm_part(g, 0, g->M, 0, g->N, NULL, buf);
 }
 
-/* Threads split C into tm x tn parts. Per-thread cost in units of one
- * multiply-add: the padded tile work plus packing, where one packed element
- * costs about as much as PACK_COST multiply-adds. */
+/* How threads share one product (more than one thread, big enough):
+ *  - panels: when op(A) packed whole fits the caller's work block and N
+ *    has at least PANELS_MIN_PER_THREAD nr-panels per thread, the caller
+ *    packs A once (the job's first stage) and the threads claim runs of
+ *    whole panels of C's columns as they come (up to 4 per thread), each
+ *    packing only its B columns (none when B is prepacked). No packing is
+ *    done twice, and a thread that starts late (a busy machine) just
+ *    takes fewer columns: the small products of recurrent steps
+ *    (M = 32) are cut this way.
+ *  - grid: otherwise C is cut into tm x tn parts, one per thread.
+ * In the grid, per-thread cost in units of one multiply-add: the padded
+ * tile work plus packing, where one packed element costs about as much as
+ * PACK_COST multiply-adds. */
 #define PACK_COST 16
 #define MIN_PARALLEL_MNK (64 * 64 * 48) /* below this one thread is faster */
+#define PANELS_MIN_PER_THREAD 2
 
 /* prepacked: B's panels are ready (no B packing; N splits at whole panels). */
 static void grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T, bool prepacked,
@@ -976,10 +1018,26 @@ void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T
   grid(ar, M, N, K, T, false, tm, tn);
 }
 
+/* Whether T threads share a product by panels (see above). */
+static bool by_panels(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T) {
+  return T > 1 && M * N * K >= MIN_PARALLEL_MNK &&
+         ceil_div(N, ar->nr) >= PANELS_MIN_PER_THREAD * (int64_t)T &&
+         (size_t)(mpad_of(ar, M) * K) * (size_t)ar->esz <= rt_gemm_work_bytes(ar);
+}
+
+const char *rt_gemm_path(int esz, int64_t M, int64_t N, int64_t K, int T, bool prepacked) {
+  const rt_gemm_arch *ar = rt_gemm_arch_get(esz);
+  if (by_panels(ar, M, N, K, T)) return "panels";
+  int tm, tn;
+  grid(ar, M, N, K, T, prepacked, &tm, &tn);
+  return tm * tn > 1 ? "grid" : "serial";
+}
+
 typedef struct GemmJob {
   rt_pool *pool;
-  const Gemm *g;   /* one GEMM split into a grid ... */
+  const Gemm *g;   /* one GEMM split into a grid or panels ... */
   int tm, tn;
+  const char *Aw;  /* panels: op(A) packed whole by the first stage (NULL: failed) */
   int64_t batch;   /* ... or `batch` whole GEMMs, one per item */
   int64_t sa, sb, sc; /* batch strides, elements */
 } GemmJob;
@@ -999,8 +1057,29 @@ static void grid_task(void *ctx, int64_t begin, int64_t end, int ti) {
     int gran = g->Bp ? g->ar->nr : g->ar->ngran; /* prepacked: whole panels */
     int64_t n0 = rt_split(g->N, gran, j->tn, b), n1 = rt_split(g->N, gran, j->tn, b + 1);
     if (m0 >= m1 || n0 >= n1) continue;
-    gemm_part(g, m0, m1, n0, n1, buf);
+    gemm_part(g, m0, m1, n0, n1, NULL, buf);
   }
+}
+
+/* The panels split's first stage, on the caller: op(A) packed whole into
+ * its work block. */
+static void pack_a_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)begin, (void)end;
+  GemmJob *j = ctx;
+  void *buf = task_buffer(j->pool, ti), *Ap, *Bp, *work;
+  j->Aw = NULL;
+  if (!buf) return;
+  rt_thread_buffers(j->g->ar, buf, &Ap, &Bp, &work);
+  pack_a_whole(j->g, work);
+  j->Aw = work;
+}
+
+/* C's columns of panels [begin, end), every row. */
+static void panels_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  const GemmJob *j = ctx;
+  const Gemm *g = j->g;
+  int64_t n0 = begin * g->ar->nr, n1 = min64(g->N, end * g->ar->nr);
+  gemm_part(g, 0, g->M, n0, n1, j->Aw, j->Aw ? task_buffer(j->pool, ti) : NULL);
 }
 
 static void batch_task(void *ctx, int64_t begin, int64_t end, int ti) {
@@ -1027,7 +1106,12 @@ static void gemm_run(rt_pool *p, const Gemm *g) {
     return;
   }
   GemmJob j = {.pool = p, .g = g};
-  grid(g->ar, g->M, g->N, g->K, rt_pool_size(p), g->Bp != NULL, &j.tm, &j.tn);
+  int T = rt_pool_size(p);
+  if (by_panels(g->ar, g->M, g->N, g->K, T) && !(g->Bp && g->bar != g->ar)) {
+    rt_parallel_for_staged(p, pack_a_task, ceil_div(g->N, g->ar->nr), 1, panels_task, &j);
+    return;
+  }
+  grid(g->ar, g->M, g->N, g->K, T, g->Bp != NULL, &j.tm, &j.tn);
   rt_parallel_for(p, j.tm * j.tn, 1, grid_task, &j);
 }
 
@@ -1037,7 +1121,7 @@ static void gemm_run_batched(rt_pool *p, const Gemm *g, int64_t batch, int64_t s
   int T = rt_pool_size(p);
   int tm, tn;
   rt_gemm_grid(g->ar, g->M, g->N, g->K, T, &tm, &tn);
-  if (batch == 1 || (batch < T && tm * tn > 1)) {
+  if (batch == 1 || (batch < T && (tm * tn > 1 || by_panels(g->ar, g->M, g->N, g->K, T)))) {
     size_t esz = (size_t)g->ar->esz;
     for (int64_t b = 0; b < batch; b++) {
       Gemm gb = *g;

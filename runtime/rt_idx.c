@@ -7,7 +7,8 @@
  * A plain file's size is known up front, so a wrong length is reported
  * before allocating. A gzip stream's length is not: its data is read into a
  * buffer that grows by doubling up to the size the header claims, so a tiny
- * file claiming gigabytes fails after reading what is really there. */
+ * file claiming gigabytes fails after reading what is really there (a
+ * gzip bomb stops at the claim, under 4 GB). */
 #include "rt_io.h"
 
 #include <errno.h>
@@ -99,12 +100,18 @@ static nn_status read_header(gzFile gz, const char *path, rt_tensor *t,
   return NN_OK;
 }
 
-/* Reads exactly `need` data bytes into a buffer that grows as data arrives. */
+static nn_status no_memory(const char *path, size_t n) {
+  return rt_error(NN_ERR_NOMEM, "%s: out of memory for %zu bytes of IDX data",
+                  path, n);
+}
+
+/* Reads exactly `need` data bytes into a buffer that starts at first_cap
+ * bytes and doubles as data arrives, never past `need`. */
 static nn_status read_data(gzFile gz, const char *path, size_t need,
                            size_t first_cap, uint8_t **out) {
   size_t cap = first_cap < need ? first_cap : need, have = 0;
   uint8_t *buf = rt_alloc(cap);
-  if (!buf) return NN_ERR_NOMEM;
+  if (!buf) return no_memory(path, cap);
   for (;;) {
     size_t got;
     nn_status s = gz_fill(gz, path, buf + have, cap - have, &got);
@@ -118,13 +125,11 @@ static nn_status read_data(gzFile gz, const char *path, size_t need,
     }
     if (have == need) break;
     size_t ncap = cap > need / 2 ? need : cap * 2;
-    uint8_t *nb = rt_alloc(ncap);
+    uint8_t *nb = rt_realloc(buf, have, ncap);
     if (!nb) {
       rt_free(buf);
-      return NN_ERR_NOMEM;
+      return no_memory(path, ncap);
     }
-    memcpy(nb, buf, have);
-    rt_free(buf);
     buf = nb;
     cap = ncap;
   }
@@ -147,18 +152,11 @@ static void to_host_order(rt_tensor *t) {
 #endif
 }
 
-/* Opens path for gzread, with its size when it is a regular file. */
+/* Opens path for gzread, with its size. */
 static nn_status open_gz(const char *path, gzFile *gz, int64_t *fsize) {
-  int fd = open(path, O_RDONLY);
-  if (fd < 0)
-    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  int e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-  if (e) {
-    close(fd);
-    return rt_error(NN_ERR_IO, "%s: cannot read: %s", path, strerror(e));
-  }
-  *fsize = S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+  int fd;
+  nn_status s = rt_file_open_fd(path, &fd, fsize);
+  if (s != NN_OK) return s;
   *gz = gzdopen(fd, "rb");
   if (!*gz) {
     close(fd);
@@ -181,16 +179,16 @@ nn_status rt_idx_read(const char *path, rt_tensor *out) {
   size_t hdr = 0, got = 0;
   uint8_t *data = NULL;
   if ((s = read_header(gz, path, &t, &nbytes, &hdr)) != NN_OK) goto done;
-  if (direct && fsize >= 0 && (uint64_t)fsize - hdr != nbytes) {
+  if (direct && (uint64_t)fsize - hdr != nbytes) {
     s = rt_error(NN_ERR_FORMAT, "%s: %s IDX data: expected %llu bytes, found "
                  "%llu", path, (uint64_t)fsize - hdr < nbytes ? "truncated"
                  : "trailing bytes after the", (unsigned long long)nbytes,
                  (unsigned long long)((uint64_t)fsize - hdr));
     goto done;
   }
-  /* Plain files were checked above; gzip data and pipes grow from 1 MB. */
-  s = read_data(gz, path, (size_t)nbytes,
-                direct && fsize >= 0 ? (size_t)nbytes : 1u << 20, &data);
+  /* Plain files were checked above; gzip data grows from 1 MB. */
+  s = read_data(gz, path, (size_t)nbytes, direct ? (size_t)nbytes : 1u << 20,
+                &data);
   if (s != NN_OK) goto done;
   uint8_t extra[4096];
   if ((s = gz_fill(gz, path, extra, sizeof extra, &got)) != NN_OK) goto done;

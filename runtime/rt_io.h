@@ -5,7 +5,8 @@
  * character models) and writers for .npy and safetensors.
  *
  * The rules every function here follows:
- *   - Bad input never crashes, hangs or corrupts. A malformed file gives
+ *   - Bad input never crashes, hangs or corrupts. Only regular files are
+ *     read (rt_file_open_fd refuses pipes and devices). A malformed file gives
  *     NN_ERR_FORMAT and a message (rt_last_error()) naming the file, what was
  *     expected and what was found. A missing or unreadable file gives
  *     NN_ERR_IO with strerror. Sizes claimed by a header are checked against
@@ -14,7 +15,9 @@
  *     and frees everything the call had allocated.
  *   - Writers are atomic: they write `path + ".tmp.<pid>"` in the same
  *     directory, fflush + fsync it, and rename it over `path`. On failure the
- *     temporary is removed and an existing `path` is left untouched.
+ *     temporary is removed and an existing `path` is left untouched. A
+ *     temporary that a killed process left is removed by the next write of
+ *     the same path (rt_atomic_begin).
  *   - On failure, output structs are left zeroed, so freeing them is safe.
  *     On entry, outputs are overwritten without being freed.
  *
@@ -92,24 +95,29 @@ nn_status rt_tensor_check(const rt_tensor *t, const char *what);
 
 /* ---- file helpers shared by the readers and writers -------------------- */
 
-/* Opens `path` for binary reading. *size is the file's size in bytes, or -1
- * when it is not a regular file (a pipe). NN_ERR_IO (with strerror) if it
- * cannot be opened or is a directory. */
+/* Opens `path` for reading when it is a regular file (or a symlink to
+ * one); *size is its size in bytes. Every reader opens its files here, so
+ * this is the one place that refuses what is not a regular file: a named
+ * pipe (a FIFO without a writer would wait forever), a device (/dev/zero
+ * never ends), a socket, a directory: NN_ERR_IO "PATH: cannot read a named
+ * pipe (FIFO); expected a regular file", before anything is read. Opening
+ * never blocks. NN_ERR_IO with strerror when it cannot be opened. */
+nn_status rt_file_open_fd(const char *path, int *fd, int64_t *size);
+/* The same as a stdio stream. */
 nn_status rt_file_open_read(const char *path, FILE **out, int64_t *size);
 /* Reads a whole file into a fresh rt_alloc'd buffer (NUL-terminated one past
  * *len, so text can be parsed in place). Files larger than `max` bytes
- * fail with NN_ERR_RANGE before anything is allocated. */
+ * fail with NN_ERR_RANGE before anything is allocated; a failed allocation
+ * is NN_ERR_NOMEM naming the file. */
 nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
                            size_t *len);
 
-/* Reads n bytes from f into a fresh rt_alloc'd buffer (non-NULL even for
- * n = 0). The buffer starts at min(n, first_cap) bytes and doubles as data
- * arrives, so a header claiming more than a pipe holds fails after reading
- * what is there instead of allocating the claim; pass first_cap = n when
- * the file's size has already been checked. A short read is NN_ERR_FORMAT
- * "PATH: truncated: WHAT needs N bytes, found M". */
-nn_status rt_file_read_grow(FILE *f, const char *path, const char *what,
-                            size_t n, size_t first_cap, uint8_t **out);
+/* Reads n bytes from f (whose size the caller has checked) into a fresh
+ * rt_alloc'd buffer (non-NULL even for n = 0). A short read is
+ * NN_ERR_FORMAT "PATH: truncated: WHAT needs N bytes, found M"; a failed
+ * allocation NN_ERR_NOMEM naming PATH and WHAT. */
+nn_status rt_file_read_exact(FILE *f, const char *path, const char *what,
+                             size_t n, uint8_t **out);
 
 /* An atomic write in progress: begin, write*, then commit or abort. The
  * temporary's name depends only on the path and the process, so two threads
@@ -121,8 +129,22 @@ typedef struct rt_atomic_file {
   const char *path; /* final path, borrowed from the caller */
 } rt_atomic_file;
 /* Creates the temporary file. NN_ERR_IO if it cannot (e.g. the directory
- * does not exist); nothing is left behind. */
+ * does not exist), or if path exists and is not a regular file (a
+ * directory, a FIFO, a device: "PATH: is a named pipe (FIFO); expected a
+ * regular file to replace, or a new name"; the rename would replace it);
+ * nothing is left behind. First removes the temporaries of
+ * the same path whose process no longer exists (`path.tmp.PID`, regular
+ * files only; a live process's, also one we may not signal, stays). */
 nn_status rt_atomic_begin(rt_atomic_file *af, const char *path);
+/* Whether an atomic write of path can succeed, as far as can be known
+ * before writing: rt_atomic_begin then rt_atomic_abort (path is a regular
+ * file or new, the temporary can be created in its directory). For
+ * programs that write later and want to fail first. */
+nn_status rt_atomic_check(const char *path);
+/* True when a and b name the same file: the same inode if both exist, the
+ * same name in the same directory if neither does (so "./m.csv", "m.csv"
+ * and a hard link are one file). */
+bool rt_path_same(const char *a, const char *b);
 /* Appends n bytes. On failure the write is aborted (temporary removed). */
 nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n);
 /* fflush + fsync + close, rename over `path`, then fsync the directory
@@ -153,6 +175,8 @@ typedef struct rt_tensorset {
   rt_tensor *t;     /* n tensors in header (JSON) order; names non-NULL */
   int nmeta;        /* number of "__metadata__" entries */
   char **meta_key, **meta_val; /* nmeta strings each, in header order */
+  uint32_t data_crc32; /* CRC-32 (zlib's) of the data region as read: every
+                          byte after the header, in file order */
 } rt_tensorset;
 
 /* Reads a safetensors file (8-byte little-endian header size N, N bytes of
@@ -168,6 +192,23 @@ nn_status rt_st_read(const char *path, rt_tensorset *out);
 const rt_tensor *rt_ts_find(const rt_tensorset *s, const char *name);
 /* The metadata value for `key`, or NULL. */
 const char *rt_ts_meta(const rt_tensorset *s, const char *key);
+/* Metadata values read strictly (rt_parse_*): *present says whether `key`
+ * is there; a value that is not what is expected is NN_ERR_FORMAT "PATH:
+ * metadata 'KEY': expected an integer 0..10, found '-1'". An integer in
+ * [lo, hi]; an unsigned one up to hi; a finite number in [lo, hi] (or
+ * "nan" when nan_ok); exactly `digits` hex digits (at most 16). Absent,
+ * *out is left as it was (the caller's default). */
+nn_status rt_ts_meta_i64(const rt_tensorset *s, const char *path, const char *key, int64_t lo, int64_t hi,
+                         int64_t *out, bool *present);
+nn_status rt_ts_meta_u64(const rt_tensorset *s, const char *path, const char *key, uint64_t hi, uint64_t *out,
+                         bool *present);
+nn_status rt_ts_meta_f64(const rt_tensorset *s, const char *path, const char *key, double lo, double hi,
+                         bool nan_ok, double *out, bool *present);
+nn_status rt_ts_meta_hex(const rt_tensorset *s, const char *path, const char *key, int digits, uint64_t *out,
+                         bool *present);
+/* The CRC-32 that rt_st_write(path, t, n, ...) gives its data region (the
+ * tensors' bytes in the order given), for a checksum in the metadata. */
+uint32_t rt_st_data_crc32(const rt_tensor *t, int n);
 /* Frees everything and zeroes the struct; NULL is ok. */
 void rt_ts_free(rt_tensorset *s);
 /* Writes n tensors (names required, distinct, valid UTF-8, not

@@ -1,7 +1,7 @@
 /* rt_json.c — strict JSON parser into a JsonValue tree. See rt_json.h.
  *
  * Recursive descent over the text with a depth limit. Arrays and objects
- * grow by doubling (rt_alloc + copy, since the hook has no realloc).
+ * grow by doubling (rt_grow).
  * Every failure path frees what the value being parsed owns, so a caller
  * sees either a complete tree or nothing. */
 #include "rt_json.h"
@@ -268,27 +268,22 @@ static bool literal(Parser *p, const char *word) {
 /* ---- arrays and objects -------------------------------------------------- */
 
 /* Makes room for one more element in arr (elem bytes each, *cap slots, n
- * used). The hook has no realloc, so allocate, copy, free. */
-static bool grow(void **arr, int *cap, int n, size_t elem) {
-  if (n < *cap) return true;
-  if (*cap > (1 << 28)) {
+ * used). */
+static bool grow(void **arr, size_t *cap, int n, size_t elem) {
+  if (n >= (1 << 28)) {
     rt_error(NN_ERR_NOMEM, "JSON array or object too large");
     return false;
   }
-  int ncap = *cap ? *cap * 2 : 8;
-  void *na = rt_alloc((size_t)ncap * elem);
+  void *na = rt_grow(*arr, cap, (size_t)n + 1, elem);
   if (!na) return false;
-  if (n) memcpy(na, *arr, (size_t)n * elem);
-  rt_free(*arr);
   *arr = na;
-  *cap = ncap;
   return true;
 }
 
 static nn_status parse_array(Parser *p, JsonValue *out) {
   out->kind = JSON_ARRAY;
   p->i++; /* '[' */
-  int cap = 0;
+  size_t cap = 0;
   skip_ws(p);
   if (p->i < p->n && p->s[p->i] == ']') {
     p->i++;
@@ -335,7 +330,7 @@ static nn_status check_duplicates(Parser *p, const JsonValue *obj) {
 static nn_status parse_object(Parser *p, JsonValue *out) {
   out->kind = JSON_OBJECT;
   p->i++; /* '{' */
-  int cap = 0, kcap = 0;
+  size_t cap = 0, kcap = 0;
   skip_ws(p);
   if (p->i < p->n && p->s[p->i] == '}') {
     p->i++;

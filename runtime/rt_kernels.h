@@ -56,6 +56,15 @@ int rt_pool_size(const rt_pool *p);            /* 1 for NULL */
    A nested call reuses the index of the task that made it. */
 typedef void (*rt_task_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
 void rt_parallel_for(rt_pool *p, int64_t n, int64_t grain, rt_task_fn fn, void *ctx);
+/* rt_parallel_for with a first stage: prologue(ctx, 0, 1, ti) runs once on
+   the calling thread, as the thread index its chunks get (0 outside a
+   task), with that thread's scratch (rt_pool_thread_scratch), then fn
+   runs over [0,n) as rt_parallel_for; every chunk sees the prologue's
+   writes. Jobs of other outside threads cannot run in between (GEMM packs
+   A once into thread 0's buffer this way, for all threads to read).
+   Nothing runs when n <= 0. */
+void rt_parallel_for_staged(rt_pool *p, rt_task_fn prologue, int64_t n, int64_t grain,
+                            rt_task_fn fn, void *ctx);
 
 /* ---- GEMM ---------------------------------------------------------------- */
 
@@ -313,6 +322,11 @@ int64_t rt_gemm_kblock(const rt_gemm_arch *ar, int64_t K);
    into: 1 x 1 when the product is too small to be worth waking threads. */
 void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T,
                   int *tm, int *tn);
+/* How rt_sgemm (esz 4) or rt_dgemm (8) shares an M x N x K product among
+   T threads with the arch in use, prepacked B or not: "serial", "grid"
+   (C cut into one part per thread) or "panels" (A packed once, threads
+   claim runs of B's panels). Tests use it to reach every path. */
+const char *rt_gemm_path(int esz, int64_t M, int64_t N, int64_t K, int T, bool prepacked);
 /* The strategy the convolutions take for shape s with the arch in use
    (rt_conv.c): which = 0 forward, 1 backward data, 2 backward filter; f64
    or f32; pooled: the _pooled variant (f32). One of "row", "wide",

@@ -42,6 +42,8 @@ nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed,
   if (d->abi_version != RT_ABI_VERSION || d->desc_bytes != sizeof(rt_model_desc))
     return rt_error(NN_ERR_OBJECT, "model ABI version %u (%u bytes), runtime %d (%zu bytes)", d->abi_version,
                     d->desc_bytes, RT_ABI_VERSION, sizeof(rt_model_desc));
+  if (nthreads < 0 || nthreads > RT_MAX_THREADS)
+    return rt_error(NN_ERR_ARG, "%s: %d threads; expected 0 (one per core) to %d", d->name, nthreads, RT_MAX_THREADS);
   rt_model *m = rt_calloc(1, sizeof *m);
   if (!m) return NN_ERR_NOMEM;
   m->params = rt_calloc(1, d->param_bytes ? d->param_bytes : 64);
@@ -152,6 +154,9 @@ nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *
   nn_status s = rt_model_check(d, m);
   if (s) return s;
   if (!d->train || d->train->train_fn < 0) return rt_error(NN_ERR_ARG, "%s has no train block", d->name);
+  if (m->steps_done >= RT_MAX_STEPS)
+    return rt_error(NN_ERR_RANGE, "%s: %" PRIu64 " training steps taken; the step counter is at its limit of %d",
+                    d->name, m->steps_done, RT_MAX_STEPS);
   uint64_t t = m->steps_done + 1;
   m->step_f32 = (float)t;
   m->step_f64 = (double)t;
@@ -165,7 +170,7 @@ nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *
 nn_status rt_model_set_lr(const rt_model_desc *d, rt_model *m, double lr) {
   nn_status s = rt_model_check(d, m);
   if (s) return s;
-  if (!(lr >= 0) || lr > 1e6) return rt_error(NN_ERR_ARG, "learning rate %g is invalid", lr);
+  if (!(lr >= 0) || lr > RT_MAX_LR) return rt_error(NN_ERR_ARG, "learning rate %g is invalid", lr);
   m->lr_f32 = (float)lr;
   m->lr_f64 = lr;
   return NN_OK;
@@ -197,13 +202,23 @@ static void slot_name(char *buf, size_t n, const char *param, int slot) {
 
 static rt_dtype io_dtype(int dt) { return dt == RT_DT_F64 ? RT_F64 : RT_F32; }
 
+/* Optimizer moments per parameter: 0 (sgd), 1 (momentum) or 2 (adam). */
+static int state_slots(const rt_model_desc *d) {
+  int nslots = d->train ? d->train->nstate / (d->nparams ? d->nparams : 1) : 0;
+  return nslots > 2 ? 2 : nslots;
+}
+
+/* The metadata that rt_model_save writes and rt_model_load checks. Format
+ * 2 adds data_crc32; format 1 files (written before) have none. */
+#define CKPT_FORMAT "nnc-checkpoint-2"
+#define CKPT_FORMAT_V1 "nnc-checkpoint-1"
+
 nn_status rt_model_save(const rt_model_desc *d, const rt_model *m, const char *path, const char *const *mk,
                         const char *const *mv, int nmeta) {
   nn_status s = rt_model_check(d, (rt_model *)m);
   if (s) return s;
   if (!path) return rt_error(NN_ERR_NULL, "the checkpoint path is NULL");
-  int nslots = d->train ? d->train->nstate / (d->nparams ? d->nparams : 1) : 0;
-  if (nslots > 2) nslots = 2;
+  int nslots = state_slots(d);
   int n = d->nparams * (1 + nslots);
   rt_tensor *t = rt_calloc((size_t)n + 1, sizeof *t);
   char **names = rt_calloc((size_t)n + 1, sizeof *names);
@@ -233,15 +248,17 @@ nn_status rt_model_save(const rt_model_desc *d, const rt_model *m, const char *p
   if (!s) {
     enum { MAXMETA = 64 };
     const char *keys[MAXMETA], *vals[MAXMETA];
-    char step[32], seed[32];
+    char step[32], seed[32], crc[16];
     snprintf(step, sizeof step, "%" PRIu64, m->steps_done);
     snprintf(seed, sizeof seed, "%" PRIu64, m->seed);
+    snprintf(crc, sizeof crc, "%08" PRIx32, rt_st_data_crc32(t, n));
     int k = 0;
-    keys[k] = "format", vals[k++] = "nnc-checkpoint-1";
+    keys[k] = "format", vals[k++] = CKPT_FORMAT;
     keys[k] = "model", vals[k++] = d->name;
     keys[k] = "source_hash", vals[k++] = d->source_hash ? d->source_hash : "";
     keys[k] = "step", vals[k++] = step;
     keys[k] = "seed", vals[k++] = seed;
+    keys[k] = "data_crc32", vals[k++] = crc;
     for (int j = 0; j < nmeta && k < MAXMETA; j++) keys[k] = mk[j], vals[k++] = mv[j];
     s = rt_st_write(path, t, n, keys, vals, k);
   }
@@ -251,6 +268,105 @@ nn_status rt_model_save(const rt_model_desc *d, const rt_model *m, const char *p
   return s;
 }
 
+/* The library's metadata of a checkpoint, checked: the format, the data
+ * checksum, the step and the seed. */
+typedef struct CkptMeta {
+  uint64_t step;  /* 0 when absent */
+  uint64_t seed;
+  bool has_seed;
+} CkptMeta;
+
+static nn_status check_meta(const rt_tensorset *ts, const char *path, CkptMeta *cm) {
+  memset(cm, 0, sizeof *cm);
+  const char *format = rt_ts_meta(ts, "format");
+  bool v2 = format && !strcmp(format, CKPT_FORMAT);
+  if (format && !v2 && strcmp(format, CKPT_FORMAT_V1))
+    return rt_error(NN_ERR_FORMAT, "%s: metadata 'format': expected %s (or %s), found '%.60s'", path, CKPT_FORMAT,
+                    CKPT_FORMAT_V1, format);
+  uint64_t crc = 0;
+  bool has_crc;
+  nn_status s = rt_ts_meta_hex(ts, path, "data_crc32", 8, &crc, &has_crc);
+  if (s) return s;
+  if (v2 && !has_crc)
+    return rt_error(NN_ERR_FORMAT, "%s: metadata 'data_crc32' is missing; a %s checkpoint has one", path,
+                    CKPT_FORMAT);
+  if (has_crc && (uint32_t)crc != ts->data_crc32)
+    return rt_error(NN_ERR_FORMAT, "%s: corrupted: the tensor data has CRC-32 %08" PRIx32 ", but metadata "
+                    "'data_crc32' says %08" PRIx32, path, ts->data_crc32, (uint32_t)crc);
+  if ((s = rt_ts_meta_u64(ts, path, "step", RT_MAX_STEPS, &cm->step, NULL))) return s;
+  return rt_ts_meta_u64(ts, path, "seed", UINT64_MAX, &cm->seed, &cm->has_seed);
+}
+
+/* Every tensor of ts is a parameter or moment of d with its dtype and
+ * shape, and every parameter is there. *has_state: a moment is. */
+static nn_status check_tensors(const rt_model_desc *d, const rt_tensorset *ts, const char *path, bool *has_state) {
+  int nslots = state_slots(d);
+  *has_state = false;
+  for (int i = 0; i < d->nparams; i++) {
+    const rt_param_desc *p = &d->params[i];
+    for (int slot = 0; slot <= nslots; slot++) {
+      char name[512];
+      slot_name(name, sizeof name, p->info.name, slot);
+      const rt_tensor *t = rt_ts_find(ts, name);
+      if (!t) {
+        if (slot) continue; /* optimizer state is optional */
+        return rt_error(NN_ERR_MISMATCH, "%s: no tensor '%s' (parameter %d of %s)", path, name, i, d->name);
+      }
+      if (slot) *has_state = true;
+      bool same = t->rank == p->info.rank && t->dtype == io_dtype(p->dtype);
+      for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == p->info.shape[k];
+      if (!same) {
+        char got[128], want[128];
+        rt_tensor w = {.dtype = io_dtype(p->dtype), .rank = p->info.rank};
+        memcpy(w.shape, p->info.shape, sizeof w.shape);
+        return rt_error(NN_ERR_MISMATCH, "%s: tensor '%s' is %s, but the model's '%s' is %s", path, name,
+                        rt_tensor_shape_str(t, got, sizeof got), p->info.name,
+                        rt_tensor_shape_str(&w, want, sizeof want));
+      }
+    }
+  }
+  for (int k = 0; k < ts->n; k++) {
+    bool known = false;
+    for (int i = 0; i < d->nparams && !known; i++)
+      for (int slot = 0; slot <= nslots && !known; slot++) {
+        char name[512];
+        slot_name(name, sizeof name, d->params[i].info.name, slot);
+        known = ts->t[k].name && !strcmp(ts->t[k].name, name);
+      }
+    if (!known)
+      return rt_error(NN_ERR_MISMATCH, "%s: tensor '%s' is not a parameter of %s", path,
+                      ts->t[k].name ? ts->t[k].name : "?", d->name);
+  }
+  return NN_OK;
+}
+
+nn_status rt_model_load_set(const rt_model_desc *d, rt_model *m, const rt_tensorset *ts, const char *path) {
+  nn_status s = rt_model_check(d, m);
+  if (s) return s;
+  if (!ts || !path) return rt_error(NN_ERR_NULL, "rt_model_load_set: NULL argument");
+  /* validate everything before touching the model */
+  CkptMeta cm;
+  bool has_state;
+  if ((s = check_tensors(d, ts, path, &has_state)) || (s = check_meta(ts, path, &cm))) return s;
+  int nslots = state_slots(d);
+  for (int i = 0; i < d->nparams; i++) {
+    const rt_param_desc *p = &d->params[i];
+    const rt_tensor *t = rt_ts_find(ts, p->info.name);
+    memcpy(m->params + p->byte_offset, t->data, t->nbytes);
+    for (int slot = 1; slot <= nslots; slot++) {
+      char name[512];
+      slot_name(name, sizeof name, p->info.name, slot);
+      const rt_tensor *st = rt_ts_find(ts, name);
+      uint8_t *dst = m->state + (size_t)(slot - 1) * d->param_bytes + p->byte_offset;
+      if (st) memcpy(dst, st->data, st->nbytes);
+      else memset(dst, 0, t->nbytes);
+    }
+  }
+  m->steps_done = has_state ? cm.step : 0;
+  if (cm.has_seed) m->seed = cm.seed;
+  return NN_OK;
+}
+
 nn_status rt_model_load(const rt_model_desc *d, rt_model *m, const char *path) {
   nn_status s = rt_model_check(d, m);
   if (s) return s;
@@ -258,62 +374,7 @@ nn_status rt_model_load(const rt_model_desc *d, rt_model *m, const char *path) {
   rt_tensorset ts;
   s = rt_st_read(path, &ts);
   if (s) return s;
-  int nslots = d->train ? d->train->nstate / (d->nparams ? d->nparams : 1) : 0;
-  if (nslots > 2) nslots = 2;
-  /* validate everything before touching the model */
-  bool has_state = false;
-  for (int i = 0; i < d->nparams && !s; i++) {
-    const rt_param_desc *p = &d->params[i];
-    for (int slot = 0; slot <= nslots && !s; slot++) {
-      char name[512];
-      slot_name(name, sizeof name, p->info.name, slot);
-      const rt_tensor *t = rt_ts_find(&ts, name);
-      if (!t) {
-        if (slot) continue; /* optimizer state is optional */
-        s = rt_error(NN_ERR_MISMATCH, "%s: no tensor '%s' (parameter %d of %s)", path, name, i, d->name);
-        break;
-      }
-      if (slot) has_state = true;
-      bool same = t->rank == p->info.rank && t->dtype == io_dtype(p->dtype);
-      for (int k = 0; same && k < t->rank; k++) same = t->shape[k] == p->info.shape[k];
-      if (!same) {
-        char got[128], want[128];
-        rt_tensor w = {.dtype = io_dtype(p->dtype), .rank = p->info.rank};
-        memcpy(w.shape, p->info.shape, sizeof w.shape);
-        s = rt_error(NN_ERR_MISMATCH, "%s: tensor '%s' is %s, but the model's '%s' is %s", path, name,
-                     rt_tensor_shape_str(t, got, sizeof got), p->info.name, rt_tensor_shape_str(&w, want, sizeof want));
-      }
-    }
-  }
-  for (int k = 0; k < ts.n && !s; k++) {
-    bool known = false;
-    for (int i = 0; i < d->nparams && !known; i++)
-      for (int slot = 0; slot <= nslots && !known; slot++) {
-        char name[512];
-        slot_name(name, sizeof name, d->params[i].info.name, slot);
-        known = ts.t[k].name && !strcmp(ts.t[k].name, name);
-      }
-    if (!known) s = rt_error(NN_ERR_MISMATCH, "%s: tensor '%s' is not a parameter of %s", path, ts.t[k].name ? ts.t[k].name : "?", d->name);
-  }
-  if (!s) {
-    for (int i = 0; i < d->nparams; i++) {
-      const rt_param_desc *p = &d->params[i];
-      const rt_tensor *t = rt_ts_find(&ts, p->info.name);
-      memcpy(m->params + p->byte_offset, t->data, t->nbytes);
-      for (int slot = 1; slot <= nslots; slot++) {
-        char name[512];
-        slot_name(name, sizeof name, p->info.name, slot);
-        const rt_tensor *st = rt_ts_find(&ts, name);
-        uint8_t *dst = m->state + (size_t)(slot - 1) * d->param_bytes + p->byte_offset;
-        if (st) memcpy(dst, st->data, st->nbytes);
-        else memset(dst, 0, t->nbytes);
-      }
-    }
-    const char *step = rt_ts_meta(&ts, "step");
-    m->steps_done = has_state && step ? strtoull(step, NULL, 10) : 0;
-    const char *seed = rt_ts_meta(&ts, "seed");
-    if (seed) m->seed = strtoull(seed, NULL, 10);
-  }
+  s = rt_model_load_set(d, m, &ts, path);
   rt_ts_free(&ts);
   return s;
 }

@@ -19,6 +19,12 @@
 #include "rt_kernels.h"
 
 #define RT_MODEL_MAGIC 0x4c444f4d43434e4eull  /* "NNCCMODL" */
+/* Training steps an object can count: the optimizer takes the step as i32. */
+#define RT_MAX_STEPS 2147483646
+/* The largest learning rate set_learning_rate takes. */
+#define RT_MAX_LR 1e6
+/* Threads an object may be created with (0: one per online CPU, capped so). */
+#define RT_MAX_THREADS 1024
 #define RT_ABI_VERSION 1
 
 /* Roles of a compiled function's arguments and results (the compiler's
@@ -161,13 +167,21 @@ void *rt_model_grads(const rt_model_desc *d, rt_model *m);
  * compiler's layout check (tests). */
 void rt_model_struct_sizes(size_t out[6]);
 /* Checkpoints: safetensors with every parameter by name; the optimizer
- * state as "<param>.m" / ".v"; metadata (step, seed, model, extra pairs).
- * Written to a temporary file and renamed. */
+ * state as "<param>.m" / ".v"; metadata (format nnc-checkpoint-2, model,
+ * source_hash, step, seed, data_crc32: the CRC-32 of the data region, then
+ * the extra pairs). Written to a temporary file and renamed. */
 nn_status rt_model_save(const rt_model_desc *d, const rt_model *m, const char *path,
                         const char *const *meta_key, const char *const *meta_val, int nmeta);
 /* Load parameters (and optimizer state and step when present). A missing,
- * extra, or misshapen tensor is an error naming it; on any error the
+ * extra, or misshapen tensor is an error naming it, so is metadata that is
+ * malformed (format, step 0..RT_MAX_STEPS, seed) or data that does not
+ * match its data_crc32 (NN_ERR_FORMAT: a format-2 file must have one;
+ * format-1 files, older, have none and load unchecked); on any error the
  * model is left unchanged. */
 nn_status rt_model_load(const rt_model_desc *d, rt_model *m, const char *path);
+/* The same from a checkpoint already read (rt_st_read) from `path` (named
+ * in messages): the training program reads its file once. */
+struct rt_tensorset;
+nn_status rt_model_load_set(const rt_model_desc *d, rt_model *m, const struct rt_tensorset *ts, const char *path);
 
 #endif

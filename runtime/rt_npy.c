@@ -248,7 +248,7 @@ static nn_status read_header(FILE *f, const char *path, int64_t fsize,
   size_t hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
   if (major != 1) hlen |= (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
   size_t off = 8 + lensz + hlen;
-  if (hlen > NPY_MAX_HEADER || (fsize >= 0 && off > (uint64_t)fsize))
+  if (hlen > NPY_MAX_HEADER || off > (uint64_t)fsize)
     return rt_error(NN_ERR_FORMAT, "%s: .npy header length %zu is %s (file "
                     "size %lld bytes)", path, hlen, hlen > NPY_MAX_HEADER ?
                     "too large" : "past the end of the file", (long long)fsize);
@@ -278,7 +278,7 @@ nn_status rt_npy_read(const char *path, rt_tensor *out) {
     goto done;
   }
   /* Check the size before allocating, so absurd shapes fail fast. */
-  if (fsize >= 0 && (uint64_t)fsize - off != nbytes) {
+  if ((uint64_t)fsize - off != nbytes) {
     char shp[128];
     rt_tensor tmp = {.dtype = h.dtype, .rank = h.rank};
     memcpy(tmp.shape, h.shape, sizeof h.shape);
@@ -288,10 +288,8 @@ nn_status rt_npy_read(const char *path, rt_tensor *out) {
                  shp, sizeof shp), nbytes, (unsigned long long)(fsize - off));
     goto done;
   }
-  /* A pipe's size is unknown: let the buffer grow with the data. */
   uint8_t *data;
-  s = rt_file_read_grow(f, path, "the .npy data", nbytes,
-                        fsize >= 0 ? nbytes : (size_t)1 << 20, &data);
+  s = rt_file_read_exact(f, path, "the .npy data", nbytes, &data);
   if (s != NN_OK) goto done;
   out->dtype = h.dtype;
   out->rank = h.rank;

@@ -38,17 +38,12 @@ static void put(Buf *b, const char *fmt, ...) {
       b->len += (size_t)n;
       return;
     }
-    size_t ncap = b->cap ? b->cap * 2 : 8192;
-    while (ncap < b->len + (size_t)n + 1) ncap *= 2;
-    char *ns = rt_alloc(ncap);
+    char *ns = rt_grow(b->s, &b->cap, b->len + (size_t)n + 1, 1);
     if (!ns) {
       b->failed = true;
       return;
     }
-    if (b->len) memcpy(ns, b->s, b->len);
-    rt_free(b->s);
     b->s = ns;
-    b->cap = ncap;
   }
 }
 

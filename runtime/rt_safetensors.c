@@ -8,15 +8,17 @@
  *
  * Reading: header size checks, JSON parse (rt_json.c), then the entries are
  * converted and checked against each other (sizes, overlaps, coverage of
- * the data region) before any tensor data is allocated. Data is then read
- * in offset order, which is sequential because the regions tile the data
- * region exactly. */
+ * the data region, whose size the file's size gives) before any tensor
+ * data is allocated. Data is then read in offset order, which is
+ * sequential because the regions tile the data region exactly. */
 #include "rt_io.h"
 #include "rt_json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u) /* 100 MB */
 #define ST_META "__metadata__"
@@ -51,6 +53,72 @@ const char *rt_ts_meta(const rt_tensorset *s, const char *key) {
   for (int i = 0; i < s->nmeta; i++)
     if (strcmp(s->meta_key[i], key) == 0) return s->meta_val[i];
   return NULL;
+}
+
+static nn_status bad_meta(const char *path, const char *key, const char *want, const char *found) {
+  return rt_error(NN_ERR_FORMAT, "%s: metadata '%.100s': expected %s, found '%.60s'%s", path, key, want, found,
+                  strlen(found) > 60 ? "..." : "");
+}
+
+nn_status rt_ts_meta_i64(const rt_tensorset *s, const char *path, const char *key, int64_t lo, int64_t hi,
+                         int64_t *out, bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v || rt_parse_i64(v, lo, hi, out)) return NN_OK;
+  char want[96];
+  snprintf(want, sizeof want, "an integer %lld..%lld", (long long)lo, (long long)hi);
+  return bad_meta(path, key, want, v);
+}
+
+nn_status rt_ts_meta_u64(const rt_tensorset *s, const char *path, const char *key, uint64_t hi, uint64_t *out,
+                         bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v || rt_parse_u64(v, hi, out)) return NN_OK;
+  char want[96];
+  snprintf(want, sizeof want, "an integer 0..%llu", (unsigned long long)hi);
+  return bad_meta(path, key, want, v);
+}
+
+nn_status rt_ts_meta_f64(const rt_tensorset *s, const char *path, const char *key, double lo, double hi,
+                         bool nan_ok, double *out, bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v) return NN_OK;
+  double x;
+  if (nan_ok && !strcmp(v, "nan")) {
+    *out = NAN;
+    return NN_OK;
+  }
+  if (rt_parse_f64(v, &x) && x >= lo && x <= hi) {
+    *out = x;
+    return NN_OK;
+  }
+  char want[128];
+  snprintf(want, sizeof want, "a number %g..%g%s", lo, hi, nan_ok ? " or nan" : "");
+  return bad_meta(path, key, want, v);
+}
+
+nn_status rt_ts_meta_hex(const rt_tensorset *s, const char *path, const char *key, int digits, uint64_t *out,
+                         bool *present) {
+  const char *v = rt_ts_meta(s, key);
+  if (present) *present = v != NULL;
+  if (!v) return NN_OK;
+  bool ok = digits > 0 && digits <= 16 && strlen(v) == (size_t)digits && strspn(v, "0123456789abcdefABCDEF") == (size_t)digits;
+  if (ok) {
+    *out = strtoull(v, NULL, 16);
+    return NN_OK;
+  }
+  char want[64];
+  snprintf(want, sizeof want, "%d hex digits", digits);
+  return bad_meta(path, key, want, v);
+}
+
+uint32_t rt_st_data_crc32(const rt_tensor *t, int n) {
+  uLong c = crc32_z(0L, Z_NULL, 0);
+  for (int i = 0; i < n; i++)
+    if (t[i].nbytes) c = crc32_z(c, t[i].data, t[i].nbytes);
+  return (uint32_t)c;
 }
 
 /* ---- reading --------------------------------------------------------------- */
@@ -212,7 +280,7 @@ static nn_status read_header(FILE *f, const char *path, int64_t fsize,
                                 "bytes", path, got);
   uint64_t n = 0;
   for (int k = 7; k >= 0; k--) n = n << 8 | b[k];
-  if (n < 2 || n >= ST_MAX_HEADER || (fsize >= 0 && n > (uint64_t)fsize - 8))
+  if (n < 2 || n >= ST_MAX_HEADER || n > (uint64_t)fsize - 8)
     return rt_error(NN_ERR_FORMAT, "%s: not a valid safetensors file: header "
                     "size %llu is %s (file size %lld bytes)", path,
                     (unsigned long long)n, n < 2 ? "too small" : n >=
@@ -234,7 +302,7 @@ static nn_status read_header(FILE *f, const char *path, int64_t fsize,
     s = rt_json_parse(text, (size_t)n, what, root);
   }
   rt_free(text);
-  *data_size = fsize >= 0 ? (uint64_t)fsize - 8 - n : UINT64_MAX;
+  *data_size = (uint64_t)fsize - 8 - n;
   return s;
 }
 
@@ -253,16 +321,12 @@ static nn_status collect(const char *path, const JsonValue *root,
   }
   for (int i = 0; i < *nents; i++) sorted[i] = &ents[i];
   qsort(sorted, (size_t)*nents, sizeof *sorted, cmp_entry);
-  /* For a pipe the data size is unknown: check only against the tensors. */
-  uint64_t need = *nents ? sorted[*nents - 1]->end : 0;
-  return check_tiling(path, sorted, *nents,
-                      data_size == UINT64_MAX ? need : data_size);
+  return check_tiling(path, sorted, *nents, data_size);
 }
 
-/* Fills in every tensor but its data, then reads the data in offset order.
- * From a pipe the sizes were not checked against the file, so buffers grow
- * with the data instead of being allocated at the claimed size. */
-static nn_status read_data(FILE *f, const char *path, bool sized, Entry *ents,
+/* Fills in every tensor but its data, then reads the data in offset order
+ * (the sizes were checked against the file's). */
+static nn_status read_data(FILE *f, const char *path, Entry *ents,
                            Entry **sorted, int n, rt_tensorset *out) {
   out->t = rt_calloc((size_t)(n ? n : 1), sizeof(rt_tensor));
   if (!out->t) return NN_ERR_NOMEM;
@@ -275,15 +339,16 @@ static nn_status read_data(FILE *f, const char *path, bool sized, Entry *ents,
     memcpy(t->shape, ents[i].shape, sizeof t->shape);
     t->nbytes = (size_t)(ents[i].end - ents[i].begin);
   }
+  uLong crc = crc32_z(0L, Z_NULL, 0);
   for (int i = 0; i < n; i++) {
     rt_tensor *t = &out->t[sorted[i] - ents];
     char what[256];
     snprintf(what, sizeof what, "tensor '%.200s'", t->name);
     uint8_t *data;
-    nn_status s = rt_file_read_grow(f, path, what, t->nbytes,
-                                    sized ? t->nbytes : (size_t)1 << 20, &data);
+    nn_status s = rt_file_read_exact(f, path, what, t->nbytes, &data);
     if (s != NN_OK) return s;
     t->data = data;
+    crc = crc32_z(crc, data, t->nbytes);
     if (t->dtype == RT_BOOL)
       for (size_t b = 0; b < t->nbytes; b++)
         if (data[b] > 1)
@@ -294,6 +359,7 @@ static nn_status read_data(FILE *f, const char *path, bool sized, Entry *ents,
   if (fgetc(f) != EOF)
     return rt_error(NN_ERR_FORMAT, "%s: trailing data after the last tensor",
                     path);
+  out->data_crc32 = (uint32_t)crc;
   return NN_OK;
 }
 
@@ -323,7 +389,7 @@ nn_status rt_st_read(const char *path, rt_tensorset *out) {
   }
   if ((s = collect(path, &root, data_size, ents, &n, sorted, out)) != NN_OK)
     goto done;
-  s = read_data(f, path, fsize >= 0, ents, sorted, n, out);
+  s = read_data(f, path, ents, sorted, n, out);
 done:
   fclose(f);
   rt_free(ents);
@@ -344,19 +410,12 @@ typedef struct Buf {
 
 static void put(Buf *b, const char *s, size_t n) {
   if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t ncap = b->cap ? b->cap : 256;
-    while (ncap < b->n + n + 1) ncap *= 2;
-    char *np = rt_alloc(ncap);
-    if (!np) {
-      b->oom = true;
-      return;
-    }
-    if (b->n) memcpy(np, b->p, b->n);
-    rt_free(b->p);
-    b->p = np;
-    b->cap = ncap;
+  char *np = rt_grow(b->p, &b->cap, b->n + n + 1, 1);
+  if (!np) {
+    b->oom = true;
+    return;
   }
+  b->p = np;
   memcpy(b->p + b->n, s, n);
   b->n += n;
 }

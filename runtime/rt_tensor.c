@@ -1,11 +1,14 @@
 /* rt_tensor.c — dtypes, rt_tensor helpers, and the file helpers every
- * format module shares: opening for reading with the size known up front,
- * reading a whole file under a size limit, and atomic writes (temporary
- * file in the same directory, fsync, rename). See rt_io.h. */
+ * format module shares: opening a regular file for reading (the one place
+ * that refuses pipes and devices), reading a whole file under a size
+ * limit, and atomic writes (temporary file in the same directory, fsync,
+ * rename). See rt_io.h. */
 #include "rt_io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,59 +157,83 @@ nn_status rt_tensor_check(const rt_tensor *t, const char *what) {
 
 /* ---- reading files ------------------------------------------------------- */
 
+/* What a file that is not a regular file is, for messages. */
+static const char *file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a named pipe (FIFO)";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+static nn_status not_regular(const char *path, mode_t m) {
+  return rt_error(NN_ERR_IO, "%s: cannot read %s; expected a regular file", path, file_kind(m));
+}
+
+nn_status rt_file_open_fd(const char *path, int *out, int64_t *size) {
+  *out = -1;
+  *size = 0;
+  if (!path) return rt_error(NN_ERR_NULL, "no file name");
+  /* stat first: opening a FIFO without a writer would wait forever, and
+   * opening some devices has effects of its own */
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return not_regular(path, st.st_mode);
+  /* O_NONBLOCK in case it was swapped for a FIFO since: then the open
+   * returns at once and fstat refuses it */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  int flags;
+  if (fstat(fd, &st) != 0 || (flags = fcntl(fd, F_GETFL)) < 0 ||
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+    int e = errno;
+    close(fd);
+    return rt_error(NN_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return not_regular(path, st.st_mode);
+  }
+  *out = fd;
+  *size = (int64_t)st.st_size;
+  return NN_OK;
+}
+
 nn_status rt_file_open_read(const char *path, FILE **out, int64_t *size) {
   *out = NULL;
-  *size = -1;
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0) {
+  int fd;
+  nn_status s = rt_file_open_fd(path, &fd, size);
+  if (s != NN_OK) return s;
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
     int e = errno;
-    fclose(f);
-    return rt_error(NN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    close(fd);
+    return rt_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
   }
-  if (S_ISDIR(st.st_mode)) {
-    fclose(f);
-    return rt_error(NN_ERR_IO, "%s: cannot read: %s", path, strerror(EISDIR));
-  }
-  if (S_ISREG(st.st_mode)) *size = (int64_t)st.st_size;
   *out = f;
   return NN_OK;
 }
 
-/* Reads the rest of a non-regular file (a pipe) in growing chunks. */
-static nn_status read_stream(const char *path, FILE *f, size_t max,
-                             uint8_t **bytes, size_t *len) {
-  size_t cap = 4096, n = 0;
-  uint8_t *buf = rt_alloc(cap + 1);
-  if (!buf) return NN_ERR_NOMEM;
-  for (;;) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (ferror(f)) {
-      rt_free(buf);
-      return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno));
-    }
-    if (n > max) {
-      rt_free(buf);
-      return rt_error(NN_ERR_RANGE, "%s: larger than the limit of %zu bytes",
-                      path, max);
-    }
-    if (n < cap) break; /* EOF */
-    size_t ncap = cap * 2;
-    uint8_t *nb = rt_alloc(ncap + 1);
-    if (!nb) {
-      rt_free(buf);
-      return NN_ERR_NOMEM;
-    }
-    memcpy(nb, buf, n);
+nn_status rt_file_read_exact(FILE *f, const char *path, const char *what,
+                             size_t n, uint8_t **out) {
+  *out = NULL;
+  uint8_t *buf = rt_alloc(n);
+  if (!buf)
+    return rt_error(NN_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", path,
+                    what, n);
+  size_t got = fread(buf, 1, n, f);
+  if (got != n) {
+    nn_status s = ferror(f)
+        ? rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno))
+        : rt_error(NN_ERR_FORMAT, "%s: truncated: %s needs %zu bytes, "
+                   "found %zu", path, what, n, got);
     rt_free(buf);
-    buf = nb;
-    cap = ncap;
+    return s;
   }
-  buf[n] = 0;
-  *bytes = buf;
-  *len = n;
+  *out = buf;
   return NN_OK;
 }
 
@@ -220,27 +247,24 @@ nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
   int64_t size;
   nn_status s = rt_file_open_read(path, &f, &size);
   if (s != NN_OK) return s;
-  if (size < 0) {
-    s = read_stream(path, f, max, bytes, len);
-    fclose(f);
-    return s;
-  }
   if ((uint64_t)size > max) {
     fclose(f);
     return rt_error(NN_ERR_RANGE, "%s: %lld bytes is larger than the limit "
                     "of %zu bytes", path, (long long)size, max);
   }
+  /* one byte more than the size, so a file that grew is noticed, and the
+   * NUL that ends text */
   uint8_t *buf = rt_alloc((size_t)size + 1);
   if (!buf) {
     fclose(f);
-    return NN_ERR_NOMEM;
+    return rt_error(NN_ERR_NOMEM, "%s: out of memory for its %lld bytes", path,
+                    (long long)size);
   }
-  size_t got = fread(buf, 1, (size_t)size, f);
+  size_t got = fread(buf, 1, (size_t)size + 1, f);
   bool err = ferror(f);
   int e = errno;
-  bool more = !err && got == (size_t)size && fgetc(f) != EOF;
   fclose(f);
-  if (err || got != (size_t)size || more) {
+  if (err || got != (size_t)size) {
     rt_free(buf);
     if (err) return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(e));
     return rt_error(NN_ERR_IO, "%s: the file changed size while being read "
@@ -249,38 +273,6 @@ nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
   buf[got] = 0;
   *bytes = buf;
   *len = got;
-  return NN_OK;
-}
-
-nn_status rt_file_read_grow(FILE *f, const char *path, const char *what,
-                            size_t n, size_t first_cap, uint8_t **out) {
-  *out = NULL;
-  size_t cap = first_cap < n ? first_cap : n, have = 0;
-  uint8_t *buf = rt_alloc(cap);
-  if (!buf) return NN_ERR_NOMEM;
-  for (;;) {
-    have += fread(buf + have, 1, cap - have, f);
-    if (have < cap) {
-      nn_status s = ferror(f)
-          ? rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(errno))
-          : rt_error(NN_ERR_FORMAT, "%s: truncated: %s needs %zu bytes, "
-                     "found %zu", path, what, n, have);
-      rt_free(buf);
-      return s;
-    }
-    if (have == n) break;
-    size_t ncap = cap > n / 2 ? n : cap * 2;
-    uint8_t *nb = rt_alloc(ncap);
-    if (!nb) {
-      rt_free(buf);
-      return NN_ERR_NOMEM;
-    }
-    memcpy(nb, buf, have);
-    rt_free(buf);
-    buf = nb;
-    cap = ncap;
-  }
-  *out = buf;
   return NN_OK;
 }
 
@@ -297,10 +289,56 @@ void rt_atomic_abort(rt_atomic_file *af) {
   af->tmp_path = NULL;
 }
 
+/* The directory of path into buf ("." for a bare name); false if it does
+ * not fit. */
+static bool parent_dir(const char *path, char *buf, size_t n) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(buf, n, ".");
+  else if (slash == path) snprintf(buf, n, "/");
+  else if ((size_t)(slash - path) < n) snprintf(buf, n, "%.*s", (int)(slash - path), path);
+  else return false;
+  return true;
+}
+
+/* Removes the temporaries PATH.tmp.PID that writes of this same path left
+ * when their process died mid-write (a kill during a save), which would
+ * otherwise stay forever, each the size of the file. Only regular files
+ * named exactly so, only when no process PID exists (kill(PID, 0) fails
+ * with ESRCH: a live writer, also one we may not signal, keeps its file),
+ * never our own. Best effort: errors leave the file. */
+static void remove_stale_temporaries(const char *path) {
+  char dir[4096];
+  if (!parent_dir(path, dir, sizeof dir)) return;
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  size_t blen = strlen(base);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    const char *name = e->d_name;
+    if (strncmp(name, base, blen) || strncmp(name + blen, ".tmp.", 5)) continue;
+    const char *digits = name + blen + 5;
+    size_t nd = strspn(digits, "0123456789");
+    if (nd == 0 || nd > 9 || digits[nd]) continue;
+    long pid = strtol(digits, NULL, 10);
+    struct stat st;
+    if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      (void)unlinkat(dirfd(d), name, 0);
+  }
+  closedir(d);
+}
+
 nn_status rt_atomic_begin(rt_atomic_file *af, const char *path) {
   if (!af || !path) return rt_error(NN_ERR_NULL, "rt_atomic_begin: NULL argument");
   memset(af, 0, sizeof *af);
   af->path = path;
+  /* the rename would replace a FIFO or a device (as root, /dev/null) with
+   * a regular file, and fails late over a directory */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return rt_error(NN_ERR_IO, "%s: is %s; expected a regular file to replace, or a new name", path,
+                    file_kind(st.st_mode));
+  remove_stale_temporaries(path);
   size_t len = strlen(path);
   size_t cap = len + 32;
   af->tmp_path = rt_alloc(cap);
@@ -319,6 +357,44 @@ nn_status rt_atomic_begin(rt_atomic_file *af, const char *path) {
   return NN_OK;
 }
 
+nn_status rt_atomic_check(const char *path) {
+  rt_atomic_file af;
+  nn_status s = rt_atomic_begin(&af, path);
+  if (s) return s;
+  rt_atomic_abort(&af);
+  return NN_OK;
+}
+
+/* What names a file: its inode when it exists, else its directory's inode
+ * and its name there. */
+typedef struct FileId {
+  dev_t dev;
+  ino_t ino;
+  bool exists;
+  const char *base; /* when !exists: the name in the directory */
+} FileId;
+
+static bool file_id(const char *path, FileId *id) {
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    *id = (FileId){st.st_dev, st.st_ino, true, NULL};
+    return true;
+  }
+  char dir[4096];
+  if (errno != ENOENT || !parent_dir(path, dir, sizeof dir) || stat(dir, &st) != 0) return false;
+  const char *slash = strrchr(path, '/');
+  *id = (FileId){st.st_dev, st.st_ino, false, slash ? slash + 1 : path};
+  return true;
+}
+
+bool rt_path_same(const char *a, const char *b) {
+  if (!a || !b) return false;
+  if (!strcmp(a, b)) return true;
+  FileId x, y;
+  if (!file_id(a, &x) || !file_id(b, &y)) return false;
+  return x.exists == y.exists && x.dev == y.dev && x.ino == y.ino && (x.exists || !strcmp(x.base, y.base));
+}
+
 nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n) {
   if (!af || !af->f) return rt_error(NN_ERR_ARG, "rt_atomic_write: not open");
   if (n && fwrite(p, 1, n, af->f) != n) {
@@ -333,13 +409,8 @@ nn_status rt_atomic_write(rt_atomic_file *af, const void *p, size_t n) {
 /* After the rename, the new directory entry is durable only once the
  * directory itself is synced. Failure here cannot be undone, so ignore it. */
 static void sync_parent_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
   char dir[4096];
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == path) snprintf(dir, sizeof dir, "/");
-  else if ((size_t)(slash - path) < sizeof dir)
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-  else return;
+  if (!parent_dir(path, dir, sizeof dir)) return;
   int fd = open(dir, O_RDONLY | O_DIRECTORY);
   if (fd < 0) return;
   (void)fsync(fd);

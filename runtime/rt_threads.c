@@ -14,11 +14,16 @@
  * condition variable: kernels are called back to back from generated code,
  * and a futex wake-up per call would cost more than a small GEMM. The
  * caller spins less (CALLER_SPIN_NS) for chunks others claimed: parts are
- * balanced, so a long wait means a worker was preempted. Spinning threads
- * sched_yield now and then, so on a shared machine they give way. Sleeping
- * is lock-free on the fast path: each side publishes its own flag/counter
- * with a sequentially consistent store, then reads the other's (Dekker), so
- * at least one of them sees the other and no wake-up is lost.
+ * balanced, so a long wait means a worker was preempted. Spinning is pause
+ * instructions only, no system call: sched_yield, which the spin loops
+ * once called every few microseconds, moves the yielding thread's deadline
+ * a whole time slice later under Linux's EEVDF scheduler, so on a busy
+ * machine a spinning worker lost its core for milliseconds at a time and
+ * took almost no chunks. The spin's time bound is what keeps a shared
+ * machine fair. Sleeping is lock-free on the fast path: each side
+ * publishes its own flag/counter with a sequentially consistent store,
+ * then reads the other's (Dekker), so at least one of them sees the other
+ * and no wake-up is lost.
  *
  * Each pool thread owns one scratch buffer of rt_thread_scratch_bytes(),
  * allocated at create, for the GEMM/conv packing (rt_pool_thread_scratch).
@@ -27,7 +32,6 @@
 #include "rt_kernels.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -35,7 +39,6 @@
 
 #define SPIN_NS 200000       /* how long an idle worker polls before sleeping */
 #define CALLER_SPIN_NS 50000 /* how long the caller polls for others' chunks */
-#define YIELD_EVERY 256      /* polls between sched_yield calls while spinning */
 #define MAX_CHUNKS 4096 /* chunks per job; fits the ticket's 16-bit fields */
 
 /* ticket = seq << 32 | nchunks << 16 | next */
@@ -81,15 +84,11 @@ static uint64_t now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* One poll of a spin loop. Every YIELD_EVERY polls, offer the core to
- * another runnable thread: free on an idle machine, and on a shared one it
- * lets a preempted thread of ours (or someone else's work) run instead of
- * us burning the core. */
-static inline void cpu_relax(int i) {
+/* One poll of a spin loop. */
+static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
-  if (i % YIELD_EVERY == YIELD_EVERY - 1) sched_yield();
 }
 
 /* Claim and run chunks of job `seq` until none is left. */
@@ -121,7 +120,7 @@ static uint32_t wait_job(rt_pool *p, uint32_t seen) {
   for (int i = 0;; i++) {
     uint32_t s = ticket_seq(atomic_load_explicit(&p->ticket, memory_order_acquire));
     if (s != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) return s;
-    cpu_relax(i);
+    cpu_relax();
     if ((i & 63) == 63 && now_ns() - start > SPIN_NS) break;
   }
   pthread_mutex_lock(&p->lock);
@@ -244,19 +243,29 @@ static void run_serial(rt_pool *p, int index, int64_t n, rt_task_fn fn, void *ct
 }
 
 void rt_parallel_for(rt_pool *p, int64_t n, int64_t grain, rt_task_fn fn, void *ctx) {
+  rt_parallel_for_staged(p, NULL, n, grain, fn, ctx);
+}
+
+void rt_parallel_for_staged(rt_pool *p, rt_task_fn prologue, int64_t n, int64_t grain,
+                            rt_task_fn fn, void *ctx) {
   if (n <= 0) return;
   if (!p) {
+    if (prologue) prologue(ctx, 0, 1, 0);
     fn(ctx, 0, n, 0);
     return;
   }
   if (self.depth > 0) { /* nested: serial, keeping our thread's identity */
-    run_serial(self.pool == p ? p : NULL, self.pool == p ? self.index : 0, n, fn, ctx);
+    rt_pool *q = self.pool == p ? p : NULL;
+    int index = self.pool == p ? self.index : 0;
+    if (prologue) run_serial(q, index, 1, prologue, ctx);
+    run_serial(q, index, n, fn, ctx);
     return;
   }
   if (grain < 1) grain = 1;
   int64_t nchunks = (n + grain - 1) / grain;
   if (nchunks > 4 * (int64_t)p->n) nchunks = 4 * (int64_t)p->n;
   pthread_mutex_lock(&p->submit);
+  if (prologue) run_serial(p, 0, 1, prologue, ctx);
   if (p->n == 1 || nchunks <= 1) {
     run_serial(p, 0, n, fn, ctx);
     pthread_mutex_unlock(&p->submit);
@@ -287,7 +296,7 @@ void rt_parallel_for(rt_pool *p, int64_t n, int64_t grain, rt_task_fn fn, void *
   /* Wait for chunks other threads claimed. */
   uint64_t start = now_ns();
   for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < nchunks; i++) {
-    cpu_relax(i);
+    cpu_relax();
     if ((i & 63) == 63 && now_ns() - start > CALLER_SPIN_NS) {
       pthread_mutex_lock(&p->lock);
       atomic_store(&p->caller_sleeping, true);

@@ -107,25 +107,28 @@ static const char *opt_str(const rt_train_desc *t, char *buf, size_t n) {
 
 /* Text: read the source(s), fix the vocabulary (the checkpoint's, or the
  * training text's), split, encode, and make the datasets. */
-static nn_status load_text(Trainer *tr, const char *ckpt_vocab) {
+static nn_status load_text(Trainer *tr, const ResumeMeta *ckpt) {
   TrainOpts *o = tr->o;
   nn_status s = rt_text_load(o->data.path[0], &tr->text);
   if (s) return s;
   if (o->limit > 0 && (size_t)o->limit < tr->text.len) tr->text.len = (size_t)o->limit;
   bool split = o->test.kind == RT_DATA_TEXT && rt_source_same(&o->data, &o->test);
   size_t ntrain = split ? rt_text_split_point(tr->text.len, o->data.split) : tr->text.len;
-  if (ckpt_vocab) {
-    if ((s = rt_vocab_from_string(ckpt_vocab, &tr->vocab))) return s;
-  } else {
-    rt_vocab_build(&tr->vocab, tr->text.text, tr->text.len);
-  }
+  bool from_ckpt = ckpt && ckpt->has_vocab;
+  if (from_ckpt) tr->vocab = ckpt->vocab;
+  else rt_vocab_build(&tr->vocab, tr->text.text, tr->text.len);
   if (tr->sh.nclasses <= 0)
     fprintf(stderr, "%s: warning: the train block names no generate function, so the vocabulary of %d characters "
             "cannot be checked against the model's\n", o->prog, tr->vocab.n);
   if (tr->sh.nclasses > 0 && tr->vocab.n > tr->sh.nclasses)
-    return rt_error(NN_ERR_MISMATCH, "%s: %d distinct characters; expected at most %" PRId64
-                    " (the model's vocabulary size V)", o->data.path[0], tr->vocab.n, tr->sh.nclasses);
-  if ((s = rt_text_encode(&tr->text, &tr->vocab, o->data.path[0]))) return s;
+    return from_ckpt ? rt_error(NN_ERR_MISMATCH, "%s: metadata 'vocab' has %d characters; expected at most %" PRId64
+                                " (the model's vocabulary size V)", o->resume, tr->vocab.n, tr->sh.nclasses)
+                     : rt_error(NN_ERR_MISMATCH, "%s: %d distinct characters; expected at most %" PRId64
+                                " (the model's vocabulary size V)", o->data.path[0], tr->vocab.n, tr->sh.nclasses);
+  char vf_buf[600];
+  const char *vf = NULL; /* where the vocabulary came from, when not from this text */
+  if (from_ckpt) snprintf(vf_buf, sizeof vf_buf, "metadata 'vocab' of %s", o->resume), vf = vf_buf;
+  if ((s = rt_text_encode(&tr->text, &tr->vocab, o->data.path[0], vf))) return s;
   if ((s = rt_data_text(tr->text.ids, (int64_t)ntrain, &tr->sh, o->data.path[0], &tr->train))) return s;
   const int32_t *vids = NULL;
   size_t nval = 0;
@@ -137,7 +140,7 @@ static nn_status load_text(Trainer *tr, const char *ckpt_vocab) {
     s = rt_data_text(vids, (int64_t)nval, &tr->sh, what, &tr->test);
   } else if (o->test.kind == RT_DATA_TEXT) {
     s = rt_text_load(o->test.path[0], &tr->test_text);
-    if (!s) s = rt_text_encode(&tr->test_text, &tr->vocab, o->test.path[0]);
+    if (!s) s = rt_text_encode(&tr->test_text, &tr->vocab, o->test.path[0], vf);
     if (!s) s = rt_data_text(tr->test_text.ids, (int64_t)tr->test_text.len, &tr->sh, o->test.path[0], &tr->test);
     vids = tr->test_text.ids;
     nval = tr->test_text.len;
@@ -150,13 +153,13 @@ static nn_status load_text(Trainer *tr, const char *ckpt_vocab) {
   return NN_OK;
 }
 
-static nn_status load_data(Trainer *tr, const char *ckpt_vocab) {
+static nn_status load_data(Trainer *tr, const ResumeMeta *ckpt) {
   TrainOpts *o = tr->o;
   tr->unigram_bits = NAN;
   if (o->data.kind == RT_DATA_NONE)
     return rt_error(NN_ERR_ARG, "no training data: the train block has no 'data = ...' (give --data)");
   tr->is_text = o->data.kind == RT_DATA_TEXT;
-  if (tr->is_text) return load_text(tr, ckpt_vocab);
+  if (tr->is_text) return load_text(tr, ckpt);
   nn_status s = rt_data_load(&o->data, &tr->sh, o->limit, &tr->train);
   if (!s && o->test.kind == RT_DATA_TEXT)
     s = rt_error(NN_ERR_MISMATCH, "the test source is text(), but the training data is %s()", rt_data_kind_name(o->data.kind));
@@ -189,122 +192,6 @@ static void print_data(const Trainer *tr) {
   printf("%" PRId64 " batches of %" PRId64 " per epoch", tr->spe, B);
   if (left) printf("; the last partial batch (%" PRId64 " samples, a different set each epoch) is dropped", left);
   printf("\n");
-}
-
-/* ---- checkpoints ----------------------------------------------------------------------- */
-
-/* Training state read from a checkpoint's metadata. */
-typedef struct Resume {
-  rt_tensorset ts;  /* its metadata (tensors freed) */
-} Resume;
-
-static const char *meta(const Resume *r, const char *k) { return rt_ts_meta(&r->ts, k); }
-
-static nn_status save_checkpoint(Trainer *tr) {
-  char v[16][48];
-  const char *keys[20], *vals[20];
-  int n = 0;
-#define META(k, fmt, x) (snprintf(v[n], sizeof v[n], fmt, x), keys[n] = k, vals[n] = v[n], n++)
-  META("epoch", "%" PRId64, tr->epoch);
-  META("epoch_step", "%" PRId64, tr->pos);
-  META("pending_eval", "%d", tr->pending_eval ? 1 : 0);
-  META("batch", "%" PRId64, tr->sh.batch);
-  META("epochs", "%" PRId64, tr->o->epochs);
-  META("data_fingerprint", "%016" PRIx64, tr->train.fingerprint);
-  META("elapsed", "%.17g", tr->elapsed_before + rt_train_now() - tr->t0);
-  META("epoch_loss_sum", "%.17g", tr->epoch_loss_sum);
-  META("epoch_loss_count", "%" PRId64, tr->epoch_loss_n);
-  META("interval_loss_sum", "%.17g", tr->int_loss_sum);
-  META("interval_loss_count", "%" PRId64, tr->int_loss_n);
-  META("last_epoch_loss", "%.17g", tr->last_epoch_loss);
-  META("threads", "%d", rt_pool_size(tr->m->pool));
-#undef META
-  char *vocab = NULL, *hist = rt_train_history_csv(tr, true);
-  if (!hist) return NN_ERR_NOMEM;
-  keys[n] = "history", vals[n++] = hist;
-  if (tr->is_text) {
-    vocab = rt_vocab_to_string(&tr->vocab);
-    if (!vocab) {
-      rt_free(hist);
-      return NN_ERR_NOMEM;
-    }
-    keys[n] = "vocab", vals[n++] = vocab;
-  }
-  nn_status s = rt_model_save(tr->d, tr->m, tr->o->checkpoint, keys, vals, n);
-  rt_free(hist);
-  rt_free(vocab);
-  return s;
-}
-
-static bool meta_i64(const Resume *r, const char *k, int64_t *out) {
-  const char *s = meta(r, k);
-  if (!s) return false;
-  char *end;
-  long long v = strtoll(s, &end, 10);
-  if (*end || end == s) return false;
-  *out = v;
-  return true;
-}
-
-static double meta_f64(const Resume *r, const char *k, double dflt) {
-  const char *s = meta(r, k);
-  return s ? strtod(s, NULL) : dflt;
-}
-
-/* Restores the model and the position from a checkpoint already read. */
-static nn_status resume(Trainer *tr, Resume *r) {
-  const char *path = tr->o->resume;
-  nn_status s = rt_model_load(tr->d, tr->m, path);
-  if (s) return s;
-  int64_t step = 0, epoch, pos, batch;
-  meta_i64(r, "step", &step);
-  if (!tr->o->eval_only && meta_i64(r, "batch", &batch) && batch != tr->sh.batch)
-    return rt_error(NN_ERR_MISMATCH, "%s: trained with batches of %" PRId64 "; this program's batch is %" PRId64, path,
-                    batch, tr->sh.batch);
-  if (!meta_i64(r, "epoch", &epoch) || !meta_i64(r, "epoch_step", &pos)) {
-    epoch = step / tr->spe; /* a checkpoint saved through the library API */
-    pos = step % tr->spe;
-  }
-  if (!tr->o->eval_only && (epoch * tr->spe + pos != step || pos < 0 || pos >= tr->spe))
-    return rt_error(NN_ERR_MISMATCH, "%s: step %" PRId64 " is not epoch %" PRId64 " + %" PRId64
-                    " steps of %" PRId64 " (was it trained on other data or with another --limit?)",
-                    path, step, epoch, pos, tr->spe);
-  const char *fp = meta(r, "data_fingerprint");
-  char mine[32];
-  snprintf(mine, sizeof mine, "%016" PRIx64, tr->train.fingerprint);
-  if (fp && strcmp(fp, mine) && !tr->o->eval_only)
-    return rt_error(NN_ERR_MISMATCH, "%s: trained on other data (fingerprint %s, this data %s); resume with the same "
-                    "--data and --limit", path, fp, mine);
-  const char *seed = meta(r, "seed");
-  if (seed && tr->o->seed_given && strtoull(seed, NULL, 10) != tr->o->seed)
-    fprintf(stderr, "%s: note: continuing with the checkpoint's seed %s, not --seed %" PRIu64 "\n", tr->o->prog, seed,
-            tr->o->seed);
-  if (seed) tr->o->seed = strtoull(seed, NULL, 10);
-  tr->m->seed = tr->o->seed;
-  tr->m->steps_done = (uint64_t)step;
-  tr->epoch = epoch;
-  tr->pos = pos;
-  int64_t pe = 0;
-  tr->pending_eval = meta_i64(r, "pending_eval", &pe) && pe;
-  tr->elapsed_before = meta_f64(r, "elapsed", 0);
-  tr->epoch_loss_sum = meta_f64(r, "epoch_loss_sum", 0);
-  tr->epoch_loss_n = 0;
-  meta_i64(r, "epoch_loss_count", &tr->epoch_loss_n);
-  tr->int_loss_sum = meta_f64(r, "interval_loss_sum", 0);
-  tr->int_loss_n = 0;
-  meta_i64(r, "interval_loss_count", &tr->int_loss_n);
-  tr->last_epoch_loss = meta_f64(r, "last_epoch_loss", NAN);
-  const char *hist = meta(r, "history");
-  if (hist && (s = rt_train_history_parse(tr, hist))) return s;
-  return NN_OK;
-}
-
-/* Reads the checkpoint's header and metadata (and validates all of it). */
-static nn_status read_resume(const char *path, Resume *r) {
-  nn_status s = rt_st_read(path, &r->ts);
-  if (s) return s;
-  for (int i = 0; i < r->ts.n; i++) rt_tensor_free(&r->ts.t[i]);
-  return NN_OK;
 }
 
 /* ---- the loop -------------------------------------------------------------------------- */
@@ -342,7 +229,7 @@ static int end_epoch(Trainer *tr) {
                .train_loss = tr->last_epoch_loss, .test_loss = tr->has_test ? e.loss : NAN,
                .test_acc = e.has_acc ? (double)e.correct / (double)e.count : NAN, .lr = tr->lr_now,
                .seconds = seconds(tr)};
-  if (rt_train_add_row(tr, &r)) return fail(tr, NULL);
+  if (rt_hist_add(&tr->hist, &r)) return fail(tr, NULL);
   tr->pending_eval = false;
   if (!tr->o->quiet) {
     char ev[256];
@@ -351,14 +238,21 @@ static int end_epoch(Trainer *tr) {
            tr->last_epoch_loss, tr->has_test ? ", " : "", ev, r.seconds);
     fflush(stdout);
   }
-  if (rt_train_write_reports(tr)) return fail(tr, "writing the metrics");
-  if (save_checkpoint(tr)) return fail(tr, "writing the checkpoint");
+  /* the checkpoint first: a report that cannot be written loses nothing */
+  if (rt_train_save(tr)) return fail(tr, "writing the checkpoint");
+  if (rt_train_write_reports(tr)) {
+    fail(tr, "writing the metrics");
+    fprintf(stderr, "%s: the checkpoint of epoch %" PRId64 " is written to %s; resume with:\n  ", tr->o->prog,
+            tr->epoch, tr->o->checkpoint);
+    rt_train_print_resume(tr->o, tr->o->checkpoint, stderr);
+    return 1;
+  }
   return 0;
 }
 
 static int interrupted(Trainer *tr) {
   rt_progress_clear(&tr->prog);
-  if (save_checkpoint(tr)) return fail(tr, "writing the checkpoint");
+  if (rt_train_save(tr)) return fail(tr, "writing the checkpoint");
   rt_train_write_reports(tr);
   fprintf(stderr, "\n%s: %s at step %" PRId64 " (epoch %" PRId64 ", %" PRId64 "/%" PRId64 " steps); checkpoint written to %s\n"
                   "resume with:\n  ", tr->o->prog, stop_signal == SIGTERM ? "terminated" : "interrupted",
@@ -408,7 +302,7 @@ static int step(Trainer *tr, const rt_schedule *sched) {
     HistRow r = {.epoch = tr->epoch + (double)tr->pos / (double)tr->spe, .step = gstep + 1,
                  .train_loss = tr->int_loss_sum / (double)tr->int_loss_n, .test_loss = NAN, .test_acc = NAN,
                  .lr = tr->lr_now, .seconds = seconds(tr)};
-    if (rt_train_add_row(tr, &r)) return fail(tr, NULL);
+    if (rt_hist_add(&tr->hist, &r)) return fail(tr, NULL);
     tr->int_loss_sum = 0;
     tr->int_loss_n = 0;
   }
@@ -420,7 +314,7 @@ static int step(Trainer *tr, const rt_schedule *sched) {
     tr->pos = 0;
     tr->pending_eval = true;
   } else if (tr->o->checkpoint_every > 0 && (gstep + 1) % tr->o->checkpoint_every == 0) {
-    if (save_checkpoint(tr)) return fail(tr, "writing the checkpoint");
+    if (rt_train_save(tr)) return fail(tr, "writing the checkpoint");
   }
   return 0;
 }
@@ -483,7 +377,7 @@ static void trainer_free(Trainer *tr) {
   rt_free(tr->out);
   rt_free(tr->perm);
   rt_free(tr->idx);
-  free(tr->hist);
+  rt_hist_free(&tr->hist);
 }
 
 static void print_summary(Trainer *tr, double secs) {
@@ -497,7 +391,8 @@ static void print_summary(Trainer *tr, double secs) {
     eval_line(tr, &tr->last_eval, ev, sizeof ev);
     printf("; %s", ev);
   }
-  printf("\ncheckpoint: %s\n", tr->o->checkpoint);
+  if (tr->saved) printf("\ncheckpoint: %s\n", tr->o->checkpoint);
+  else printf("\nno checkpoint written\n");
   fflush(stdout);
 }
 
@@ -516,23 +411,73 @@ static int eval_only(Trainer *tr) {
   return 0;
 }
 
+/* Resuming a run that has done its epochs (and their evaluations) would
+ * train nothing and write no checkpoint: an error that says what to pass. */
+static int nothing_to_do(const Trainer *tr) {
+  const TrainOpts *o = tr->o;
+  if (!o->resume || tr->epoch < o->epochs || (tr->epoch == o->epochs && tr->pending_eval)) return 0;
+  fprintf(stderr, "%s: error: nothing to do: %s has done %" PRId64 " epoch%s, and this run stops after %" PRId64
+                  " (--epochs counts every epoch, the checkpoint's too); pass --epochs %" PRId64
+                  " or more to train further, or --eval-only to evaluate it\n",
+          o->prog, o->resume, tr->epoch, tr->epoch == 1 ? "" : "s", o->epochs, tr->epoch + 1);
+  return 1;
+}
+
+/* A checkpoint to resume from: the file, read once, and its metadata. */
+typedef struct Resume {
+  rt_tensorset ts;
+  ResumeMeta meta;
+} Resume;
+
+/* Every output can be written, and none is another output or an input
+ * (the checkpoint may be the --resume file): found before anything is read
+ * or trained, not when the first epoch ends. */
+static int check_outputs(const Trainer *tr) {
+  const TrainOpts *o = tr->o;
+  const char *oflag[3] = {"--checkpoint", "--metrics", "--plot"}, *out[3] = {o->checkpoint, o->metrics, o->plot};
+  const char *iflag[5] = {"--data", "--data", "--test", "--test", "--resume"};
+  const char *in[5] = {o->data.path[0], o->data.path[1], o->test.path[0], o->test.path[1], o->resume};
+  for (int i = 0; i < 3; i++) {
+    if (!out[i]) continue;
+    for (int j = 0; j < i; j++)
+      if (out[j] && rt_path_same(out[i], out[j])) {
+        fprintf(stderr, "%s: error: %s %s and %s %s are the same file\n", o->prog, oflag[j], out[j], oflag[i], out[i]);
+        return 1;
+      }
+    for (int k = 0; k < 5; k++)
+      if (in[k] && !(i == 0 && k == 4) && rt_path_same(out[i], in[k])) {
+        fprintf(stderr, "%s: error: %s %s would overwrite %s %s\n", o->prog, oflag[i], out[i], iflag[k], in[k]);
+        return 1;
+      }
+    if (rt_atomic_check(out[i])) return fail(tr, oflag[i]);
+  }
+  return 0;
+}
+
 static int setup(Trainer *tr, Resume *r) {
   TrainOpts *o = tr->o;
+  if (!o->eval_only && check_outputs(tr)) return 1;
   nn_status s = rt_data_shape_of(tr->d, &tr->sh);
   if (s) return fail(tr, NULL);
-  if (o->resume && (s = read_resume(o->resume, r))) return fail(tr, "cannot resume");
-  if ((s = load_data(tr, o->resume ? meta(r, "vocab") : NULL))) return fail(tr, NULL);
+  if (o->resume && ((s = rt_st_read(o->resume, &r->ts)) || (s = rt_train_read_meta(&r->ts, o->resume, &r->meta))))
+    return fail(tr, "cannot resume");
+  if ((s = load_data(tr, o->resume ? &r->meta : NULL))) return fail(tr, NULL);
   tr->spe = tr->train.n / tr->sh.batch;
   if (tr->spe < 1) {
     fprintf(stderr, "%s: error: %s: %" PRId64 " training samples, fewer than one batch of %" PRId64 "\n", o->prog,
             tr->train.what, tr->train.n, tr->sh.batch);
     return 1;
   }
+  if (o->epochs > RT_MAX_STEPS / tr->spe) {
+    fprintf(stderr, "%s: error: --epochs %" PRId64 ": %" PRId64 " epochs of %" PRId64 " steps are more than the %d "
+            "steps a model counts\n", o->prog, o->epochs, o->epochs, tr->spe, RT_MAX_STEPS);
+    return 2;
+  }
   tr->log_every = tr->spe >= 20 ? tr->spe / 20 : 1;
   if ((s = alloc_buffers(tr))) return fail(tr, NULL);
   if ((s = rt_model_create(tr->d, &tr->m, o->seed, o->threads))) return fail(tr, "cannot create the model");
-  if (o->resume && (s = resume(tr, r))) return fail(tr, "cannot resume");
-  return 0;
+  if (o->resume && (s = rt_train_resume(tr, &r->ts, &r->meta))) return fail(tr, "cannot resume");
+  return o->eval_only ? 0 : nothing_to_do(tr);
 }
 
 int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
@@ -551,6 +496,7 @@ int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
   Resume res = {0};
   rc = setup(&tr, &res);
   rt_ts_free(&res.ts);
+  rt_resume_meta_free(&res.meta);
   if (!rc && o.eval_only) {
     rc = eval_only(&tr);
     if (!rc && o.generate_given && o.generate > 0 &&

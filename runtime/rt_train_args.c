@@ -89,22 +89,14 @@ void rt_train_usage(const rt_model_desc *d, const TrainOpts *o, FILE *out) {
 
 /* ---- parsing ---------------------------------------------------------------------- */
 
-static bool parse_i64(const char *s, int64_t lo, int64_t *out) {
-  if (!s || !*s) return false;
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || *end || v < lo) return false;
-  *out = v;
-  return true;
-}
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a limit's value in a message */
 
-static bool parse_f64(const char *s, double *out) {
-  if (!s || !*s) return false;
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || *end || !isfinite(v)) return false;
+/* Flag values are read as the checkpoint's metadata is (rt_parse_*):
+ * decimal digits, an optional '-', in a range; numbers finite. */
+static bool parse_f64(const char *s, double lo, double hi, double *out) {
+  double v;
+  if (!rt_parse_f64(s, &v) || !(v >= lo && v <= hi)) return false;
   *out = v;
   return true;
 }
@@ -117,13 +109,13 @@ static int guess_kind(const char *p) {
   return RT_DATA_TEXT;
 }
 
-/* --data/--test VALUE over `base` (the block's source of that role):
- * NULL, or what is wrong. */
-static const char *set_source(rt_source *s, const rt_source *base, const rt_source *fallback, const char *val,
-                              char **buf) {
-  free(*buf);
-  *buf = strdup(val);
-  if (!*buf) return "out of memory";
+/* --data/--test VALUE over `base` (the block's source of that role),
+ * split in *buf, a copy of VALUE that s will point into (the previous copy
+ * is freed): NULL, or what is wrong. */
+static const char *set_source(rt_source *s, const rt_source *base, const rt_source *fallback, char **buf,
+                              char *copy) {
+  rt_free(*buf);
+  *buf = copy;
   char *comma = strchr(*buf, ',');
   if (comma) *comma = 0;
   const rt_source *like = base->kind ? base : fallback;
@@ -132,7 +124,7 @@ static const char *set_source(rt_source *s, const rt_source *base, const rt_sour
   n.path[0] = *buf;
   n.path[1] = comma ? comma + 1 : NULL;
   bool two = n.kind == RT_DATA_IDX || n.kind == RT_DATA_NPY;
-  if (two != (n.path[1] != NULL) || !*n.path[0] || (two && !*n.path[1]))
+  if (two != (n.path[1] != NULL) || !*n.path[0] || (two && (!*n.path[1] || strchr(n.path[1], ','))))
     return two ? "two comma-separated files (FEATURES,LABELS)" : "one path";
   *s = n;
   return NULL;
@@ -171,8 +163,8 @@ static void defaults(const rt_model_desc *d, int argc, char **argv, TrainOpts *o
 }
 
 void rt_train_opts_free(TrainOpts *o) {
-  free(o->data_buf);
-  free(o->test_buf);
+  rt_free(o->data_buf);
+  rt_free(o->test_buf);
   o->data_buf = o->test_buf = NULL;
 }
 
@@ -181,6 +173,18 @@ static const char *const VALUE_FLAGS[] = {"--epochs", "--lr", "--seed", "--threa
                                           "--checkpoint", "--checkpoint-every", "--resume", "--metrics",
                                           "--plot", "--progress", "--generate", "--temperature", "--prompt",
                                           "--limit", NULL};
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *c = rt_alloc(n);
+  if (c) memcpy(c, s, n);
+  return c;
+}
+
+static int out_of_memory(const TrainOpts *o) {
+  fprintf(stderr, "%s: error: %s\n", o->prog, rt_last_error());
+  return 1;
+}
 
 static int bad(const rt_model_desc *d, TrainOpts *o, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s: error: ", o->prog);
@@ -221,46 +225,49 @@ int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o) 
     int64_t n;
     double x;
     if (!strcmp(flag, "--epochs")) {
-      if (!parse_i64(v, 1, &o->epochs)) return bad(d, o, "--epochs needs an integer >= 1, not '%s'%s", v, "");
+      if (!rt_parse_i64(v, 1, RT_MAX_STEPS, &o->epochs))
+        return bad(d, o, "--epochs needs an integer 1..%s, not '%s'", STR(RT_MAX_STEPS), v);
     } else if (!strcmp(flag, "--lr")) {
-      if (!parse_f64(v, &o->lr) || !(o->lr > 0)) return bad(d, o, "--lr needs a positive number, not '%s'%s", v, "");
+      if (!parse_f64(v, 0, RT_MAX_LR, &o->lr) || !(o->lr > 0))
+        return bad(d, o, "--lr needs a number above 0, at most %s, not '%s'", STR(RT_MAX_LR), v);
     } else if (!strcmp(flag, "--seed")) {
-      if (!parse_i64(v, 0, &n)) return bad(d, o, "--seed needs an integer >= 0, not '%s'%s", v, "");
-      o->seed = (uint64_t)n;
+      if (!rt_parse_u64(v, UINT64_MAX, &o->seed)) return bad(d, o, "--seed needs an integer 0..%s, not '%s'", "18446744073709551615", v);
       o->seed_given = true;
     } else if (!strcmp(flag, "--threads")) {
-      if (!parse_i64(v, 0, &n) || n > 1024) return bad(d, o, "--threads needs an integer 0..1024, not '%s'%s", v, "");
+      if (!rt_parse_i64(v, 0, RT_MAX_THREADS, &n))
+        return bad(d, o, "--threads needs an integer 0..%s, not '%s'", STR(RT_MAX_THREADS), v);
       o->threads = (int)n;
-    } else if (!strcmp(flag, "--data")) {
-      const char *e = set_source(&o->data, &block_data, &block_test, v, &o->data_buf);
-      if (e) return bad(d, o, "--data needs %s here, not '%s'", e, v);
-    } else if (!strcmp(flag, "--test")) {
-      const char *e = set_source(&o->test, &block_test, &block_data, v, &o->test_buf);
-      if (e) return bad(d, o, "--test needs %s here, not '%s'", e, v);
-      test_given = true;
-    } else if (!strcmp(flag, "--checkpoint")) {
-      if (!*v) return bad(d, o, "--checkpoint needs a path%s%s", "", "");
-      o->checkpoint = v;
+    } else if (!strcmp(flag, "--data") || !strcmp(flag, "--test")) {
+      char *copy = dup_str(v);
+      if (!copy) return out_of_memory(o);
+      bool data = !strcmp(flag, "--data");
+      const char *e = data ? set_source(&o->data, &block_data, &block_test, &o->data_buf, copy)
+                           : set_source(&o->test, &block_test, &block_data, &o->test_buf, copy);
+      if (e) return bad(d, o, data ? "--data needs %s here, not '%s'" : "--test needs %s here, not '%s'", e, v);
+      test_given |= !data;
     } else if (!strcmp(flag, "--checkpoint-every")) {
-      if (!parse_i64(v, 0, &o->checkpoint_every)) return bad(d, o, "--checkpoint-every needs an integer >= 0, not '%s'%s", v, "");
-    } else if (!strcmp(flag, "--resume")) {
-      o->resume = v;
-    } else if (!strcmp(flag, "--metrics")) {
-      o->metrics = v;
-    } else if (!strcmp(flag, "--plot")) {
-      o->plot = v;
+      if (!rt_parse_i64(v, 0, RT_MAX_STEPS, &o->checkpoint_every))
+        return bad(d, o, "--checkpoint-every needs an integer 0..%s, not '%s'", STR(RT_MAX_STEPS), v);
+    } else if (!strcmp(flag, "--checkpoint") || !strcmp(flag, "--resume") || !strcmp(flag, "--metrics") ||
+               !strcmp(flag, "--plot")) {
+      if (!*v) return bad(d, o, "%s needs a path, not ''%s", flag, "");
+      const char **dst = !strcmp(flag, "--checkpoint") ? &o->checkpoint
+                         : !strcmp(flag, "--resume")   ? &o->resume
+                         : !strcmp(flag, "--metrics")  ? &o->metrics
+                                                       : &o->plot;
+      *dst = v;
     } else if (!strcmp(flag, "--progress")) {
       if (!rt_progress_parse(v, &o->progress, stderr)) return bad(d, o, "--progress is auto, bar, line or none, not '%s'%s", v, "");
     } else if (!strcmp(flag, "--generate")) {
-      if (!parse_i64(v, 0, &o->generate)) return bad(d, o, "--generate needs an integer >= 0, not '%s'%s", v, "");
+      if (!rt_parse_i64(v, 0, INT64_MAX, &o->generate)) return bad(d, o, "--generate needs an integer >= 0, not '%s'%s", v, "");
       o->generate_given = true;
     } else if (!strcmp(flag, "--temperature")) {
-      if (!parse_f64(v, &x) || x < 0) return bad(d, o, "--temperature needs a number >= 0, not '%s'%s", v, "");
+      if (!parse_f64(v, 0, HUGE_VAL, &x)) return bad(d, o, "--temperature needs a number >= 0, not '%s'%s", v, "");
       o->temperature = x;
     } else if (!strcmp(flag, "--prompt")) {
       o->prompt = v;
     } else if (!strcmp(flag, "--limit")) {
-      if (!parse_i64(v, 1, &o->limit)) return bad(d, o, "--limit needs an integer >= 1, not '%s'%s", v, "");
+      if (!rt_parse_i64(v, 1, INT64_MAX, &o->limit)) return bad(d, o, "--limit needs an integer >= 1, not '%s'%s", v, "");
     }
   }
   if (test_follows && !test_given) o->test = o->data;

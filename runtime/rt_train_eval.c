@@ -124,13 +124,13 @@ nn_status rt_train_evaluate(Trainer *tr, const rt_dataset *ds, EvalResult *r, vo
 
 double rt_unigram_bits(const int32_t *tr_ids, size_t ntr, const int32_t *val, size_t nval, int V) {
   if (!nval || V <= 0) return NAN;
-  double *cnt = calloc((size_t)V, sizeof *cnt);
+  double *cnt = rt_calloc((size_t)V, sizeof *cnt);
   if (!cnt) return NAN;
   for (size_t i = 0; i < ntr; i++)
     if (tr_ids[i] >= 0 && tr_ids[i] < V) cnt[tr_ids[i]] += 1;
   double bits = 0, denom = (double)ntr + V;
   for (size_t i = 0; i < nval; i++) bits -= log2((cnt[val[i] >= 0 && val[i] < V ? val[i] : 0] + 1) / denom);
-  free(cnt);
+  rt_free(cnt);
   return bits / (double)nval;
 }
 
@@ -167,10 +167,10 @@ nn_status rt_train_generate(Trainer *tr, int64_t n, double temperature, const ch
     return rt_error(NN_ERR_MISMATCH, "a vocabulary of %d characters does not fit logits of %" PRId64, tr->vocab.n, V);
   /* the prompt, normalized like the training text */
   size_t plen = prompt ? strlen(prompt) : 0;
-  uint8_t *p = malloc(plen + 2);
-  int32_t *win = calloc((size_t)(N * T), sizeof *win);
-  void *logits = malloc((size_t)(N * T * V) * (res->dtype == RT_DT_F64 ? 8 : 4));
-  float *row = malloc((size_t)V * sizeof *row);
+  uint8_t *p = rt_alloc(plen + 2);
+  int32_t *win = rt_calloc((size_t)(N * T), sizeof *win);
+  void *logits = rt_alloc((size_t)(N * T * V) * (res->dtype == RT_DT_F64 ? 8 : 4));
+  float *row = rt_alloc((size_t)V * sizeof *row);
   nn_status s = p && win && logits && row ? NN_OK : rt_error(NN_ERR_NOMEM, "out of memory for sampling");
   if (!s) {
     if (plen) memcpy(p, prompt, plen);
@@ -206,25 +206,26 @@ nn_status rt_train_generate(Trainer *tr, int64_t n, double temperature, const ch
   }
   fputc('\n', out);
   fflush(out);
-  free(p);
-  free(win);
-  free(logits);
-  free(row);
+  rt_free(p);
+  rt_free(win);
+  rt_free(logits);
+  rt_free(row);
   return s;
 }
 
 /* ---- history, metrics CSV, plot --------------------------------------------------------- */
 
-nn_status rt_train_add_row(Trainer *tr, const HistRow *r) {
-  if (tr->nhist == tr->caphist) {
-    int cap = tr->caphist ? tr->caphist * 2 : 64;
-    HistRow *h = realloc(tr->hist, (size_t)cap * sizeof *h);
-    if (!h) return rt_error(NN_ERR_NOMEM, "out of memory for the metrics");
-    tr->hist = h;
-    tr->caphist = cap;
-  }
-  tr->hist[tr->nhist++] = *r;
+nn_status rt_hist_add(History *h, const HistRow *r) {
+  HistRow *rows = rt_grow(h->rows, &h->cap, (size_t)h->n + 1, sizeof *rows);
+  if (!rows) return rt_error(NN_ERR_NOMEM, "out of memory for the metrics");
+  h->rows = rows;
+  h->rows[h->n++] = *r;
   return NN_OK;
+}
+
+void rt_hist_free(History *h) {
+  rt_free(h->rows);
+  memset(h, 0, sizeof *h);
 }
 
 static void put_num(char *buf, size_t n, const char *fmt, double v) {
@@ -234,13 +235,13 @@ static void put_num(char *buf, size_t n, const char *fmt, double v) {
 
 #define CSV_HEADER "epoch,step,train_loss,test_loss,test_acc,lr,seconds\n"
 
-char *rt_train_history_csv(const Trainer *tr, bool with_kind) {
-  size_t cap = 64 + (size_t)tr->nhist * 200, len = 0;
+char *rt_hist_csv(const History *h, bool with_kind) {
+  size_t cap = 64 + (size_t)h->n * 200, len = 0;
   char *s = rt_alloc(cap);
   if (!s) return NULL;
   len += (size_t)snprintf(s, cap, "%s%s", with_kind ? "kind," : "", CSV_HEADER);
-  for (int i = 0; i < tr->nhist; i++) {
-    const HistRow *r = &tr->hist[i];
+  for (int i = 0; i < h->n; i++) {
+    const HistRow *r = &h->rows[i];
     char f[5][40];
     const char *g = with_kind ? "%.17g" : "%.6g";
     put_num(f[0], sizeof f[0], g, r->train_loss);
@@ -255,38 +256,50 @@ char *rt_train_history_csv(const Trainer *tr, bool with_kind) {
   return s;
 }
 
-static double field(const char **p) {
-  char *end;
-  double v = **p == ',' || **p == '\n' || !**p ? NAN : strtod(*p, &end);
-  if (!isnan(v)) *p = end;
-  if (**p == ',') (*p)++;
-  return v;
+/* One field of a history row at *p, up to the next ',' or the line's end:
+ * empty (NaN: not measured) or a finite number. */
+static bool hist_field(const char **p, bool last, double *v) {
+  size_t n = strcspn(*p, ",\n");
+  char buf[64];
+  if (n >= sizeof buf || (*p)[n] != (last ? '\n' : ',')) return false;
+  memcpy(buf, *p, n);
+  buf[n] = 0;
+  *p += n + 1;
+  if (!n) {
+    *v = NAN;
+    return true;
+  }
+  return rt_parse_f64(buf, v);
 }
 
-nn_status rt_train_history_parse(Trainer *tr, const char *csv) {
-  const char *p = strchr(csv, '\n');
-  tr->nhist = 0;
-  while (p && *++p) {
-    HistRow r = {0};
-    if ((p[0] != 'e' && p[0] != 's') || p[1] != ',')
-      return rt_error(NN_ERR_FORMAT, "checkpoint metadata 'history': a row starts with '%.8s'", p);
-    r.is_epoch = p[0] == 'e';
-    p += 2;
-    r.epoch = field(&p);
-    r.step = (int64_t)field(&p);
-    r.train_loss = field(&p);
-    r.test_loss = field(&p);
-    r.test_acc = field(&p);
-    r.lr = field(&p);
-    r.seconds = field(&p);
-    if (rt_train_add_row(tr, &r)) return NN_ERR_NOMEM;
-    p = strchr(p, '\n');
+nn_status rt_hist_parse(History *h, const char *csv, const char *what) {
+  h->n = 0;
+  if (strncmp(csv, "kind," CSV_HEADER, strlen("kind," CSV_HEADER)))
+    return rt_error(NN_ERR_FORMAT, "%s: metadata 'history': expected the header line kind,%.*s", what,
+                    (int)strlen(CSV_HEADER) - 1, CSV_HEADER);
+  const char *p = csv + strlen("kind," CSV_HEADER);
+  for (int row = 1; *p; row++) {
+    HistRow r = {.is_epoch = p[0] == 'e'};
+    double f[7];
+    bool ok = (p[0] == 'e' || p[0] == 's') && p[1] == ',';
+    p += ok ? 2 : 0;
+    for (int k = 0; k < 7 && ok; k++) ok = hist_field(&p, k == 6, &f[k]);
+    /* epoch, step and seconds are always there; step is a whole number */
+    ok = ok && f[0] >= 0 && f[1] >= 0 && f[1] <= RT_MAX_STEPS && f[1] == floor(f[1]) && f[6] >= 0;
+    if (!ok) return rt_error(NN_ERR_FORMAT, "%s: metadata 'history': row %d is malformed", what, row);
+    r.epoch = f[0], r.step = (int64_t)f[1], r.train_loss = f[2], r.test_loss = f[3], r.test_acc = f[4];
+    r.lr = f[5], r.seconds = f[6];
+    if (h->n && (r.step < h->rows[h->n - 1].step || r.epoch < h->rows[h->n - 1].epoch))
+      return rt_error(NN_ERR_FORMAT, "%s: metadata 'history': row %d goes back in time (step %" PRId64
+                      " after %" PRId64 ")", what, row, r.step, h->rows[h->n - 1].step);
+    nn_status s = rt_hist_add(h, &r);
+    if (s) return s;
   }
   return NN_OK;
 }
 
 static nn_status write_csv(Trainer *tr, const char *path) {
-  char *s = rt_train_history_csv(tr, false);
+  char *s = rt_hist_csv(&tr->hist, false);
   if (!s) return NN_ERR_NOMEM;
   rt_atomic_file af;
   nn_status st = rt_atomic_begin(&af, path);
@@ -297,14 +310,14 @@ static nn_status write_csv(Trainer *tr, const char *path) {
 }
 
 static nn_status write_plot(Trainer *tr, const char *path) {
-  int n = tr->nhist;
-  double *v = malloc(sizeof(double) * (size_t)(5 * n + 5));
+  int n = tr->hist.n;
+  double *v = rt_alloc(sizeof(double) * (size_t)(5 * n + 5));
   if (!v) return rt_error(NN_ERR_NOMEM, "out of memory for the plot");
   double *tx = v, *ty = v + n, *ex = v + 2 * n, *el = v + 3 * n, *ea = v + 4 * n;
   int nt = 0, ne = 0;
   bool acc = false;
   for (int i = 0; i < n; i++) {
-    const HistRow *r = &tr->hist[i];
+    const HistRow *r = &tr->hist.rows[i];
     if (!r->is_epoch) {
       tx[nt] = r->epoch;
       ty[nt++] = r->train_loss;
@@ -334,7 +347,7 @@ static nn_status write_plot(Trainer *tr, const char *path) {
                 .ylabel = tr->is_text ? "loss (nats per character)" : "loss (cross-entropy)",
                 .y2label = acc ? "test accuracy (%)" : NULL, .series = s, .nseries = ns};
   nn_status st = rt_plot_write(path, &pl);
-  free(v);
+  rt_free(v);
   return st;
 }
 

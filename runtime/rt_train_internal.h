@@ -40,8 +40,9 @@ typedef struct TrainOpts {
 } TrainOpts;
 
 /* Parses argv over the defaults of d's train block. Returns 0 to run, 2
- * after printing an error and the usage (bad flag), -1 after printing the
- * help (--help: exit 0). */
+ * after printing an error and the usage (bad flag), 1 after printing that
+ * memory ran out, -1 after printing the help (--help: exit 0). Free o with
+ * rt_train_opts_free whatever it returns. */
 int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o);
 void rt_train_opts_free(TrainOpts *o);
 /* The usage text with the train block's defaults. */
@@ -58,6 +59,14 @@ typedef struct HistRow {
   double train_loss, test_loss, test_acc, lr, seconds; /* NaN: not measured */
 } HistRow;
 
+/* The metrics so far: rows in order (rt_alloc'd, cap allocated). Zeroed is
+ * empty. */
+typedef struct History {
+  HistRow *rows;
+  int n;
+  size_t cap;
+} History;
+
 /* The result of an evaluation. */
 typedef struct EvalResult {
   double loss;            /* mean over the samples (text: over characters) */
@@ -66,6 +75,26 @@ typedef struct EvalResult {
   bool has_acc;           /* a predict function and class targets */
   bool interrupted;       /* a signal stopped it: the numbers are partial */
 } EvalResult;
+
+/* What a checkpoint's metadata says about the run that wrote it
+ * (rt_train_ckpt.c), each field checked on its own. */
+typedef struct ResumeMeta {
+  int64_t step;           /* "step": training steps taken (0 if absent) */
+  bool has_seed;
+  uint64_t seed;          /* "seed" */
+  bool has_position;      /* "epoch", "epoch_step", "pending_eval": written by this program */
+  int64_t epoch, pos;     /* epochs done; steps done in the current epoch */
+  bool pending_eval;      /* the evaluation of epoch `epoch` has not run */
+  int64_t batch, epochs;  /* "batch", "epochs" (of the run that wrote it): 0 if absent */
+  bool has_fingerprint;
+  uint64_t fingerprint;   /* "data_fingerprint" */
+  double elapsed;         /* seconds of training so far */
+  double epoch_loss_sum, int_loss_sum, last_epoch_loss;
+  int64_t epoch_loss_n, int_loss_n;
+  bool has_vocab;
+  rt_vocab vocab;         /* "vocab" (character models) */
+  History hist;           /* "history" (owned until rt_train_resume moves it) */
+} ResumeMeta;
 
 /* The whole training program's state. */
 typedef struct Trainer {
@@ -100,11 +129,11 @@ typedef struct Trainer {
   double step_time;       /* seconds inside training steps in this run */
   int64_t steps_run;      /* steps taken in this run */
   double lr_now;
-  HistRow *hist;
-  int nhist, caphist;
+  History hist;
   rt_progress prog;
   EvalResult last_eval;
   bool evaluated;
+  bool saved;             /* a checkpoint was written in this run */
 } Trainer;
 
 double rt_train_now(void);
@@ -118,13 +147,33 @@ double rt_unigram_bits(const int32_t *ids_train, size_t ntrain, const int32_t *i
 /* Samples n characters after the prompt and prints them to out. */
 nn_status rt_train_generate(Trainer *tr, int64_t n, double temperature, const char *prompt, FILE *out);
 /* Appends a row to the history. */
-nn_status rt_train_add_row(Trainer *tr, const HistRow *r);
+nn_status rt_hist_add(History *h, const HistRow *r);
+void rt_hist_free(History *h);
 /* The history as CSV (the metrics file's text; with_kind adds a first
  * column "e"/"s" for the checkpoint copy). rt_alloc'd. */
-char *rt_train_history_csv(const Trainer *tr, bool with_kind);
-/* Parses rt_train_history_csv(tr, true) back into tr's history. */
-nn_status rt_train_history_parse(Trainer *tr, const char *csv);
+char *rt_hist_csv(const History *h, bool with_kind);
+/* Parses rt_hist_csv(h, true) back into h, strictly: the header, then rows
+ * of a kind and 7 fields, each empty or a finite number, steps and epochs
+ * never decreasing. Errors are NN_ERR_FORMAT "WHAT: metadata 'history':
+ * ...". */
+nn_status rt_hist_parse(History *h, const char *csv, const char *what);
 /* Writes the metrics CSV and the plot when asked for. */
 nn_status rt_train_write_reports(Trainer *tr);
+
+/* Checkpoints (rt_train_ckpt.c). Writes tr's checkpoint to --checkpoint:
+ * the model and the program's metadata (position, losses, history, vocab). */
+nn_status rt_train_save(Trainer *tr);
+/* Reads every metadata field of a checkpoint read from `path`, each on its
+ * own (NN_ERR_FORMAT naming the field). */
+nn_status rt_train_read_meta(const rt_tensorset *ts, const char *path, ResumeMeta *r);
+void rt_resume_meta_free(ResumeMeta *r);
+/* Checks the fields against each other and against a run of `spe` steps
+ * per epoch with a metrics row every `log_every` steps; fills the position
+ * from the step when the program's fields are absent (a library save). */
+nn_status rt_train_check_position(ResumeMeta *r, const char *path, int64_t spe, int64_t log_every);
+/* Loads the checkpoint ts (from --resume) into tr's model, refusing
+ * non-finite parameters, and, unless --eval-only, checks and restores the
+ * position (batch, data fingerprint, seed, losses, history). */
+nn_status rt_train_resume(Trainer *tr, const rt_tensorset *ts, ResumeMeta *r);
 
 #endif

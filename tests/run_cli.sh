@@ -64,6 +64,10 @@ run two-inputs 2 "$nnc" check "$mlp" "$mlp" && has two-inputs "$err" 'more than 
 run bad-emit 2 "$nnc" --emit=frob "$mlp" && has bad-emit "$err" "unknown --emit kind 'frob'"
 run bad-color 2 "$nnc" --color=sometimes "$mlp" && has bad-color "$err" "--color takes auto, always or never"
 run bad-max-errors 2 "$nnc" -fmax-errors=many "$mlp" && has bad-max-errors "$err" 'bad value'
+for v in '' 0 abc 12Q -5 1.5 9999999999999999999999 8589934592G; do
+  run bad-max-tape-bytes 2 "$nnc" --max-tape-bytes="$v" "$mlp" && has bad-max-tape-bytes "$err" "--max-tape-bytes takes a size in bytes"
+done
+run max-tape-bytes-k 0 "$nnc" --emit=tape --max-tape-bytes=64K "$mlp" && has max-tape-bytes-k "$out" 'values saved by @loss.grad'
 run define-no-equals 2 "$nnc" check -D B "$mlp" && has define-no-equals "$err" "-D needs NAME=VALUE, not 'B'"
 run define-missing 2 "$nnc" check "$mlp" -D && has define-missing "$err" '-D needs NAME=VALUE'
 run o-missing 2 "$nnc" "$mlp" -o && has o-missing "$err" '-o needs a path'

@@ -160,6 +160,14 @@ static LLVMValueRef base_ptr(Gen *g, const Value *v) {
      * elementwise loops scalar. */
     return slot_ptr(g, vp->kind == ST_ARG ? vp->index : result_slot(g, vp->index));
   }
+  case ST_ROW: { /* row i - lo of the loop's stacked result */
+    const Inst *loop = vp->alias->def;
+    LLVMValueRef i = pm_get(&g->reg, loop->body->args[0]);
+    if (!i) die("backend: a tape row outside its loop");
+    LLVMValueRef row = LLVMBuildSub(g->b, LLVMBuildSExt(g->b, i, g->t_i64, ""), g_i64(g, loop->attr.i[0]), "");
+    LLVMValueRef off = LLVMBuildMul(g->b, row, g_i64(g, (int64_t)type_bytes(&r->ty)), "");
+    return LLVMBuildGEP2(g->b, g->t_i8, base_ptr(g, vp->alias), &off, 1, "");
+  }
   default:
     die("backend: value has no storage (%s)", v->name ? v->name : "unnamed");
   }
@@ -175,9 +183,9 @@ static LLVMValueRef load_elem(Gen *g, LLVMValueRef base, DType dt, LLVMValueRef 
   return v;
 }
 
-static void store_elem(Gen *g, LLVMValueRef base, DType dt, LLVMValueRef off, LLVMValueRef v) {
+static LLVMValueRef store_elem(Gen *g, LLVMValueRef base, DType dt, LLVMValueRef off, LLVMValueRef v) {
   if (dt == TY_BOOL) v = LLVMBuildZExt(g->b, v, g->t_i8, "");
-  LLVMBuildStore(g->b, v, elem_ptr(g, base, dt, off));
+  return LLVMBuildStore(g->b, v, elem_ptr(g, base, dt, off));
 }
 
 static bool same_storage(Gen *g, const Value *a, const Value *b) {
@@ -306,6 +314,95 @@ static LLVMValueRef view_offset(Gen *g, const Value *v) {
   return LLVMBuildMul(g->b, position(g, in->args[1], x->ty.dim[ax]), g_i64(g, xst[ax]), "");
 }
 
+/* ---- alias scopes of elementwise nests ------------------------------------------ */
+
+/* A node whose first operand is itself, followed by ops: LLVM makes such a
+ * node distinct, as alias domains and scopes must be. */
+static LLVMMetadataRef self_node(Gen *g, LLVMMetadataRef *ops, int n) {
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->ctx, NULL, 0);
+  LLVMMetadataRef all[4];
+  all[0] = tmp;
+  for (int i = 0; i < n; i++) all[i + 1] = ops[i];
+  LLVMMetadataRef node = LLVMMDNodeInContext2(g->ctx, all, (size_t)n + 1);
+  LLVMMetadataReplaceAllUsesWith(tmp, node);
+  return node;
+}
+
+/* The storage a value is read from or written to (a view reads its operand's). */
+static const Value *storage_root(Gen *g, const Value *v) {
+  if (is_view(g, v)) v = v->def->args[0];
+  return plan_root(g->plan, v);
+}
+
+static LLVMMetadataRef scope_for(Gen *g, const Value *root) {
+  LLVMMetadataRef s = pm_get(&g->scope_of, root);
+  if (s) return s;
+  if (!g->alias_domain) {
+    static const char name[] = "nnc buffers"; /* names it in --emit=llvm-ir */
+    LLVMMetadataRef str = LLVMMDStringInContext2(g->ctx, name, sizeof name - 1);
+    g->alias_domain = self_node(g, &str, 1);
+  }
+  s = self_node(g, &g->alias_domain, 1);
+  pm_put(&g->scope_of, root, s);
+  return s;
+}
+
+/* Start an elementwise nest that writes `outs` (the plan guarantees that
+ * nothing it reads at another element shares their storage, and that
+ * the same element is read before it is written). */
+static void acc_begin(Gen *g, const Value *const *outs, int n) {
+  g->acc.n = 0;
+  for (int i = 0; i < n && g->acc.n < 32; i++) {
+    const Value *r = plan_root(g->plan, outs[i]);
+    g->acc.roots[g->acc.n] = r;
+    g->acc.scopes[g->acc.n++] = scope_for(g, r);
+  }
+}
+static void acc_end(Gen *g) { g->acc.n = 0; }
+
+static void set_md(Gen *g, LLVMValueRef inst, const char *kind, LLVMMetadataRef *nodes, int n) {
+  if (!n) return;
+  unsigned id = LLVMGetMDKindIDInContext(g->ctx, kind, (unsigned)strlen(kind));
+  LLVMSetMetadata(inst, id, LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, nodes, (size_t)n)));
+}
+
+/* The buffer (-1: the workspace) and byte range that root's storage
+ * occupies (a tape row: its whole tape). */
+static void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi) {
+  const ValPlan *vp = plan_of(g->plan, root);
+  while (vp->kind == ST_ROW) {
+    root = plan_root(g->plan, vp->alias);
+    vp = plan_of(g->plan, root);
+  }
+  *buf = vp->kind == ST_WS ? -1 : vp->kind == ST_ARG ? vp->index : vp->kind == ST_RESULT ? result_slot(g, vp->index) : -2;
+  *lo = vp->kind == ST_WS ? vp->offset : 0;
+  *hi = *lo + type_bytes(&root->ty);
+}
+
+static bool may_overlap(Gen *g, const Value *a, const Value *b) {
+  int ba, bb;
+  size_t la, ha, lb, hb;
+  storage_range(g, a, &ba, &la, &ha);
+  storage_range(g, b, &bb, &lb, &hb);
+  return ba == -2 || bb == -2 || (ba == bb && la < hb && lb < ha);
+}
+
+/* A load from (or, with `store`, a store to) root's storage inside an
+ * elementwise nest: no alias with the nest's writes whose storage it does
+ * not share (a value read at the element being written may share it:
+ * in place, or stored over one that died earlier in the group). */
+static void acc_mark(Gen *g, LLVMValueRef inst, const Value *root, bool store) {
+  if (!g->acc.n || !LLVMIsAInstruction(inst)) return;
+  LLVMMetadataRef other[32];
+  int n = 0, self = -1;
+  for (int i = 0; i < g->acc.n; i++) {
+    if (g->acc.roots[i] == root) self = i;
+    else if (!may_overlap(g, g->acc.roots[i], root)) other[n++] = g->acc.scopes[i];
+  }
+  if (store && self >= 0) set_md(g, inst, "alias.scope", &g->acc.scopes[self], 1);
+  set_md(g, inst, "noalias", other, n);
+}
+
 /* Read a materialized value (or through a view) at the nest's position. */
 static LLVMValueRef leaf(Gen *g, const Value *v, Nest *n) {
   LLVMValueRef r = pm_get(&g->reg, v);
@@ -331,7 +428,9 @@ static LLVMValueRef leaf(Gen *g, const Value *v, Nest *n) {
     off = offset_of(g, n, st);
   }
   if (off0) off = LLVMBuildAdd(g->b, off, off0, "");
-  return load_elem(g, base, v->ty.dtype, off);
+  LLVMValueRef x = load_elem(g, base, v->ty.dtype, off);
+  if (g->acc.n) acc_mark(g, v->ty.dtype == TY_BOOL ? LLVMGetOperand(x, 0) : x, storage_root(g, v), false);
+  return x;
 }
 
 static LLVMValueRef fneg_or_ineg(Gen *g, LLVMValueRef x, DType dt) {
@@ -555,7 +654,11 @@ static void par_range(Gen *g, Inst *in, int64_t n, int64_t per, RangeBody body, 
   LLVMBuildRetVoid(g->b);
   /* back in the function: fill the context and run the task */
   LLVMValueRef keep_pool = saved.pool;
+  PtrMap scopes = g->scope_of; /* alias scopes are per module: keep what the task added */
+  LLVMMetadataRef domain = g->alias_domain;
   *g = saved;
+  g->scope_of = scopes;
+  g->alias_domain = domain;
   LLVMPositionBuilderAtEnd(g->b, here);
   LLVMValueRef cx = alloca_entry(g, ctx_t);
   LLVMValueRef pool_ptr = keep_pool;
@@ -633,8 +736,10 @@ static void elementwise_body(Gen *g, Inst *in, void *arg) {
     n.orig = ep->orig;
     memcpy(n.group_last, ep->group_last, sizeof n.group_last);
   }
+  acc_begin(g, &v, 1);
   LLVMValueRef x = compute_inst(g, in, &n);
-  store_elem(g, dst, v->ty.dtype, n.flat_idx, x);
+  acc_mark(g, store_elem(g, dst, v->ty.dtype, n.flat_idx, x), plan_root(g->plan, v), true);
+  acc_end(g);
   nest_end(g, &n);
 }
 
@@ -1186,6 +1291,7 @@ static void lower_for(Gen *g, Inst *in) {
   for (int k = 0; k < nc; k++) copy_value(g, in->res[k], y->args[k]);
   for (int k = nc; k < in->nres; k++) {
     const Value *row = y->args[k];
+    if (plan_of(g->plan, row)->kind == ST_ROW) continue; /* computed in its row */
     size_t rb = type_bytes(&row->ty);
     LLVMValueRef off = LLVMBuildMul(g->b, LLVMBuildSub(g->b, i64, g_i64(g, lo), ""), g_i64(g, (int64_t)rb), "");
     LLVMValueRef dst = LLVMBuildGEP2(g->b, g->t_i8, base_ptr(g, in->res[k]), &off, 1, "");
@@ -1289,12 +1395,17 @@ static void group_body(Gen *g, Inst *first, void *arg) {
     n.orig = ep->orig;
     memcpy(n.group_last, ep->group_last, sizeof n.group_last);
   }
+  const Value *outs[32];
+  int no = 0;
+  for (int i = 0; i < gg->pg->n && no < 32; i++) outs[no++] = gg->pg->m[i]->res[0];
+  acc_begin(g, outs, no);
   for (int i = 0; i < gg->pg->n; i++) {
     const Value *v = gg->pg->m[i]->res[0];
     LLVMValueRef x = compute_inst(g, gg->pg->m[i], &n);
-    store_elem(g, base_ptr(g, v), v->ty.dtype, n.flat_idx, x);
+    acc_mark(g, store_elem(g, base_ptr(g, v), v->ty.dtype, n.flat_idx, x), plan_root(g->plan, v), true);
     pm_put(&g->reg, v, x); /* later members read it from the register */
   }
+  acc_end(g);
   nest_end(g, &n);
   for (int i = 0; i < gg->pg->n; i++) pm_put(&g->reg, gg->pg->m[i]->res[0], NULL);
 }
@@ -1372,6 +1483,9 @@ LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
   g->plan = plan;
   g->nargs = f->body->nargs;
   pm_init(&g->reg, g->a);
+  pm_init(&g->scope_of, g->a); /* one alias domain for the function and its parts */
+  g->alias_domain = NULL;
+  g->acc.n = 0;
   LLVMValueRef fn = new_body_fn(g, name);
   int n = 0;
   for (Inst *in = f->body->first; in && n <= PART_ITEMS; in = in->next) n++;

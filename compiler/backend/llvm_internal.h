@@ -5,6 +5,7 @@
 #define NNC_LLVM_INTERNAL_H
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 
@@ -29,6 +30,16 @@ typedef struct Gen {
   PtrMap reg;        /* Value* -> LLVMValueRef: loop indices (i32 registers) */
   int nargs;         /* f's argument count (results follow in bufs) */
   LLVMValueRef range_lo, range_hi; /* the next nest's outer loop range (a parallel chunk) */
+  /* While an elementwise nest is emitted: the storage roots it writes and
+   * their alias scopes (loads from other storage and the other writes
+   * carry !noalias of them, so LLVM vectorizes without run-time checks). */
+  struct {
+    const Value *roots[32];
+    LLVMMetadataRef scopes[32];
+    int n;
+  } acc;
+  LLVMMetadataRef alias_domain;
+  PtrMap scope_of;   /* storage root Value* -> its alias scope (LLVMMetadataRef) */
 } Gen;
 
 /* A loop nest over an iteration space. With `flat`, one loop runs over

@@ -5,6 +5,7 @@
  * checks the documented buffer layout), loss_grad writes the gradients,
  * train_step learns, and objects used from two threads at once do not
  * disturb each other. */
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -201,10 +202,17 @@ static void check_seeds(const Lib *L) {
   CU_ASSERT(!same_params(L, c, sa));
   CU_ASSERT_EQUAL(A->init_params(c, 7), NN_OK); /* re-initialized: as if created with 7 */
   CU_ASSERT(same_params(L, c, sa));
-  for (int nt = -1; nt <= 3; nt += 2) {       /* the thread count does not matter */
+  for (int nt = 0; nt <= 3; nt += 3) {        /* the thread count does not matter */
     CU_ASSERT_EQUAL_FATAL(A->create_threads(&d, 7, nt), NN_OK);
     CU_ASSERT(same_params(L, d, sa));
     A->destroy(d);
+  }
+  /* a count outside 0..1024 is refused, *out NULL (-1 used to mean one per core) */
+  const int bad_nt[] = {-1, -1024, INT_MIN, 1025, INT_MAX};
+  for (size_t i = 0; i < sizeof bad_nt / sizeof bad_nt[0]; i++) {
+    d = (void *)&bad_nt;
+    FAILS(L, A->create_threads(&d, 7, bad_nt[i]), NN_ERR_ARG, "threads; expected 0 (one per core) to 1024");
+    CU_ASSERT_PTR_NULL(d);
   }
   /* every tensor initialized: finite, and a weight tensor not constant */
   const float *p = A->params(a);

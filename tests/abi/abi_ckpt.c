@@ -1,8 +1,9 @@
 /* abi_ckpt.c — checkpoints of a generated library (NAME_save / NAME_load):
  * a save and a load give back the object bit for bit (parameters,
  * optimizer state, step, seed); a truncated, corrupted or unfitting file is
- * refused with a clear status and leaves the object as it was; a failed
- * save leaves an existing checkpoint intact.
+ * refused with a clear status and leaves the object as it was (forged
+ * metadata names the field; a flipped data byte fails the checksum); a
+ * failed save leaves an existing checkpoint intact.
  *
  * The files are made by the library itself, then edited: bytes by hand,
  * tensors through the runtime's own safetensors reader and writer
@@ -82,7 +83,10 @@ static size_t header_end(const uint8_t *file) {
 static void check_file_contents(void *m, const char *path) {
   rt_tensorset ts;
   CU_ASSERT_EQUAL_FATAL(rt_st_read(path, &ts), NN_OK);
-  CU_ASSERT_STRING_EQUAL(rt_ts_meta(&ts, "format"), "nnc-checkpoint-1");
+  CU_ASSERT_STRING_EQUAL(rt_ts_meta(&ts, "format"), "nnc-checkpoint-2");
+  char crc[16];
+  snprintf(crc, sizeof crc, "%08x", (unsigned)ts.data_crc32);
+  CU_ASSERT(rt_ts_meta(&ts, "data_crc32") && !strcmp(rt_ts_meta(&ts, "data_crc32"), crc));
   CU_ASSERT_STRING_EQUAL(rt_ts_meta(&ts, "model"), L->prefix);
   CU_ASSERT_STRING_EQUAL(rt_ts_meta(&ts, "step"), "3");
   CU_ASSERT_STRING_EQUAL(rt_ts_meta(&ts, "seed"), "31");
@@ -409,8 +413,13 @@ static void test_params_only(void) {
   for (int i = 0; i < ts.n && n < 64; i++)
     if (!strchr(ts.t[i].name, '.')) kept[n++] = ts.t[i]; /* the moments are NAME.m */
   CU_ASSERT_EQUAL(n, (int)L->nparams);
-  CU_ASSERT_EQUAL_FATAL(rt_st_write(path, kept, n, (const char *const *)ts.meta_key,
-                                    (const char *const *)ts.meta_val, ts.nmeta), NN_OK);
+  /* as another tool would write them: no format, no checksum */
+  const char *mk[64], *mv[64];
+  int nm = 0;
+  for (int i = 0; i < ts.nmeta && nm < 64; i++)
+    if (strcmp(ts.meta_key[i], "format") && strcmp(ts.meta_key[i], "data_crc32"))
+      mk[nm] = ts.meta_key[i], mv[nm++] = ts.meta_val[i];
+  CU_ASSERT_EQUAL_FATAL(rt_st_write(path, kept, n, mk, mv, nm), NN_OK);
   rt_ts_free(&ts);
   CU_ASSERT_EQUAL(L->api.load(m, path), NN_OK);
   uint8_t *want = snapshot(L, src);
@@ -433,6 +442,125 @@ static void test_params_only(void) {
   L->api.destroy(m);
 }
 
+/* ---- metadata and the checksum ---------------------------------------------------------- */
+
+/* `ts` written to path with metadata `key` set to `val` (NULL: removed), the
+ * tensors as they are (so data_crc32 still fits them unless it is the key). */
+static nn_status write_meta(const rt_tensorset *ts, const char *key, const char *val, const char *path) {
+  const char *k[64], *v[64];
+  int n = 0;
+  bool done = false;
+  for (int i = 0; i < ts->nmeta && n < 63; i++) {
+    if (!strcmp(ts->meta_key[i], key)) {
+      done = true;
+      if (!val) continue;
+      k[n] = key, v[n++] = val;
+    } else {
+      k[n] = ts->meta_key[i], v[n++] = ts->meta_val[i];
+    }
+  }
+  if (!done && val) k[n] = key, v[n++] = val;
+  return rt_st_write(path, ts->t, ts->n, k, v, n);
+}
+
+typedef struct MetaCase {
+  const char *key, *val; /* val NULL: the key removed */
+  const char *why;       /* in last_error(); NULL: the file loads */
+} MetaCase;
+
+static const MetaCase meta_cases[] = {
+    {"step", "-1", "metadata 'step': expected an integer 0..2147483646, found '-1'"},
+    {"step", "abc", "metadata 'step'"},
+    {"step", "", "metadata 'step'"},
+    {"step", "1e3", "metadata 'step'"},
+    {"step", " 5", "metadata 'step'"},
+    {"step", "+5", "metadata 'step'"},
+    {"step", "0x10", "metadata 'step'"},
+    {"step", "2147483647", "metadata 'step'"},
+    {"step", "18446744073709551616", "metadata 'step'"},
+    {"step", "2147483646", NULL},
+    {"seed", "-1", "metadata 'seed': expected an integer 0..18446744073709551615, found '-1'"},
+    {"seed", "12a", "metadata 'seed'"},
+    {"seed", "18446744073709551616", "metadata 'seed'"},
+    {"seed", "18446744073709551615", NULL},
+    {"format", "nnc-checkpoint-9", "metadata 'format': expected nnc-checkpoint-2 (or nnc-checkpoint-1), found 'nnc-checkpoint-9'"},
+    {"format", NULL, NULL}, /* another tool's file: no format, the checksum still checked */
+    {"data_crc32", "00000000", "corrupted: the tensor data has CRC-32"},
+    {"data_crc32", "xyz", "metadata 'data_crc32': expected 8 hex digits, found 'xyz'"},
+    {"data_crc32", "123456789", "metadata 'data_crc32'"},
+    {"data_crc32", NULL, "metadata 'data_crc32' is missing"},
+};
+
+/* Every library metadata field forged: refused with NN_ERR_FORMAT naming the
+ * field, the object untouched; a flipped data byte is refused by the
+ * checksum; an old (format 1) checkpoint without one still loads. */
+static void test_metadata(void) {
+  char good[600], path[600], ref[600];
+  tmp_path(good, sizeof good, "meta-good.safetensors");
+  tmp_path(path, sizeof path, "meta.safetensors");
+  tmp_path(ref, sizeof ref, "meta-ref.safetensors");
+  void *src = trained(111, 2), *m = trained(112, 1);
+  CU_ASSERT_EQUAL_FATAL(L->api.save(src, good), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(L->api.save(m, ref), NN_OK);
+  rt_tensorset ts;
+  CU_ASSERT_EQUAL_FATAL(rt_st_read(good, &ts), NN_OK);
+  for (size_t i = 0; i < sizeof meta_cases / sizeof meta_cases[0]; i++) {
+    const MetaCase *c = &meta_cases[i];
+    CU_ASSERT_EQUAL_FATAL(write_meta(&ts, c->key, c->val, path), NN_OK);
+    char what[160];
+    snprintf(what, sizeof what, "metadata %s = '%s'", c->key, c->val ? c->val : "(none)");
+    if (c->why) {
+      expect_failure(L, L->api.load(m, path), NN_ERR_FORMAT, c->why, what, __LINE__);
+      CU_ASSERT(state_is(m, ref));
+    } else {
+      nn_status s = L->api.load(m, path);
+      if (s) fprintf(stderr, "\n  %s: %s", what, L->api.last_error());
+      CU_ASSERT_EQUAL(s, NN_OK);
+      CU_ASSERT_EQUAL_FATAL(L->api.load(m, ref), NN_OK);
+    }
+  }
+  /* a checkpoint at the step limit loads, and refuses to count further */
+  CU_ASSERT_EQUAL_FATAL(write_meta(&ts, "step", "2147483646", path), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(L->api.load(m, path), NN_OK);
+  float *x = malloc(L->nx * sizeof *x), loss;
+  int32_t *y = malloc(L->ny * sizeof *y);
+  make_batch(L, 5, x, y);
+  FAILS(L, L->api.train_step(m, x, y, &loss), NN_ERR_RANGE, "step counter is at its limit");
+  free(x);
+  free(y);
+  /* one flipped bit in the data region, anywhere: refused */
+  size_t size;
+  uint8_t *bytes = read_file(good, &size);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+  size_t hdr = header_end(bytes);
+  CU_ASSERT_EQUAL_FATAL(L->api.load(m, ref), NN_OK);
+  int bad = 0;
+  for (size_t pos = hdr; pos < size; pos += (size - hdr) / 97 + 1) {
+    bytes[pos] ^= (uint8_t)(1u << (pos % 8));
+    CU_ASSERT(write_file(path, bytes, size));
+    nn_status s = L->api.load(m, path);
+    if ((s != NN_ERR_FORMAT || !contains(L->api.last_error(), "corrupted")) && bad++ < 3)
+      fprintf(stderr, "\n  bit flipped at byte %zu: status %d \"%s\"", pos, s, L->api.last_error());
+    bytes[pos] ^= (uint8_t)(1u << (pos % 8));
+  }
+  CU_ASSERT_EQUAL(bad, 0);
+  CU_ASSERT(state_is(m, ref));
+  free(bytes);
+  /* an nnc-checkpoint-1 file (no checksum) loads, unchecked */
+  CU_ASSERT_EQUAL_FATAL(write_meta(&ts, "data_crc32", NULL, path), NN_OK);
+  rt_tensorset old;
+  CU_ASSERT_EQUAL_FATAL(rt_st_read(path, &old), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(write_meta(&old, "format", "nnc-checkpoint-1", path), NN_OK);
+  rt_ts_free(&old);
+  CU_ASSERT_EQUAL(L->api.load(m, path), NN_OK);
+  uint8_t *want = snapshot(L, src);
+  CU_ASSERT(same_params(L, m, want));
+  free(want);
+  rt_ts_free(&ts);
+  L->api.destroy(src);
+  L->api.destroy(m);
+}
+
 /* ---- failed saves and loads ------------------------------------------------------------------ */
 
 static void test_save_errors(void) {
@@ -447,6 +575,21 @@ static void test_save_errors(void) {
   FAILS(L, L->api.load(m1, path), NN_ERR_IO, "a-directory");
   CU_ASSERT(no_temporaries());
   rmdir(path);
+  /* a named pipe (without a writer, opening it used to wait forever: the
+   * alarm makes that a failure) and a device are refused at once */
+  tmp_path(path, sizeof path, "a-fifo");
+  CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+  alarm(60);
+  FAILS(L, L->api.load(m1, path), NN_ERR_IO, "a-fifo: cannot read a named pipe (FIFO); expected a regular file");
+  FAILS(L, L->api.load(m1, "/dev/zero"), NN_ERR_IO, "/dev/zero: cannot read a character device");
+  alarm(0);
+  /* save never replaces what is not a regular file (the rename would put a
+   * regular file in the FIFO's place, or, as root, in /dev/null's) */
+  FAILS(L, L->api.save(m1, path), NN_ERR_IO, "a-fifo: is a named pipe (FIFO); expected a regular file to replace");
+  struct stat fst;
+  CU_ASSERT(stat(path, &fst) == 0 && S_ISFIFO(fst.st_mode));
+  CU_ASSERT(no_temporaries());
+  unlink(path);
   /* an existing checkpoint survives a save that fails: its temporary cannot
    * be created (a directory has its name, see rt_io.h)... */
   tmp_path(keep, sizeof keep, "keep.safetensors");
@@ -483,5 +626,6 @@ const UnitTest abi_ckpt_tests[] = {{"save and load round trip", test_roundtrip},
                                    {"every header byte", test_header_bytes},
                                    {"files that do not fit", test_mismatch},
                                    {"parameters without optimizer state", test_params_only},
+                                   {"forged metadata, flipped data bytes", test_metadata},
                                    {"failed saves and loads", test_save_errors},
                                    {0, 0}};

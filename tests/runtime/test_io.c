@@ -4,7 +4,8 @@
  * Besides round trips and hand-made files with known byte layouts, every
  * reader is run on: a missing file, an empty file, every truncation of a
  * valid file, absurd sizes (which must fail without allocating them),
- * random garbage, mutated valid files, a pipe, and failing allocations
+ * random garbage, mutated valid files, a named pipe and devices (refused
+ * at once: only regular files are read), and failing allocations
  * (the k-th allocation fails for every k; the read must fail with
  * NN_ERR_NOMEM or succeed, and free everything). Run it under ASan.
  *
@@ -24,10 +25,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "alloc_hook.h"
 #include "tmpdir.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -108,62 +111,6 @@ static void expect_ok(nn_status got, int line) {
     printf("\n    line %d: status %d: %s\n", line, (int)got, rt_last_error());
   CU_assertImplementation(got == NN_OK, (unsigned)line, "NN_OK", __FILE__, "",
                           CU_FALSE);
-}
-
-/* ---- the allocation hook ------------------------------------------------- */
-
-static struct {
-  long n;          /* allocations attempted */
-  long fail_at;    /* index of the allocation to fail; -1 for none */
-  long live;       /* allocated and not yet freed */
-  size_t max_size; /* largest size requested */
-} H;
-
-static void *hook_alloc(size_t size, size_t align, void *ud) {
-  (void)ud;
-  if (size > H.max_size) H.max_size = size;
-  if (H.n++ == H.fail_at) return NULL;
-  size_t s = (size + align - 1) / align * align;
-  void *p = aligned_alloc(align, s ? s : align);
-  if (p) H.live++;
-  return p;
-}
-static void hook_free(void *p, void *ud) {
-  (void)ud;
-  H.live--;
-  free(p);
-}
-static void hook_on(long fail_at) {
-  H.n = 0;
-  H.fail_at = fail_at;
-  H.live = 0;
-  H.max_size = 0;
-  rt_set_alloc_hook(hook_alloc, hook_free, NULL);
-}
-static void hook_off(void) { rt_set_alloc_hook(NULL, NULL, NULL); }
-
-/* Runs fn(path) with the k-th allocation failing, for k = 0, 1, ... until it
- * succeeds. Each run must give NN_OK or NN_ERR_NOMEM and free everything; a
- * success must not have swallowed a failed allocation. */
-static void alloc_fail_loop(const char *what, nn_status (*fn)(const char *),
-                            const char *path) {
-  long k;
-  for (k = 0; k < 100000; k++) {
-    hook_on(k);
-    nn_status s = fn(path);
-    long live = H.live, n = H.n;
-    hook_off();
-    if ((s != NN_OK && s != NN_ERR_NOMEM) || live != 0 || (s == NN_OK && n > k))
-      printf("\n    %s, allocation %ld failing: status %d (%s), %ld blocks "
-             "leaked, %ld allocations\n", what, k, (int)s, rt_last_error(),
-             live, n);
-    CU_ASSERT(s == NN_OK || s == NN_ERR_NOMEM);
-    CU_ASSERT_EQUAL(live, 0);
-    if (s != NN_OK) continue;
-    CU_ASSERT(n <= k);
-    break;
-  }
-  CU_ASSERT(k >= 1); /* the reader allocated something */
 }
 
 /* ---- reader wrappers: read, check the result is consistent, free ---------- */
@@ -257,32 +204,57 @@ static void mutation_loop(const char *what, const uint8_t *full, size_t n,
   free(b);
 }
 
-/* Feeds bytes to fn through a named pipe, so the file size is unknown. */
-static nn_status via_fifo(const void *p, size_t n, nn_status (*fn)(const char *)) {
-  const char *fp = tp("fifo");
-  unlink(fp);
-  CU_ASSERT_FATAL(mkfifo(fp, 0600) == 0);
-  fflush(stdout);
-  pid_t pid = fork();
-  CU_ASSERT_FATAL(pid >= 0);
-  if (pid == 0) {
-    signal(SIGPIPE, SIG_DFL);
-    int fd = open(fp, O_WRONLY);
-    for (size_t at = 0; fd >= 0 && at < n;) {
-      ssize_t w = write(fd, (const uint8_t *)p + at, n - at);
-      if (w <= 0) break;
-      at += (size_t)w;
-    }
-    _exit(0);
-  }
-  nn_status s = fn(fp);
-  int st;
-  waitpid(pid, &st, 0);
-  unlink(fp);
-  return s;
-}
 
 /* ---- dtypes and tensors --------------------------------------------------- */
+
+/* rt_realloc and rt_grow: contents kept, failures leave the block alone. */
+static void test_grow(void) {
+  size_t cap = 0;
+  int *a = rt_grow(NULL, &cap, 3, sizeof *a);
+  CU_ASSERT_FATAL(a != NULL);
+  CU_ASSERT(cap >= 16);
+  for (int i = 0; i < 16; i++) a[i] = i;
+  size_t old = cap;
+  CU_ASSERT(rt_grow(a, &cap, old, sizeof *a) == a && cap == old); /* room enough */
+  int *b = rt_grow(a, &cap, old + 1, sizeof *a);
+  CU_ASSERT_FATAL(b != NULL);
+  CU_ASSERT(cap >= 2 * old);
+  bool kept = true;
+  for (int i = 0; i < 16; i++) kept &= b[i] == i;
+  CU_ASSERT(kept);
+  hook_on(0); /* the next allocation fails: b and cap stay */
+  size_t c2 = cap;
+  CU_ASSERT(rt_grow(b, &c2, cap + 1, sizeof *b) == NULL && c2 == cap);
+  hook_off();
+  CU_ASSERT(b[15] == 15);
+  c2 = cap;
+  CU_ASSERT(rt_grow(b, &c2, SIZE_MAX / 2, sizeof *b) == NULL && c2 == cap); /* overflows */
+  CU_ASSERT(strstr(rt_last_error(), "overflows") != NULL);
+  char *r = rt_realloc(b, 16 * sizeof *b, 8);
+  CU_ASSERT_FATAL(r != NULL);
+  CU_ASSERT(((int *)(void *)r)[1] == 1);
+  rt_free(r);
+}
+
+/* rt_parse_*: decimal digits only, in range. */
+static void test_parse_numbers(void) {
+  int64_t i = 7;
+  uint64_t u = 7;
+  double d = 7;
+  CU_ASSERT(rt_parse_i64("-12", -20, 20, &i) && i == -12);
+  CU_ASSERT(rt_parse_i64("-9223372036854775808", INT64_MIN, 0, &i) && i == INT64_MIN);
+  CU_ASSERT(rt_parse_i64("9223372036854775807", 0, INT64_MAX, &i) && i == INT64_MAX);
+  const char *bad_i[] = {"", "-", " 1", "1 ", "+1", "0x1", "1e3", "9223372036854775808", "--1", "21", NULL};
+  for (int k = 0; bad_i[k]; k++) CU_ASSERT(!rt_parse_i64(bad_i[k], -20, 20, &i));
+  CU_ASSERT(i == INT64_MAX); /* untouched by the failures */
+  CU_ASSERT(rt_parse_u64("18446744073709551615", UINT64_MAX, &u) && u == UINT64_MAX);
+  CU_ASSERT(!rt_parse_u64("18446744073709551616", UINT64_MAX, &u) && !rt_parse_u64("-0", UINT64_MAX, &u));
+  CU_ASSERT(!rt_parse_u64("11", 10, &u) && u == UINT64_MAX);
+  CU_ASSERT(rt_parse_f64("-1.5e-3", &d) && d == -1.5e-3);
+  CU_ASSERT(rt_parse_f64("0.12345678901234567", &d));
+  const char *bad_f[] = {"", " 1", "1 ", "nan", "inf", "-inf", "0x1p3", "1e400", "1,5", "1e", NULL};
+  for (int k = 0; bad_f[k]; k++) CU_ASSERT(!rt_parse_f64(bad_f[k], &d));
+}
 
 static void test_dtypes_tensors(void) {
   static const char *names[] = {"f32", "f64", "i32", "i64", "u8", "i8", "i16", "bool"};
@@ -543,25 +515,6 @@ static void test_npy_robust(void) {
   truncation_loop("npy", full, n, do_npy, tp("trunc.npy"));
   mutation_loop("npy", full, n, do_npy, tp("mut.npy"), 400);
   alloc_fail_loop("npy", do_npy, path);
-  /* Through a pipe: good, truncated, trailing. */
-  EXPECT_OK(via_fifo(full, n, do_npy));
-  EXPECT_ERR(via_fifo(full, n - 1, do_npy), NN_ERR_FORMAT, "fifo", "needs 24 bytes, found 23");
-  uint8_t *more = malloc(n + 1);
-  memcpy(more, full, n);
-  more[n] = 0;
-  EXPECT_ERR(via_fifo(more, n + 1, do_npy), NN_ERR_FORMAT, "fifo", "trailing");
-  free(more);
-  /* A pipe claiming 2^40 bytes: the buffer grows with the data, so this
-   * fails after 8 bytes instead of allocating a terabyte. */
-  uint8_t buf[256];
-  uint64_t eight = 0;
-  size_t hn = make_npy(buf, 1, "{'descr': '|u1', 'fortran_order': False, "
-                       "'shape': (1099511627776,), }", &eight, 8);
-  hook_on(-1);
-  EXPECT_ERR(via_fifo(buf, hn, do_npy), NN_ERR_FORMAT, "fifo",
-             "needs 1099511627776 bytes, found 8");
-  CU_ASSERT(H.max_size <= (1u << 20) && H.live == 0);
-  hook_off();
   free(full);
 }
 
@@ -756,21 +709,6 @@ static void test_st_handmade(void) {
   memcpy(want + 8, want_json, 79);
   memcpy(want + 87, " \x02\x01\xff\xff", 5);
   CU_ASSERT(file_equals(path, want, sizeof want));
-
-  /* Same through a pipe. */
-  EXPECT_OK(via_fifo(buf, n, do_st));
-  EXPECT_ERR(via_fifo(buf, n - 1, do_st), NN_ERR_FORMAT, "fifo", "needs 8 bytes, found 7");
-  buf[n] = 9;
-  EXPECT_ERR(via_fifo(buf, n + 1, do_st), NN_ERR_FORMAT, "fifo", "trailing");
-  /* A pipe claiming 2^40 bytes fails without allocating them. */
-  uint64_t eight = 0;
-  n = make_st(buf, "{\"a\":{\"dtype\":\"U8\",\"shape\":[1099511627776],"
-              "\"data_offsets\":[0,1099511627776]}}", &eight, 8);
-  hook_on(-1);
-  EXPECT_ERR(via_fifo(buf, n, do_st), NN_ERR_FORMAT, "fifo",
-             "tensor 'a' needs 1099511627776 bytes, found 8");
-  CU_ASSERT(H.max_size <= (1u << 20) && H.live == 0);
-  hook_off();
 }
 
 static void test_st_malformed(void) {
@@ -884,6 +822,53 @@ static nn_status write_st_global(const char *path) {
 }
 static nn_status write_npy_global(const char *path) { return rt_npy_write(path, g_t); }
 
+/* A pid that no longer exists: a child that has exited and been reaped. */
+static pid_t dead_pid(void) {
+  fflush(stdout);
+  pid_t pid = fork();
+  CU_ASSERT_FATAL(pid >= 0);
+  if (pid == 0) _exit(0);
+  waitpid(pid, NULL, 0);
+  return pid;
+}
+
+/* A write removes the temporaries of the same path that dead processes
+ * left (a kill during a save), and nothing else. */
+static void test_stale_temporaries(void) {
+  float v[2] = {1, 2};
+  rt_tensor t = {.name = "v", .dtype = RT_F32, .rank = 1, .shape = {2}, .data = v, .nbytes = sizeof v,
+                 .borrowed = true};
+  char dead[64], live[64], init[64], other[64], dir[64];
+  pid_t d = dead_pid();
+  snprintf(dead, sizeof dead, "s.st.tmp.%ld", (long)d);
+  snprintf(live, sizeof live, "s.st.tmp.%ld", (long)getppid()); /* alive (kill may say EPERM) */
+  snprintf(other, sizeof other, "t.st.tmp.%ld", (long)d);          /* another path's */
+  snprintf(dir, sizeof dir, "s.st.tmp.%ld", (long)dead_pid());     /* a directory */
+  snprintf(init, sizeof init, "s.st.tmp.1"); /* init: always alive */
+  const char *keep[] = {live, other, init, "s.st.tmp.12x", "s.st.tmp.", "xs.st.tmp.99999999", "s.st.tmp.0"};
+  write_bytes(tp(dead), "stale", 5);
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) write_bytes(tp(keep[i]), "keep", 4);
+  CU_ASSERT_FATAL(mkdir(tp(dir), 0700) == 0);
+  EXPECT_OK(rt_st_write(tp("s.st"), &t, 1, NULL, NULL, 0));
+  struct stat st;
+  CU_ASSERT(stat(tp(dead), &st) != 0 && errno == ENOENT);
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    bool kept = stat(tp(keep[i]), &st) == 0;
+    if (!kept) printf("\n    %s was removed\n", keep[i]);
+    CU_ASSERT(kept);
+    unlink(tp(keep[i]));
+  }
+  CU_ASSERT(stat(tp(dir), &st) == 0 && S_ISDIR(st.st_mode));
+  rmdir(tp(dir));
+  /* the same for every atomic writer, e.g. .npy */
+  snprintf(dead, sizeof dead, "n.npy.tmp.%ld", (long)dead_pid());
+  write_bytes(tp(dead), "stale", 5);
+  EXPECT_OK(rt_npy_write(tp("n.npy"), &t));
+  CU_ASSERT(stat(tp(dead), &st) != 0);
+  unlink(tp("n.npy"));
+  unlink(tp("s.st"));
+}
+
 static void test_atomic(void) {
   /* Missing directory: NN_ERR_IO, nothing created. */
   int before = count_entries("");
@@ -964,7 +949,7 @@ static void test_atomic(void) {
   CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
   const char *adir = tp("adir");
   CU_ASSERT_FATAL(mkdir(adir, 0700) == 0);
-  EXPECT_ERR(rt_npy_write(adir, &st_small), NN_ERR_IO, adir, "cannot rename");
+  EXPECT_ERR(rt_npy_write(adir, &st_small), NN_ERR_IO, adir, "is a directory; expected a regular file to replace");
   CU_ASSERT(stat(adir, &st) == 0 && S_ISDIR(st.st_mode));
   CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
   rmdir(adir);
@@ -1110,11 +1095,6 @@ static void test_idx(void) {
     CU_ASSERT(H.max_size <= (1u << 20) && H.live == 0);
     hook_off();
   }
-  hook_on(-1);
-  EXPECT_ERR(via_fifo(huge, sizeof huge, do_idx), NN_ERR_FORMAT, "fifo",
-             "expected 2147483648 bytes, found 12");
-  CU_ASSERT(H.max_size <= (1u << 20) && H.live == 0);
-  hook_off();
 
   /* A valid file: truncations, a corrupt gzip stream, allocation failure,
    * mutations. */
@@ -1261,8 +1241,7 @@ static void test_csv(void) {
     CU_ASSERT(x.data == NULL && y.data == NULL);
   }
 
-  /* A bigger file through a pipe (read in growing chunks), and allocation
-   * failure. */
+  /* A bigger file, and allocation failure. */
   size_t cap = 1 << 16, len = 0;
   char *big = malloc(cap);
   len += (size_t)snprintf(big, cap, "f0,f1,f2,y\n");
@@ -1274,10 +1253,127 @@ static void test_csv(void) {
             ((int32_t *)y.data)[1999] == 9);
   rt_tensor_free(&x);
   rt_tensor_free(&y);
-  EXPECT_OK(via_fifo(big, len, do_csv));
   free(big);
   write_bytes(path, a, strlen(a));
   alloc_fail_loop("csv", do_csv, path);
+}
+
+/* ---- files that are not regular files ------------------------------------------------- */
+
+static nn_status do_read_all(const char *path) {
+  uint8_t *b;
+  size_t n;
+  nn_status s = rt_file_read_all(path, 1 << 20, &b, &n);
+  if (s == NN_OK) rt_free(b);
+  return s;
+}
+
+/* Every reader refuses a named pipe (with or without a writer), a device
+ * and a directory at once, naming the file, and reads through a symlink to
+ * a regular file. Before, a FIFO without a writer blocked in open() forever
+ * and /dev/zero was read up to the size limit: the alarm turns a hang into
+ * a failure. */
+static void test_not_regular(void) {
+  static const struct {
+    const char *name;
+    nn_status (*fn)(const char *);
+  } readers[] = {{"npy", do_npy}, {"safetensors", do_st}, {"idx", do_idx}, {"csv", do_csv},
+                 {"text", do_text}, {"whole file", do_read_all}};
+  const char *fifo = tp("a.fifo");
+  unlink(fifo);
+  CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+  alarm(60);
+  for (size_t r = 0; r < sizeof readers / sizeof readers[0]; r++) {
+    hook_on(-1);
+    EXPECT_ERR(readers[r].fn(fifo), NN_ERR_IO, fifo, "cannot read a named pipe (FIFO); expected a regular file");
+    EXPECT_ERR(readers[r].fn("/dev/zero"), NN_ERR_IO, "/dev/zero", "a character device; expected a regular file");
+    EXPECT_ERR(readers[r].fn("/dev/null"), NN_ERR_IO, "/dev/null", "a character device");
+    EXPECT_ERR(readers[r].fn(tmp_dir), NN_ERR_IO, tmp_dir, "cannot read a directory");
+    CU_ASSERT(H.n == 0); /* refused before anything was allocated */
+    hook_off();
+  }
+  /* a FIFO whose writer is waiting, with data: refused all the same */
+  fflush(stdout);
+  pid_t pid = fork();
+  CU_ASSERT_FATAL(pid >= 0);
+  if (pid == 0) {
+    int fd = open(fifo, O_WRONLY);
+    if (fd >= 0 && write(fd, "1,2\n", 4) == 4) pause();
+    _exit(0);
+  }
+  EXPECT_ERR(do_csv(fifo), NN_ERR_IO, fifo, "named pipe");
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  /* a symlink to a regular file is a regular file */
+  write_bytes(tp("real.csv"), "1,2\n3,4\n", 8);
+  unlink(tp("link.csv"));
+  CU_ASSERT_FATAL(symlink(tp("real.csv"), tp("link.csv")) == 0);
+  EXPECT_OK(do_csv(tp("link.csv")));
+  alarm(0);
+  unlink(fifo);
+}
+
+/* Writers never replace what is not a regular file: the rename would put
+ * a regular file in place of a FIFO or a device (as root, of /dev/null),
+ * and fail late over a directory. rt_atomic_check finds it (and a missing
+ * directory) before anything is written; rt_path_same knows one file by
+ * two names. */
+static int16_t g_small[3] = {1, 2, 3};
+static const rt_tensor g_small_t = {.name = "s", .dtype = RT_I16, .rank = 1, .shape = {3}, .data = g_small,
+                                    .nbytes = sizeof g_small, .borrowed = true};
+static nn_status write_npy_small(const char *p) { return rt_npy_write(p, &g_small_t); }
+static nn_status write_st_small(const char *p) { return rt_st_write(p, &g_small_t, 1, NULL, NULL, 0); }
+
+static void test_write_not_regular(void) {
+  nn_status (*writers[])(const char *) = {write_npy_small, write_st_small, rt_atomic_check};
+  char fifo[1200], dir[1200], dev[1200], f[1200];
+  snprintf(fifo, sizeof fifo, "%s", tp("out.fifo"));
+  snprintf(dir, sizeof dir, "%s", tp("out.dir"));
+  snprintf(dev, sizeof dev, "%s", tp("out.null"));
+  snprintf(f, sizeof f, "%s", tp("out.txt"));
+  unlink(fifo);
+  CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+  CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+  /* a copy of /dev/null in the scratch directory: replacing it harms nothing */
+  bool have_dev = mknod(dev, S_IFCHR | 0600, makedev(1, 3)) == 0;
+  if (!have_dev) printf("\n  (no device node: mknod needs root; the device case is skipped)\n");
+  struct stat st;
+  for (size_t w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+    EXPECT_ERR(writers[w](fifo), NN_ERR_IO, fifo, "is a named pipe (FIFO); expected a regular file to replace");
+    CU_ASSERT(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+    EXPECT_ERR(writers[w](dir), NN_ERR_IO, dir, "is a directory");
+    CU_ASSERT(stat(dir, &st) == 0 && S_ISDIR(st.st_mode));
+    if (have_dev) {
+      EXPECT_ERR(writers[w](dev), NN_ERR_IO, dev, "is a character device");
+      CU_ASSERT(stat(dev, &st) == 0 && S_ISCHR(st.st_mode));
+    }
+    EXPECT_ERR(writers[w](tp("no-such-dir/x")), NN_ERR_IO, "no-such-dir/x", "cannot create the temporary file");
+  }
+  CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
+  /* rt_atomic_check on a new name or a regular file: OK, nothing changed */
+  unlink(f);
+  EXPECT_OK(rt_atomic_check(f));
+  CU_ASSERT(stat(f, &st) != 0);
+  write_bytes(f, "kept", 4);
+  EXPECT_OK(rt_atomic_check(f));
+  CU_ASSERT(file_equals(f, "kept", 4));
+  CU_ASSERT_EQUAL(count_entries(".tmp."), 0);
+  /* one file, several names */
+  char a[1200], b[1200], c[1200];
+  snprintf(a, sizeof a, "%s/new.csv", tmp_dir);
+  snprintf(b, sizeof b, "%s/./new.csv", tmp_dir);
+  snprintf(c, sizeof c, "%s/out.dir/../new.csv", tmp_dir);
+  CU_ASSERT(rt_path_same(a, b) && rt_path_same(a, c)); /* neither exists */
+  CU_ASSERT(!rt_path_same(a, f));
+  unlink(tp("hard.txt"));
+  CU_ASSERT_FATAL(link(f, tp("hard.txt")) == 0);
+  CU_ASSERT(rt_path_same(f, tp("hard.txt")));
+  CU_ASSERT(!rt_path_same(f, tp("new.csv")) && !rt_path_same(tp("no-such-dir/a"), tp("no-such-dir/a/.")));
+  unlink(tp("hard.txt"));
+  unlink(f);
+  unlink(fifo);
+  unlink(dev);
+  rmdir(dir);
 }
 
 /* ---- text and vocabularies ------------------------------------------------------ */
@@ -1367,7 +1463,7 @@ static void test_hostile(void) {
   write_bytes(empty, "", 0);
   for (size_t r = 0; r < sizeof readers / sizeof readers[0]; r++) {
     EXPECT_ERR(readers[r].fn(missing), NN_ERR_IO, missing, strerror(ENOENT));
-    EXPECT_ERR(readers[r].fn(tmp_dir), NN_ERR_IO, tmp_dir, strerror(EISDIR));
+    EXPECT_ERR(readers[r].fn(tmp_dir), NN_ERR_IO, tmp_dir, "cannot read a directory");
     EXPECT_ERR(readers[r].fn(empty), NN_ERR_FORMAT, empty, NULL);
   }
   /* Random garbage, raw and behind each format's magic. The binary formats
@@ -1418,6 +1514,11 @@ int main(void) {
   snprintf(templ, sizeof templ, "%s/nnc_test_io.XXXXXX", base && *base ? base : "/tmp");
   if (!tmp_make(templ)) return 2;
   static const UnitTest tests[] = {
+      {"grow and realloc", test_grow},
+      {"strict numbers", test_parse_numbers},
+      {"pipes, devices and directories refused", test_not_regular},
+      {"writers replace only regular files", test_write_not_regular},
+      {"stale temporaries removed", test_stale_temporaries},
       {"dtypes and tensors", test_dtypes_tensors},
       {"npy round trip", test_npy_roundtrip},
       {"npy hand-made files", test_npy_handmade},

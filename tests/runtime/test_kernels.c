@@ -88,6 +88,49 @@ static void test_parallel_for_covers(void) {
   CU_ASSERT_EQUAL(rt_pool_size(pool2), 2);
 }
 
+/* rt_parallel_for_staged: the first stage runs once, on the caller as
+ * thread 0 with its scratch (NULL without a pool), before every chunk,
+ * and each chunk sees what it wrote. */
+typedef struct StagedCtx {
+  rt_pool *pool;
+  atomic_int stages, bad;
+  int written; /* by the first stage, read by the chunks */
+  atomic_int *hits;
+} StagedCtx;
+
+static void staged_first(void *ctx, int64_t b, int64_t e, int ti) {
+  StagedCtx *c = ctx;
+  bool scratch = rt_pool_thread_scratch(c->pool, 0) != NULL;
+  if (b != 0 || e != 1 || ti != 0 || scratch != (c->pool != NULL)) atomic_fetch_add(&c->bad, 1);
+  atomic_fetch_add(&c->stages, 1);
+  c->written = 42;
+}
+
+static void staged_chunk(void *ctx, int64_t b, int64_t e, int ti) {
+  (void)ti;
+  StagedCtx *c = ctx;
+  if (c->written != 42 || atomic_load(&c->stages) != 1) atomic_fetch_add(&c->bad, 1);
+  for (int64_t i = b; i < e; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+
+static void test_parallel_for_staged(void) {
+  for (int pi = 0; pi < 3; pi++)
+    for (int64_t n = 1; n <= 100; n *= 10)
+      for (int rep = 0; rep < 50; rep++) {
+        atomic_int hits[100] = {0};
+        StagedCtx c = {.pool = pool_at(pi), .hits = hits};
+        rt_parallel_for_staged(c.pool, staged_first, n, 1, staged_chunk, &c);
+        int bad = 0;
+        for (int64_t i = 0; i < 100; i++) bad += atomic_load(&hits[i]) != (i < n);
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(atomic_load(&c.stages), 1);
+        CU_ASSERT_EQUAL(atomic_load(&c.bad), 0);
+      }
+  StagedCtx c = {.pool = pool2};
+  rt_parallel_for_staged(pool2, staged_first, 0, 1, staged_chunk, &c); /* n == 0: nothing runs */
+  CU_ASSERT_EQUAL(atomic_load(&c.stages), 0);
+}
+
 /* A nested rt_parallel_for runs serially with the outer task's index. */
 static void nested_inner(void *ctx, int64_t b, int64_t e, int ti) {
   CountCtx *c = ctx;
@@ -220,6 +263,17 @@ typedef struct GemmCase {
 
 #define SENTINEL 12345.0
 
+/* Which ways of sharing a product over the 2-thread pool (rt_gemm_path)
+ * the GEMM tests ran, per ISA and element type. */
+static const char *const gemm_paths[] = {"serial", "grid", "panels"};
+static bool gemm_seen[4][2][3];
+
+static void saw_gemm(bool f64, int64_t M, int64_t N, int64_t K, bool prepacked) {
+  const char *path = rt_gemm_path(f64 ? 8 : 4, M, N, K, rt_pool_size(pool2), prepacked);
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(path, gemm_paths[i])) gemm_seen[rt_kernels_isa()][f64][i] = true;
+}
+
 /* Run `gc` in every layout, ISA and pool with element type f64 or f32. */
 static void check_gemm(const GemmCase *gc, bool f64) {
   int64_t M = gc->M, N = gc->N, K = gc->K;
@@ -273,6 +327,7 @@ static void check_gemm(const GemmCase *gc, bool f64) {
           if (f64) ((double *)C)[i] = v;
           else ((float *)C)[i] = (float)v;
         }
+        if (pi == 2) saw_gemm(f64, M, N, K, false);
         if (f64)
           rt_dgemm(pool_at(pi), ta, tb, M, N, K, gc->alpha, A, lda, B, ldb, gc->beta, C, ldc);
         else
@@ -314,6 +369,11 @@ static const GemmCase gemm_cases[] = {
     {33, 65, 127, 1, 0, false},   {65, 127, 31, 1.5, -2, false}, {127, 255, 3, 1, 1, false},
     {255, 33, 257, 1, 0, true},   {13, 10, 256, 1, 0, false},  {37, 45, 1000, 1, 0.5, false},
     {5, 600, 20, 1, 0, true},     {100, 96, 64, 1, 0, false},
+    /* products the 2-thread pool shares by panels on every ISA: a recurrent
+       step, its weight gradient (K = 32), several row and depth blocks of
+       A packed whole; and a narrow one it cuts in a grid */
+    {32, 256, 256, 1, 0, false},  {256, 256, 32, 1, 1, false}, {200, 160, 500, -1, 0.5, false},
+    {300, 20, 64, 1, 0, true},
 };
 
 static void test_sgemm(void) {
@@ -343,8 +403,8 @@ static void test_gemm_degenerate(void) {
 
 /* Batched: each matrix of the batch against plain GEMM, which is itself
  * checked above; batch sizes below and above the pool size. */
-static void test_gemm_batched(void) {
-  int64_t M = 19, N = 37, K = 23, lda = K + 1, ldb = N + 2, ldc = N + 3;
+static void check_batched(int64_t M, int64_t N, int64_t K) {
+  int64_t lda = K + 1, ldb = N + 2, ldc = N + 3;
   int64_t sa = M * lda + 5, sb = K * ldb + 7, sc = M * ldc + 11;
   int64_t batches[] = {1, 2, 5};
   for (int bi = 0; bi < 3; bi++) {
@@ -373,6 +433,11 @@ static void test_gemm_batched(void) {
     }
     free(A), free(B), free(C), free(R), free(Ad), free(Bd), free(Cd), free(Rd);
   }
+}
+
+static void test_gemm_batched(void) {
+  check_batched(19, 37, 23);
+  check_batched(32, 130, 64); /* one the 2-thread pool shares by panels */
 }
 
 /* Prepacked B: rt_sgemm_prepacked after rt_sgemm_prepack_b gives exactly
@@ -423,6 +488,7 @@ static void check_prepacked(const PrepackCase *pc, bool f64) {
             else ((float *)C0)[i] = ((float *)C1)[i] = (float)v;
           }
           memset(packed, 0xa5, bytes + GUARD);
+          if (pm == 2) saw_gemm(f64, M, N, K, true);
           if (f64) {
             rt_dgemm(pool_at(pm), ta, tb, M, N, K, pc->alpha, A, lda, B, ldb, pc->beta, C0, ldc);
             rt_dgemm_prepack_b(pool_at(pk), tb, K, N, B, ldb, packed);
@@ -1021,6 +1087,21 @@ static void test_conv_paths_covered(void) {
   CU_ASSERT_EQUAL(missing, 0);
 }
 
+/* Every way of sharing a product ran on every ISA, f32 and f64. */
+static void test_gemm_paths_covered(void) {
+  rt_isa isas[4];
+  int nisa = isa_list(isas), missing = 0;
+  for (int ii = 0; ii < nisa; ii++)
+    for (int f64 = 0; f64 < 2; f64++)
+      for (int i = 0; i < 3; i++)
+        if (!gemm_seen[isas[ii]][f64][i]) {
+          fprintf(stderr, "\n  gemm %s %s: path %s never ran\n", rt_isa_name(isas[ii]), f64 ? "f64" : "f32",
+                  gemm_paths[i]);
+          missing++;
+        }
+  CU_ASSERT_EQUAL(missing, 0);
+}
+
 static void test_pool_tie_by_hand(void) {
   float x[6] = {1, 2, 2, 2, 0, 0}, y[1], dx[6], h[6] = {10, 11, 12, 13, 14, 15}, pk[1];
   float dy[1] = {5};
@@ -1119,6 +1200,7 @@ int main(void) {
   if (rt_pool_create(&pool1, 1) != NN_OK || rt_pool_create(&pool2, 2) != NN_OK) return 2;
   static const UnitTest tests[] = {
       {"parallel_for covers every item once", test_parallel_for_covers},
+      {"parallel_for_staged: first stage once, before every chunk", test_parallel_for_staged},
       {"nested parallel_for runs serially", test_parallel_for_nested},
       {"concurrent callers on one pool", test_pool_concurrent_callers},
       {"pool sleeps and wakes", test_pool_sleep_wake},
@@ -1130,6 +1212,7 @@ int main(void) {
       {"gemm batched", test_gemm_batched},
       {"gemm prepacked B: rt_sgemm's bits, every ISA/pool", test_gemm_prepacked},
       {"gemm prepacked B: K=0, N=0, alpha=0", test_gemm_prepacked_degenerate},
+      {"gemm: every way of sharing a product ran on every ISA", test_gemm_paths_covered},
       {"conv2d f32 fwd/bwd-data/bwd-filter", test_conv_f32},
       {"conv2d f64", test_conv_f64},
       {"conv2d shape check", test_conv_shape_check},

@@ -4,7 +4,8 @@
  * (every refusal names the file, what was expected and what was found),
  * text normalization, directories and splitting, the unigram baseline,
  * the SVG plot (well-formed XML holding the curves), the metrics history
- * round trip, the flags and the resume command. The end-to-end tests with
+ * round trip, the flags and the resume command, and that all of it
+ * allocates through the runtime's hook. The end-to-end tests with
  * real models are tests/train/train_tests.sh. */
 #include "unit_main.h"
 
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc_hook.h"
 #include "tmpdir.h"
 
 static bool has(const char *s, const char *sub) {
@@ -239,13 +241,15 @@ static void test_text_dir(void) {
   CU_ASSERT(c.nfiles == 2 && c.nskipped == 1);
   rt_vocab v;
   rt_vocab_build(&v, c.text, c.len);
-  CU_ASSERT_FATAL(rt_text_encode(&c, &v, dir) == NN_OK);
+  CU_ASSERT_FATAL(rt_text_encode(&c, &v, dir, NULL) == NN_OK);
   CU_ASSERT(c.ids[0] == v.id['f'] && c.ids[5] == v.id['\n']);
   /* a vocabulary without 'e' refuses the text, naming it */
   rt_vocab small;
   rt_vocab_build(&small, (const uint8_t *)"first\n", 6);
-  CU_ASSERT(rt_text_encode(&c, &small, "TEXT") == NN_ERR_MISMATCH);
+  CU_ASSERT(rt_text_encode(&c, &small, "TEXT", NULL) == NN_ERR_MISMATCH);
   CU_ASSERT(has(rt_last_error(), "TEXT: character 'e' at offset 7 is not in the vocabulary of 6 characters"));
+  CU_ASSERT(rt_text_encode(&c, &small, "TEXT", "metadata 'vocab' of c.st") == NN_ERR_MISMATCH);
+  CU_ASSERT(has(rt_last_error(), "6 characters the model was trained with (metadata 'vocab' of c.st)"));
   rt_text_free(&c);
   /* a single file with a NUL byte is an error, not skipped */
   snprintf(p, sizeof p, "%s/a.dat", dir);
@@ -410,21 +414,39 @@ static void test_history(void) {
   Trainer tr = {0};
   HistRow a = {.epoch = 0.5, .step = 10, .train_loss = 1.0 / 3, .test_loss = NAN, .test_acc = NAN, .lr = 0.05, .seconds = 1.25};
   HistRow b = {.is_epoch = true, .epoch = 1, .step = 20, .train_loss = 0.25, .test_loss = 0.3, .test_acc = 0.875, .lr = 0.05, .seconds = 2};
-  CU_ASSERT(rt_train_add_row(&tr, &a) == NN_OK && rt_train_add_row(&tr, &b) == NN_OK);
-  char *csv = rt_train_history_csv(&tr, false);
+  CU_ASSERT(rt_hist_add(&tr.hist, &a) == NN_OK && rt_hist_add(&tr.hist, &b) == NN_OK);
+  char *csv = rt_hist_csv(&tr.hist, false);
   CU_ASSERT(!strcmp(csv, "epoch,step,train_loss,test_loss,test_acc,lr,seconds\n"
                          "0.5,10,0.333333,,,0.05,1.250\n1,20,0.25,0.3,0.875,0.05,2.000\n"));
   rt_free(csv);
-  char *kept = rt_train_history_csv(&tr, true);
-  Trainer back = {0};
-  CU_ASSERT(rt_train_history_parse(&back, kept) == NN_OK);
-  CU_ASSERT_FATAL(back.nhist == 2);
-  CU_ASSERT(back.hist[0].train_loss == a.train_loss && isnan(back.hist[0].test_loss) && !back.hist[0].is_epoch);
-  CU_ASSERT(back.hist[1].is_epoch && back.hist[1].test_acc == 0.875 && back.hist[1].step == 20);
+  char *kept = rt_hist_csv(&tr.hist, true);
+  History back = {0};
+  CU_ASSERT(rt_hist_parse(&back, kept, "c.st") == NN_OK);
+  CU_ASSERT_FATAL(back.n == 2);
+  CU_ASSERT(back.rows[0].train_loss == a.train_loss && isnan(back.rows[0].test_loss) && !back.rows[0].is_epoch);
+  CU_ASSERT(back.rows[1].is_epoch && back.rows[1].test_acc == 0.875 && back.rows[1].step == 20);
   rt_free(kept);
-  CU_ASSERT(rt_train_history_parse(&back, "kind,...\nx,1,2\n") == NN_ERR_FORMAT);
-  free(tr.hist);
-  free(back.hist);
+  /* anything but what rt_hist_csv writes is refused, naming the file */
+  static const char *bad[] = {
+      "kind,...\nx,1,2\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\nx,1,2,,,,0.1,1\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,2,,,,0.1\n",          /* 6 fields */
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,2,,,,0.1,1,9\n",      /* 8 fields */
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,2,abc,,,0.1,1\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,2,nan,,,0.1,1\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,2,1e999,,,0.1,1\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,-2,,,,0.1,1\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,2.5,,,,0.1,1\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,,,,,0.1,1\n",
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,2,,,,0.1,1",             /* no newline */
+      "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ns,1,9,,,,0.1,1\ne,1,5,,,,0.1,1\n", /* backwards */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    nn_status s = rt_hist_parse(&back, bad[i], "c.st");
+    CU_ASSERT(s == NN_ERR_FORMAT && has(rt_last_error(), "c.st: metadata 'history'"));
+  }
+  rt_hist_free(&tr.hist);
+  rt_hist_free(&back);
 }
 
 static rt_model_desc fake_model(rt_train_desc *t) {
@@ -455,13 +477,70 @@ static void test_flags(void) {
   CU_ASSERT(rt_train_parse(&d, 1, a2, &o) == 0);
   CU_ASSERT(!strcmp(o.name, "tiny") && !strcmp(o.checkpoint, "tiny.ckpt.safetensors"));
   rt_train_opts_free(&o);
-  /* refused: exit status 2 (the usage goes to stderr) */
-  char *bad[][3] = {{"./t", "--epochs", "0"}, {"./t", "--lr", "-1"}, {"./t", "--bogus", "1"},
-                    {"./t", "--progress", "fancy"}, {"./t", "--threads", "x"}, {"./t", "--eval-only", "-q"}};
-  for (int i = 0; i < 6; i++) {
-    CU_ASSERT(rt_train_parse(&d, 3, bad[i], &o) == 2);
+  /* the whole ranges */
+  char *a3[] = {"./t", "--seed", "18446744073709551615", "--epochs", "2147483646", "--lr", "1e6", "--threads", "1024", NULL};
+  CU_ASSERT(rt_train_parse(&d, 9, a3, &o) == 0);
+  CU_ASSERT(o.seed == UINT64_MAX && o.epochs == 2147483646 && o.lr == 1e6 && o.threads == 1024);
+  rt_train_opts_free(&o);
+  /* refused: exit status 2, the message naming the flag (then the usage).
+   * Before, --lr 1e300 and --data a,b,c for two files passed and failed
+   * later with exit 1 ("learning rate 1e+300 is invalid", no flag named) */
+  static const struct {
+    const char *flag, *val, *why;
+    int kind; /* the block's data kind */
+  } bad[] = {
+      {"--epochs", "0", "--epochs needs an integer 1..2147483646, not '0'", RT_DATA_TEXT},
+      {"--epochs", "2147483647", "--epochs needs an integer", RT_DATA_TEXT},
+      {"--epochs", "99999999999999999999", "--epochs needs", RT_DATA_TEXT},
+      {"--epochs", " 3", "--epochs needs", RT_DATA_TEXT},
+      {"--epochs", "+3", "--epochs needs", RT_DATA_TEXT},
+      {"--epochs", "3.0", "--epochs needs", RT_DATA_TEXT},
+      {"--lr", "-1", "--lr needs a number above 0, at most 1e6, not '-1'", RT_DATA_TEXT},
+      {"--lr", "0", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "1e300", "--lr needs a number above 0, at most 1e6, not '1e300'", RT_DATA_TEXT},
+      {"--lr", "1e7", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "nan", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "inf", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "0x1p-3", "--lr needs", RT_DATA_TEXT},
+      {"--lr", "0.1 ", "--lr needs", RT_DATA_TEXT},
+      {"--seed", "-1", "--seed needs an integer 0..18446744073709551615, not '-1'", RT_DATA_TEXT},
+      {"--seed", "18446744073709551616", "--seed needs", RT_DATA_TEXT},
+      {"--threads", "x", "--threads needs an integer 0..1024, not 'x'", RT_DATA_TEXT},
+      {"--threads", "-1", "--threads needs", RT_DATA_TEXT},
+      {"--threads", "1025", "--threads needs", RT_DATA_TEXT},
+      {"--checkpoint-every", "-5", "--checkpoint-every needs an integer 0..2147483646", RT_DATA_TEXT},
+      {"--limit", "0x10", "--limit needs", RT_DATA_TEXT},
+      {"--generate", "-1", "--generate needs", RT_DATA_TEXT},
+      {"--temperature", "inf", "--temperature needs", RT_DATA_TEXT},
+      {"--checkpoint", "", "--checkpoint needs a path, not ''", RT_DATA_TEXT},
+      {"--resume", "", "--resume needs a path", RT_DATA_TEXT},
+      {"--metrics", "", "--metrics needs a path", RT_DATA_TEXT},
+      {"--plot", "", "--plot needs a path", RT_DATA_TEXT},
+      {"--data", ",", "--data needs one path here, not ','", RT_DATA_TEXT},
+      {"--data", "a,b", "--data needs one path here", RT_DATA_TEXT},
+      {"--data", ",", "--data needs two comma-separated files (FEATURES,LABELS) here, not ','", RT_DATA_IDX},
+      {"--data", "a,b,c", "--data needs two comma-separated files", RT_DATA_IDX},
+      {"--test", "a,,", "--test needs two comma-separated files", RT_DATA_NPY},
+      {"--test", "a", "--test needs two", RT_DATA_NPY},
+      {"--progress", "fancy", "--progress is auto, bar, line or none", RT_DATA_TEXT},
+      {"--bogus", "1", "unknown flag '--bogus'", RT_DATA_TEXT},
+      {"--eval-only", "-q", "--eval-only needs --resume", RT_DATA_TEXT},
+  };
+  FILE *saved_err = stderr;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    t.data_kind = t.test_kind = bad[i].kind;
+    char *argv[] = {"./t", (char *)bad[i].flag, (char *)bad[i].val, NULL};
+    char msg[4096] = {0};
+    stderr = fmemopen(msg, sizeof msg - 1, "w");
+    int rc = rt_train_parse(&d, 3, argv, &o);
+    fclose(stderr);
+    stderr = saved_err;
+    bool ok = rc == 2 && has(msg, bad[i].why) && has(msg, "usage:");
+    if (!ok) fprintf(stderr, "\n  %s '%s': exit %d, \"%.200s\"\n", bad[i].flag, bad[i].val, rc, msg);
+    CU_ASSERT(ok);
     rt_train_opts_free(&o);
   }
+  t.data_kind = t.test_kind = RT_DATA_TEXT;
   char *help[] = {"./t", "--help"};
   FILE *saved = stdout;
   stdout = fopen("/dev/null", "w");
@@ -485,6 +564,176 @@ static void test_resume_command(void) {
   rt_train_opts_free(&o);
 }
 
+/* ---- checkpoint metadata ------------------------------------------------------------------ */
+
+/* The metadata of a checkpoint at epoch 2, step 5 of 10, as rt_train_save
+ * writes it. */
+static const char *const good_meta[][2] = {
+    {"step", "25"}, {"seed", "7"}, {"epoch", "2"}, {"epoch_step", "5"}, {"pending_eval", "0"}, {"batch", "16"},
+    {"epochs", "5"}, {"data_fingerprint", "0123456789abcdef"}, {"elapsed", "1.5"}, {"epoch_loss_sum", "2.5"},
+    {"epoch_loss_count", "5"}, {"interval_loss_sum", "0"}, {"interval_loss_count", "0"},
+    {"last_epoch_loss", "1.25"}, {"threads", "2"}, {"vocab", "0a6162"},
+    {"history", "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\n"
+                "s,0.5,5,2,,,0.1,0.1\ne,1,10,1.5,1.4,,0.1,0.2\ne,2,20,1.25,1.3,,0.1,0.4\ns,2.5,25,1.1,,,0.1,0.5\n"},
+};
+enum { NGOOD = sizeof good_meta / sizeof good_meta[0] };
+
+/* good_meta with `key` set to `val` (NULL: removed, or added when new),
+ * read and checked against a run of 10 steps per epoch. */
+static nn_status meta_case(const char *key, const char *val, ResumeMeta *r) {
+  char *k[NGOOD + 1], *v[NGOOD + 1];
+  int n = 0;
+  bool found = false;
+  for (int i = 0; i < NGOOD; i++) {
+    bool hit = !strcmp(good_meta[i][0], key);
+    found |= hit;
+    if (hit && !val) continue;
+    k[n] = (char *)good_meta[i][0], v[n++] = (char *)(hit ? val : good_meta[i][1]);
+  }
+  if (!found && val) k[n] = (char *)key, v[n++] = (char *)val;
+  rt_tensorset ts = {.nmeta = n, .meta_key = k, .meta_val = v};
+  nn_status s = rt_train_read_meta(&ts, "c.st", r);
+  if (!s) s = rt_train_check_position(r, "c.st", 10, 1);
+  return s;
+}
+
+static void test_checkpoint_meta(void) {
+  ResumeMeta r;
+  CU_ASSERT_FATAL(meta_case("none", NULL, &r) == NN_OK);
+  CU_ASSERT(r.step == 25 && r.epoch == 2 && r.pos == 5 && !r.pending_eval && r.batch == 16 && r.epochs == 5);
+  CU_ASSERT(r.has_fingerprint && r.fingerprint == 0x0123456789abcdefull && r.has_seed && r.seed == 7);
+  CU_ASSERT(r.elapsed == 1.5 && r.epoch_loss_n == 5 && r.last_epoch_loss == 1.25 && r.hist.n == 4);
+  CU_ASSERT(r.has_vocab && r.vocab.n == 3 && r.vocab.chars[0] == '\n');
+  rt_resume_meta_free(&r);
+  static const struct {
+    const char *key, *val, *why; /* why NULL: accepted */
+  } cases[] = {
+      {"step", "-1", "c.st: metadata 'step': expected an integer 0..2147483646, found '-1'"},
+      {"step", "25x", "metadata 'step'"},
+      {"step", "99999999999999999999", "metadata 'step'"},
+      {"step", "26", "c.st: step 26 is not epoch 2 + 5 steps of 10"},
+      {"epoch", "-1", "metadata 'epoch': expected an integer"},
+      {"epoch", "1", "step 25 is not epoch 1 + 5"},
+      {"epoch", "999999999", "is not epoch 999999999"},
+      {"epoch", NULL, "metadata has 'epoch_step' but not 'epoch'"},
+      {"epoch_step", "15", "is not epoch 2 + 15 steps of 10"},
+      {"epoch_step", "abc", "metadata 'epoch_step'"},
+      {"pending_eval", "2", "metadata 'pending_eval': expected an integer 0..1, found '2'"},
+      {"pending_eval", "1", "metadata 'pending_eval' is 1 at epoch 2 step 5"},
+      {"batch", "0", "metadata 'batch': expected an integer 1..2147483647, found '0'"},
+      {"batch", "-16", "metadata 'batch'"},
+      {"epochs", "0", "metadata 'epochs'"},
+      {"epochs", "1", "metadata 'epoch' is 2, past 'epochs' 1"},
+      {"epochs", "2", NULL},
+      {"data_fingerprint", "0123", "metadata 'data_fingerprint': expected 16 hex digits, found '0123'"},
+      {"elapsed", "-1", "metadata 'elapsed': expected a number 0..1e+12, found '-1'"},
+      {"elapsed", "nan", "metadata 'elapsed'"},
+      {"elapsed", "inf", "metadata 'elapsed'"},
+      {"epoch_loss_sum", "nan", "metadata 'epoch_loss_sum'"},
+      {"epoch_loss_sum", "1e999", "metadata 'epoch_loss_sum'"},
+      {"epoch_loss_count", "-5", "metadata 'epoch_loss_count'"},
+      {"epoch_loss_count", "4", "metadata 'epoch_loss_count' is 4; expected 5"},
+      {"interval_loss_count", "3", "metadata 'interval_loss_count' is 3; expected at most 0"},
+      {"interval_loss_sum", "x", "metadata 'interval_loss_sum'"},
+      {"last_epoch_loss", "nan", NULL},
+      {"last_epoch_loss", "-inf", "metadata 'last_epoch_loss'"},
+      {"threads", "0", "metadata 'threads'"},
+      {"seed", "-7", "metadata 'seed'"},
+      {"vocab", "6261", "c.st: metadata 'vocab': vocabulary string: byte 97"},
+      {"vocab", "zz", "c.st: metadata 'vocab': vocabulary string: character 0 is not a hex digit"},
+      {"vocab", "abc", "c.st: metadata 'vocab'"},
+      {"history", "junk", "c.st: metadata 'history': expected the header line"},
+      {"history", "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,10,1,,,0.1,1\n",
+       "metadata 'history' has 1 epoch rows; expected 2"},
+      {"history", "kind,epoch,step,train_loss,test_loss,test_acc,lr,seconds\ne,1,10,1,,,0.1,1\ne,2,90,1,,,0.1,1\n",
+       "row 2 is at step 90, after the checkpoint's step 25"},
+      {"history", NULL, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    nn_status s = meta_case(cases[i].key, cases[i].val, &r);
+    bool ok = cases[i].why ? s != NN_OK && has(rt_last_error(), cases[i].why) : s == NN_OK;
+    if (!ok) fprintf(stderr, "\n  %s = '%s': status %d \"%s\"\n", cases[i].key, cases[i].val ? cases[i].val : "(none)",
+                     s, rt_last_error());
+    CU_ASSERT(ok);
+    rt_resume_meta_free(&r);
+  }
+  /* a library checkpoint: only step and seed; the position comes from the step */
+  const char *lk[] = {"step", "seed"}, *lv[] = {"37", "3"};
+  rt_tensorset ts = {.nmeta = 2, .meta_key = (char **)lk, .meta_val = (char **)lv};
+  CU_ASSERT_FATAL(rt_train_read_meta(&ts, "lib.st", &r) == NN_OK);
+  CU_ASSERT(rt_train_check_position(&r, "lib.st", 10, 1) == NN_OK && r.epoch == 3 && r.pos == 7 && !r.has_position);
+  rt_resume_meta_free(&r);
+}
+
+/* ---- memory: everything through the allocation hook ---------------------------------------- */
+
+/* The history, the metrics CSV and the plot of a few epochs, written to
+ * tmp_dir: what rt_train_eval.c allocates at an epoch end. */
+static nn_status reports(const char *unused) {
+  (void)unused;
+  rt_train_desc t;
+  rt_model_desc d = fake_model(&t);
+  TrainOpts o = {.prog = "./t", .name = "fake"};
+  char metrics[1200], plot[1200];
+  snprintf(metrics, sizeof metrics, "%s", tp("hook.csv"));
+  snprintf(plot, sizeof plot, "%s", tp("hook.svg"));
+  o.metrics = metrics;
+  o.plot = plot;
+  Trainer tr = {.d = &d, .t = &t, .o = &o, .has_test = true, .unigram_bits = NAN};
+  nn_status s = NN_OK;
+  for (int i = 0; i < 40 && !s; i++) {
+    HistRow r = {.is_epoch = i % 10 == 9, .epoch = (i + 1) / 10.0, .step = i + 1, .train_loss = 1.0 / (i + 1),
+                 .test_loss = 0.5, .test_acc = 0.75, .lr = 0.1, .seconds = i};
+    s = rt_hist_add(&tr.hist, &r);
+  }
+  if (!s) s = rt_train_write_reports(&tr);
+  char *kept = s ? NULL : rt_hist_csv(&tr.hist, true);
+  if (!s && !kept) s = NN_ERR_NOMEM;
+  History back = {0};
+  if (!s) s = rt_hist_parse(&back, kept, "c.st");
+  if (!s && back.n != 40) s = NN_ERR_INTERNAL;
+  rt_free(kept);
+  rt_hist_free(&back);
+  rt_hist_free(&tr.hist);
+  return s;
+}
+
+/* The command line with the flags that allocate (--data, --test). */
+static nn_status parse_flags(const char *unused) {
+  (void)unused;
+  rt_train_desc t;
+  rt_model_desc d = fake_model(&t);
+  TrainOpts o;
+  char *argv[] = {"./t", "--data", "a.txt", "--test", "b.txt", "--data=c.txt", NULL};
+  FILE *saved = stderr;
+  stderr = fopen("/dev/null", "w");
+  int rc = rt_train_parse(&d, 6, argv, &o);
+  fclose(stderr);
+  stderr = saved;
+  nn_status s = rc == 0 ? NN_OK : rc == 1 ? NN_ERR_NOMEM : NN_ERR_INTERNAL;
+  if (!s && (strcmp(o.data.path[0], "c.txt") || strcmp(o.test.path[0], "b.txt"))) s = NN_ERR_INTERNAL;
+  rt_train_opts_free(&o);
+  return s;
+}
+
+static void test_memory(void) {
+  /* with every allocation failing, each of these fails: none allocates
+   * behind the hook's back (malloc, realloc, strdup) */
+  hook_on(HOOK_FAIL_ALL);
+  History h = {0};
+  HistRow r = {.epoch = 1};
+  CU_ASSERT(rt_hist_add(&h, &r) == NN_ERR_NOMEM);
+  int32_t ids[4] = {0, 1, 2, 1};
+  CU_ASSERT(isnan(rt_unigram_bits(ids, 4, ids, 4, 3)));
+  CU_ASSERT(parse_flags(NULL) == NN_ERR_NOMEM);
+  CU_ASSERT(reports(NULL) == NN_ERR_NOMEM);
+  hook_off();
+  CU_ASSERT(!isnan(rt_unigram_bits(ids, 4, ids, 4, 3)));
+  /* and each allocation failing in turn: a clean NN_ERR_NOMEM, no leak */
+  alloc_fail_loop("metrics and plot", reports, NULL);
+  alloc_fail_loop("flags", parse_flags, NULL);
+}
+
 int main(void) {
   if (!tmp_make("/tmp/test_train_XXXXXX")) return 2;
   static const UnitTest tests[] = {{"schedule", test_schedule},
@@ -498,6 +747,8 @@ int main(void) {
                                    {"history", test_history},
                                    {"flags", test_flags},
                                    {"resume_command", test_resume_command},
+                                   {"checkpoint metadata", test_checkpoint_meta},
+                                   {"memory through the hook", test_memory},
                                    {0, 0}};
   int rc = unit_run("train", tests);
   tmp_remove();

@@ -3,37 +3,58 @@
 # programs (`nnc MODEL.nn --emit=exe`), one ctest per TEST (tests/train.cmake):
 #
 #   setup      builds small versions of the samples (-D) and the test data
-#              (subsets of Fashion-MNIST as IDX, .npy and CSV; a text) in WORK
-#   mlp, cnn   a few hundred steps on 4000 images: the loss falls, accuracy > 60%
+#              in WORK: a text (always), subsets of Fashion-MNIST as IDX,
+#              .npy and CSV (when it is installed)
+#   mlp, cnn   [fm] a few hundred steps on 4000 images: the loss falls, accuracy > 60%
 #   char       a character RNN on a small text: the validation loss falls below
 #              the unigram baseline; text is generated, also from a checkpoint
-#   bad_idx, bad_npy, bad_csv, bad_text
+#   bad_idx, bad_npy, bad_csv [fm], bad_text
 #              malformed or mismatched files: exit 1, a message naming the
 #              file and what was expected, nothing written
-#   resume     SIGINT after a few steps: exit 130, a valid checkpoint, the
+#   files      a FIFO, a device as --data, --test, --resume: refused at once,
+#              naming the file
+#   metadata   forged checkpoint metadata, a flipped data byte, NaN
+#              parameters: refused naming the field (or the parameter);
+#              a format-1 checkpoint (no checksum) still resumes
+#   outputs    an output path that cannot be written, or that is another
+#              output or an input: refused before training; a report that
+#              fails mid-run loses no checkpoint
+#   temporaries a save removes the temporaries that killed saves left
+#   resume     [fm] SIGINT after a few steps: exit 130, a valid checkpoint, the
 #              resume command, and resuming it gives the parameters of an
 #              uninterrupted run bit for bit; the same after SIGKILL from the
-#              last --checkpoint-every checkpoint
-#   checkpoint a truncated or corrupted checkpoint is refused; --eval-only
+#              last --checkpoint-every checkpoint, whose killed save's
+#              temporary the resumed run removes
+#   checkpoint [fm] a truncated or corrupted checkpoint is refused; --eval-only
 #              reproduces the final accuracy, also at another batch size (the
 #              padded last batch counts only its real rows)
-#   nan        a huge learning rate: exit 1 naming the step, no checkpoint
+#   nan        [fm] a huge learning rate: exit 1 naming the step, no checkpoint
 #   cli        usage errors exit 2, --help shows the train block's defaults
-#   jit        `nnc train MODEL.nn` trains in-process, and resumes
+#   jit        [fm] `nnc train MODEL.nn` trains in-process, and resumes
 #
-# Exit status 77 (skipped) when Fashion-MNIST is not installed.
+# The cases marked [fm] need Fashion-MNIST (/usr/share/datasets/fashion-mnist,
+# installed by scripts/deps.sh): without it they exit 77, which ctest shows
+# as skipped (tests/train.cmake: SKIP_RETURN_CODE). The others always run.
 set -uo pipefail
 nnc="$1"
 tool="$2"
 work="$3"
 test="$4"
 src="$(cd "$(dirname "$0")/../.." && pwd)"
-fm=/usr/share/datasets/fashion-mnist
+fm="${NNC_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}" # another directory: for trying the skips
 bin="$work/bin"
 data="$work/data"
 fail=0
 
-[ -r "$fm/train-images-idx3-ubyte.gz" ] || { echo "Fashion-MNIST is not installed: skipped"; exit 77; }
+have_fm() { [ -r "$fm/train-images-idx3-ubyte.gz" ] && [ -r "$fm/train-labels-idx1-ubyte.gz" ] &&
+  [ -r "$fm/t10k-images-idx3-ubyte.gz" ] && [ -r "$fm/t10k-labels-idx1-ubyte.gz" ]; }
+# need_fm: the case needs the Fashion-MNIST subsets that setup made
+need_fm() {
+  if ! have_fm || [ ! -s "$data/train_x.idx" ]; then
+    echo "SKIPPED train/$test: Fashion-MNIST is not installed under $fm (scripts/deps.sh installs it)"
+    exit 77
+  fi
+}
 
 # run NAME STATUS CMD... — run CMD in the current directory, keep its output
 # in $out/$err, check the exit status.
@@ -93,12 +114,19 @@ refuse() {
 num() { sed -n -E "s/.*$2.*/\\1/p" <<<"$1" | head -1; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 > b + 0) }'; }
 
-# signal_when SIG PATTERN CMD... — run CMD with its stderr through a pipe;
-# as soon as a line of it matches PATTERN, send SIG. Sets $rc; stdout goes to
-# out.txt, stderr to err.txt. (Reading the pipe reacts within the step that
-# printed the line; polling a file lagged a hundred steps on a loaded machine.)
+# when_line PATTERN ACTION CMD... — run CMD with its stderr through a pipe;
+# as soon as a line of it matches PATTERN, run ACTION PID (ACTION is split
+# into words). Sets $rc; stdout goes to out.txt, stderr to err.txt. (Reading
+# the pipe reacts within the step that printed the line; polling a file
+# lagged a hundred steps on a loaded machine.)
+# signal_when SIG PATTERN CMD... — the same, sending SIG.
 signal_when() {
-  local sig="$1" pat="$2" line
+  local sig="$1"
+  shift
+  when_line "$1" "kill -$sig" "${@:2}"
+}
+when_line() {
+  local pat="$1" action="$2" line
   shift 2
   rm -f pipe.fifo
   mkfifo pipe.fifo
@@ -109,7 +137,7 @@ signal_when() {
   while IFS= read -r line <&3; do
     printf '%s\n' "$line" >>err.txt
     if grep -q -E -- "$pat" <<<"$line"; then
-      kill -"$sig" $pid
+      $action $pid
       break
     fi
   done
@@ -139,7 +167,10 @@ setup)
     "$nnc" "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 -D V=20 --emit=exe -o "$bin/rnn_v20" || fail=1
   wait $p1 || fail=1
   t="$tool"
-  $t idx-head "$fm/train-images-idx3-ubyte.gz" "$data/train_x.idx" 4000 &&
+  if ! have_fm; then
+    echo "setup: Fashion-MNIST is not installed under $fm: the cases that need it will be skipped"
+  elif ! {
+    $t idx-head "$fm/train-images-idx3-ubyte.gz" "$data/train_x.idx" 4000 &&
     $t idx-head "$fm/train-labels-idx1-ubyte.gz" "$data/train_y.idx" 4000 &&
     $t idx-head "$fm/t10k-images-idx3-ubyte.gz" "$data/test_x.idx" 1000 &&
     $t idx-head "$fm/t10k-labels-idx1-ubyte.gz" "$data/test_y.idx" 1000 &&
@@ -148,7 +179,10 @@ setup)
     $t npy-head "$data/test_x.idx" "$data/test_x.npy" 500 u8 &&
     $t npy-head "$data/test_y.idx" "$data/test_y.npy" 500 u8 &&
     $t csv-head "$data/train_x.idx" "$data/train_y.idx" "$data/train.csv" 1000 &&
-    $t csv-head "$data/test_x.idx" "$data/test_y.idx" "$data/test.csv" 300 || fail=1
+    $t csv-head "$data/test_x.idx" "$data/test_y.idx" "$data/test.csv" 300
+  }; then
+    fail=1
+  fi
   # a text: English from the fortunes when installed, else this project's docs
   if [ -r /usr/share/games/fortunes/cookie ]; then
     head -c 60000 /usr/share/games/fortunes/cookie >"$data/text.txt"
@@ -158,6 +192,7 @@ setup)
   ;;
 
 mlp | cnn)
+  need_fm
   fresh "$test"
   if run "$test" 0 "$bin/$test" "${train_data[@]}" --epochs 3 --limit 3200 --metrics m.csv --plot p.svg \
     --progress line --checkpoint c.st; then
@@ -195,6 +230,7 @@ char)
   ;;
 
 bad_idx)
+  need_fm
   fresh bad_idx
   d="$data"
   printf 'this is not an IDX file at all' >in_magic.idx
@@ -222,6 +258,7 @@ bad_idx)
   ;;
 
 bad_npy)
+  need_fm
   fresh bad_npy
   d="$data"
   printf 'not a numpy file' >in_magic.npy
@@ -241,6 +278,7 @@ bad_npy)
   ;;
 
 bad_csv)
+  need_fm
   fresh bad_csv
   d="$data"
   sed '4s/^[0-9]*,/abc,/' "$d/train.csv" >in_field.csv
@@ -271,7 +309,180 @@ bad_text)
   refuse "text directory without text" 'in_dir: no text' "$bin/rnn" --data in_dir
   ;;
 
+files)
+  # what is not a regular file is refused at once, naming it: a FIFO without
+  # a writer used to block in open() forever (timeout turns that into a
+  # failure), /dev/zero was read up to the 1 GB limit
+  fresh files
+  mkfifo in_fifo
+  p='in_fifo: cannot read a named pipe \(FIFO\); expected a regular file'
+  refuse "fifo text" "$p" timeout 20 "$bin/rnn" --data in_fifo
+  refuse "fifo test text" "$p" timeout 20 "$bin/rnn" --data "$data/text.txt" --test in_fifo
+  refuse "fifo checkpoint" "cannot resume: $p" timeout 20 "$bin/rnn" --data "$data/text.txt" --resume in_fifo
+  refuse "fifo eval-only" "cannot resume: $p" timeout 20 "$bin/rnn" --data "$data/text.txt" --resume in_fifo --eval-only
+  refuse "fifo csv" "$p" timeout 20 "$bin/mlp_csv" --data in_fifo
+  refuse "fifo idx" "$p" timeout 20 "$bin/mlp" --data in_fifo,in_fifo
+  refuse "fifo npy" "$p" timeout 20 "$bin/mlp_npy" --data in_fifo,in_fifo
+  refuse "device text" '/dev/zero: cannot read a character device; expected a regular file' \
+    timeout 20 "$bin/rnn" --data /dev/zero
+  refuse "device checkpoint" '/dev/null: cannot read a character device' \
+    timeout 20 "$bin/rnn" --data "$data/text.txt" --resume /dev/null
+  ;;
+
+temporaries)
+  # a save removes the temporaries that processes killed while saving the
+  # same file left behind (PATH.tmp.PID of a PID that no longer exists);
+  # those of live processes and of other files stay
+  fresh temporaries
+  dead="$(sh -c 'echo $$')"
+  for f in c.st m.csv p.svg; do printf 'stale' >"$f.tmp.$dead"; done
+  printf 'live' >in_live && mv in_live c.st.tmp.1 # init is always alive
+  printf 'other' >d.st.tmp."$dead"
+  run "stale temporaries" 0 "$bin/rnn" --data "$data/text.txt" --limit 3000 --epochs 1 --generate 0 --progress none \
+    --checkpoint c.st --metrics m.csv --plot p.svg
+  check "stale temporaries removed" test -z "$(ls ./*.tmp."$dead" 2>/dev/null | grep -v '^./d.st')"
+  check "a live process's temporary kept" test -s c.st.tmp.1
+  check "another file's temporary kept" test -s d.st.tmp."$dead"
+  check "the checkpoint written" test -s c.st
+  ;;
+
+outputs)
+  # every output path is checked before anything is read or trained (before:
+  # a --metrics or --plot path that could not be written was found after the
+  # first epoch, and that failure skipped the epoch's checkpoint); no output
+  # may be another output or an input
+  fresh outputs
+  head -c 3000 "$data/text.txt" >in_text.txt
+  t=(--data in_text.txt --epochs 1 --generate 0 --progress none)
+  mkfifo in_fifo
+  mkdir in_dir
+  run "outputs: a checkpoint to resume" 0 "$bin/rnn" "${t[@]}" --checkpoint in_r.st
+  bad_out() { # NAME PATTERN FLAGS...: exit 1 before training, naming the flag; nothing written
+    local name="outputs: $1" pat="$2"
+    shift 2
+    run "$name" 1 "$bin/rnn" "${t[@]}" "$@" && has "$name" "$err" "$pat" &&
+      check "$name: before training" test -z "$out"
+    nothing_written "$name"
+    check "$name: the inputs intact" cmp -s in_text.txt <(head -c 3000 "$data/text.txt")
+    check "$name: the fifo intact" test -p in_fifo
+  }
+  bad_out "metrics in a missing directory" "error: --metrics: no-dir/m.csv: cannot create the temporary file" \
+    --checkpoint c.st --metrics no-dir/m.csv
+  bad_out "plot in a missing directory" "error: --plot: no-dir/p.svg: cannot create" --checkpoint c.st --plot no-dir/p.svg
+  bad_out "checkpoint in a missing directory" "error: --checkpoint: no-dir/c.st: cannot create" --checkpoint no-dir/c.st
+  bad_out "metrics a directory" "error: --metrics: in_dir: is a directory; expected a regular file" \
+    --checkpoint c.st --metrics in_dir
+  bad_out "plot a FIFO" "error: --plot: in_fifo: is a named pipe \(FIFO\)" --checkpoint c.st --plot in_fifo
+  bad_out "checkpoint a FIFO" "error: --checkpoint: in_fifo: is a named pipe" --checkpoint in_fifo
+  bad_out "metrics and plot one file" "error: --metrics x.csv and --plot ./x.csv are the same file" \
+    --checkpoint c.st --metrics x.csv --plot ./x.csv
+  bad_out "metrics the checkpoint" "error: --checkpoint c.st and --metrics c.st are the same file" \
+    --checkpoint c.st --metrics c.st
+  bad_out "metrics the data" "error: --metrics ./in_text.txt would overwrite --data in_text.txt" \
+    --checkpoint c.st --metrics ./in_text.txt
+  bad_out "plot the checkpoint resumed" "error: --plot in_r.st would overwrite --resume in_r.st" \
+    --checkpoint c.st --resume in_r.st --epochs 2 --plot in_r.st
+  # the checkpoint may be the one resumed
+  run "outputs: resume into the same checkpoint" 0 "$bin/rnn" "${t[@]}" --resume in_r.st --checkpoint in_r.st --epochs 2 &&
+    check "outputs: the checkpoint advanced" test "$("$tool" ckpt-meta in_r.st epoch)" = 2
+  # a report that fails mid-run (its path became a directory) loses no
+  # checkpoint: the epoch's checkpoint is written first, and the program
+  # says so, with the command that resumes
+  block_metrics() { kill -STOP "$1"; rm -f m.csv; mkdir m.csv; kill -CONT "$1"; }
+  head -c 30000 "$data/text.txt" >in_text.txt
+  when_line 'step' block_metrics "$bin/rnn" --data in_text.txt --epochs 3 --generate 0 --progress line \
+    --checkpoint c.st --metrics m.csv
+  err="$(cat err.txt)"
+  check "outputs: a report failing mid-run: exit 1" test "$rc" = 1
+  has "outputs: a report failing mid-run" "$err" "error: writing the metrics: m.csv: is a directory"
+  has "outputs: a report failing mid-run" "$err" "the checkpoint of epoch [0-9] is written to c.st; resume with:"
+  e="$(num "$err" 'checkpoint of epoch ([0-9]) is written')"
+  check "outputs: the failing epoch's checkpoint" test -n "$e" -a "$("$tool" ckpt-meta c.st epoch 2>&1)" = "$e"
+  check "outputs: ... with its evaluation" test "$("$tool" ckpt-meta c.st pending_eval 2>&1)" = 0
+  ;;
+
+metadata)
+  # every field of a checkpoint's metadata is checked before anything is
+  # trained: a forged value is refused naming the field (before: a run
+  # resumed at epoch -1, Adam's step wrapped, "done: 999999999 epochs"); a
+  # flipped data byte fails the checksum
+  fresh metadata
+  t=(--data "$data/text.txt" --limit 3000 --generate 0)
+  run "metadata: train" 0 "$bin/rnn" "${t[@]}" --epochs 2 --progress none --checkpoint in_good.st
+  forged() { # forged NAME KEY VALUE PATTERN [FLAGS...]: exit 1 naming the field, nothing written
+    local name="$1" key="$2" val="$3" pat="$4"
+    shift 4
+    "$tool" ckpt-set in_good.st in_forged.st "$key" "$val"
+    refuse "metadata: $name" "cannot resume: in_forged.st: $pat" "$bin/rnn" "${t[@]}" --epochs 3 --resume in_forged.st "$@"
+  }
+  forged "negative step" step -1 "metadata 'step': expected an integer 0\.\.2147483646, found '-1'"
+  forged "step not a number" step abc "metadata 'step'"
+  forged "huge step" step 99999999999 "metadata 'step'"
+  forged "step off the position" step 9 "step 9 is not epoch 2 \+ 0 steps of 5"
+  forged "negative epoch" epoch -1 "metadata 'epoch'"
+  forged "huge epoch" epoch 999999999 "step 10 is not epoch 999999999 \+ 0 steps of 5"
+  forged "epoch_step" epoch_step 999 "step 10 is not epoch 2 \+ 999 steps of 5"
+  forged "pending_eval" pending_eval 2 "metadata 'pending_eval'"
+  forged "batch" batch 0 "metadata 'batch'"
+  forged "epochs" epochs 0 "metadata 'epochs'"
+  forged "epochs below epoch" epochs 1 "metadata 'epoch' is 2, past 'epochs' 1"
+  forged "a count" epoch_loss_count -3 "metadata 'epoch_loss_count'"
+  forged "a count off" epoch_loss_count 4 "metadata 'epoch_loss_count' is 4; expected 0"
+  forged "elapsed" elapsed nan "metadata 'elapsed'"
+  forged "a loss sum" epoch_loss_sum inf "metadata 'epoch_loss_sum'"
+  forged "history" history junk "metadata 'history'"
+  forged "seed" seed -1 "metadata 'seed'"
+  forged "fingerprint" data_fingerprint xyz "metadata 'data_fingerprint'"
+  forged "checksum" data_crc32 00000000 "corrupted: the tensor data has CRC-32"
+  forged "format" format nnc-checkpoint-7 "metadata 'format'"
+  forged "vocab" vocab zz "metadata 'vocab': vocabulary string"
+  forged "step, evaluating" step -1 "metadata 'step'" --eval-only
+  # the vocabulary comes from the checkpoint: its errors name the checkpoint
+  refuse "metadata: the checkpoint's vocab does not fit V" \
+    "error: in_good.st: metadata 'vocab' has [0-9]+ characters; expected at most 20" \
+    "$bin/rnn_v20" --data "$data/text.txt" --limit 3000 --resume in_good.st
+  "$tool" ckpt-set in_good.st in_abc.st vocab 0a6162 # newline, a, b
+  refuse "metadata: the text has a character outside the checkpoint's vocab" \
+    "error: $data/text.txt: character '\"' at offset 0 is not in the vocabulary of 3 characters the model was trained with \(metadata 'vocab' of in_abc.st\)" \
+    "$bin/rnn" "${t[@]}" --epochs 3 --resume in_abc.st
+  # one flipped byte in the tensor data
+  cp in_good.st in_flip.st
+  size=$(stat -c %s in_flip.st)
+  printf '\x5a' | dd of=in_flip.st bs=1 seek=$((size - 10)) conv=notrunc 2>/dev/null
+  refuse "metadata: a flipped data byte" "cannot resume: in_flip.st: corrupted: the tensor data has CRC-32" \
+    "$bin/rnn" "${t[@]}" --epochs 3 --resume in_flip.st
+  refuse "metadata: a flipped data byte, evaluating" "in_flip.st: corrupted" \
+    "$bin/rnn" "${t[@]}" --resume in_flip.st --eval-only
+  # a checkpoint of format 1 (no checksum, written before there was one) still resumes
+  "$tool" ckpt-set in_good.st in_v1a.st data_crc32 && "$tool" ckpt-set in_v1a.st in_v1.st format nnc-checkpoint-1
+  run "metadata: format 1 resumes" 0 "$bin/rnn" "${t[@]}" --epochs 3 --resume in_v1.st --progress none --checkpoint v1.st &&
+    has "metadata: format 1 resumes" "$out" '^done: 3 epochs \(15 steps\)'
+  rm -f v1.st
+  # a finished run: nothing to do unless --epochs goes further (before: it
+  # printed "checkpoint: c.st", a file it never wrote, and exited 0)
+  for e in 2 1; do
+    refuse "metadata: resuming a finished run with --epochs $e" \
+      "error: nothing to do: in_good.st has done 2 epochs, and this run stops after $e \(--epochs counts every epoch, the checkpoint's too\); pass --epochs 3 or more to train further, or --eval-only to evaluate it" \
+      "$bin/rnn" "${t[@]}" --epochs $e --resume in_good.st
+  done
+  # ... but a last evaluation that was interrupted is done, and saved
+  "$tool" ckpt-set in_good.st in_pend_a.st pending_eval 1 && "$tool" ckpt-set in_pend_a.st in_pend.st history
+  run "metadata: the last epoch's evaluation pending" 0 "$bin/rnn" "${t[@]}" --epochs 2 --resume in_pend.st \
+    --progress none --checkpoint pend.st &&
+    has "metadata: the last epoch's evaluation pending" "$out" '^epoch 2/2: train loss .*validation loss' &&
+    has "metadata: the last epoch's evaluation pending" "$out" '^checkpoint: pend.st$' &&
+    check "metadata: the evaluation saved" test "$("$tool" ckpt-meta pend.st pending_eval)" = 0
+  rm -f pend.st
+  # a checkpoint whose parameters are NaN cannot be evaluated or trained from
+  "$tool" ckpt-poison in_good.st in_nan.st Wh
+  refuse "metadata: NaN parameters, evaluating" "cannot resume: in_nan.st: parameter 'Wh' holds NaN at index 0" \
+    "$bin/rnn" "${t[@]}" --resume in_nan.st --eval-only
+  refuse "metadata: NaN parameters, training" "in_nan.st: parameter 'Wh' holds NaN" \
+    "$bin/rnn" "${t[@]}" --epochs 3 --resume in_nan.st
+  ;;
+
 resume)
+  need_fm
   fresh resume
   args=("${train_data[@]}" --epochs 6 --limit 3200)
   run "uninterrupted" 0 "$bin/mlp" "${args[@]}" --progress none --checkpoint full.st
@@ -290,17 +501,18 @@ resume)
   # SIGKILL (a crash): the last periodic checkpoint is whole and resumes
   signal_when KILL 'step 30/' "$bin/mlp" "${args[@]}" --progress line --checkpoint kill.st --checkpoint-every 7 2>/dev/null
   check "SIGKILL: no temporary files left but the one being written" test "$(ls kill.st.tmp.* 2>/dev/null | wc -l)" -le 1
-  rm -f kill.st.tmp.*
   step="$("$tool" ckpt-meta kill.st step)"
   check "SIGKILL: a checkpoint at a multiple of 7 ($step)" test $((step % 7)) = 0 -a "$step" -gt 0
   run "resume after SIGKILL" 0 "$bin/mlp" "${args[@]}" --progress none --checkpoint kill.st --resume kill.st &&
     check "resumed after SIGKILL = uninterrupted" "$tool" ckpt-cmp full.st kill.st
+  check "resumed after SIGKILL: the killed save's temporary is gone" test -z "$(ls kill.st.tmp.* 2>/dev/null)"
   # resuming with other data is refused
   run "other data" 1 "$bin/mlp" "${args[@]}" --limit 1600 --resume int.st --checkpoint x.st --progress none &&
     has "other data" "$err" 'int.st: .*other data|int.st: step'
   ;;
 
 checkpoint)
+  need_fm
   fresh checkpoint
   args=("${train_data[@]}" --epochs 1 --limit 1600 --progress none)
   if run "train" 0 "$bin/mlp" "${args[@]}" --checkpoint c.st; then
@@ -333,6 +545,7 @@ checkpoint)
   ;;
 
 nan)
+  need_fm
   fresh nan
   run "nan" 1 "$bin/mlp" "${train_data[@]}" --epochs 1 --lr 1e6 --progress none --checkpoint c.st --metrics m.csv &&
     has "nan" "$err" 'error: the loss is (NaN|infinite) at step [0-9]+ \(epoch 1, batch [0-9]+/125, learning rate [0-9.e+]+\); training stopped, no checkpoint written'
@@ -343,9 +556,21 @@ cli)
   fresh cli
   run "unknown flag" 2 "$bin/mlp" --epoch 3 && has "unknown flag" "$err" "unknown flag '--epoch'" &&
     has "unknown flag: usage" "$err" '^usage: .*mlp \[flags\]'
-  run "bad number" 2 "$bin/mlp" --epochs 0 && has "bad number" "$err" "--epochs needs an integer >= 1, not '0'"
+  run "bad number" 2 "$bin/mlp" --epochs 0 && has "bad number" "$err" "--epochs needs an integer 1\.\.2147483646, not '0'"
   run "missing value" 2 "$bin/mlp" --lr && has "missing value" "$err" '--lr needs a value'
   run "idx needs two files" 2 "$bin/mlp" --data x.idx && has "idx needs two files" "$err" 'two comma-separated files'
+  # bad values exit 2 naming the flag, before anything is read (before: 1,
+  # "learning rate 1e+300 is invalid" after loading the data; 'b,c: cannot open')
+  run "a huge learning rate" 2 "$bin/mlp" --lr 1e300 &&
+    has "a huge learning rate" "$err" "--lr needs a number above 0, at most 1e6, not '1e300'"
+  run "three files" 2 "$bin/mlp" --data a,b,c && has "three files" "$err" "--data needs two comma-separated files"
+  run "no files" 2 "$bin/mlp" --test , && has "no files" "$err" "--test needs two comma-separated files"
+  run "text, no file" 2 "$bin/rnn" --data , && has "text, no file" "$err" "--data needs one path here, not ','"
+  run "hex" 2 "$bin/rnn" --limit 0x10 && has "hex" "$err" "--limit needs an integer >= 1, not '0x10'"
+  run "an empty path" 2 "$bin/rnn" --metrics '' && has "an empty path" "$err" "--metrics needs a path"
+  # more steps than a model counts: refused once the data says how many an epoch has
+  run "too many epochs" 2 "$bin/rnn" --data "$data/text.txt" --limit 3000 --epochs 2000000000 --checkpoint c.st &&
+    has "too many epochs" "$err" "--epochs 2000000000: 2000000000 epochs of 5 steps are more than the 2147483646 steps"
   run "eval-only without resume" 2 "$bin/mlp" --eval-only && has "eval-only" "$err" '--eval-only needs --resume'
   run "generate without a generate function" 2 "$bin/mlp" --generate 10
   run "bad progress" 2 "$bin/mlp" --progress=fancy
@@ -358,6 +583,7 @@ cli)
 jit)
   # trains in-process; interrupted, it prints a resume command that keeps
   # the compiler's -D options, and that command finishes the run
+  need_fm
   fresh jit
   signal_when INT 'step' "$nnc" train "$src/samples/fashion_mlp.nn" -D B=32 -D H=64 "${train_data[@]}" --epochs 4 \
     --limit 3200 --progress line

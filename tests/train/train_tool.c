@@ -8,6 +8,9 @@
  *   train_tool csv-head IMAGES LABELS DST N  N rows: 784 pixel values, then the label
  *   train_tool ckpt-cmp A B                same tensors, byte for byte (exit 0), else exit 1 naming one
  *   train_tool ckpt-meta A KEY             print a metadata value of a checkpoint (exit 1 if unreadable)
+ *   train_tool ckpt-set A B KEY [VALUE]    A with metadata KEY set to VALUE (removed without VALUE) as B
+ *   train_tool ckpt-poison A B TENSOR      A with the first value of f32 TENSOR NaN, its data_crc32
+ *                                          recomputed (a run that diverged), as B
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +129,47 @@ static int ckpt_meta(const char *a, const char *key) {
   return v ? 0 : 1;
 }
 
+/* Writes A's tensors to b with A's metadata, KEY set to VALUE (NULL: removed). */
+static int write_with_meta(const rt_tensorset *A, const char *b, const char *key, const char *val) {
+  const char *k[128], *v[128];
+  int n = 0;
+  bool done = false;
+  for (int i = 0; i < A->nmeta && n < 127; i++) {
+    bool hit = !strcmp(A->meta_key[i], key);
+    done |= hit;
+    if (hit && !val) continue;
+    k[n] = A->meta_key[i], v[n++] = hit ? val : A->meta_val[i];
+  }
+  if (!done && val) k[n] = key, v[n++] = val;
+  return rt_st_write(b, A->t, A->n, k, v, n) ? die(b) : 0;
+}
+
+static int ckpt_set(const char *a, const char *b, const char *key, const char *val) {
+  rt_tensorset A;
+  if (rt_st_read(a, &A)) return die(a);
+  int rc = write_with_meta(&A, b, key, val);
+  rt_ts_free(&A);
+  return rc;
+}
+
+static int ckpt_poison(const char *a, const char *b, const char *tensor) {
+  rt_tensorset A;
+  if (rt_st_read(a, &A)) return die(a);
+  rt_tensor *t = (rt_tensor *)rt_ts_find(&A, tensor);
+  int rc = 1;
+  if (!t || t->dtype != RT_F32 || !t->nbytes) {
+    fprintf(stderr, "train_tool: %s: no f32 tensor '%s'\n", a, tensor);
+  } else {
+    float nan = __builtin_nanf("");
+    memcpy(t->data, &nan, sizeof nan);
+    char crc[16];
+    snprintf(crc, sizeof crc, "%08x", (unsigned)rt_st_data_crc32(A.t, A.n));
+    rc = write_with_meta(&A, b, "data_crc32", crc);
+  }
+  rt_ts_free(&A);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *c = argc > 1 ? argv[1] : "";
   if (!strcmp(c, "idx-head") && argc == 5) return idx_head(argv[2], argv[3], atoll(argv[4]));
@@ -135,6 +179,8 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "csv-head") && argc == 6) return csv_head(argv[2], argv[3], argv[4], atoll(argv[5]));
   if (!strcmp(c, "ckpt-cmp") && argc == 4) return ckpt_cmp(argv[2], argv[3]);
   if (!strcmp(c, "ckpt-meta") && argc == 4) return ckpt_meta(argv[2], argv[3]);
+  if (!strcmp(c, "ckpt-set") && (argc == 5 || argc == 6)) return ckpt_set(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
+  if (!strcmp(c, "ckpt-poison") && argc == 5) return ckpt_poison(argv[2], argv[3], argv[4]);
   fprintf(stderr, "usage: see the comment at the top of train_tool.c\n");
   return 2;
 }

@@ -53,7 +53,12 @@ static inline int gc_front(Arena *a, const char *path, const Define *defs, int n
 /* Compile a .nn file (path relative to the source tree) through the
  * middle of the compiler (irgen, passes, AD, train_step), verifying the IR
  * after every pass. NULL if the front end reports errors. */
+static inline Compiled *gc_compiled_budget(Arena *a, const char *rel, const Define *defs, int ndefs, size_t max_tape);
 static inline Compiled *gc_compiled(Arena *a, const char *rel, const Define *defs, int ndefs) {
+  return gc_compiled_budget(a, rel, defs, ndefs, 0);
+}
+/* The same with --max-tape-bytes=max_tape (0: none). */
+static inline Compiled *gc_compiled_budget(Arena *a, const char *rel, const Define *defs, int ndefs, size_t max_tape) {
   static char path[1024];
   snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, rel);
   Diag d;
@@ -61,7 +66,7 @@ static inline Compiled *gc_compiled(Arena *a, const char *rel, const Define *def
   Program *p;
   Compiled *c = NULL;
   if (gc_front(a, path, defs, ndefs, &d, &src, &p) == 0) {
-    CompileOpts co = {.verify = true};
+    CompileOpts co = {.verify = true, .max_tape_bytes = max_tape};
     c = compile_module(a, &d, p, path, &co);
   }
   diag_free(&d);

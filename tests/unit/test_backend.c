@@ -334,13 +334,13 @@ static void test_ops(void) {
 /* Each sample through the JIT at -O0 and -O3, and through a shared
  * library at -O3 (the model runs in the .so's own copy of the runtime:
  * the object must be created there too). */
-static void check_sample(const char *rel, const Define *defs, int n) {
+static void check_sample_budget(const char *rel, const Define *defs, int n, size_t max_tape) {
   int failures = 0;
   for (int variant = 0; variant < 3; variant++) {
     int opt = variant == 0 ? 0 : 3;
     bool so = variant == 2;
     Arena *a = arena_new();
-    Compiled *c = gc_compiled(a, rel, defs, n);
+    Compiled *c = gc_compiled_budget(a, rel, defs, n, max_tape);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     char what[256];
     snprintf(what, sizeof what, "%s -O%d %s", rel, opt, so ? ".so" : "JIT");
@@ -348,6 +348,17 @@ static void check_sample(const char *rel, const Define *defs, int n) {
     arena_free(a);
   }
   CU_ASSERT_EQUAL(failures, 0);
+}
+
+static void check_sample(const char *rel, const Define *defs, int n) { check_sample_budget(rel, defs, n, 0); }
+
+/* Checkpointed loops: tests/nn/checkpoint.nn (whole loops, nested), and
+ * the LSTM with its loop tapes limited, so that the loop is split into
+ * checkpointed segments. */
+static void test_checkpoint(void) {
+  check_sample("tests/nn/checkpoint.nn", NULL, 0);
+  Define d[] = {{"B", "3"}, {"T", "32"}, {"V", "7"}, {"E", "4"}, {"H", "8"}};
+  check_sample_budget("samples/char_lstm.nn", d, 5, 2600);
 }
 
 static void test_mlp(void) {
@@ -410,6 +421,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"fashion_cnn", test_cnn},
                            {"char_rnn", test_rnn},
                            {"char_lstm", test_lstm},
+                           {"checkpointed loops (whole, nested, segments of the LSTM)", test_checkpoint},
                            {"tiny_gpt", test_gpt},
                            {0, 0}};
 
