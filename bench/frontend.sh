@@ -4,11 +4,18 @@
 # functions, one long function of lets with loops that update vars and
 # index by the loop variable, a train block), checks that it is valid, and
 # prints the time and peak memory of `nnc check` on it (best of 5 runs,
-# from /usr/bin/time -v). Target: under 0.2 s and 100 MB. Not a test.
+# from /usr/bin/time -v). Target: under 0.2 s and 100 MB. Then it compiles
+# to a .so (-O2) a model of PARAMS parameters (default 10,000: one
+# elementwise layer each) and one of STMTS straight-line statements
+# (default 20,000), best of 3 runs; target (issue 15): each under 2 s and
+# 300 MB. Not a test.
+#   frontend.sh [NNC] [LINES] [PARAMS] [STMTS]
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 nnc="${1:-$top/build/compiler/nnc}"
 lines="${2:-10000}"
+nparams="${3:-10000}"
+nstmts="${4:-20000}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 src="$tmp/bench.nn"
@@ -71,7 +78,7 @@ measure() {
   best_t=""
   best_c=""
   best_m=""
-  for i in 1 2 3 4 5; do
+  for i in $(seq "${runs:-5}"); do
     /usr/bin/time -v "$@" >/dev/null 2>"$tmp/time"
     t=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$tmp/time" | awk -F: '{print $(NF-1) * 60 + $NF}')
     c=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$tmp/time")
@@ -91,3 +98,29 @@ printf 'nnc check: %.2f s wall, %.2f s CPU, peak memory %.1f MB (best of 5; targ
 measure "$nnc" --version
 printf 'of which startup (nnc --version): %.2f s wall, %.2f s CPU, %.1f MB\n' \
   "$best_t" "$best_c" "$(awk -v k="$best_m" 'BEGIN { print k / 1024 }')"
+
+# the two large models of issue 15, compiled to a .so
+awk -v N="$nparams" 'BEGIN {
+  print "model many {"
+  for (i = 0; i < N; i++) printf "  param p%d: f32[8] = normal(0.0, 0.1)\n", i
+  print "  fn forward(x: f32[4, 8]) -> f32[4, 8] {\n    var h = x"
+  for (i = 0; i < N; i++) printf "    h = tanh(h * p%d)\n", i
+  print "    return h\n  }"
+  print "  fn loss(x: f32[4, 8], y: f32[4, 8]) -> f32 { return mean((forward(x) - y) * (forward(x) - y)) }"
+  print "  train {\n    minimize = loss\n    optimizer = sgd(lr = 0.01)\n    epochs = 1\n    data = npy(\"x.npy\", \"y.npy\")\n  }\n}"
+}' >"$tmp/params.nn"
+awk -v N="$nstmts" 'BEGIN {
+  print "model long {\n  param w: f32[16, 16] = he_normal()\n  param b: f32[16] = zeros()"
+  print "  fn loss(x: f32[8, 16], y: i32[8]) -> f32 {\n    let h0 = x"
+  for (i = 1; i < N - 1; i++)
+    if (i % 2) printf "    let h%d = tanh(h%d @ w + b) * 0.5 + h%d\n", i, i - 1, i - 1
+    else printf "    let h%d = h%d - 0.25 * sigmoid(h%d)\n", i, i - 1, i - 1
+  printf "    return cross_entropy(h%d, y)\n  }\n", N - 2
+  print "  train {\n    minimize = loss\n    optimizer = sgd(lr = 0.01)\n    epochs = 1\n    data = npy(\"x.npy\", \"y.npy\")\n  }\n}"
+}' >"$tmp/stmts.nn"
+runs=3
+for model in params stmts; do
+  measure "$nnc" --emit=lib -o "$tmp/$model" "$tmp/$model.nn"
+  printf '%s (%s lines) to .so: %.2f s wall, %.2f s CPU, peak memory %.1f MB (best of 3; target < 2 s, < 300 MB)\n' \
+    "$model" "$(wc -l <"$tmp/$model.nn")" "$best_t" "$best_c" "$(awk -v k="$best_m" 'BEGIN { print k / 1024 }')"
+done

@@ -45,9 +45,17 @@ typedef struct ConstVal {
 
 /* Operator chains need no brackets (1+1+...+1), so besides bracket nesting
  * (MAX_NESTING) the parser bounds the height of expression trees; the
- * checker applies the same bound to expressions reached through constants.
- * Every recursive walk over expressions can rely on it. */
+ * checker applies the same bound to expressions reached through constants,
+ * and to the loops and expressions a call nests once irgen inlines it
+ * (FnDecl.inl_height). Every recursive walk over expressions, and irgen's
+ * walk through inlined calls, can rely on it. */
 #define MAX_EXPR_DEPTH 1000
+/* Expressions in one file: past this the parse stops, so that no input can
+ * make the AST exhaust memory (an Expr is ~260 bytes; a real model has far
+ * fewer than 100,000). The checker holds the model's functions to the same
+ * bound once their calls are inlined (FnDecl.inl_size), so a small file
+ * cannot make irgen generate an unbounded graph. */
+#define MAX_EXPRS 1000000
 
 typedef enum ExprKind {
   EX_INT,     /* integer literal: lit.i */
@@ -113,6 +121,8 @@ struct Expr {
       const Builtin *bi;  /* a builtin */
       FnDecl *fn;         /* a user function */
       Expr **bound;       /* builtin: args bound to the builtin's parameter list (NULL = default) */
+      int nest;           /* user function: loops and expressions around the
+                             call in its function (see FnDecl.inl_height) */
       int64_t *iattr;     /* builtin: normalized integer attributes (axes, sizes...), see builtins.c */
       int niattr;
       double fattr[4];    /* builtin: normalized float attributes (eps, p...) */
@@ -252,6 +262,16 @@ struct FnDecl {
   bool sig_ok;        /* argument and result types resolved */
   PtrVec calls;       /* Expr* of the calls to user functions in the body */
   int color;          /* recursion search: 0 new, 1 on the stack, 2 done */
+  int height;         /* deepest nesting of loops and expressions in the body */
+  int64_t size;       /* expressions in the body (calls not followed) */
+  /* checker, once calls are inlined (irgen inlines every call); valid
+   * after a clean check: */
+  int inl_height;     /* height: the callee's inl_height added at each call */
+  int64_t inl_size;   /* expressions: every callee's inl_size added (capped
+                         just past MAX_EXPRS) */
+  bool dropout;       /* dropout() is called, here or by a callee */
+  bool inl_done;      /* the three fields above are computed */
+  bool inl_bad;       /* past a limit (reported once, not again by callers) */
 };
 
 typedef struct TrainItem {

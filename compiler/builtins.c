@@ -227,12 +227,10 @@ static bool shape_arg(Checker *c, Expr *x, Type *out, bool allow_infer) {
       return false;
     }
     out->dim[i] = v[i];
-    if (v[i] > 0) {
-      if (numel > MAX_NUMEL / v[i]) {
-        diag_error(c->d, x->loc, "this shape is too large (more than 2^40 elements)");
-        return false;
-      }
-      numel *= v[i];
+    int64_t f[2] = {numel, v[i]};
+    if (v[i] > 0 && !size_fits(f, 2, &numel)) {
+      diag_error(c->d, x->loc, "this shape is too large (more than 2^40 elements)");
+      return false;
     }
   }
   return true;
@@ -689,6 +687,28 @@ static bool not_batch_only(Checker *c, Expr *e, const Type *x) {
   return true;
 }
 
+/* Strides, paddings and the window of conv2d and the pools: each at most
+ * 2^40, and the padded input and the window too (a pool with a 2^62
+ * kernel and 2^61 padding passed, then overflowed int64 in plan.c and
+ * hung the interpreter). `k` is NULL for conv2d (its window is the
+ * filter, a type the checker has bounded). */
+static bool window_fits(Checker *c, Expr *e, const Type *x, const int64_t s[2], const int64_t p[2],
+                        const int64_t k[2]) {
+  int64_t one[6] = {s[0], s[1], p[0], p[1], k ? k[0] : 1, k ? k[1] : 1};
+  int64_t padded[4] = {x->dim[0], x->dim[1], 0, 0};
+  bool ok = size_fits(one + 4, 2, NULL); /* the window, and so each side */
+  for (int i = 0; i < 4; i++) ok = ok && size_fits(one + i, 1, NULL);
+  if (ok) {
+    padded[2] = x->dim[2] + 2 * p[0];
+    padded[3] = x->dim[3] + 2 * p[1];
+    ok = size_fits(padded, 4, NULL);
+  }
+  if (!ok)
+    diag_error(c->d, e->loc, "%s(): the stride, padding or window is too large (more than 2^40 elements "
+               "with the input %s)", e->call.name, tstr(x));
+  return ok;
+}
+
 static bool ck_conv2d(Checker *c, Expr *e, Expr **a) {
   bool ok = float_arg(c, e, a[0], "input");
   ok = float_arg(c, e, a[1], "filter") && ok;
@@ -723,6 +743,7 @@ static bool ck_conv2d(Checker *c, Expr *e, Expr **a) {
     diag_error(c->d, a[4]->loc, "the padding must be between 0 and the kernel size minus 1");
     return false;
   }
+  if (!window_fits(c, e, x, s, p, NULL)) return false;
   int64_t oh = (x->dim[2] + 2 * p[0] - w->dim[2]), ow = (x->dim[3] + 2 * p[1] - w->dim[3]);
   if (oh < 0 || ow < 0) {
     diag_error(c->d, e->loc, "conv2d(): the %lldx%lld kernel is larger than the padded %lldx%lld input",
@@ -762,6 +783,7 @@ static bool ck_pool2d(Checker *c, Expr *e, Expr **a) {
                e->call.name);
     return false;
   }
+  if (!window_fits(c, e, x, s, p, k)) return false;
   int64_t oh = x->dim[2] - (k[0] - 2 * p[0]), ow = x->dim[3] - (k[1] - 2 * p[1]); /* 2p <= k: no overflow */
   if (oh < 0 || ow < 0) {
     diag_error(c->d, e->loc, "%s(): the %lldx%lld window is larger than the input %s", e->call.name,

@@ -8,9 +8,10 @@
  *   3. check parameter types and initializers;
  *   4. check every function body;
  *   5. refuse recursion (functions are inlined into a static graph);
- *   6. resolve the train block.
+ *   6. resolve the train block;
+ *   7. refuse programs too large or too deep once calls are inlined.
  * Builtin calls are typed by builtins.c. Names live in one hash table with
- * shadow chains; leaving a scope pops the bindings made in it. */
+ * shadow chains (strmap.h); leaving a scope pops the bindings made in it. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -24,45 +25,18 @@ struct Entry {
   const char *name;
   Sym *top;        /* innermost binding, NULL when none is live */
   FnDecl *fn;      /* the function of this name (its first definition), or NULL */
-  Entry *next;     /* bucket chain */
 };
 
-static unsigned hash_str(const char *s) {
-  unsigned h = 2166136261u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
-/* Double the table when the chains get long, so that lookups stay O(1)
- * however many names a (possibly generated) file declares. */
-static void grow_table(Checker *c) {
-  int n = c->nbuckets * 2;
-  Entry **b = NEW_ARRAY(c->a, Entry *, n);
-  for (int i = 0; i < c->nbuckets; i++)
-    for (Entry *e = c->buckets[i], *next; e; e = next) {
-      next = e->next;
-      unsigned h = hash_str(e->name) & (unsigned)(n - 1);
-      e->next = b[h];
-      b[h] = e;
-    }
-  c->buckets = b;
-  c->nbuckets = n;
-}
-
+/* The entry of `name` in the name table (strmap.h), made when `create`. */
 static Entry *entry_for(Checker *c, const char *name, bool create) {
-  unsigned h = hash_str(name) & (unsigned)(c->nbuckets - 1);
-  for (Entry *e = c->buckets[h]; e; e = e->next)
-    if (!strcmp(e->name, name)) return e;
-  if (!create) return NULL;
-  if (++c->nentries > 2 * c->nbuckets) {
-    grow_table(c);
-    h = hash_str(name) & (unsigned)(c->nbuckets - 1);
+  if (!create) return sm_get(&c->names, name);
+  void **slot = sm_slot(&c->names, name);
+  if (!*slot) {
+    Entry *e = NEW(c->a, Entry);
+    e->name = name;
+    *slot = e;
   }
-  Entry *e = NEW(c->a, Entry);
-  e->name = name;
-  e->next = c->buckets[h];
-  c->buckets[h] = e;
-  return e;
+  return *slot;
 }
 
 static Sym *lookup(Checker *c, const char *name) {
@@ -118,9 +92,10 @@ static const char *sym_kind_name(SymKind k) {
 static const char *suggest(Checker *c, const char *name, bool fns) {
   if (diag_full(c->d)) return NULL; /* the message would be dropped anyway */
   PtrVec cands = {0};
-  for (int i = 0; i < c->nbuckets; i++)
-    for (Entry *e = c->buckets[i]; e; e = e->next)
-      if (e->top) vec_push(c->a, &cands, (void *)e->name);
+  for (int i = 0; i < c->names.cap; i++) {
+    Entry *e = c->names.vals[i];
+    if (c->names.keys[i] && e && e->top) vec_push(c->a, &cands, (void *)e->name);
+  }
   if (fns) {
     for (int i = 0; i < c->prog->fns.n; i++)
       vec_push(c->a, &cands, (void *)((FnDecl *)c->prog->fns.v[i])->name);
@@ -180,11 +155,32 @@ bool check_const(Checker *c, Expr *e, const char *what) {
   return true;
 }
 
+/* The one check of shape arithmetic: is the product of n non-negative
+ * factors (dimensions, a padded extent, a window) at most MAX_NUMEL? Every
+ * factor is at most MAX_NUMEL too, so a caller may add two of them (a
+ * dimension and its paddings) before multiplying: 3 * 2^40 cannot
+ * overflow, and nothing past the checker can (plan.c, the kernels and the
+ * interpreter compute with sizes it has bounded). The product goes to
+ * *out when out is not NULL. */
+bool size_fits(const int64_t *f, int n, int64_t *out) {
+  int64_t p = 1;
+  for (int i = 0; i < n; i++) {
+    if (f[i] < 0 || f[i] > MAX_NUMEL) return false;
+    if (__builtin_mul_overflow(p, f[i], &p) || p > MAX_NUMEL) return false;
+  }
+  if (out) *out = p;
+  return true;
+}
+
 bool const_int(Checker *c, Expr *e, const char *what, int64_t *out) {
   if (!check_const(c, e, what)) return false;
-  if (e->cv.kind == CV_INT || e->cv.kind == CV_BOOL) {
+  if (e->cv.kind == CV_INT) {
     *out = e->cv.i;
     return true;
+  }
+  if (e->cv.kind == CV_BOOL) { /* f32[true] is a mistake, not a 1 */
+    diag_error(c->d, e->loc, "%s must be an integer, but this is %s (a bool)", what, e->cv.i ? "true" : "false");
+    return false;
   }
   if (e->cv.kind == CV_FLOAT && e->cv.f == floor(e->cv.f) && fabs(e->cv.f) < 9e15) {
     *out = (int64_t)e->cv.f;
@@ -288,6 +284,8 @@ static bool parse_define_value(const char *s, ConstVal *v) {
     v->i = s[0] == 't';
     return true;
   }
+  /* decimal only, as documented: strtod would also take 0x10, 1p4, " 7" */
+  if (strspn(s, "0123456789+-.eE") != strlen(s)) return false;
   long long i = strtoll(s, &end, 10);
   if (*s && !*end && errno != ERANGE) {
     v->kind = CV_INT;
@@ -402,12 +400,11 @@ static bool resolve_type(Checker *c, TypeExpr *tx, Type *out, TypeWhere where) {
       v = 1;
     }
     out->dim[i] = v;
-    if (v > MAX_NUMEL || numel > MAX_NUMEL / v) {
+    int64_t f[2] = {numel, v};
+    if (!size_fits(f, 2, &numel)) {
       if (ok) diag_error(c->d, tx->loc, "this tensor type is too large (more than 2^40 elements)");
       ok = false;
       numel = 1;
-    } else {
-      numel *= v;
     }
   }
   return ok;
@@ -797,6 +794,7 @@ bool check_user_call(Checker *c, Expr *e, FnDecl *f) {
     }
   }
   if (c->fn) vec_push(c->a, &c->fn->calls, e);
+  e->call.nest = c->depth + c->loops;
   e->ty = f->ret;
   return ok;
 }
@@ -931,6 +929,7 @@ static bool check_expr(Checker *c, Expr *e) {
     if (f) return check_user_call(c, e, f);
     if (deriv_kind(e->call.name) >= 0) return check_deriv_unapplied(c, e);
     const Builtin *bi = builtin_find(e->call.name);
+    if (bi && bi->id == BI_DROPOUT && c->fn) c->fn->dropout = true;
     if (bi) return check_builtin_call(c, e, bi);
     Sym *s = lookup(c, e->call.name);
     if (s) {
@@ -950,15 +949,8 @@ static bool check_expr(Checker *c, Expr *e) {
   unreachable();
 }
 
-/* Does t stay within MAX_NUMEL elements? (Computed without overflow.) */
-static bool numel_fits(const Type *t) {
-  int64_t n = 1;
-  for (int i = 0; i < t->rank; i++) {
-    if (t->dim[i] > MAX_NUMEL || (t->dim[i] > 0 && n > MAX_NUMEL / t->dim[i])) return false;
-    n *= t->dim[i];
-  }
-  return true;
-}
+/* Does t stay within MAX_NUMEL elements? */
+static bool numel_fits(const Type *t) { return size_fits(t->dim, t->rank, NULL); }
 
 /* The parser bounds the height of each expression; constants add their own
  * expressions below a use (A = B + 1, B = C * 2, ...), so the checker counts
@@ -970,6 +962,10 @@ bool check_tensor(Checker *c, Expr *e) {
     return false;
   }
   c->depth++;
+  if (c->fn) { /* what irgen will walk (FnDecl.height, size) */
+    c->fn->size++;
+    if (c->depth + c->loops > c->fn->height) c->fn->height = c->depth + c->loops;
+  }
   bool ok = check_expr(c, e);
   c->depth--;
   if (ok && !numel_fits(&e->ty)) { /* e.g. f32[2^40, 1] + f32[1, 2^40] */
@@ -1198,7 +1194,9 @@ static void check_for(Checker *c, Stmt *s, FnState *fs) {
   s->loop.sym = v;
   bind(c, v);
   fs->loop_depth++;
+  c->loops++;
   check_stmts(c, s->loop.body, fs);
+  c->loops--;
   fs->loop_depth--;
   scope_pop(c, mark);
 }
@@ -1348,6 +1346,91 @@ static void check_recursion(Checker *c, PtrVec *fns) {
   for (int i = 0; i < fns->n; i++) {
     FnDecl *f = fns->v[i];
     if (f->color == 0 && find_cycle(c, f, stack)) f->ok = false;
+  }
+}
+
+/* ---- inlining ------------------------------------------------------------ */
+
+/* irgen inlines every call, so what it walks is a function's body with
+ * each call replaced by the callee's: the loops and expressions a call
+ * nests (its C stack) and the expressions it generates are counted like
+ * those of a file, against MAX_EXPR_DEPTH and MAX_EXPRS. A chain of 5,000
+ * functions each calling the previous, or a short file where each calls
+ * the previous twice (2^N inlined bodies), gets a located error here.
+ * Post-order over the call graph, which check_recursion found acyclic,
+ * each function once and with an explicit stack. */
+static void inline_cost(Checker *c, FnDecl *f) {
+  int64_t size = f->size;
+  int height = f->height;
+  for (int i = 0; i < f->calls.n; i++) {
+    Expr *call = f->calls.v[i];
+    FnDecl *g = call->call.fn;
+    f->dropout |= g->dropout;
+    if (f->inl_bad) continue;
+    if (g->inl_bad) {
+      f->inl_bad = true; /* reported in g */
+      continue;
+    }
+    int h = call->call.nest + g->inl_height;
+    if (h > MAX_EXPR_DEPTH) {
+      diag_error(c->d, call->call.name_loc, "calls nested too deeply: inlining '%s' here nests loops and "
+                 "expressions %d levels deep (the limit is %d, counting the bodies of the functions called)",
+                 g->name, h, MAX_EXPR_DEPTH);
+      diag_note(c->d, g->loc, "'%s' is defined here", g->name);
+      f->inl_bad = true;
+      continue;
+    }
+    if (h > height) height = h;
+    size += g->inl_size;
+    if (size > MAX_EXPRS) {
+      diag_error(c->d, call->call.name_loc, "'%s' is too large once its calls are inlined: with this call of "
+                 "'%s' (%lld expressions), it has more than %d expressions", f->name, g->name,
+                 (long long)g->inl_size, MAX_EXPRS);
+      diag_note(c->d, g->loc, "'%s' is defined here", g->name);
+      f->inl_bad = true;
+    }
+  }
+  f->inl_height = height;
+  f->inl_size = size;
+  f->inl_done = true;
+}
+
+static void inline_costs(Checker *c, FnDecl *root, CallFrame *stack) {
+  if (root->inl_done) return;
+  int sp = 0;
+  stack[sp++] = (CallFrame){root, 0};
+  while (sp > 0) {
+    CallFrame *fr = &stack[sp - 1];
+    if (fr->next == fr->f->calls.n) {
+      inline_cost(c, fr->f);
+      sp--;
+      continue;
+    }
+    Expr *call = fr->f->calls.v[fr->next++];
+    FnDecl *g = call->call.fn;
+    if (!g->inl_done) stack[sp++] = (CallFrame){g, 0}; /* acyclic: g is not on the stack */
+  }
+}
+
+/* Every model function becomes an IR function of its own (and the loss a
+ * second one when it uses dropout): their inlined sizes add up. Runs on a
+ * program without errors (so the call graph is acyclic). */
+static void check_inlining(Checker *c) {
+  int total = c->prog->fns.n + (c->model ? c->model->fns.n : 0);
+  CallFrame *stack = NEW_ARRAY(c->a, CallFrame, total + 1);
+  for (int i = 0; c->model && i < c->model->fns.n; i++) inline_costs(c, c->model->fns.v[i], stack);
+  for (int i = 0; i < c->prog->fns.n; i++) inline_costs(c, c->prog->fns.v[i], stack);
+  if (!c->model || c->d->nerrors) return;
+  const FnDecl *loss = c->model->train ? c->model->train->spec.loss : NULL;
+  int64_t sum = loss && loss->dropout ? loss->inl_size : 0;
+  for (int i = 0; i < c->model->fns.n; i++) {
+    FnDecl *f = c->model->fns.v[i];
+    sum += f->inl_size;
+    if (sum > MAX_EXPRS) {
+      diag_error(c->d, f->loc, "the model is too large once calls are inlined: with '%s', its functions "
+                 "have more than %d expressions", f->name, MAX_EXPRS);
+      return;
+    }
   }
 }
 
@@ -1582,8 +1665,7 @@ static void check_one_dim(Checker *c, Program *p) {
 
 bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs) {
   Checker c = {.a = a, .d = d, .prog = p, .defs = defs, .ndefs = ndefs};
-  c.nbuckets = 1024;
-  c.buckets = NEW_ARRAY(a, Entry *, c.nbuckets);
+  sm_init(&c.names, a);
   if (p->models.n == 0) {
     diag_error(d, loc_none(), "no model in this file: write 'model NAME { ... }'");
   } else {
@@ -1609,7 +1691,7 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
     }
     ConstVal v = {0};
     if (!parse_define_value(defs[i].value, &v)) {
-      diag_error(d, loc_none(), "-D %s=%s: the value must be a number or true/false", defs[i].name, defs[i].value);
+      diag_error(d, loc_none(), "-D %s=%s: the value must be a decimal number or true/false", defs[i].name, defs[i].value);
       continue;
     }
     s->cdecl->val = v;
@@ -1640,8 +1722,10 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
   /* 5. recursion */
   check_recursion(&c, &p->fns);
   if (c.model) check_recursion(&c, &c.model->fns);
+
   /* 6. train block */
   if (c.model && c.model->train && !diag_full(d)) check_train(&c, c.model);
+  if (d->nerrors == 0) check_inlining(&c);
   p->nsyms = c.next_id;
   return d->nerrors == 0;
 }

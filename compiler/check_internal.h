@@ -2,6 +2,7 @@
 #ifndef NNC_CHECK_INTERNAL_H
 #define NNC_CHECK_INTERNAL_H
 #include "check.h"
+#include "strmap.h"
 
 typedef struct Entry Entry;
 
@@ -11,10 +12,9 @@ typedef struct Checker {
   Program *prog;
   Model *model;
   FnDecl *fn;            /* function being checked, NULL elsewhere */
-  Entry **buckets;       /* name -> innermost binding */
-  int nbuckets;           /* a power of two */
-  int nentries;          /* names in the table (it grows past 2 per bucket) */
+  StrMap names;          /* name -> Entry: innermost binding, function */
   int depth;             /* check_tensor nesting, at most MAX_EXPR_DEPTH */
+  int loops;             /* loops around the statement being checked */
   PtrVec scope_log;      /* Sym* of every live binding, in order */
   int next_id;
   const Define *defs;
@@ -30,6 +30,7 @@ bool check_tensor(Checker *c, Expr *e);
 bool check_const(Checker *c, Expr *e, const char *what);
 /* A constant integer (integral floats accepted). */
 bool const_int(Checker *c, Expr *e, const char *what, int64_t *out);
+bool size_fits(const int64_t *f, int n, int64_t *out);
 bool const_float(Checker *c, Expr *e, const char *what, double *out);
 /* An integer or a list of integers, flattened into out[0..*n) (max cap). */
 bool const_int_list(Checker *c, Expr *e, const char *what, int64_t *out, int *n, int cap);

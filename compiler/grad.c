@@ -467,8 +467,8 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
   pm_init(&seen, ad->a);
   collect_outer(ad, fb, &s->fwd, &seen, &ov);
   /* the backward loop */
-  int carried[256], na = 0;
-  for (int k = 0; k < nc && na < 256; k++)
+  int *carried = NEW_ARRAY(ad->a, int, nc + 1), na = 0;
+  for (int k = 0; k < nc; k++)
     if (ad_active(ad, fb->args[k + 1])) carried[na++] = k;
   int nr = na + ov.n;
   Inst *rin = NEW(ad->a, Inst);

@@ -376,7 +376,8 @@ static void run_for(I *s, Inst *in) {
   bool rev = in->attr.i[3];
   ITensor *carry = calloc((size_t)nc + 1, sizeof(ITensor));
   ITensor *stack = calloc((size_t)(in->nres - nc) + 1, sizeof(ITensor));
-  if (!carry || !stack) die("out of memory");
+  ITensor *next = calloc((size_t)nc + 1, sizeof(ITensor));
+  if (!carry || !stack || !next) die("out of memory");
   for (int k = 0; k < nc; k++) carry[k] = itensor_copy(&s->val[in->args[k]->id]);
   for (int k = nc; k < in->nres; k++) {
     Type st = call_type(s, &in->res[k]->ty);
@@ -390,8 +391,7 @@ static void run_for(I *s, Inst *in) {
     for (int k = 0; k < nc; k++) s->val[body->args[k + 1]->id] = carry[k];
     run_block(s, body);
     Inst *y = body->last;
-    ITensor next[256];
-    for (int k = 0; k < nc && k < 256; k++) next[k] = itensor_copy(&s->val[y->args[k]->id]);
+    for (int k = 0; k < nc; k++) next[k] = itensor_copy(&s->val[y->args[k]->id]);
     for (int k = nc; k < y->nargs; k++) {
       ITensor *row = &s->val[y->args[k]->id];
       int64_t rn = type_numel(&row->ty);
@@ -407,6 +407,7 @@ static void run_for(I *s, Inst *in) {
   for (int k = nc; k < in->nres; k++) s->val[in->res[k]->id] = stack[k - nc];
   free(carry);
   free(stack);
+  free(next);
 }
 
 static void run_inst(I *s, Inst *in) {

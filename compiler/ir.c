@@ -71,31 +71,41 @@ Value *ir_block_add_arg(Arena *a, Block *b, Type ty, const char *name) {
   return v;
 }
 
+/* The role and result arrays double when full: appending is O(1), so a
+ * function with 10,000 parameters costs linear time and memory. */
 void ir_func_add_arg(Arena *a, Func *f, Type ty, const char *name, Role role) {
   int n = f->body->nargs;
   ir_block_add_arg(a, f->body, ty, name);
-  Role *nr = NEW_ARRAY(a, Role, n + 1);
-  if (n) memcpy(nr, f->arg_role, sizeof(Role) * (size_t)n);
-  nr[n] = role;
-  f->arg_role = nr;
+  if (n == f->caprole) {
+    int cap = f->caprole ? 2 * f->caprole : 16;
+    Role *nr = NEW_ARRAY(a, Role, cap);
+    if (n) memcpy(nr, f->arg_role, sizeof(Role) * (size_t)n);
+    f->arg_role = nr;
+    f->caprole = cap;
+  }
+  f->arg_role[n] = role;
 }
 
 void ir_func_add_result(Arena *a, Func *f, Type ty, const char *name, Role role) {
   int n = f->nret;
-  Type *nt = NEW_ARRAY(a, Type, n + 1);
-  Role *nr = NEW_ARRAY(a, Role, n + 1);
-  const char **nn = NEW_ARRAY(a, const char *, n + 1);
-  if (n) {
-    memcpy(nt, f->ret, sizeof(Type) * (size_t)n);
-    memcpy(nr, f->ret_role, sizeof(Role) * (size_t)n);
-    memcpy(nn, f->ret_name, sizeof(char *) * (size_t)n);
+  if (n == f->capret) {
+    int cap = f->capret ? 2 * f->capret : 4;
+    Type *nt = NEW_ARRAY(a, Type, cap);
+    Role *nr = NEW_ARRAY(a, Role, cap);
+    const char **nn = NEW_ARRAY(a, const char *, cap);
+    if (n) {
+      memcpy(nt, f->ret, sizeof(Type) * (size_t)n);
+      memcpy(nr, f->ret_role, sizeof(Role) * (size_t)n);
+      memcpy(nn, f->ret_name, sizeof(char *) * (size_t)n);
+    }
+    f->ret = nt;
+    f->ret_role = nr;
+    f->ret_name = nn;
+    f->capret = cap;
   }
-  nt[n] = ty;
-  nr[n] = role;
-  nn[n] = name;
-  f->ret = nt;
-  f->ret_role = nr;
-  f->ret_name = nn;
+  f->ret[n] = ty;
+  f->ret_role[n] = role;
+  f->ret_name[n] = name;
   f->nret = n + 1;
 }
 
@@ -113,8 +123,7 @@ Inst *ir_build_inst(Builder *b, Op op, Value **args, int nargs, const Attr *attr
   in->note = b->note;
   in->nres = nres;
   in->res = NEW_ARRAY(b->a, Value *, nres + 1);
-  Type types[64];
-  if (nres > 64) die("too many results");
+  Type one, *types = nres <= 1 ? &one : NEW_ARRAY(b->a, Type, nres);
   for (int i = 0; i < nres; i++) types[i] = res_types ? res_types[i] : type_scalar(TY_F32);
   if (op != OP_FOR && !(op_info[op].flags & F_TERMINATOR)) {
     char err[256];
@@ -308,18 +317,16 @@ static Value *mapped(PtrMap *map, Value *v) {
 }
 
 void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
-  Value *args[512];
-  if (in->nargs > 512) die("too many operands");
+  Value **args = NEW_ARRAY(b->a, Value *, in->nargs + 1);
   for (int i = 0; i < in->nargs; i++) args[i] = mapped(map, in->args[i]);
-  Type types[256];
-  for (int i = 0; i < in->nres && i < 256; i++) types[i] = in->res[i]->ty;
+  Type *types = NEW_ARRAY(b->a, Type, in->nres + 1);
+  for (int i = 0; i < in->nres; i++) types[i] = in->res[i]->ty;
   b->pos = in->pos;
   b->note = in->note;
   if (in->op == OP_FOR) {
     Inst *n = NEW(b->a, Inst);
     *n = *in;
-    n->args = NEW_ARRAY(b->a, Value *, in->nargs + 1);
-    memcpy(n->args, args, sizeof(Value *) * (size_t)in->nargs);
+    n->args = args;
     n->body = ir_block_new(b->a, n);
     for (int i = 0; i < in->body->nargs; i++)
       pm_put(map, in->body->args[i], ir_block_add_arg(b->a, n->body, in->body->args[i]->ty, in->body->args[i]->name));

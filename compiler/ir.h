@@ -156,11 +156,12 @@ typedef struct Role {
 struct Func {
   const char *name;
   Block *body;          /* args = function arguments */
-  Role *arg_role;       /* per argument */
+  Role *arg_role;       /* per argument (room for caprole) */
   Type *ret;            /* result types */
   Role *ret_role;
   const char **ret_name;
   int nret;
+  int caprole, capret;  /* room in arg_role, and in ret/ret_role/ret_name */
   Pos pos;
   bool is_grad;         /* produced by the AD transformation */
   bool has_deriv;       /* a user function whose code holds derivatives (grad, jvp in .nn) */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "strmap.h"
 
 typedef enum Tok {
   T_EOF, T_PCT /* %name */, T_AT /* @name */, T_IDENT, T_INT, T_FLOAT, T_STRING,
@@ -36,10 +37,14 @@ typedef struct P {
   int64_t ival;
   double fval;
   bool failed;
-  /* names */
-  struct Bind { const char *name; Value *v; int depth; } *binds;
+  /* names: the values in scope (strmap.h), and the names in order of
+   * definition with the loop depth they were made at, to end a scope */
+  StrMap names;
+  struct Bind { const char *name; int depth; } *binds;
   int nbinds, capbinds;
   int depth;
+  StrMap params;        /* parameter name -> (void *)1 */
+  int capparams;        /* room in m->params */
   Module *m;
   Func *f;
 } P;
@@ -264,25 +269,26 @@ static bool trailer(P *p, Pos *pos, const char **note) {
   return true;
 }
 
+/* Room for one more element in *arr (n used of *cap, elements of `size`). */
+static void *grow(P *p, void *arr, int n, int *cap, size_t size) {
+  if (n < *cap) return arr;
+  int nc = *cap ? 2 * *cap : 8;
+  void *na = arena_alloc(p->a, size * (size_t)nc);
+  if (n) memcpy(na, arr, size * (size_t)n);
+  *cap = nc;
+  return na;
+}
+
 /* ---- names --------------------------------------------------------------- */
 
-static Value *lookup(P *p, const char *name) {
-  for (int i = p->nbinds - 1; i >= 0; i--)
-    if (!strcmp(p->binds[i].name, name)) return p->binds[i].v;
-  return NULL;
-}
+static Value *lookup(P *p, const char *name) { return sm_get(&p->names, name); }
 
 static bool define(P *p, const char *name, Value *v, Loc l) {
   if (lookup(p, name)) return err(p, l, "value %%%s is defined twice", name);
-  if (p->nbinds == p->capbinds) {
-    int cap = p->capbinds ? p->capbinds * 2 : 256;
-    struct Bind *nb = NEW_ARRAY(p->a, struct Bind, cap);
-    if (p->nbinds) memcpy(nb, p->binds, sizeof(struct Bind) * (size_t)p->nbinds);
-    p->binds = nb;
-    p->capbinds = cap;
-  }
+  p->binds = grow(p, p->binds, p->nbinds, &p->capbinds, sizeof *p->binds);
   const char *nm = arena_strdup(p->a, name);
-  p->binds[p->nbinds++] = (struct Bind){nm, v, p->depth};
+  p->binds[p->nbinds++] = (struct Bind){nm, p->depth};
+  sm_put(&p->names, nm, v);
   /* numbers are not names: unnamed values print by number again */
   bool digits = true;
   for (const char *s = name; *s; s++)
@@ -292,7 +298,8 @@ static bool define(P *p, const char *name, Value *v, Loc l) {
 }
 
 static void pop_scope(P *p) {
-  while (p->nbinds > 0 && p->binds[p->nbinds - 1].depth >= p->depth) p->nbinds--;
+  while (p->nbinds > 0 && p->binds[p->nbinds - 1].depth >= p->depth)
+    sm_put(&p->names, p->binds[--p->nbinds].name, NULL);
 }
 
 static Value *use(P *p) {
@@ -442,7 +449,23 @@ static Value *new_result(P *p, Inst *in, int k, Type t) {
   return v;
 }
 
-enum { MAXRES = 256 };
+/* Lists of operands, results and carried values have no fixed bound (the
+ * compiler prints functions with thousands of arguments): they grow in the
+ * arena. Loops nest at most as deep as the checker lets .nn code nest. */
+enum { MAX_LOOP_DEPTH = 1000 };
+
+/* A comma-separated list of %values, appended to *args. */
+static bool operands(P *p, Value ***args, int *n) {
+  int cap = 0;
+  *args = NULL;
+  *n = 0;
+  if (p->t != T_PCT) return true;
+  do {
+    *args = grow(p, *args, *n, &cap, sizeof(Value *));
+    if (!((*args)[(*n)++] = use(p))) return false;
+  } while (accept(p, T_COMMA));
+  return true;
+}
 
 static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, int nres, Loc start) {
   Inst *in = NEW(p->a, Inst);
@@ -474,16 +497,18 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
     return err(p, start, "bad loop range %lld to %lld", (long long)lo, (long long)hi);
   Block *body = ir_block_new(p->a, in);
   in->body = body;
-  Value *inits[MAXRES];
-  const char *cnames[MAXRES];
-  Loc clocs[MAXRES];
-  int nc = 0;
+  Value **inits = NULL;
+  const char **cnames = NULL;
+  Loc *clocs = NULL;
+  int nc = 0, capi = 0, capn = 0, capl = 0;
   if (is_ident(p, "carry")) {
     next(p);
     if (!expect(p, T_LPAREN, "'('")) return false;
     while (!accept(p, T_RPAREN)) {
       if (nc && !expect(p, T_COMMA, "','")) return false;
-      if (nc == MAXRES) return err(p, p->loc, "too many carried values");
+      inits = grow(p, inits, nc, &capi, sizeof *inits);
+      cnames = grow(p, cnames, nc, &capn, sizeof *cnames);
+      clocs = grow(p, clocs, nc, &capl, sizeof *clocs);
       if (p->t != T_PCT) return err(p, p->loc, "expected a carried value name");
       cnames[nc] = arena_strdup(p->a, p->text);
       clocs[nc] = p->loc;
@@ -494,11 +519,11 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
       inits[nc++] = v;
     }
   }
-  Type rtypes[MAXRES];
-  int nt = 0;
+  Type *rtypes = NULL;
+  int nt = 0, capt = 0;
   if (accept(p, T_COLON)) {
     do {
-      if (nt == MAXRES) return err(p, p->loc, "too many results");
+      rtypes = grow(p, rtypes, nt, &capt, sizeof *rtypes);
       if (!parse_type(p, &rtypes[nt++])) return false;
     } while (accept(p, T_COMMA));
   }
@@ -506,7 +531,7 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
   if (nres < nc) return err(p, start, "a loop with %d carried values has at least %d results", nc, nc);
   in->nargs = nc;
   in->args = NEW_ARRAY(p->a, Value *, nc + 1);
-  memcpy(in->args, inits, sizeof(Value *) * (size_t)nc);
+  if (nc) memcpy(in->args, inits, sizeof(Value *) * (size_t)nc);
   in->attr.ni = 5;
   in->attr.i[0] = lo;
   in->attr.i[1] = hi;
@@ -524,7 +549,7 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
       return err(p, nlocs[k], "a stacked loop result must have a leading dimension of %lld", (long long)(hi - lo));
   if (!expect(p, T_LBRACE, "'{'")) return false;
   if (!trailer(p, &in->pos, &in->note)) return false;
-  if (++p->depth > 16) return err(p, start, "loops nested too deeply (the limit is 16)");
+  if (++p->depth > MAX_LOOP_DEPTH) return err(p, start, "loops nested too deeply (the limit is %d)", MAX_LOOP_DEPTH);
   Value *iv = ir_block_add_arg(p->a, body, type_scalar(TY_I32), NULL);
   if (!define(p, ivar, iv, iloc)) return false;
   for (int k = 0; k < nc; k++) {
@@ -563,17 +588,11 @@ static bool parse_inst(P *p, Block *b, Func *f) {
     Inst *in = NEW(p->a, Inst);
     in->op = p->text[0] == 'y' ? OP_YIELD : OP_RETURN;
     next(p);
-    Value *args[MAXRES];
-    int n = 0;
-    if (p->t == T_PCT) {
-      do {
-        if (n == MAXRES) return err(p, p->loc, "too many operands");
-        if (!(args[n++] = use(p))) return false;
-      } while (accept(p, T_COMMA));
-    }
+    Value **args;
+    int n;
+    if (!operands(p, &args, &n)) return false;
     in->nargs = n;
-    in->args = NEW_ARRAY(p->a, Value *, n + 1);
-    memcpy(in->args, args, sizeof(Value *) * (size_t)n);
+    in->args = n ? args : NEW_ARRAY(p->a, Value *, 1);
     in->res = NEW_ARRAY(p->a, Value *, 1);
     if (!trailer(p, &in->pos, &in->note)) return false;
     if (in->op == OP_YIELD && !b->parent) return err(p, start, "'yield' outside a loop");
@@ -587,11 +606,12 @@ static bool parse_inst(P *p, Block *b, Func *f) {
     ir_append(b, in);
     return true;
   }
-  const char *names[MAXRES];
-  Loc nlocs[MAXRES];
-  int nres = 0;
+  const char **names = NULL;
+  Loc *nlocs = NULL;
+  int nres = 0, capn = 0, capl = 0;
   while (p->t == T_PCT) {
-    if (nres == MAXRES) return err(p, p->loc, "too many results");
+    names = grow(p, names, nres, &capn, sizeof *names);
+    nlocs = grow(p, nlocs, nres, &capl, sizeof *nlocs);
     names[nres] = arena_strdup(p->a, p->text);
     nlocs[nres++] = p->loc;
     next(p);
@@ -609,17 +629,11 @@ static bool parse_inst(P *p, Block *b, Func *f) {
   next(p);
   Inst *in = NEW(p->a, Inst);
   in->op = op;
-  Value *args[MAXRES];
-  int n = 0;
-  if (p->t == T_PCT) {
-    do {
-      if (n == MAXRES) return err(p, p->loc, "too many operands");
-      if (!(args[n++] = use(p))) return false;
-    } while (accept(p, T_COMMA));
-  }
+  Value **args;
+  int n;
+  if (!operands(p, &args, &n)) return false;
   in->nargs = n;
-  in->args = NEW_ARRAY(p->a, Value *, n + 1);
-  memcpy(in->args, args, sizeof(Value *) * (size_t)n);
+  in->args = n ? args : NEW_ARRAY(p->a, Value *, 1);
   if (!parse_attrs(p, in)) return false;
   if (!expect(p, T_COLON, "':' and the result type")) return false;
   Type t;
@@ -658,6 +672,8 @@ static bool parse_func(P *p) {
   if (!expect(p, T_LPAREN, "'('")) return false;
   p->nbinds = 0;
   p->depth = 0;
+  int ninputs = 0;
+  sm_init(&p->names, p->a); /* a fresh scope per function */
   while (!accept(p, T_RPAREN)) {
     if (f->body->nargs && !expect(p, T_COMMA, "','")) return false;
     if (p->t != T_PCT) return err(p, p->loc, "expected an argument %%name");
@@ -668,11 +684,7 @@ static bool parse_func(P *p) {
     Type t;
     Role r;
     if (!parse_type(p, &t) || !parse_role(p, &r, false)) return false;
-    if (f->body->nargs >= 4096) return err(p, l, "too many arguments");
-    if (r.kind == ARG_INPUT) { /* inputs are numbered in order; the text does not say */
-      r.index = 0;
-      for (int k = 0; k < f->body->nargs; k++) r.index += f->arg_role[k].kind == ARG_INPUT;
-    }
+    if (r.kind == ARG_INPUT) r.index = ninputs++; /* inputs are numbered in order; the text does not say */
     ir_func_add_arg(p->a, f, t, NULL, r);
     if (!define(p, name, f->body->args[f->body->nargs - 1], l)) return false;
   }
@@ -688,7 +700,6 @@ static bool parse_func(P *p) {
     Type t;
     Role r;
     if (!parse_type(p, &t) || !parse_role(p, &r, true)) return false;
-    if (f->nret >= 4096) return err(p, p->loc, "too many results");
     ir_func_add_result(p->a, f, t, rname, r);
   }
   if (is_ident(p, "grad")) {
@@ -713,13 +724,11 @@ static bool parse_param(P *p) {
   next(p);
   if (p->t != T_AT) return err(p, p->loc, "expected @name");
   Module *m = p->m;
-  IrParam *np = NEW_ARRAY(p->a, IrParam, m->nparams + 1);
-  if (m->nparams) memcpy(np, m->params, sizeof(IrParam) * (size_t)m->nparams);
-  m->params = np;
+  m->params = grow(p, m->params, m->nparams, &p->capparams, sizeof *m->params);
   IrParam *pa = &m->params[m->nparams];
-  for (int i = 0; i < m->nparams; i++)
-    if (!strcmp(m->params[i].name, p->text)) return err(p, p->loc, "parameter @%s is defined twice", p->text);
+  if (sm_get(&p->params, p->text)) return err(p, p->loc, "parameter @%s is defined twice", p->text);
   pa->name = arena_strdup(p->a, p->text);
+  sm_put(&p->params, pa->name, (void *)1);
   next(p);
   if (!expect(p, T_COLON, "':'") || !parse_type(p, &pa->ty) || !expect(p, T_EQ, "'='")) return false;
   if (p->t != T_IDENT) return err(p, p->loc, "expected an initializer");
@@ -747,6 +756,7 @@ static bool parse_param(P *p) {
 
 Module *ir_parse(Arena *a, Diag *d, const char *src, size_t len) {
   P p = {.a = a, .d = d, .s = src, .n = len, .line = 1, .col = 1};
+  sm_init(&p.params, a);
   next(&p);
   if (!is_ident(&p, "module")) {
     err(&p, p.loc, "expected 'module @name'");

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ir.h"
+#include "strmap.h"
 
 /* Shortest %g that round-trips. */
 static void fmt_double(char *buf, size_t n, double v) {
@@ -39,45 +40,15 @@ static void fmt_double(char *buf, size_t n, double v) {
 
 /* ---- naming ------------------------------------------------------------ */
 
+/* Names in use (strmap.h), and for each name the next .N suffix to try
+ * when it is taken again, so that a name given to thousands of values
+ * (a var updated in a long function) is made unique in linear time. */
 typedef struct Namer {
   Arena *a;
-  const char **used;   /* open-addressing set of names */
-  int cap, n;
+  StrMap used;         /* printed name -> (void *)1 */
+  StrMap next;         /* name -> next suffix to try (as intptr_t) */
   int counter;         /* for unnamed values */
 } Namer;
-
-static unsigned hash_name(const char *s) {
-  unsigned h = 2166136261u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
-static bool name_taken(Namer *nm, const char *s) {
-  if (!nm->cap) return false;
-  for (unsigned i = hash_name(s) & (unsigned)(nm->cap - 1);; i = (i + 1) & (unsigned)(nm->cap - 1)) {
-    if (!nm->used[i]) return false;
-    if (!strcmp(nm->used[i], s)) return true;
-  }
-}
-
-static void name_add(Namer *nm, const char *s) {
-  if (2 * (nm->n + 1) > nm->cap) {
-    int oc = nm->cap;
-    const char **old = nm->used;
-    nm->cap = oc ? oc * 2 : 256;
-    nm->used = NEW_ARRAY(nm->a, const char *, nm->cap);
-    for (int i = 0; i < oc; i++)
-      if (old[i]) {
-        unsigned j = hash_name(old[i]) & (unsigned)(nm->cap - 1);
-        while (nm->used[j]) j = (j + 1) & (unsigned)(nm->cap - 1);
-        nm->used[j] = old[i];
-      }
-  }
-  unsigned j = hash_name(s) & (unsigned)(nm->cap - 1);
-  while (nm->used[j]) j = (j + 1) & (unsigned)(nm->cap - 1);
-  nm->used[j] = s;
-  nm->n++;
-}
 
 static bool all_digits(const char *s) {
   if (!*s) return false;
@@ -101,11 +72,13 @@ static void assign(Printer *p, Value *v) {
   const char *s;
   if (v->name && !all_digits(v->name)) {
     s = v->name;
-    if (name_taken(&p->nm, s)) {
-      for (int k = 1;; k++) {
-        char *t = arena_printf(p->nm.a, "%s.%d", v->name, k);
-        if (!name_taken(&p->nm, t)) {
+    if (sm_get(&p->nm.used, s)) {
+      void **next = sm_slot(&p->nm.next, v->name);
+      for (intptr_t k = *next ? (intptr_t)*next : 1;; k++) {
+        char *t = arena_printf(p->nm.a, "%s.%ld", v->name, (long)k);
+        if (!sm_get(&p->nm.used, t)) {
           s = t;
+          *next = (void *)(k + 1);
           break;
         }
       }
@@ -113,7 +86,7 @@ static void assign(Printer *p, Value *v) {
   } else {
     s = arena_printf(p->nm.a, "%d", p->nm.counter++);
   }
-  name_add(&p->nm, s);
+  sm_put(&p->nm.used, s, (void *)1);
   if (p->nnames == p->capnames) {
     int cap = p->capnames ? p->capnames * 2 : 256;
     const char **nn = NEW_ARRAY(p->nm.a, const char *, cap);
@@ -256,6 +229,8 @@ void ir_print_func(FILE *out, const Module *m, const Func *f) {
   Arena *a = arena_new();
   Printer p = {.out = out, .m = m};
   p.nm.a = a;
+  sm_init(&p.nm.used, a);
+  sm_init(&p.nm.next, a);
   fprintf(out, "func @%s(", f->name);
   for (int i = 0; i < f->body->nargs; i++) {
     Value *v = f->body->args[i];

@@ -372,8 +372,8 @@ static Value *gen_builtin(G *g, Expr *e) {
     return ir_broadcast(B, x, &e->ty);
   case BI_CONCAT: {
     Expr *xs = a[0];
-    Value *vs[256];
-    int n = xs->list.n < 256 ? xs->list.n : 256;
+    int n = xs->list.n;
+    Value **vs = NEW_ARRAY(g->a, Value *, n);
     for (int i = 0; i < n; i++) vs[i] = gen_as(g, xs->list.elems[i], dt);
     at(g, e->loc);
     if (n == 1) return vs[0];
@@ -524,9 +524,10 @@ static void gen_stmts(G *g, Stmt *s);
 
 static Value *gen_user_call(G *g, Expr *e) {
   FnDecl *f = e->call.fn;
-  Value *args[256];
-  for (int i = 0; i < f->nargs && i < 256; i++) args[i] = gen_as(g, e->call.args[i].value, f->args[i].ty.dtype);
-  for (int i = 0; i < f->nargs && i < 256; i++) g->env[f->args[i].sym->id] = args[i];
+  /* all arguments first: one may call f too, which rebinds f's arguments */
+  Value **args = NEW_ARRAY(g->a, Value *, f->nargs + 1);
+  for (int i = 0; i < f->nargs; i++) args[i] = gen_as(g, e->call.args[i].value, f->args[i].ty.dtype);
+  for (int i = 0; i < f->nargs; i++) g->env[f->args[i].sym->id] = args[i];
   Value *saved = g->ret;
   g->ret = NULL;
   gen_stmts(g, f->body);
@@ -784,28 +785,29 @@ static Value *gen(G *g, Expr *e) {
   }
 }
 
-/* Outer vars a loop body assigns (they become carried values). */
-static void collect_assigned(Stmt *s, PtrVec *out, Arena *a, PtrVec *declared) {
+/* Outer vars a loop body assigns (they become carried values), in the
+ * order of their first assignment. `seen` marks the Syms declared in the
+ * body and those already collected, so the walk is linear. */
+static void collect_assigned(Stmt *s, PtrVec *out, Arena *a, PtrMap *seen) {
   for (; s; s = s->next) {
-    if (s->kind == ST_LET || s->kind == ST_VAR) vec_push(a, declared, s->let.sym);
-    Sym *t = NULL;
+    if (s->kind == ST_LET || s->kind == ST_VAR) pm_put(seen, s->let.sym, (void *)1);
     if (s->kind == ST_ASSIGN) {
       Expr *tg = s->assign.target;
-      t = (tg->kind == EX_INDEX ? tg->index.base : tg)->name.sym;
+      Sym *t = (tg->kind == EX_INDEX ? tg->index.base : tg)->name.sym;
+      if (!pm_has(seen, t)) {
+        pm_put(seen, t, (void *)1);
+        vec_push(a, out, t);
+      }
     }
-    if (t) {
-      bool inner = false, dup = false;
-      for (int i = 0; i < declared->n; i++) inner |= declared->v[i] == t;
-      for (int i = 0; i < out->n; i++) dup |= out->v[i] == t;
-      if (!inner && !dup) vec_push(a, out, t);
-    }
-    if (s->kind == ST_FOR) collect_assigned(s->loop.body, out, a, declared);
+    if (s->kind == ST_FOR) collect_assigned(s->loop.body, out, a, seen);
   }
 }
 
 static void gen_for(G *g, Stmt *s) {
-  PtrVec carried = {0}, declared = {0};
-  collect_assigned(s->loop.body, &carried, g->a, &declared);
+  PtrVec carried = {0};
+  PtrMap seen;
+  pm_init(&seen, g->a);
+  collect_assigned(s->loop.body, &carried, g->a, &seen);
   int nc = carried.n;
   Inst *in = NEW(g->a, Inst);
   in->op = OP_FOR;
@@ -832,8 +834,8 @@ static void gen_for(G *g, Stmt *s) {
   g->b.before = NULL;
   gen_stmts(g, s->loop.body);
   g->b.pos = pos_of(s->loop.body_end);
-  Value *ys[256];
-  for (int k = 0; k < nc && k < 256; k++) ys[k] = g->env[((Sym *)carried.v[k])->id];
+  Value **ys = NEW_ARRAY(g->a, Value *, nc + 1);
+  for (int k = 0; k < nc; k++) ys[k] = g->env[((Sym *)carried.v[k])->id];
   ir_build(&g->b, OP_YIELD, ys, nc, NULL, NULL);
   g->b.block = outer;
   g->b.before = before;
@@ -961,45 +963,6 @@ static Func *lower_fn(G *g, Model *md, FnDecl *fn, const char *name, bool traini
   return f;
 }
 
-/* Does the function (or anything it calls) use dropout? */
-static bool uses_dropout_expr(Expr *e);
-static bool uses_dropout_stmts(Stmt *s) {
-  for (; s; s = s->next) {
-    switch (s->kind) {
-    case ST_LET: case ST_VAR: if (uses_dropout_expr(s->let.init)) return true; break;
-    case ST_ASSIGN: if (uses_dropout_expr(s->assign.value)) return true; break;
-    case ST_FOR: if (uses_dropout_stmts(s->loop.body)) return true; break;
-    case ST_RETURN: if (uses_dropout_expr(s->ret.value)) return true; break;
-    case ST_EXPR: break;
-    }
-  }
-  return false;
-}
-static bool uses_dropout_expr(Expr *e) {
-  if (!e) return false;
-  switch (e->kind) {
-  case EX_UNARY: return uses_dropout_expr(e->un.x);
-  case EX_BINARY: return uses_dropout_expr(e->bin.l) || uses_dropout_expr(e->bin.r);
-  case EX_INDEX: return uses_dropout_expr(e->index.base);
-  case EX_LIST:
-    for (int i = 0; i < e->list.n; i++)
-      if (uses_dropout_expr(e->list.elems[i])) return true;
-    return false;
-  case EX_CALL:
-    if (e->call.callee) {
-      const Deriv *dv = e->call.callee->call.deriv;
-      for (int i = 0; dv->kind == DV_JVP && i < dv->nwrt; i++)
-        if (uses_dropout_expr(dv->tangents[i])) return true;
-      if (uses_dropout_stmts(dv->fn->body)) return true;
-    }
-    if (e->call.bi && e->call.bi->id == BI_DROPOUT) return true;
-    for (int i = 0; i < e->call.nargs; i++)
-      if (uses_dropout_expr(e->call.args[i].value)) return true;
-    return e->call.fn && uses_dropout_stmts(e->call.fn->body);
-  default: return false;
-  }
-}
-
 Module *irgen(Arena *a, const Program *p, const char *file) {
   Diag d;
   diag_init(&d, file, "", 0, stderr, COLOR_NEVER);
@@ -1026,7 +989,7 @@ Module *irgen_diag(Arena *a, const Program *p, const char *file, Diag *d) {
     lower_fn(&g, md, fn, fn->name, false);
   }
   /* the training version of the loss, when it differs (dropout) */
-  if (md->train && md->train->spec.loss && uses_dropout_stmts(md->train->spec.loss->body)) {
+  if (md->train && md->train->spec.loss && md->train->spec.loss->dropout) {
     FnDecl *fn = md->train->spec.loss;
     lower_fn(&g, md, fn, arena_printf(a, "%s.train", fn->name), true);
   }

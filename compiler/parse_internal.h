@@ -9,10 +9,6 @@
 /* Deeper bracket nesting than this is refused; with MAX_EXPR_DEPTH (ast.h)
  * it bounds every recursion over the tree (checker, irgen). */
 #define MAX_NESTING 200
-/* Expressions in one file: past this the parse stops, so that no input can
- * make the AST exhaust memory (an Expr is ~260 bytes; a real model has far
- * fewer than 100,000). */
-#define MAX_EXPRS 1000000
 
 typedef struct OpenBracket {
   Loc loc;

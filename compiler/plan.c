@@ -58,13 +58,23 @@ const ValPlan *plan_of(const Plan *p, const Value *v) {
   return vp ? vp : &none;
 }
 
+/* Chains of aliases grow as long as a function (each in-place op aliases
+ * its operand), so the path is compressed: every alias on it is pointed
+ * at the root, and later queries are O(1). */
 const Value *plan_root(const Plan *p, const Value *v) {
-  for (int k = 0; k < 64; k++) {
-    const ValPlan *vp = plan_of(p, v);
-    if (vp->kind != ST_ALIAS) return v;
-    v = vp->alias;
+  const Value *r = v;
+  for (int k = 0;; k++) {
+    const ValPlan *vp = plan_of(p, r);
+    if (vp->kind != ST_ALIAS) break;
+    if (k > p->vals.n) die("plan: alias cycle");
+    r = vp->alias;
   }
-  die("plan: alias cycle");
+  while (v != r) {
+    ValPlan *vp = pm_get(&p->vals, v);
+    v = vp->alias;
+    vp->alias = (Value *)r;
+  }
+  return r;
 }
 
 bool plan_fused(const Plan *p, const Value *v) { return plan_of(p, v)->kind == ST_NONE; }

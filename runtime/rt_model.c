@@ -50,14 +50,19 @@ nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed,
   m->grads = rt_calloc(1, d->param_bytes ? d->param_bytes : 64);
   m->state = d->state_bytes ? rt_calloc(1, d->state_bytes) : NULL;
   m->ws = rt_alloc(d->ws_bytes ? d->ws_bytes : 64);
+  int nbufs = 1;
+  for (int i = 0; i < d->nfuncs; i++)
+    if (d->funcs[i].nargs + d->funcs[i].nres > nbufs) nbufs = d->funcs[i].nargs + d->funcs[i].nres;
+  m->bufs = rt_calloc((size_t)nbufs, sizeof(void *));
   nn_status s = NN_OK;
-  if (!m->params || !m->grads || (d->state_bytes && !m->state) || !m->ws) s = NN_ERR_NOMEM;
+  if (!m->params || !m->grads || (d->state_bytes && !m->state) || !m->ws || !m->bufs) s = NN_ERR_NOMEM;
   if (!s) s = rt_pool_create(&m->pool, nthreads);
   if (s) {
     rt_free(m->params);
     rt_free(m->grads);
     rt_free(m->state);
     rt_free(m->ws);
+    rt_free(m->bufs);
     rt_free(m);
     return s;
   }
@@ -79,6 +84,7 @@ void rt_model_destroy(const rt_model_desc *d, rt_model *m) {
   rt_free(m->grads);
   rt_free(m->state);
   rt_free(m->ws);
+  rt_free(m->bufs);
   rt_free(m);
 }
 
@@ -131,8 +137,7 @@ nn_status rt_model_call_n(const rt_model_desc *d, rt_model *m, int fn, int64_t d
         return rt_error(NN_ERR_RANGE, "%s: input '%s' holds %d at position %lld; expected 0..%lld", f->name,
                         a->name ? a->name : "?", v[k], (long long)k, (long long)a->index_bound - 1);
   }
-  void *bufs[512];
-  if (f->nargs + f->nres > 512) return rt_error(NN_ERR_INTERNAL, "too many buffers");
+  void **bufs = m->bufs;
   for (int i = 0; i < f->nargs; i++) {
     const rt_slot *a = &f->args[i];
     switch (a->role) {

@@ -146,6 +146,9 @@ typedef struct rt_model {
   int32_t dim_i32;       /* the run-time size n of the current call */
   uint64_t steps_done;   /* training steps taken */
   uint64_t seed;         /* creation seed */
+  void **bufs;           /* room for the buffer pointers (arguments, then
+                            results) of the largest function, so a call
+                            allocates nothing however many parameters */
 } rt_model;
 
 nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed, int nthreads);

@@ -14,3 +14,7 @@ if(NNC_FUZZ_CRASHERS)
 endif()
 add_test(NAME docs_builtins
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_docs.sh ${CMAKE_SOURCE_DIR})
+# large but valid generated programs (tests/fuzz/large_valid.sh): many
+# parameters, vars, arguments and inputs, deep call chains, wide concats
+add_test(NAME fuzz_large_valid
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/large_valid.sh $<TARGET_FILE:nnc>)

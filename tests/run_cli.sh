@@ -113,7 +113,7 @@ run define-float 0 "$nnc" --emit=ast -D B=8.0 "$mlp" && has define-float "$out" 
 run define-unknown 1 "$nnc" check --color=never -D NOPE=1 "$mlp" &&
   has define-unknown "$err" "there is no constant named 'NOPE' to override"
 run define-bad-value 1 "$nnc" check --color=never -D B=lots "$mlp" &&
-  has define-bad-value "$err" 'the value must be a number or true/false'
+  has define-bad-value "$err" 'the value must be a decimal number or true/false'
 
 # -o writes the output there and nothing to stdout
 run output 0 "$nnc" --emit=ast -o "$tmp/ast.txt" "$mlp" && empty output-stdout "$out"

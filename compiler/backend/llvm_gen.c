@@ -1504,8 +1504,57 @@ static void lower_group(Gen *g, const PlanGroup *pg) {
   par_range(g, pg->m[0], outer, outer_count(g, ep), per * pg->n, group_body, &gg);
 }
 
-static void lower_block(Gen *g, Block *b) {
+/* A function of many top-level kernels is lowered in parts of PART_ITEMS
+ * kernels, each its own (noinline) LLVM function called in turn: LLVM's
+ * loop and scalar-evolution passes walk the dominator tree back through
+ * every earlier loop, so one function of thousands of loop nests took
+ * minutes at -O2 (500 statements: 68 s); parts keep that walk short.
+ * Between top-level kernels every value is in memory (loop indices and
+ * fused registers are out of scope), so a part needs only the three
+ * pointers. */
+enum { PART_ITEMS = 64 };
+
+static LLVMValueRef new_body_fn(Gen *g, const char *name) {
+  LLVMTypeRef ps[3] = {g->t_ptr, g->t_ptr, g->t_ptr};
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->t_void, ps, 3, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  /* the buffers never alias each other within one call */
+  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+  LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(g->ctx, noalias, 0));
+  g->fn = fn;
+  g->ws = LLVMGetParam(fn, 0);
+  g->pool = LLVMGetParam(fn, 1);
+  g->bufs = LLVMGetParam(fn, 2);
+  LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+  /* a marker so allocas stay in the entry block */
+  g->entry_alloca_point = LLVMBuildAlloca(g->b, g->t_i8, "allocas");
+  g->hoist_point = g->entry_alloca_point;
+  pm_init(&g->bufptr, g->a);
+  if (g->dim_arg) { /* the run-time size: loaded once per part, a register every loop reads (and tasks get) */
+    LLVMValueRef nv = LLVMBuildLoad2(g->b, g->t_i32, slot_ptr(g, g->dim_arg->res), "n");
+    pm_put(&g->reg, g->dim_arg, nv);
+  }
+  return fn;
+}
+
+/* Ends the current part and continues in a new one, called from `top`
+ * (the function being generated, whose entry block calls the parts). */
+static void next_part(Gen *g, LLVMValueRef top) {
+  if (g->fn != top) LLVMBuildRetVoid(g->b);
+  LLVMValueRef part = new_body_fn(g, "part");
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(part, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+  LLVMPositionBuilderAtEnd(g->b, LLVMGetEntryBasicBlock(top));
+  LLVMValueRef args[3] = {LLVMGetParam(top, 0), LLVMGetParam(top, 1), LLVMGetParam(top, 2)};
+  LLVMBuildCall2(g->b, LLVMGlobalGetValueType(part), part, args, 3, "");
+  LLVMPositionBuilderAtEnd(g->b, here);
+}
+
+static void lower_items(Gen *g, Block *b, LLVMValueRef top) {
+  int items = 0;
   for (Inst *in = b->first; in; in = in->next) {
+    if (top && in->op != OP_RETURN && items++ % PART_ITEMS == 0) next_part(g, top);
     const PlanGroup *pg = g->opts->opt_level > 0 ? plan_group(g->plan, in) : NULL;
     if (pg) {
       lower_group(g, pg);
@@ -1516,40 +1565,29 @@ static void lower_block(Gen *g, Block *b) {
   }
 }
 
+static void lower_block(Gen *g, Block *b) { lower_items(g, b, NULL); }
+
 LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
-  LLVMTypeRef ps[3] = {g->t_ptr, g->t_ptr, g->t_ptr};
-  LLVMTypeRef ft = LLVMFunctionType(g->t_void, ps, 3, 0);
-  LLVMValueRef fn = LLVMAddFunction(g->mod, name, ft);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  g->fn = fn;
   g->f = f;
   g->plan = plan;
   g->nargs = f->body->nargs;
-  g->ws = LLVMGetParam(fn, 0);
-  g->pool = LLVMGetParam(fn, 1);
-  g->bufs = LLVMGetParam(fn, 2);
-  /* the buffers never alias each other within one call */
-  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-  LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(g->ctx, noalias, 0));
   pm_init(&g->reg, g->a);
-  pm_init(&g->scope_of, g->a);
+  pm_init(&g->scope_of, g->a); /* one alias domain for the function and its parts */
   g->alias_domain = NULL;
   g->acc.n = 0;
-  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
-  LLVMPositionBuilderAtEnd(g->b, entry);
-  /* a marker so allocas stay in the entry block */
-  g->entry_alloca_point = LLVMBuildAlloca(g->b, g->t_i8, "allocas");
-  g->hoist_point = g->entry_alloca_point;
-  pm_init(&g->bufptr, g->a);
   g->dim_arg = ir_dim_arg(f);
   g->dim_bound = 0;
-  if (g->dim_arg) { /* the run-time size: loaded once, a register every loop reads (and tasks get) */
-    for (int i = 0; i < f->body->nargs && !g->dim_bound; i++) g->dim_bound = type_dyn_bound(&f->body->args[i]->ty);
-    if (!g->dim_bound) g->dim_bound = 1;
-    LLVMValueRef nv = LLVMBuildLoad2(g->b, g->t_i32, slot_ptr(g, g->dim_arg->res), "n");
-    pm_put(&g->reg, g->dim_arg, nv);
-  }
-  lower_block(g, f->body);
+  for (int i = 0; g->dim_arg && i < f->body->nargs && !g->dim_bound; i++)
+    g->dim_bound = type_dyn_bound(&f->body->args[i]->ty);
+  if (g->dim_arg && !g->dim_bound) g->dim_bound = 1;
+  LLVMValueRef fn = new_body_fn(g, name);
+  int n = 0;
+  for (Inst *in = f->body->first; in && n <= PART_ITEMS; in = in->next) n++;
+  lower_items(g, f->body, n > PART_ITEMS ? fn : NULL);
   LLVMBuildRetVoid(g->b);
+  if (n > PART_ITEMS) { /* the entry block calls the parts, then returns */
+    LLVMPositionBuilderAtEnd(g->b, LLVMGetEntryBasicBlock(fn));
+    LLVMBuildRetVoid(g->b);
+  }
   return fn;
 }

@@ -363,8 +363,7 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
     /* a function with a run-time size takes it right after the object:
      * NAME_fn(m, int64_t n, pointers...) */
     unsigned dn = ir_dim_arg(f) ? 1 : 0;
-    LLVMTypeRef ps[258];
-    if (n > 256) die("too many arguments for the C API");
+    LLVMTypeRef *ps = NEW_ARRAY(cg->a, LLVMTypeRef, n + 2);
     ps[0] = P;
     if (dn) ps[1] = L;
     for (int k = 0; k < n; k++) ps[k + 1 + dn] = P;

@@ -483,7 +483,7 @@ static void test_defines(void) {
   ASSERT_MSG("t.nn: error: -D Q=1: there is no constant named 'Q' to override");
   Define d5[] = {{"B", "12x"}};
   CU_ASSERT_PTR_NULL(typed_with(decls, "", "", "B", d5, 1));
-  ASSERT_MSG("-D B=12x: the value must be a number or true/false");
+  ASSERT_MSG("-D B=12x: the value must be a decimal number or true/false");
 }
 
 /* ---- types ---------------------------------------------------------------------------- */
