@@ -75,12 +75,15 @@ static void usage(FILE *out) {
           "Runs the function NAME of the model and writes its results to OUT\n"
           "(safetensors): \"output\" for a function with one result, else output0,\n"
           "output1, ...; with --grad, \"loss\" and \"<param>.grad\" for every parameter\n"
-          "(and \"<ARG>.grad\" for every --wrt ARG).\n"
+          "(and \"<ARG>.grad\" for every --wrt ARG). Scalar results are also printed\n"
+          "on standard output, as NAME = VALUE.\n"
           "\n"
           "options:\n"
           "  --fn NAME              the function to run\n"
           "  --params FILE          the parameters, from a safetensors file: one tensor\n"
           "                         per `param`, named after it, F32 or F64, exact shape\n"
+          "                         (a training checkpoint works: its optimizer moments\n"
+          "                         P.m, P.v are skipped)\n"
           "  --seed N               initialize the parameters with the model's\n"
           "                         initializers and seed N instead (default: seed 0)\n"
           "  --input ARG=FILE.npy   the value of argument ARG; every argument needs one\n"
@@ -350,9 +353,16 @@ static bool params_from_file(const Module *m, const char *path, bool f64, rt_ten
       errors++;
     }
   }
+  /* a training checkpoint also holds the optimizer's moments (P.m, P.v) */
+  const char *format = rt_ts_meta(&ts, "format");
+  bool ckpt = format && !strncmp(format, "nnc-checkpoint-", 15);
   for (int k = 0; k < ts.n; k++) {
     bool known = false;
-    for (int i = 0; i < m->nparams; i++) known |= !strcmp(ts.t[k].name, m->params[i].name);
+    for (int i = 0; i < m->nparams; i++) {
+      const char *nm = ts.t[k].name, *pn = m->params[i].name;
+      size_t len = strlen(pn);
+      known |= !strcmp(nm, pn) || (ckpt && !strncmp(nm, pn, len) && (!strcmp(nm + len, ".m") || !strcmp(nm + len, ".v")));
+    }
     if (!known) {
       char list[1024];
       list_params(m, list, sizeof list);
@@ -640,6 +650,14 @@ static int write_results(Arena *a, const EvalOpts *o, const Module *m, const Fun
   const char *keys[] = {"nnc_model", "nnc_function", "nnc_runner"};
   const char *vals[] = {m->name, f->name, arena_printf(a, "%s-%s", o->runner->name, o->f64 ? "f64" : "f32")};
   if (rt_st_write(o->out, views, f->nret, keys, vals, 3) != NN_OK) return error("%s", rt_last_error());
+  /* scalar results (a loss, an error figure) are also printed */
+  for (int k = 0; k < f->nret; k++) {
+    const rt_tensor *t = &views[k];
+    if (t->rank != 0) continue;
+    if (t->dtype == RT_F32) printf("%s = %.9g\n", t->name, (double)*(const float *)t->data);
+    else if (t->dtype == RT_F64) printf("%s = %.17g\n", t->name, *(const double *)t->data);
+    else if (t->dtype == RT_I32) printf("%s = %d\n", t->name, (int)*(const int32_t *)t->data);
+  }
   return 0;
 }
 

@@ -191,6 +191,23 @@ setup)
   fi
   ;;
 
+pinn)
+  # the physics-informed sample: a loss holding the network's second
+  # derivative in its input, trained by the training program; the trained
+  # network is within 1% of the exact solution's peak (0.44) everywhere
+  fresh "$test"
+  "$nnc" "$src/samples/pinn.nn" --emit=exe -o pinn || fail=$((fail + 1))
+  if run "$test" 0 ./pinn --data "$src/samples/pinn_points.csv" --progress none --checkpoint p.st; then
+    first="$(num "$out" 'epoch 1.40: train loss ([0-9.]+)')"
+    last="$(num "$out" 'epoch 40.40: train loss ([0-9.]+)')"
+    check "$test: the loss falls from $first to $last (< 5%)" gt "$(awk -v a="$first" 'BEGIN { print 0.05 * a }')" "$last"
+    if run "$test" 0 "$nnc" eval "$src/samples/pinn.nn" --fn max_error --params p.st -o e.st; then
+      e="$(num "$out" '^output = ([0-9.e+-]+)')"
+      check "$test: max error $e against the exact solution < 0.0044" gt 0.0044 "$e"
+    fi
+  fi
+  ;;
+
 dynbatch)
   # the MLP with a run-time batch (dim B <= 96) evaluates its last partial
   # test batch (1000 = 10 x 96 + 40) at its real size, without padding or a
