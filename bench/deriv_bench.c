@@ -16,25 +16,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_time.h"
+
 typedef int (*create_fn)(void **out, uint64_t seed, int threads);
 typedef int (*loss_fn)(void *m, const float *x, const int32_t *y, float *out);
 typedef int (*dir_fn)(void *m, const float *x, const int32_t *y, const float *v, float *out);
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return v[n / 2];
-}
 
 static void *sym(void *lib, const char *name, const char *what) {
   char s[256];

@@ -13,23 +13,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_time.h"
+
 enum { B = 128, IN = 784, OUT = 10 };
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return v[n / 2];
-}
 
 static void *sym(void *h, const char *name) {
   void *p = dlsym(h, name);

@@ -19,22 +19,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_time.h"
+
 #include "rt_model.h"
 
 typedef int (*create_fn)(void **out, uint64_t seed, int threads);
 typedef int (*call3)(void *m, void *a, void *b, void *c);
 typedef int (*call2)(void *m, void *a, void *b);
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 static void *buffer(const rt_slot *s, int64_t nclasses) {
   int64_t n = 1, bound = s->index_bound > 0 ? s->index_bound : nclasses > 0 ? nclasses : 2;

@@ -1,0 +1,26 @@
+/* bench_time.h — the clock and the median the bench programs share
+ * (step_bench.c, dyn_bench.c, deriv_bench.c; each is one standalone file
+ * next to this header). */
+#ifndef NNC_BENCH_TIME_H
+#define NNC_BENCH_TIME_H
+#include <stdlib.h>
+#include <time.h>
+
+static inline double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static inline int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n) (sorts v). */
+static inline double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp);
+  return v[n / 2];
+}
+
+#endif
