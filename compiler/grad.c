@@ -756,7 +756,7 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
 void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   fprintf(out, "values saved by @%s for the backward pass:\n", g->f ? g->f->name : "?");
   if (g->max_tape_bytes)
-    fprintf(out, "  loop tapes limited to %zu bytes (--max-tape-bytes or max_tape_bytes): %zu without checkpointing\n",
+    fprintf(out, "  loop tapes limited to %zu bytes (--max-tape-bytes or max_tape_bytes): %zu with only the loops the source marks\n",
             g->max_tape_bytes, g->plain_tape_bytes);
   for (int i = 0; i < g->nplan; i++) {
     const LoopCheckpoint *c = &g->plan[i];

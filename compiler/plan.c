@@ -655,6 +655,18 @@ typedef struct Block_ {
 
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
+/* Every value of b in program order (block arguments, then each
+ * instruction's results, then its body's), numbered from *next: the
+ * allocator's tie-break, so the plan does not depend on where the arena
+ * put the values (the map's order does). */
+static void number_values(const Block *b, PtrMap *ord, intptr_t *next) {
+  for (int i = 0; i < b->nargs; i++) pm_put(ord, b->args[i], (void *)++*next);
+  for (const Inst *in = b->first; in; in = in->next) {
+    for (int r = 0; r < in->nres; r++) pm_put(ord, in->res[r], (void *)++*next);
+    if (in->body) number_values(in->body, ord, next);
+  }
+}
+
 static void allocate(P *p) {
   /* owners with workspace storage, in order of definition */
   int n = 0, cap = 256;
@@ -672,11 +684,17 @@ static void allocate(P *p) {
     }
     owners[n++] = (Value *)v;
   }
-  /* insertion sort by start position (stable by pointer order otherwise) */
+  /* insertion sort by start position, then program order */
+  PtrMap ord;
+  pm_init(&ord, p->a);
+  intptr_t next = 0;
+  number_values(p->f->body, &ord, &next);
   for (int i = 1; i < n; i++) {
     Value *v = owners[i];
     int j = i - 1;
-    while (j >= 0 && info(p, owners[j])->pos > info(p, v)->pos) {
+    intptr_t vo = (intptr_t)pm_get(&ord, v);
+    while (j >= 0 && (info(p, owners[j])->pos > info(p, v)->pos ||
+                      (info(p, owners[j])->pos == info(p, v)->pos && (intptr_t)pm_get(&ord, owners[j]) > vo))) {
       owners[j + 1] = owners[j];
       j--;
     }

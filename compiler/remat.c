@@ -156,7 +156,7 @@ GradResult grad_func_budget(Module *m, Func *f, const bool *wrt, size_t max_tape
   if (best.tape_bytes > max_tape) {
     diag_error(d, (Loc){f->pos.line, f->pos.col, f->pos.line, f->pos.col},
                "the gradient of '%s' cannot keep its loop tapes within %zu bytes: the smallest plan found needs %zu "
-               "(%zu without checkpointing)", f->name, max_tape, best.tape_bytes, plain.tape_bytes);
+               "(%zu with only the loops the source marks checkpointed)", f->name, max_tape, best.tape_bytes, plain.tape_bytes);
     diag_note(d, loc_none(), "raise --max-tape-bytes (or the train block's max_tape_bytes); nnc --emit=tape shows what "
               "each loop keeps");
     return (GradResult){0};
