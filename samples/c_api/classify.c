@@ -18,6 +18,8 @@
 #include <zlib.h>
 
 #include "fashion_mlp.h"
+#define IDX_PROGRAM "classify"
+#include "idx.h"
 
 static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -27,53 +29,6 @@ static void check(nn_status s, const char *what) {
   if (s == NN_OK) return;
   fprintf(stderr, "classify: %s: %s\n  %s\n", what, fashion_mlp_status_string(s), fashion_mlp_last_error());
   exit(1);
-}
-
-static void *xmalloc(size_t n) {
-  void *p = malloc(n);
-  if (!p) {
-    fprintf(stderr, "classify: out of memory\n");
-    exit(1);
-  }
-  return p;
-}
-
-/* ---- reading gzipped IDX files ------------------------------------------------------- */
-
-static uint32_t big_endian(const unsigned char b[4]) {
-  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-/* Reads an IDX file of unsigned bytes with `rank` dimensions: dims[] and
- * the data (dims multiplied) in a malloc'd buffer. */
-static unsigned char *read_idx(const char *path, int rank, uint32_t dims[]) {
-  gzFile f = gzopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "classify: cannot open %s: %s (Fashion-MNIST not found: install the Debian package "
-                    "dataset-fashion-mnist or set FASHION_MNIST_DIR)\n", path, strerror(errno ? errno : ENOENT));
-    exit(1);
-  }
-  unsigned char head[4 + 4 * 3];
-  size_t hlen = 4 + 4 * (size_t)rank, n = 1;
-  if (gzread(f, head, (unsigned)hlen) != (int)hlen || big_endian(head) != (0x0800u | (unsigned)rank)) {
-    fprintf(stderr, "classify: %s is not an IDX file of %d-dimensional bytes\n", path, rank);
-    exit(1);
-  }
-  for (int i = 0; i < rank; i++) {
-    dims[i] = big_endian(head + 4 + 4 * i);
-    n *= dims[i];
-  }
-  if (n > ((size_t)1 << 31)) {
-    fprintf(stderr, "classify: %s: implausible size\n", path);
-    exit(1);
-  }
-  unsigned char *data = xmalloc(n);
-  if (gzread(f, data, (unsigned)n) != (int)n) {
-    fprintf(stderr, "classify: %s is truncated\n", path);
-    exit(1);
-  }
-  gzclose(f);
-  return data;
 }
 
 /* ---- classification ------------------------------------------------------------------ */

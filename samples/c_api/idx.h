@@ -1,0 +1,60 @@
+/* idx.h — reading gzipped IDX files (Fashion-MNIST), for the sample
+ * programs of samples/c_api (classify.c, saliency.c). Define IDX_PROGRAM
+ * (the program's name, for messages) before including it. */
+#ifndef NNC_SAMPLE_IDX_H
+#define NNC_SAMPLE_IDX_H
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static void *xmalloc(size_t n) {
+  void *p = malloc(n);
+  if (!p) {
+    fprintf(stderr, IDX_PROGRAM ": out of memory\n");
+    exit(1);
+  }
+  return p;
+}
+
+/* ---- reading gzipped IDX files ------------------------------------------------------- */
+
+static uint32_t big_endian(const unsigned char b[4]) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Reads an IDX file of unsigned bytes with `rank` dimensions: dims[] and
+ * the data (dims multiplied) in a malloc'd buffer. */
+static unsigned char *read_idx(const char *path, int rank, uint32_t dims[]) {
+  gzFile f = gzopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, IDX_PROGRAM ": cannot open %s: %s (Fashion-MNIST not found: install the Debian package "
+                    "dataset-fashion-mnist or set FASHION_MNIST_DIR)\n", path, strerror(errno ? errno : ENOENT));
+    exit(1);
+  }
+  unsigned char head[4 + 4 * 3];
+  size_t hlen = 4 + 4 * (size_t)rank, n = 1;
+  if (gzread(f, head, (unsigned)hlen) != (int)hlen || big_endian(head) != (0x0800u | (unsigned)rank)) {
+    fprintf(stderr, IDX_PROGRAM ": %s is not an IDX file of %d-dimensional bytes\n", path, rank);
+    exit(1);
+  }
+  for (int i = 0; i < rank; i++) {
+    dims[i] = big_endian(head + 4 + 4 * i);
+    n *= dims[i];
+  }
+  if (n > ((size_t)1 << 31)) {
+    fprintf(stderr, IDX_PROGRAM ": %s: implausible size\n", path);
+    exit(1);
+  }
+  unsigned char *data = xmalloc(n);
+  if (gzread(f, data, (unsigned)n) != (int)n) {
+    fprintf(stderr, IDX_PROGRAM ": %s is truncated\n", path);
+    exit(1);
+  }
+  gzclose(f);
+  return data;
+}
+
+#endif
