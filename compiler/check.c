@@ -1491,6 +1491,12 @@ static bool init_args(Checker *c, Expr *call, const char *params, double *vals, 
         continue;
       }
     }
+    if (given[k]) {
+      diag_error(c->d, a->name ? a->name_loc : a->value->loc, "argument '%s' of %s() is given twice", names[k],
+                 call->call.name);
+      ok = false;
+      continue;
+    }
     if (!const_float(c, a->value, "an initializer argument", &vals[k])) ok = false;
     given[k] = true;
   }
