@@ -603,18 +603,10 @@ bool grad_depends(Module *m, Func *f, const bool *wrt_input, Pos *blocked_at, co
 
 /* Apply a checkpointing plan to the forward code copied into g (its
  * top-level loops in order); true when a loop was split into segments. */
-static bool apply_plan(Arena *a, Func *g, Inst *fwd_last, const LoopCheckpoint *plan, int nplan, Pos *pos) {
-  int nl = 0;
-  for (Inst *in = g->body->first; in; in = in->next) {
-    if (in->op == OP_FOR) nl++;
-    if (in == fwd_last) break;
-  }
+static bool apply_plan(Arena *a, Func *g, const LoopCheckpoint *plan, int nplan, Pos *pos) {
+  int nl = remat_top_loops(g, NULL, 0);
   Inst **loops = NEW_ARRAY(a, Inst *, nl + 1);
-  nl = 0;
-  for (Inst *in = g->body->first; in; in = in->next) {
-    if (in->op == OP_FOR) loops[nl++] = in;
-    if (in == fwd_last) break;
-  }
+  remat_top_loops(g, loops, nl);
   bool split = false;
   for (int i = 0; i < nplan; i++) {
     const LoopCheckpoint *c = &plan[i];
@@ -665,7 +657,7 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
   for (Inst *in = f->body->first; in != ret; in = in->next) ir_clone_inst(&b, in, &map);
   Inst *fwd_last = g->body->last;
   Pos *plan_pos = NEW_ARRAY(a, Pos, nplan + 1);
-  bool split = nplan && apply_plan(a, g, fwd_last, plan, nplan, plan_pos);
+  bool split = nplan && apply_plan(a, g, plan, nplan, plan_pos);
   fwd_last = g->body->last;
   Value *loss = pm_get(&map, ret->args[0]);
   /* activity */

@@ -76,9 +76,7 @@ bool remat_segment(Arena *a, Inst *loop, int64_t k, bool inner_ck) {
 
 /* ---- the budget ---------------------------------------------------------------- */
 
-/* The top-level loops of f, in order, and the tape bytes of each in g
- * (a tape belongs to the top-level loop it is nested in). */
-static int top_loops(const Func *f, Inst **out, int cap) {
+int remat_top_loops(const Func *f, Inst **out, int cap) {
   int n = 0;
   for (Inst *in = f->body->first; in; in = in->next)
     if (in->op == OP_FOR) {
@@ -106,7 +104,7 @@ GradResult grad_func_budget(Module *m, Func *f, const bool *wrt, size_t max_tape
   Diag quiet;
   diag_init(&quiet, d->path, d->src, d->len, null, COLOR_NEVER);
   Inst *loops[MAX_PLAN_LOOPS];
-  int nl = top_loops(f, loops, MAX_PLAN_LOOPS);
+  int nl = remat_top_loops(f, loops, MAX_PLAN_LOOPS);
   if (nl > MAX_PLAN_LOOPS) nl = MAX_PLAN_LOOPS;
   LoopCheckpoint plan[MAX_PLAN_LOOPS];
   int np = 0;

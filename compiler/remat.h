@@ -26,6 +26,10 @@
  * loop does not qualify. */
 bool remat_segment(Arena *a, Inst *loop, int64_t k, bool inner);
 
+/* The loops of f's body (not nested ones), in order, into out[0..cap);
+ * returns how many there are (LoopCheckpoint.loop indexes them). */
+int remat_top_loops(const Func *f, Inst **out, int cap);
+
 /* grad_func (wrt_input as there) with the loop tapes of the result within
  * max_tape bytes (0: no limit, plain grad_func). When no plan fits, a
  * located error naming the smallest tape found. */

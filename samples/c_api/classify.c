@@ -61,29 +61,6 @@ static void classify(fashion_mlp *model, const unsigned char *images, size_t n, 
   free(logits);
 }
 
-/* The Fashion-MNIST test set: n images of PIXELS bytes and n labels 0..9. */
-static size_t read_test_set(unsigned char **images, unsigned char **labels) {
-  const char *dir = getenv("FASHION_MNIST_DIR");
-  char ipath[4096], lpath[4096];
-  if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
-  snprintf(ipath, sizeof ipath, "%s/t10k-images-idx3-ubyte.gz", dir);
-  snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte.gz", dir);
-  uint32_t idims[3], ldims[1];
-  *images = read_idx(ipath, 3, idims);
-  *labels = read_idx(lpath, 1, ldims);
-  if (idims[0] != ldims[0] || (size_t)idims[1] * idims[2] != PIXELS) {
-    fprintf(stderr, "classify: expected as many 28x28 images as labels, got %u images of %ux%u and %u labels\n",
-            idims[0], idims[1], idims[2], ldims[0]);
-    exit(1);
-  }
-  for (size_t i = 0; i < ldims[0]; i++)
-    if ((*labels)[i] >= 10) {
-      fprintf(stderr, "classify: %s: label %zu is %d, not a class 0..9\n", lpath, i, (*labels)[i]);
-      exit(1);
-    }
-  return idims[0];
-}
-
 int main(int argc, char **argv) {
   if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
     fprintf(stderr, "usage: classify [CHECKPOINT.safetensors]\n");
@@ -110,7 +87,7 @@ int main(int argc, char **argv) {
   }
 
   unsigned char *images, *labels;
-  size_t n = read_test_set(&images, &labels), correct = 0;
+  size_t n = read_test_set(PIXELS, &images, &labels), correct = 0;
   int *pred = xmalloc(n * sizeof *pred);
   struct timespec t0, t1;
   timespec_get(&t0, TIME_UTC);

@@ -1,5 +1,5 @@
 /* idx.h — reading gzipped IDX files (Fashion-MNIST), for the sample
- * programs of samples/c_api (classify.c, saliency.c). Define IDX_PROGRAM
+ * programs of samples/c_api (classify.c, saliency.c), and the test set. Define IDX_PROGRAM
  * (the program's name, for messages) before including it. */
 #ifndef NNC_SAMPLE_IDX_H
 #define NNC_SAMPLE_IDX_H
@@ -55,6 +55,31 @@ static unsigned char *read_idx(const char *path, int rank, uint32_t dims[]) {
   }
   gzclose(f);
   return data;
+}
+
+/* The Fashion-MNIST test set from $FASHION_MNIST_DIR (default: Debian's
+ * /usr/share/datasets/fashion-mnist): n images of `pixels` bytes and n
+ * labels 0..9. */
+static size_t read_test_set(size_t pixels, unsigned char **images, unsigned char **labels) {
+  const char *dir = getenv("FASHION_MNIST_DIR");
+  char ipath[4096], lpath[4096];
+  if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
+  snprintf(ipath, sizeof ipath, "%s/t10k-images-idx3-ubyte.gz", dir);
+  snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte.gz", dir);
+  uint32_t idims[3], ldims[1];
+  *images = read_idx(ipath, 3, idims);
+  *labels = read_idx(lpath, 1, ldims);
+  if (idims[0] != ldims[0] || (size_t)idims[1] * idims[2] != pixels) {
+    fprintf(stderr, IDX_PROGRAM ": expected as many 28x28 images as labels, got %u images of %ux%u and %u labels\n",
+            idims[0], idims[1], idims[2], ldims[0]);
+    exit(1);
+  }
+  for (size_t i = 0; i < ldims[0]; i++)
+    if ((*labels)[i] >= 10) {
+      fprintf(stderr, IDX_PROGRAM ": %s: label %zu is %d, not a class 0..9\n", lpath, i, (*labels)[i]);
+      exit(1);
+    }
+  return idims[0];
 }
 
 #endif

@@ -62,15 +62,9 @@ int main(int argc, char **argv) {
   fashion_robust *model;
   check(fashion_robust_create(&model, 1), "create");
   if (argc == 3) check(fashion_robust_load(model, argv[2]), argv[2]);
-  const char *dir = getenv("FASHION_MNIST_DIR");
-  char ipath[4096], lpath[4096];
-  if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
-  snprintf(ipath, sizeof ipath, "%s/t10k-images-idx3-ubyte.gz", dir);
-  snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte.gz", dir);
-  uint32_t idims[3], ldims[1];
-  unsigned char *images = read_idx(ipath, 3, idims), *labels = read_idx(lpath, 1, ldims);
-  if ((size_t)idims[1] * idims[2] != PIXELS || idims[0] < BATCH || ldims[0] < BATCH) {
-    fprintf(stderr, "saliency: expected at least %zu images of 28x28 and their labels\n", BATCH);
+  unsigned char *images, *labels;
+  if (read_test_set(PIXELS, &images, &labels) < BATCH) {
+    fprintf(stderr, "saliency: expected at least %zu test images\n", BATCH);
     return 1;
   }
   float *x = xmalloc(sizeof(float) * BATCH * PIXELS), *s = xmalloc(sizeof(float) * BATCH * PIXELS);
@@ -97,7 +91,7 @@ int main(int argc, char **argv) {
     draw(f, x + (size_t)k * PIXELS, x0, 8, false);
     draw(f, m, x0 + SIDE * CELL, 8, true);
     fprintf(f, "<text x=\"%d\" y=\"%d\">%s (true: %s)</text>\n", x0, SIDE * CELL + 28, class_names[best],
-            class_names[labels[k] < 10 ? labels[k] : 0]);
+            class_names[labels[k]]);
   }
   fputs("</svg>\n", f);
   if (fclose(f) != 0) {
