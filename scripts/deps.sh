@@ -4,8 +4,13 @@
 # when everything is present.
 set -euo pipefail
 
+# Required: the compiler toolchain, LLVM 19, CUnit, zlib, the data sets.
+# Optional at build time but installed for the tests: Open MPI (data-parallel
+# training programs), Graphviz (--emit=dot is checked with dot -Tsvg),
+# NumPy (the --emit=python module's tests), man-db (man nnc).
 PKGS=(build-essential cmake flex bison llvm-19-dev clang-19 libclang-rt-19-dev
-      libcunit1-dev zlib1g-dev dataset-fashion-mnist fortunes)
+      libcunit1-dev zlib1g-dev dataset-fashion-mnist fortunes
+      libopenmpi-dev openmpi-bin graphviz python3-numpy man-db)
 
 missing=()
 for p in "${PKGS[@]}"; do
