@@ -29,5 +29,6 @@ install(FILES ${CMAKE_BINARY_DIR}/cmake/nncConfig.cmake ${CMAKE_BINARY_DIR}/cmak
 
 # nnc.pc names its prefix relative to its own directory (${pcfiledir})
 file(RELATIVE_PATH NNC_PC_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
+string(REGEX REPLACE "/$" "" NNC_PC_PREFIX "${NNC_PC_PREFIX}")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/nnc.pc.in ${CMAKE_BINARY_DIR}/cmake/nnc.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/cmake/nnc.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -5,11 +5,13 @@
 # program with plain Make and pkg-config; install/man and
 # install/completion check the man page and the bash completion there.
 # install/options (tests/install/check_options.sh) checks that both know
-# every option and --emit kind. A sanitizer build is not installed (its
-# libraries would need the sanitizer runtimes in every consumer): there only
-# install/options runs.
+# every option and --emit kind, install/readme (check_readme.sh) that the
+# README's examples are the consumers' files. A sanitizer build is not
+# installed (its libraries would need the sanitizer runtimes in every
+# consumer): there only install/options and install/readme run.
 add_test(NAME install/options
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/install/check_options.sh $<TARGET_FILE:nnc> ${CMAKE_SOURCE_DIR})
+add_test(NAME install/readme COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/install/check_readme.sh ${CMAKE_SOURCE_DIR})
 if(NOT NNC_SANITIZE)
   set(INSTALL_WORK ${CMAKE_CURRENT_BINARY_DIR}/install_work)
   set(INSTALL_SH ${CMAKE_CURRENT_SOURCE_DIR}/install/install_tests.sh)

@@ -8,8 +8,9 @@
 #               find_package(nnc) + nnc_add_model configure, build and run;
 #               touching fashion_mlp.nn re-runs nnc for it (not for the other)
 #   make        the pkg-config consumer (tests/install/make/): builds with
-#               plain Make, and both programs compute the right outputs;
-#               the installed nnc links the installed runtime archive
+#               plain Make against a moved copy of the prefix, and both
+#               programs compute the right outputs; an installed nnc links
+#               the runtime archive of its own prefix
 #   man         man -l PREFIX/share/man/man1/nnc.1 renders without a warning,
 #               and MANPATH=PREFIX/share/man man nnc finds it
 #   completion  the installed bash completion sources in a plain bash,
@@ -79,12 +80,16 @@ cmake)
   ;;
 
 make)
-  dir=$work/make
-  rm -rf "$dir"
+  # from a copy of the prefix in another place: nnc.pc and nnc find their
+  # files relative to themselves
+  dir=$work/make moved=$work/moved-prefix
+  rm -rf "$dir" "$moved"
+  cp -a "$prefix" "$moved"
   cp -r "$src/tests/install/make" "$dir"
-  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" make -C "$dir" >"$work/make.log" 2>&1 || { cat "$work/make.log"; fail "make"; }
-  [ "$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --variable=nnc nnc)" -ef "$prefix/bin/nnc" ] ||
+  PKG_CONFIG_PATH="$moved/lib/pkgconfig" make -C "$dir" >"$work/make.log" 2>&1 || { cat "$work/make.log"; fail "make"; }
+  [ "$(PKG_CONFIG_PATH="$moved/lib/pkgconfig" pkg-config --variable=nnc nnc)" -ef "$moved/bin/nnc" ] ||
     fail "pkg-config --variable=nnc does not name the installed nnc"
+  grep -q "^$moved/lib/pkgconfig/../../bin/nnc tiny.nn --emit=lib,obj" "$work/make.log" || fail "make did not run nnc"
   "$dir/tiny" >"$dir/shared.out" || { cat "$dir/shared.out"; fail "tiny (shared) computed wrong outputs"; }
   "$dir/tiny_static" >"$dir/static.out" || { cat "$dir/static.out"; fail "tiny_static computed wrong outputs"; }
   cat "$dir/shared.out"
@@ -95,7 +100,7 @@ make)
   fake=$work/fake-prefix
   rm -rf "$fake"
   mkdir -p "$fake/bin" "$fake/lib/nnc"
-  cp "$prefix/bin/nnc" "$fake/bin/"
+  cp "$moved/bin/nnc" "$fake/bin/"
   echo "not an archive" >"$fake/lib/nnc/libnnrt.a"
   if (cd "$dir" && env -u NNC_RUNTIME_LIB "$fake/bin/nnc" tiny.nn --emit=lib -o "$fake/libtiny.so") >"$work/fake.log" 2>&1; then
     fail "an nnc whose prefix has a broken runtime archive still linked (it found another one)"
