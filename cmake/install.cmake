@@ -1,7 +1,7 @@
 # install.cmake — what `cmake --install build --prefix P` puts under P
 # besides bin/nnc and lib/nnc/libnnrt.a (compiler/ and runtime/ install
 # those):
-#   share/doc/nnc/          README.md and docs/*.md
+#   share/doc/nnc/          README.md and docs/ (but nnc.1)
 #   share/man/man1/nnc.1    the man page (docs/nnc.1)
 #   share/bash-completion/completions/nnc   (completions/nnc.bash)
 #   lib/cmake/nnc/          nncConfig.cmake, nncConfigVersion.cmake:
@@ -11,7 +11,7 @@
 include(CMakePackageConfigHelpers)
 
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} FILES_MATCHING PATTERN "*.md")
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} PATTERN nnc.1 EXCLUDE)
 install(FILES ${CMAKE_SOURCE_DIR}/docs/nnc.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${CMAKE_SOURCE_DIR}/completions/nnc.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
         RENAME nnc)

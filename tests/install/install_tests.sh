@@ -16,6 +16,7 @@
 #   completion  the installed bash completion sources in a plain bash,
 #               registers _nnc for nnc and completes commands, options,
 #               --emit kinds and .nn files
+# A case whose tools (make, pkg-config, man) are missing exits 77: skipped.
 # The programs are run only when Fashion-MNIST is installed (they say
 # "Fashion-MNIST not found" otherwise); building them always happens.
 set -euo pipefail
@@ -24,6 +25,11 @@ prefix=$work/prefix
 fail() {
   echo "FAIL: $*"
   exit 1
+}
+need() { # need TOOL...: skip (exit 77) without them
+  for t in "$@"; do
+    command -v "$t" >/dev/null || { echo "$t is not installed: skipped"; exit 77; }
+  done
 }
 
 case $case in
@@ -42,6 +48,7 @@ prefix)
   ;;
 
 cmake)
+  need make pkg-config
   proj=$work/cmake-src bld=$work/cmake-build
   rm -rf "$proj" "$bld"
   mkdir -p "$proj"
@@ -80,6 +87,7 @@ cmake)
   ;;
 
 make)
+  need make pkg-config
   # from a copy of the prefix in another place: nnc.pc and nnc find their
   # files relative to themselves
   dir=$work/make moved=$work/moved-prefix
@@ -109,6 +117,7 @@ make)
   ;;
 
 man)
+  need man
   page=$prefix/share/man/man1/nnc.1
   out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>"$work/man.err") || fail "man -l failed"
   if [ -s "$work/man.err" ]; then
