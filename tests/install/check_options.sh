@@ -2,7 +2,8 @@
 # check_options.sh NNC SRCDIR — the man page (docs/nnc.1) and the bash
 # completion (completions/nnc.bash) must know every long option that
 # `nnc --help`, `nnc eval --help` and `nnc train MODEL --help` (the training
-# program's flags) print, and every --emit kind of compiler/main.c. Fails
+# program's flags) print, and every --emit kind of compiler/main.c, and the
+# page must carry the version of `nnc --version`. Fails
 # listing what is missing.
 set -uo pipefail
 nnc=$1 src=$2
@@ -31,6 +32,9 @@ for k in $kinds; do
   need "--emit kind" "$k" docs/nnc.1 "$(grep -A1 -x -F '.TP' <<<"$page" | grep -x -F -e "$k" -e ".B $k")"
   need "--emit kind" "$k" completions/nnc.bash "$(grep '^_nnc_emit_kinds=' "$comp" | tr '" =' '\n\n\n')"
 done
+# the page's header names this version
+version=$("$nnc" --version)
+need "version (.TH line)" "\"$version\"" docs/nnc.1 "$(grep '^\.TH ' "$man")"
 # the lists must not come out empty (a moved table or a new help layout
 # would pass silently)
 nk=$(wc -w <<<"$kinds") no=$(wc -w <<<"$main_opts $eval_opts $train_opts")
