@@ -121,6 +121,46 @@ FnDecl *check_find_fn(Checker *c, const char *name) {
 }
 
 
+/* ---- arguments of calls to builtins, initializers and train settings ---- */
+
+bool bind_args(Checker *c, const Expr *call, const char *what, const char *const *names, int n,
+               const char *rule, Expr **out) {
+  const char *fname = call->call.name;
+  bool ok = true;
+  int pos = 0;
+  for (int i = 0; i < call->call.nargs; i++) {
+    const Arg *g = &call->call.args[i];
+    int k = -1;
+    if (g->name) {
+      for (int j = 0; j < n; j++)
+        if (!strcmp(names[j], g->name)) k = j;
+      if (k < 0) {
+        const char *hint = diag_closest(g->name, names, n);
+        diag_error(c->d, g->name_loc, "%s() has no %s named '%s'%s%s%s", fname, what, g->name,
+                   hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+        ok = false;
+        continue;
+      }
+    } else {
+      k = pos++;
+      if (k >= n) {
+        if (n == 0) diag_error(c->d, g->value->loc, "%s() takes no arguments", fname);
+        else diag_error(c->d, g->value->loc, "too many arguments: %s() takes at most %d", fname, n);
+        if (rule) diag_note(c->d, call->call.name_loc, "%s", rule);
+        return false; /* the later positional ones are too many as well */
+      }
+    }
+    if (out[k]) {
+      diag_error(c->d, g->name ? g->name_loc : g->value->loc, "%s '%s' of %s() is given twice", what, names[k],
+                 fname);
+      ok = false;
+      continue;
+    }
+    out[k] = g->value;
+  }
+  return ok;
+}
+
 /* ---- constants --------------------------------------------------------- */
 
 

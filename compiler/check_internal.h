@@ -72,6 +72,17 @@ const char *sym_kind_name(SymKind k);
 /* The closest known name to `name` (functions only when `fns`), for
  * "did you mean" notes, or NULL. */
 const char *suggest_name(Checker *c, const char *name, bool fns);
+/* The one binder of call arguments (builtins, initializers, train
+ * settings): positional arguments first, then by name, to the parameters
+ * names[0..n); out[k] (NULL on entry) gets the value given for parameter
+ * k. Errors name the call: an unknown name ("sum() has no argument named
+ * 'axes'; did you mean 'axis'?", `what` being "argument" or "setting"),
+ * too many positional arguments (with the note `rule` when not NULL), one
+ * given twice. Whether the missing ones may be left out is the caller's
+ * rule. */
+bool bind_args(Checker *c, const Expr *call, const char *what, const char *const *names, int n,
+               const char *rule, Expr **out);
+
 /* Folds constant k (on first use; cycles are errors). */
 void resolve_const(Checker *c, ConstDecl *k);
 /* Does f take an argument sized by the run-time dimension? */

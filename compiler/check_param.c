@@ -44,35 +44,12 @@ static bool init_args(Checker *c, Expr *call, const char *params, double *vals, 
   char buf[64];
   snprintf(buf, sizeof buf, "%s", params);
   for (char *tok = strtok(buf, ","); tok && n < 4; tok = strtok(NULL, ",")) names[n++] = arena_strdup(c->a, tok);
-  bool ok = true;
-  int pos = 0;
-  for (int i = 0; i < call->call.nargs; i++) {
-    Arg *a = &call->call.args[i];
-    int k = -1;
-    if (a->name) {
-      for (int j = 0; j < n; j++)
-        if (!strcmp(names[j], a->name)) k = j;
-      if (k < 0) {
-        diag_error(c->d, a->name_loc, "%s() has no argument named '%s'", call->call.name, a->name);
-        ok = false;
-        continue;
-      }
-    } else {
-      k = pos++;
-      if (k >= n) {
-        diag_error(c->d, a->value->loc, "%s() takes %d argument%s", call->call.name, n, n == 1 ? "" : "s");
-        ok = false;
-        continue;
-      }
-    }
-    if (given[k]) {
-      diag_error(c->d, a->name ? a->name_loc : a->value->loc, "argument '%s' of %s() is given twice", names[k],
-                 call->call.name);
-      ok = false;
-      continue;
-    }
-    if (!const_float(c, a->value, "an initializer argument", &vals[k])) ok = false;
+  Expr *bound[4] = {0};
+  bool ok = bind_args(c, call, "argument", names, n, NULL, bound);
+  for (int k = 0; k < n; k++) {
+    if (!bound[k]) continue;
     given[k] = true;
+    if (!const_float(c, bound[k], "an initializer argument", &vals[k])) ok = false;
   }
   return ok;
 }
