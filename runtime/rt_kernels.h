@@ -317,8 +317,8 @@ typedef struct rt_gemm_arch {
 
 /* Products of at most RT_GEMM_SMALL_M rows (a batch of one or a few)
    whose B is row-major or prepacked go through the arch's `small` kernel
-   when it has one (f32): B is read where it is instead of being packed
-   whole for a few rows. The bits are those of the packed path, so rows
+   when it has one (f32 on AVX-512 and AVX2): B is read where it is
+   instead of being packed whole for a few rows. The bits are those of the packed path, so rows
    computed one call at a time equal a batch call's rows. */
 #define RT_GEMM_SMALL_M 8
 
