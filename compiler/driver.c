@@ -107,7 +107,7 @@ static void print_summary(FILE *out, const char *path, const Program *p) {
   if (m->train) {
     const TrainSpec *t = &m->train->spec;
     static const char *const opt[] = {"sgd", "adam", "adamw"};
-    fprintf(out, "  train: minimize %s with %s(lr=%g), %lld epoch%s\n", t->loss ? t->loss->name : "?",
+    fprintf(out, "  train: minimize %s with %s(lr=%g), %lld epoch%s\n", t->loss ? t->loss : "?",
             opt[t->opt.kind], t->opt.lr, (long long)t->epochs, t->epochs == 1 ? "" : "s");
   }
 }
