@@ -2,7 +2,7 @@ import numpy as np
 import fashion_mlp
 
 m = fashion_mlp.Model(seed=42)
-B, D = fashion_mlp.SHAPES["train_step"]["x"]   # (128, 784): the .nn file's batch
+B, D = fashion_mlp.SHAPES["train_step"]["x"]   # (128, 784): the batch's bound (dim B <= 128)
 x = np.zeros((B, D), np.float32)               # a toy batch: class c lights pixels 78c..78c+77
 y = np.arange(B, dtype=np.int32) % 10
 for i in range(B):
@@ -19,7 +19,8 @@ copy = fashion_mlp.Model()
 copy.load("mlp.safetensors")
 copy.params["b3"][:] = 0                       # params view the library's memory
 print("W1 equal after load:", np.array_equal(copy.params["W1"], m.params["W1"]))
+print("first image alone:", m.forward(x[:1]).argmax(axis=1))  # any 1..128 rows
 try:
-    m.forward(x[:3])
+    m.forward(x[:, :100])
 except fashion_mlp.ShapeError as e:
     print(e)

@@ -35,7 +35,8 @@ class Example(unittest.TestCase):
         self.assertLess(float(lines[3].split()[-1]), 0.01)
         self.assertEqual(lines[4], "classes of the first 10 images: [0 1 2 3 4 5 6 7 8 9]")
         self.assertEqual(lines[5], "W1 equal after load: True")
-        self.assertEqual(lines[6], "forward: argument 'x' has shape (3, 784); expected (128, 784)")
+        self.assertEqual(lines[6], "first image alone: [0]")
+        self.assertEqual(lines[7], "forward: argument 'x' has shape (128, 100); expected (B, 784) with 1 <= B <= 128")
 
 
 if __name__ == "__main__":

@@ -29,14 +29,14 @@ class Results(unittest.TestCase):
     def test_forward_and_loss(self):
         out = self.m.forward(self.x)
         self.assertEqual((out.shape, out.dtype), ((B, C), np.float32))
-        self.assertTrue(same_bits(out, c_reference(mod, self.m, "forward", [self.x])[0]))
+        self.assertTrue(same_bits(out, c_reference(mod, self.m, "forward", [self.x], n=B)[0]))
         loss = self.m.loss(self.x, self.y)
         self.assertEqual((loss.shape, loss.dtype), ((), np.float32))
-        self.assertTrue(same_bits(loss, c_reference(mod, self.m, "loss", [self.x, self.y])[0]))
+        self.assertTrue(same_bits(loss, c_reference(mod, self.m, "loss", [self.x, self.y], n=B)[0]))
 
     def test_loss_grad(self):
         loss, grads = self.m.loss_grad(self.x, self.y)
-        ref_loss, ref_grads = c_reference(mod, self.m, "loss_grad", [self.x, self.y], buffers=["grads"])
+        ref_loss, ref_grads = c_reference(mod, self.m, "loss_grad", [self.x, self.y], n=B, buffers=["grads"])
         self.assertTrue(same_bits(loss, ref_loss))
         ref = by_name(mod, ref_grads)
         self.assertEqual(sorted(grads), sorted(ref))
@@ -47,7 +47,7 @@ class Results(unittest.TestCase):
 
     def test_train_step(self):
         for _ in range(2):  # the second step has momentum from the first
-            ref_loss, ref_params = c_reference(mod, self.m, "train_step", [self.x, self.y], buffers=["params"])
+            ref_loss, ref_params = c_reference(mod, self.m, "train_step", [self.x, self.y], n=B, buffers=["params"])
             loss = self.m.train_step(self.x, self.y)
             self.assertTrue(same_bits(loss, ref_loss))
             ref = by_name(mod, ref_params)
@@ -122,10 +122,14 @@ class Errors(unittest.TestCase):
         return str(cm.exception)
 
     def test_shape(self):
-        msg = self.raises(mod.ShapeError, self.m.forward, self.x[:3])
-        self.assertEqual(msg, "forward: argument 'x' has shape (3, 784); expected (128, 784)")
+        # the batch is `dim B <= 128`: any 1..128 rows, the same in every argument
+        msg = self.raises(mod.ShapeError, self.m.forward, self.x[:, :100])
+        self.assertEqual(msg, "forward: argument 'x' has shape (128, 100); expected (B, 784) with 1 <= B <= 128")
         msg = self.raises(ValueError, self.m.loss, self.x, self.y[:, None])
-        self.assertEqual(msg, "loss: argument 'y' has shape (128, 1); expected (128,)")
+        self.assertEqual(msg, "loss: argument 'y' has shape (128, 1); expected (128,) (B = 128, from argument 'x')")
+        msg = self.raises(mod.ShapeError, self.m.loss, self.x, self.y[:3])
+        self.assertEqual(msg, "loss: argument 'y' has shape (3,); expected (128,) (B = 128, from argument 'x')")
+        self.raises(mod.ShapeError, self.m.forward, np.zeros((129, D), np.float32))
         self.raises(mod.ShapeError, self.m.forward, self.x.reshape(-1))
 
     def test_dtype(self):
@@ -156,7 +160,7 @@ class Errors(unittest.TestCase):
     def test_null_and_closed(self):
         # the C API refuses a NULL object with a status, which becomes an exception
         out = np.empty((B, C), np.float32)
-        s = mod._LIB.entry["forward"](None, self.x.ctypes.data, out.ctypes.data)
+        s = mod._LIB.entry["forward"](None, B, self.x.ctypes.data, out.ctypes.data)
         msg = self.raises(mod.StatusError, mod._LIB.check, s, "forward")
         self.assertIn("NN_ERR_NULL", msg)
         view = self.m.params["W1"]
@@ -177,7 +181,8 @@ class Module(unittest.TestCase):
     def test_docstrings(self):
         self.assertIn("a 784-256-256-10 multilayer perceptron", mod.__doc__)
         self.assertIn("class scores (logits) for a batch of flattened 28x28 images", mod.Model.forward.__doc__)
-        self.assertIn("x: float32 (128, 784)", mod.Model.forward.__doc__)
+        self.assertIn("x: float32 (B, 784)", mod.Model.forward.__doc__)
+        self.assertIn("B is the run-time size (`dim B <= 128`)", mod.Model.forward.__doc__)
         self.assertIn("minimizing `loss`", mod.Model.train_step.__doc__)
 
     def test_names(self):
