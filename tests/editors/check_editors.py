@@ -4,7 +4,7 @@ compiler's own tables:
 
 - every keyword and type name of the flex lexer (grammar/lexer.l), every
   builtin of compiler/builtins.def and check_deriv.c, every initializer
-  (check.c init_defs), train setting (train.c keys), optimizer, schedule
+  (init_defs), train setting (keys), optimizer, schedule
   and data source (train.c's "unknown ... (a, b, c)" diagnostics) is
   highlighted by both editors/vim/syntax/nn.vim and
   editors/textmate/nn.tmLanguage.json, the keywords as keywords;
@@ -32,10 +32,22 @@ def read(rel):
         return f.read()
 
 
-def block(text, start):
-    """The text from `start` to the next '};'."""
-    i = text.index(start)
-    return text[i:text.index("};", i)]
+def block(start, first=None):
+    """The text from `start` to the next '};' in the compiler file holding it
+    (tables move between files; `first` is looked at before the others)."""
+    cdir = os.path.join(src, "compiler")
+    files = sorted(os.listdir(cdir))
+    if first in files:
+        files.remove(first)
+        files.insert(0, first)
+    for name in files:
+        if name.endswith(".c"):
+            text = read("compiler/" + name)
+            i = text.find(start)
+            if i >= 0:
+                return text[i:text.index("};", i)]
+    problems.append("no compiler/*.c holds '%s' (did the table change?)" % start)
+    return ""
 
 
 def listed_in_message(text, what):
@@ -50,10 +62,10 @@ def listed_in_message(text, what):
 lexer = read("grammar/lexer.l")
 keywords = set(re.findall(r'^"([A-Za-z_][A-Za-z0-9_]*)"\s+\{', lexer, re.M))
 builtins = set(re.findall(r'^B\([A-Z0-9_]+,\s*"([a-z0-9_]+)"', read("compiler/builtins.def"), re.M))
-derivs = set(re.findall(r'"([a-z_]+)"', block(read("compiler/check_deriv.c"), "deriv_names[] = {")))
-inits = set(re.findall(r'\{"([a-z_]+)"', block(read("compiler/check.c"), "init_defs[] = {")))
+derivs = set(re.findall(r'"([a-z_]+)"', block("deriv_names[] = {")))
+inits = set(re.findall(r'\{"([a-z_]+)"', block("init_defs[] = {")))
+settings = set(re.findall(r'"([a-z_]+)"', block("keys[] = {", "train.c")))
 train = read("compiler/train.c")
-settings = set(re.findall(r'"([a-z_]+)"', block(train, "keys[] = {")))
 optimizers = listed_in_message(train, "optimizer")
 schedules = listed_in_message(train, "schedule")
 sources = listed_in_message(train, "data source")

@@ -6,7 +6,7 @@
 " The word lists are the compiler's own tables (tests/editors checks them):
 " keywords and types from grammar/lexer.l, builtins from
 " compiler/builtins.def and compiler/check_deriv.c, initializers from
-" check.c, train settings, optimizers, schedules and data sources from
+" check_param.c, train settings, optimizers, schedules and data sources from
 " train.c. Only the keywords are reserved: the other names are ordinary
 " identifiers given meaning by their position, highlighted wherever they are.
 
@@ -34,7 +34,7 @@ syn keyword nnBuiltin      matmul conv2d maxpool2d avgpool2d embed softmax log_s
 syn keyword nnBuiltin      cross_entropy mse binary_cross_entropy
 " derivatives (compiler/check_deriv.c)
 syn keyword nnDerivative   grad value_and_grad jvp
-" initializers of param declarations (check.c)
+" initializers of param declarations (check_param.c)
 syn keyword nnInitializer  constant normal uniform trunc_normal glorot_uniform glorot_normal
 syn keyword nnInitializer  xavier_uniform xavier_normal he_normal he_uniform kaiming_normal kaiming_uniform
 " the train block (train.c): settings, optimizers, schedules, data sources
