@@ -277,11 +277,34 @@ static void return_nodes(Dot *d, const Inst *in, int depth) {
   }
 }
 
+/* What a loop is for: what all its results are for. */
+static int loop_kind(Dot *d, const Inst *loop) {
+  int k = loop->nres ? K_GRAD | K_OPT : 0;
+  for (int r = 0; r < loop->nres; r++) k &= kind(d, loop->res[r]);
+  return k;
+}
+
+/* Start the node of instruction `in` (a loop: of its results): a new node
+ * defining its results, its label up to the .nn line ("%a, %b = op 1.5\nline
+ * 3"). The caller adds the colour and closes it. */
+static int open_inst_node(Dot *d, const Inst *in, int depth) {
+  int n = new_node(d);
+  for (int r = 0; r < in->nres; r++) define(d, in->res[r], n);
+  indent(d, depth);
+  fprintf(d->out, "n%d [label=\"", n);
+  for (int r = 0; r < in->nres; r++) {
+    if (r) fputs(", ", d->out);
+    put_value(d, in->res[r]);
+  }
+  fprintf(d->out, "%s%s", in->nres ? " = " : "", op_info[in->op].name);
+  if (in->op == OP_CONST) fprintf(d->out, " %.6g", in->attr.f);
+  put_pos(d, in->pos);
+  return n;
+}
+
 static void loop(Dot *d, const Inst *in, int depth) {
   const Block *body = in->body;
-  int k = K_GRAD | K_OPT;
-  for (int r = 0; r < in->nres; r++) k &= kind(d, in->res[r]);
-  if (!in->nres) k = 0;
+  int k = loop_kind(d, in);
   indent(d, depth);
   fprintf(d->out, "subgraph cluster_%d {\n", new_node(d));
   indent(d, depth + 1);
@@ -317,16 +340,7 @@ static void loop(Dot *d, const Inst *in, int depth) {
   indent(d, depth);
   fputs("}\n", d->out);
   /* the results: final carried values, then the stacked ones */
-  int n = new_node(d);
-  for (int r = 0; r < in->nres; r++) define(d, in->res[r], n);
-  indent(d, depth);
-  fprintf(d->out, "n%d [label=\"", n);
-  for (int r = 0; r < in->nres; r++) {
-    if (r) fputs(", ", d->out);
-    put_value(d, in->res[r]);
-  }
-  fputs(in->nres ? " = for" : "for", d->out);
-  put_pos(d, in->pos);
+  int n = open_inst_node(d, in, depth);
   fprintf(d->out, "\", shape=box3d, style=filled, fillcolor=\"%s\"", fill(k));
   put_note(d, in->note);
   fputs("];\n", d->out);
@@ -345,23 +359,10 @@ static void inst(Dot *d, const Inst *in, int depth) {
     return_nodes(d, in, depth);
     return;
   }
-  int n = new_node(d);
-  for (int r = 0; r < in->nres; r++) define(d, in->res[r], n);
-  indent(d, depth);
-  fprintf(d->out, "n%d [label=\"", n);
-  for (int r = 0; r < in->nres; r++) {
-    if (r) fputs(", ", d->out);
-    put_value(d, in->res[r]);
-  }
-  fprintf(d->out, "%s%s", in->nres ? " = " : "", op_info[in->op].name);
-  if (in->op == OP_CONST) fprintf(d->out, " %.6g", in->attr.f);
-  put_pos(d, in->pos);
+  int n = open_inst_node(d, in, depth);
   int k = in->nres ? kind(d, in->res[0]) : 0;
   if (in->op == OP_YIELD) {
-    const Inst *l = in->block->parent;
-    k = K_GRAD | K_OPT;
-    for (int r = 0; r < l->nres; r++) k &= kind(d, l->res[r]);
-    if (!l->nres) k = 0;
+    k = loop_kind(d, in->block->parent);
     d->yield_node = n;
   }
   fprintf(d->out, "\", fillcolor=\"%s\"", fill(k));
