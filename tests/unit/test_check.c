@@ -447,9 +447,10 @@ static void test_train_block(void) {
   CU_ASSERT_FATAL(fe_run(src, true, NULL, 0));
   free(src);
   const TrainSpec *t = &F.p->model->train->spec;
-  CU_ASSERT_STRING_EQUAL(t->loss->name, "loss");
-  CU_ASSERT_STRING_EQUAL(t->predict->name, "forward");
+  CU_ASSERT_STRING_EQUAL(t->loss, "loss");
+  CU_ASSERT_STRING_EQUAL(t->predict, "forward");
   CU_ASSERT_PTR_NULL(t->generate);
+  CU_ASSERT_STRING_EQUAL(F.p->model->train->loss->name, "loss"); /* the checker's link to the declaration */
   CU_ASSERT_EQUAL(t->opt.kind, OPT_SGD);
   CU_ASSERT_DOUBLE_EQUAL(t->opt.lr, 0.05, 0);
   CU_ASSERT_DOUBLE_EQUAL(t->opt.momentum, 0.9, 0);
@@ -539,7 +540,7 @@ static void test_samples(void) {
     CU_ASSERT(ok);
     CU_ASSERT_EQUAL(F.d.nwarnings, 0);
     /* B really changed the types */
-    const FnDecl *loss = ok ? F.p->model->train->spec.loss : NULL;
+    const FnDecl *loss = ok ? F.p->model->train->loss : NULL;
     CU_ASSERT(loss && loss->nargs >= 1 && loss->args[0].ty.dim[0] == 2);
     free(src);
   }
