@@ -262,7 +262,7 @@ static void method_doc(FILE *f, const ApiFunc *af, const Compiled *c, const PySo
   py_signature(t, af);
   fputs(af->kind == API_GRAD ? " -> (loss, grads)" : af->kind == API_TRAIN ? " -> loss" : "", t);
   fputs("\n\n", t);
-  const char *src_name = af->source ? af->source->name : c->m->train && c->m->train->loss ? c->m->train->loss->name : "?";
+  const char *src_name = af->source ? af->source->name : c->m->train && c->m->train->loss ? c->m->train->loss : "?";
   if (af->kind == API_GRAD)
     fprintf(t, "The value of `%s` and its gradient with respect to every parameter: grads is a\n"
                "dict of new arrays by parameter name (the same numbers are in self.grads until the\n"
