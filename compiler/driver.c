@@ -15,6 +15,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "backend.h"
+#include "emit_dot.h"
 #include "emit_lib.h"
 #include "emit_python.h"
 #include "rt_core.h"
@@ -325,6 +326,12 @@ int driver_run(const Options *o) {
           fputc('\n', out);
           ir_print_func(out, c->m, ts);
         }
+      }
+      if (c && (o->emit & EMIT_DOT) && !emit_dot(out, c->m, o->dot_fn)) {
+        fprintf(stderr, "nnc: error: --dot-fn=%s: no such function; the module has:", o->dot_fn);
+        for (int i = 0; i < c->m->nfuncs; i++) fprintf(stderr, " %s", c->m->funcs[i]->name);
+        fputc('\n', stderr);
+        rc = 1;
       }
       if (c && o->stats) {
         FILE *so = o->emit & EMIT_TEXT ? stderr : out;
