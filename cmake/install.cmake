@@ -4,6 +4,9 @@
 #   share/doc/nnc/          README.md and docs/ (but nnc.1)
 #   share/man/man1/nnc.1    the man page (docs/nnc.1)
 #   share/bash-completion/completions/nnc   (completions/nnc.bash)
+#   share/vim/vimfiles/     syntax/nn.vim, ftdetect/nn.vim (Debian's vim
+#                           reads them from /usr/share/vim/vimfiles)
+#   share/nnc/editors/      the TextMate grammar and VS Code extension folder
 #   lib/cmake/nnc/          nncConfig.cmake, nncConfigVersion.cmake:
 #                           find_package(nnc), nnc_add_model, nnc::runtime
 #   lib/pkgconfig/nnc.pc    pkg-config: the nnc variable, the runtime archive
@@ -15,6 +18,9 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} 
 install(FILES ${CMAKE_SOURCE_DIR}/docs/nnc.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${CMAKE_SOURCE_DIR}/completions/nnc.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
         RENAME nnc)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/editors/vim/ DESTINATION ${CMAKE_INSTALL_DATADIR}/vim/vimfiles)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/editors/textmate ${CMAKE_SOURCE_DIR}/editors/vscode
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/nnc/editors)
 
 set(NNC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/nnc)
 set(NNC_RUNTIME_DIR ${CMAKE_INSTALL_LIBDIR}/nnc)

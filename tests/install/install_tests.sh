@@ -39,7 +39,9 @@ prefix)
   cmake --install "$build" --prefix "$prefix" >"$work/install.log"
   for f in bin/nnc lib/nnc/libnnrt.a lib/cmake/nnc/nncConfig.cmake lib/cmake/nnc/nncConfigVersion.cmake \
     lib/pkgconfig/nnc.pc share/man/man1/nnc.1 share/bash-completion/completions/nnc \
-    share/doc/nnc/README.md share/doc/nnc/api.md share/doc/nnc/language.md; do
+    share/doc/nnc/README.md share/doc/nnc/api.md share/doc/nnc/language.md share/doc/nnc/img/fashion_mlp_grad.svg \
+    share/vim/vimfiles/syntax/nn.vim share/vim/vimfiles/ftdetect/nn.vim share/nnc/editors/textmate/nn.tmLanguage.json \
+    share/nnc/editors/vscode/package.json; do
     [ -e "$prefix/$f" ] || fail "cmake --install did not write $f"
   done
   # nothing of the build tree is needed at run time: nnc's runtime path
