@@ -1191,6 +1191,14 @@ static void lower_shape(Gen *g, Inst *in) {
   }
 }
 
+/* A matmul operand's first element: its storage, or a contiguous
+ * dyn_slice view's (plan.c contiguous_row) offset into its operand's. */
+static LLVMValueRef operand_ptr(Gen *g, const Value *v) {
+  if (!is_view(g, v)) return base_ptr(g, v);
+  LLVMValueRef off = LLVMBuildMul(g->b, view_offset(g, v), g_i64(g, (int64_t)dtype_size(v->ty.dtype)), "");
+  return LLVMBuildGEP2(g->b, g->t_i8, base_ptr(g, v->def->args[0]), &off, 1, "");
+}
+
 static void lower_matmul(Gen *g, Inst *in) {
   const Value *a = in->args[0], *b = in->args[1], *c = in->res[0];
   bool ta = in->attr.i[0], tb = in->attr.i[1];
@@ -1207,7 +1215,7 @@ static void lower_matmul(Gen *g, Inst *in) {
     if (axis_dyn(&c->ty, i)) Bv = LLVMBuildMul(g->b, dyn_n(g), g_i64(g, batch / c->ty.dim[i]), "");
   bool f64 = c->ty.dtype == TY_F64;
   LLVMTypeRef ft = f64 ? g->t_f64 : g->t_f32;
-  LLVMValueRef A = base_ptr(g, a), Bp = base_ptr(g, b), C = base_ptr(g, c);
+  LLVMValueRef A = operand_ptr(g, a), Bp = operand_ptr(g, b), C = base_ptr(g, c);
   LLVMValueRef tA = LLVMConstInt(g->t_i1, ta, 0), tB = LLVMConstInt(g->t_i1, tb, 0);
   LLVMValueRef lda = g_i64(g, ta ? M : K), ldb = g_i64(g, tb ? K : N), ldc = g_i64(g, N);
   LLVMValueRef one = LLVMConstReal(ft, 1.0), zero = LLVMConstReal(ft, 0.0);
