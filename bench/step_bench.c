@@ -11,7 +11,11 @@
  * descriptor: predict (classifiers), else generate (character models), else
  * the loss itself. Built with -DSTEP_BENCH_RT and the runtime library, it
  * also prints the instruction set the runtime's kernels use (the same
- * choice the library makes: the CPU's best, capped by NNC_ISA). */
+ * choice the library makes: the CPU's best, capped by NNC_ISA).
+ *
+ * STEP_BENCH_ONLY=train_step|grad|forward times one function (for perf);
+ * STEP_BENCH_REPS=N (< 15) times N repeats after one warm-up call, so
+ * valgrind can count the instructions of a few calls. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdio.h>
@@ -110,10 +114,14 @@ int main(int argc, char **argv) {
       if (setlr) setlr(m, 1e-4);
     }
   }
-  enum { REPS = 15 };
-  double times[3][REPS], ratio[REPS];
+  /* STEP_BENCH_REPS=1: few calls, for instruction counts under valgrind */
+  enum { MAX_REPS = 15 };
+  const char *reps_env = getenv("STEP_BENCH_REPS");
+  int reps = reps_env && atoi(reps_env) > 0 && atoi(reps_env) < MAX_REPS ? atoi(reps_env) : MAX_REPS;
+  double times[3][MAX_REPS], ratio[MAX_REPS];
   int inner = steps / 10 > 0 ? steps / 10 : 1;
-  for (int r = 0; r < REPS + 2; r++)
+  int warm = reps_env ? 1 : 2;
+  for (int r = 0; r < reps + warm; r++)
     for (int k = 0; k < 3; k++) {
       if (!fps[k]) continue;
       double t0 = now();
@@ -127,18 +135,18 @@ int main(int argc, char **argv) {
           return 1;
         }
       }
-      if (r >= 2) times[k][r - 2] = (now() - t0) / inner;
+      if (r >= warm) times[k][r - warm] = (now() - t0) / inner;
     }
   double gf = 0.0;
   if (fps[1] && fps[2]) {
-    for (int r = 0; r < REPS; r++) ratio[r] = times[1][r] / times[2][r];
-    qsort(ratio, REPS, sizeof(double), cmp);
-    gf = ratio[REPS / 2];
+    for (int r = 0; r < reps; r++) ratio[r] = times[1][r] / times[2][r];
+    qsort(ratio, reps, sizeof(double), cmp);
+    gf = ratio[reps / 2];
   }
   for (int k = 0; k < 3; k++) {
     if (!fps[k]) continue;
-    qsort(times[k], REPS, sizeof(double), cmp);
-    ms[k] = times[k][REPS / 2] * 1e3;
+    qsort(times[k], reps, sizeof(double), cmp);
+    ms[k] = times[k][reps / 2] * 1e3;
     for (int i = 0; i < nb[k]; i++) free(bufs[k][i]);
   }
   printf("%s threads=%d train_step %.3f ms  grad %.3f ms  forward %.3f ms  grad/forward %.2f  forward_fn %s", name,

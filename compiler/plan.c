@@ -108,13 +108,24 @@ static bool reduction(const Inst *in) { return in && op_info[in->op].lc == LC_RE
 /* Ops inlined into every elementwise or reduction consumer. */
 static bool free_op(Op op) { return op == OP_CONST; }
 
+/* A dyn_slice whose rows are contiguous (every axis before its axis has
+ * size 1: a tape row, a layer's weight w[l]): a matmul reads it in place,
+ * at an offset into its operand, instead of from a copy. */
+static bool contiguous_row(const Value *v) {
+  const Inst *d = v->def;
+  if (!d || d->op != OP_DYN_SLICE || type_is_dyn(&d->args[0]->ty)) return false;
+  for (int k = 0; k < d->attr.i[0]; k++)
+    if (d->args[0]->ty.dim[k] != 1) return false;
+  return true;
+}
+
 static void collect_users(P *p, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
     for (int i = 0; i < in->nargs; i++) {
       Info *x = info(p, in->args[i]);
       x->user = in;
       /* operands that cannot be computed inline by this consumer */
-      bool inline_ok = elementwise(in) || reduction(in);
+      bool inline_ok = elementwise(in) || reduction(in) || (in->op == OP_MATMUL && contiguous_row(in->args[i]));
       if (in->op == OP_RESHAPE) inline_ok = false;
       if (!inline_ok) x->must = true;
     }
@@ -336,8 +347,51 @@ static void alias_loop_inits(P *p, Inst *in) {
   }
 }
 
+/* Does q, elementwise over type t, feed only elementwise instructions of
+ * that type fused into `in` (or is `in`)? Then it reads an operand of
+ * type t at the element `in` writes. */
+static bool reads_same_element(P *p, Inst *q, const Inst *in, const Type *t) {
+  for (int k = 0; k < 1024; k++) {
+    if (!elementwise(q) || q->nres != 1 || !type_eq(&q->res[0]->ty, t)) return false;
+    if (q == in) return true;
+    if (!info(p, q->res[0])->fused) return false;
+    q = info(p, q->res[0])->user;
+  }
+  return false;
+}
+
+/* The carry slot a value of a loop body is yielded into, when the value
+ * may be computed straight into that slot's buffer (-1: none): the body
+ * reads the slot's argument nowhere from `in` on, except in `in`'s own
+ * elementwise tree at the element it writes (reads_same_element).
+ * Then the yield copies nothing (a recurrent cell's h and c at every
+ * step). */
+static int carry_slot_for(P *p, Inst *in) {
+  Block *body = in->block;
+  Inst *loop = body->parent, *y = body->last;
+  if (!loop || loop->op != OP_FOR || !y) return -1;
+  int slot = -1;
+  for (int k = 0; k < y->nargs; k++)
+    if (y->args[k] == in->res[0]) {
+      if (k >= loop->nargs || slot >= 0) return -1; /* yielded twice, or also stacked */
+      slot = k;
+    }
+  if (slot < 0) return -1;
+  Value *x = body->args[slot + 1];
+  if (!type_eq(&x->ty, &in->res[0]->ty)) return -1;
+  int here = ipos(p, in);
+  for (Inst *q = body->first; q; q = q->next) {
+    bool reads = q->body && block_reads(q->body, x);
+    for (int i = 0; i < q->nargs; i++) reads |= q->args[i] == x;
+    if (!reads || reads_same_element(p, q, in, &x->ty)) continue;
+    if (q == in || ipos(p, reader(p, q)) >= here) return -1;
+  }
+  return slot;
+}
+
 /* In program order, let row updates and elementwise ops overwrite an
- * operand that dies there; the result's interval joins the operand's. */
+ * operand that dies there, and a value yielded into a loop's carry slot
+ * take that slot's buffer; the result's interval joins the operand's. */
 static void decide_inplace(P *p, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
     if (in->body) {
@@ -349,19 +403,22 @@ static void decide_inplace(P *p, Block *b) {
     Value *v = in->res[0];
     ValPlan *vp = vplan(p, v);
     if (vp->kind != ST_WS) continue;
-    int k = -1;
-    if (inplace_candidate(in)) {
+    /* the carry slot first: an operand's storage would be copied there */
+    int k = -1, slot = in->op != OP_CONST && !inplace_candidate(in) ? carry_slot_for(p, in) : -1;
+    if (slot >= 0) {
+    } else if (inplace_candidate(in)) {
       if (can_overwrite(p, in, 0)) k = 0;
     } else if (elementwise(in) && in->op != OP_CONST && in->op != OP_IOTA) {
       for (int j = 0; j < in->nargs && k < 0; j++)
         if (type_eq(&in->args[j]->ty, &v->ty) && can_overwrite(p, in, j)) k = j;
     }
-    if (k < 0) continue;
-    const Value *root = plan_root(p->plan, in->args[k]);
+    Value *over = slot >= 0 ? in->block->args[slot + 1] : k >= 0 ? in->args[k] : NULL;
+    if (!over) continue;
+    const Value *root = plan_root(p->plan, over);
     Info *rx = info(p, root), *vx = info(p, v);
     if (vx->last > rx->last) rx->last = vx->last;
     vp->kind = ST_ALIAS;
-    vp->alias = in->args[k];
+    vp->alias = over;
     vp->inplace = true;
   }
 }

@@ -125,12 +125,13 @@ static LLVMValueRef slot_ptr(Gen *g, int k) {
   const void *key = (const void *)(intptr_t)(k + 1);
   LLVMValueRef p = pm_get(&g->bufptr, key);
   if (p) return p;
-  LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
-  LLVMPositionBuilderBefore(g->b, g->hoist_point);
+  /* a builder of its own: g->b may be in the middle of a block (pre_begin) */
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(g->ctx);
+  LLVMPositionBuilderBefore(b, g->hoist_point);
   LLVMValueRef idx = g_i64(g, k);
-  LLVMValueRef slot = LLVMBuildGEP2(g->b, g->t_ptr, g->bufs, &idx, 1, "");
-  p = LLVMBuildLoad2(g->b, g->t_ptr, slot, "");
-  LLVMPositionBuilderAtEnd(g->b, cur);
+  LLVMValueRef slot = LLVMBuildGEP2(b, g->t_ptr, g->bufs, &idx, 1, "");
+  p = LLVMBuildLoad2(b, g->t_ptr, slot, "");
+  LLVMDisposeBuilder(b);
   pm_put(&g->bufptr, key, p);
   return p;
 }
@@ -242,6 +243,8 @@ static void outer_loop(Gen *g, LLVMValueRef n, LLVMBasicBlockRef *h, LLVMBasicBl
 }
 
 static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+  n->owns_pre = !g->nest_pre;
   n->space = *space;
   n->flat = flat;
   n->collapsed = false;
@@ -255,6 +258,7 @@ static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
     n->loops[0].iv = iv;
     n->nloops = 1;
     n->flat_idx = iv;
+    if (n->owns_pre) g->nest_pre = LLVMGetBasicBlockTerminator(pre);
     return;
   }
   for (int k = 0; k < space->rank; k++) {
@@ -268,6 +272,7 @@ static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
     n->idx[k] = iv;
     n->nloops++;
   }
+  if (n->owns_pre) g->nest_pre = space->rank ? LLVMGetBasicBlockTerminator(pre) : NULL;
   /* flat index, for ops that need it (rng) */
   LLVMValueRef f = g_i64(g, 0);
   for (int k = 0; k < space->rank; k++)
@@ -276,6 +281,7 @@ static void nest_begin(Gen *g, Nest *n, const Type *space, bool flat) {
 }
 
 static void nest_end(Gen *g, Nest *n) {
+  if (n->owns_pre) g->nest_pre = NULL;
   for (int k = n->nloops - 1; k >= 0; k--) g_loop_end(g, n->loops[k].header, n->loops[k].exit, n->loops[k].iv);
 }
 
@@ -379,6 +385,8 @@ static LLVMMetadataRef scope_for(Gen *g, const Value *root) {
   return s;
 }
 
+static void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi);
+
 /* Start an elementwise nest that writes `outs` (the plan guarantees that
  * nothing it reads at another element shares their storage, and that
  * the same element is read before it is written). */
@@ -387,6 +395,8 @@ static void acc_begin(Gen *g, const Value *const *outs, int n) {
   for (int i = 0; i < n && g->acc.n < 32; i++) {
     const Value *r = plan_root(g->plan, outs[i]);
     g->acc.roots[g->acc.n] = r;
+    /* the range now: compute_inst views its root as unstored meanwhile */
+    storage_range(g, r, &g->acc.buf[g->acc.n], &g->acc.lo[g->acc.n], &g->acc.hi[g->acc.n]);
     g->acc.scopes[g->acc.n++] = scope_for(g, r);
   }
 }
@@ -411,10 +421,10 @@ static void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_
   *hi = *lo + type_bytes(&root->ty);
 }
 
-static bool may_overlap(Gen *g, const Value *a, const Value *b) {
-  int ba, bb;
-  size_t la, ha, lb, hb;
-  storage_range(g, a, &ba, &la, &ha);
+/* Can b's storage overlap the nest's write i (its range taken at acc_begin)? */
+static bool may_overlap(Gen *g, int i, const Value *b) {
+  int ba = g->acc.buf[i], bb;
+  size_t la = g->acc.lo[i], ha = g->acc.hi[i], lb, hb;
   storage_range(g, b, &bb, &lb, &hb);
   return ba == -2 || bb == -2 || (ba == bb && la < hb && lb < ha);
 }
@@ -429,19 +439,61 @@ static void acc_mark(Gen *g, LLVMValueRef inst, const Value *root, bool store) {
   int n = 0, self = -1;
   for (int i = 0; i < g->acc.n; i++) {
     if (g->acc.roots[i] == root) self = i;
-    else if (!may_overlap(g, g->acc.roots[i], root)) other[n++] = g->acc.scopes[i];
+    else if (!may_overlap(g, i, root)) other[n++] = g->acc.scopes[i];
   }
   if (store && self >= 0) set_md(g, inst, "alias.scope", &g->acc.scopes[self], 1);
   set_md(g, inst, "noalias", other, n);
+}
+
+/* Emit at the nest's preheader (g->nest_pre, see Gen), before its
+ * branch into the loop, until pre_end. */
+static LLVMBuilderRef pre_begin(Gen *g) {
+  LLVMBuilderRef saved = g->b;
+  g->b = LLVMCreateBuilderInContext(g->ctx);
+  LLVMPositionBuilderBefore(g->b, g->nest_pre);
+  return saved;
+}
+
+static void pre_end(Gen *g, LLVMBuilderRef saved) {
+  LLVMDisposeBuilder(g->b);
+  g->b = saved;
+}
+
+static LLVMValueRef leaf(Gen *g, const Value *v, Nest *n);
+
+/* A scalar leaf (and its view's position) does not change in the nest:
+ * load it once, before the nest's loops. */
+static LLVMValueRef leaf_invariant(Gen *g, const Value *v, Nest *n) {
+  LLVMValueRef pre = g->nest_pre;
+  LLVMBuilderRef saved = pre_begin(g);
+  g->nest_pre = NULL;
+  int acc = g->acc.n;
+  g->acc.n = 0; /* before the nest: no store of it to order against */
+  LLVMValueRef x = leaf(g, v, n);
+  g->acc.n = acc;
+  g->nest_pre = pre;
+  pre_end(g, saved);
+  return x;
 }
 
 /* Read a materialized value (or through a view) at the nest's position. */
 static LLVMValueRef leaf(Gen *g, const Value *v, Nest *n) {
   LLVMValueRef r = pm_get(&g->reg, v);
   if (r) return r;
+  if (v->ty.rank == 0 && g->nest_pre) return leaf_invariant(g, v, n);
   bool view = is_view(g, v);
   LLVMValueRef base = base_ptr(g, view ? v->def->args[0] : v);
-  LLVMValueRef off0 = view ? view_offset(g, v) : NULL;
+  LLVMValueRef off0 = NULL;
+  if (view && g->nest_pre && v->def->op == OP_DYN_SLICE) {
+    LLVMValueRef pre = g->nest_pre;
+    LLVMBuilderRef saved = pre_begin(g);
+    g->nest_pre = NULL;
+    off0 = view_offset(g, v);
+    g->nest_pre = pre;
+    pre_end(g, saved);
+  } else if (view) {
+    off0 = view_offset(g, v);
+  }
   LLVMValueRef off;
   if (v->ty.rank == 0) {
     off = g_i64(g, 0);
@@ -1131,6 +1183,14 @@ static void lower_shape(Gen *g, Inst *in) {
   }
 }
 
+/* A matmul operand's first element: its storage, or a contiguous
+ * dyn_slice view's (plan.c contiguous_row) offset into its operand's. */
+static LLVMValueRef operand_ptr(Gen *g, const Value *v) {
+  if (!is_view(g, v)) return base_ptr(g, v);
+  LLVMValueRef off = LLVMBuildMul(g->b, view_offset(g, v), g_i64(g, (int64_t)dtype_size(v->ty.dtype)), "");
+  return LLVMBuildGEP2(g->b, g->t_i8, base_ptr(g, v->def->args[0]), &off, 1, "");
+}
+
 static void lower_matmul(Gen *g, Inst *in) {
   const Value *a = in->args[0], *b = in->args[1], *c = in->res[0];
   bool ta = in->attr.i[0], tb = in->attr.i[1];
@@ -1147,7 +1207,7 @@ static void lower_matmul(Gen *g, Inst *in) {
     if (axis_dyn(&c->ty, i)) Bv = LLVMBuildMul(g->b, dyn_n(g), g_i64(g, batch / c->ty.dim[i]), "");
   bool f64 = c->ty.dtype == TY_F64;
   LLVMTypeRef ft = f64 ? g->t_f64 : g->t_f32;
-  LLVMValueRef A = base_ptr(g, a), Bp = base_ptr(g, b), C = base_ptr(g, c);
+  LLVMValueRef A = operand_ptr(g, a), Bp = operand_ptr(g, b), C = base_ptr(g, c);
   LLVMValueRef tA = LLVMConstInt(g->t_i1, ta, 0), tB = LLVMConstInt(g->t_i1, tb, 0);
   LLVMValueRef lda = g_i64(g, ta ? M : K), ldb = g_i64(g, tb ? K : N), ldc = g_i64(g, N);
   LLVMValueRef one = LLVMConstReal(ft, 1.0), zero = LLVMConstReal(ft, 0.0);

@@ -30,6 +30,11 @@ typedef struct Gen {
   PtrMap reg;        /* Value* -> LLVMValueRef: loop indices (i32 registers) */
   int nargs;         /* f's argument count (results follow in bufs) */
   LLVMValueRef range_lo, range_hi; /* the next nest's outer loop range (a parallel chunk) */
+  /* While a loop nest is emitted: the branch into its outermost loop.
+   * Values the nest reads that do not change in it (scalars, run-time
+   * slice positions) are loaded before it: loaded inside, next to the
+   * nest's stores, LLVM may not hoist them and the loop stays scalar. */
+  LLVMValueRef nest_pre;
   const Value *dim_arg;  /* f's run-time size argument (SCALAR_DIM, loaded into reg at entry), or NULL */
   int64_t dim_bound;     /* its bound */
   /* While an elementwise nest is emitted: the storage roots it writes and
@@ -38,6 +43,8 @@ typedef struct Gen {
   struct {
     const Value *roots[32];
     LLVMMetadataRef scopes[32];
+    int buf[32];            /* their storage (llvm_gen.c storage_range) */
+    size_t lo[32], hi[32];
     int n;
   } acc;
   LLVMMetadataRef alias_domain;
@@ -61,6 +68,7 @@ typedef struct Nest {
     LLVMValueRef iv;
   } loops[MAX_RANK];
   int nloops;
+  bool owns_pre;  /* this nest set g->nest_pre (it is the outermost) */
 } Nest;
 
 /* ---- llvm_gen.c -------------------------------------------------------- */
