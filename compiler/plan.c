@@ -18,6 +18,7 @@ typedef struct Info {
   Inst *user;       /* the single consumer when nuse == 1 */
   bool must;        /* must be materialized */
   bool fused;
+  int tree;         /* instructions in the fused tree rooted here (itself and its fused operands') */
 } Info;
 
 typedef struct P {
@@ -105,6 +106,13 @@ static int loop_end(P *p, const Inst *loop) { return (int)(intptr_t)pm_get(&p->i
 static bool elementwise(const Inst *in) { return in && op_info[in->op].lc == LC_ELEM; }
 static bool reduction(const Inst *in) { return in && op_info[in->op].lc == LC_REDUCE; }
 
+/* The largest fused tree: a value whose tree would be larger is stored
+ * and read by its consumer. Without a bound, a chain of N single-use
+ * elementwise ops (h = tanh(h * p) over 10,000 parameters) became one
+ * loop body of N expressions, a basic block LLVM's instruction selection
+ * takes super-linear time on; the trees of the samples stay far below. */
+#define FUSE_MAX_TREE 64
+
 /* Ops inlined into every elementwise or reduction consumer. */
 static bool free_op(Op op) { return op == OP_CONST; }
 
@@ -132,6 +140,9 @@ static void decide_fusion(P *p, Block *b) {
     if (in->nres != 1 || (!elementwise(in) && !view)) continue;
     Value *v = in->res[0];
     Info *x = info(p, v);
+    x->tree = 1;
+    for (int i = 0; i < in->nargs; i++)
+      if (info(p, in->args[i])->fused) x->tree += info(p, in->args[i])->tree;
     if (x->must || v->nuse == 0) continue;
     if (free_op(in->op)) {
       x->fused = true; /* every consumer is elementwise or a reduction (else `must`) */
@@ -143,6 +154,7 @@ static void decide_fusion(P *p, Block *b) {
     if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
     const Type *space = reduction(u) ? &u->args[0]->ty : &u->res[0]->ty;
     if (!view && !shape_eq(&v->ty, space)) continue; /* a view is only addressing: it may broadcast */
+    if (x->tree > FUSE_MAX_TREE) continue;
     /* a consumer that reads v with broadcasting would recompute it; same
      * shape above rules that out. */
     x->fused = true;
@@ -501,6 +513,7 @@ static void find_pooled(P *p, Block *b) {
 /* ---- groups ---------------------------------------------------------------------------- */
 
 #define GROUP_MAX 24
+#define GROUP_MAX_TREE (4 * FUSE_MAX_TREE) /* instructions in a group's fused trees */
 
 static bool groupable(P *p, const Inst *in) {
   if (!elementwise(in) || in->nres != 1 || in->res[0]->ty.rank == 0) return false;
@@ -539,6 +552,9 @@ static const Value *leaf_root(P *p, const Value *l) {
  * result at another element. */
 static bool joins(P *p, Inst **m, int n, Inst *in) {
   if (n == GROUP_MAX || !groupable(p, in) || !shape_eq(&in->res[0]->ty, &m[0]->res[0]->ty)) return false;
+  int tree = info(p, in->res[0])->tree; /* the loop body stays small (FUSE_MAX_TREE) */
+  for (int k = 0; k < n; k++) tree += info(p, m[k]->res[0])->tree;
+  if (tree > GROUP_MAX_TREE) return false;
   PtrVec lv = {0};
   for (int a = 0; a < in->nargs; a++) group_leaves(p, in->args[a], &lv);
   for (int l = 0; l < lv.n; l++) {
