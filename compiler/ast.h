@@ -14,6 +14,23 @@
 #include "diag.h"
 #include "types.h"
 
+/* What the checker normalized from a builtin call's arguments, for irgen
+ * (builtins.c sets the fields its builtin uses; the others stay zero). */
+typedef struct CallAttrs {
+  int naxes;               /* reductions: how many axes are reduced */
+  int64_t axes[MAX_RANK];  /* reductions: those axes, sorted, non-negative */
+  bool keepdims;           /* reductions, argmax: reduced axes kept as size 1 */
+  int64_t axis;            /* argmax, softmax, log_softmax, concat: the axis, non-negative */
+  int64_t perm[MAX_RANK];  /* transpose, permute: result axis i is input axis perm[i] */
+  int64_t window[2];       /* maxpool2d, avgpool2d: window height, width */
+  int64_t stride[2];       /* conv2d, maxpool2d, avgpool2d: height, width */
+  int64_t pad[2];          /* conv2d, maxpool2d, avgpool2d: height, width */
+  int64_t classes;         /* one_hot: the number of classes */
+  double value;            /* zeros, ones, full: the fill value */
+  double eps;              /* layernorm */
+  double p;                /* dropout: the drop probability */
+} CallAttrs;
+
 typedef struct Expr Expr;
 typedef struct Stmt Stmt;
 typedef struct Sym Sym;
@@ -123,9 +140,7 @@ struct Expr {
       Expr **bound;       /* builtin: args bound to the builtin's parameter list (NULL = default) */
       int nest;           /* user function: loops and expressions around the
                              call in its function (see FnDecl.inl_height) */
-      int64_t *iattr;     /* builtin: normalized integer attributes (axes, sizes...), see builtins.c */
-      int niattr;
-      double fattr[4];    /* builtin: normalized float attributes (eps, p...) */
+      CallAttrs *attrs;   /* builtin: what its check normalized (never NULL once checked) */
     } call;
     struct { Expr *base; IndexItem *items; int nitems; } index;
     struct { Expr **elems; int n; } list;

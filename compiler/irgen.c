@@ -298,7 +298,7 @@ static Value *mean_all(G *g, Value *x) {
 
 static Value *gen_builtin(G *g, Expr *e) {
   Expr **a = e->call.bound;
-  int64_t *ia = e->call.iattr;
+  const CallAttrs *ca = e->call.attrs;
   DType dt = e->ty.dtype;
   BuiltinId id = e->call.bi->id;
   Builder *B = &g->b;
@@ -336,8 +336,8 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_SUM: case BI_MEAN: case BI_MAX: case BI_MIN: case BI_LOGSUMEXP: {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    int n = e->call.niattr - 1;
-    const int64_t *axes = ia + 1;
+    int n = ca->naxes;
+    const int64_t *axes = ca->axes;
     Type k = kept(&x->ty, axes, n);
     Value *r;
     if (id == BI_SUM || id == BI_MEAN) {
@@ -355,7 +355,7 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_ARGMAX: {
     x = gen(g, a[0]);
     at(g, e->loc);
-    Attr ax = {.ni = 1, .i = {ia[1]}};
+    Attr ax = {.ni = 1, .i = {ca->axis}};
     return ir_reshape(B, ir_build(B, OP_ARGMAX, &x, 1, &ax, NULL), &e->ty);
   }
   case BI_RESHAPE: case BI_FLATTEN: case BI_SQUEEZE: case BI_UNSQUEEZE:
@@ -365,7 +365,7 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_TRANSPOSE: case BI_PERMUTE:
     x = gen(g, a[0]);
     at(g, e->loc);
-    return ir_transpose(B, x, ia);
+    return ir_transpose(B, x, ca->perm);
   case BI_BROADCAST_TO:
     x = gen(g, a[0]);
     at(g, e->loc);
@@ -377,12 +377,12 @@ static Value *gen_builtin(G *g, Expr *e) {
     for (int i = 0; i < n; i++) vs[i] = gen_as(g, xs->list.elems[i], dt);
     at(g, e->loc);
     if (n == 1) return vs[0];
-    Attr ax = {.ni = 1, .i = {ia[0]}};
+    Attr ax = {.ni = 1, .i = {ca->axis}};
     return ir_build(B, OP_CONCAT, vs, n, &ax, NULL);
   }
   case BI_ZEROS: case BI_ONES: case BI_FULL:
     at(g, e->loc);
-    return ir_const_like(B, &e->ty, e->call.fattr[0]);
+    return ir_const_like(B, &e->ty, ca->value);
   case BI_ZEROS_LIKE: case BI_ONES_LIKE:
     at(g, e->loc);
     return ir_const_like(B, &e->ty, id == BI_ONES_LIKE ? 1.0 : 0.0);
@@ -413,9 +413,9 @@ static Value *gen_builtin(G *g, Expr *e) {
     x = gen_as(g, a[0], dt);
     Value *w = gen_as(g, a[1], dt);
     at(g, e->loc);
-    Attr ca = {.ni = 4, .i = {ia[0], ia[1], ia[2], ia[3]}};
+    Attr cv = {.ni = 4, .i = {ca->stride[0], ca->stride[1], ca->pad[0], ca->pad[1]}};
     Value *args[2] = {x, w};
-    Value *r = ir_build(B, OP_CONV2D, args, 2, &ca, NULL);
+    Value *r = ir_build(B, OP_CONV2D, args, 2, &cv, NULL);
     if (a[2]) {
       Value *bias = gen_as(g, a[2], dt);
       at(g, e->loc);
@@ -431,8 +431,7 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_MAXPOOL2D: case BI_AVGPOOL2D: {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    Attr pa = {.ni = 6};
-    memcpy(pa.i, ia, sizeof(int64_t) * 6);
+    Attr pa = {.ni = 6, .i = {ca->window[0], ca->window[1], ca->stride[0], ca->stride[1], ca->pad[0], ca->pad[1]}};
     return ir_build(B, id == BI_MAXPOOL2D ? OP_MAXPOOL2D : OP_AVGPOOL2D, &x, 1, &pa, NULL);
   }
   case BI_EMBED: {
@@ -445,12 +444,12 @@ static Value *gen_builtin(G *g, Expr *e) {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
     Value *z;
-    return softmax_parts(g, x, ia[0], &z, NULL);
+    return softmax_parts(g, x, ca->axis, &z, NULL);
   }
   case BI_LOG_SOFTMAX:
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    return log_softmax(g, x, ia[0]);
+    return log_softmax(g, x, ca->axis);
   case BI_LAYERNORM: {
     x = gen_as(g, a[0], dt);
     Value *gamma = a[1] ? gen_as(g, a[1], dt) : NULL, *beta = a[2] ? gen_as(g, a[2], dt) : NULL;
@@ -461,7 +460,7 @@ static Value *gen_builtin(G *g, Expr *e) {
     Value *xc = ir_binary(B, OP_SUB, x, mu);
     Value *var = keepdims(g, scale_by_count(g, reduce(g, OP_REDUCE_SUM, ir_binary(B, OP_MUL, xc, xc), &last, 1),
                                             &x->ty, &last, 1, 1.0), &k);
-    Value *rs = ir_unary(B, OP_RSQRT, ir_binary(B, OP_ADD, var, scalar_like(g, var, e->call.fattr[0])));
+    Value *rs = ir_unary(B, OP_RSQRT, ir_binary(B, OP_ADD, var, scalar_like(g, var, ca->eps)));
     Value *r = ir_binary(B, OP_MUL, xc, rs);
     if (gamma) r = ir_binary(B, OP_MUL, r, gamma);
     if (beta) r = ir_binary(B, OP_ADD, r, beta);
@@ -470,7 +469,7 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_DROPOUT: {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    double p = e->call.fattr[0];
+    double p = ca->p;
     if (!g->training || p == 0 || !g->seed) return x;
     Attr ra = {.ni = 1, .i = {g->rng_streams++}};
     Value *u = ir_build(B, OP_RNG_UNIFORM, &g->seed, 1, &ra, &x->ty);

@@ -1,424 +1,8 @@
-/* test_frontend.c — the front end in-process: lexer and parser (AST shapes
- * for precedence, slices, keyword arguments, trailing commas, locations),
- * the checker (dtypes and shapes of expressions, constant folding, -D
+/* test_check.c — the checker in process: constant folding and -D
  * overrides, weak literal typing, broadcasting, matmul batching, indexing,
- * every builtin's result shape, initializers, the train block), the
- * diagnostics engine (format, cap, notes, suggestions) and every sample,
- * as written and at small sizes. Diagnostics go to a memory stream so
- * tests can read the messages. */
-#include <dirent.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "unit_main.h"
-#include "ast.h"
-#include "check.h"
-#include "driver.h"
-
-/* ---- harness ----------------------------------------------------------------- */
-
-/* One compilation: arena, diagnostics in memory, the program. */
-typedef struct Fe {
-  Arena *a;
-  Diag d;
-  FILE *out;
-  char *msgs;      /* everything the Diag printed (valid after fe_close/fe_msgs) */
-  size_t msgs_len;
-  char *src;
-  Program *p;
-  bool parsed;     /* parse_program reported no error */
-  bool ok;         /* ... and check_program passed */
-} Fe;
-
-static Fe F;
-
-static void fe_close(void) {
-  if (F.out) fclose(F.out);
-  diag_free(&F.d);
-  free(F.msgs);
-  free(F.src);
-  arena_free(F.a);
-  memset(&F, 0, sizeof F);
-}
-
-/* Parse (and, if `check`, check) `src` as "t.nn". */
-static bool fe_run(const char *src, bool check, const Define *defs, int ndefs) {
-  fe_close();
-  F.src = strdup(src);
-  F.a = arena_new();
-  F.out = open_memstream(&F.msgs, &F.msgs_len);
-  diag_init(&F.d, "t.nn", F.src, strlen(F.src), F.out, COLOR_AUTO);
-  F.p = parse_program(F.a, &F.d, F.src, strlen(F.src));
-  F.parsed = F.d.nerrors == 0;
-  if (check && F.parsed) F.ok = check_program(F.a, &F.d, F.p, defs, ndefs);
-  fflush(F.out);
-  return check ? F.ok : F.parsed;
-}
-
-static const char *fe_msgs(void) {
-  fflush(F.out);
-  return F.msgs ? F.msgs : "";
-}
-
-static bool msg_has(const char *s) { return strstr(fe_msgs(), s) != NULL; }
-
-#define ASSERT_MSG(s)                                                      \
-  do {                                                                     \
-    bool has_ = msg_has(s);                                                \
-    if (!has_) fprintf(stderr, "\nmissing '%s' in:\n%s\n", s, fe_msgs());  \
-    CU_ASSERT(has_);                                                       \
-  } while (0)
-
-/* ---- AST as text --------------------------------------------------------------- */
-
-static void sx(char *b, size_t n, size_t *o, const Expr *e);
-
-static void put(char *b, size_t n, size_t *o, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void put(char *b, size_t n, size_t *o, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (*o < n) *o += (size_t)vsnprintf(b + *o, n - *o, fmt, ap);
-  va_end(ap);
-}
-
-/* (op l r), (- x), name, 2, 1.5, f(a, k=v), x[i, lo:hi:step], [a, b] */
-static void sx(char *b, size_t n, size_t *o, const Expr *e) {
-  switch (e->kind) {
-  case EX_INT: put(b, n, o, "%lld", (long long)e->lit.i); break;
-  case EX_FLOAT: put(b, n, o, "%g", e->lit.f); break;
-  case EX_BOOL: put(b, n, o, "%s", e->lit.i ? "true" : "false"); break;
-  case EX_STRING: put(b, n, o, "\"%s\"", e->lit.s); break;
-  case EX_NAME: put(b, n, o, "%s", e->name.id); break;
-  case EX_UNARY:
-    put(b, n, o, "(%s ", e->un.op == UN_NEG ? "-" : e->un.op == UN_NOT ? "!" : "+");
-    sx(b, n, o, e->un.x);
-    put(b, n, o, ")");
-    break;
-  case EX_BINARY:
-    put(b, n, o, "(%s ", binop_str(e->bin.op));
-    sx(b, n, o, e->bin.l);
-    put(b, n, o, " ");
-    sx(b, n, o, e->bin.r);
-    put(b, n, o, ")");
-    break;
-  case EX_CALL:
-    put(b, n, o, "%s(", e->call.name);
-    for (int i = 0; i < e->call.nargs; i++) {
-      if (i) put(b, n, o, ", ");
-      if (e->call.args[i].name) put(b, n, o, "%s=", e->call.args[i].name);
-      sx(b, n, o, e->call.args[i].value);
-    }
-    put(b, n, o, ")");
-    break;
-  case EX_INDEX:
-    sx(b, n, o, e->index.base);
-    put(b, n, o, "[");
-    for (int i = 0; i < e->index.nitems; i++) {
-      const IndexItem *it = &e->index.items[i];
-      if (i) put(b, n, o, ", ");
-      if (it->start) sx(b, n, o, it->start);
-      if (it->kind == IX_SLICE) {
-        put(b, n, o, ":");
-        if (it->stop) sx(b, n, o, it->stop);
-        if (it->step) {
-          put(b, n, o, ":");
-          sx(b, n, o, it->step);
-        }
-      }
-    }
-    put(b, n, o, "]");
-    break;
-  case EX_LIST:
-    put(b, n, o, "[");
-    for (int i = 0; i < e->list.n; i++) {
-      if (i) put(b, n, o, ", ");
-      sx(b, n, o, e->list.elems[i]);
-    }
-    put(b, n, o, "]");
-    break;
-  }
-}
-
-static const char *show(const Expr *e) {
-  static char buf[1024];
-  size_t o = 0;
-  buf[0] = 0;
-  if (e) sx(buf, sizeof buf, &o, e);
-  return buf;
-}
-
-/* The tree of `expr`, parsed as the value of a constant (not checked). */
-static const Expr *parse_expr(const char *expr) {
-  char src[1024];
-  snprintf(src, sizeof src, "const X = %s\n", expr);
-  if (!fe_run(src, false, NULL, 0) || F.p->consts.n != 1) return NULL;
-  return ((ConstDecl *)F.p->consts.v[0])->value;
-}
-
-#define ASSERT_TREE(expr, want)                                             \
-  do {                                                                      \
-    const char *got_ = show(parse_expr(expr));                              \
-    if (strcmp(got_, want)) fprintf(stderr, "\n%s: got %s, want %s\n%s", expr, got_, want, fe_msgs()); \
-    CU_ASSERT_STRING_EQUAL(got_, want);                                     \
-  } while (0)
-
-/* ---- checked expressions ------------------------------------------------------- */
-
-static FnDecl *find_fn(const char *name) {
-  Model *m = F.p->model;
-  for (int i = 0; m && i < m->fns.n; i++)
-    if (!strcmp(((FnDecl *)m->fns.v[i])->name, name)) return m->fns.v[i];
-  return NULL;
-}
-
-static Stmt *find_let_in(Stmt *s, const char *name) {
-  for (; s; s = s->next) {
-    if ((s->kind == ST_LET || s->kind == ST_VAR) && !strcmp(s->let.name, name)) return s;
-    if (s->kind == ST_FOR) {
-      Stmt *t = find_let_in(s->loop.body, name);
-      if (t) return t;
-    }
-  }
-  return NULL;
-}
-
-/* The checked value of `let NAME` in model function FN. */
-static Expr *let_value(const char *fn, const char *name) {
-  FnDecl *f = F.p && F.p->model ? find_fn(fn) : NULL;
-  Stmt *s = f ? find_let_in(f->body, name) : NULL;
-  return s ? s->let.init : NULL;
-}
-
-/* Check `expr` as `let _r = EXPR` in `fn f(ARGS) -> f32` of a model with
- * PARAMS, after the top-level declarations DECLS. NULL when the program
- * does not check (the messages are in fe_msgs()). */
-static Expr *typed_with(const char *decls, const char *params, const char *args, const char *expr,
-                        const Define *defs, int ndefs) {
-  char src[4096];
-  snprintf(src, sizeof src, "%s\nmodel m {\n%s\n  fn f(%s) -> f32 {\n    let _r = %s\n    return 0.0\n  }\n}\n",
-           decls, params, args, expr);
-  if (!fe_run(src, true, defs, ndefs)) return NULL;
-  return let_value("f", "_r");
-}
-
-static Expr *typed(const char *args, const char *expr) { return typed_with("", "", args, expr, NULL, 0); }
-
-/* e, which must not be NULL (else the test stops, showing the messages). */
-static Expr *must(Expr *e) {
-  if (!e) fprintf(stderr, "\nunexpected failure:\n%s", fe_msgs());
-  CU_ASSERT_PTR_NOT_NULL_FATAL(e);
-  return e;
-}
-
-/* The type of EXPR with arguments ARGS, as text ("error" when it fails). */
-static const char *type_of(const char *args, const char *expr) {
-  Expr *e = must(typed(args, expr));
-  if (!e) return "error";
-  return tstr(&e->ty);
-}
-
-#define ASSERT_TYPE(args, expr, want)                                       \
-  do {                                                                      \
-    const char *got_ = type_of(args, expr);                                 \
-    if (strcmp(got_, want)) fprintf(stderr, "\n%s: got %s, want %s\n%s", expr, got_, want, fe_msgs()); \
-    CU_ASSERT_STRING_EQUAL(got_, want);                                     \
-  } while (0)
-
-/* EXPR must fail to check with a message containing MSG. */
-#define ASSERT_REJECTS(args, expr, msg)                                     \
-  do {                                                                      \
-    CU_ASSERT_PTR_NULL(typed(args, expr));                                  \
-    ASSERT_MSG(msg);                                                        \
-  } while (0)
-
-/* ---- lexer and parser ------------------------------------------------------------ */
-
-static void test_precedence(void) {
-  ASSERT_TREE("-x**2", "(- (** x 2))");
-  ASSERT_TREE("2**3**2", "(** 2 (** 3 2))");
-  ASSERT_TREE("a+b*c@d", "(+ a (@ (* b c) d))");
-  ASSERT_TREE("a@b*c", "(* (@ a b) c)");
-  ASSERT_TREE("a - b - c", "(- (- a b) c)");
-  ASSERT_TREE("a / b % c", "(% (/ a b) c)");
-  ASSERT_TREE("(a + b) * c", "(* (+ a b) c)");
-  ASSERT_TREE("-a @ b", "(@ (- a) b)");
-  ASSERT_TREE("+a - -b", "(- (+ a) (- b))");
-  ASSERT_TREE("x ** -1", "(** x (- 1))");
-  ASSERT_TREE("a < b && c >= d || !e", "(|| (&& (< a b) (>= c d)) (! e))");
-  ASSERT_TREE("a + 1 == b * 2", "(== (+ a 1) (* b 2))");
-  ASSERT_TREE("a != b && c <= d", "(&& (!= a b) (<= c d))");
-  ASSERT_TREE("!a && b", "(&& (! a) b)");
-  ASSERT_TREE("a || b && c", "(|| a (&& b c))");
-  ASSERT_TREE("x[0][1] + f(y)[2]", "(+ x[0][1] f(y)[2])");
-  ASSERT_TREE("-x[1]", "(- x[1])");
-}
-
-static void test_comparisons_do_not_chain(void) {
-  /* == and < share one non-associative level: a < b < c is an error */
-  CU_ASSERT_PTR_NULL(parse_expr("a < b < c"));
-  CU_ASSERT_PTR_NULL(parse_expr("a == b == c"));
-  CU_ASSERT_PTR_NULL(parse_expr("a < b == c"));
-  ASSERT_MSG("t.nn:1:17: error: ");
-}
-
-static void test_slices(void) {
-  ASSERT_TREE("x[:, 1:3, ::2]", "x[:, 1:3, ::2]");
-  ASSERT_TREE("x[1:, :-1, 2::3]", "x[1:, :(- 1), 2::3]");
-  ASSERT_TREE("x[i + 1, ::-1]", "x[(+ i 1), ::(- 1)]");
-  const Expr *e = parse_expr("x[:, t]");
-  CU_ASSERT_EQUAL(e->kind, EX_INDEX);
-  CU_ASSERT_EQUAL(e->index.nitems, 2);
-  CU_ASSERT_EQUAL(e->index.items[0].kind, IX_SLICE);
-  CU_ASSERT_PTR_NULL(e->index.items[0].start);
-  CU_ASSERT_PTR_NULL(e->index.items[0].stop);
-  CU_ASSERT_EQUAL(e->index.items[1].kind, IX_AT);
-}
-
-static void test_calls_and_lists(void) {
-  ASSERT_TREE("sum(x, axis = 1, keepdims = true)", "sum(x, axis=1, keepdims=true)");
-  ASSERT_TREE("f(x,)", "f(x)");
-  ASSERT_TREE("f()", "f()");
-  ASSERT_TREE("reshape(x, [2, -1],)", "reshape(x, [2, (- 1)])");
-  ASSERT_TREE("[1, 2, 3,]", "[1, 2, 3]");
-  ASSERT_TREE("[]", "[]");
-  ASSERT_TREE("f32(n) * 2", "(* f32(n) 2)");
-  ASSERT_TREE("concat([a, b], axis = -1)", "concat([a, b], axis=(- 1))");
-  const Expr *e = parse_expr("conv2d(x, w, padding = 1)");
-  CU_ASSERT_EQUAL(e->call.nargs, 3);
-  CU_ASSERT_PTR_NULL(e->call.args[1].name);
-  CU_ASSERT_STRING_EQUAL(e->call.args[2].name, "padding");
-}
-
-static void test_literals(void) {
-  ASSERT_TREE("1.5e3 + 2e-2 + 007", "(+ (+ 1500 0.02) 7)");
-  const Expr *e = parse_expr("1e3");
-  CU_ASSERT_EQUAL(e->kind, EX_FLOAT);
-  e = parse_expr("42");
-  CU_ASSERT_EQUAL(e->kind, EX_INT);
-  CU_ASSERT_EQUAL(e->lit.i, 42);
-  e = parse_expr("\"a\\tb\\\"c\\\\d\\n\"");
-  CU_ASSERT_EQUAL(e->kind, EX_STRING);
-  CU_ASSERT_STRING_EQUAL(e->lit.s, "a\tb\"c\\d\n");
-  e = parse_expr("true || false");
-  CU_ASSERT_STRING_EQUAL(show(e), "(|| true false)");
-  /* the largest accepted integer, 2^62 - 1, and the first refused */
-  e = parse_expr("4611686018427387903");
-  CU_ASSERT_EQUAL(e->lit.i, 4611686018427387903LL);
-  CU_ASSERT_PTR_NULL(parse_expr("4611686018427387904"));
-  ASSERT_MSG("integer literal is too large");
-  CU_ASSERT_PTR_NULL(parse_expr("1_000"));
-  ASSERT_MSG("invalid number '1_000'");
-}
-
-static void test_comments_and_separators(void) {
-  CU_ASSERT(fe_run("/* block\n comment */ const A = 1; const B = 2 // line\nconst C = /* inside */ 3;;\n", false, NULL, 0));
-  CU_ASSERT_EQUAL(F.p->consts.n, 3);
-  CU_ASSERT_FALSE(fe_run("const A = 1 /* open", false, NULL, 0));
-  ASSERT_MSG("t.nn:1:13: error: unterminated comment");
-}
-
-static void test_locations(void) {
-  const Expr *e = parse_expr("ab + cd * 2");
-  /* "const X = " is 10 columns */
-  CU_ASSERT_EQUAL(e->loc.col, 11);
-  CU_ASSERT_EQUAL(e->loc.ecol, 21);
-  CU_ASSERT_EQUAL(e->bin.op_loc.col, 14);
-  CU_ASSERT_EQUAL(e->bin.op_loc.ecol, 14);
-  CU_ASSERT_EQUAL(e->bin.r->loc.col, 16);
-  e = parse_expr("(a + b)");
-  CU_ASSERT_EQUAL(e->loc.col, 11); /* the parentheses belong to the span */
-  CU_ASSERT_EQUAL(e->loc.ecol, 17);
-  fe_run("model m {\n  fn f(x: f32) -> f32 {\n\treturn x\n  }\n}\n", false, NULL, 0);
-  FnDecl *f = ((Model *)F.p->models.v[0])->fns.v[0];
-  CU_ASSERT_EQUAL(f->loc.line, 2);
-  CU_ASSERT_EQUAL(f->loc.col, 6);
-  CU_ASSERT_EQUAL(f->body->loc.line, 3);
-  CU_ASSERT_EQUAL(f->body->loc.col, 2); /* a tab is one byte column */
-  CU_ASSERT_EQUAL(f->body_end.line, 4);
-  CU_ASSERT_EQUAL(f->body_end.col, 3);
-}
-
-static void test_statements(void) {
-  const char *src =
-      "model m {\n"
-      "  param w: f32[2, 2] = ones()\n"
-      "  fn f(x: f32[2], n: i32,) -> f32[2] {\n"
-      "    let a: f32[2] = x; var b = x\n"
-      "    b = b * 2.0  b += a  b -= a  b *= a  b /= a\n"
-      "    for i in 0..2 { b[i] = a[i] }\n"
-      "    return b\n"
-      "  }\n"
-      "}\n";
-  CU_ASSERT(fe_run(src, true, NULL, 0));
-  FnDecl *f = find_fn("f");
-  CU_ASSERT_EQUAL(f->nargs, 2);
-  int kinds[16], n = 0;
-  for (Stmt *s = f->body; s && n < 16; s = s->next) kinds[n++] = s->kind;
-  int want[] = {ST_LET, ST_VAR, ST_ASSIGN, ST_ASSIGN, ST_ASSIGN, ST_ASSIGN, ST_ASSIGN, ST_FOR, ST_RETURN};
-  CU_ASSERT_EQUAL(n, 9);
-  for (int i = 0; i < 9 && i < n; i++) CU_ASSERT_EQUAL(kinds[i], want[i]);
-  Stmt *s = f->body->next->next->next; /* b += a */
-  CU_ASSERT_EQUAL(s->assign.op, '+');
-  Stmt *loop = f->body;
-  while (loop->kind != ST_FOR) loop = loop->next;
-  CU_ASSERT_EQUAL(loop->loop.lo_v, 0);
-  CU_ASSERT_EQUAL(loop->loop.hi_v, 2);
-  CU_ASSERT_EQUAL(loop->loop.body->kind, ST_ASSIGN);
-  CU_ASSERT_EQUAL(loop->loop.body->assign.target->kind, EX_INDEX);
-  CU_ASSERT_EQUAL(loop->loop.sym->lo, 0);
-  CU_ASSERT_EQUAL(loop->loop.sym->hi, 1);
-}
-
-static void test_syntax_recovery(void) {
-  /* three statements with errors, each reported; the parse goes on */
-  const char *src =
-      "model m {\n"
-      "  fn f(x: f32) -> f32 {\n"
-      "    let a = x + + \n"
-      "    let b = x\n"
-      "    let = 2\n"
-      "    let c = (x * 2\n"
-      "    return x\n"
-      "  }\n"
-      "}\n";
-  CU_ASSERT_FALSE(fe_run(src, false, NULL, 0));
-  CU_ASSERT_EQUAL(F.d.nerrors, 3);
-  ASSERT_MSG("t.nn:4:5: error: expected expression, found 'let'");
-  ASSERT_MSG("t.nn:5:9: error: expected identifier or '(', found '='");
-  ASSERT_MSG("t.nn:7:5: error: expected ')' or an operator, found 'return'");
-  ASSERT_MSG("t.nn:6:13: note: to match this '('");
-  /* the end of the file inside a block names the open brace */
-  CU_ASSERT_FALSE(fe_run("model m {\n  fn f(x: f32) -> f32 {\n    return x\n", false, NULL, 0));
-  ASSERT_MSG("found end of file");
-  ASSERT_MSG("t.nn:2:23: note: to match this '{'");
-}
-
-static void test_limits(void) {
-  /* brackets nested past the limit stop the parse at once */
-  char *src = malloc(4096);
-  int o = sprintf(src, "const X = ");
-  for (int i = 0; i < 300; i++) src[o++] = '(';
-  strcpy(src + o, "1");
-  CU_ASSERT_FALSE(fe_run(src, false, NULL, 0));
-  CU_ASSERT_EQUAL(F.d.nerrors, 1);
-  ASSERT_MSG("brackets nested too deeply (the limit is 200)");
-  /* so does an operator chain past MAX_EXPR_DEPTH */
-  src = realloc(src, 8 * MAX_EXPR_DEPTH);
-  o = sprintf(src, "const X = 1");
-  for (int i = 0; i < MAX_EXPR_DEPTH; i++) o += sprintf(src + o, "+1");
-  CU_ASSERT_FALSE(fe_run(src, false, NULL, 0));
-  CU_ASSERT_EQUAL(F.d.nerrors, 1);
-  ASSERT_MSG("expression nested too deeply (the limit is 1000 levels)");
-  /* one level less is fine, and folds */
-  o = sprintf(src, "const X = 1");
-  for (int i = 0; i < MAX_EXPR_DEPTH - 1; i++) o += sprintf(src + o, "+1");
-  strcpy(src + o, "\nmodel m { param w: f32[X] }\n");
-  CU_ASSERT(fe_run(src, true, NULL, 0));
-  CU_ASSERT_EQUAL(((ParamDecl *)F.p->model->params.v[0])->ty.dim[0], MAX_EXPR_DEPTH);
-  free(src);
-}
+ * every builtin's result shape and attributes, initializers and fans, the
+ * train block, and every sample as written and at small sizes. */
+#include "frontend_harness.h"
 
 /* ---- constants ---------------------------------------------------------------------- */
 
@@ -703,37 +287,52 @@ static void test_builtin_table_covered(void) {
 
 static void test_builtin_attributes(void) {
   Expr *e = must(typed("x: f32[2, 3, 4]", "sum(x, axis = [-1, 0], keepdims = true)"));
-  CU_ASSERT_EQUAL_FATAL(e->call.niattr, 3);
-  CU_ASSERT_EQUAL(e->call.iattr[0], 1); /* keepdims */
-  CU_ASSERT_EQUAL(e->call.iattr[1], 0); /* axes sorted, non-negative */
-  CU_ASSERT_EQUAL(e->call.iattr[2], 2);
+  const CallAttrs *at = e->call.attrs;
+  CU_ASSERT_EQUAL_FATAL(at->naxes, 2);
+  CU_ASSERT(at->keepdims);
+  CU_ASSERT_EQUAL(at->axes[0], 0); /* axes sorted, non-negative */
+  CU_ASSERT_EQUAL(at->axes[1], 2);
   CU_ASSERT_STRING_EQUAL(tstr(&e->ty), "f32[1,3,1]");
   e = must(typed("x: f32[1, 3, 9, 9], w: f32[2, 3, 3, 3]", "conv2d(x, w, stride = [2, 1], padding = 1)"));
-  CU_ASSERT_EQUAL_FATAL(e->call.niattr, 4);
-  int64_t conv[] = {2, 1, 1, 1};
-  for (int i = 0; i < 4; i++) CU_ASSERT_EQUAL(e->call.iattr[i], conv[i]);
+  at = e->call.attrs;
+  CU_ASSERT_EQUAL(at->stride[0], 2);
+  CU_ASSERT_EQUAL(at->stride[1], 1);
+  CU_ASSERT_EQUAL(at->pad[0], 1);
+  CU_ASSERT_EQUAL(at->pad[1], 1);
   CU_ASSERT_STRING_EQUAL(tstr(&e->ty), "f32[1,2,5,9]");
   e = must(typed("x: f32[1, 3, 9, 9]", "maxpool2d(x, [3, 2], stride = 2)"));
-  int64_t pool[] = {3, 2, 2, 2, 0, 0};
-  CU_ASSERT_EQUAL_FATAL(e->call.niattr, 6);
-  for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(e->call.iattr[i], pool[i]);
+  at = e->call.attrs;
+  CU_ASSERT_EQUAL(at->window[0], 3);
+  CU_ASSERT_EQUAL(at->window[1], 2);
+  CU_ASSERT_EQUAL(at->stride[0], 2);
+  CU_ASSERT_EQUAL(at->stride[1], 2);
+  CU_ASSERT_EQUAL(at->pad[0], 0);
+  CU_ASSERT_EQUAL(at->pad[1], 0);
   CU_ASSERT_STRING_EQUAL(tstr(&e->ty), "f32[1,3,4,4]");
   e = must(typed("x: f32[2, 3, 4]", "transpose(x, 0, 2)"));
-  CU_ASSERT_EQUAL(e->call.iattr[0], 2);
-  CU_ASSERT_EQUAL(e->call.iattr[1], 1);
-  CU_ASSERT_EQUAL(e->call.iattr[2], 0);
+  at = e->call.attrs;
+  CU_ASSERT_EQUAL(at->perm[0], 2);
+  CU_ASSERT_EQUAL(at->perm[1], 1);
+  CU_ASSERT_EQUAL(at->perm[2], 0);
   e = must(typed("x: f32[4, 8]", "layernorm(x)"));
-  CU_ASSERT_DOUBLE_EQUAL(e->call.fattr[0], 1e-5, 0);
+  CU_ASSERT_DOUBLE_EQUAL(e->call.attrs->eps, 1e-5, 0);
   e = must(typed("x: f32[4, 8]", "dropout(x, p = 0.25)"));
-  CU_ASSERT_DOUBLE_EQUAL(e->call.fattr[0], 0.25, 0);
+  CU_ASSERT_DOUBLE_EQUAL(e->call.attrs->p, 0.25, 0);
   e = must(typed("", "full([3], 2.5)"));
-  CU_ASSERT_DOUBLE_EQUAL(e->call.fattr[0], 2.5, 0);
+  CU_ASSERT_DOUBLE_EQUAL(e->call.attrs->value, 2.5, 0);
   e = must(typed("x: f32[4, 6]", "reshape(x, [-1, 8])"));
-  CU_ASSERT_EQUAL(e->call.iattr[0], 3);
-  CU_ASSERT_EQUAL(e->call.iattr[1], 8);
-  e = must(typed("x: f32[2, 3]", "concat([x, x, x])"));
-  CU_ASSERT_STRING_EQUAL(tstr(&e->ty), "f32[6,3]");
-  CU_ASSERT_EQUAL(e->call.iattr[0], 0);
+  CU_ASSERT_STRING_EQUAL(tstr(&e->ty), "f32[3,8]"); /* the result type is all reshape needs */
+  e = must(typed("x: f32[2, 3]", "concat([x, x, x], axis = -1)"));
+  CU_ASSERT_STRING_EQUAL(tstr(&e->ty), "f32[2,9]");
+  CU_ASSERT_EQUAL(e->call.attrs->axis, 1);
+  e = must(typed("x: f32[2, 5]", "softmax(x, axis = 0)"));
+  CU_ASSERT_EQUAL(e->call.attrs->axis, 0);
+  e = must(typed("x: f32[2, 5]", "argmax(x, keepdims = true)"));
+  CU_ASSERT_EQUAL(e->call.attrs->axis, 1);
+  CU_ASSERT(e->call.attrs->keepdims);
+  e = must(typed("y: i32[4]", "one_hot(y, 7)"));
+  CU_ASSERT_EQUAL(e->call.attrs->classes, 7);
+  CU_ASSERT_STRING_EQUAL(tstr(&e->ty), "f32[4,7]");
 }
 
 static void test_builtin_errors(void) {
@@ -892,94 +491,6 @@ static void test_train_block(void) {
   ASSERT_MSG("unknown train setting 'epoch'; did you mean 'epochs'?");
 }
 
-/* ---- diagnostics ------------------------------------------------------------------------ */
-
-static void test_diag_format(void) {
-  CU_ASSERT_FALSE(fe_run("model m {\n\tfn f(x: f32[2]) -> f32[2] {\n\t\treturn x + yy\n\t}\n}\n", true, NULL, 0));
-  /* tabs expand to 8 columns in the shown line; the caret follows them */
-  const char *want =
-      "t.nn:3:14: error: unknown name 'yy'\n"
-      "    3 |                 return x + yy\n"
-      "      |                            ^~\n";
-  CU_ASSERT_STRING_EQUAL(fe_msgs(), want);
-  /* notes follow their error; a location-less error names the file only */
-  CU_ASSERT_FALSE(fe_run("const A = 1\nconst A = 2\n", true, NULL, 0));
-  ASSERT_MSG("t.nn:2:7: error: redefinition of 'A'\n    2 | const A = 2\n      |       ^\n"
-             "t.nn:1:7: note: the previous definition is here\n");
-  ASSERT_MSG("t.nn: error: no model in this file");
-}
-
-static void test_diag_cap(void) {
-  Diag d;
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *out = open_memstream(&buf, &len);
-  const char *src = "abc\n";
-  diag_init(&d, "c.nn", src, strlen(src), out, COLOR_NEVER);
-  d.max_errors = 2;
-  Loc l = {1, 1, 1, 3};
-  diag_error(&d, l, "first");
-  diag_note(&d, l, "note one");
-  diag_warning(&d, l, "a warning");
-  diag_error(&d, l, "second");
-  CU_ASSERT(diag_full(&d));
-  diag_error(&d, l, "third");
-  diag_note(&d, l, "note of the third");
-  fflush(out);
-  CU_ASSERT_EQUAL(d.nerrors, 2);
-  CU_ASSERT_EQUAL(d.nwarnings, 1);
-  CU_ASSERT(strstr(buf, "c.nn:1:1: note: note one") != NULL);
-  CU_ASSERT(strstr(buf, "c.nn:1:1: warning: a warning") != NULL);
-  CU_ASSERT(strstr(buf, "c.nn: fatal error: too many errors emitted, stopping now\n") != NULL);
-  CU_ASSERT(strstr(buf, "third") == NULL);
-  CU_ASSERT(strstr(buf, "note of the third") == NULL);
-  /* COLOR_AUTO on a memory stream (not a terminal) means no escapes; ALWAYS colours */
-  CU_ASSERT(strchr(buf, '\033') == NULL);
-  diag_free(&d);
-  fclose(out);
-  free(buf);
-  out = open_memstream(&buf, &len);
-  diag_init(&d, "c.nn", src, strlen(src), out, COLOR_ALWAYS);
-  diag_error(&d, l, "coloured");
-  fflush(out);
-  CU_ASSERT(strstr(buf, "\033[1;31merror: ") != NULL);
-  diag_free(&d);
-  fclose(out);
-  free(buf);
-}
-
-static void test_diag_source_lines(void) {
-  /* bytes that are not printable show as <XX>; the caret stays under its byte */
-  Diag d;
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *out = open_memstream(&buf, &len);
-  const char src[] = "a\x01" "b\xc3\xa9" "c\r\nline two\n";
-  diag_init(&d, "s.nn", src, sizeof src - 1, out, COLOR_NEVER);
-  diag_error(&d, (Loc){1, 3, 1, 3}, "at b");
-  diag_error(&d, (Loc){1, 5, 1, 5}, "inside the UTF-8 character");
-  diag_error(&d, (Loc){2, 6, 2, 8}, "at two");
-  diag_error(&d, (Loc){2, 20, 2, 20}, "past the end");
-  fflush(out);
-  CU_ASSERT(strstr(buf, "s.nn:1:3: error: at b\n    1 | a<01>béc\n      |      ^\n") != NULL);
-  CU_ASSERT(strstr(buf, "inside the UTF-8 character\n    1 | a<01>béc\n      |       ^\n") != NULL);
-  CU_ASSERT(strstr(buf, "at two\n    2 | line two\n      |      ^~~\n") != NULL);
-  CU_ASSERT(strstr(buf, "past the end\n    2 | line two\n      |         ^\n") != NULL);
-  diag_free(&d);
-  fclose(out);
-  free(buf);
-}
-
-static void test_diag_closest(void) {
-  const char *c[] = {"weight", "bias", "hidden", "relu", "return"};
-  CU_ASSERT_STRING_EQUAL(diag_closest("wieght", c, 5), "weight");
-  CU_ASSERT_STRING_EQUAL(diag_closest("hiden", c, 5), "hidden");
-  CU_ASSERT_STRING_EQUAL(diag_closest("retrun", c, 5), "return");
-  CU_ASSERT_STRING_EQUAL(diag_closest("bias", c, 5) ? "found" : "none", "none"); /* itself is no suggestion */
-  CU_ASSERT_PTR_NULL(diag_closest("xyz", c, 5));
-  CU_ASSERT_PTR_NULL(diag_closest("u1", c, 5));
-}
-
 /* ---- samples ---------------------------------------------------------------------------- */
 
 /* Small sizes for a sample's constants: every integer constant above 8
@@ -1059,16 +570,6 @@ static void test_sample_shapes(void) {
 
 int main(void) {
   static const UnitTest tests[] = {
-      {"precedence", test_precedence},
-      {"comparisons do not chain", test_comparisons_do_not_chain},
-      {"slices", test_slices},
-      {"calls and lists", test_calls_and_lists},
-      {"literals", test_literals},
-      {"comments and separators", test_comments_and_separators},
-      {"locations", test_locations},
-      {"statements", test_statements},
-      {"syntax recovery", test_syntax_recovery},
-      {"limits", test_limits},
       {"constant folding", test_constant_folding},
       {"-D overrides", test_defines},
       {"weak literals", test_weak_literals},
@@ -1083,15 +584,11 @@ int main(void) {
       {"param fans", test_param_fans},
       {"initializers", test_initializers},
       {"train block", test_train_block},
-      {"diag format", test_diag_format},
-      {"diag cap", test_diag_cap},
-      {"diag source lines", test_diag_source_lines},
-      {"diag closest", test_diag_closest},
       {"samples", test_samples},
       {"sample shapes", test_sample_shapes},
       {0, 0},
   };
-  int rc = unit_run("frontend", tests);
+  int rc = unit_run("check", tests);
   fe_close();
   return rc;
 }
