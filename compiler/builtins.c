@@ -15,18 +15,18 @@
 
 typedef bool (*CheckFn)(Checker *c, Expr *e, Expr **a);
 
-#define B(id, name, params, check, rule) static bool check(Checker *c, Expr *e, Expr **a);
+#define B(id, name, params, check, lower, op, rule) static bool check(Checker *c, Expr *e, Expr **a);
 #include "builtins.def"
 #undef B
 
 static const Builtin table[BI_COUNT] = {
-#define B(id, name, params, check, rule) {BI_##id, name, params, rule},
+#define B(id, name, params, check, lower, op, rule) {BI_##id, name, params, rule},
 #include "builtins.def"
 #undef B
 };
 
 static const CheckFn checks[BI_COUNT] = {
-#define B(id, name, params, check, rule) check,
+#define B(id, name, params, check, lower, op, rule) check,
 #include "builtins.def"
 #undef B
 };

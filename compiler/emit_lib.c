@@ -250,9 +250,28 @@ static int run(char *const argv[]) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The runtime archive generated code links: $NNC_RUNTIME_LIB; else the
+ * installed one, NNC_RUNTIME_LIB_REL relative to the directory of this nnc
+ * (bin/../lib/nnc/libnnrt.a, so an installed prefix can move); else the
+ * build tree's (NNC_RUNTIME_LIB, an absolute path). */
 const char *runtime_archive(void) {
   const char *env = getenv("NNC_RUNTIME_LIB");
-  return env && *env ? env : NNC_RUNTIME_LIB;
+  if (env && *env) return env;
+#ifdef NNC_RUNTIME_LIB_REL
+  static char installed[4096];
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      int len = snprintf(installed, sizeof installed, "%s/%s", exe, NNC_RUNTIME_LIB_REL);
+      if (len > 0 && (size_t)len < sizeof installed && access(installed, R_OK) == 0) return installed;
+    }
+  }
+#endif
+  return NNC_RUNTIME_LIB;
 }
 
 int link_outputs(const char *obj, const char *out, bool shared, const char *extra_obj, char *err, size_t errn) {

@@ -296,6 +296,20 @@ static Value *mean_all(G *g, Value *x) {
   return scale_by_count(g, s, &x->ty, axes, x->ty.rank, 1.0);
 }
 
+/* How each builtin is lowered (the lowering and op columns of
+ * builtins.def): the plain kinds here, SPECIAL ones by their own case. */
+typedef enum { L_UNARY, L_BINARY, L_RESHAPE, L_TRANSPOSE, L_BROADCAST, L_CAST, L_FILL, L_SPECIAL } Lowering;
+#define OP_NONE OP_COUNT
+static const struct {
+  Lowering how;
+  Op op;
+} lowering[BI_COUNT] = {
+#define B(id, name, params, check, lower, op, rule) [BI_##id] = {L_##lower, OP_##op},
+#include "builtins.def"
+#undef B
+};
+#undef OP_NONE
+
 static Value *gen_builtin(G *g, Expr *e) {
   Expr **a = e->call.bound;
   const CallAttrs *ca = e->call.attrs;
@@ -303,22 +317,39 @@ static Value *gen_builtin(G *g, Expr *e) {
   BuiltinId id = e->call.bi->id;
   Builder *B = &g->b;
   Value *x = NULL, *y = NULL;
-  switch (id) {
-  case BI_EXP: case BI_LOG: case BI_SQRT: case BI_RSQRT: case BI_ABS: case BI_TANH:
-  case BI_SIGMOID: case BI_RELU: case BI_GELU: {
-    static const Op ops[] = {[BI_EXP] = OP_EXP, [BI_LOG] = OP_LOG, [BI_SQRT] = OP_SQRT, [BI_RSQRT] = OP_RSQRT,
-                             [BI_ABS] = OP_ABS, [BI_TANH] = OP_TANH, [BI_SIGMOID] = OP_SIGMOID,
-                             [BI_RELU] = OP_RELU, [BI_GELU] = OP_GELU};
+  switch (lowering[id].how) {
+  case L_UNARY:
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    return ir_unary(B, ops[id], x);
-  }
-  case BI_POW: case BI_MAXIMUM: case BI_MINIMUM: {
+    return ir_unary(B, lowering[id].op, x);
+  case L_BINARY:
     x = gen_as(g, a[0], dt);
     y = gen_as(g, a[1], dt);
     at(g, e->loc);
-    return ir_binary(B, id == BI_POW ? OP_POW : id == BI_MAXIMUM ? OP_MAX : OP_MIN, x, y);
+    return ir_binary(B, lowering[id].op, x, y);
+  case L_RESHAPE:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_reshape(B, x, &e->ty);
+  case L_TRANSPOSE:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_transpose(B, x, ca->perm);
+  case L_BROADCAST:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_broadcast(B, x, &e->ty);
+  case L_CAST:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_cast(B, x, dt);
+  case L_FILL:
+    at(g, e->loc);
+    return ir_const_like(B, &e->ty, ca->value);
+  case L_SPECIAL:
+    break;
   }
+  switch (id) {
   case BI_CLIP: {
     x = gen_as(g, a[0], dt);
     Value *lo = gen_as(g, a[1], dt), *hi = gen_as(g, a[2], dt);
@@ -358,18 +389,6 @@ static Value *gen_builtin(G *g, Expr *e) {
     Attr ax = {.ni = 1, .i = {ca->axis}};
     return ir_reshape(B, ir_build(B, OP_ARGMAX, &x, 1, &ax, NULL), &e->ty);
   }
-  case BI_RESHAPE: case BI_FLATTEN: case BI_SQUEEZE: case BI_UNSQUEEZE:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_reshape(B, x, &e->ty);
-  case BI_TRANSPOSE: case BI_PERMUTE:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_transpose(B, x, ca->perm);
-  case BI_BROADCAST_TO:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_broadcast(B, x, &e->ty);
   case BI_CONCAT: {
     Expr *xs = a[0];
     int n = xs->list.n;
@@ -380,9 +399,6 @@ static Value *gen_builtin(G *g, Expr *e) {
     Attr ax = {.ni = 1, .i = {ca->axis}};
     return ir_build(B, OP_CONCAT, vs, n, &ax, NULL);
   }
-  case BI_ZEROS: case BI_ONES: case BI_FULL:
-    at(g, e->loc);
-    return ir_const_like(B, &e->ty, ca->value);
   case BI_ZEROS_LIKE: case BI_ONES_LIKE:
     at(g, e->loc);
     return ir_const_like(B, &e->ty, id == BI_ONES_LIKE ? 1.0 : 0.0);
@@ -507,11 +523,7 @@ static Value *gen_builtin(G *g, Expr *e) {
                                              ir_unary(B, OP_EXP, ir_unary(B, OP_NEG, ir_unary(B, OP_ABS, x)))));
     return mean_all(g, ir_binary(B, OP_ADD, ir_binary(B, OP_SUB, pos, xt), sp));
   }
-  case BI_TO_F32: case BI_TO_F64: case BI_TO_I32: case BI_TO_BOOL:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_cast(B, x, dt);
-  case BI_COUNT:
+  default: /* the plain kinds above */
     break;
   }
   die("irgen: builtin %s", e->call.bi->name);
