@@ -28,6 +28,7 @@ typedef struct P {
   PtrMap info;      /* Value* -> Info* */
   PtrMap ipos;      /* Inst* -> position + 1 */
   PtrMap iend;      /* `for` Inst* -> position of its last body instruction + 1 */
+  PtrMap argread;   /* argument Value* -> its last read (arg_reads, for place_results) */
   int npos;
 } P;
 
@@ -380,25 +381,32 @@ static void decide_inplace(P *p, Block *b) {
 
 /* Values returned once, computed at the top level, go straight into the
  * caller's result buffer (not for results that overwrite arguments). */
-/* The last position at which `a` (or a reshape of it) is read; -2 when a
- * reshape makes it hard to tell. */
-static int last_read(P *p, Block *b, const Value *a) {
-  int last = -1;
+/* The last position at which each of f's arguments (or a reshape of it) is
+ * read, in p->argread: position + 3, 1 when a reshape makes it hard to
+ * tell, absent when nothing reads it. A read inside a loop counts at the
+ * end of its top-level loop. One walk for all arguments: a walk per
+ * updated parameter was quadratic (10,000 parameters: most of the plan's
+ * time). */
+static void arg_reads(P *p, Block *b, int loop_last) {
   for (Inst *in = b->first; in; in = in->next) {
     for (int i = 0; i < in->nargs; i++) {
-      if (in->args[i] != a) continue;
-      if (in->op == OP_RESHAPE) return -2;
-      int at = ipos(p, reader(p, in));
-      if (at > last) last = at;
+      const Value *a = in->args[i];
+      if (a->def || a->block != p->f->body) continue;
+      intptr_t cur = (intptr_t)pm_get(&p->argread, a);
+      int at = loop_last >= 0 ? loop_last : ipos(p, reader(p, in));
+      if (cur == 1) continue;
+      if (in->op == OP_RESHAPE) pm_put(&p->argread, a, (void *)(intptr_t)1);
+      else if (at + 3 > cur) pm_put(&p->argread, a, (void *)(intptr_t)(at + 3));
     }
-    if (in->body) {
-      int inner = last_read(p, in->body, a);
-      if (inner == -2) return -2;
-      if (inner >= 0) inner = loop_end(p, in) > inner ? loop_end(p, in) : inner;
-      if (inner > last) last = inner;
-    }
+    if (in->body) arg_reads(p, in->body, loop_last >= 0 ? loop_last : loop_end(p, in));
   }
-  return last;
+}
+
+/* The last position at which argument `a` is read (-1: never); -2 when a
+ * reshape makes it hard to tell. */
+static int last_read(P *p, const Value *a) {
+  intptr_t r = (intptr_t)pm_get(&p->argread, a);
+  return r ? (int)r - 3 : -1;
 }
 
 /* An updated parameter (or optimizer state) may be written straight over
@@ -413,13 +421,15 @@ static bool update_in_place(P *p, Value *v, int k) {
   for (int i = 0; i < f->body->nargs; i++)
     if (f->arg_role[i].kind == want && f->arg_role[i].index == rr.index) a = f->body->args[i];
   if (!a || !shape_eq(&a->ty, &v->ty) || !elementwise(v->def) || v->def->op == OP_CONST) return false;
-  int r = last_read(p, f->body, a);
+  int r = last_read(p, a);
   return r != -2 && r <= ipos(p, v->def);
 }
 
 static void place_results(P *p) {
   Func *f = p->f;
   Inst *ret = f->body->last;
+  pm_init(&p->argread, p->a);
+  arg_reads(p, f->body, -1);
   for (int k = 0; k < ret->nargs; k++) {
     Value *v = ret->args[k];
     int kind = f->ret_role[k].kind;
