@@ -213,9 +213,9 @@ void ast_dump(FILE *out, const Program *p) {
     if (md->train) {
       const TrainSpec *t = &md->train->spec;
       fprintf(out, "  train  @%d:%d\n", md->train->loc.line, md->train->loc.col);
-      fprintf(out, "    minimize = %s\n", t->loss ? t->loss->name : "?");
-      if (t->predict) fprintf(out, "    predict = %s\n", t->predict->name);
-      if (t->generate) fprintf(out, "    generate = %s\n", t->generate->name);
+      fprintf(out, "    minimize = %s\n", t->loss ? t->loss : "?");
+      if (t->predict) fprintf(out, "    predict = %s\n", t->predict);
+      if (t->generate) fprintf(out, "    generate = %s\n", t->generate);
       static const char *const opt[] = {"sgd", "adam", "adamw"};
       fprintf(out, "    optimizer = %s(lr=%g, momentum=%g, nesterov=%s, weight_decay=%g, beta1=%g, beta2=%g, eps=%g)\n",
               opt[t->opt.kind], t->opt.lr, t->opt.momentum, t->opt.nesterov ? "true" : "false",

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "spec.h"
 #include "types.h"
 
 /* What the checker normalized from a builtin call's arguments, for irgen
@@ -234,13 +235,6 @@ typedef struct ConstDecl {
 } ConstDecl;
 
 /* How a parameter is initialized, resolved from its `= init()` call. */
-typedef enum InitKind { INIT_ZEROS, INIT_ONES, INIT_CONST, INIT_UNIFORM, INIT_NORMAL, INIT_TRUNC_NORMAL } InitKind;
-typedef struct InitSpec {
-  InitKind kind;
-  double a, b;        /* CONST: a; UNIFORM: [a,b); NORMAL: mean a, std b */
-  const char *how;    /* the initializer as written, e.g. "he_normal()" */
-} InitSpec;
-
 typedef struct ParamDecl {
   const char *name;
   Loc loc;
@@ -295,52 +289,12 @@ typedef struct TrainItem {
   Expr *value;
 } TrainItem;
 
-/* ---- the resolved train block ------------------------------------------- */
-
-typedef enum DataKind { DATA_NONE, DATA_IDX, DATA_NPY, DATA_CSV, DATA_TEXT } DataKind;
-typedef struct DataSpec {
-  DataKind kind;
-  const char *path[2];  /* IDX/NPY: features, labels; CSV/TEXT: path[0] */
-  double scale;         /* features are multiplied by it (default 1) */
-  int64_t label_col;    /* CSV: label column, -1 = last */
-  double split;         /* TEXT: fraction held out for validation (test = text(..)) */
-  Loc loc;
-} DataSpec;
-
-typedef enum OptKind { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKind;
-typedef struct OptSpec {
-  OptKind kind;
-  double lr, momentum, weight_decay, beta1, beta2, eps;
-  bool nesterov;
-} OptSpec;
-
-typedef enum SchedKind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE } SchedKind;
-typedef struct SchedSpec {
-  SchedKind kind;
-  int64_t every;       /* STEP: decay every `every` epochs */
-  double gamma;        /* STEP: factor */
-  int64_t warmup;      /* COSINE: linear warm-up steps */
-  double min_lr;       /* COSINE: final learning rate */
-} SchedSpec;
-
-typedef struct TrainSpec {
-  FnDecl *loss;        /* minimize = fn (scalar f32) */
-  FnDecl *predict;     /* predict = fn giving class scores (accuracy), or NULL */
-  FnDecl *generate;    /* generate = fn for sampling text (char models), or NULL */
-  OptSpec opt;
-  SchedSpec sched;
-  int64_t epochs;
-  double clip_norm;    /* 0 = no clipping */
-  int64_t max_tape_bytes; /* 0 = no limit: the loop tapes of the gradients (remat.h) */
-  uint64_t seed;
-  DataSpec data, test;
-} TrainSpec;
-
 typedef struct TrainDecl {
   Loc loc;
   TrainItem *items;
   int nitems;
   TrainSpec spec;      /* checker */
+  FnDecl *loss, *predict, *generate; /* checker: the functions spec names (NULL when absent) */
 } TrainDecl;
 
 typedef struct Model {

@@ -21,8 +21,9 @@ enum {
   EMIT_OBJ = 1 << 6,      /* NAME.o */
   EMIT_LIB = 1 << 7,      /* libNAME.so + NAME.h */
   EMIT_EXE = 1 << 8,      /* a training program */
+  EMIT_PYTHON = 1 << 9,   /* NAME.py beside the library (set with EMIT_LIB) */
   EMIT_TEXT = EMIT_AST | EMIT_IR | EMIT_GRAD_IR | EMIT_TAPE,
-  EMIT_NATIVE = EMIT_LLVM_IR | EMIT_ASM | EMIT_OBJ | EMIT_LIB | EMIT_EXE,
+  EMIT_NATIVE = EMIT_LLVM_IR | EMIT_ASM | EMIT_OBJ | EMIT_LIB | EMIT_EXE | EMIT_PYTHON,
 };
 
 #define MAX_DEFINES 64

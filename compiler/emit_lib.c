@@ -38,9 +38,7 @@ static void shape_brackets(FILE *f, const Type *t) {
   }
 }
 
-/* The run-time dimension of the module's functions: its name and bound
- * (NULL / 0 when every shape is static). */
-static const char *module_dim(const CodeGen *cg, int64_t *bound) {
+const char *api_module_dim(const CodeGen *cg, int64_t *bound) {
   for (int i = 0; i < codegen_nfuncs(cg); i++) {
     const Func *fn = codegen_func(cg, i)->ir;
     for (int k = 0; k < fn->body->nargs; k++)
@@ -76,6 +74,49 @@ static bool input_named(const Func *fn, const char *name) {
     if (fn->arg_role[k].kind == ARG_INPUT && fn->body->args[k]->name && !strcmp(fn->body->args[k]->name, name))
       return true;
   return false;
+}
+
+static void describe(const CgFunc *cf, const Compiled *c, ApiFunc *af) {
+  const Func *fn = cf->ir;
+  af->name = cf->api_name;
+  af->ir = fn;
+  af->kind = !strcmp(fn->name, "train_step") ? API_TRAIN : fn->is_grad ? API_GRAD : API_FN;
+  af->source = af->kind == API_FN ? fn : NULL;
+  for (int i = 0; af->kind == API_GRAD && i < c->nprimal; i++)
+    if (c->grads[i].f == fn) af->source = c->m->funcs[i];
+  af->takes_n = ir_dim_arg(fn) != NULL;
+  af->args = calloc((size_t)(fn->body->nargs + fn->nret) + 1, sizeof *af->args);
+  if (!af->args) die("out of memory");
+  af->nargs = 0;
+  for (int k = 0; k < fn->body->nargs; k++) {
+    if (fn->arg_role[k].kind != ARG_INPUT) continue;
+    ApiArg *a = &af->args[af->nargs++];
+    const Value *v = fn->body->args[k];
+    snprintf(a->name, sizeof a->name, "%s", v->name ? v->name : "arg");
+    a->ty = &v->ty;
+    a->shape_macro = true;
+  }
+  for (int k = 0; k < fn->nret; k++) {
+    if (!user_out(fn->ret_role[k])) continue;
+    ApiArg *a = &af->args[af->nargs++];
+    out_name(fn, k, a->name, sizeof a->name);
+    a->ty = &fn->ret[k];
+    a->out = true;
+    a->shape_macro = !input_named(fn, a->name);
+  }
+}
+
+ApiFunc *api_funcs(const CodeGen *cg, const Compiled *c, int *n) {
+  *n = codegen_nfuncs(cg);
+  ApiFunc *fs = calloc((size_t)*n + 1, sizeof *fs);
+  if (!fs) die("out of memory");
+  for (int i = 0; i < *n; i++) describe(codegen_func(cg, i), c, &fs[i]);
+  return fs;
+}
+
+void api_free(ApiFunc *f, int n) {
+  for (int i = 0; f && i < n; i++) free(f[i].args);
+  free(f);
 }
 
 bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const char *source, char *err, size_t errn) {
@@ -132,7 +173,7 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
   fprintf(f, "#define %s_PARAM_BYTES %zu        /* the flat buffer (each tensor 64-byte aligned) */\n", U, pbytes);
   fprintf(f, "#define %s_WORKSPACE_BYTES %zu    /* per object, allocated by %s_create */\n", U, codegen_ws_bytes(cg), P);
   int64_t dim_bound;
-  const char *dim = module_dim(cg, &dim_bound);
+  const char *dim = api_module_dim(cg, &dim_bound);
   if (dim) {
     char du[160];
     upper(du, sizeof du, dim);
@@ -159,58 +200,40 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
              "nn_status %s_create_threads(%s **out, uint64_t seed, int nthreads); /* 0: one per core */\n"
              "void %s_destroy(%s *m); /* NULL is ignored */\n\n",
           P, P, P, P, P, P);
-  for (int i = 0; i < codegen_nfuncs(cg); i++) {
-    const CgFunc *cf = codegen_func(cg, i);
-    Func *fn = cf->ir;
+  int nf;
+  ApiFunc *fs = api_funcs(cg, c, &nf);
+  for (int i = 0; i < nf; i++) {
+    const ApiFunc *af = &fs[i];
     char fu[160];
-    upper(fu, sizeof fu, cf->api_name);
-    bool is_grad = fn->is_grad, is_train = !strcmp(fn->name, "train_step");
-    fprintf(f, "/* %s: ", cf->api_name);
-    if (is_train)
+    upper(fu, sizeof fu, af->name);
+    fprintf(f, "/* %s: ", af->name);
+    if (af->kind == API_TRAIN)
       fprintf(f, "one training step: the loss, its gradient and the optimizer's update of\n"
                  " * the parameters (learning rate: the train block's, or %s_set_learning_rate). */\n", P);
-    else if (is_grad)
+    else if (af->kind == API_GRAD)
       fprintf(f, "the loss and, written into %s_grads(m), its gradient with respect to\n"
                  " * every parameter. */\n", P);
     else
-      fprintf(f, "the function `%s` of the model. */\n", fn->name);
-    for (int k = 0; k < fn->body->nargs; k++) {
-      if (fn->arg_role[k].kind != ARG_INPUT) continue;
+      fprintf(f, "the function `%s` of the model. */\n", af->ir->name);
+    for (int k = 0; k < af->nargs; k++) {
       char au[160];
-      upper(au, sizeof au, fn->body->args[k]->name ? fn->body->args[k]->name : "arg");
+      if (!af->args[k].shape_macro) continue;
+      upper(au, sizeof au, af->args[k].name);
       fprintf(f, "#define %s_%s_%s_SHAPE ", U, fu, au);
-      shape_list(f, &fn->body->args[k]->ty);
+      shape_list(f, af->args[k].ty);
       fprintf(f, "\n");
     }
-    for (int k = 0; k < fn->nret; k++) {
-      char nm[128], ou[160];
-      if (!user_out(fn->ret_role[k])) continue;
-      out_name(fn, k, nm, sizeof nm);
-      if (input_named(fn, nm)) continue;
-      upper(ou, sizeof ou, nm);
-      fprintf(f, "#define %s_%s_%s_SHAPE ", U, fu, ou);
-      shape_list(f, &fn->ret[k]);
-      fprintf(f, "\n");
-    }
-    fprintf(f, "nn_status %s_%s(%s *m", P, cf->api_name, P);
-    if (ir_dim_arg(fn)) fprintf(f, ", int64_t n");
-    for (int k = 0; k < fn->body->nargs; k++) {
-      if (fn->arg_role[k].kind != ARG_INPUT) continue;
-      Value *v = fn->body->args[k];
-      fprintf(f, ", const %s *%s /* ", c_type(v->ty.dtype), v->name ? v->name : "arg");
-      shape_brackets(f, &v->ty);
-      fprintf(f, " */");
-    }
-    for (int k = 0; k < fn->nret; k++) {
-      if (!user_out(fn->ret_role[k])) continue;
-      char clean[128];
-      out_name(fn, k, clean, sizeof clean);
-      fprintf(f, ", %s *%s /* ", c_type(fn->ret[k].dtype), clean);
-      shape_brackets(f, &fn->ret[k]);
+    fprintf(f, "nn_status %s_%s(%s *m", P, af->name, P);
+    if (af->takes_n) fprintf(f, ", int64_t n");
+    for (int k = 0; k < af->nargs; k++) {
+      const ApiArg *a = &af->args[k];
+      fprintf(f, ", %s%s *%s /* ", a->out ? "" : "const ", c_type(a->ty->dtype), a->name);
+      shape_brackets(f, a->ty);
       fprintf(f, " */");
     }
     fprintf(f, ");\n\n");
   }
+  api_free(fs, nf);
   const char *ft = m->nparams ? c_type(m->params[0].ty.dtype) : "float";
   fprintf(f, "size_t %s_num_params(void);\n"
              "const nn_tensor_info *%s_param_info(size_t i); /* NULL past the end */\n"

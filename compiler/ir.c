@@ -1,5 +1,10 @@
 /* ir.c — building, editing and querying the IR; see ir.h. */
 #include "ir.h"
+/* The IR stands alone: ir.h brings what it carries from the checker
+ * (spec.h), never the syntax tree. */
+#ifdef NNC_AST_H
+#error "ir.h must not include ast.h"
+#endif
 
 #include <string.h>
 

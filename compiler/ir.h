@@ -29,7 +29,7 @@
 #include <stdio.h>
 
 #include "arena.h"
-#include "ast.h"
+#include "spec.h"
 #include "types.h"
 
 typedef enum Op {

@@ -1000,8 +1000,8 @@ Module *irgen_diag(Arena *a, const Program *p, const char *file, Diag *d) {
     lower_fn(&g, md, fn, fn->name, false);
   }
   /* the training version of the loss, when it differs (dropout) */
-  if (md->train && md->train->spec.loss && md->train->spec.loss->dropout) {
-    FnDecl *fn = md->train->spec.loss;
+  if (md->train && md->train->loss && md->train->loss->dropout) {
+    FnDecl *fn = md->train->loss;
     lower_fn(&g, md, fn, arena_printf(a, "%s.train", fn->name), true);
   }
   return g.failed ? NULL : g.m;

@@ -29,7 +29,8 @@ static void usage(FILE *out) {
           "options:\n"
           "  --emit=KIND[,KIND...]  what to produce: ast, ir, grad-ir, tape (text), and\n"
           "                         llvm-ir, asm, obj, lib (libNAME.so + NAME.h), exe\n"
-          "                         (a training program; see NAME --help)\n"
+          "                         (a training program; see NAME --help), python (the\n"
+          "                         library and NAME.py beside it: a NumPy class over it)\n"
           "  -O0 -O1 -O2 -O3        LLVM optimization level (default -O2)\n"
           "  --target=TRIPLE        generate code for another target (default: this host)\n"
           "  -mcpu=CPU              generate code for CPU (default: this host's CPU)\n"
@@ -117,6 +118,7 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(k, "obj")) o->emit |= EMIT_OBJ;
         else if (!strcmp(k, "lib")) o->emit |= EMIT_LIB;
         else if (!strcmp(k, "exe")) o->emit |= EMIT_EXE;
+        else if (!strcmp(k, "python")) o->emit |= EMIT_PYTHON | EMIT_LIB;
         else return bad_usage("unknown --emit kind '%s' (try --help)", k);
       }
       if (!o->emit) return bad_usage("--emit needs a kind%s", "");

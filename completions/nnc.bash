@@ -7,7 +7,7 @@
 # tests/install/check_options.sh checks that it knows every option of
 # `nnc --help` and `nnc eval --help` and every --emit kind.
 
-_nnc_emit_kinds="ast ir grad-ir tape llvm-ir asm obj lib exe"
+_nnc_emit_kinds="ast ir grad-ir tape llvm-ir asm obj lib exe python"
 _nnc_compile_opts="--emit= -O0 -O1 -O2 -O3 --target= -mcpu= --name= -ffast-math --max-tape-bytes= --stats
   -d -o -D -fsyntax-only -fmax-errors= --color= --passes= -h --help --version"
 _nnc_eval_opts="--fn --params --seed --input --grad --wrt --interp --f64 -D -o -h --help"
