@@ -18,6 +18,7 @@ typedef struct Info {
   Inst *user;       /* the single consumer when nuse == 1 */
   bool must;        /* must be materialized */
   bool fused;
+  int tree;         /* instructions in the fused tree rooted here (itself and its fused operands') */
 } Info;
 
 typedef struct P {
@@ -27,6 +28,7 @@ typedef struct P {
   PtrMap info;      /* Value* -> Info* */
   PtrMap ipos;      /* Inst* -> position + 1 */
   PtrMap iend;      /* `for` Inst* -> position of its last body instruction + 1 */
+  PtrMap argread;   /* argument Value* -> its last read (arg_reads, for place_results) */
   int npos;
 } P;
 
@@ -105,6 +107,13 @@ static int loop_end(P *p, const Inst *loop) { return (int)(intptr_t)pm_get(&p->i
 static bool elementwise(const Inst *in) { return in && op_info[in->op].lc == LC_ELEM; }
 static bool reduction(const Inst *in) { return in && op_info[in->op].lc == LC_REDUCE; }
 
+/* The largest fused tree: a value whose tree would be larger is stored
+ * and read by its consumer. Without a bound, a chain of N single-use
+ * elementwise ops (h = tanh(h * p) over 10,000 parameters) became one
+ * loop body of N expressions, a basic block LLVM's instruction selection
+ * takes super-linear time on; the trees of the samples stay far below. */
+#define FUSE_MAX_TREE 64
+
 /* Ops inlined into every elementwise or reduction consumer. */
 static bool free_op(Op op) { return op == OP_CONST; }
 
@@ -143,6 +152,9 @@ static void decide_fusion(P *p, Block *b) {
     if (in->nres != 1 || (!elementwise(in) && !view)) continue;
     Value *v = in->res[0];
     Info *x = info(p, v);
+    x->tree = 1;
+    for (int i = 0; i < in->nargs; i++)
+      if (info(p, in->args[i])->fused) x->tree += info(p, in->args[i])->tree;
     if (x->must || v->nuse == 0) continue;
     if (free_op(in->op)) {
       x->fused = true; /* every consumer is elementwise or a reduction (else `must`) */
@@ -154,6 +166,7 @@ static void decide_fusion(P *p, Block *b) {
     if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
     const Type *space = reduction(u) ? &u->args[0]->ty : &u->res[0]->ty;
     if (!view && !shape_eq(&v->ty, space)) continue; /* a view is only addressing: it may broadcast */
+    if (x->tree > FUSE_MAX_TREE) continue;
     /* a consumer that reads v with broadcasting would recompute it; same
      * shape above rules that out. */
     x->fused = true;
@@ -425,25 +438,32 @@ static void decide_inplace(P *p, Block *b) {
 
 /* Values returned once, computed at the top level, go straight into the
  * caller's result buffer (not for results that overwrite arguments). */
-/* The last position at which `a` (or a reshape of it) is read; -2 when a
- * reshape makes it hard to tell. */
-static int last_read(P *p, Block *b, const Value *a) {
-  int last = -1;
+/* The last position at which each of f's arguments (or a reshape of it) is
+ * read, in p->argread: position + 3, 1 when a reshape makes it hard to
+ * tell, absent when nothing reads it. A read inside a loop counts at the
+ * end of its top-level loop. One walk for all arguments: a walk per
+ * updated parameter was quadratic (10,000 parameters: most of the plan's
+ * time). */
+static void arg_reads(P *p, Block *b, int loop_last) {
   for (Inst *in = b->first; in; in = in->next) {
     for (int i = 0; i < in->nargs; i++) {
-      if (in->args[i] != a) continue;
-      if (in->op == OP_RESHAPE) return -2;
-      int at = ipos(p, reader(p, in));
-      if (at > last) last = at;
+      const Value *a = in->args[i];
+      if (a->def || a->block != p->f->body) continue;
+      intptr_t cur = (intptr_t)pm_get(&p->argread, a);
+      int at = loop_last >= 0 ? loop_last : ipos(p, reader(p, in));
+      if (cur == 1) continue;
+      if (in->op == OP_RESHAPE) pm_put(&p->argread, a, (void *)(intptr_t)1);
+      else if (at + 3 > cur) pm_put(&p->argread, a, (void *)(intptr_t)(at + 3));
     }
-    if (in->body) {
-      int inner = last_read(p, in->body, a);
-      if (inner == -2) return -2;
-      if (inner >= 0) inner = loop_end(p, in) > inner ? loop_end(p, in) : inner;
-      if (inner > last) last = inner;
-    }
+    if (in->body) arg_reads(p, in->body, loop_last >= 0 ? loop_last : loop_end(p, in));
   }
-  return last;
+}
+
+/* The last position at which argument `a` is read (-1: never); -2 when a
+ * reshape makes it hard to tell. */
+static int last_read(P *p, const Value *a) {
+  intptr_t r = (intptr_t)pm_get(&p->argread, a);
+  return r ? (int)r - 3 : -1;
 }
 
 /* An updated parameter (or optimizer state) may be written straight over
@@ -458,13 +478,15 @@ static bool update_in_place(P *p, Value *v, int k) {
   for (int i = 0; i < f->body->nargs; i++)
     if (f->arg_role[i].kind == want && f->arg_role[i].index == rr.index) a = f->body->args[i];
   if (!a || !shape_eq(&a->ty, &v->ty) || !elementwise(v->def) || v->def->op == OP_CONST) return false;
-  int r = last_read(p, f->body, a);
+  int r = last_read(p, a);
   return r != -2 && r <= ipos(p, v->def);
 }
 
 static void place_results(P *p) {
   Func *f = p->f;
   Inst *ret = f->body->last;
+  pm_init(&p->argread, p->a);
+  arg_reads(p, f->body, -1);
   for (int k = 0; k < ret->nargs; k++) {
     Value *v = ret->args[k];
     int kind = f->ret_role[k].kind;
@@ -558,6 +580,7 @@ static void find_pooled(P *p, Block *b) {
 /* ---- groups ---------------------------------------------------------------------------- */
 
 #define GROUP_MAX 24
+#define GROUP_MAX_TREE (4 * FUSE_MAX_TREE) /* instructions in a group's fused trees */
 
 static bool groupable(P *p, const Inst *in) {
   if (!elementwise(in) || in->nres != 1 || in->res[0]->ty.rank == 0) return false;
@@ -596,6 +619,9 @@ static const Value *leaf_root(P *p, const Value *l) {
  * result at another element. */
 static bool joins(P *p, Inst **m, int n, Inst *in) {
   if (n == GROUP_MAX || !groupable(p, in) || !shape_eq(&in->res[0]->ty, &m[0]->res[0]->ty)) return false;
+  int tree = info(p, in->res[0])->tree; /* the loop body stays small (FUSE_MAX_TREE) */
+  for (int k = 0; k < n; k++) tree += info(p, m[k]->res[0])->tree;
+  if (tree > GROUP_MAX_TREE) return false;
   PtrVec lv = {0};
   for (int a = 0; a < in->nargs; a++) group_leaves(p, in->args[a], &lv);
   for (int l = 0; l < lv.n; l++) {

@@ -778,13 +778,17 @@ static bool tree_leaves(Gen *g, const Value *v, const Value **out, int *n, int c
 static bool plan_collapse(Gen *g, Nest *n, const Type *space, const Value **leaves, int nl, const bool *only) {
   int r = space->rank;
   if (r < 2) return false;
-  int64_t st[64][MAX_RANK];
-  for (int l = 0; l < nl; l++) leaf_strides(g, space, leaves[l], st[l]);
+  bool fits[MAX_RANK]; /* fits[k]: every leaf reads axes k-1, k as one */
+  for (int k = 0; k < r; k++) fits[k] = k > 0;
+  for (int l = 0; l < nl; l++) {
+    int64_t st[MAX_RANK];
+    leaf_strides(g, space, leaves[l], st);
+    for (int k = 1; k < r; k++) fits[k] = fits[k] && st[k - 1] == st[k] * space->dim[k];
+  }
   Type c = type_scalar(space->dtype);
   int groups = 0;
   for (int k = 0; k < r; k++) {
-    bool merge = k > 0 && (!only || (only[k - 1] && only[k]));
-    for (int l = 0; l < nl && merge; l++) merge = st[l][k - 1] == st[l][k] * space->dim[k];
+    bool merge = fits[k] && (!only || (only[k - 1] && only[k]));
     if (axis_dyn(space, k)) merge = false; /* a run-time axis leads its group (dim_val) */
     if (merge) {
       c.dim[groups - 1] *= space->dim[k];

@@ -6,6 +6,7 @@
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm-c/Support.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -636,6 +637,13 @@ static bool optimize(CodeGen *cg, char *err, size_t errn) {
   cg->optimized = true;
   const char *dump = getenv("NNC_DUMP_LLVM"); /* debugging aid: dump before optimizing */
   if (dump && *dump) LLVMPrintModuleToFile(cg->g.mod, dump, NULL);
+  const char *args = getenv("NNC_LLVM_ARGS"); /* debugging aid: LLVM's options, e.g. -time-passes */
+  if (args && *args) {
+    char *copy = strdup(args), *argv[64] = {"nnc"};
+    int argc = 1;
+    for (char *t = strtok(copy, " "); t && argc < 64; t = strtok(NULL, " ")) argv[argc++] = t;
+    LLVMParseCommandLineOptions(argc, (const char *const *)argv, NULL);
+  }
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", cg->opts.opt_level < 0 ? 0 : cg->opts.opt_level > 3 ? 3 : cg->opts.opt_level);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();

@@ -453,6 +453,75 @@ static void test_dyn_cnn(void) { check_dyn("tests/nn/dyn_cnn.nn"); }
 static void test_dyn_rnn(void) { check_dyn("tests/nn/dyn_rnn.nn"); }
 static void test_dyn_deriv(void) { check_dyn("tests/nn/dyn_deriv.nn"); }
 
+/* A chain of n parameters, h = tanh(h * p_i): one single-use elementwise
+ * chain, which the plan fuses into trees of bounded size (plan.c,
+ * FUSE_MAX_TREE). Written to a temporary file; its path in `path`. */
+static void write_chain(char *path, size_t cap, int n) {
+  snprintf(path, cap, "/tmp/nnc-chain-XXXXXX.nn");
+  int fd = mkstemps(path, 3);
+  CU_ASSERT_TRUE_FATAL(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "model chain {\n");
+  for (int i = 0; i < n; i++) fprintf(f, "  param p%d: f32[8] = normal(1.0, 0.1)\n", i);
+  fprintf(f, "  fn forward(x: f32[4, 8]) -> f32[4, 8] {\n    var h = x\n");
+  for (int i = 0; i < n; i++) fprintf(f, "    h = tanh(h * p%d)\n", i);
+  fprintf(f, "    return h\n  }\n");
+  fprintf(f, "  fn loss(x: f32[4, 8], y: f32[4, 8]) -> f32 { return mean((forward(x) - y) * (forward(x) - y)) }\n}\n");
+  fclose(f);
+}
+
+/* The longest basic block (lines) of the module's LLVM IR before LLVM's
+ * passes, at -O0. */
+static long longest_block(Compiled *c) {
+  Diag d;
+  diag_init(&d, "<test>", "", 0, stderr, COLOR_NEVER);
+  BackendOpts o = {.opt_level = 0, .name = "t"};
+  CodeGen *cg = codegen_module(c, &o, &d);
+  diag_free(&d);
+  if (!cg) return -1;
+  char path[] = "/tmp/nnc-test-XXXXXX.ll";
+  int fd = mkstemps(path, 3);
+  if (fd < 0) return -1;
+  close(fd);
+  char err[512];
+  bool ok = codegen_emit(cg, CG_LLVM_IR, path, err, sizeof err);
+  codegen_free(cg);
+  long best = -1, cur = 0;
+  FILE *f = ok ? fopen(path, "r") : NULL;
+  char line[4096];
+  while (f && fgets(line, sizeof line, f)) {
+    bool label = line[0] != ' ' && line[0] != '\n' && strchr(line, ':') && !strchr(line, '=') && strncmp(line, "define", 6);
+    if (label || line[0] == '}' || !strncmp(line, "define", 6)) cur = 0;
+    else if (line[0] == ' ' && ++cur > best) best = cur;
+  }
+  if (f) fclose(f);
+  unlink(path);
+  return best;
+}
+
+/* A long elementwise chain: no basic block grows with the chain (one
+ * fused tree over the whole chain made a block LLVM took super-linear
+ * time on: 1,000 parameters, 39 s), and the bounded trees and their
+ * groups (many leaves each) compute what the interpreter does. */
+static void test_long_chain(void) {
+  char p100[64], p400[64], p120[64];
+  write_chain(p100, sizeof p100, 100);
+  write_chain(p400, sizeof p400, 400);
+  write_chain(p120, sizeof p120, 120); /* within compare_func's 128 arguments */
+  Arena *a = arena_new();
+  Compiled *c100 = gc_compiled(a, p100, NULL, 0), *c400 = gc_compiled(a, p400, NULL, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c100);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c400);
+  long b100 = longest_block(c100), b400 = longest_block(c400);
+  if (b400 > b100 + b100 / 4) fprintf(stderr, "longest block: %ld lines at 100 parameters, %ld at 400\n", b100, b400);
+  CU_ASSERT_TRUE(b100 > 0 && b400 <= b100 + b100 / 4);
+  arena_free(a);
+  check_sample(p120, NULL, 0);
+  unlink(p100);
+  unlink(p400);
+  unlink(p120);
+}
+
 static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds},
                            {"run-time batch: MLP at n = 1, 7, 12", test_dyn_mlp},
                            {"run-time batch: ops at n = 1, 7, 12", test_dyn_ops},
@@ -465,6 +534,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"char_lstm", test_lstm},
                            {"checkpointed loops (whole, nested, segments of the LSTM)", test_checkpoint},
                            {"tiny_gpt", test_gpt},
+                           {"a long elementwise chain: bounded blocks, JIT vs interpreter", test_long_chain},
                            {0, 0}};
 
 int main(void) { return unit_run("backend", tests); }
