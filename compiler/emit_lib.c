@@ -78,6 +78,28 @@ static bool input_named(const Func *fn, const char *name) {
   return false;
 }
 
+/* The prototype of the API entry NAME_api for fn. */
+static void print_proto(FILE *f, const char *P, const char *api, const Func *fn) {
+  fprintf(f, "nn_status %s_%s(%s *m", P, api, P);
+  if (ir_dim_arg(fn)) fprintf(f, ", int64_t n");
+  for (int k = 0; k < fn->body->nargs; k++) {
+    if (fn->arg_role[k].kind != ARG_INPUT) continue;
+    Value *v = fn->body->args[k];
+    fprintf(f, ", const %s *%s /* ", c_type(v->ty.dtype), v->name ? v->name : "arg");
+    shape_brackets(f, &v->ty);
+    fprintf(f, " */");
+  }
+  for (int k = 0; k < fn->nret; k++) {
+    if (!user_out(fn->ret_role[k])) continue;
+    char clean[128];
+    out_name(fn, k, clean, sizeof clean);
+    fprintf(f, ", %s *%s /* ", c_type(fn->ret[k].dtype), clean);
+    shape_brackets(f, &fn->ret[k]);
+    fprintf(f, " */");
+  }
+  fprintf(f, ");\n\n");
+}
+
 bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const char *source, char *err, size_t errn) {
   FILE *f = fopen(path, "w");
   if (!f) {
@@ -166,7 +188,11 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
     upper(fu, sizeof fu, cf->api_name);
     bool is_grad = fn->is_grad, is_train = !strcmp(fn->name, "train_step");
     fprintf(f, "/* %s: ", cf->api_name);
-    if (is_train)
+    if (!strcmp(fn->name, "apply_update"))
+      fprintf(f, "the optimizer's update of the parameters from the gradients in\n"
+                 " * %s_grads(m) (clipping, weight decay, optimizer state), counting the step:\n"
+                 " * the second half of %s_train_step. */\n", P, P);
+    else if (is_train)
       fprintf(f, "one training step: the loss, its gradient and the optimizer's update of\n"
                  " * the parameters (learning rate: the train block's, or %s_set_learning_rate). */\n", P);
     else if (is_grad)
@@ -192,24 +218,14 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
       shape_list(f, &fn->ret[k]);
       fprintf(f, "\n");
     }
-    fprintf(f, "nn_status %s_%s(%s *m", P, cf->api_name, P);
-    if (ir_dim_arg(fn)) fprintf(f, ", int64_t n");
-    for (int k = 0; k < fn->body->nargs; k++) {
-      if (fn->arg_role[k].kind != ARG_INPUT) continue;
-      Value *v = fn->body->args[k];
-      fprintf(f, ", const %s *%s /* ", c_type(v->ty.dtype), v->name ? v->name : "arg");
-      shape_brackets(f, &v->ty);
-      fprintf(f, " */");
+    print_proto(f, P, cf->api_name, fn);
+    if (i == codegen_train_grad(cg)) {
+      fprintf(f, "/* grad: %s_%s under the name a data-parallel loop uses, with the dropout\n"
+                 " * seed of the coming step: the first half of %s_train_step. Sum the\n"
+                 " * gradients across processes in %s_grads(m), then %s_apply_update. */\n",
+              P, cf->api_name, P, P, P);
+      print_proto(f, P, "grad", fn);
     }
-    for (int k = 0; k < fn->nret; k++) {
-      if (!user_out(fn->ret_role[k])) continue;
-      char clean[128];
-      out_name(fn, k, clean, sizeof clean);
-      fprintf(f, ", %s *%s /* ", c_type(fn->ret[k].dtype), clean);
-      shape_brackets(f, &fn->ret[k]);
-      fprintf(f, " */");
-    }
-    fprintf(f, ");\n\n");
   }
   const char *ft = m->nparams ? c_type(m->params[0].ty.dtype) : "float";
   fprintf(f, "size_t %s_num_params(void);\n"
@@ -279,6 +295,16 @@ int link_outputs(const char *obj, const char *out, bool shared, const char *extr
   argv[n++] = "-lz";
   argv[n++] = "-lm";
   argv[n++] = "-lpthread";
+#ifdef NNC_MPI_LIBS
+  /* the runtime was built with MPI: its data-parallel training needs the
+   * MPI libraries (only NEEDED by what uses them: a library without the
+   * training program does not) */
+  char mpi_libs[1024];
+  snprintf(mpi_libs, sizeof mpi_libs, "%s", NNC_MPI_LIBS);
+  argv[n++] = "-Wl,--as-needed";
+  for (char *save = NULL, *lib = strtok_r(mpi_libs, ";", &save); lib && n < 30; lib = strtok_r(NULL, ";", &save))
+    argv[n++] = lib;
+#endif
   argv[n] = NULL;
   int rc = run(argv);
   if (rc != 0) {
