@@ -27,3 +27,22 @@ target_link_libraries(grad_update_test ${MPI_TEST_DIR}/libgu_mlp.so ${MPI_TEST_D
                       ${MPI_TEST_DIR}/libgu_gpt.so)
 add_test(NAME mpi/grad_update COMMAND grad_update_test)
 
+# The training programs under mpirun (tests/mpi/mpi_tests.sh); the `setup`
+# fixture builds them and the data subsets. Without MPI, mpi/no_mpi alone.
+set(MPI_WORK ${CMAKE_CURRENT_BINARY_DIR}/mpi_work)
+set(MPI_SH ${CMAKE_CURRENT_SOURCE_DIR}/mpi/mpi_tests.sh)
+if(NNC_HAVE_MPI)
+  set(mpi_cases equal per_rank sigint kill doc_example)
+else()
+  set(mpi_cases no_mpi)
+endif()
+add_test(NAME mpi/setup COMMAND bash ${MPI_SH} $<TARGET_FILE:nnc> $<TARGET_FILE:train_tool> ${MPI_WORK} setup)
+set_tests_properties(mpi/setup PROPERTIES FIXTURES_SETUP mpi_exes SKIP_RETURN_CODE 77)
+foreach(case ${mpi_cases})
+  add_test(NAME mpi/${case} COMMAND bash ${MPI_SH} $<TARGET_FILE:nnc> $<TARGET_FILE:train_tool> ${MPI_WORK} ${case})
+  # two ranks each: RUN_SERIAL keeps ctest -j2 from running two such cases
+  # at once; label slow: not in the ASan pass (Open MPI's own allocations
+  # would be reported as leaks; the one-process paths run there)
+  set_tests_properties(mpi/${case} PROPERTIES FIXTURES_REQUIRED mpi_exes SKIP_RETURN_CODE 77 TIMEOUT 600
+                       RUN_SERIAL ON LABELS "mpi;slow")
+endforeach()
