@@ -73,44 +73,10 @@ bool check_builtin_call(Checker *c, Expr *e, const Builtin *bi) {
   char names[MAXP][24];
   bool optional[MAXP];
   int np = split_params(bi, names, optional);
+  const char *pnames[MAXP];
+  for (int j = 0; j < np; j++) pnames[j] = names[j];
   Expr **bound = NEW_ARRAY(c->a, Expr *, MAXP);
-  bool ok = true;
-  int pos = 0;
-  for (int i = 0; i < e->call.nargs; i++) {
-    Arg *g = &e->call.args[i];
-    int k = -1;
-    if (g->name) {
-      for (int j = 0; j < np; j++)
-        if (!strcmp(names[j], g->name)) k = j;
-      if (k < 0) {
-        const char *cands[MAXP];
-        for (int j = 0; j < np; j++) cands[j] = names[j];
-        const char *hint = diag_closest(g->name, cands, np);
-        if (hint)
-          diag_error(c->d, g->name_loc, "%s() has no argument named '%s'; did you mean '%s'?", bi->name,
-                     g->name, hint);
-        else
-          diag_error(c->d, g->name_loc, "%s() has no argument named '%s'", bi->name, g->name);
-        ok = false;
-        continue;
-      }
-    } else {
-      k = pos++;
-      if (k >= np) {
-        diag_error(c->d, g->value->loc, "too many arguments: %s() takes at most %d", bi->name, np);
-        diag_note(c->d, e->call.name_loc, "%s", bi->rule);
-        ok = false;
-        break;
-      }
-    }
-    if (bound[k]) {
-      diag_error(c->d, g->name ? g->name_loc : g->value->loc, "argument '%s' of %s() is given twice", names[k],
-                 bi->name);
-      ok = false;
-      continue;
-    }
-    bound[k] = g->value;
-  }
+  bool ok = bind_args(c, e, "argument", pnames, np, bi->rule, bound);
   for (int j = 0; j < np && ok; j++)
     if (!bound[j] && !optional[j]) {
       diag_error(c->d, e->loc, "%s() needs the argument '%s'", bi->name, names[j]);

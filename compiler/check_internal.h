@@ -1,4 +1,8 @@
-/* check_internal.h — what check.c and builtins.c share. */
+/* check_internal.h — what the checker's files share: check.c (names,
+ * constants, types as written, recursion and inlining limits, the
+ * program), check_expr.c (expressions), check_stmt.c (statements and
+ * function bodies), check_param.c (parameters), check_deriv.c
+ * (derivatives), builtins.c (builtin calls) and train.c (the train block). */
 #ifndef NNC_CHECK_INTERNAL_H
 #define NNC_CHECK_INTERNAL_H
 #include "check.h"
@@ -55,10 +59,60 @@ bool const_dim(Checker *c, Expr *e, const char *what, int64_t *v, ConstDecl **dy
  * Reports an error when not. */
 bool dyn_allowed_here(Checker *c, const Expr *e, const ConstDecl *k);
 
-/* The typing rule of a @ b (check.c). */
+/* Names (check.c): the innermost live binding of `name`, or NULL; a new
+ * symbol; making it the innermost binding of its name until the scope that
+ * is open when it is bound is popped. */
+Sym *sym_lookup(Checker *c, const char *name);
+Sym *sym_new(Checker *c, SymKind k, const char *name, Loc loc);
+void sym_bind(Checker *c, Sym *s);
+int scope_mark(Checker *c);
+void scope_pop(Checker *c, int mark);
+/* "constant", "parameter", ... for messages. */
+const char *sym_kind_name(SymKind k);
+/* The closest known name to `name` (functions only when `fns`), for
+ * "did you mean" notes, or NULL. */
+const char *suggest_name(Checker *c, const char *name, bool fns);
+/* The one binder of call arguments (builtins, initializers, train
+ * settings): positional arguments first, then by name, to the parameters
+ * names[0..n); out[k] (NULL on entry) gets the value given for parameter
+ * k. Errors name the call: an unknown name ("sum() has no argument named
+ * 'axes'; did you mean 'axis'?", `what` being "argument" or "setting"),
+ * too many positional arguments (with the note `rule` when not NULL), one
+ * given twice. Whether the missing ones may be left out is the caller's
+ * rule. */
+bool bind_args(Checker *c, const Expr *call, const char *what, const char *const *names, int n,
+               const char *rule, Expr **out);
+
+/* Folds constant k (on first use; cycles are errors). */
+void resolve_const(Checker *c, ConstDecl *k);
+/* Does f take an argument sized by the run-time dimension? */
+bool fn_takes_dyn(const FnDecl *f);
+/* The type written as tx; `where` says whether a run-time dimension may
+ * appear: TYPE_STATIC (parameters), TYPE_ARG (a signature: the first axis
+ * only), TYPE_BODY (inside a function that takes one). */
+bool resolve_type(Checker *c, TypeExpr *tx, Type *out, TypeWhere where);
+
+static inline bool cv_is_num(const ConstVal *v) { return v->kind == CV_INT || v->kind == CV_FLOAT; }
+static inline double cv_num(const ConstVal *v) { return v->kind == CV_INT ? (double)v->i : v->f; }
+
+/* Can a weak (literal-derived) scalar of dtype `from` be stored where
+ * `to` is wanted (check_expr.c)? */
+bool weak_adapts(DType from, DType to);
+
+/* check_stmt.c: a function's signature, then its body. */
+void check_signature(Checker *c, FnDecl *f);
+void check_fn_body(Checker *c, FnDecl *f);
+
+/* check_param.c: the model's parameters, their types and initializers. */
+void check_params(Checker *c, Model *m);
+
+/* train.c: the train block. */
+void check_train(Checker *c, Model *m);
+
+/* The typing rule of a @ b (check_expr.c). */
 bool check_matmul(Checker *c, Loc loc, Expr *l, Expr *r, Type *out);
 
-/* A call of user function f: arguments by position, of f's types (check.c). */
+/* A call of user function f: arguments by position, of f's types (check_expr.c). */
 bool check_user_call(Checker *c, Expr *e, FnDecl *f);
 /* The function named `name`, or NULL (check.c). */
 FnDecl *check_find_fn(Checker *c, const char *name);

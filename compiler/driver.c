@@ -16,6 +16,8 @@
 #include "plan.h"
 #include "backend.h"
 #include "emit_lib.h"
+#include "rt_core.h"
+#include "rt_io.h"
 
 /* Larger sources are refused outright: no real model is near this. */
 #define MAX_SOURCE_BYTES ((size_t)64 << 20)
@@ -30,55 +32,21 @@ char *read_file(const char *path, size_t limit, size_t *len, const char **why) {
     *why = "is a directory";
     return NULL;
   }
+  /* not rt_file_read_all: a source may come from a pipe (`nnc <(gen)`) */
   FILE *f = fopen(path, "rb");
   if (!f) {
     *why = strerror(errno);
     return NULL;
   }
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap + 1);
-  if (!buf) {
-    fclose(f);
-    *why = "out of memory";
-    return NULL;
-  }
-  for (;;) {
-    if (n == cap) {
-      if (cap >= limit) {
-        free(buf);
-        fclose(f);
-        *why = "file is too large";
-        return NULL;
-      }
-      cap *= 2;
-      char *nb = realloc(buf, cap + 1);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        *why = "out of memory";
-        return NULL;
-      }
-      buf = nb;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  if (ferror(f)) {
-    free(buf);
-    fclose(f);
-    *why = "read error";
-    return NULL;
-  }
+  uint8_t *buf;
+  nn_status s = rt_file_read_stream(f, path, limit, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0,
+                                    &buf, len);
   fclose(f);
-  if (n > limit) {
-    free(buf);
-    *why = "file is too large";
+  if (s != NN_OK) {
+    *why = s == NN_ERR_RANGE ? "file is too large" : s == NN_ERR_NOMEM ? "out of memory" : "read error";
     return NULL;
   }
-  buf[n] = 0;
-  *len = n;
-  return buf;
+  return (char *)buf;
 }
 
 int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **prog) {
@@ -144,11 +112,9 @@ static void print_summary(FILE *out, const char *path, const Program *p) {
   }
 }
 
-size_t backend_scratch_for(const Inst *in);
-
 /* --stats: the static memory plan of every function, as the backend will
  * lay it out (plan.c), and the model's buffers. */
-static void print_memory(FILE *out, Arena *a, const Compiled *c) {
+static void print_memory(FILE *out, const Compiled *c) {
   const Module *m = c->m;
   size_t pbytes = 0;
   for (int i = 0; i < m->nparams; i++) pbytes += (type_bytes(&m->params[i].ty) + 63) / 64 * 64;
@@ -156,7 +122,7 @@ static void print_memory(FILE *out, Arena *a, const Compiled *c) {
   int nstate = 0;
   fprintf(out, "%-24s %14s\n", "function", "workspace");
   for (int i = 0; i < m->nfuncs; i++) {
-    Plan *pl = plan_func(a, m->funcs[i], backend_scratch_for);
+    const Plan *pl = compiled_plan(c, m->funcs[i]);
     fprintf(out, "%-24s %14zu bytes (%d buffers, %zu bytes kernel scratch", m->funcs[i]->name, pl->ws_bytes,
             pl->nvalues, pl->scratch_bytes);
     if (pl->tape_bytes) fprintf(out, ", %zu bytes pooling argmax tapes", pl->tape_bytes);
@@ -351,14 +317,14 @@ int driver_run(const Options *o) {
       if (c && o->stats) {
         FILE *so = o->emit & EMIT_TEXT ? stderr : out;
         print_stats(so, c);
-        print_memory(so, a, c);
+        print_memory(so, c);
       }
       if (o->cmd == CMD_CHECK && !o->emit && !o->stats) print_summary(out, o->input, p);
       if (to_file) fclose(out);
     }
   }
   diag_free(&d);
-  free(src);
+  rt_free(src);
   arena_free(a);
   return rc;
 }

@@ -56,8 +56,10 @@ int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **
 /* Run the command; returns the exit status. */
 int driver_run(const Options *o);
 
-/* Read a whole file (at most `limit` bytes). Returns NULL and sets errno-ish
- * message in *why on failure. The buffer is malloc'd and NUL-terminated. */
+/* Reads a whole source file (at most `limit` bytes; pipes too) through the
+ * runtime's one reader, rt_file_read_stream. Returns NULL and sets a short
+ * message in *why on failure. The buffer is NUL-terminated; free it with
+ * rt_free. */
 char *read_file(const char *path, size_t limit, size_t *len, const char **why);
 
 #endif

@@ -547,13 +547,11 @@ static bool jit_runner_run(const Module *m, const Func *f, const rt_tensor *args
     return false;
   }
   Arena *a = arena_new();
-  Compiled c = {.m = (Module *)m, .nprimal = m->nfuncs, .ok = true};
-  c.grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
-  c.stats = NEW_ARRAY(a, FuncStats, m->nfuncs + 1);
+  Compiled *c = compiled_new(a, (Module *)m);
   Diag d;
   diag_init(&d, "nnc eval", "", 0, stderr, COLOR_AUTO);
   BackendOpts bo = {.opt_level = 2, .name = "eval", .for_jit = true, .build_info = "nnc eval (JIT)"};
-  CodeGen *cg = codegen_module(&c, &bo, &d);
+  CodeGen *cg = codegen_module(c, &bo, &d);
   diag_free(&d);
   bool ok = false;
   Jit *jit = NULL;
@@ -756,7 +754,7 @@ int eval_main(int argc, char **argv) {
     rc = driver_front(&fo, a, &d, &src, &p);
     if (rc == 0) rc = run(o, a, &d, p);
     diag_free(&d);
-    free(src);
+    rt_free(src);
     arena_free(a);
   } else if (rc < 0) {
     rc = 0; /* --help */

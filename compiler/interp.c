@@ -72,18 +72,10 @@ static double round_to(const Type *t, double v, InterpMode mode) {
   }
 }
 
-static void strides_of(const Type *t, int64_t *st) {
-  int64_t s = 1;
-  for (int i = t->rank - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= t->dim[i];
-  }
-}
-
 /* Strides of operand `op` indexed by the result's axes (0 where broadcast). */
 static void bstrides(const Type *res, const Type *op, int64_t *st) {
   int64_t ost[MAX_RANK];
-  strides_of(op, ost);
+  type_strides(op, ost);
   for (int i = 0; i < res->rank; i++) {
     int j = i - (res->rank - op->rank);
     st[i] = (j < 0 || op->dim[j] == 1) ? 0 : ost[j];
@@ -227,7 +219,7 @@ static void transpose(I *s, Inst *in, ITensor *o) {
   const ITensor *x = &s->val[in->args[0]->id];
   int r = x->ty.rank;
   int64_t xst[MAX_RANK], st[MAX_RANK], idx[MAX_RANK];
-  strides_of(&x->ty, xst);
+  type_strides(&x->ty, xst);
   for (int i = 0; i < r; i++) st[i] = xst[in->attr.i[i]];
   int64_t n = type_numel(&o->ty);
   for (int64_t f = 0; f < n; f++) {
@@ -240,7 +232,7 @@ static void transpose(I *s, Inst *in, ITensor *o) {
 static void strided(ITensor *big, ITensor *small, const int64_t *start, const int64_t *step, bool into_big) {
   int r = big->ty.rank;
   int64_t bst[MAX_RANK], idx[MAX_RANK];
-  strides_of(&big->ty, bst);
+  type_strides(&big->ty, bst);
   int64_t n = type_numel(&small->ty);
   for (int64_t f = 0; f < n; f++) {
     unravel(&small->ty, f, idx);

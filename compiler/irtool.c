@@ -13,6 +13,7 @@
  * differentiates every function that returns a float scalar and is not a
  * gradient itself, runs the same passes on the gradient and prints it;
  * --emit=tape prints what each gradient saves. */
+#include "rt_core.h"
 #include "irtool.h"
 
 #include <errno.h>
@@ -208,6 +209,6 @@ int irtool_main(int argc, char **argv) {
   }
   diag_free(&d);
   arena_free(a);
-  free(src);
+  rt_free(src);
   return rc;
 }

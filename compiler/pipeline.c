@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "irgen.h"
+#include "plan.h"
 #include "remat.h"
 #include "trainstep.h"
 
@@ -27,19 +28,39 @@ static bool differentiable(const Func *f) {
   return f->nret == 1 && f->ret[0].rank == 0 && dtype_is_float(f->ret[0].dtype);
 }
 
-Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o) {
+Compiled *compiled_new(Arena *a, Module *m) {
   Compiled *c = NEW(a, Compiled);
+  c->m = m;
+  c->ok = m != NULL;
+  c->plans = NEW(a, PtrMap);
+  pm_init(c->plans, a);
+  if (!m) return c;
+  c->nprimal = m->nfuncs;
+  c->stats = NEW_ARRAY(a, FuncStats, 2 * m->nfuncs + 2);
+  c->grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
+  return c;
+}
+
+size_t backend_scratch_for(const Inst *in);
+
+Plan *compiled_plan(const Compiled *c, Func *f) {
+  Plan *pl = pm_get(c->plans, f);
+  if (!pl) {
+    plan_prepare(c->m->a, f);
+    pl = plan_func(c->m->a, f, backend_scratch_for);
+    pm_put(c->plans, f, pl);
+  }
+  return pl;
+}
+
+Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o) {
   double t0 = now_ms();
   Module *m = irgen_diag(a, p, file, d);
+  Compiled *c = compiled_new(a, m);
   if (!m) return c; /* a derivative in the program cannot be taken: reported */
-  c->m = m;
-  c->nprimal = m->nfuncs;
   double t1 = now_ms();
   c->ms_irgen = t1 - t0;
   if (o && o->verify && !ir_verify_module(m, stderr)) die("irgen produced IR that does not verify");
-  c->stats = NEW_ARRAY(a, FuncStats, 2 * m->nfuncs + 2);
-  c->grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
-  c->ok = true;
   for (int i = 0; i < c->nprimal; i++)
     if (!optimize(m, m->funcs[i], o, &c->stats[i])) c->ok = false;
   double t2 = now_ms();

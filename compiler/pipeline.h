@@ -10,6 +10,7 @@
 #include "grad.h"
 #include "ir.h"
 #include "passes.h"
+#include "ptrmap.h"
 
 typedef struct CompileOpts {
   bool verify;          /* -d verify */
@@ -33,7 +34,18 @@ typedef struct Compiled {
   FuncStats *stats;     /* per function of m (room for primal, gradients, train_step) */
   double ms_irgen, ms_passes, ms_grad;
   bool ok;
+  PtrMap *plans;        /* Func -> its Plan, made once by compiled_plan */
 } Compiled;
+
+/* An empty result for module m, its tables sized for m's functions, their
+ * gradients and a training step; compile_module and the callers that build
+ * a module themselves (nnc eval's JIT, tests from IR text) start here. */
+Compiled *compiled_new(Arena *a, Module *m);
+
+/* The memory plan of f (a function of c->m), computed the first time it is
+ * asked for (after plan_prepare) and kept: the backend and --stats read
+ * the same one. */
+struct Plan *compiled_plan(const Compiled *c, Func *f);
 
 /* Build the IR of a checked program and everything derived from it.
  * Errors (constructs that cannot be differentiated) go to d. */

@@ -737,6 +737,26 @@ static void allocate(P *p) {
   p->plan->nvalues = n;
 }
 
+static void prepare_block(Arena *a, Block *b) {
+  for (Inst *in = b->first; in; in = in->next) {
+    if (!in->body) continue;
+    prepare_block(a, in->body);
+    Block *body = in->body;
+    Inst *y = body->last;
+    for (int k = 0; k < y->nargs; k++) {
+      Value *v = y->args[k];
+      for (int j = 0; j < in->nargs; j++)
+        if (v == body->args[j + 1] && j != k) {
+          Builder bb = {.a = a, .block = body, .before = y, .pos = y->pos, .note = "copy before the yield"};
+          y->args[k] = ir_unary(&bb, OP_STOP_GRADIENT, v);
+          break;
+        }
+    }
+  }
+}
+
+void plan_prepare(Arena *a, Func *f) { prepare_block(a, f->body); }
+
 Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   P p = {.a = a, .f = f};
   p.plan = NEW(a, Plan);

@@ -108,6 +108,12 @@ typedef struct Plan {
   int npooled;          /* maxpool2d_bwd Insts not stored */
 } Plan;
 
+/* Makes f plannable, once before plan_func (compiled_plan does it): a loop
+ * that yields a carried value into another slot (a swap) would read a
+ * buffer the same yield already overwrote, so such values are copied
+ * first. Doing it again changes nothing. */
+void plan_prepare(Arena *a, Func *f);
+
 /* Plan f. `scratch_for` returns the scratch bytes an instruction needs
  * (0 for most; the backend knows the kernels). */
 Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in));

@@ -31,38 +31,14 @@ typedef struct Setting {
 } Setting;
 
 static bool bind_settings(Checker *c, Expr *call, Setting *set, int n) {
-  bool ok = true, given[16] = {0};
-  int pos = 0;
-  for (int i = 0; i < call->call.nargs; i++) {
-    Arg *a = &call->call.args[i];
-    int k = -1;
-    if (a->name) {
-      for (int j = 0; j < n; j++)
-        if (!strcmp(set[j].name, a->name)) k = j;
-      if (k < 0) {
-        const char *cands[16];
-        for (int j = 0; j < n; j++) cands[j] = set[j].name;
-        const char *hint = diag_closest(a->name, cands, n);
-        diag_error(c->d, a->name_loc, "%s() has no setting named '%s'%s%s%s", call->call.name, a->name,
-                   hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
-        ok = false;
-        continue;
-      }
-    } else {
-      k = pos++;
-      if (k >= n) {
-        diag_error(c->d, a->value->loc, "%s() takes at most %d arguments", call->call.name, n);
-        ok = false;
-        continue;
-      }
-    }
-    if (given[k]) {
-      diag_error(c->d, a->value->loc, "'%s' is given twice", set[k].name);
-      ok = false;
-      continue;
-    }
+  const char *names[16] = {0};
+  Expr *bound[16] = {0};
+  for (int j = 0; j < n; j++) names[j] = set[j].name;
+  bool ok = bind_args(c, call, "setting", names, n, NULL, bound), given[16] = {0};
+  for (int k = 0; k < n; k++) {
+    Expr *v = bound[k];
+    if (!v) continue;
     given[k] = true;
-    Expr *v = a->value;
     switch (set[k].kind) {
     case K_NUM:
       if (!const_float(c, v, set[k].name, set[k].dst)) ok = false;

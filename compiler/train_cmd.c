@@ -105,7 +105,7 @@ int train_main(int argc, char **argv) {
   }
   jit_destroy(jit);
   diag_free(&d);
-  free(src);
+  rt_free(src);
   arena_free(a);
   for (int i = 0; i < o.ndefs; i++) free((char *)o.defs[i].name);
   free(rest);

@@ -36,6 +36,14 @@ bool type_eq(const Type *a, const Type *b) {
   return a->dtype == b->dtype && shape_eq(a, b);
 }
 
+void type_strides(const Type *t, int64_t *st) {
+  int64_t s = 1;
+  for (int i = t->rank - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= t->dim[i];
+  }
+}
+
 int64_t type_numel(const Type *t) {
   int64_t n = 1;
   for (int i = 0; i < t->rank; i++) n *= t->dim[i];

@@ -43,6 +43,9 @@ Type type_make(DType t, int rank, const int64_t *dims);
 bool type_eq(const Type *a, const Type *b);     /* dtype and shape */
 bool shape_eq(const Type *a, const Type *b);    /* shape only */
 int64_t type_numel(const Type *t);
+/* Row-major element strides of t's storage (laid out for the bound of a
+ * run-time axis): st[rank-1] = 1, st[i] = st[i+1] * dim[i+1]. */
+void type_strides(const Type *t, int64_t *st);
 size_t type_bytes(const Type *t);
 /* "f32[128,784]" ("f32" for scalars). Returns buf. */
 char *type_str(const Type *t, char *buf, size_t n);

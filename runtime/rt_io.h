@@ -111,6 +111,14 @@ nn_status rt_file_open_read(const char *path, FILE **out, int64_t *size);
  * is NN_ERR_NOMEM naming the file. */
 nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
                            size_t *len);
+/* The one whole-file reader under rt_file_read_all, for streams of unknown
+ * length too (the compiler reads sources from pipes: `nnc <(gen)`): reads f
+ * to its end into a fresh rt_alloc'd, NUL-terminated buffer, sized first
+ * for `hint` bytes and grown as needed. More than `max` bytes is
+ * NN_ERR_RANGE, a read error NN_ERR_IO, a failed allocation NN_ERR_NOMEM,
+ * each naming `path`; *bytes is NULL then. */
+nn_status rt_file_read_stream(FILE *f, const char *path, size_t max,
+                              size_t hint, uint8_t **bytes, size_t *len);
 
 /* Reads n bytes from f (whose size the caller has checked) into a fresh
  * rt_alloc'd buffer (non-NULL even for n = 0). A short read is

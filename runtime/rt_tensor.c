@@ -237,6 +237,57 @@ nn_status rt_file_read_exact(FILE *f, const char *path, const char *what,
   return NN_OK;
 }
 
+nn_status rt_file_read_stream(FILE *f, const char *path, size_t max,
+                              size_t hint, uint8_t **bytes, size_t *len) {
+  *bytes = NULL;
+  *len = 0;
+  /* room for one byte more than expected, so a file that grew is noticed,
+   * and for the NUL that ends text */
+  size_t cap = (hint < max ? hint : max) + 1, n = 0;
+  uint8_t *buf = rt_alloc(cap);
+  if (!buf)
+    return rt_error(NN_ERR_NOMEM, "%s: out of memory for its %zu bytes", path,
+                    cap - 1);
+  for (;;) {
+    if (n == cap) {
+      if (n > max) break;
+      uint8_t *nb = rt_grow(buf, &cap, cap + 1, 1);
+      if (!nb) {
+        rt_free(buf);
+        return rt_error(NN_ERR_NOMEM, "%s: out of memory reading it (%zu "
+                        "bytes so far)", path, n);
+      }
+      buf = nb;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    int e = errno;
+    rt_free(buf);
+    return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(e));
+  }
+  if (n > max) {
+    rt_free(buf);
+    return rt_error(NN_ERR_RANGE, "%s: larger than the limit of %zu bytes",
+                    path, max);
+  }
+  if (n == cap) { /* exactly full: make room for the NUL */
+    uint8_t *nb = rt_grow(buf, &cap, cap + 1, 1);
+    if (!nb) {
+      rt_free(buf);
+      return rt_error(NN_ERR_NOMEM, "%s: out of memory for its %zu bytes",
+                      path, n);
+    }
+    buf = nb;
+  }
+  buf[n] = 0;
+  *bytes = buf;
+  *len = n;
+  return NN_OK;
+}
+
 nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
                            size_t *len) {
   if (!path || !bytes || !len)
@@ -252,25 +303,16 @@ nn_status rt_file_read_all(const char *path, size_t max, uint8_t **bytes,
     return rt_error(NN_ERR_RANGE, "%s: %lld bytes is larger than the limit "
                     "of %zu bytes", path, (long long)size, max);
   }
-  /* one byte more than the size, so a file that grew is noticed, and the
-   * NUL that ends text */
-  uint8_t *buf = rt_alloc((size_t)size + 1);
-  if (!buf) {
-    fclose(f);
-    return rt_error(NN_ERR_NOMEM, "%s: out of memory for its %lld bytes", path,
-                    (long long)size);
-  }
-  size_t got = fread(buf, 1, (size_t)size + 1, f);
-  bool err = ferror(f);
-  int e = errno;
+  uint8_t *buf;
+  size_t got;
+  s = rt_file_read_stream(f, path, max, (size_t)size, &buf, &got);
   fclose(f);
-  if (err || got != (size_t)size) {
+  if (s != NN_OK) return s;
+  if (got != (size_t)size) {
     rt_free(buf);
-    if (err) return rt_error(NN_ERR_IO, "%s: read error: %s", path, strerror(e));
     return rt_error(NN_ERR_IO, "%s: the file changed size while being read "
                     "(expected %lld bytes)", path, (long long)size);
   }
-  buf[got] = 0;
   *bytes = buf;
   *len = got;
   return NN_OK;

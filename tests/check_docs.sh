@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check_docs.sh SRCDIR — docs/language.md must document every builtin of
-# compiler/builtins.def (as `name(`), every initializer of check.c's
+# compiler/builtins.def (as `name(`), every initializer of check_param.c's
 # init_defs (as `name(`) and every train setting of train.c's keys (as
 # `key`). Fails listing what is missing.
 set -uo pipefail
@@ -19,7 +19,7 @@ need() {  # need KIND TEXT
 for b in $(sed -n 's/^B([A-Z0-9_]*, *"\([a-z0-9_]*\)".*/\1/p' "$src/compiler/builtins.def"); do
   need builtin "\`$b("
 done
-for i in $(sed -n '/init_defs\[\] = {/,/};/p' "$src/compiler/check.c" | grep -o '{"[a-z_]*"' | tr -d '{"'); do
+for i in $(sed -n '/init_defs\[\] = {/,/};/p' "$src/compiler/check_param.c" | grep -o '{"[a-z_]*"' | tr -d '{"'); do
   need initializer "\`$i("
 done
 for k in $(sed -n '/keys\[\] = {/,/};/p' "$src/compiler/train.c" | grep -o '"[a-z_]*"' | tr -d '"'); do

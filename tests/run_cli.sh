@@ -96,6 +96,9 @@ run ir-bad-color 2 "$nnc" --color=sometimes "$top/tests/ir/parse.ir" &&
 run missing-file 1 "$nnc" check "$tmp/nope.nn" &&
   { has missing-file "$err" "nope.nn: error: cannot read the file: No such file or directory"; empty missing-file-stdout "$out"; }
 run directory 1 "$nnc" check "$tmp" && has directory "$err" 'cannot read the file: is a directory'
+# a source from a pipe (process substitution) is read to its end
+run pipe-source 0 bash -c '"$0" check <(cat "$1")' "$nnc" "$top/samples/fashion_mlp.nn" &&
+  has pipe-source "$out" 'model fashion_mlp: 6 parameter tensors'
 
 # check: a summary on stdout, nothing on stderr
 run check 0 "$nnc" check "$mlp" &&

@@ -94,14 +94,6 @@ void g_loop_end(Gen *g, LLVMBasicBlockRef header, LLVMBasicBlockRef exit, LLVMVa
   LLVMPositionBuilderAtEnd(g->b, exit);
 }
 
-static void strides_of(const Type *t, int64_t *st) {
-  int64_t s = 1;
-  for (int i = t->rank - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= t->dim[i];
-  }
-}
-
 static LLVMValueRef alloca_entry(Gen *g, LLVMTypeRef t) {
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(g->b);
   LLVMPositionBuilderBefore(g->b, g->entry_alloca_point);
@@ -314,13 +306,13 @@ static bool is_view(Gen *g, const Value *v) {
  * dyn_slice drops its axis). */
 static void own_strides(Gen *g, const Value *v, int64_t *st) {
   if (!is_view(g, v)) {
-    strides_of(&v->ty, st);
+    type_strides(&v->ty, st);
     return;
   }
   const Inst *in = v->def;
   const Value *x = in->args[0];
   int64_t xst[MAX_RANK];
-  strides_of(&x->ty, xst);
+  type_strides(&x->ty, xst);
   if (in->op == OP_SLICE) {
     for (int k = 0; k < x->ty.rank; k++) st[k] = xst[k] * in->attr.i[x->ty.rank + k];
     return;
@@ -345,7 +337,7 @@ static LLVMValueRef view_offset(Gen *g, const Value *v) {
   const Inst *in = v->def;
   const Value *x = in->args[0];
   int64_t xst[MAX_RANK], off = 0;
-  strides_of(&x->ty, xst);
+  type_strides(&x->ty, xst);
   if (in->op == OP_SLICE) {
     for (int k = 0; k < x->ty.rank; k++) off += in->attr.i[k] * xst[k];
     return g_i64(g, off);
@@ -580,7 +572,7 @@ static LLVMValueRef expr(Gen *g, const Value *v, Nest *n) {
     const Value *idx = in->args[0];
     int r0 = v->ty.rank - 1;
     int64_t st[MAX_RANK];
-    strides_of(&idx->ty, st);
+    type_strides(&idx->ty, st);
     LLVMValueRef off = g_i64(g, 0);
     for (int k = 0; k < r0; k++) off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, n->idx[k], g_i64(g, st[k]), ""), "");
     LLVMValueRef want = load_elem(g, base_ptr(g, idx), TY_I32, off);
@@ -850,7 +842,7 @@ static void lower_reduce(Gen *g, Inst *in) {
     for (int k = 0; k < in->attr.ni; k++) red[in->attr.i[k]] = true;
   /* output strides indexed by X's axes (0 on reduced axes) */
   int64_t ost[MAX_RANK], vst[MAX_RANK];
-  strides_of(&v->ty, vst);
+  type_strides(&v->ty, vst);
   for (int k = 0, j = 0; k < X->rank; k++) ost[k] = red[k] ? 0 : vst[j++];
   bool last_reduced = X->rank > 0 && red[X->rank - 1];
   if (in->op == OP_ARGMAX || last_reduced) {
@@ -883,7 +875,7 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
     for (int k = 0; k < in->attr.ni; k++) red[in->attr.i[k]] = true;
   LLVMValueRef dst = base_ptr(g, v);
   int64_t ost[MAX_RANK], vst[MAX_RANK];
-  strides_of(&v->ty, vst);
+  type_strides(&v->ty, vst);
   for (int k = 0, j = 0; k < X->rank; k++) ost[k] = red[k] ? 0 : vst[j++];
   {
     /* The loops run over S: X with adjacent reduced axes that every leaf
@@ -930,7 +922,7 @@ static void reduce_stationary(Gen *g, Inst *in, void *arg) {
     }
     {
       int64_t xst[MAX_RANK];
-      strides_of(X, xst);
+      type_strides(X, xst);
       for (int k = 0; k < S.rank; k++) xst[k] = xst[glast[k]];
       n.flat_idx = offset_of(g, &n, xst); /* rng_uniform numbers elements by it */
     }
@@ -1034,7 +1026,7 @@ static void lower_shape(Gen *g, Inst *in) {
   case OP_TRANSPOSE: {
     const Value *x = in->args[0];
     int64_t xst[MAX_RANK], st[MAX_RANK];
-    strides_of(&x->ty, xst);
+    type_strides(&x->ty, xst);
     for (int k = 0; k < v->ty.rank; k++) st[k] = xst[in->attr.i[k]];
     LLVMValueRef src = base_ptr(g, x), dst = base_ptr(g, v);
     Nest n;
@@ -1050,7 +1042,7 @@ static void lower_shape(Gen *g, Inst *in) {
     const Value *small = in->op == OP_SLICE ? v : in->op == OP_PAD ? in->args[0] : in->args[1];
     int r = big->ty.rank;
     int64_t bst[MAX_RANK], st[MAX_RANK], base_off = 0;
-    strides_of(&big->ty, bst);
+    type_strides(&big->ty, bst);
     for (int k = 0; k < r; k++) {
       st[k] = bst[k] * in->attr.i[r + k];
       base_off += in->attr.i[k] * bst[k];

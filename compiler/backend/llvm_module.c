@@ -89,26 +89,6 @@ static LLVMValueRef cd(Gen *g, double v) { return LLVMConstReal(g->t_f64, v); }
 
 /* ---- function preparation ------------------------------------------------------------- */
 
-/* A loop that yields a carried value into another slot (a swap) would
- * read a buffer the same yield already overwrote: copy such values first. */
-static void prepare_block(Arena *a, Block *b) {
-  for (Inst *in = b->first; in; in = in->next) {
-    if (!in->body) continue;
-    prepare_block(a, in->body);
-    Block *body = in->body;
-    Inst *y = body->last;
-    for (int k = 0; k < y->nargs; k++) {
-      Value *v = y->args[k];
-      for (int j = 0; j < in->nargs; j++)
-        if (v == body->args[j + 1] && j != k) {
-          Builder bb = {.a = a, .block = body, .before = y, .pos = y->pos, .note = "copy before the yield"};
-          y->args[k] = ir_unary(&bb, OP_STOP_GRADIENT, v);
-          break;
-        }
-    }
-  }
-}
-
 static const char *api_name(Arena *a, const char *n) {
   char *s = arena_strdup(a, n);
   for (char *p = s; *p; p++)
@@ -640,8 +620,7 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
   LLVMValueRef *impls = NEW_ARRAY(cg->a, LLVMValueRef, m->nfuncs + 1);
   for (int i = 0; i < m->nfuncs; i++) {
     Func *f = m->funcs[i];
-    prepare_block(m->a, f->body);
-    Plan *plan = plan_func(cg->a, f, backend_scratch_for);
+    Plan *plan = compiled_plan(c, f);
     CgFunc *cf = &cg->funcs[cg->nfuncs];
     cf->ir = f;
     cf->api_name = api_name(cg->a, f->name);

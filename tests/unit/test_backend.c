@@ -76,12 +76,8 @@ static bool build_lib(Compiled *c, int opt, Lib *lib) {
 static Compiled *compiled_from_text(Arena *a, const char *text) {
   Module *m = gc_parse_ir(a, text);
   if (!m) return NULL;
-  Compiled *c = NEW(a, Compiled);
-  c->m = m;
+  Compiled *c = compiled_new(a, m);
   int n = m->nfuncs;
-  c->nprimal = n;
-  c->grads = NEW_ARRAY(a, GradResult, n + 1);
-  c->stats = NEW_ARRAY(a, FuncStats, 2 * n + 2);
   Diag d;
   diag_init(&d, "<test>", "", 0, stderr, COLOR_NEVER);
   PassOpts po = {.verify = true};
