@@ -283,6 +283,7 @@ static int interrupted(Trainer *tr) {
   fprintf(stderr, "\n%s: %s at step %" PRId64 " (epoch %" PRId64 ", %" PRId64 "/%" PRId64 " steps); checkpoint written to %s\n"
                   "resume with:\n  ", tr->o->prog, stop_signal == SIGTERM ? "terminated" : "interrupted",
           tr->epoch * tr->spe + tr->pos, tr->epoch + 1, tr->pos, tr->spe, tr->o->checkpoint);
+  if (tr->dist.size > 1) fprintf(stderr, "mpirun -np %d ", tr->dist.size); /* or any other number of ranks */
   rt_train_print_resume(tr->o, tr->o->checkpoint, stderr);
   return 130;
 }
@@ -391,11 +392,14 @@ static int train_loop(Trainer *tr) {
       int rc = end_epoch(tr);
       if (rc) return rc;
     }
-    if (tr->dist.size > 1 && rt_dist_any(&tr->dist, stop_flag != 0, "before a training step") && !stop_flag) {
-      stop_signal = SIGINT; /* another rank was signalled: stop at the same step */
-      stop_flag = 1;
+    /* under MPI the ranks' agreement decides, not the flag: a signal that
+     * comes after the exchange counts at the next step, on every rank */
+    int stop = stop_flag;
+    if (tr->dist.size > 1) {
+      stop = rt_dist_any(&tr->dist, stop, "before a training step");
+      if (stop && !stop_signal) stop_signal = SIGINT; /* another rank was signalled */
     }
-    if (stop_flag) return interrupted(tr);
+    if (stop) return interrupted(tr);
     if (tr->epoch >= tr->o->epochs) return 0;
     if (shuffled != tr->epoch) {
       rt_data_order(tr->perm, tr->train.n, tr->o->seed, tr->epoch);

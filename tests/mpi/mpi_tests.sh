@@ -37,7 +37,7 @@ fm="${NNC_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Open MPI looks for network interfaces and a shared-memory directory: keep
 # it on this machine and quiet
-export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_btl=self,vader
 fail=0
 skip() { echo "SKIPPED mpi/$test: $1"; exit 77; }
 bad() { echo "FAIL mpi/$test: $*"; fail=1; }
