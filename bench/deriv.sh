@@ -8,7 +8,8 @@
 #   bash bench/deriv.sh [path/to/nnc] [THREADS]
 #
 # The models are samples/fashion_mlp.nn and samples/fashion_cnn.nn with
-# these two functions added to the model (the samples are not changed):
+# these two functions added to the model, and their run-time batch made
+# static (const B = bound; the samples are not changed):
 #   fn tan(x, y, v) -> f32 { let (_l, t) = jvp(loss, wrt = [x], tangents = [v])(x, y); return t }
 #   fn hvp(x, y, v) -> X   { let (_g, hv) = jvp(grad(loss, wrt = [x]), wrt = [x], tangents = [v])(x, y); return hv }
 set -euo pipefail
@@ -23,7 +24,7 @@ cc -O2 "$top/bench/deriv_bench.c" -o "$work/deriv_bench" -ldl
 add_fns() {
   local s="$1" xt="$2"
   awk -v xt="$xt" '
-    { lines[NR] = $0 }
+    { sub(/^dim B <= /, "const B = "); lines[NR] = $0 } # static: deriv_bench calls f(m, x, ...)
     END {
       last = 0
       for (i = NR; i >= 1; i--) if (lines[i] ~ /^}/) { last = i; break }

@@ -26,6 +26,9 @@
 typedef int (*create_fn)(void **out, uint64_t seed, int threads);
 typedef int (*call3)(void *m, void *a, void *b, void *c);
 typedef int (*call2)(void *m, void *a, void *b);
+/* a function with a run-time batch (dim_bound > 0) takes n after m: timed at n = the bound */
+typedef int (*call3n)(void *m, int64_t n, void *a, void *b, void *c);
+typedef int (*call2n)(void *m, int64_t n, void *a, void *b);
 
 
 static void *buffer(const rt_slot *s, int64_t nclasses) {
@@ -85,6 +88,7 @@ int main(int argc, char **argv) {
   const char *only = getenv("STEP_BENCH_ONLY"); /* profile one function: train_step, grad, forward */
   void *fps[3] = {0}, *bufs[3][8];
   int nb[3] = {0};
+  int64_t dn[3] = {0};
   for (int k = 0; k < 3; k++) {
     if (!fns[k]) continue;
     if (only && strcmp(only, k == 0 ? "train_step" : k == 1 ? "grad" : "forward")) continue;
@@ -98,6 +102,7 @@ int main(int argc, char **argv) {
       if (f->res[i].role == RT_OUT_OUTPUT || f->res[i].role == RT_OUT_LOSS) bufs[k][nb[k]++] = buffer(&f->res[i], 2);
     snprintf(sym, sizeof sym, "%s_%s", name, f->name);
     fps[k] = dlsym(h, sym);
+    dn[k] = f->dim_bound;
     if (k == 0) {
       /* keep the learning rate tiny so many steps stay finite */
       snprintf(sym, sizeof sym, "%s_set_learning_rate", name);
@@ -113,8 +118,10 @@ int main(int argc, char **argv) {
       if (!fps[k]) continue;
       double t0 = now();
       for (int s = 0; s < inner; s++) {
-        int rc = nb[k] == 3 ? ((call3)fps[k])(m, bufs[k][0], bufs[k][1], bufs[k][2])
-                            : ((call2)fps[k])(m, bufs[k][0], bufs[k][1]);
+        int rc = dn[k] ? (nb[k] == 3 ? ((call3n)fps[k])(m, dn[k], bufs[k][0], bufs[k][1], bufs[k][2])
+                                     : ((call2n)fps[k])(m, dn[k], bufs[k][0], bufs[k][1]))
+                       : nb[k] == 3 ? ((call3)fps[k])(m, bufs[k][0], bufs[k][1], bufs[k][2])
+                                    : ((call2)fps[k])(m, bufs[k][0], bufs[k][1]);
         if (rc) {
           fprintf(stderr, "%s failed: %d\n", fns[k], rc);
           return 1;

@@ -32,6 +32,31 @@ static void indent(FILE *out, int d) {
   for (int i = 0; i < d; i++) fputs("  ", out);
 }
 
+/* The normalized attributes of a checked builtin call; fields that are
+ * zero are left out (the reduced axes are printed whenever there are some). */
+static void dump_ints(FILE *out, const char *name, const int64_t *v, int n, bool always) {
+  bool any = always;
+  for (int i = 0; i < n; i++) any |= v[i] != 0;
+  if (!any) return;
+  fprintf(out, " %s=[", name);
+  for (int i = 0; i < n; i++) fprintf(out, i ? ",%lld" : "%lld", (long long)v[i]);
+  fputc(']', out);
+}
+
+static void dump_attrs(FILE *out, const CallAttrs *at) {
+  if (at->naxes) dump_ints(out, "axes", at->axes, at->naxes, true);
+  if (at->keepdims) fprintf(out, " keepdims");
+  if (at->axis) fprintf(out, " axis=%lld", (long long)at->axis);
+  dump_ints(out, "perm", at->perm, MAX_RANK, false);
+  dump_ints(out, "window", at->window, 2, false);
+  dump_ints(out, "stride", at->stride, 2, false);
+  dump_ints(out, "pad", at->pad, 2, false);
+  if (at->classes) fprintf(out, " classes=%lld", (long long)at->classes);
+  if (at->value) fprintf(out, " value=%g", at->value);
+  if (at->eps) fprintf(out, " eps=%g", at->eps);
+  if (at->p) fprintf(out, " p=%g", at->p);
+}
+
 static void dump_expr(FILE *out, const Expr *e, int d);
 
 static void type_suffix(FILE *out, const Expr *e) {
@@ -73,11 +98,7 @@ static void dump_expr(FILE *out, const Expr *e, int d) {
       return;
     }
     fprintf(out, "call %s%s", e->call.name, e->call.fn ? " (user)" : "");
-    if (e->call.niattr) {
-      fprintf(out, " [");
-      for (int i = 0; i < e->call.niattr; i++) fprintf(out, i ? ",%lld" : "%lld", (long long)e->call.iattr[i]);
-      fprintf(out, "]");
-    }
+    if (e->call.attrs) dump_attrs(out, e->call.attrs);
     type_suffix(out, e);
     for (int i = 0; i < e->call.nargs; i++) {
       if (e->call.args[i].name) {
@@ -192,9 +213,9 @@ void ast_dump(FILE *out, const Program *p) {
     if (md->train) {
       const TrainSpec *t = &md->train->spec;
       fprintf(out, "  train  @%d:%d\n", md->train->loc.line, md->train->loc.col);
-      fprintf(out, "    minimize = %s\n", t->loss ? t->loss->name : "?");
-      if (t->predict) fprintf(out, "    predict = %s\n", t->predict->name);
-      if (t->generate) fprintf(out, "    generate = %s\n", t->generate->name);
+      fprintf(out, "    minimize = %s\n", t->loss ? t->loss : "?");
+      if (t->predict) fprintf(out, "    predict = %s\n", t->predict);
+      if (t->generate) fprintf(out, "    generate = %s\n", t->generate);
       static const char *const opt[] = {"sgd", "adam", "adamw"};
       fprintf(out, "    optimizer = %s(lr=%g, momentum=%g, nesterov=%s, weight_decay=%g, beta1=%g, beta2=%g, eps=%g)\n",
               opt[t->opt.kind], t->opt.lr, t->opt.momentum, t->opt.nesterov ? "true" : "false",

@@ -12,7 +12,25 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "spec.h"
 #include "types.h"
+
+/* What the checker normalized from a builtin call's arguments, for irgen
+ * (builtins.c sets the fields its builtin uses; the others stay zero). */
+typedef struct CallAttrs {
+  int naxes;               /* reductions: how many axes are reduced */
+  int64_t axes[MAX_RANK];  /* reductions: those axes, sorted, non-negative */
+  bool keepdims;           /* reductions, argmax: reduced axes kept as size 1 */
+  int64_t axis;            /* argmax, softmax, log_softmax, concat: the axis, non-negative */
+  int64_t perm[MAX_RANK];  /* transpose, permute: result axis i is input axis perm[i] */
+  int64_t window[2];       /* maxpool2d, avgpool2d: window height, width */
+  int64_t stride[2];       /* conv2d, maxpool2d, avgpool2d: height, width */
+  int64_t pad[2];          /* conv2d, maxpool2d, avgpool2d: height, width */
+  int64_t classes;         /* one_hot: the number of classes */
+  double value;            /* zeros, ones, full: the fill value */
+  double eps;              /* layernorm */
+  double p;                /* dropout: the drop probability */
+} CallAttrs;
 
 typedef struct Expr Expr;
 typedef struct Stmt Stmt;
@@ -123,9 +141,7 @@ struct Expr {
       Expr **bound;       /* builtin: args bound to the builtin's parameter list (NULL = default) */
       int nest;           /* user function: loops and expressions around the
                              call in its function (see FnDecl.inl_height) */
-      int64_t *iattr;     /* builtin: normalized integer attributes (axes, sizes...), see builtins.c */
-      int niattr;
-      double fattr[4];    /* builtin: normalized float attributes (eps, p...) */
+      CallAttrs *attrs;   /* builtin: what its check normalized (never NULL once checked) */
     } call;
     struct { Expr *base; IndexItem *items; int nitems; } index;
     struct { Expr **elems; int n; } list;
@@ -219,13 +235,6 @@ typedef struct ConstDecl {
 } ConstDecl;
 
 /* How a parameter is initialized, resolved from its `= init()` call. */
-typedef enum InitKind { INIT_ZEROS, INIT_ONES, INIT_CONST, INIT_UNIFORM, INIT_NORMAL, INIT_TRUNC_NORMAL } InitKind;
-typedef struct InitSpec {
-  InitKind kind;
-  double a, b;        /* CONST: a; UNIFORM: [a,b); NORMAL: mean a, std b */
-  const char *how;    /* the initializer as written, e.g. "he_normal()" */
-} InitSpec;
-
 typedef struct ParamDecl {
   const char *name;
   Loc loc;
@@ -280,52 +289,12 @@ typedef struct TrainItem {
   Expr *value;
 } TrainItem;
 
-/* ---- the resolved train block ------------------------------------------- */
-
-typedef enum DataKind { DATA_NONE, DATA_IDX, DATA_NPY, DATA_CSV, DATA_TEXT } DataKind;
-typedef struct DataSpec {
-  DataKind kind;
-  const char *path[2];  /* IDX/NPY: features, labels; CSV/TEXT: path[0] */
-  double scale;         /* features are multiplied by it (default 1) */
-  int64_t label_col;    /* CSV: label column, -1 = last */
-  double split;         /* TEXT: fraction held out for validation (test = text(..)) */
-  Loc loc;
-} DataSpec;
-
-typedef enum OptKind { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKind;
-typedef struct OptSpec {
-  OptKind kind;
-  double lr, momentum, weight_decay, beta1, beta2, eps;
-  bool nesterov;
-} OptSpec;
-
-typedef enum SchedKind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE } SchedKind;
-typedef struct SchedSpec {
-  SchedKind kind;
-  int64_t every;       /* STEP: decay every `every` epochs */
-  double gamma;        /* STEP: factor */
-  int64_t warmup;      /* COSINE: linear warm-up steps */
-  double min_lr;       /* COSINE: final learning rate */
-} SchedSpec;
-
-typedef struct TrainSpec {
-  FnDecl *loss;        /* minimize = fn (scalar f32) */
-  FnDecl *predict;     /* predict = fn giving class scores (accuracy), or NULL */
-  FnDecl *generate;    /* generate = fn for sampling text (char models), or NULL */
-  OptSpec opt;
-  SchedSpec sched;
-  int64_t epochs;
-  double clip_norm;    /* 0 = no clipping */
-  int64_t max_tape_bytes; /* 0 = no limit: the loop tapes of the gradients (remat.h) */
-  uint64_t seed;
-  DataSpec data, test;
-} TrainSpec;
-
 typedef struct TrainDecl {
   Loc loc;
   TrainItem *items;
   int nitems;
   TrainSpec spec;      /* checker */
+  FnDecl *loss, *predict, *generate; /* checker: the functions spec names (NULL when absent) */
 } TrainDecl;
 
 typedef struct Model {

@@ -3,22 +3,11 @@
  *
  * Each ck_* function receives the call and its arguments bound to the
  * builtin's parameter list (NULL for an omitted optional one), reports
- * errors with the shapes involved, sets e->ty, and stores normalized
- * attributes for irgen in e->call.iattr / fattr:
- *
- *   reductions (sum mean max min logsumexp): iattr = [keepdims, axes...]
- *   argmax:             iattr = [keepdims, axis]
- *   reshape, flatten, squeeze, unsqueeze, broadcast_to, zeros/ones/full:
- *                       iattr = result dims; full: fattr[0] = value
- *   transpose, permute: iattr = perm (result axis i = input axis perm[i])
- *   concat:             iattr = [axis]
- *   softmax, log_softmax: iattr = [axis]
- *   conv2d:             iattr = [sh, sw, ph, pw]
- *   maxpool2d, avgpool2d: iattr = [kh, kw, sh, sw, ph, pw]
- *   layernorm:          fattr[0] = eps
- *   dropout:            fattr[0] = p
- *   one_hot:            iattr = [n]
- */
+ * errors with the shapes involved, sets e->ty, and stores what it
+ * normalized for irgen in the named fields of e->call.attrs (CallAttrs in
+ * ast.h says which builtins use which field). Shape builtins (reshape,
+ * flatten, squeeze, unsqueeze, broadcast_to, zeros/ones/full) need no more
+ * than their result type. */
 #include <math.h>
 #include <string.h>
 
@@ -26,18 +15,18 @@
 
 typedef bool (*CheckFn)(Checker *c, Expr *e, Expr **a);
 
-#define B(id, name, params, check, rule) static bool check(Checker *c, Expr *e, Expr **a);
+#define B(id, name, params, check, lower, op, rule) static bool check(Checker *c, Expr *e, Expr **a);
 #include "builtins.def"
 #undef B
 
 static const Builtin table[BI_COUNT] = {
-#define B(id, name, params, check, rule) {BI_##id, name, params, rule},
+#define B(id, name, params, check, lower, op, rule) {BI_##id, name, params, rule},
 #include "builtins.def"
 #undef B
 };
 
 static const CheckFn checks[BI_COUNT] = {
-#define B(id, name, params, check, rule) check,
+#define B(id, name, params, check, lower, op, rule) check,
 #include "builtins.def"
 #undef B
 };
@@ -85,17 +74,12 @@ bool check_builtin_call(Checker *c, Expr *e, const Builtin *bi) {
     }
   e->call.bi = bi;
   e->call.bound = bound;
+  e->call.attrs = NEW(c->a, CallAttrs);
   if (!ok) return false;
   return checks[bi->id](c, e, bound);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static void set_iattr(Checker *c, Expr *e, const int64_t *v, int n) {
-  e->call.iattr = NEW_ARRAY(c->a, int64_t, n + 1);
-  memcpy(e->call.iattr, v, sizeof(int64_t) * (size_t)n);
-  e->call.niattr = n;
-}
 
 /* A floating-point tensor argument (weak scalars become f32). */
 static bool float_arg(Checker *c, Expr *e, Expr *x, const char *what) {
@@ -315,19 +299,17 @@ static bool ck_reduce(Checker *c, Expr *e, Expr **a) {
   bool mask[MAX_RANK], keep = false;
   if (!axes_arg(c, a[1], &x->ty, mask)) return false;
   if (a[2] && !bool_const(c, a[2], &keep)) return false;
-  int64_t attr[MAX_RANK + 1];
-  int n = 1;
-  attr[0] = keep;
+  CallAttrs *at = e->call.attrs;
+  at->keepdims = keep;
   Type out = type_scalar(x->ty.dtype);
   for (int i = 0; i < x->ty.rank; i++) {
     if (mask[i]) {
-      attr[n++] = i;
+      at->axes[at->naxes++] = i;
       if (keep) out.dim[out.rank++] = 1;
     } else {
       type_push_axis(&out, &x->ty, i);
     }
   }
-  set_iattr(c, e, attr, n);
   e->ty = out;
   return true;
 }
@@ -348,8 +330,8 @@ static bool ck_argmax(Checker *c, Expr *e, Expr **a) {
   for (int i = 0; i < x->ty.rank; i++)
     if (i != axis) type_push_axis(&out, &x->ty, i);
     else if (keep) out.dim[out.rank++] = 1;
-  int64_t attr[2] = {keep, axis};
-  set_iattr(c, e, attr, 2);
+  e->call.attrs->keepdims = keep;
+  e->call.attrs->axis = axis;
   e->ty = out;
   return true;
 }
@@ -359,7 +341,6 @@ static bool ck_argmax(Checker *c, Expr *e, Expr **a) {
 static bool set_result_dims(Checker *c, Expr *e, const Type *x, const Type *shape) {
   e->ty = *shape;
   e->ty.dtype = x->dtype;
-  set_iattr(c, e, shape->dim, shape->rank);
   return true;
 }
 
@@ -452,7 +433,7 @@ static bool set_perm(Checker *c, Expr *e, const Type *x, const int64_t *perm) {
   s.rank = x->rank;
   for (int i = 0; i < x->rank; i++) type_set_axis(&s, i, x, (int)perm[i]);
   e->ty = s;
-  set_iattr(c, e, perm, x->rank);
+  memcpy(e->call.attrs->perm, perm, sizeof(int64_t) * (size_t)x->rank);
   return true;
 }
 
@@ -571,8 +552,7 @@ static bool ck_concat(Checker *c, Expr *e, Expr **a) {
     }
     out.dim[axis] += x->ty.dim[axis];
   }
-  int64_t attr[1] = {axis};
-  set_iattr(c, e, attr, 1);
+  e->call.attrs->axis = axis;
   e->ty = out;
   return true;
 }
@@ -582,7 +562,7 @@ static bool ck_fill(Checker *c, Expr *e, Expr **a) {
   if (!shape_arg(c, a[0], &s, false)) return false;
   double v = e->call.bi->id == BI_ONES ? 1.0 : 0.0;
   if (e->call.bi->id == BI_FULL && !const_float(c, a[1], "the fill value", &v)) return false;
-  e->call.fattr[0] = v;
+  e->call.attrs->value = v;
   return set_result_dims(c, e, &s, &s);
 }
 
@@ -634,7 +614,7 @@ static bool ck_one_hot(Checker *c, Expr *e, Expr **a) {
   e->ty = idx->ty;
   e->ty.dtype = TY_F32;
   e->ty.dim[e->ty.rank++] = n;
-  set_iattr(c, e, &n, 1);
+  e->call.attrs->classes = n;
   return true;
 }
 
@@ -723,8 +703,9 @@ static bool ck_conv2d(Checker *c, Expr *e, Expr **a) {
   out.dim[1] = w->dim[0];
   out.dim[2] = oh / s[0] + 1;
   out.dim[3] = ow / s[1] + 1;
-  int64_t attr[4] = {s[0], s[1], p[0], p[1]};
-  set_iattr(c, e, attr, 4);
+  CallAttrs *at = e->call.attrs;
+  memcpy(at->stride, s, sizeof at->stride);
+  memcpy(at->pad, p, sizeof at->pad);
   e->ty = out;
   return true;
 }
@@ -759,8 +740,10 @@ static bool ck_pool2d(Checker *c, Expr *e, Expr **a) {
   Type out = *x;
   out.dim[2] = oh / s[0] + 1;
   out.dim[3] = ow / s[1] + 1;
-  int64_t attr[6] = {k[0], k[1], s[0], s[1], p[0], p[1]};
-  set_iattr(c, e, attr, 6);
+  CallAttrs *at = e->call.attrs;
+  memcpy(at->window, k, sizeof at->window);
+  memcpy(at->stride, s, sizeof at->stride);
+  memcpy(at->pad, p, sizeof at->pad);
   e->ty = out;
   return true;
 }
@@ -790,7 +773,7 @@ static bool ck_softmax(Checker *c, Expr *e, Expr **a) {
   int64_t axis = -1;
   if (a[1] && !const_int(c, a[1], "the axis", &axis)) return false;
   if (!norm_axis(c, a[1] ? a[1]->loc : e->loc, axis, a[0]->ty.rank, &a[0]->ty, &axis)) return false;
-  set_iattr(c, e, &axis, 1);
+  e->call.attrs->axis = axis;
   e->ty = a[0]->ty;
   return true;
 }
@@ -815,7 +798,7 @@ static bool ck_layernorm(Checker *c, Expr *e, Expr **a) {
     diag_error(c->d, a[3]->loc, "layernorm(): eps must be positive");
     return false;
   }
-  e->call.fattr[0] = eps;
+  e->call.attrs->eps = eps;
   e->ty = *x;
   return true;
 }
@@ -828,7 +811,7 @@ static bool ck_dropout(Checker *c, Expr *e, Expr **a) {
     diag_error(c->d, a[1]->loc, "dropout(): p must be in [0, 1), not %g", p);
     return false;
   }
-  e->call.fattr[0] = p;
+  e->call.attrs->p = p;
   e->ty = a[0]->ty;
   return true;
 }

@@ -571,7 +571,7 @@ static void check_inlining(Checker *c) {
   for (int i = 0; c->model && i < c->model->fns.n; i++) inline_costs(c, c->model->fns.v[i], stack);
   for (int i = 0; i < c->prog->fns.n; i++) inline_costs(c, c->prog->fns.v[i], stack);
   if (!c->model || c->d->nerrors) return;
-  const FnDecl *loss = c->model->train ? c->model->train->spec.loss : NULL;
+  const FnDecl *loss = c->model->train ? c->model->train->loss : NULL;
   int64_t sum = loss && loss->dropout ? loss->inl_size : 0;
   for (int i = 0; i < c->model->fns.n; i++) {
     FnDecl *f = c->model->fns.v[i];

@@ -19,7 +19,7 @@ bool check_program(Arena *a, Diag *d, Program *p, const Define *defs, int ndefs)
 
 /* Builtins, in the order of builtins.def. */
 typedef enum BuiltinId {
-#define B(id, name, params, check, rule) BI_##id,
+#define B(id, name, params, check, lower, op, rule) BI_##id,
 #include "builtins.def"
 #undef B
   BI_COUNT

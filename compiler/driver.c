@@ -15,7 +15,9 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "backend.h"
+#include "emit_dot.h"
 #include "emit_lib.h"
+#include "emit_python.h"
 #include "rt_core.h"
 #include "rt_io.h"
 
@@ -107,7 +109,7 @@ static void print_summary(FILE *out, const char *path, const Program *p) {
   if (m->train) {
     const TrainSpec *t = &m->train->spec;
     static const char *const opt[] = {"sgd", "adam", "adamw"};
-    fprintf(out, "  train: minimize %s with %s(lr=%g), %lld epoch%s\n", t->loss ? t->loss->name : "?",
+    fprintf(out, "  train: minimize %s with %s(lr=%g), %lld epoch%s\n", t->loss ? t->loss : "?",
             opt[t->opt.kind], t->opt.lr, (long long)t->epochs, t->epochs == 1 ? "" : "s");
   }
 }
@@ -170,7 +172,7 @@ static char *out_path(const Options *o, const char *name, const char *ext, bool 
   return strdup(buf);
 }
 
-static int emit_native(const Options *o, Diag *d, const Compiled *c, const char *src, size_t len) {
+static int emit_native(const Options *o, Diag *d, const Compiled *c, const Program *p, const char *src, size_t len) {
   char hash[32], info[512], triple[128], cpu[64];
   snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)fnv1a(src, len));
   backend_host(triple, sizeof triple, cpu, sizeof cpu);
@@ -185,7 +187,8 @@ static int emit_native(const Options *o, Diag *d, const Compiled *c, const char 
     return 1;
   }
   if ((o->emit & EMIT_EXE) && (o->emit & EMIT_LIB)) {
-    diag_error(d, loc_none(), "--emit=exe and --emit=lib cannot be combined (the program defines main)");
+    diag_error(d, loc_none(), "--emit=exe and --emit=%s cannot be combined (the program defines main)",
+               o->emit & EMIT_PYTHON ? "python" : "lib");
     return 1;
   }
   CodeGen *cg = codegen_module(c, &bo, d);
@@ -249,6 +252,16 @@ static int emit_native(const Options *o, Diag *d, const Compiled *c, const char 
         diag_error(d, loc_none(), "%s", err);
         rc = 1;
       }
+      if (!rc && (o->emit & EMIT_PYTHON)) {
+        /* and the module NAME.py, which loads the library by its file name */
+        char py[1200];
+        snprintf(py, sizeof py, "%.*s.py", (int)(strlen(hdr) - 2), hdr);
+        PySource ps = {basename_of(o->input), src, len, p->model->loc.line};
+        if (!write_python(cg, c, py, basename_of(so), &ps, err, sizeof err)) {
+          diag_error(d, loc_none(), "%s", err);
+          rc = 1;
+        }
+      }
     }
     free(so);
   }
@@ -273,7 +286,7 @@ int driver_run(const Options *o) {
     CompileOpts co = {.no_opt = true, .no_grad = true};
     if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
   }
-  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = emit_native(o, &d, c, src, d.len);
+  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = emit_native(o, &d, c, p, src, d.len);
   bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
   if (rc == 0 && text) {
     FILE *out = stdout;
@@ -313,6 +326,12 @@ int driver_run(const Options *o) {
           fputc('\n', out);
           ir_print_func(out, c->m, ts);
         }
+      }
+      if (c && (o->emit & EMIT_DOT) && !emit_dot(out, c->m, o->dot_fn)) {
+        fprintf(stderr, "nnc: error: --dot-fn=%s: no such function; the module has:", o->dot_fn);
+        for (int i = 0; i < c->m->nfuncs; i++) fprintf(stderr, " %s", c->m->funcs[i]->name);
+        fputc('\n', stderr);
+        rc = 1;
       }
       if (c && o->stats) {
         FILE *so = o->emit & EMIT_TEXT ? stderr : out;

@@ -21,8 +21,10 @@ enum {
   EMIT_OBJ = 1 << 6,      /* NAME.o */
   EMIT_LIB = 1 << 7,      /* libNAME.so + NAME.h */
   EMIT_EXE = 1 << 8,      /* a training program */
-  EMIT_TEXT = EMIT_AST | EMIT_IR | EMIT_GRAD_IR | EMIT_TAPE,
-  EMIT_NATIVE = EMIT_LLVM_IR | EMIT_ASM | EMIT_OBJ | EMIT_LIB | EMIT_EXE,
+  EMIT_PYTHON = 1 << 9,   /* NAME.py beside the library (set with EMIT_LIB) */
+  EMIT_DOT = 1 << 10,     /* the IR as a Graphviz graph (emit_dot.c) */
+  EMIT_TEXT = EMIT_AST | EMIT_IR | EMIT_GRAD_IR | EMIT_TAPE | EMIT_DOT,
+  EMIT_NATIVE = EMIT_LLVM_IR | EMIT_ASM | EMIT_OBJ | EMIT_LIB | EMIT_EXE | EMIT_PYTHON,
 };
 
 #define MAX_DEFINES 64
@@ -46,6 +48,7 @@ typedef struct Options {
   const char *name;         /* --name: API prefix */
   bool fast_math;           /* -ffast-math */
   size_t max_tape_bytes;    /* --max-tape-bytes (0: none) */
+  const char *dot_fn;       /* --dot-fn: the one function --emit=dot draws, or NULL (all) */
 } Options;
 
 /* The whole front end on one file: read, parse, check. On success *prog is

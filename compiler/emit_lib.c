@@ -38,9 +38,7 @@ static void shape_brackets(FILE *f, const Type *t) {
   }
 }
 
-/* The run-time dimension of the module's functions: its name and bound
- * (NULL / 0 when every shape is static). */
-static const char *module_dim(const CodeGen *cg, int64_t *bound) {
+const char *api_module_dim(const CodeGen *cg, int64_t *bound) {
   for (int i = 0; i < codegen_nfuncs(cg); i++) {
     const Func *fn = codegen_func(cg, i)->ir;
     for (int k = 0; k < fn->body->nargs; k++)
@@ -78,23 +76,57 @@ static bool input_named(const Func *fn, const char *name) {
   return false;
 }
 
-/* The prototype of the API entry NAME_api for fn. */
-static void print_proto(FILE *f, const char *P, const char *api, const Func *fn) {
-  fprintf(f, "nn_status %s_%s(%s *m", P, api, P);
-  if (ir_dim_arg(fn)) fprintf(f, ", int64_t n");
+static void describe(const CgFunc *cf, const Compiled *c, ApiFunc *af) {
+  const Func *fn = cf->ir;
+  af->name = cf->api_name;
+  af->ir = fn;
+  af->kind = !strcmp(fn->name, "train_step") ? API_TRAIN : fn->is_grad ? API_GRAD : API_FN;
+  af->source = af->kind == API_FN ? fn : NULL;
+  for (int i = 0; af->kind == API_GRAD && i < c->nprimal; i++)
+    if (c->grads[i].f == fn) af->source = c->m->funcs[i];
+  af->takes_n = ir_dim_arg(fn) != NULL;
+  af->args = calloc((size_t)(fn->body->nargs + fn->nret) + 1, sizeof *af->args);
+  if (!af->args) die("out of memory");
+  af->nargs = 0;
   for (int k = 0; k < fn->body->nargs; k++) {
     if (fn->arg_role[k].kind != ARG_INPUT) continue;
-    Value *v = fn->body->args[k];
-    fprintf(f, ", const %s *%s /* ", c_type(v->ty.dtype), v->name ? v->name : "arg");
-    shape_brackets(f, &v->ty);
-    fprintf(f, " */");
+    ApiArg *a = &af->args[af->nargs++];
+    const Value *v = fn->body->args[k];
+    snprintf(a->name, sizeof a->name, "%s", v->name ? v->name : "arg");
+    a->ty = &v->ty;
+    a->shape_macro = true;
   }
   for (int k = 0; k < fn->nret; k++) {
     if (!user_out(fn->ret_role[k])) continue;
-    char clean[128];
-    out_name(fn, k, clean, sizeof clean);
-    fprintf(f, ", %s *%s /* ", c_type(fn->ret[k].dtype), clean);
-    shape_brackets(f, &fn->ret[k]);
+    ApiArg *a = &af->args[af->nargs++];
+    out_name(fn, k, a->name, sizeof a->name);
+    a->ty = &fn->ret[k];
+    a->out = true;
+    a->shape_macro = !input_named(fn, a->name);
+  }
+}
+
+ApiFunc *api_funcs(const CodeGen *cg, const Compiled *c, int *n) {
+  *n = codegen_nfuncs(cg);
+  ApiFunc *fs = calloc((size_t)*n + 1, sizeof *fs);
+  if (!fs) die("out of memory");
+  for (int i = 0; i < *n; i++) describe(codegen_func(cg, i), c, &fs[i]);
+  return fs;
+}
+
+void api_free(ApiFunc *f, int n) {
+  for (int i = 0; f && i < n; i++) free(f[i].args);
+  free(f);
+}
+
+/* The prototype of entry point af under the name NAME_api. */
+static void print_proto(FILE *f, const char *P, const char *api, const ApiFunc *af) {
+  fprintf(f, "nn_status %s_%s(%s *m", P, api, P);
+  if (af->takes_n) fprintf(f, ", int64_t n");
+  for (int k = 0; k < af->nargs; k++) {
+    const ApiArg *a = &af->args[k];
+    fprintf(f, ", %s%s *%s /* ", a->out ? "" : "const ", c_type(a->ty->dtype), a->name);
+    shape_brackets(f, a->ty);
     fprintf(f, " */");
   }
   fprintf(f, ");\n\n");
@@ -154,7 +186,7 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
   fprintf(f, "#define %s_PARAM_BYTES %zu        /* the flat buffer (each tensor 64-byte aligned) */\n", U, pbytes);
   fprintf(f, "#define %s_WORKSPACE_BYTES %zu    /* per object, allocated by %s_create */\n", U, codegen_ws_bytes(cg), P);
   int64_t dim_bound;
-  const char *dim = module_dim(cg, &dim_bound);
+  const char *dim = api_module_dim(cg, &dim_bound);
   if (dim) {
     char du[160];
     upper(du, sizeof du, dim);
@@ -181,52 +213,43 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
              "nn_status %s_create_threads(%s **out, uint64_t seed, int nthreads); /* 0: one per core */\n"
              "void %s_destroy(%s *m); /* NULL is ignored */\n\n",
           P, P, P, P, P, P);
-  for (int i = 0; i < codegen_nfuncs(cg); i++) {
-    const CgFunc *cf = codegen_func(cg, i);
-    Func *fn = cf->ir;
+  int nf;
+  ApiFunc *fs = api_funcs(cg, c, &nf);
+  for (int i = 0; i < nf; i++) {
+    const ApiFunc *af = &fs[i];
     char fu[160];
-    upper(fu, sizeof fu, cf->api_name);
-    bool is_grad = fn->is_grad, is_train = !strcmp(fn->name, "train_step");
-    fprintf(f, "/* %s: ", cf->api_name);
-    if (!strcmp(fn->name, "apply_update"))
+    upper(fu, sizeof fu, af->name);
+    fprintf(f, "/* %s: ", af->name);
+    if (!strcmp(af->ir->name, "apply_update"))
       fprintf(f, "the optimizer's update of the parameters from the gradients in\n"
                  " * %s_grads(m) (clipping, weight decay, optimizer state), counting the step:\n"
                  " * the second half of %s_train_step. */\n", P, P);
-    else if (is_train)
+    else if (af->kind == API_TRAIN)
       fprintf(f, "one training step: the loss, its gradient and the optimizer's update of\n"
                  " * the parameters (learning rate: the train block's, or %s_set_learning_rate). */\n", P);
-    else if (is_grad)
+    else if (af->kind == API_GRAD)
       fprintf(f, "the loss and, written into %s_grads(m), its gradient with respect to\n"
                  " * every parameter. */\n", P);
     else
-      fprintf(f, "the function `%s` of the model. */\n", fn->name);
-    for (int k = 0; k < fn->body->nargs; k++) {
-      if (fn->arg_role[k].kind != ARG_INPUT) continue;
+      fprintf(f, "the function `%s` of the model. */\n", af->ir->name);
+    for (int k = 0; k < af->nargs; k++) {
       char au[160];
-      upper(au, sizeof au, fn->body->args[k]->name ? fn->body->args[k]->name : "arg");
+      if (!af->args[k].shape_macro) continue;
+      upper(au, sizeof au, af->args[k].name);
       fprintf(f, "#define %s_%s_%s_SHAPE ", U, fu, au);
-      shape_list(f, &fn->body->args[k]->ty);
+      shape_list(f, af->args[k].ty);
       fprintf(f, "\n");
     }
-    for (int k = 0; k < fn->nret; k++) {
-      char nm[128], ou[160];
-      if (!user_out(fn->ret_role[k])) continue;
-      out_name(fn, k, nm, sizeof nm);
-      if (input_named(fn, nm)) continue;
-      upper(ou, sizeof ou, nm);
-      fprintf(f, "#define %s_%s_%s_SHAPE ", U, fu, ou);
-      shape_list(f, &fn->ret[k]);
-      fprintf(f, "\n");
-    }
-    print_proto(f, P, cf->api_name, fn);
+    print_proto(f, P, af->name, af);
     if (i == codegen_train_grad(cg)) {
       fprintf(f, "/* grad: %s_%s under the name a data-parallel loop uses, with the dropout\n"
                  " * seed of the coming step: the first half of %s_train_step. Sum the\n"
                  " * gradients across processes in %s_grads(m), then %s_apply_update. */\n",
-              P, cf->api_name, P, P, P);
-      print_proto(f, P, "grad", fn);
+              P, af->name, P, P, P);
+      print_proto(f, P, "grad", af);
     }
   }
+  api_free(fs, nf);
   const char *ft = m->nparams ? c_type(m->params[0].ty.dtype) : "float";
   fprintf(f, "size_t %s_num_params(void);\n"
              "const nn_tensor_info *%s_param_info(size_t i); /* NULL past the end */\n"
@@ -266,9 +289,28 @@ static int run(char *const argv[]) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The runtime archive generated code links: $NNC_RUNTIME_LIB; else the
+ * installed one, NNC_RUNTIME_LIB_REL relative to the directory of this nnc
+ * (bin/../lib/nnc/libnnrt.a, so an installed prefix can move); else the
+ * build tree's (NNC_RUNTIME_LIB, an absolute path). */
 const char *runtime_archive(void) {
   const char *env = getenv("NNC_RUNTIME_LIB");
-  return env && *env ? env : NNC_RUNTIME_LIB;
+  if (env && *env) return env;
+#ifdef NNC_RUNTIME_LIB_REL
+  static char installed[4096];
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      int len = snprintf(installed, sizeof installed, "%s/%s", exe, NNC_RUNTIME_LIB_REL);
+      if (len > 0 && (size_t)len < sizeof installed && access(installed, R_OK) == 0) return installed;
+    }
+  }
+#endif
+  return NNC_RUNTIME_LIB;
 }
 
 int link_outputs(const char *obj, const char *out, bool shared, const char *extra_obj, char *err, size_t errn) {

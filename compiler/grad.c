@@ -125,6 +125,7 @@ static const char *grad_name(Ad *ad, const Value *v) {
 
 static void set_adj(Ad *ad, Value *v, Value *g) {
   if (!g->name && !g->block) g->name = grad_name(ad, v);
+  if (!g->primal && !g->block) g->primal = v;
   pm_put(&ad->scope->adj, v, g);
 }
 
@@ -488,12 +489,13 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
   for (int j = 0; j < na; j++) {
     int k = carried[j];
     rin->args[j] = adj_or_zero(ad, fin->res[k]);
-    ir_block_add_arg(ad->a, rb, fin->res[k]->ty, grad_name(ad, fb->args[k + 1]));
+    ir_block_add_arg(ad->a, rb, fin->res[k]->ty, grad_name(ad, fb->args[k + 1]))->primal = fb->args[k + 1];
   }
   for (int j = 0; j < ov.n; j++) {
     Value *o = ov.v[j];
     rin->args[na + j] = adj_or_zero(ad, o);
     Value *acc = ir_block_add_arg(ad->a, rb, o->ty, grad_name(ad, o));
+    acc->primal = o;
     pm_put(&s->adj, o, acc);
   }
   /* build the body in the new scope */

@@ -1,5 +1,10 @@
 /* ir.c — building, editing and querying the IR; see ir.h. */
 #include "ir.h"
+/* The IR stands alone: ir.h brings what it carries from the checker
+ * (spec.h), never the syntax tree. */
+#ifdef NNC_AST_H
+#error "ir.h must not include ast.h"
+#endif
 
 #include <string.h>
 
@@ -316,6 +321,10 @@ static Value *mapped(PtrMap *map, Value *v) {
   return n;
 }
 
+/* A link to another value (Value.primal) follows the copy when that value
+ * was copied too. */
+static Value *mapped_or_null(PtrMap *map, Value *v) { return v ? pm_get(map, v) : NULL; }
+
 void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
   Value **args = NEW_ARRAY(b->a, Value *, in->nargs + 1);
   for (int i = 0; i < in->nargs; i++) args[i] = mapped(map, in->args[i]);
@@ -328,8 +337,11 @@ void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
     *n = *in;
     n->args = args;
     n->body = ir_block_new(b->a, n);
-    for (int i = 0; i < in->body->nargs; i++)
-      pm_put(map, in->body->args[i], ir_block_add_arg(b->a, n->body, in->body->args[i]->ty, in->body->args[i]->name));
+    for (int i = 0; i < in->body->nargs; i++) {
+      Value *arg = ir_block_add_arg(b->a, n->body, in->body->args[i]->ty, in->body->args[i]->name);
+      arg->primal = mapped_or_null(map, in->body->args[i]->primal);
+      pm_put(map, in->body->args[i], arg);
+    }
     Builder inner = {.a = b->a, .block = n->body};
     ir_clone_block(&inner, in->body, map);
     n->res = NEW_ARRAY(b->a, Value *, in->nres + 1);
@@ -337,6 +349,7 @@ void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
       Value *r = NEW(b->a, Value);
       *r = *in->res[i];
       r->def = n;
+      r->primal = mapped_or_null(map, in->res[i]->primal);
       n->res[i] = r;
       pm_put(map, in->res[i], r);
     }
@@ -349,6 +362,7 @@ void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
   Inst *n = ir_build_inst(b, in->op, args, in->nargs, &in->attr, types, in->nres);
   for (int i = 0; i < in->nres; i++) {
     n->res[i]->name = in->res[i]->name;
+    n->res[i]->primal = mapped_or_null(map, in->res[i]->primal);
     pm_put(map, in->res[i], n->res[i]);
   }
 }

@@ -29,7 +29,7 @@
 #include <stdio.h>
 
 #include "arena.h"
-#include "ast.h"
+#include "spec.h"
 #include "types.h"
 
 typedef enum Op {
@@ -97,6 +97,8 @@ struct Value {
   int res;            /* result index in def, or argument index in block */
   Block *block;       /* block argument: its block */
   const char *name;   /* readable name ("h1", "W1.grad"), or NULL */
+  Value *primal;      /* an adjoint (grad.c): the value it is the adjoint of, or NULL.
+                         Cloning maps it; a pass's fresh replacement inherits it. */
   int id;             /* scratch: printer numbering, pass maps (see ir_number) */
   int nuse;           /* scratch: use count, valid after ir_count_uses */
 };
@@ -266,6 +268,14 @@ int ir_attr_count(const Inst *in);
 void ir_print_module(FILE *out, const Module *m);
 void ir_print_func(FILE *out, const Module *m, const Func *f);
 void ir_print_init(FILE *out, const InitSpec *s);
+/* The names the printer gives f's values (without the %): unique within f,
+ * ".N" suffixes on repeated names, numbers for unnamed values. Computing
+ * them sets Value.id of every value of f (scratch); they stay valid until
+ * the function changes. Other views of the IR (emit_dot.c) name values
+ * the same way. */
+typedef struct IrNames IrNames;
+IrNames *ir_names(Arena *a, const Func *f);
+const char *ir_name(const IrNames *n, const Value *v);
 /* Parse the text format. On error, messages go to d (located) and NULL is
  * returned. */
 Module *ir_parse(Arena *a, Diag *d, const char *src, size_t len);

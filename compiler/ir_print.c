@@ -57,18 +57,15 @@ static bool all_digits(const char *s) {
   return true;
 }
 
-/* The printed name of each value is kept in Value.name of a shadow table:
- * we store it in a per-print map from Value* to string using Value.id as an
- * index into `names`. */
-typedef struct Printer {
-  FILE *out;
+/* The printed names of one function's values, indexed by Value.id (see
+ * ir_names in ir.h). */
+struct IrNames {
   Namer nm;
   const char **names;
   int nnames, capnames;
-  const Module *m;
-} Printer;
+};
 
-static void assign(Printer *p, Value *v) {
+static void assign(IrNames *p, Value *v) {
   const char *s;
   if (v->name && !all_digits(v->name)) {
     s = v->name;
@@ -98,10 +95,40 @@ static void assign(Printer *p, Value *v) {
   p->names[p->nnames++] = s;
 }
 
-static const char *vname(Printer *p, const Value *v) {
-  if (v->id < 0 || v->id >= p->nnames) return "<?>";
+/* Names are given in print order: the arguments, then each instruction's
+ * results (a loop's results, then its body's arguments, then its body). */
+static void name_block(IrNames *p, const Block *b) {
+  for (const Inst *in = b->first; in; in = in->next) {
+    if (op_info[in->op].flags & F_TERMINATOR) continue;
+    for (int i = 0; i < in->nres; i++) assign(p, in->res[i]);
+    if (in->op != OP_FOR) continue;
+    for (int i = 0; i < in->body->nargs; i++) assign(p, in->body->args[i]);
+    name_block(p, in->body);
+  }
+}
+
+IrNames *ir_names(Arena *a, const Func *f) {
+  IrNames *p = NEW(a, IrNames);
+  p->nm.a = a;
+  sm_init(&p->nm.used, a);
+  sm_init(&p->nm.next, a);
+  for (int i = 0; i < f->body->nargs; i++) assign(p, f->body->args[i]);
+  name_block(p, f->body);
+  return p;
+}
+
+const char *ir_name(const IrNames *p, const Value *v) {
+  if (v->id < 0 || v->id >= p->nnames || !p->names) return "<?>";
   return p->names[v->id];
 }
+
+typedef struct Printer {
+  FILE *out;
+  const IrNames *names;
+  const Module *m;
+} Printer;
+
+static const char *vname(Printer *p, const Value *v) { return ir_name(p->names, v); }
 
 /* ---- pieces -------------------------------------------------------------- */
 
@@ -161,9 +188,7 @@ static void print_inst(Printer *p, const Inst *in, int depth) {
   FILE *out = p->out;
   indent(out, depth);
   if (in->op == OP_FOR) {
-    for (int i = 0; i < in->nres; i++) assign(p, in->res[i]);
     const Block *body = in->body;
-    for (int i = 0; i < body->nargs; i++) assign(p, body->args[i]);
     for (int i = 0; i < in->nres; i++) fprintf(out, "%s%%%s", i ? ", " : "", vname(p, in->res[i]));
     fprintf(out, "%sfor%s%s %%%s = %lld to %lld", in->nres ? " = " : "", in->attr.i[3] ? " reverse" : "",
             in->attr.i[4] ? " checkpoint" : "",
@@ -196,7 +221,6 @@ static void print_inst(Printer *p, const Inst *in, int depth) {
     fputc('\n', out);
     return;
   }
-  for (int i = 0; i < in->nres; i++) assign(p, in->res[i]);
   for (int i = 0; i < in->nres; i++) fprintf(out, "%s%%%s", i ? ", " : "", vname(p, in->res[i]));
   fprintf(out, " = %s", op_info[in->op].name);
   for (int i = 0; i < in->nargs; i++) fprintf(out, "%s%%%s", i ? ", " : " ", vname(p, in->args[i]));
@@ -227,14 +251,10 @@ static void print_role(FILE *out, Role r, bool result) {
 
 void ir_print_func(FILE *out, const Module *m, const Func *f) {
   Arena *a = arena_new();
-  Printer p = {.out = out, .m = m};
-  p.nm.a = a;
-  sm_init(&p.nm.used, a);
-  sm_init(&p.nm.next, a);
+  Printer p = {.out = out, .names = ir_names(a, f), .m = m};
   fprintf(out, "func @%s(", f->name);
   for (int i = 0; i < f->body->nargs; i++) {
     Value *v = f->body->args[i];
-    assign(&p, v);
     fprintf(out, "%s%%%s: ", i ? ", " : "", vname(&p, v));
     print_type(out, &v->ty);
     print_role(out, f->arg_role[i], false);

@@ -296,29 +296,60 @@ static Value *mean_all(G *g, Value *x) {
   return scale_by_count(g, s, &x->ty, axes, x->ty.rank, 1.0);
 }
 
+/* How each builtin is lowered (the lowering and op columns of
+ * builtins.def): the plain kinds here, SPECIAL ones by their own case. */
+typedef enum { L_UNARY, L_BINARY, L_RESHAPE, L_TRANSPOSE, L_BROADCAST, L_CAST, L_FILL, L_SPECIAL } Lowering;
+#define OP_NONE OP_COUNT
+static const struct {
+  Lowering how;
+  Op op;
+} lowering[BI_COUNT] = {
+#define B(id, name, params, check, lower, op, rule) [BI_##id] = {L_##lower, OP_##op},
+#include "builtins.def"
+#undef B
+};
+#undef OP_NONE
+
 static Value *gen_builtin(G *g, Expr *e) {
   Expr **a = e->call.bound;
-  int64_t *ia = e->call.iattr;
+  const CallAttrs *ca = e->call.attrs;
   DType dt = e->ty.dtype;
   BuiltinId id = e->call.bi->id;
   Builder *B = &g->b;
   Value *x = NULL, *y = NULL;
-  switch (id) {
-  case BI_EXP: case BI_LOG: case BI_SQRT: case BI_RSQRT: case BI_ABS: case BI_TANH:
-  case BI_SIGMOID: case BI_RELU: case BI_GELU: {
-    static const Op ops[] = {[BI_EXP] = OP_EXP, [BI_LOG] = OP_LOG, [BI_SQRT] = OP_SQRT, [BI_RSQRT] = OP_RSQRT,
-                             [BI_ABS] = OP_ABS, [BI_TANH] = OP_TANH, [BI_SIGMOID] = OP_SIGMOID,
-                             [BI_RELU] = OP_RELU, [BI_GELU] = OP_GELU};
+  switch (lowering[id].how) {
+  case L_UNARY:
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    return ir_unary(B, ops[id], x);
-  }
-  case BI_POW: case BI_MAXIMUM: case BI_MINIMUM: {
+    return ir_unary(B, lowering[id].op, x);
+  case L_BINARY:
     x = gen_as(g, a[0], dt);
     y = gen_as(g, a[1], dt);
     at(g, e->loc);
-    return ir_binary(B, id == BI_POW ? OP_POW : id == BI_MAXIMUM ? OP_MAX : OP_MIN, x, y);
+    return ir_binary(B, lowering[id].op, x, y);
+  case L_RESHAPE:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_reshape(B, x, &e->ty);
+  case L_TRANSPOSE:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_transpose(B, x, ca->perm);
+  case L_BROADCAST:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_broadcast(B, x, &e->ty);
+  case L_CAST:
+    x = gen(g, a[0]);
+    at(g, e->loc);
+    return ir_cast(B, x, dt);
+  case L_FILL:
+    at(g, e->loc);
+    return ir_const_like(B, &e->ty, ca->value);
+  case L_SPECIAL:
+    break;
   }
+  switch (id) {
   case BI_CLIP: {
     x = gen_as(g, a[0], dt);
     Value *lo = gen_as(g, a[1], dt), *hi = gen_as(g, a[2], dt);
@@ -336,8 +367,8 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_SUM: case BI_MEAN: case BI_MAX: case BI_MIN: case BI_LOGSUMEXP: {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    int n = e->call.niattr - 1;
-    const int64_t *axes = ia + 1;
+    int n = ca->naxes;
+    const int64_t *axes = ca->axes;
     Type k = kept(&x->ty, axes, n);
     Value *r;
     if (id == BI_SUM || id == BI_MEAN) {
@@ -355,21 +386,9 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_ARGMAX: {
     x = gen(g, a[0]);
     at(g, e->loc);
-    Attr ax = {.ni = 1, .i = {ia[1]}};
+    Attr ax = {.ni = 1, .i = {ca->axis}};
     return ir_reshape(B, ir_build(B, OP_ARGMAX, &x, 1, &ax, NULL), &e->ty);
   }
-  case BI_RESHAPE: case BI_FLATTEN: case BI_SQUEEZE: case BI_UNSQUEEZE:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_reshape(B, x, &e->ty);
-  case BI_TRANSPOSE: case BI_PERMUTE:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_transpose(B, x, ia);
-  case BI_BROADCAST_TO:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_broadcast(B, x, &e->ty);
   case BI_CONCAT: {
     Expr *xs = a[0];
     int n = xs->list.n;
@@ -377,12 +396,9 @@ static Value *gen_builtin(G *g, Expr *e) {
     for (int i = 0; i < n; i++) vs[i] = gen_as(g, xs->list.elems[i], dt);
     at(g, e->loc);
     if (n == 1) return vs[0];
-    Attr ax = {.ni = 1, .i = {ia[0]}};
+    Attr ax = {.ni = 1, .i = {ca->axis}};
     return ir_build(B, OP_CONCAT, vs, n, &ax, NULL);
   }
-  case BI_ZEROS: case BI_ONES: case BI_FULL:
-    at(g, e->loc);
-    return ir_const_like(B, &e->ty, e->call.fattr[0]);
   case BI_ZEROS_LIKE: case BI_ONES_LIKE:
     at(g, e->loc);
     return ir_const_like(B, &e->ty, id == BI_ONES_LIKE ? 1.0 : 0.0);
@@ -413,9 +429,9 @@ static Value *gen_builtin(G *g, Expr *e) {
     x = gen_as(g, a[0], dt);
     Value *w = gen_as(g, a[1], dt);
     at(g, e->loc);
-    Attr ca = {.ni = 4, .i = {ia[0], ia[1], ia[2], ia[3]}};
+    Attr cv = {.ni = 4, .i = {ca->stride[0], ca->stride[1], ca->pad[0], ca->pad[1]}};
     Value *args[2] = {x, w};
-    Value *r = ir_build(B, OP_CONV2D, args, 2, &ca, NULL);
+    Value *r = ir_build(B, OP_CONV2D, args, 2, &cv, NULL);
     if (a[2]) {
       Value *bias = gen_as(g, a[2], dt);
       at(g, e->loc);
@@ -431,8 +447,7 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_MAXPOOL2D: case BI_AVGPOOL2D: {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    Attr pa = {.ni = 6};
-    memcpy(pa.i, ia, sizeof(int64_t) * 6);
+    Attr pa = {.ni = 6, .i = {ca->window[0], ca->window[1], ca->stride[0], ca->stride[1], ca->pad[0], ca->pad[1]}};
     return ir_build(B, id == BI_MAXPOOL2D ? OP_MAXPOOL2D : OP_AVGPOOL2D, &x, 1, &pa, NULL);
   }
   case BI_EMBED: {
@@ -445,12 +460,12 @@ static Value *gen_builtin(G *g, Expr *e) {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
     Value *z;
-    return softmax_parts(g, x, ia[0], &z, NULL);
+    return softmax_parts(g, x, ca->axis, &z, NULL);
   }
   case BI_LOG_SOFTMAX:
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    return log_softmax(g, x, ia[0]);
+    return log_softmax(g, x, ca->axis);
   case BI_LAYERNORM: {
     x = gen_as(g, a[0], dt);
     Value *gamma = a[1] ? gen_as(g, a[1], dt) : NULL, *beta = a[2] ? gen_as(g, a[2], dt) : NULL;
@@ -461,7 +476,7 @@ static Value *gen_builtin(G *g, Expr *e) {
     Value *xc = ir_binary(B, OP_SUB, x, mu);
     Value *var = keepdims(g, scale_by_count(g, reduce(g, OP_REDUCE_SUM, ir_binary(B, OP_MUL, xc, xc), &last, 1),
                                             &x->ty, &last, 1, 1.0), &k);
-    Value *rs = ir_unary(B, OP_RSQRT, ir_binary(B, OP_ADD, var, scalar_like(g, var, e->call.fattr[0])));
+    Value *rs = ir_unary(B, OP_RSQRT, ir_binary(B, OP_ADD, var, scalar_like(g, var, ca->eps)));
     Value *r = ir_binary(B, OP_MUL, xc, rs);
     if (gamma) r = ir_binary(B, OP_MUL, r, gamma);
     if (beta) r = ir_binary(B, OP_ADD, r, beta);
@@ -470,7 +485,7 @@ static Value *gen_builtin(G *g, Expr *e) {
   case BI_DROPOUT: {
     x = gen_as(g, a[0], dt);
     at(g, e->loc);
-    double p = e->call.fattr[0];
+    double p = ca->p;
     if (!g->training || p == 0 || !g->seed) return x;
     Attr ra = {.ni = 1, .i = {g->rng_streams++}};
     Value *u = ir_build(B, OP_RNG_UNIFORM, &g->seed, 1, &ra, &x->ty);
@@ -508,11 +523,7 @@ static Value *gen_builtin(G *g, Expr *e) {
                                              ir_unary(B, OP_EXP, ir_unary(B, OP_NEG, ir_unary(B, OP_ABS, x)))));
     return mean_all(g, ir_binary(B, OP_ADD, ir_binary(B, OP_SUB, pos, xt), sp));
   }
-  case BI_TO_F32: case BI_TO_F64: case BI_TO_I32: case BI_TO_BOOL:
-    x = gen(g, a[0]);
-    at(g, e->loc);
-    return ir_cast(B, x, dt);
-  case BI_COUNT:
+  default: /* the plain kinds above */
     break;
   }
   die("irgen: builtin %s", e->call.bi->name);
@@ -989,8 +1000,8 @@ Module *irgen_diag(Arena *a, const Program *p, const char *file, Diag *d) {
     lower_fn(&g, md, fn, fn->name, false);
   }
   /* the training version of the loss, when it differs (dropout) */
-  if (md->train && md->train->spec.loss && md->train->spec.loss->dropout) {
-    FnDecl *fn = md->train->spec.loss;
+  if (md->train && md->train->loss && md->train->loss->dropout) {
+    FnDecl *fn = md->train->loss;
     lower_fn(&g, md, fn, arena_printf(a, "%s.train", fn->name), true);
   }
   return g.failed ? NULL : g.m;

@@ -29,7 +29,11 @@ static void usage(FILE *out) {
           "options:\n"
           "  --emit=KIND[,KIND...]  what to produce: ast, ir, grad-ir, tape (text), and\n"
           "                         llvm-ir, asm, obj, lib (libNAME.so + NAME.h), exe\n"
-          "                         (a training program; see NAME --help)\n"
+          "                         (a training program; see NAME --help), python (the\n"
+          "                         library and NAME.py beside it: a NumPy class over it),\n"
+          "                         dot (the IR as a Graphviz graph: dot -Tsvg; see\n"
+          "                         docs/ir.md)\n"
+          "  --dot-fn=NAME          with --emit=dot: draw only function NAME (e.g. loss.grad)\n"
           "  -O0 -O1 -O2 -O3        LLVM optimization level (default -O2)\n"
           "  --target=TRIPLE        generate code for another target (default: this host)\n"
           "  -mcpu=CPU              generate code for CPU (default: this host's CPU)\n"
@@ -117,6 +121,8 @@ static int parse_args(int argc, char **argv, Options *o) {
         else if (!strcmp(k, "obj")) o->emit |= EMIT_OBJ;
         else if (!strcmp(k, "lib")) o->emit |= EMIT_LIB;
         else if (!strcmp(k, "exe")) o->emit |= EMIT_EXE;
+        else if (!strcmp(k, "python")) o->emit |= EMIT_PYTHON | EMIT_LIB;
+        else if (!strcmp(k, "dot")) o->emit |= EMIT_DOT;
         else return bad_usage("unknown --emit kind '%s' (try --help)", k);
       }
       if (!o->emit) return bad_usage("--emit needs a kind%s", "");
@@ -134,6 +140,8 @@ static int parse_args(int argc, char **argv, Options *o) {
       o->triple = a + 9;
     } else if (!strncmp(a, "-mcpu=", 6) && a[6]) {
       o->cpu = a + 6;
+    } else if (!strncmp(a, "--dot-fn=", 9) && a[9]) {
+      o->dot_fn = a + 9;
     } else if (!strncmp(a, "--name=", 7) && a[7]) {
       o->name = a + 7;
       for (const char *q = o->name; *q; q++)

@@ -26,6 +26,7 @@ static Arena *arena_of(Module *m) { return m->a; }
  * statements took over a minute.) */
 static void replace(PtrMap *subst, Value *from, Value *to, bool fresh) {
   if (fresh && to->name == NULL && from->name) to->name = from->name;
+  if (fresh && !to->primal) to->primal = from->primal;
   pm_put(subst, from, to);
 }
 

@@ -88,9 +88,9 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
   const TrainSpec *t = m->train;
   if (t && t->loss && c->ok && !(o && o->no_train_step)) {
     char tname[256];
-    snprintf(tname, sizeof tname, "%s.train", t->loss->name);
+    snprintf(tname, sizeof tname, "%s.train", t->loss);
     Func *g = compiled_grad(c, tname);
-    if (!g) g = compiled_grad(c, t->loss->name);
+    if (!g) g = compiled_grad(c, t->loss);
     if (g) {
       double g0 = now_ms();
       Func *ts = build_train_step(m, g, t);

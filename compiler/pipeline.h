@@ -7,6 +7,7 @@
 #define NNC_PIPELINE_H
 #include <stdio.h>
 
+#include "ast.h"
 #include "grad.h"
 #include "ir.h"
 #include "passes.h"

@@ -223,8 +223,7 @@ static bool check_data(Checker *c, Expr *v, DataSpec *d) {
 }
 
 /* The loss function's arguments must be what the data source delivers. */
-static void check_data_fits(Checker *c, TrainSpec *t, const DataSpec *d, const char *key) {
-  FnDecl *f = t->loss;
+static void check_data_fits(Checker *c, const FnDecl *f, const DataSpec *d, const char *key) {
   if (!f || d->kind == DATA_NONE) return;
   if (f->nargs != 2) {
     diag_error(c->d, d->loc, "'%s' delivers (inputs, targets), so '%s' must take 2 arguments, not %d", key,
@@ -288,9 +287,9 @@ void check_train(Checker *c, Model *m) {
     seen[k] = it;
     Expr *v = it->value;
     switch (k) {
-    case 0: t->loss = fn_named(c, m, v, "minimize"); break;
-    case 1: t->predict = fn_named(c, m, v, "predict"); break;
-    case 2: t->generate = fn_named(c, m, v, "generate"); break;
+    case 0: td->loss = fn_named(c, m, v, "minimize"); break;
+    case 1: td->predict = fn_named(c, m, v, "predict"); break;
+    case 2: td->generate = fn_named(c, m, v, "generate"); break;
     case 3: check_optimizer(c, v, &t->opt); break;
     case 4: check_schedule(c, v, &t->sched); break;
     case 5:
@@ -320,7 +319,7 @@ void check_train(Checker *c, Model *m) {
     diag_error(c->d, td->loc, "the train block needs 'minimize = FUNCTION' (the loss to minimize)");
     return;
   }
-  FnDecl *f = t->loss;
+  FnDecl *f = td->loss;
   if (f && f->ok && (f->ret.rank != 0 || !dtype_is_float(f->ret.dtype))) {
     diag_error(c->d, seen[0]->value->loc, "'%s' returns %s, but the loss to minimize must be a float scalar",
                f->name, tstr(&f->ret));
@@ -329,10 +328,13 @@ void check_train(Checker *c, Model *m) {
   if (f && f->nargs == 0) {
     diag_error(c->d, seen[0]->value->loc, "'%s' takes no inputs, so there is nothing to train on", f->name);
   }
-  check_data_fits(c, t, &t->data, "data");
-  check_data_fits(c, t, &t->test, "test");
-  if (t->predict && f && f->nargs >= 1) {
-    FnDecl *p = t->predict;
+  t->loss = f ? f->name : NULL;
+  t->predict = td->predict ? td->predict->name : NULL;
+  t->generate = td->generate ? td->generate->name : NULL;
+  check_data_fits(c, f, &t->data, "data");
+  check_data_fits(c, f, &t->test, "test");
+  if (td->predict && f && f->nargs >= 1) {
+    FnDecl *p = td->predict;
     if (p->nargs != 1 || !type_eq(&p->args[0].ty, &f->args[0].ty)) {
       diag_error(c->d, seen[1]->value->loc, "'%s' must take one argument like the first of '%s' (%s)", p->name,
                  f->name, tstr(&f->args[0].ty));
@@ -342,8 +344,8 @@ void check_train(Checker *c, Model *m) {
                  tstr(&p->ret));
     }
   }
-  if (t->generate) {
-    FnDecl *g = t->generate;
+  if (td->generate) {
+    FnDecl *g = td->generate;
     if (g->nargs != 1 || g->args[0].ty.dtype != TY_I32 || g->args[0].ty.rank != 2 || g->ret.rank != 3 ||
         g->ret.dim[0] != g->args[0].ty.dim[0] || g->ret.dim[1] != g->args[0].ty.dim[1]) {
       diag_error(c->d, seen[2]->value->loc, "'%s' must map character ids i32[N, T] to logits f32[N, T, V]",

@@ -19,6 +19,14 @@
  * transposed in register blocks. The file also holds each arch's
  * convolution row kernel and in-place-B kernel (rt_kernels.h).
  *
+ * Products of a few rows (M <= RT_GEMM_SMALL_M, f32 on AVX-512 and AVX2,
+ * B row-major or prepacked) skip packing: the small-M kernels read A and B in place, with
+ * the micro-kernels' per-element arithmetic (same depth blocks, same
+ * fused chain), so a row of C has the same bits either way. Portable C
+ * has none: a C version (4 x 8 tiles over unpacked strips) measured 1.3-2x
+ * slower than packing, its packed tiles being what the compiler vectorizes
+ * well.
+ *
  * Threads split C into a tm x tn grid (chosen by a small cost model) and
  * each thread runs the loops above on its part with its own buffers. One
  * element's arithmetic depends only on K's blocking, never on the grid, so
@@ -272,6 +280,201 @@ AVX2 static void dkern_avx2(int64_t k, const void *a_, const void *b_, void *c_,
   if (edge)
     for (int i = 0; i < m; i++) memcpy(c + i * ldc, tile + i * 8, (size_t)n * sizeof(double));
 }
+
+/* ---- small-M kernels (x86) ------------------------------------------------------------ */
+
+/* For a few rows of C (M <= 4 per call), packing B costs more than the
+ * product: these kernels read A and B where they are. Row i of op(A) has
+ * element p at a[i*ars + p*acs]; element (p, j) of B is at
+ * b[(j / pw) * ps + p*ldb + j % pw] (a row-major B: pw past n; prepacked
+ * panels: pw = nr, ldb = nr, ps = nr*k). Each element of C gets the
+ * micro-kernel's arithmetic: a chain of fused multiply-adds over p from 0,
+ * times alpha, then beta*C fused in, so a row comes out with the same bits
+ * as from the packed path (see rt_gemm_arch.small).
+ *
+ * A strip of columns is cut into sub-tiles of MR rows by NV vectors (as
+ * many accumulators as fill the registers). With several sub-tiles they
+ * take turns every SMALL_PK rows of B, their accumulators kept in memory
+ * between turns (a store and a load change no bits): a sub-tile alone
+ * reads one or two cache lines per row of B, and running each over all of
+ * K before the next measured up to 10x slower when B is not in L2 than
+ * reading a row's lines together. Rows past m repeat row 0 (computed, not
+ * stored). */
+#define SMALL_PK 16
+
+/* B's columns from j on (j a multiple of pw, or pw past n). */
+static inline const float *small_b_at(const float *b, int64_t pw, int64_t ps, int64_t j) {
+  return b + (j / pw) * ps + j % pw;
+}
+
+/* AVX-512 f32: rows p0..p1 of one sub-tile (b at its first column, n
+ * columns from there, lanes past n masked), accumulators in acc[MR*NV]. */
+AVX512 INLINE void s512_small_run(const int MR, const int NV, int64_t p0, int64_t p1,
+                                  const float *const *ap, int64_t acs, const float *b,
+                                  int64_t ldb, int64_t pw, int64_t ps, int64_t n, __m512 *acc_io) {
+  const float *bp[8];
+  __mmask16 km[8];
+  for (int v = 0; v < NV; v++) {
+    int64_t j = 16 * v, live = n - j < 0 ? 0 : n - j > 16 ? 16 : n - j;
+    bp[v] = live ? small_b_at(b, pw, ps, j) : b;
+    km[v] = live == 16 ? 0xffff : (__mmask16)((1u << live) - 1);
+  }
+  __m512 acc[4][8];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[i][v] = acc_io[i * NV + v];
+  for (int64_t p = p0; p < p1; p++) {
+    __m512 bv[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) bv[v] = _mm512_maskz_loadu_ps(km[v], bp[v] + p * ldb);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; i++) {
+      __m512 ai = _mm512_set1_ps(ap[i][p * acs]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc_io[i * NV + v] = acc[i][v];
+}
+
+/* C = alpha * acc + beta * C for one sub-tile (m rows, n columns). */
+AVX512 INLINE void s512_small_store(const int MR, const int NV, int m, const __m512 *acc, float *c,
+                                    int64_t ldc, int64_t n, float alpha, float beta) {
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < m; i++) {
+    float *ci = c + i * ldc;
+    for (int v = 0; v < NV && 16 * v < n; v++) {
+      int64_t live = n - 16 * v > 16 ? 16 : n - 16 * v;
+      __mmask16 km = live == 16 ? 0xffff : (__mmask16)((1u << live) - 1);
+      __m512 r = _mm512_mul_ps(acc[i * NV + v], va);
+      if (beta != 0) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(km, ci + 16 * v), r);
+      _mm512_mask_storeu_ps(ci + 16 * v, km, r);
+    }
+  }
+}
+
+/* One strip in sub-tiles of MR x NV (W = 16*NV columns each). */
+#define S512_SMALL(MR, NV)                                                                     \
+  do {                                                                                         \
+    const int W = 16 * (NV);                                                                   \
+    int nsub = (n + W - 1) / W;                                                                \
+    int64_t pk = nsub > 1 ? SMALL_PK : k;                                                      \
+    for (int s = 0; s < nsub * (MR) * (NV); s++) acc[s] = _mm512_setzero_ps();                 \
+    for (int64_t p0 = 0; p0 < k; p0 += pk)                                                     \
+      for (int s = 0; s < nsub; s++)                                                           \
+        s512_small_run(MR, NV, p0, p0 + pk < k ? p0 + pk : k, ap, acs,                         \
+                       small_b_at(b, pw, ps, s * W), ldb, pw, ps, n - s * W,                   \
+                       acc + s * (MR) * (NV));                                                 \
+    for (int s = 0; s < nsub; s++)                                                             \
+      s512_small_store(MR, NV, m, acc + s * (MR) * (NV), c + s * W, ldc, n - s * W, al, be);   \
+  } while (0)
+
+/* m <= 4 rows by n <= 128 columns: 8 vectors for 1 or 2 rows, 4 rows x 4
+ * vectors for 3 or 4 (16 accumulators); a partial strip 2 vectors at a
+ * time. */
+AVX512 static void skern_small_avx512(int64_t k, const void *a_, int64_t ars, int64_t acs, int m,
+                                      const void *b_, int64_t ldb, int64_t pw, int64_t ps,
+                                      void *c_, int64_t ldc, int n, double alpha, double beta) {
+  const float *a = a_, *b = b_, *ap[4];
+  float *c = c_, al = (float)alpha, be = (float)beta;
+  for (int i = 0; i < 4; i++) ap[i] = a + (i < m ? i : 0) * ars;
+  __m512 acc[32];
+  if (n == 128 && m <= 2) {
+    if (m == 1) S512_SMALL(1, 8);
+    else S512_SMALL(2, 8);
+  } else if (n == 128) S512_SMALL(4, 4);
+  else if (m == 1) S512_SMALL(1, 2);
+  else if (m == 2) S512_SMALL(2, 2);
+  else S512_SMALL(4, 2);
+}
+#undef S512_SMALL
+
+/* AVX2 f32, as above with vectors of 8; MASK: lanes past n masked (loads),
+ * else every vector is whole. */
+AVX2 INLINE void s256_small_run(const int MR, const int NV, const bool MASK, int64_t p0, int64_t p1,
+                                const float *const *ap, int64_t acs, const float *b, int64_t ldb,
+                                int64_t pw, int64_t ps, int64_t n, __m256 *acc_io) {
+  const float *bp[8];
+  __m256i km[8];
+  for (int v = 0; v < NV; v++) {
+    int64_t j = 8 * v, live = MASK ? (n - j < 0 ? 0 : n - j > 8 ? 8 : n - j) : 8;
+    bp[v] = live ? small_b_at(b, pw, ps, j) : b;
+    km[v] = lanes8((int)live);
+  }
+  __m256 acc[4][8];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[i][v] = acc_io[i * NV + v];
+  for (int64_t p = p0; p < p1; p++) {
+    __m256 bv[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++)
+      bv[v] = MASK ? _mm256_maskload_ps(bp[v] + p * ldb, km[v]) : _mm256_loadu_ps(bp[v] + p * ldb);
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; i++) {
+      __m256 ai = _mm256_broadcast_ss(ap[i] + p * acs);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc_io[i * NV + v] = acc[i][v];
+}
+
+AVX2 INLINE void s256_small_store(const int NV, int m, const __m256 *acc, float *c, int64_t ldc,
+                                  int64_t n, float alpha, float beta) {
+  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  for (int i = 0; i < m; i++) {
+    float *ci = c + i * ldc;
+    for (int v = 0; v < NV && 8 * v < n; v++) {
+      int live = n - 8 * v > 8 ? 8 : (int)(n - 8 * v);
+      __m256 r = _mm256_mul_ps(acc[i * NV + v], va);
+      if (beta != 0) r = _mm256_fmadd_ps(vb, load8_part(ci + 8 * v, live), r);
+      store8_part(ci + 8 * v, r, live);
+    }
+  }
+}
+
+#define S256_SMALL(MR, NV, MASK)                                                               \
+  do {                                                                                         \
+    const int W = 8 * (NV);                                                                    \
+    int nsub = (n + W - 1) / W;                                                                \
+    int64_t pk = nsub > 1 ? SMALL_PK : k;                                                      \
+    for (int s = 0; s < nsub * (MR) * (NV); s++) acc[s] = _mm256_setzero_ps();                 \
+    for (int64_t p0 = 0; p0 < k; p0 += pk)                                                     \
+      for (int s = 0; s < nsub; s++)                                                           \
+        s256_small_run(MR, NV, MASK, p0, p0 + pk < k ? p0 + pk : k, ap, acs,                   \
+                       small_b_at(b, pw, ps, s * W), ldb, pw, ps, n - s * W,                   \
+                       acc + s * (MR) * (NV));                                                 \
+    for (int s = 0; s < nsub; s++)                                                             \
+      s256_small_store(NV, m, acc + s * (MR) * (NV), c + s * W, ldc, n - s * W, al, be);       \
+  } while (0)
+
+/* m <= 4 rows by n <= 64 columns: 8 accumulators per sub-tile, 1 x 8, 2 x 4
+ * or 4 x 2 vectors; a partial strip masked, 2 vectors at a time. */
+AVX2 static void skern_small_avx2(int64_t k, const void *a_, int64_t ars, int64_t acs, int m,
+                                  const void *b_, int64_t ldb, int64_t pw, int64_t ps, void *c_,
+                                  int64_t ldc, int n, double alpha, double beta) {
+  const float *a = a_, *b = b_, *ap[4];
+  float *c = c_, al = (float)alpha, be = (float)beta;
+  for (int i = 0; i < 4; i++) ap[i] = a + (i < m ? i : 0) * ars;
+  __m256 acc[32];
+  if (n == 64) {
+    if (m == 1) S256_SMALL(1, 8, false);
+    else if (m == 2) S256_SMALL(2, 4, false);
+    else S256_SMALL(4, 2, false);
+  } else if (m == 1) S256_SMALL(1, 2, true);
+  else if (m == 2) S256_SMALL(2, 2, true);
+  else S256_SMALL(4, 2, true);
+}
+#undef S256_SMALL
 
 #endif /* RT_X86 */
 
@@ -617,19 +820,20 @@ AVX2 static void srow_avx2(int64_t k, const void *a_, const int64_t *off, const 
 /* ---- the arch table and instruction-set selection ----------------------- */
 
 static const rt_gemm_arch arch_f32[4] = {
-    [RT_ISA_C] = {RT_ISA_C, 4, 4, 8, 8, 256, 64, 256, skern_c, pack_f32_c, NULL, 0, NULL},
+    [RT_ISA_C] = {RT_ISA_C, 4, 4, 8, 8, 256, 64, 256, skern_c, pack_f32_c, NULL, 0, NULL, NULL, 0, 0},
 #if RT_X86 /* elsewhere the AVX rows stay zero: cpu_has() never picks them */
-    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 256, 192, 512, skern_avx2, pack_f32_avx2, srow_avx2, 16, skern_ib_avx2},
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 4, 6, 16, 16, 256, 192, 512, skern_avx2, pack_f32_avx2, srow_avx2, 16, skern_ib_avx2,
+                     skern_small_avx2, 4, 64},
     [RT_ISA_AVX512] = {RT_ISA_AVX512, 4, 12, 32, 16, 384, 96, 512, skern_avx512,
-                       pack_f32_avx512, srow_avx512, 14, skern_ib_avx512},
+                       pack_f32_avx512, srow_avx512, 14, skern_ib_avx512, skern_small_avx512, 4, 128},
 #endif
 };
 static const rt_gemm_arch arch_f64[4] = {
-    [RT_ISA_C] = {RT_ISA_C, 8, 4, 4, 4, 256, 64, 256, dkern_c, pack_f64_c, NULL, 0, NULL},
+    [RT_ISA_C] = {RT_ISA_C, 8, 4, 4, 4, 256, 64, 256, dkern_c, pack_f64_c, NULL, 0, NULL, NULL, 0, 0},
 #if RT_X86
-    [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_avx2, NULL, 0, NULL},
+    [RT_ISA_AVX2] = {RT_ISA_AVX2, 8, 6, 8, 8, 192, 96, 512, dkern_avx2, pack_f64_avx2, NULL, 0, NULL, NULL, 0, 0},
     [RT_ISA_AVX512] = {RT_ISA_AVX512, 8, 12, 16, 8, 192, 96, 512, dkern_avx512, pack_f64_avx2,
-                       NULL, 0, NULL},
+                       NULL, 0, NULL, NULL, 0, 0},
 #endif
 };
 
@@ -972,11 +1176,49 @@ static void scale_c(const Gemm *g) {
   }
 }
 
+/* Whether g goes through the small-M kernel: at most RT_GEMM_SMALL_M
+ * rows, B row-major as it stands or prepacked by this arch (a transposed
+ * B is packed, as for big products). */
+static bool small_m(const Gemm *g) {
+  return g->ar->small && g->M <= RT_GEMM_SMALL_M && (g->Bp ? g->bar == g->ar : !g->tb);
+}
+
+/* C[m0:m1, n0:n1] through ar->small, nothing packed: per strip of
+ * small_nr columns and group of small_mr rows, the depth blocks of
+ * gemm_block in order (C updated after each), so every element gets the
+ * packed path's arithmetic. n0 is a multiple of nr (prepacked B: where a
+ * panel starts). */
+static void gemm_small(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  const rt_gemm_arch *ar = g->ar;
+  size_t esz = (size_t)ar->esz;
+  int64_t kc = rt_gemm_kblock(ar, g->K), npad = npad_of(ar, g->N);
+  int64_t ars = g->ta ? 1 : g->lda, acs = g->ta ? g->lda : 1;
+  for (int64_t jc = n0; jc < n1; jc += ar->small_nr) {
+    int nb = (int)min64(ar->small_nr, n1 - jc);
+    for (int64_t ir = m0; ir < m1; ir += ar->small_mr) {
+      int mb = (int)min64(ar->small_mr, m1 - ir);
+      for (int64_t pc = 0; pc < g->K; pc += kc) {
+        int64_t kb = min64(kc, g->K - pc);
+        double beta = pc == 0 ? g->beta : 1.0;
+        const char *a = g->A + (size_t)(ir * ars + pc * acs) * esz;
+        char *c = g->C + (size_t)(ir * g->ldc + jc) * esz;
+        if (g->Bp)
+          ar->small(kb, a, ars, acs, mb, g->Bp + (size_t)(pc * npad + jc * kb) * esz, ar->nr,
+                    ar->nr, ar->nr * kb, c, g->ldc, nb, g->alpha, beta);
+        else
+          ar->small(kb, a, ars, acs, mb, g->B + (size_t)(pc * g->ldb + jc) * esz, g->ldb,
+                    INT64_MAX, 0, c, g->ldc, nb, g->alpha, beta);
+      }
+    }
+  }
+}
+
 /* C[m0:m1, n0:n1] of g with `buf` (NULL: the unpacked fallback) and A
  * packed whole in Aw (NULL: packed block by block into buf). */
 static void gemm_part(const Gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                       const char *Aw, void *buf) {
-  if (g->Bp && g->bar != g->ar) gemm_unpacked(g, m0, m1, n0, n1);
+  if (small_m(g)) gemm_small(g, m0, m1, n0, n1);
+  else if (g->Bp && g->bar != g->ar) gemm_unpacked(g, m0, m1, n0, n1);
   else if (g->Bp && (Aw || buf)) gemm_block_prepacked(g, m0, m1, n0, n1, Aw, buf);
   else if (buf) gemm_block(g, m0, m1, n0, n1, Aw, buf);
   else gemm_unpacked(g, m0, m1, n0, n1);
@@ -1033,7 +1275,7 @@ void rt_gemm_grid(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T
 
 /* Whether T threads share a product by panels (see above). */
 static bool by_panels(const rt_gemm_arch *ar, int64_t M, int64_t N, int64_t K, int T) {
-  return T > 1 && M * N * K >= MIN_PARALLEL_MNK &&
+  return T > 1 && M * N * K >= MIN_PARALLEL_MNK && !(ar->small && M <= RT_GEMM_SMALL_M) &&
          ceil_div(N, ar->nr) >= PANELS_MIN_PER_THREAD * (int64_t)T &&
          (size_t)(mpad_of(ar, M) * K) * (size_t)ar->esz <= rt_gemm_work_bytes(ar);
 }

@@ -301,7 +301,26 @@ typedef struct rt_gemm_arch {
      nr-wide B at b + boff[p]. */
   void (*kernel_ib)(int64_t k, const void *a, const void *b, const int64_t *boff, void *c,
                     int64_t ldc, int m, int n, double alpha, double beta);
+  /* Optional (NULL when absent): the small-M kernel, for products of a few
+     rows (one request served at a time), which read A and B unpacked.
+     C[m,n] (m <= small_mr, n <= small_nr) = alpha * op(A).B + beta * C over
+     depth k, where row i of op(A) has element p at a[i*ars + p*acs] and
+     B's element (p, j) is at b[(j / pw) * ps + p*ldb + j % pw] (a row-major
+     B: pw > n, ps = 0; prepacked panels: pw = ldb = nr, ps = nr*k). Each
+     element gets `kernel`'s arithmetic over the same depth, so a row of C
+     has the same bits whichever of the two computed it. */
+  void (*small)(int64_t k, const void *a, int64_t ars, int64_t acs, int m, const void *b,
+                int64_t ldb, int64_t pw, int64_t ps, void *c, int64_t ldc, int n, double alpha,
+                double beta);
+  int small_mr, small_nr; /* small_nr: a multiple of nr */
 } rt_gemm_arch;
+
+/* Products of at most RT_GEMM_SMALL_M rows (a batch of one or a few)
+   whose B is row-major or prepacked go through the arch's `small` kernel
+   when it has one (f32 on AVX-512 and AVX2): B is read where it is
+   instead of being packed whole for a few rows. The bits are those of the packed path, so rows
+   computed one call at a time equal a batch call's rows. */
+#define RT_GEMM_SMALL_M 8
 
 /* The arch in use for f32 (esz 4) or f64 (esz 8). */
 const rt_gemm_arch *rt_gemm_arch_get(int esz);

@@ -1,6 +1,6 @@
 # abi.cmake — the C ABI of generated libraries (tests/abi/, see abi.h).
 # nnc builds two libraries at build time into ${ABI_DIR}: fashion_mlp with a
-# batch of 8, and fashion_cnn with a batch of 2 renamed abi_cnn (so the two
+# batch bound of 8, and fashion_cnn with a bound of 2 renamed abi_cnn (so the two
 # APIs differ in prefix as two users' libraries would). abi_test includes
 # their headers and dlopens them by absolute path; it writes its files into
 # a fresh directory under $TMPDIR, so any working directory will do.

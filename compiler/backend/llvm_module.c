@@ -211,10 +211,10 @@ static int train_grad_fn(const CodeGen *cg) {
   const TrainSpec *t = cg->c->m->train;
   if (!t || !t->loss) return -1;
   char gname[256];
-  snprintf(gname, sizeof gname, "%s.train.grad", t->loss->name);
+  snprintf(gname, sizeof gname, "%s.train.grad", t->loss);
   int i = fn_index(cg, gname);
   if (i >= 0) return i;
-  snprintf(gname, sizeof gname, "%s.grad", t->loss->name);
+  snprintf(gname, sizeof gname, "%s.grad", t->loss);
   return fn_index(cg, gname);
 }
 
@@ -233,11 +233,11 @@ static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
   LLVMValueRef dp[2] = {cstr(g, t->data.path[0]), cstr(g, t->data.path[1])};
   LLVMValueRef tp[2] = {cstr(g, t->test.path[0]), cstr(g, t->test.path[1])};
   int64_t nclasses = 0;
-  const FnDecl *cls = t->predict ? t->predict : t->generate;
-  if (cls && cls->ret.rank) nclasses = cls->ret.dim[cls->ret.rank - 1];
+  const Func *cls = ir_find_func(m, t->predict ? t->predict : t->generate ? t->generate : "");
+  if (cls && cls->nret && cls->ret[0].rank) nclasses = cls->ret[0].dim[cls->ret[0].rank - 1];
   LLVMValueRef f[34] = {
-      ci(g, fn_index(cg, t->loss->name)), ci(g, fn_index(cg, "train_step")),
-      ci(g, fn_index(cg, t->predict ? t->predict->name : NULL)), ci(g, fn_index(cg, t->generate ? t->generate->name : NULL)),
+      ci(g, fn_index(cg, t->loss)), ci(g, fn_index(cg, "train_step")),
+      ci(g, fn_index(cg, t->predict)), ci(g, fn_index(cg, t->generate)),
       ci(g, t->opt.kind), cd(g, t->opt.lr), cd(g, t->opt.momentum), cd(g, t->opt.weight_decay), cd(g, t->opt.beta1),
       cd(g, t->opt.beta2), cd(g, t->opt.eps), ci(g, t->opt.nesterov), ci(g, t->sched.kind), cl(g, t->sched.every),
       cl(g, t->sched.warmup), cd(g, t->sched.gamma), cd(g, t->sched.min_lr), cd(g, t->clip_norm), cl(g, t->epochs),

@@ -2,9 +2,9 @@
  *
  * The test loads two libraries that nnc generated at build time (see
  * tests/abi.cmake) with dlopen, as a program that does not link them would:
- * fashion_mlp (samples/fashion_mlp.nn, batch 8) and abi_cnn
- * (samples/fashion_cnn.nn, batch 2, renamed with --name). Both have the same
- * entry points, so one table of function pointers (Api) serves both; the
+ * fashion_mlp (samples/fashion_mlp.nn, run-time batch bound 8) and abi_cnn
+ * (samples/fashion_cnn.nn, bound 2, renamed with --name), called here with
+ * n = the bound (abi_dyn.c tests other n). Both have the same entry points, so one table of function pointers (Api) serves both; the
  * object type is void * here, as it is to any caller that uses dlsym. What the
  * headers promise (ABI version, parameter shapes, sizes) is copied into the
  * Lib struct from the headers' macros, so the test compares the library
@@ -26,10 +26,10 @@ typedef struct Api {
   nn_status (*create)(void **out, uint64_t seed);
   nn_status (*create_threads)(void **out, uint64_t seed, int nthreads);
   void (*destroy)(void *m);
-  nn_status (*forward)(void *m, const float *x, float *out);
-  nn_status (*loss)(void *m, const float *x, const int32_t *y, float *out);
-  nn_status (*loss_grad)(void *m, const float *x, const int32_t *y, float *loss);
-  nn_status (*train_step)(void *m, const float *x, const int32_t *y, float *loss);
+  nn_status (*forward)(void *m, int64_t n, const float *x, float *out);
+  nn_status (*loss)(void *m, int64_t n, const float *x, const int32_t *y, float *out);
+  nn_status (*loss_grad)(void *m, int64_t n, const float *x, const int32_t *y, float *loss);
+  nn_status (*train_step)(void *m, int64_t n, const float *x, const int32_t *y, float *loss);
   size_t (*num_params)(void);
   const nn_tensor_info *(*param_info)(size_t i);
   float *(*params)(void *m);
@@ -61,7 +61,8 @@ typedef struct Lib {
   int abi_version;
   size_t nparams, param_count, param_bytes;
   const ExpectParam *expect; /* nparams entries */
-  size_t nx, ny, nout;  /* elements of forward's x, loss's y, forward's result */
+  size_t nx, ny, nout;  /* elements of forward's x, loss's y, forward's result at the bound */
+  int64_t n;            /* the batch every call passes: the header's bound (_B_MAX) */
 } Lib;
 
 extern Lib lib_mlp, lib_cnn;

@@ -60,10 +60,10 @@ static void check_null_model(const Lib *L, Bufs *b, const char *ckpt) {
   const Api *A = &L->api;
   FAILS(L, A->create(NULL, 1), NN_ERR_NULL, "NULL");
   FAILS(L, A->create_threads(NULL, 1, 1), NN_ERR_NULL, "NULL");
-  FAILS(L, A->forward(NULL, b->x, b->out), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss(NULL, b->x, b->y, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss_grad(NULL, b->x, b->y, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->train_step(NULL, b->x, b->y, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->forward(NULL, L->n, b->x, b->out), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss(NULL, L->n, b->x, b->y, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss_grad(NULL, L->n, b->x, b->y, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->train_step(NULL, L->n, b->x, b->y, &b->loss), NN_ERR_NULL, "NULL");
   FAILS(L, A->init_params(NULL, 1), NN_ERR_NULL, "NULL");
   FAILS(L, A->set_learning_rate(NULL, 0.1), NN_ERR_NULL, "NULL");
   FAILS(L, A->save(NULL, ckpt), NN_ERR_NULL, "NULL");
@@ -77,22 +77,22 @@ static void check_null_args(const Lib *L, Bufs *b) {
   const Api *A = &L->api;
   void *m = create(L, 3);
   uint8_t *snap = snapshot(L, m);
-  FAILS(L, A->forward(m, NULL, b->out), NN_ERR_NULL, "NULL");
-  FAILS(L, A->forward(m, b->x, NULL), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss(m, NULL, b->y, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss(m, b->x, NULL, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss(m, b->x, b->y, NULL), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss_grad(m, NULL, b->y, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss_grad(m, b->x, NULL, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->loss_grad(m, b->x, b->y, NULL), NN_ERR_NULL, "NULL");
-  FAILS(L, A->train_step(m, NULL, b->y, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->train_step(m, b->x, NULL, &b->loss), NN_ERR_NULL, "NULL");
-  FAILS(L, A->train_step(m, b->x, b->y, NULL), NN_ERR_NULL, "NULL"); /* and no step taken: */
+  FAILS(L, A->forward(m, L->n, NULL, b->out), NN_ERR_NULL, "NULL");
+  FAILS(L, A->forward(m, L->n, b->x, NULL), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss(m, L->n, NULL, b->y, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss(m, L->n, b->x, NULL, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss(m, L->n, b->x, b->y, NULL), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss_grad(m, L->n, NULL, b->y, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss_grad(m, L->n, b->x, NULL, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->loss_grad(m, L->n, b->x, b->y, NULL), NN_ERR_NULL, "NULL");
+  FAILS(L, A->train_step(m, L->n, NULL, b->y, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->train_step(m, L->n, b->x, NULL, &b->loss), NN_ERR_NULL, "NULL");
+  FAILS(L, A->train_step(m, L->n, b->x, b->y, NULL), NN_ERR_NULL, "NULL"); /* and no step taken: */
   CU_ASSERT(same_params(L, m, snap));
   FAILS(L, A->save(m, NULL), NN_ERR_NULL, "NULL");
   FAILS(L, A->load(m, NULL), NN_ERR_NULL, "NULL");
   CU_ASSERT(same_params(L, m, snap));
-  CU_ASSERT_EQUAL(A->forward(m, b->x, b->out), NN_OK); /* still usable */
+  CU_ASSERT_EQUAL(A->forward(m, L->n, b->x, b->out), NN_OK); /* still usable */
   free(snap);
   A->destroy(m);
 }
@@ -114,10 +114,10 @@ static void test_null_pointers(void) {
 static void check_foreign(const Lib *L, void *obj, const char *ckpt) {
   const Api *A = &L->api;
   Bufs b = bufs_new(L, 1);
-  FAILS(L, A->forward(obj, b.x, b.out), NN_ERR_OBJECT, L->prefix);
-  FAILS(L, A->loss(obj, b.x, b.y, &b.loss), NN_ERR_OBJECT, L->prefix);
-  FAILS(L, A->loss_grad(obj, b.x, b.y, &b.loss), NN_ERR_OBJECT, L->prefix);
-  FAILS(L, A->train_step(obj, b.x, b.y, &b.loss), NN_ERR_OBJECT, L->prefix);
+  FAILS(L, A->forward(obj, L->n, b.x, b.out), NN_ERR_OBJECT, L->prefix);
+  FAILS(L, A->loss(obj, L->n, b.x, b.y, &b.loss), NN_ERR_OBJECT, L->prefix);
+  FAILS(L, A->loss_grad(obj, L->n, b.x, b.y, &b.loss), NN_ERR_OBJECT, L->prefix);
+  FAILS(L, A->train_step(obj, L->n, b.x, b.y, &b.loss), NN_ERR_OBJECT, L->prefix);
   FAILS(L, A->init_params(obj, 1), NN_ERR_OBJECT, L->prefix);
   FAILS(L, A->set_learning_rate(obj, 0.1), NN_ERR_OBJECT, L->prefix);
   FAILS(L, A->save(obj, ckpt), NN_ERR_OBJECT, L->prefix);
@@ -140,8 +140,8 @@ static void test_foreign_objects(void) {
   CU_ASSERT(same_params(&lib_mlp, a, sa));
   CU_ASSERT(same_params(&lib_cnn, c, sc));
   Bufs b = bufs_new(&lib_cnn, 1);
-  CU_ASSERT_EQUAL(lib_cnn.api.forward(c, b.x, b.out), NN_OK);
-  CU_ASSERT_EQUAL(lib_mlp.api.forward(a, b.x, b.out), NN_OK);
+  CU_ASSERT_EQUAL(lib_cnn.api.forward(c, lib_cnn.n, b.x, b.out), NN_OK);
+  CU_ASSERT_EQUAL(lib_mlp.api.forward(a, lib_mlp.n, b.x, b.out), NN_OK);
   bufs_free(&b);
   /* memory that never was an object */
   uint8_t *zero = calloc(1, 4096), *junk = malloc(4096);
@@ -276,18 +276,18 @@ static void test_forward(void) {
   float *again = malloc(n * sizeof *again);
   double *want = malloc(n * sizeof *want);
   uint8_t *snap = snapshot(&lib_mlp, m);
-  CU_ASSERT_EQUAL_FATAL(A->forward(m, b.x, b.out), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(A->forward(m, lib_mlp.n, b.x, b.out), NN_OK);
   CU_ASSERT(same_params(&lib_mlp, m, snap)); /* forward changes no parameter */
-  CU_ASSERT_EQUAL(A->forward(m, b.x, again), NN_OK);
+  CU_ASSERT_EQUAL(A->forward(m, lib_mlp.n, b.x, again), NN_OK);
   CU_ASSERT(!memcmp(again, b.out, n * sizeof *again)); /* deterministic */
-  CU_ASSERT_EQUAL(A->forward(m2, b.x, again), NN_OK);
+  CU_ASSERT_EQUAL(A->forward(m2, lib_mlp.n, b.x, again), NN_OK);
   CU_ASSERT(!memcmp(again, b.out, n * sizeof *again)); /* and the same in another object */
   mlp_reference(A->params(m), b.x, want, NULL);
   CU_ASSERT(max_rel_err(b.out, want, n) < 1e-4);
   /* the buffer is the model: change a bias through it, forward follows */
   float *p = A->params(m);
   p[A->param_info(5)->offset + 3] += 1.5f;
-  CU_ASSERT_EQUAL(A->forward(m, b.x, again), NN_OK);
+  CU_ASSERT_EQUAL(A->forward(m, lib_mlp.n, b.x, again), NN_OK);
   mlp_reference(p, b.x, want, NULL);
   CU_ASSERT(max_rel_err(again, want, n) < 1e-4);
   CU_ASSERT(fabsf(again[3] - b.out[3] - 1.5f) < 1e-4f);
@@ -325,8 +325,8 @@ static void test_loss_grad(void) {
   CU_ASSERT_PTR_NOT_EQUAL(g, A->params(m));
   for (size_t i = 0; i < lib_mlp.param_bytes / sizeof(float); i++) g[i] = NAN;
   uint8_t *snap = snapshot(&lib_mlp, m);
-  CU_ASSERT_EQUAL_FATAL(A->loss_grad(m, b.x, b.y, &l1), NN_OK);
-  CU_ASSERT_EQUAL_FATAL(A->loss(m, b.x, b.y, &l2), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(A->loss_grad(m, lib_mlp.n, b.x, b.y, &l1), NN_OK);
+  CU_ASSERT_EQUAL_FATAL(A->loss(m, lib_mlp.n, b.x, b.y, &l2), NN_OK);
   CU_ASSERT(same_params(&lib_mlp, m, snap));
   CU_ASSERT(fabsf(l1 - l2) <= 1e-6f * fabsf(l2));
   CU_ASSERT(all_finite(&lib_mlp, g)); /* every element written */
@@ -361,27 +361,27 @@ static void test_train_step(void) {
   Bufs b = bufs_new(&lib_mlp, 7);
   float before = 0, loss[20];
   uint8_t *snap = snapshot(&lib_mlp, m);
-  CU_ASSERT_EQUAL(A->loss(m, b.x, b.y, &before), NN_OK);
+  CU_ASSERT_EQUAL(A->loss(m, lib_mlp.n, b.x, b.y, &before), NN_OK);
   for (int i = 0; i < 20; i++) {
-    CU_ASSERT_EQUAL_FATAL(A->train_step(m, b.x, b.y, &loss[i]), NN_OK);
+    CU_ASSERT_EQUAL_FATAL(A->train_step(m, lib_mlp.n, b.x, b.y, &loss[i]), NN_OK);
     CU_ASSERT_FATAL(isfinite(loss[i]));
   }
   CU_ASSERT(fabsf(loss[0] - before) <= 1e-6f * before); /* the loss before the update */
   CU_ASSERT(!same_params(&lib_mlp, m, snap));
   CU_ASSERT(loss[19] < 0.5f * loss[0]);
   float after = 0;
-  CU_ASSERT_EQUAL(A->loss(m, b.x, b.y, &after), NN_OK);
+  CU_ASSERT_EQUAL(A->loss(m, lib_mlp.n, b.x, b.y, &after), NN_OK);
   CU_ASSERT(after < loss[19]);
   /* learning rate 0: a step changes nothing */
   free(snap);
   snap = snapshot(&lib_mlp, m);
   CU_ASSERT_EQUAL(A->set_learning_rate(m, 0.0), NN_OK);
-  CU_ASSERT_EQUAL(A->train_step(m, b.x, b.y, &loss[0]), NN_OK);
+  CU_ASSERT_EQUAL(A->train_step(m, lib_mlp.n, b.x, b.y, &loss[0]), NN_OK);
   CU_ASSERT(same_params(&lib_mlp, m, snap));
   FAILS(&lib_mlp, A->set_learning_rate(m, -0.5), NN_ERR_ARG, "learning rate");
   FAILS(&lib_mlp, A->set_learning_rate(m, NAN), NN_ERR_ARG, "learning rate");
   FAILS(&lib_mlp, A->set_learning_rate(m, INFINITY), NN_ERR_ARG, "learning rate");
-  CU_ASSERT_EQUAL(A->train_step(m, b.x, b.y, &loss[0]), NN_OK); /* the failed calls kept lr = 0 */
+  CU_ASSERT_EQUAL(A->train_step(m, lib_mlp.n, b.x, b.y, &loss[0]), NN_OK); /* the failed calls kept lr = 0 */
   CU_ASSERT(same_params(&lib_mlp, m, snap));
   free(snap);
   bufs_free(&b);
@@ -401,13 +401,13 @@ static void test_labels_out_of_range(void) {
   const int32_t bad[] = {-1, 10, INT32_MAX, INT32_MIN};
   for (int i = 0; i < 4; i++) {
     b.y[1] = bad[i];
-    CU_ASSERT_EQUAL(A->loss_grad(m, b.x, b.y, &b.loss), NN_ERR_RANGE);
+    CU_ASSERT_EQUAL(A->loss_grad(m, lib_mlp.n, b.x, b.y, &b.loss), NN_ERR_RANGE);
     CU_ASSERT_PTR_NOT_NULL(strstr(A->last_error(), "input 'y' holds"));
-    CU_ASSERT_EQUAL(A->train_step(m, b.x, b.y, &b.loss), NN_ERR_RANGE);
+    CU_ASSERT_EQUAL(A->train_step(m, lib_mlp.n, b.x, b.y, &b.loss), NN_ERR_RANGE);
     CU_ASSERT_EQUAL(memcmp(before, A->params(m), bytes), 0);
   }
   b.y[1] = 9; /* the largest class is fine */
-  CU_ASSERT_EQUAL(A->loss_grad(m, b.x, b.y, &b.loss), NN_OK);
+  CU_ASSERT_EQUAL(A->loss_grad(m, lib_mlp.n, b.x, b.y, &b.loss), NN_OK);
   free(before);
   bufs_free(&b);
   A->destroy(m);
@@ -429,7 +429,7 @@ static void *run_job(void *arg) {
   void *m = NULL;
   Bufs b = bufs_new(j->L, j->seed);
   j->status = A->create_threads(&m, j->seed, 2);
-  for (int i = 0; i < 6 && !j->status; i++) j->status = A->train_step(m, b.x, b.y, &j->losses[i]);
+  for (int i = 0; i < 6 && !j->status; i++) j->status = A->train_step(m, j->L->n, b.x, b.y, &j->losses[i]);
   if (!j->status) j->params = snapshot(j->L, m);
   A->destroy(m);
   bufs_free(&b);

@@ -35,7 +35,7 @@ static void *trained(uint64_t seed, int steps) {
   float *x = malloc(L->nx * sizeof *x), loss;
   int32_t *y = malloc(L->ny * sizeof *y);
   make_batch(L, seed, x, y);
-  for (int i = 0; i < steps; i++) CU_ASSERT_EQUAL(L->api.train_step(m, x, y, &loss), NN_OK);
+  for (int i = 0; i < steps; i++) CU_ASSERT_EQUAL(L->api.train_step(m, L->n, x, y, &loss), NN_OK);
   free(x);
   free(y);
   return m;
@@ -125,8 +125,8 @@ static void test_roundtrip(void) {
   float *x = malloc(L->nx * sizeof *x), l1, l2;
   int32_t *y = malloc(L->ny * sizeof *y);
   make_batch(L, 5, x, y);
-  CU_ASSERT_EQUAL(L->api.train_step(m, x, y, &l1), NN_OK);
-  CU_ASSERT_EQUAL(L->api.train_step(fresh, x, y, &l2), NN_OK);
+  CU_ASSERT_EQUAL(L->api.train_step(m, L->n, x, y, &l1), NN_OK);
+  CU_ASSERT_EQUAL(L->api.train_step(fresh, L->n, x, y, &l2), NN_OK);
   CU_ASSERT(l1 == l2);
   free(sm);
   sm = snapshot(L, m);
@@ -525,7 +525,7 @@ static void test_metadata(void) {
   float *x = malloc(L->nx * sizeof *x), loss;
   int32_t *y = malloc(L->ny * sizeof *y);
   make_batch(L, 5, x, y);
-  FAILS(L, L->api.train_step(m, x, y, &loss), NN_ERR_RANGE, "step counter is at its limit");
+  FAILS(L, L->api.train_step(m, L->n, x, y, &loss), NN_ERR_RANGE, "step counter is at its limit");
   free(x);
   free(y);
   /* one flipped bit in the data region, anywhere: refused */

@@ -44,14 +44,14 @@ static size_t numel(const int64_t *shape, size_t rank) {
 /* The header's prototypes are the ones the Api table assumes (with the
  * object type spelled void * there). */
 #define SAME_TYPE(a, b) __builtin_types_compatible_p(__typeof__(a), b)
-_Static_assert(SAME_TYPE(&fashion_mlp_forward, nn_status (*)(fashion_mlp *, const float *, float *)), "forward");
-_Static_assert(SAME_TYPE(&fashion_mlp_loss_grad, nn_status (*)(fashion_mlp *, const float *, const int32_t *, float *)),
+_Static_assert(SAME_TYPE(&fashion_mlp_forward, nn_status (*)(fashion_mlp *, int64_t, const float *, float *)), "forward");
+_Static_assert(SAME_TYPE(&fashion_mlp_loss_grad, nn_status (*)(fashion_mlp *, int64_t, const float *, const int32_t *, float *)),
                "loss_grad");
-_Static_assert(SAME_TYPE(&fashion_mlp_train_step, nn_status (*)(fashion_mlp *, const float *, const int32_t *, float *)),
+_Static_assert(SAME_TYPE(&fashion_mlp_train_step, nn_status (*)(fashion_mlp *, int64_t, const float *, const int32_t *, float *)),
                "train_step");
 _Static_assert(SAME_TYPE(&fashion_mlp_save, nn_status (*)(const fashion_mlp *, const char *)), "save");
 _Static_assert(SAME_TYPE(&fashion_mlp_param_info, const nn_tensor_info *(*)(size_t)), "param_info");
-_Static_assert(SAME_TYPE(&abi_cnn_forward, nn_status (*)(abi_cnn *, const float *, float *)), "cnn forward");
+_Static_assert(SAME_TYPE(&abi_cnn_forward, nn_status (*)(abi_cnn *, int64_t, const float *, float *)), "cnn forward");
 
 Lib lib_mlp = {
     .path = ABI_DIR "/libfashion_mlp.so", .prefix = "fashion_mlp", .source = NNC_SOURCE_DIR "/samples/fashion_mlp.nn",
@@ -63,6 +63,8 @@ Lib lib_cnn = {
     .param_bytes = ABI_CNN_PARAM_BYTES, .expect = cnn_expect};
 
 static void set_sizes(void) {
+  lib_mlp.n = FASHION_MLP_B_MAX;
+  lib_cnn.n = ABI_CNN_B_MAX;
   lib_mlp.nx = NUMEL(FASHION_MLP_FORWARD_X_SHAPE);
   lib_mlp.ny = NUMEL(FASHION_MLP_LOSS_Y_SHAPE);
   lib_mlp.nout = NUMEL(FASHION_MLP_FORWARD_OUT_SHAPE);
@@ -255,7 +257,7 @@ static float *mlp_forward_seed1(void) {
   float *x = malloc(lib_mlp.nx * sizeof *x), *out = calloc(lib_mlp.nout, sizeof *out);
   int32_t *y = malloc(lib_mlp.ny * sizeof *y);
   make_batch(&lib_mlp, 1, x, y);
-  if (A->create(&m, 1) || A->forward(m, x, out)) {
+  if (A->create(&m, 1) || A->forward(m, lib_mlp.n, x, out)) {
     free(out);
     out = NULL;
   }

@@ -156,12 +156,12 @@ kill)
   done
   ;;
 doc_example)
-  # docs/api.md §11's program, as printed there, on 2 ranks
+  # docs/api.md §12's program, as printed there, on 2 ranks
   command -v mpicc >/dev/null || skip "mpicc is not installed (libopenmpi-dev)"
   mkdir -p "$work/dp" && cd "$work/dp" || exit 1
   sed -n '/^\/\* dp.c:/,/^```/p' "$src/docs/api.md" | sed '$d' >dp.c
   [ "$(wc -l <dp.c)" -gt 40 ] || { bad "no example in docs/api.md"; exit 1; }
-  "$nnc" "$src/samples/fashion_mlp.nn" --emit=lib -D B=16 -o libfashion_mlp.so || exit 1
+  "$nnc" "$src/samples/fashion_mlp.nn" --emit=lib -o libfashion_mlp.so || exit 1
   mpicc -std=c11 -Wall -Werror dp.c -o dp -L. -lfashion_mlp -Wl,-rpath,"$PWD" -lm || { bad "the example does not compile"; exit 1; }
   mpi 2 ./dp >dp.out 2>&1 || bad "exit status $?: $(tail -5 dp.out)"
   grep -q "^2 ranks, parameters identical" dp.out || bad "not identical: $(cat dp.out)"

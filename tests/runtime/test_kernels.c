@@ -374,6 +374,9 @@ static const GemmCase gemm_cases[] = {
        A packed whole; and a narrow one it cuts in a grid */
     {32, 256, 256, 1, 0, false},  {256, 256, 32, 1, 1, false}, {200, 160, 500, -1, 0.5, false},
     {300, 20, 64, 1, 0, true},
+    /* few rows (the small-M kernels): whole and partial strips, several
+       depth blocks, beta */
+    {2, 300, 800, 1, 0.5, false}, {8, 130, 70, -1, 0, true},  {4, 64, 257, 1, 1, false},
 };
 
 static void test_sgemm(void) {
@@ -551,6 +554,85 @@ static void test_gemm_prepacked(void) {
     check_prepacked(&prepack_cases[i], false);
     check_prepacked(&prepack_cases[i], true);
   }
+}
+
+/* Few rows (at most RT_GEMM_SMALL_M: the small-M kernels, no packing of
+ * B) give a big product's rows bit for bit: the rows of M = 19 (packed
+ * path) against the same rows computed r at a time, r = 1 .. SMALL_M,
+ * with B as it stands and prepacked, on every ISA, layout and pool.
+ * Several strips of columns with a partial last one, K over several
+ * depth blocks, beta 0 and not. (The small products' values against the
+ * reference: check_gemm's cases with M <= 8.) */
+typedef struct SmallCase {
+  int64_t N, K;
+  double alpha, beta;
+} SmallCase;
+
+static void check_small_rows(const SmallCase *sc) {
+  const int64_t M = 2 * RT_GEMM_SMALL_M + 3, N = sc->N, K = sc->K;
+  const int rs[] = {1, 2, 3, 4, 5, RT_GEMM_SMALL_M};
+  float alpha = (float)sc->alpha, beta = (float)sc->beta;
+  int64_t ldc = N + 1;
+  size_t na = (size_t)((M > K ? M : K) + 2) * (size_t)((M > K ? M : K) + 2);
+  size_t nb = (size_t)((N > K ? N : K) + 2) * (size_t)((N > K ? N : K) + 2);
+  float *A = malloc(na * sizeof(float)), *B = malloc(nb * sizeof(float));
+  float *C0 = malloc((size_t)(M * ldc) * sizeof(float)), *Cbig = malloc((size_t)(M * ldc) * sizeof(float));
+  float *C = malloc((size_t)(M * ldc) * sizeof(float));
+  void *packed = rt_alloc(rt_sgemm_prepacked_bytes(K, N));
+  for (size_t i = 0; i < na; i++) A[i] = (float)rnd();
+  for (size_t i = 0; i < nb; i++) B[i] = (float)rnd();
+  for (int64_t i = 0; i < M * ldc; i++) C0[i] = (float)rnd();
+  rt_isa isas[4];
+  int nisa = isa_list(isas), bad = 0;
+  for (int t = 0; t < 4; t++) {
+    bool ta = t & 1, tb = t & 2;
+    int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2;
+    for (int ii = 0; ii < nisa; ii++) {
+      rt_kernels_set_isa(isas[ii]);
+      memcpy(Cbig, C0, (size_t)(M * ldc) * sizeof(float));
+      rt_sgemm(pool2, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cbig, ldc);
+      rt_sgemm_prepack_b(NULL, tb, K, N, B, ldb, packed);
+      for (int ri = 0; ri < (int)(sizeof rs / sizeof *rs); ri++)
+        for (int pi = 0; pi < 3; pi++)
+          for (int pre = 0; pre < 2; pre++) {
+            memcpy(C, C0, (size_t)(M * ldc) * sizeof(float));
+            for (int64_t i0 = 0; i0 < M; i0 += rs[ri]) {
+              int64_t rows = M - i0 < rs[ri] ? M - i0 : rs[ri];
+              const float *a = A + (ta ? i0 : i0 * lda);
+              if (pre)
+                rt_sgemm_prepacked(pool_at(pi), ta, rows, N, K, alpha, a, lda, packed, beta,
+                                   C + i0 * ldc, ldc);
+              else
+                rt_sgemm(pool_at(pi), ta, tb, rows, N, K, alpha, a, lda, B, ldb, beta,
+                         C + i0 * ldc, ldc);
+            }
+            if (memcmp(C, Cbig, (size_t)(M * ldc) * sizeof(float))) {
+              fprintf(stderr, "\n  rows %d at a time N=%lld K=%lld ta=%d tb=%d isa=%s pool=%d%s: not the batch's bits\n",
+                      rs[ri], (long long)N, (long long)K, ta, tb, rt_isa_name(isas[ii]), pi,
+                      pre ? " prepacked" : "");
+              bad++;
+            }
+          }
+    }
+  }
+  rt_kernels_set_isa(RT_ISA_AUTO);
+  CU_ASSERT_EQUAL(bad, 0);
+  rt_free(packed);
+  free(A), free(B), free(C0), free(Cbig), free(C);
+}
+
+static const SmallCase small_cases[] = {
+    {256, 784, 1, 0},   /* the MLP's first layer: whole strips, 3-4 depth blocks */
+    {10, 256, 1, 1},    /* its last: one partial strip, bias-like beta */
+    {300, 70, -1.5, 0.5}, /* whole strips and a partial one, N not a multiple of nr */
+    {37, 1000, 1, 0},   /* K over every kc */
+    {1, 3, 2, 0},       /* one column */
+    {129, 1, 1, 0},     /* one step of depth, a strip and one column */
+};
+
+static void test_gemm_small_rows(void) {
+  for (size_t i = 0; i < sizeof small_cases / sizeof *small_cases; i++)
+    check_small_rows(&small_cases[i]);
 }
 
 /* K == 0, N == 0, alpha == 0: the degenerate forms rt_sgemm allows. */
@@ -1212,6 +1294,7 @@ int main(void) {
       {"gemm batched", test_gemm_batched},
       {"gemm prepacked B: rt_sgemm's bits, every ISA/pool", test_gemm_prepacked},
       {"gemm prepacked B: K=0, N=0, alpha=0", test_gemm_prepacked_degenerate},
+      {"gemm of few rows: a batch's rows bit for bit, every ISA/pool", test_gemm_small_rows},
       {"gemm: every way of sharing a product ran on every ISA", test_gemm_paths_covered},
       {"conv2d f32 fwd/bwd-data/bwd-filter", test_conv_f32},
       {"conv2d f64", test_conv_f64},

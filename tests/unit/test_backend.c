@@ -139,16 +139,25 @@ static double rel_err(const ITensor *want, const void *got) {
 static nn_status invoke(Lib *lib, rt_model *mdl, int fi, void **u, int n, int64_t dn) {
   bool train = !strcmp(lib->d->funcs[fi].name, "train_step");
   if (!strcmp(lib->d->funcs[fi].name, "apply_update") && !lib->so) return rt_model_apply_update(lib->d, mdl);
-  if (dn) { /* a run-time size: through the runtime (the ABI test calls the API) */
-    if (lib->so) return NN_ERR_INTERNAL;
+  if (dn && !lib->so) /* a run-time size: through the runtime, or the .so's API (NAME_fn(m, n, ...)) */
     return train ? rt_model_train_step_n(lib->d, mdl, dn, u, n) : rt_model_call_n(lib->d, mdl, fi, dn, u, n);
-  }
   if (!lib->so) return train ? rt_model_train_step(lib->d, mdl, u, n) : rt_model_call(lib->d, mdl, fi, u, n);
   char sym[160];
   snprintf(sym, sizeof sym, "t_%s", lib->d->funcs[fi].name);
   void *f = dlsym(lib->so, sym);
   if (!f) return NN_ERR_INTERNAL;
   typedef int (*f0)(void *);
+  if (dn) {
+    typedef int (*g2)(void *, int64_t, void *, void *);
+    typedef int (*g3)(void *, int64_t, void *, void *, void *);
+    typedef int (*g4)(void *, int64_t, void *, void *, void *, void *);
+    switch (n) {
+    case 2: return (nn_status)((g2)f)(mdl, dn, u[0], u[1]);
+    case 3: return (nn_status)((g3)f)(mdl, dn, u[0], u[1], u[2]);
+    case 4: return (nn_status)((g4)f)(mdl, dn, u[0], u[1], u[2], u[3]);
+    default: return NN_ERR_INTERNAL;
+    }
+  }
   typedef int (*f1)(void *, void *);
   typedef int (*f2)(void *, void *, void *);
   typedef int (*f3)(void *, void *, void *, void *);
@@ -181,6 +190,8 @@ static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char 
   ITensor args[128];
   if (!ir_dim_arg(f)) dn = 0;
   gc_inputs_n(f, args, fi < 512 ? func_ranges[fi] : NULL, 4242 + (uint64_t)fi + (uint64_t)dn, dn);
+  for (int i = 0; !dn && i < f->body->nargs; i++) /* dn 0 with a run-time batch: its bound */
+    if (f->body->args[i] == ir_dim_arg(f)) dn = (int64_t)args[i].d[0];
   /* parameters come from the model's buffer */
   for (int i = 0; i < f->body->nargs; i++)
     if (f->arg_role[i].kind == ARG_PARAM) {

@@ -185,7 +185,7 @@ static void random_args(const Func *f, ITensor *args, uint64_t seed) {
   for (int i = 0; i < f->body->nargs; i++)
     if (f->arg_role[i].kind == ARG_PARAM)
       for (int64_t k = 0; k < type_numel(&args[i].ty); k++) args[i].d[k] *= 0.5;
-    else if (args[i].ty.dtype == TY_I32)
+    else if (args[i].ty.dtype == TY_I32 && f->arg_role[i].kind == ARG_INPUT) /* not a run-time batch's n */
       for (int64_t k = 0; k < type_numel(&args[i].ty); k++) args[i].d[k] = (double)((int64_t)(args[i].d[k] * 7 + 7) % 5);
 }
 
@@ -254,6 +254,7 @@ static void check_forward(const Sample *s, bool f64) {
       free(buf);
       continue;
     }
+    if (r.kind == ARG_SCALAR) continue; /* a run-time batch: nnc eval takes n from the rows */
     const char *nm = f->body->args[i]->name;
     char file[64];
     snprintf(file, sizeof file, "%s_%s.npy", s->fwd, nm);
@@ -323,7 +324,7 @@ static void check_grad(const Sample *s, bool f64) {
   push_defs(s, argv, &n, defs);
   int ni = 0;
   for (int i = 0; i < g->body->nargs; i++) {
-    if (g->arg_role[i].kind == ARG_PARAM) continue;
+    if (g->arg_role[i].kind == ARG_PARAM || g->arg_role[i].kind == ARG_SCALAR) continue;
     const char *nm = g->body->args[i]->name;
     char file[64];
     snprintf(file, sizeof file, "loss_%s.npy", nm);
