@@ -46,6 +46,9 @@ int codegen_nfuncs(const CodeGen *cg);
 const CgFunc *codegen_func(const CodeGen *cg, int i);
 size_t codegen_ws_bytes(const CodeGen *cg);
 const char *codegen_prefix(const CodeGen *cg);
+/* The index of the gradient train_step computes (exported also as
+ * NAME_grad), -1 without a train block. */
+int codegen_train_grad(const CodeGen *cg);
 
 typedef enum CgOutput { CG_LLVM_IR, CG_ASM, CG_OBJ } CgOutput;
 /* Optimize (once) and write. Returns false with a message in err. */

@@ -235,8 +235,8 @@ static void link(Dot *d, int from, int to) {
 static void block(Dot *d, const Block *b, int depth);
 
 static void arg_node(Dot *d, const Value *v, Role r, int depth) {
-  static const char *const what[] = {"input", "param", "state", "scalar"};
-  static const char *const shape[] = {"invhouse", "cylinder", "cylinder", "ellipse"};
+  static const char *const what[] = {"input", "param", "state", "scalar", "grad"};
+  static const char *const shape[] = {"invhouse", "cylinder", "cylinder", "ellipse", "cylinder"};
   int n = new_node(d);
   define(d, v, n);
   indent(d, depth);

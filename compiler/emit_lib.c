@@ -119,6 +119,19 @@ void api_free(ApiFunc *f, int n) {
   free(f);
 }
 
+/* The prototype of entry point af under the name NAME_api. */
+static void print_proto(FILE *f, const char *P, const char *api, const ApiFunc *af) {
+  fprintf(f, "nn_status %s_%s(%s *m", P, api, P);
+  if (af->takes_n) fprintf(f, ", int64_t n");
+  for (int k = 0; k < af->nargs; k++) {
+    const ApiArg *a = &af->args[k];
+    fprintf(f, ", %s%s *%s /* ", a->out ? "" : "const ", c_type(a->ty->dtype), a->name);
+    shape_brackets(f, a->ty);
+    fprintf(f, " */");
+  }
+  fprintf(f, ");\n\n");
+}
+
 bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const char *source, char *err, size_t errn) {
   FILE *f = fopen(path, "w");
   if (!f) {
@@ -207,7 +220,11 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
     char fu[160];
     upper(fu, sizeof fu, af->name);
     fprintf(f, "/* %s: ", af->name);
-    if (af->kind == API_TRAIN)
+    if (!strcmp(af->ir->name, "apply_update"))
+      fprintf(f, "the optimizer's update of the parameters from the gradients in\n"
+                 " * %s_grads(m) (clipping, weight decay, optimizer state), counting the step:\n"
+                 " * the second half of %s_train_step. */\n", P, P);
+    else if (af->kind == API_TRAIN)
       fprintf(f, "one training step: the loss, its gradient and the optimizer's update of\n"
                  " * the parameters (learning rate: the train block's, or %s_set_learning_rate). */\n", P);
     else if (af->kind == API_GRAD)
@@ -223,15 +240,14 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
       shape_list(f, af->args[k].ty);
       fprintf(f, "\n");
     }
-    fprintf(f, "nn_status %s_%s(%s *m", P, af->name, P);
-    if (af->takes_n) fprintf(f, ", int64_t n");
-    for (int k = 0; k < af->nargs; k++) {
-      const ApiArg *a = &af->args[k];
-      fprintf(f, ", %s%s *%s /* ", a->out ? "" : "const ", c_type(a->ty->dtype), a->name);
-      shape_brackets(f, a->ty);
-      fprintf(f, " */");
+    print_proto(f, P, af->name, af);
+    if (i == codegen_train_grad(cg)) {
+      fprintf(f, "/* grad: %s_%s under the name a data-parallel loop uses, with the dropout\n"
+                 " * seed of the coming step: the first half of %s_train_step. Sum the\n"
+                 " * gradients across processes in %s_grads(m), then %s_apply_update. */\n",
+              P, af->name, P, P, P);
+      print_proto(f, P, "grad", af);
     }
-    fprintf(f, ");\n\n");
   }
   api_free(fs, nf);
   const char *ft = m->nparams ? c_type(m->params[0].ty.dtype) : "float";
@@ -321,6 +337,16 @@ int link_outputs(const char *obj, const char *out, bool shared, const char *extr
   argv[n++] = "-lz";
   argv[n++] = "-lm";
   argv[n++] = "-lpthread";
+#ifdef NNC_MPI_LIBS
+  /* the runtime was built with MPI: its data-parallel training needs the
+   * MPI libraries (only NEEDED by what uses them: a library without the
+   * training program does not) */
+  char mpi_libs[1024];
+  snprintf(mpi_libs, sizeof mpi_libs, "%s", NNC_MPI_LIBS);
+  argv[n++] = "-Wl,--as-needed";
+  for (char *save = NULL, *lib = strtok_r(mpi_libs, ";", &save); lib && n < 30; lib = strtok_r(NULL, ";", &save))
+    argv[n++] = lib;
+#endif
   argv[n] = NULL;
   int rc = run(argv);
   if (rc != 0) {

@@ -131,7 +131,8 @@ typedef enum ArgRole {
   ARG_INPUT,    /* a user input */
   ARG_PARAM,    /* model parameter `index` */
   ARG_STATE,    /* optimizer state slot `index` (e.g. momentum of param) */
-  ARG_SCALAR    /* a run-time scalar the driver passes (learning rate, step) */
+  ARG_SCALAR,   /* a run-time scalar the driver passes (learning rate, step) */
+  ARG_GRAD      /* the gradient buffer's entry for parameter `index` (apply_update) */
 } ArgRole;
 
 typedef enum ResRole {

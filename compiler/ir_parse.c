@@ -368,10 +368,10 @@ static bool parse_role(P *p, Role *r, bool result) {
   r->kind = 0;
   r->index = 0;
   if (p->t != T_IDENT) return true;
-  static const char *const arg_roles[] = {"input", "param", "state", "scalar"};
+  static const char *const arg_roles[] = {"input", "param", "state", "scalar", "grad"};
   static const char *const res_roles[] = {"output", "loss", "grad", "input_grad", "new_param", "new_state"};
   const char *const *names = result ? res_roles : arg_roles;
-  int n = result ? 6 : 4;
+  int n = result ? 6 : 5;
   for (int k = 0; k < n; k++)
     if (!strcmp(p->text, names[k])) {
       next(p);

@@ -236,7 +236,7 @@ static void print_block(Printer *p, const Block *b, int depth) {
 }
 
 static void print_role(FILE *out, Role r, bool result) {
-  static const char *const arg_roles[] = {"", "param", "state", "scalar"};
+  static const char *const arg_roles[] = {"", "param", "state", "scalar", "grad"};
   static const char *const res_roles[] = {"", "loss", "grad", "input_grad", "new_param", "new_state"};
   if (!result) {
     if (r.kind == ARG_INPUT) return;

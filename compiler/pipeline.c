@@ -98,6 +98,11 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
       FuncStats *st = &c->stats[m->nfuncs - 1];
       optimize(m, ts, o, st);
       st->primal = NULL;
+      Func *up = build_apply_update(m, t, g->pos);
+      if (o && o->verify && !ir_verify_func(m, up, stderr)) die("apply_update does not verify");
+      st = &c->stats[m->nfuncs - 1];
+      optimize(m, up, o, st);
+      st->primal = NULL;
       c->ms_grad += now_ms() - g0;
     }
   }

@@ -1,9 +1,13 @@
 /* trainstep.h — builds the "train_step" IR function from a loss's gradient
- * function and the train block's optimizer (trainstep.c). */
+ * function and the train block's optimizer, and "apply_update", the same
+ * update alone (trainstep.c). */
 #ifndef NNC_TRAINSTEP_H
 #define NNC_TRAINSTEP_H
 #include "ir.h"
 
 Func *build_train_step(Module *m, Func *grad, const TrainSpec *t);
+/* "apply_update": train_step's update from the gradient buffer (ARG_GRAD
+ * arguments) instead of a gradient computed in the function. */
+Func *build_apply_update(Module *m, const TrainSpec *t, Pos pos);
 
 #endif

@@ -12,7 +12,8 @@ _nnc_compile_opts="--emit= -O0 -O1 -O2 -O3 --target= -mcpu= --name= -ffast-math 
   -d -o -D -fsyntax-only -fmax-errors= --color= --passes= -h --help --version"
 _nnc_eval_opts="--fn --params --seed --input --grad --wrt --interp --f64 -D -o -h --help"
 _nnc_train_opts="-D -O0 -O1 -O2 -O3 -ffast-math --color= -fmax-errors= --epochs --lr --seed --threads --data
-  --test --limit --checkpoint --checkpoint-every --resume --eval-only --metrics --plot --progress -q -h --help"
+  --test --limit --checkpoint --checkpoint-every --resume --eval-only --metrics --plot --progress -q -h --help
+  --per-rank-batch --mpi-timeout"
 
 # _nnc_files EXT...: files with those extensions, and directories
 _nnc_files() {
@@ -68,7 +69,7 @@ _nnc() {
     -d|-o|--fn|--params|--input|--checkpoint|--resume|--data|--test|--metrics|--plot|--progress)
       _nnc_values "$prev" "$cur"
       return 0 ;;
-    -D|--seed|--wrt|--epochs|--lr|--threads|--limit|--checkpoint-every) return 0 ;;
+    -D|--seed|--wrt|--epochs|--lr|--threads|--limit|--checkpoint-every|--mpi-timeout) return 0 ;;
   esac
   local cmd=""
   ((COMP_CWORD > 1)) && cmd="${COMP_WORDS[1]}"

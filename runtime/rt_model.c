@@ -145,6 +145,7 @@ nn_status rt_model_call_n(const rt_model_desc *d, rt_model *m, int fn, int64_t d
     case RT_IN_PARAM: bufs[i] = m->params + d->params[a->index].byte_offset; break;
     case RT_IN_STATE: bufs[i] = state_ptr(d, m, a->index); break;
     case RT_IN_SCALAR: bufs[i] = scalar_ptr(m, a); break;
+    case RT_IN_GRAD: bufs[i] = m->grads + d->params[a->index].byte_offset; break;
     default: return rt_error(NN_ERR_INTERNAL, "bad argument role");
     }
   }
@@ -170,19 +171,48 @@ nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *
   return rt_model_train_step_n(d, m, d->funcs[d->train->train_fn].dim_bound, user, nuser);
 }
 
-nn_status rt_model_train_step_n(const rt_model_desc *d, rt_model *m, int64_t dn, void *const *user, int nuser) {
+/* The scalars of step steps_done + 1 (NN_ERR_RANGE at the step limit). */
+static nn_status next_step(const rt_model_desc *d, rt_model *m, int fn, uint64_t *t) {
   nn_status s = rt_model_check(d, m);
   if (s) return s;
   if (!d->train || d->train->train_fn < 0) return rt_error(NN_ERR_ARG, "%s has no train block", d->name);
+  if (fn < 0) return rt_error(NN_ERR_ARG, "%s was compiled without the split training step", d->name);
   if (m->steps_done >= RT_MAX_STEPS)
     return rt_error(NN_ERR_RANGE, "%s: %" PRIu64 " training steps taken; the step counter is at its limit of %d",
                     d->name, m->steps_done, RT_MAX_STEPS);
-  uint64_t t = m->steps_done + 1;
-  m->step_f32 = (float)t;
-  m->step_f64 = (double)t;
-  m->step_i32 = (int32_t)t;
-  m->seed_i32 = (int32_t)(uint32_t)((m->seed * 0x9E3779B97F4A7C15ull + t) >> 17);
-  s = rt_model_call_n(d, m, d->train->train_fn, dn, user, nuser);
+  *t = m->steps_done + 1;
+  m->step_f32 = (float)*t;
+  m->step_f64 = (double)*t;
+  m->step_i32 = (int32_t)*t;
+  m->seed_i32 = (int32_t)(uint32_t)((m->seed * 0x9E3779B97F4A7C15ull + *t) >> 17);
+  return NN_OK;
+}
+
+nn_status rt_model_train_step_n(const rt_model_desc *d, rt_model *m, int64_t dn, void *const *user, int nuser) {
+  uint64_t t = 0;
+  nn_status s = next_step(d, m, d && d->train ? d->train->train_fn : -1, &t);
+  if (!s) s = rt_model_call_n(d, m, d->train->train_fn, dn, user, nuser);
+  if (!s) m->steps_done = t;
+  return s;
+}
+
+nn_status rt_model_grad(const rt_model_desc *d, rt_model *m, void *const *user, int nuser) {
+  nn_status s = rt_model_check(d, m);
+  if (s) return s;
+  if (!d->train || d->train->grad_fn < 0) return rt_error(NN_ERR_ARG, "%s has no train block", d->name);
+  return rt_model_grad_n(d, m, d->funcs[d->train->grad_fn].dim_bound, user, nuser);
+}
+
+nn_status rt_model_grad_n(const rt_model_desc *d, rt_model *m, int64_t dn, void *const *user, int nuser) {
+  uint64_t t = 0;
+  nn_status s = next_step(d, m, d && d->train ? d->train->grad_fn : -1, &t);
+  return s ? s : rt_model_call_n(d, m, d->train->grad_fn, dn, user, nuser);
+}
+
+nn_status rt_model_apply_update(const rt_model_desc *d, rt_model *m) {
+  uint64_t t = 0;
+  nn_status s = next_step(d, m, d && d->train ? d->train->update_fn : -1, &t);
+  if (!s) s = rt_model_call_n(d, m, d->train->update_fn, 0, NULL, 0);
   if (!s) m->steps_done = t;
   return s;
 }

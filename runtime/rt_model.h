@@ -34,6 +34,7 @@ enum {
   RT_IN_PARAM = 1,     /* params + offset of parameter `index` */
   RT_IN_STATE = 2,     /* optimizer state slot `index` */
   RT_IN_SCALAR = 3,    /* a scalar the model holds: see RT_SCALAR_* */
+  RT_IN_GRAD = 4,      /* grads + offset of parameter `index` (apply_update reads it) */
   RT_OUT_OUTPUT = 0,   /* a user pointer */
   RT_OUT_LOSS = 1,     /* a user pointer (the loss) */
   RT_OUT_GRAD = 2,     /* grads + offset of parameter `index` */
@@ -111,6 +112,9 @@ typedef struct rt_train_desc {
   int nstate;            /* optimizer state slots (one per parameter per moment) */
   int64_t nclasses;      /* classes (or vocabulary size) the labels index, 0 if unknown:
                             the last axis of predict's (or generate's) result */
+  int grad_fn;           /* the gradient train_step computes (the loss's dropout version
+                            if any): its user pointers are train_step's; -1 if absent */
+  int update_fn;         /* "apply_update": train_step's update from the grads buffer */
 } rt_train_desc;
 
 typedef struct rt_model_desc {
@@ -165,6 +169,15 @@ nn_status rt_model_call_n(const rt_model_desc *d, rt_model *m, int fn, int64_t n
  * train_step function, counts the step. The loss is written to *loss. */
 nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *user, int nuser);
 nn_status rt_model_train_step_n(const rt_model_desc *d, rt_model *m, int64_t n, void *const *user, int nuser);
+/* The same step in two halves, so that something (a sum across processes)
+ * can come between: rt_model_grad writes the loss and the gradient of the
+ * coming step (its dropout seed) into the grads buffer, taking no step;
+ * rt_model_apply_update applies the optimizer's update from the grads
+ * buffer and counts the step. grad then apply_update gives train_step's
+ * bits. */
+nn_status rt_model_grad(const rt_model_desc *d, rt_model *m, void *const *user, int nuser);
+nn_status rt_model_grad_n(const rt_model_desc *d, rt_model *m, int64_t n, void *const *user, int nuser);
+nn_status rt_model_apply_update(const rt_model_desc *d, rt_model *m);
 nn_status rt_model_set_lr(const rt_model_desc *d, rt_model *m, double lr);
 /* Re-initialize the parameters from a seed (and zero the optimizer state). */
 nn_status rt_model_init_params(const rt_model_desc *d, rt_model *m, uint64_t seed);

@@ -19,14 +19,35 @@
  *
  * Signals: SIGINT and SIGTERM set a flag; the loop finishes its step (or
  * stops an evaluation), writes a checkpoint, prints the command that
- * resumes, and returns 130. A second signal kills the process at once. */
+ * resumes, and returns 130. A second signal kills the process at once.
+ *
+ * Data parallelism (started by mpirun as P > 1 ranks, rt_mpi.h): every
+ * rank loads the data and holds the model; the order of an epoch is the
+ * same function of (seed, epoch) on every rank, and each step's global
+ * batch of gbatch samples (the model's B) splits into P consecutive
+ * shares of rows = B/P, rank r taking share r, so the union is the
+ * single-process batch. A step is NAME_grad on the share (the loss a mean
+ * over its rows), the sum of the gradients and losses over the ranks
+ * (rt_dist_sum), a division by P, which makes the gradient the mean over
+ * the global batch, and NAME_apply_update: every rank takes the same
+ * step. The ranks agree before each step whether any of them was
+ * signalled (rt_dist_any), so all stop at the same step; rank 0 alone
+ * prints, writes metrics, plots and checkpoints (evaluation is not
+ * sharded: every rank evaluates the test set, rank 0 reports). An error
+ * on one rank aborts the job; a rank that stops answering is named by the
+ * others within --mpi-timeout seconds. One process runs the fused
+ * train_step as before. */
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rt_train_internal.h"
+
+/* Gradients are summed across ranks in buckets of this many bytes. */
+#define GRAD_BUCKET_BYTES (4u << 20)
 
 /* The signal that asked to stop (0: none). A signal handler can only
  * talk to the loop through a static. */
@@ -173,7 +194,7 @@ static nn_status load_data(Trainer *tr, const ResumeMeta *ckpt) {
 static void print_data(const Trainer *tr) {
   char a[32], b[32], c[32];
   const TrainOpts *o = tr->o;
-  int64_t B = tr->sh.batch;
+  int64_t B = tr->gbatch;
   if (tr->is_text) {
     printf("text: %s%s characters from %s (%d file%s%s), vocabulary of %d (printable ASCII and newline)\n",
            o->limit > 0 && tr->text.len == (size_t)o->limit ? "the first " : "", commas((int64_t)tr->text.len, a),
@@ -192,6 +213,9 @@ static void print_data(const Trainer *tr) {
   printf("%" PRId64 " batches of %" PRId64 " per epoch", tr->spe, B);
   if (left) printf("; the last partial batch (%" PRId64 " samples, a different set each epoch) is dropped", left);
   printf("\n");
+  if (tr->dist.size > 1)
+    printf("data parallel: %d MPI ranks, %" PRId64 " samples of each batch per rank%s\n", tr->dist.size, tr->rows,
+           tr->o->per_rank_batch ? " (--per-rank-batch)" : "");
 }
 
 /* ---- the loop -------------------------------------------------------------------------- */
@@ -219,7 +243,8 @@ static double seconds(const Trainer *tr) { return tr->elapsed_before + rt_train_
 static int end_epoch(Trainer *tr) {
   EvalResult e = {.loss = NAN};
   if (tr->has_test) {
-    if (rt_train_evaluate(tr, &tr->test, &e, &stop_flag)) return fail(tr, "evaluation");
+    /* ranks stop together before a step, so a signal does not cut one rank's evaluation short */
+    if (rt_train_evaluate(tr, &tr->test, &e, tr->dist.size > 1 ? NULL : &stop_flag)) return fail(tr, "evaluation");
     if (e.interrupted) return 0;
     tr->last_eval = e;
     tr->evaluated = true;
@@ -254,32 +279,68 @@ static int interrupted(Trainer *tr) {
   rt_progress_clear(&tr->prog);
   if (rt_train_save(tr)) return fail(tr, "writing the checkpoint");
   rt_train_write_reports(tr);
+  if (tr->dist.rank != 0) return 130;
   fprintf(stderr, "\n%s: %s at step %" PRId64 " (epoch %" PRId64 ", %" PRId64 "/%" PRId64 " steps); checkpoint written to %s\n"
                   "resume with:\n  ", tr->o->prog, stop_signal == SIGTERM ? "terminated" : "interrupted",
           tr->epoch * tr->spe + tr->pos, tr->epoch + 1, tr->pos, tr->spe, tr->o->checkpoint);
+  if (tr->dist.size > 1) fprintf(stderr, "mpirun -np %d ", tr->dist.size); /* or any other number of ranks */
   rt_train_print_resume(tr->o, tr->o->checkpoint, stderr);
   return 130;
 }
 
-/* One training step at the current position. Returns 0, 1 (error or a
- * non-finite loss). */
-static int step(Trainer *tr, const rt_schedule *sched) {
-  int64_t B = tr->sh.batch, gstep = tr->epoch * tr->spe + tr->pos;
-  tr->lr_now = rt_schedule_lr(sched, tr->epoch, gstep);
-  if (rt_model_set_lr(tr->d, tr->m, tr->lr_now)) return fail(tr, NULL);
-  rt_data_batch(&tr->train, &tr->sh, tr->perm + tr->pos * B, B, tr->x, tr->y);
-  void *user[3] = {tr->x, tr->y, tr->loss};
-  double t = rt_train_now();
-  if (rt_model_train_step(tr->d, tr->m, user, 3)) return fail(tr, "training step");
-  tr->step_time += rt_train_now() - t;
-  tr->steps_run++;
-  const rt_func_desc *f = &tr->d->funcs[tr->t->train_fn];
+/* The loss the last call wrote to tr->loss (f32 or f64, as function fn returns it). */
+static double loss_value(const Trainer *tr, int fn) {
+  const rt_func_desc *f = &tr->d->funcs[fn];
   int dt = RT_DT_F32;
   for (int i = 0; i < f->nres; i++)
     if (f->res[i].role == RT_OUT_LOSS) dt = f->res[i].dtype;
   float lf;
   memcpy(&lf, tr->loss, sizeof lf);
-  double loss = dt == RT_DT_F64 ? tr->loss[0] : lf;
+  return dt == RT_DT_F64 ? tr->loss[0] : lf;
+}
+
+/* One process: the fused train_step on the batch in tr->x, tr->y. */
+static nn_status one_step(Trainer *tr, double *loss) {
+  void *user[3] = {tr->x, tr->y, tr->loss};
+  nn_status s = rt_model_train_step(tr->d, tr->m, user, 3);
+  *loss = loss_value(tr, tr->t->train_fn);
+  return s;
+}
+
+/* Data parallel: the gradient of this rank's share, the mean over the
+ * ranks, the update. *loss is the global batch's (the mean of the
+ * shares' means, as the shares are equal). */
+static nn_status dist_step(Trainer *tr, double *loss) {
+  const rt_model_desc *d = tr->d;
+  void *user[3] = {tr->x, tr->y, tr->loss};
+  int g = tr->t->grad_fn;
+  nn_status s = d->funcs[g].dim_bound ? rt_model_grad_n(d, tr->m, tr->rows, user, 3) : rt_model_grad(d, tr->m, user, 3);
+  if (s) return s;
+  double l = loss_value(tr, g);
+  int dt = d->nparams ? d->params[0].dtype : RT_DT_F32;
+  size_t es = dt == RT_DT_F64 ? 8 : 4, n = d->param_bytes / es;
+  rt_dist_sum(&tr->dist, tr->m->grads, n, dt, GRAD_BUCKET_BYTES);
+  rt_dist_sum(&tr->dist, &l, 1, RT_DT_F64, 8);
+  double inv = 1.0 / tr->dist.size;
+  if (dt == RT_DT_F64)
+    for (size_t i = 0; i < n; i++) ((double *)(void *)tr->m->grads)[i] *= inv;
+  else
+    for (size_t i = 0; i < n; i++) ((float *)(void *)tr->m->grads)[i] *= (float)inv;
+  *loss = l * inv;
+  return rt_model_apply_update(d, tr->m);
+}
+
+/* One training step at the current position. Returns 0, 1 (error or a
+ * non-finite loss). */
+static int step(Trainer *tr, const rt_schedule *sched) {
+  int64_t B = tr->gbatch, gstep = tr->epoch * tr->spe + tr->pos;
+  tr->lr_now = rt_schedule_lr(sched, tr->epoch, gstep);
+  if (rt_model_set_lr(tr->d, tr->m, tr->lr_now)) return fail(tr, NULL);
+  rt_data_batch(&tr->train, &tr->sh, tr->perm + tr->pos * B + tr->dist.rank * tr->rows, tr->rows, tr->x, tr->y);
+  double t = rt_train_now(), loss;
+  if (tr->dist.size > 1 ? dist_step(tr, &loss) : one_step(tr, &loss)) return fail(tr, "training step");
+  tr->step_time += rt_train_now() - t;
+  tr->steps_run++;
   if (!isfinite(loss)) {
     rt_progress_clear(&tr->prog);
     fprintf(stderr, "%s: error: the loss is %s at step %" PRId64 " (epoch %" PRId64 ", batch %" PRId64 "/%" PRId64
@@ -331,7 +392,14 @@ static int train_loop(Trainer *tr) {
       int rc = end_epoch(tr);
       if (rc) return rc;
     }
-    if (stop_flag) return interrupted(tr);
+    /* under MPI the ranks' agreement decides, not the flag: a signal that
+     * comes after the exchange counts at the next step, on every rank */
+    int stop = stop_flag;
+    if (tr->dist.size > 1) {
+      stop = rt_dist_any(&tr->dist, stop, "before a training step");
+      if (stop && !stop_signal) stop_signal = SIGINT; /* another rank was signalled */
+    }
+    if (stop) return interrupted(tr);
     if (tr->epoch >= tr->o->epochs) return 0;
     if (shuffled != tr->epoch) {
       rt_data_order(tr->perm, tr->train.n, tr->o->seed, tr->epoch);
@@ -383,7 +451,7 @@ static void trainer_free(Trainer *tr) {
 static void print_summary(Trainer *tr, double secs) {
   char ev[256], dur[32];
   int64_t steps = tr->epoch * tr->spe + tr->pos;
-  double rate = tr->step_time > 0 ? (double)(tr->steps_run * tr->sh.batch) / tr->step_time : 0;
+  double rate = tr->step_time > 0 ? (double)(tr->steps_run * tr->gbatch) / tr->step_time : 0;
   printf("done: %" PRId64 " epoch%s (%" PRId64 " steps) in %s", tr->epoch, tr->epoch == 1 ? "" : "s", steps,
          rt_format_duration(secs, dur, sizeof dur));
   if (tr->steps_run) printf(", %.0f samples/s", rate);
@@ -454,18 +522,53 @@ static int check_outputs(const Trainer *tr) {
   return 0;
 }
 
+/* The global batch and this rank's share of it (see the top of the file).
+ * A model with a static batch cannot take B/P rows: it needs
+ * --per-rank-batch (and, for the same global batch, -D B=B/P). */
+static int split_batch(Trainer *tr) {
+  const TrainOpts *o = tr->o;
+  int P = tr->dist.size;
+  int64_t B = tr->sh.batch;
+  tr->gbatch = tr->rows = B;
+  if (P == 1) return 0;
+  if (tr->t->grad_fn < 0 || tr->t->update_fn < 0) {
+    fprintf(stderr, "%s: error: this program was compiled without the split training step (grad, apply_update) "
+            "that data-parallel training needs; rebuild it with this nnc\n", o->prog);
+    return 1;
+  }
+  if (o->per_rank_batch) {
+    tr->gbatch = B * P;
+    return 0;
+  }
+  if (!tr->d->funcs[tr->t->grad_fn].dim_bound) {
+    fprintf(stderr, "%s: error: %d MPI ranks, but the model's batch of %" PRId64 " is static, so no rank can take a "
+            "share of it; pass --per-rank-batch (each rank a batch of %" PRId64 ", the global batch %" PRId64 ": "
+            "compile with -D B=%" PRId64 " for a global batch of %" PRId64 "), or give the model a run-time batch "
+            "(dim N <= %" PRId64 ")\n", o->prog, P, B, B, B * P, B / P > 0 ? B / P : 1, B, B);
+    return 1;
+  }
+  if (B % P) {
+    fprintf(stderr, "%s: error: the global batch of %" PRId64 " does not split into %d equal shares; run on a number "
+            "of ranks that divides it, or pass --per-rank-batch\n", o->prog, B, P);
+    return 1;
+  }
+  tr->rows = B / P;
+  return 0;
+}
+
 static int setup(Trainer *tr, Resume *r) {
   TrainOpts *o = tr->o;
-  if (!o->eval_only && check_outputs(tr)) return 1;
+  if (!o->eval_only && tr->dist.rank == 0 && check_outputs(tr)) return 1; /* rank 0 writes them */
   nn_status s = rt_data_shape_of(tr->d, &tr->sh);
   if (s) return fail(tr, NULL);
   if (o->resume && ((s = rt_st_read(o->resume, &r->ts)) || (s = rt_train_read_meta(&r->ts, o->resume, &r->meta))))
     return fail(tr, "cannot resume");
+  if (split_batch(tr)) return 2;
   if ((s = load_data(tr, o->resume ? &r->meta : NULL))) return fail(tr, NULL);
-  tr->spe = tr->train.n / tr->sh.batch;
+  tr->spe = tr->train.n / tr->gbatch;
   if (tr->spe < 1) {
     fprintf(stderr, "%s: error: %s: %" PRId64 " training samples, fewer than one batch of %" PRId64 "\n", o->prog,
-            tr->train.what, tr->train.n, tr->sh.batch);
+            tr->train.what, tr->train.n, tr->gbatch);
     return 1;
   }
   if (o->epochs > RT_MAX_STEPS / tr->spe) {
@@ -493,11 +596,29 @@ int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
     return rc < 0 ? 0 : rc;
   }
   Trainer tr = {.d = d, .t = d->train, .o = &o, .unigram_bits = NAN, .last_epoch_loss = NAN};
+  if (rt_dist_init(&tr.dist, o.prog, o.mpi_timeout)) {
+    fprintf(stderr, "%s: error: %s\n", o.prog, rt_last_error());
+    rt_train_opts_free(&o);
+    return 1;
+  }
+  if (tr.dist.size > 1) {
+    if (tr.dist.rank != 0) { /* rank 0 speaks for all */
+      o.quiet = true;
+      o.progress = RT_PROGRESS_NONE;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o.threads == 0 && cores > 0) /* the machine's cores shared among its ranks */
+      o.threads = cores / tr.dist.local_size > 1 ? (int)(cores / tr.dist.local_size) : 1;
+  }
   Resume res = {0};
   rc = setup(&tr, &res);
   rt_ts_free(&res.ts);
   rt_resume_meta_free(&res.meta);
-  if (!rc && o.eval_only) {
+  /* a rank that failed has said why; the others stop with it */
+  if (tr.dist.size > 1 && rt_dist_any(&tr.dist, rc != 0, "while setting up") && !rc) rc = 1;
+  if (!rc && o.eval_only && tr.dist.rank != 0) {
+    /* rank 0 evaluates */
+  } else if (!rc && o.eval_only) {
     rc = eval_only(&tr);
     if (!rc && o.generate_given && o.generate > 0 &&
         rt_train_generate(&tr, o.generate, o.temperature, o.prompt, stdout))
@@ -521,7 +642,13 @@ int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
     rc = train_loop(&tr);
     signals_restore(&sig);
     rt_progress_clear(&tr.prog);
-    if (!rc) {
+    if (rc == 1 && tr.dist.size > 1) /* the others may be waiting for this rank at the next step */
+      rt_dist_abort(&tr.dist, 1);
+    if (!rc && tr.dist.size > 1 && !o.quiet)
+      printf("communication: %.2f ms per step summing gradients (%.0f%% of the step; not overlapped with the "
+             "backward pass)\n", tr.steps_run ? 1e3 * tr.dist.comm_time / (double)tr.steps_run : 0.0,
+             tr.step_time > 0 ? 100.0 * tr.dist.comm_time / tr.step_time : 0.0);
+    if (!rc && tr.dist.rank == 0) {
       print_summary(&tr, seconds(&tr));
       if (o.generate > 0) {
         if (!o.quiet) printf("--- %" PRId64 " characters sampled at temperature %g ---\n", o.generate, o.temperature);
@@ -531,5 +658,12 @@ int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
   }
   trainer_free(&tr);
   rt_train_opts_free(&o);
+  if (tr.dist.size > 1) {
+    fflush(stdout);
+    fflush(stderr);
+    /* no rank leaves before rank 0 has written: mpirun ends a job whose rank exits non-zero */
+    rt_dist_any(&tr.dist, 0, "at the end");
+  }
+  rt_dist_finalize(&tr.dist);
   return rc;
 }

@@ -81,6 +81,17 @@ void rt_train_usage(const rt_model_desc *d, const TrainOpts *o, FILE *out) {
             "  --generate N          characters to sample after training (default 300)\n"
             "  --temperature T       sampling temperature, 0 = always the likeliest (default 0.8)\n"
             "  --prompt TEXT         text to start sampling from (default: a newline)\n");
+  fprintf(out,
+          "Under MPI (mpirun -np P %s), every rank trains data-parallel: each step the\n"
+          "global batch, the model's B, splits into P shares of B/P rows (a model with a\n"
+          "run-time batch, dim N <= B); the gradients are summed across ranks and every\n"
+          "rank applies the same update. Rank 0 alone prints and writes metrics, plots\n"
+          "and checkpoints, which resume on any number of ranks.\n"
+          "  --per-rank-batch      each rank takes a whole batch of the model's B instead: the\n"
+          "                          global batch is P x B (for a model with a static batch)\n"
+          "  --mpi-timeout S       seconds a rank waits for the others before stopping the\n"
+          "                          job with an error naming the rank that is missing (default %g)\n",
+          o->prog, o->mpi_timeout);
   fprintf(out, "  -h, --help            this help\n\n"
                "Exit status: 0 done, 1 an error (a bad data file, a NaN loss), 2 a bad command line,\n"
                "130 interrupted by SIGINT/SIGTERM (a checkpoint is written and the command to\n"
@@ -154,6 +165,7 @@ static void defaults(const rt_model_desc *d, int argc, char **argv, TrainOpts *o
   o->test = (rt_source){t->test_kind, {t->test_path[0], t->test_path[1]}, t->test_scale, t->test_label_col, t->test_split};
   snprintf(o->checkpoint_default, sizeof o->checkpoint_default, "%s.ckpt.safetensors", o->name);
   o->checkpoint = o->checkpoint_default;
+  o->mpi_timeout = 120;
   o->progress = RT_PROGRESS_NONE;
   rt_progress_parse("auto", &o->progress, stderr);
   o->generate = -1;
@@ -172,7 +184,7 @@ void rt_train_opts_free(TrainOpts *o) {
 static const char *const VALUE_FLAGS[] = {"--epochs", "--lr", "--seed", "--threads", "--data", "--test",
                                           "--checkpoint", "--checkpoint-every", "--resume", "--metrics",
                                           "--plot", "--progress", "--generate", "--temperature", "--prompt",
-                                          "--limit", NULL};
+                                          "--limit", "--mpi-timeout", NULL};
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
@@ -210,6 +222,10 @@ int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o) 
     }
     if (!strcmp(a, "--eval-only")) {
       o->eval_only = true;
+      continue;
+    }
+    if (!strcmp(a, "--per-rank-batch")) {
+      o->per_rank_batch = true;
       continue;
     }
     const char *eq = strchr(a, '=');
@@ -266,6 +282,9 @@ int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o) 
       o->temperature = x;
     } else if (!strcmp(flag, "--prompt")) {
       o->prompt = v;
+    } else if (!strcmp(flag, "--mpi-timeout")) {
+      if (!parse_f64(v, 0, 1e6, &x) || !(x > 0)) return bad(d, o, "--mpi-timeout needs seconds above 0, not '%s'%s", v, "");
+      o->mpi_timeout = x;
     } else if (!strcmp(flag, "--limit")) {
       if (!rt_parse_i64(v, 1, INT64_MAX, &o->limit)) return bad(d, o, "--limit needs an integer >= 1, not '%s'%s", v, "");
     }

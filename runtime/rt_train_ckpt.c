@@ -19,6 +19,10 @@
 #include "rt_train_internal.h"
 
 nn_status rt_train_save(Trainer *tr) {
+  if (tr->dist.rank != 0) { /* rank 0 writes for all: every rank holds the same model */
+    tr->saved = true;
+    return NN_OK;
+  }
   char v[16][48];
   const char *keys[20], *vals[20];
   int n = 0;
@@ -26,7 +30,8 @@ nn_status rt_train_save(Trainer *tr) {
   META("epoch", "%" PRId64, tr->epoch);
   META("epoch_step", "%" PRId64, tr->pos);
   META("pending_eval", "%d", tr->pending_eval ? 1 : 0);
-  META("batch", "%" PRId64, tr->sh.batch);
+  META("batch", "%" PRId64, tr->gbatch);
+  META("ranks", "%d", tr->dist.size);
   META("epochs", "%" PRId64, tr->o->epochs);
   META("data_fingerprint", "%016" PRIx64, tr->train.fingerprint);
   META("elapsed", "%.17g", tr->elapsed_before + rt_train_now() - tr->t0);
@@ -174,9 +179,10 @@ nn_status rt_train_resume(Trainer *tr, const rt_tensorset *ts, ResumeMeta *r) {
     tr->m->steps_done = (uint64_t)r->step;
     return NN_OK;
   }
-  if (r->batch && r->batch != tr->sh.batch)
-    return rt_error(NN_ERR_MISMATCH, "%s: trained with batches of %" PRId64 "; this program's batch is %" PRId64, path,
-                    r->batch, tr->sh.batch);
+  if (r->batch && r->batch != tr->gbatch)
+    return rt_error(NN_ERR_MISMATCH, "%s: trained with batches of %" PRId64 "; this program's batch is %" PRId64
+                    "%s", path, r->batch, tr->gbatch,
+                    tr->o->per_rank_batch ? " (--per-rank-batch: the model's batch times the ranks)" : "");
   if ((s = rt_train_check_position(r, path, tr->spe, tr->log_every))) return s;
   if (r->has_fingerprint && r->fingerprint != tr->train.fingerprint)
     return rt_error(NN_ERR_MISMATCH, "%s: trained on other data (fingerprint %016" PRIx64 ", this data %016" PRIx64

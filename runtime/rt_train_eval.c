@@ -362,6 +362,7 @@ static nn_status write_plot(Trainer *tr, const char *path) {
 
 nn_status rt_train_write_reports(Trainer *tr) {
   nn_status s = NN_OK;
+  if (tr->dist.rank != 0) return s; /* rank 0 reports for all */
   if (tr->o->metrics) s = write_csv(tr, tr->o->metrics);
   if (!s && tr->o->plot) s = write_plot(tr, tr->o->plot);
   return s;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "rt_data.h"
+#include "rt_mpi.h"
 #include "rt_progress.h"
 #include "rt_train.h"
 
@@ -35,6 +36,8 @@ typedef struct TrainOpts {
   double temperature;
   const char *prompt;     /* NULL: a newline */
   int64_t limit;          /* > 0: only the first `limit` training samples / characters */
+  bool per_rank_batch;    /* under P MPI ranks: each rank's batch is the model's, the global P times it */
+  double mpi_timeout;     /* seconds a rank waits for the others before the job is stopped */
   int argc;               /* the original command line, for the resume command */
   char **argv;
 } TrainOpts;
@@ -102,8 +105,12 @@ typedef struct Trainer {
   const rt_train_desc *t;
   TrainOpts *o;
   rt_model *m;
-  rt_data_shape sh;
+  rt_data_shape sh;        /* sh.batch: the model's batch (its bound for a run-time batch) */
   rt_dataset train, test;
+  /* data parallelism (one process: rank 0 of 1, gbatch = rows = sh.batch) */
+  rt_dist dist;
+  int64_t gbatch;         /* the global batch: samples per step over all ranks */
+  int64_t rows;           /* this rank's share: rows [rank * rows, (rank + 1) * rows) of it */
   bool has_test;
   /* text models */
   bool is_text;
@@ -126,7 +133,7 @@ typedef struct Trainer {
   int64_t log_every;      /* steps between periodic rows */
   double elapsed_before;  /* seconds spent by the runs this one resumes */
   double t0;              /* when this run's training started */
-  double step_time;       /* seconds inside training steps in this run */
+  double step_time;       /* seconds inside training steps in this run (with communication) */
   int64_t steps_run;      /* steps taken in this run */
   double lr_now;
   History hist;

@@ -50,7 +50,7 @@ static Types make_types(Gen *g) {
   t.info = st(g, (LLVMTypeRef[]){P, I, a8, L, L}, 5);
   t.param = st(g, (LLVMTypeRef[]){t.info, I, L, I, D, D}, 6);
   t.func = st(g, (LLVMTypeRef[]){P, P, I, I, P, P, I, I, L, L}, 10);
-  t.train = st(g, (LLVMTypeRef[]){I, I, I, I, I, D, D, D, D, D, D, I, I, L, L, D, D, D, L, L, I, I, p2, p2, D, D, D, D, L, L, I, L}, 32);
+  t.train = st(g, (LLVMTypeRef[]){I, I, I, I, I, D, D, D, D, D, D, I, I, L, L, D, D, D, L, L, I, I, p2, p2, D, D, D, D, L, L, I, L, I, I}, 34);
   t.desc = st(g, (LLVMTypeRef[]){L, I, I, P, P, P, I, P, L, L, I, P, L, P}, 14);
   return t;
 }
@@ -102,6 +102,7 @@ static int role_of_arg(Role r) {
   case ARG_PARAM: return RT_IN_PARAM;
   case ARG_STATE: return RT_IN_STATE;
   case ARG_SCALAR: return RT_IN_SCALAR;
+  case ARG_GRAD: return RT_IN_GRAD;
   default: return RT_IN_INPUT;
   }
 }
@@ -205,13 +206,26 @@ static int fn_index(const CodeGen *cg, const char *ir_name) {
   return -1;
 }
 
+/* The gradient train_step differentiates: the loss's training (dropout)
+ * version if it has one; -1 without a train block. */
+static int train_grad_fn(const CodeGen *cg) {
+  const TrainSpec *t = cg->c->m->train;
+  if (!t || !t->loss) return -1;
+  char gname[256];
+  snprintf(gname, sizeof gname, "%s.train.grad", t->loss);
+  int i = fn_index(cg, gname);
+  if (i >= 0) return i;
+  snprintf(gname, sizeof gname, "%s.grad", t->loss);
+  return fn_index(cg, gname);
+}
+
+int codegen_train_grad(const CodeGen *cg) { return train_grad_fn(cg); }
+
 static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
   Gen *g = &cg->g;
   const Module *m = cg->c->m;
   const TrainSpec *t = m->train;
   if (!t || !t->loss) return LLVMConstNull(g->t_ptr);
-  char gname[256];
-  snprintf(gname, sizeof gname, "%s.grad", t->loss);
   int nstate = 0;
   Func *ts = ir_find_func(m, "train_step");
   if (ts)
@@ -222,7 +236,7 @@ static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
   int64_t nclasses = 0;
   const Func *cls = ir_find_func(m, t->predict ? t->predict : t->generate ? t->generate : "");
   if (cls && cls->nret && cls->ret[0].rank) nclasses = cls->ret[0].dim[cls->ret[0].rank - 1];
-  LLVMValueRef f[32] = {
+  LLVMValueRef f[34] = {
       ci(g, fn_index(cg, t->loss)), ci(g, fn_index(cg, "train_step")),
       ci(g, fn_index(cg, t->predict)), ci(g, fn_index(cg, t->generate)),
       ci(g, t->opt.kind), cd(g, t->opt.lr), cd(g, t->opt.momentum), cd(g, t->opt.weight_decay), cd(g, t->opt.beta1),
@@ -230,9 +244,9 @@ static LLVMValueRef train_desc(CodeGen *cg, Types *T) {
       cl(g, t->sched.warmup), cd(g, t->sched.gamma), cd(g, t->sched.min_lr), cd(g, t->clip_norm), cl(g, t->epochs),
       cl(g, (int64_t)t->seed), ci(g, t->data.kind), ci(g, t->test.kind), LLVMConstArray2(g->t_ptr, dp, 2),
       LLVMConstArray2(g->t_ptr, tp, 2), cd(g, t->data.scale), cd(g, t->test.scale), cd(g, t->data.split),
-      cd(g, t->test.split), cl(g, t->data.label_col), cl(g, t->test.label_col), ci(g, nstate), cl(g, nclasses)};
-  (void)gname;
-  return global_const(g, cst(g, T->train, f, 32), "train_desc");
+      cd(g, t->test.split), cl(g, t->data.label_col), cl(g, t->test.label_col), ci(g, nstate), cl(g, nclasses),
+      ci(g, train_grad_fn(cg)), ci(g, fn_index(cg, "apply_update"))};
+  return global_const(g, cst(g, T->train, f, 34), "train_desc");
 }
 
 static size_t align64(size_t n) { return (n + 63) / 64 * 64; }
@@ -348,27 +362,40 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
     ps[0] = P;
     if (dn) ps[1] = L;
     for (int k = 0; k < n; k++) ps[k + 1 + dn] = P;
-    fn = api_fn(cg, cf->api_name, I, ps, n + 1 + (int)dn);
-    LLVMValueRef arr = LLVMBuildAlloca(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), "user");
-    for (int k = 0; k < n; k++) {
-      LLVMValueRef idx[2] = {cl(g, 0), cl(g, k)};
-      LLVMBuildStore(g->b, LLVMGetParam(fn, (unsigned)k + 1 + dn), LLVMBuildGEP2(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), arr, idx, 2, ""));
+    /* the gradient train_step differentiates is also NAME_grad, the first
+     * half of a step (rt_model_grad: the step's dropout seed) */
+    bool is_tgrad = i == train_grad_fn(cg);
+    for (int pass = 0; pass < 1 + is_tgrad; pass++) {
+      fn = api_fn(cg, pass ? "grad" : cf->api_name, I, ps, n + 1 + (int)dn);
+      LLVMValueRef arr = LLVMBuildAlloca(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), "user");
+      for (int k = 0; k < n; k++) {
+        LLVMValueRef idx[2] = {cl(g, 0), cl(g, k)};
+        LLVMBuildStore(g->b, LLVMGetParam(fn, (unsigned)k + 1 + dn), LLVMBuildGEP2(g->b, LLVMArrayType2(P, (uint64_t)(n ? n : 1)), arr, idx, 2, ""));
+      }
+      bool is_train = !strcmp(f->name, "train_step");
+      LLVMValueRef r;
+      if (!strcmp(f->name, "apply_update"))
+        r = rtcall(g, "rt_model_apply_update", I, (LLVMTypeRef[]){P, P}, 2, (LLVMValueRef[]){desc, LLVMGetParam(fn, 0)});
+      else if (pass && dn)
+        r = rtcall(g, "rt_model_grad_n", I, (LLVMTypeRef[]){P, P, L, P, I}, 5,
+                   (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), arr, ci(g, n)});
+      else if (pass)
+        r = rtcall(g, "rt_model_grad", I, (LLVMTypeRef[]){P, P, P, I}, 4,
+                   (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), arr, ci(g, n)});
+      else if (is_train && dn)
+        r = rtcall(g, "rt_model_train_step_n", I, (LLVMTypeRef[]){P, P, L, P, I}, 5,
+                   (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), arr, ci(g, n)});
+      else if (is_train)
+        r = rtcall(g, "rt_model_train_step", I, (LLVMTypeRef[]){P, P, P, I}, 4,
+                   (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), arr, ci(g, n)});
+      else if (dn)
+        r = rtcall(g, "rt_model_call_n", I, (LLVMTypeRef[]){P, P, I, L, P, I}, 6,
+                   (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), ci(g, i), LLVMGetParam(fn, 1), arr, ci(g, n)});
+      else
+        r = rtcall(g, "rt_model_call", I, (LLVMTypeRef[]){P, P, I, P, I}, 5,
+                   (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), ci(g, i), arr, ci(g, n)});
+      LLVMBuildRet(g->b, r);
     }
-    bool is_train = !strcmp(f->name, "train_step");
-    LLVMValueRef r;
-    if (is_train && dn)
-      r = rtcall(g, "rt_model_train_step_n", I, (LLVMTypeRef[]){P, P, L, P, I}, 5,
-                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), arr, ci(g, n)});
-    else if (is_train)
-      r = rtcall(g, "rt_model_train_step", I, (LLVMTypeRef[]){P, P, P, I}, 4,
-                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), arr, ci(g, n)});
-    else if (dn)
-      r = rtcall(g, "rt_model_call_n", I, (LLVMTypeRef[]){P, P, I, L, P, I}, 6,
-                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), ci(g, i), LLVMGetParam(fn, 1), arr, ci(g, n)});
-    else
-      r = rtcall(g, "rt_model_call", I, (LLVMTypeRef[]){P, P, I, P, I}, 5,
-                 (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), ci(g, i), arr, ci(g, n)});
-    LLVMBuildRet(g->b, r);
   }
   /* parameters and buffers */
   fn = api_fn(cg, "num_params", L, NULL, 0);
@@ -707,7 +734,7 @@ static const RtSym rt_syms[] = {
     RT(rt_avgpool2d_backward), RT(rt_maxpool2d_forward_f64), RT(rt_maxpool2d_backward_f64),
     RT(rt_maxpool2d_pick_f64), RT(rt_avgpool2d_forward_f64), RT(rt_avgpool2d_backward_f64),
     RT(rt_rand_uniform), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
-    RT(rt_model_call_n), RT(rt_model_train_step_n),
+    RT(rt_model_call_n), RT(rt_model_train_step_n), RT(rt_model_grad), RT(rt_model_grad_n), RT(rt_model_apply_update),
     RT(rt_model_param_info), RT(rt_model_params), RT(rt_model_grads), RT(rt_model_save), RT(rt_model_load),
     RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),
 };

@@ -198,6 +198,8 @@ static bool listed(const char *prefix, const char *name) {
   if (strncmp(name, prefix, n) || name[n] != '_') return false;
   for (int i = 0; i < NAPI; i++)
     if (!strcmp(name + n + 1, api_names[i])) return true;
+  /* the split training step (tested by tests/mpi/grad_update.c) */
+  if (!strcmp(name + n + 1, "grad") || !strcmp(name + n + 1, "apply_update")) return true;
   return !strcmp(name + n + 1, "descriptor"); /* for nnc's own tools (bench, tests) */
 }
 

@@ -7,11 +7,15 @@
  *                                          the first N items of an IDX file as .npy (values times SCALE)
  *   train_tool csv-head IMAGES LABELS DST N  N rows: 784 pixel values, then the label
  *   train_tool ckpt-cmp A B                same tensors, byte for byte (exit 0), else exit 1 naming one
+ *   train_tool ckpt-close A B TOL          the same parameters within TOL relative: per tensor,
+ *                                          ||A - B|| / ||A|| (prints the worst; the optimizer state,
+ *                                          NAME.m and NAME.v, is reported, not checked)
  *   train_tool ckpt-meta A KEY             print a metadata value of a checkpoint (exit 1 if unreadable)
  *   train_tool ckpt-set A B KEY [VALUE]    A with metadata KEY set to VALUE (removed without VALUE) as B
  *   train_tool ckpt-poison A B TENSOR      A with the first value of f32 TENSOR NaN, its data_crc32
  *                                          recomputed (a run that diverged), as B
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +124,54 @@ static int ckpt_cmp(const char *a, const char *b) {
   return rc;
 }
 
+static double value(const rt_tensor *t, size_t i) {
+  return t->dtype == RT_F64 ? ((const double *)t->data)[i] : (double)((const float *)t->data)[i];
+}
+
+static int ckpt_close(const char *a, const char *b, double tol) {
+  rt_tensorset A, B;
+  if (rt_st_read(a, &A)) return die(a);
+  if (rt_st_read(b, &B)) return die(b);
+  int rc = A.n == B.n ? 0 : 1;
+  if (rc) fprintf(stderr, "%s has %d tensors, %s has %d\n", a, A.n, b, B.n);
+  double worst = 0, state_worst = 0;
+  const char *wname = "";
+  for (int i = 0; i < A.n && !rc; i++) {
+    const rt_tensor *t = &A.t[i], *u = rt_ts_find(&B, t->name);
+    if (!u || u->nbytes != t->nbytes || u->dtype != t->dtype || (t->dtype != RT_F32 && t->dtype != RT_F64)) {
+      fprintf(stderr, "tensor '%s' is missing or differs in type or size between %s and %s\n", t->name, a, b);
+      rc = 1;
+      break;
+    }
+    size_t n = t->nbytes / rt_dtype_size(t->dtype);
+    double diff = 0, mag = 0; /* squared norms of the difference and of A's tensor */
+    for (size_t k = 0; k < n; k++) {
+      double x = value(t, k), y = value(u, k);
+      diff += (x - y) * (x - y);
+      mag += x * x;
+    }
+    double rel = mag > 0 ? sqrt(diff / mag) : sqrt(diff);
+    size_t len = strlen(t->name);
+    if (len > 2 && t->name[len - 2] == '.' && (t->name[len - 1] == 'm' || t->name[len - 1] == 'v')) {
+      state_worst = rel > state_worst ? rel : state_worst; /* optimizer state: reported, not checked */
+      continue;
+    }
+    if (getenv("CKPT_CLOSE_ALL")) printf("  %s: %.3g\n", t->name, rel);
+    if (!(rel <= worst)) worst = rel, wname = t->name;
+  }
+  if (!rc) {
+    printf("%d tensors; the largest relative difference of a parameter is %.3g (%s), of the optimizer state %.3g\n",
+           A.n, worst, wname, state_worst);
+    if (!(worst <= tol)) {
+      fprintf(stderr, "tensor '%s' differs by %.3g relative, more than %g\n", wname, worst, tol);
+      rc = 1;
+    }
+  }
+  rt_ts_free(&A);
+  rt_ts_free(&B);
+  return rc;
+}
+
 static int ckpt_meta(const char *a, const char *key) {
   rt_tensorset A;
   if (rt_st_read(a, &A)) return die(a);
@@ -178,6 +230,7 @@ int main(int argc, char **argv) {
     return npy_head(argv[2], argv[3], atoll(argv[4]), argv[5], argc > 6 ? atof(argv[6]) : 1.0);
   if (!strcmp(c, "csv-head") && argc == 6) return csv_head(argv[2], argv[3], argv[4], atoll(argv[5]));
   if (!strcmp(c, "ckpt-cmp") && argc == 4) return ckpt_cmp(argv[2], argv[3]);
+  if (!strcmp(c, "ckpt-close") && argc == 5) return ckpt_close(argv[2], argv[3], atof(argv[4]));
   if (!strcmp(c, "ckpt-meta") && argc == 4) return ckpt_meta(argv[2], argv[3]);
   if (!strcmp(c, "ckpt-set") && (argc == 5 || argc == 6)) return ckpt_set(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
   if (!strcmp(c, "ckpt-poison") && argc == 5) return ckpt_poison(argv[2], argv[3], argv[4]);

@@ -59,7 +59,8 @@ static Layout c_layout(CgAbiStruct which) {
     FIELD(rt_train_desc, test_kind), FIELD(rt_train_desc, data_path), FIELD(rt_train_desc, test_path);
     FIELD(rt_train_desc, data_scale), FIELD(rt_train_desc, test_scale), FIELD(rt_train_desc, data_split);
     FIELD(rt_train_desc, test_split), FIELD(rt_train_desc, data_label_col), FIELD(rt_train_desc, test_label_col);
-    FIELD(rt_train_desc, nstate), FIELD(rt_train_desc, nclasses);
+    FIELD(rt_train_desc, nstate), FIELD(rt_train_desc, nclasses), FIELD(rt_train_desc, grad_fn);
+    FIELD(rt_train_desc, update_fn);
     break;
   case CG_ABI_MODEL:
     l.name = "rt_model_desc", l.size = sizeof(rt_model_desc);

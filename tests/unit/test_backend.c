@@ -138,6 +138,7 @@ static double rel_err(const ITensor *want, const void *got) {
  * library's exported NAME_fn entry point for a shared library. */
 static nn_status invoke(Lib *lib, rt_model *mdl, int fi, void **u, int n, int64_t dn) {
   bool train = !strcmp(lib->d->funcs[fi].name, "train_step");
+  if (!strcmp(lib->d->funcs[fi].name, "apply_update") && !lib->so) return rt_model_apply_update(lib->d, mdl);
   if (dn && !lib->so) /* a run-time size: through the runtime, or the .so's API (NAME_fn(m, n, ...)) */
     return train ? rt_model_train_step_n(lib->d, mdl, dn, u, n) : rt_model_call_n(lib->d, mdl, fi, dn, u, n);
   if (!lib->so) return train ? rt_model_train_step(lib->d, mdl, u, n) : rt_model_call(lib->d, mdl, fi, u, n);
@@ -145,6 +146,7 @@ static nn_status invoke(Lib *lib, rt_model *mdl, int fi, void **u, int n, int64_
   snprintf(sym, sizeof sym, "t_%s", lib->d->funcs[fi].name);
   void *f = dlsym(lib->so, sym);
   if (!f) return NN_ERR_INTERNAL;
+  typedef int (*f0)(void *);
   if (dn) {
     typedef int (*g2)(void *, int64_t, void *, void *);
     typedef int (*g3)(void *, int64_t, void *, void *, void *);
@@ -162,6 +164,7 @@ static nn_status invoke(Lib *lib, rt_model *mdl, int fi, void **u, int n, int64_
   typedef int (*f4)(void *, void *, void *, void *, void *);
   typedef int (*f5)(void *, void *, void *, void *, void *, void *);
   switch (n) {
+  case 0: return (nn_status)((f0)f)(mdl);
   case 1: return (nn_status)((f1)f)(mdl, u[0]);
   case 2: return (nn_status)((f2)f)(mdl, u[0], u[1]);
   case 3: return (nn_status)((f3)f)(mdl, u[0], u[1], u[2]);
@@ -200,7 +203,11 @@ static double compare_func(Lib *lib, rt_model *mdl, Func *f, int fi, const char 
   uint64_t t = mdl->steps_done + 1;
   for (int i = 0; i < f->body->nargs; i++) {
     Role r = f->arg_role[i];
-    if (r.kind == ARG_STATE) {
+    if (r.kind == ARG_GRAD) { /* apply_update reads the gradient buffer */
+      const rt_param_desc *p = &lib->d->params[r.index];
+      for (int64_t k = 0; k < type_numel(&args[i].ty); k++)
+        args[i].d[k] = from_buffer(lib_buffer(lib, mdl, true) + p->byte_offset, args[i].ty.dtype, k);
+    } else if (r.kind == ARG_STATE) {
       int np = lib->d->nparams, slot = r.index / np;
       const rt_param_desc *p = &lib->d->params[r.index % np];
       const uint8_t *src = mdl->state + (size_t)slot * lib->d->param_bytes + p->byte_offset;

@@ -1,0 +1,58 @@
+/* rt_mpi.h — what data-parallel training needs from MPI, behind a small
+ * interface so the runtime builds without MPI: rt_mpi.c (Open MPI, built
+ * when CMake finds it; NNC_HAVE_MPI) or rt_mpi_none.c (a stub that runs
+ * one process and refuses to run as several).
+ *
+ * Every collective waits at most `timeout` seconds: nonblocking MPI calls
+ * polled against a deadline. A rank that does not answer in time (dead,
+ * hung, stopped) makes the waiting ranks print an error naming it and
+ * abort the whole job (MPI_Abort), so no rank hangs. */
+#ifndef NN_RT_MPI_H
+#define NN_RT_MPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "rt_core.h"
+
+typedef struct rt_dist {
+  int rank, size;     /* this process's rank of `size`; 0 and 1 without MPI */
+  int local_size;     /* ranks on this machine (for the default thread count) */
+  bool active;        /* MPI was initialized (size may still be 1) */
+  double timeout;     /* seconds a collective may wait for the other ranks */
+  const char *prog;   /* for messages */
+  double comm_time;   /* seconds spent in rt_dist_sum so far */
+  void *impl;         /* rt_mpi.c's state (the communicator) */
+} rt_dist;
+
+/* True when this runtime was built with MPI. */
+bool rt_dist_built(void);
+/* The number of ranks the launcher (Open MPI's mpirun, MPICH's or
+ * Slurm's PMI) started, from its environment: 1 when not launched by one.
+ * Needs no MPI: a program run on its own never initializes MPI. */
+static inline int rt_dist_launched(void) {
+  const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && atoi(v) > 0) return atoi(v);
+  }
+  return 1;
+}
+/* Joins the job when launched with more than one rank (MPI_Init); else
+ * d is one process of one. Without MPI support, more than one rank is
+ * NN_ERR_ARG saying that MPI support was not built. */
+nn_status rt_dist_init(rt_dist *d, const char *prog, double timeout);
+void rt_dist_finalize(rt_dist *d);
+/* Sums n values of `dtype` (RT_DT_F32 or RT_DT_F64) in place over all
+ * ranks: MPI_Iallreduce on buckets of at most bucket_bytes, all started at
+ * once, then waited for. Every rank gets the same sum. */
+void rt_dist_sum(rt_dist *d, void *buf, size_t n, int dtype, size_t bucket_bytes);
+/* The OR of every rank's flag. Each rank tells every other one, so a rank
+ * that does not answer is named when the time is up. `what` names the
+ * point of the program in that message. */
+int rt_dist_any(rt_dist *d, int flag, const char *what);
+/* Aborts every rank with exit status `code` (single process: exit). */
+void rt_dist_abort(rt_dist *d, int code);
+
+#endif
