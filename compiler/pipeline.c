@@ -53,19 +53,22 @@ Plan *compiled_plan(const Compiled *c, Func *f) {
   return pl;
 }
 
-Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o) {
+/* ---- the stages after irgen, in order (like the pass table) ------------- */
+
+/* The passes on the user's functions. */
+static void stage_optimize(Compiled *c, Diag *d, const CompileOpts *o) {
+  (void)d;
   double t0 = now_ms();
-  Module *m = irgen_diag(a, p, file, d);
-  Compiled *c = compiled_new(a, m);
-  if (!m) return c; /* a derivative in the program cannot be taken: reported */
-  double t1 = now_ms();
-  c->ms_irgen = t1 - t0;
-  if (o && o->verify && !ir_verify_module(m, stderr)) die("irgen produced IR that does not verify");
   for (int i = 0; i < c->nprimal; i++)
-    if (!optimize(m, m->funcs[i], o, &c->stats[i])) c->ok = false;
-  double t2 = now_ms();
-  c->ms_passes = t2 - t1;
-  if (o && o->no_grad) return c;
+    if (!optimize(c->m, c->m->funcs[i], o, &c->stats[i])) c->ok = false;
+  c->ms_passes += now_ms() - t0;
+}
+
+/* Reverse-mode AD of every function returning a float scalar, within the
+ * tape budget, then the passes on each gradient. */
+static void stage_grad(Compiled *c, Diag *d, const CompileOpts *o) {
+  Module *m = c->m;
+  if (o && o->no_grad) return;
   for (int i = 0; i < c->nprimal; i++) {
     Func *f = m->funcs[i];
     if (!differentiable(f)) continue;
@@ -84,28 +87,52 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
     st->primal = f->name;
     c->ms_passes += now_ms() - p0;
   }
-  /* the training step, from the loss (its dropout-enabled version if any) */
+}
+
+/* train_step and apply_update, from the loss's gradient (its dropout-enabled
+ * version if any), then their passes. */
+static void stage_train(Compiled *c, Diag *d, const CompileOpts *o) {
+  (void)d;
+  Module *m = c->m;
   const TrainSpec *t = m->train;
-  if (t && t->loss && c->ok && !(o && o->no_train_step)) {
-    char tname[256];
-    snprintf(tname, sizeof tname, "%s.train", t->loss);
-    Func *g = compiled_grad(c, tname);
-    if (!g) g = compiled_grad(c, t->loss);
-    if (g) {
-      double g0 = now_ms();
-      Func *ts = build_train_step(m, g, t);
-      if (o && o->verify && !ir_verify_func(m, ts, stderr)) die("train_step does not verify");
-      FuncStats *st = &c->stats[m->nfuncs - 1];
-      optimize(m, ts, o, st);
-      st->primal = NULL;
-      Func *up = build_apply_update(m, t, g->pos);
-      if (o && o->verify && !ir_verify_func(m, up, stderr)) die("apply_update does not verify");
-      st = &c->stats[m->nfuncs - 1];
-      optimize(m, up, o, st);
-      st->primal = NULL;
-      c->ms_grad += now_ms() - g0;
-    }
-  }
+  if (!t || !t->loss || !c->ok || (o && (o->no_train_step || o->no_grad))) return;
+  char tname[256];
+  snprintf(tname, sizeof tname, "%s.train", t->loss);
+  Func *g = compiled_grad(c, tname);
+  if (!g) g = compiled_grad(c, t->loss);
+  if (!g) return;
+  double g0 = now_ms();
+  Func *ts = build_train_step(m, g, t);
+  if (o && o->verify && !ir_verify_func(m, ts, stderr)) die("train_step does not verify");
+  FuncStats *st = &c->stats[m->nfuncs - 1];
+  optimize(m, ts, o, st);
+  st->primal = NULL;
+  Func *up = build_apply_update(m, t, g->pos);
+  if (o && o->verify && !ir_verify_func(m, up, stderr)) die("apply_update does not verify");
+  st = &c->stats[m->nfuncs - 1];
+  optimize(m, up, o, st);
+  st->primal = NULL;
+  c->ms_grad += now_ms() - g0;
+}
+
+/* irgen makes the module; then, in this order: */
+static const struct {
+  const char *name; /* for readers and debuggers */
+  void (*run)(Compiled *c, Diag *d, const CompileOpts *o);
+} stages[] = {
+    {"optimize", stage_optimize}, /* the user's functions */
+    {"grad", stage_grad},         /* their gradients */
+    {"train", stage_train},       /* the training step in one piece and in two halves */
+};
+
+Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o) {
+  double t0 = now_ms();
+  Module *m = irgen_diag(a, p, file, d);
+  Compiled *c = compiled_new(a, m);
+  if (!m) return c; /* a derivative in the program cannot be taken: reported */
+  c->ms_irgen = now_ms() - t0;
+  if (o && o->verify && !ir_verify_module(m, stderr)) die("irgen produced IR that does not verify");
+  for (size_t k = 0; k < sizeof stages / sizeof *stages; k++) stages[k].run(c, d, o);
   return c;
 }
 
