@@ -41,6 +41,10 @@ typedef struct CgFunc {
  * built) into one LLVM module with the model descriptor and the C API.
  * Returns NULL after reporting to d. */
 CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d);
+
+/* The scratch bytes the kernel lowering `in` needs (0 for most): what the
+ * memory plan reserves for it (compiled_plan passes it to plan_func). */
+size_t backend_scratch_for(const Inst *in);
 void codegen_free(CodeGen *cg);
 int codegen_nfuncs(const CodeGen *cg);
 const CgFunc *codegen_func(const CodeGen *cg, int i);

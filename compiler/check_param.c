@@ -108,20 +108,11 @@ static void check_param_init(Checker *c, ParamDecl *pd) {
     sp->a = given[0] ? v[0] : 0.0;
     sp->b = given[1] ? v[1] : 1.0;
     if (sp->b < sp->a) diag_error(c->d, e->loc, "uniform(low, high) needs low <= high");
-  } else if (strstr(n, "glorot") || strstr(n, "xavier")) {
-    /* Glorot & Bengio: Var = 2 / (fan_in + fan_out) */
-    double var = gain * gain * 2.0 / (fan_in + fan_out);
-    if (strstr(n, "uniform")) {
-      sp->kind = INIT_UNIFORM;
-      sp->a = -sqrt(3.0 * var);
-      sp->b = sqrt(3.0 * var);
-    } else {
-      sp->kind = INIT_NORMAL;
-      sp->b = sqrt(var);
-    }
   } else {
-    /* He et al.: Var = 2 / fan_in (ReLU gain) */
-    double var = gain * gain * 2.0 / fan_in;
+    /* Glorot & Bengio: Var = 2 / (fan_in + fan_out); He et al.: Var = 2 /
+     * fan_in (ReLU gain). Either as a uniform of that variance or a normal. */
+    bool glorot = strstr(n, "glorot") || strstr(n, "xavier");
+    double var = gain * gain * 2.0 / (glorot ? fan_in + fan_out : fan_in);
     if (strstr(n, "uniform")) {
       sp->kind = INIT_UNIFORM;
       sp->a = -sqrt(3.0 * var);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend.h"
 #include "irgen.h"
 #include "plan.h"
 #include "remat.h"
@@ -40,8 +41,6 @@ Compiled *compiled_new(Arena *a, Module *m) {
   c->grads = NEW_ARRAY(a, GradResult, m->nfuncs + 1);
   return c;
 }
-
-size_t backend_scratch_for(const Inst *in);
 
 Plan *compiled_plan(const Compiled *c, Func *f) {
   Plan *pl = pm_get(c->plans, f);

@@ -32,8 +32,6 @@ struct CodeGen {
   const Compiled *c;
 };
 
-size_t backend_scratch_for(const Inst *in);
-
 /* ---- struct types mirroring rt_model.h ------------------------------------------- */
 
 typedef struct Types {
