@@ -140,6 +140,11 @@ static LLVMValueRef slot_ptr(Gen *g, int k) {
 static LLVMValueRef base_ptr(Gen *g, const Value *v) {
   const Value *r = plan_root(g->plan, v);
   const ValPlan *vp = plan_of(g->plan, r);
+  if (g->kroot && vp->kind != ST_ROW) { /* a rerolled kernel (llvm_reroll.c): entry j of its address array */
+    intptr_t j = (intptr_t)pm_get(g->kroot, r);
+    if (!j) die("backend: a rerolled kernel touches a buffer outside its signature");
+    return slot_ptr(g, (int)j - 1);
+  }
   switch (vp->kind) {
   case ST_WS: {
     LLVMValueRef off = g_i64(g, (int64_t)vp->offset);
@@ -385,7 +390,6 @@ static LLVMMetadataRef scope_for(Gen *g, const Value *root) {
   return s;
 }
 
-static void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi);
 
 /* Start an elementwise nest that writes `outs` (the plan guarantees that
  * nothing it reads at another element shares their storage, and that
@@ -410,7 +414,7 @@ static void set_md(Gen *g, LLVMValueRef inst, const char *kind, LLVMMetadataRef 
 
 /* The buffer (-1: the workspace) and byte range that root's storage
  * occupies (a tape row: its whole tape). */
-static void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi) {
+void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi) {
   const ValPlan *vp = plan_of(g->plan, root);
   while (vp->kind == ST_ROW) {
     root = plan_root(g->plan, vp->alias);
@@ -1570,13 +1574,16 @@ static void lower_group(Gen *g, const PlanGroup *pg) {
  * pointers. */
 enum { PART_ITEMS = 64 };
 
-static LLVMValueRef new_body_fn(Gen *g, const char *name) {
+LLVMValueRef g_body_fn(Gen *g, const char *name, bool noalias_ws) {
   LLVMTypeRef ps[3] = {g->t_ptr, g->t_ptr, g->t_ptr};
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->t_void, ps, 3, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
-  /* the buffers never alias each other within one call */
-  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-  LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(g->ctx, noalias, 0));
+  /* the buffers never alias each other within one call (a rerolled
+   * kernel reads them through its address array instead) */
+  if (noalias_ws) {
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(g->ctx, noalias, 0));
+  }
   g->fn = fn;
   g->ws = LLVMGetParam(fn, 0);
   g->pool = LLVMGetParam(fn, 1);
@@ -1597,7 +1604,7 @@ static LLVMValueRef new_body_fn(Gen *g, const char *name) {
  * (the function being generated, whose entry block calls the parts). */
 static void next_part(Gen *g, LLVMValueRef top) {
   if (g->fn != top) LLVMBuildRetVoid(g->b);
-  LLVMValueRef part = new_body_fn(g, "part");
+  LLVMValueRef part = g_body_fn(g, "part", true);
   unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
   LLVMAddAttributeAtIndex(part, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
   LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
@@ -1607,17 +1614,25 @@ static void next_part(Gen *g, LLVMValueRef top) {
   LLVMPositionBuilderAtEnd(g->b, here);
 }
 
+const PlanGroup *g_item_group(Gen *g, const Inst *in) {
+  return g->opts->opt_level > 0 ? plan_group(g->plan, in) : NULL;
+}
+
+Inst *g_lower_item(Gen *g, Inst *in) {
+  const PlanGroup *pg = g_item_group(g, in);
+  if (pg) {
+    lower_group(g, pg);
+    return pg->last; /* the instructions it covers are members, fused or reshapes */
+  }
+  lower_inst(g, in);
+  return in;
+}
+
 static void lower_items(Gen *g, Block *b, LLVMValueRef top) {
   int items = 0;
   for (Inst *in = b->first; in; in = in->next) {
     if (top && in->op != OP_RETURN && items++ % PART_ITEMS == 0) next_part(g, top);
-    const PlanGroup *pg = g->opts->opt_level > 0 ? plan_group(g->plan, in) : NULL;
-    if (pg) {
-      lower_group(g, pg);
-      in = pg->last; /* the instructions it covers are members, fused or reshapes */
-      continue;
-    }
-    lower_inst(g, in);
+    in = g_lower_item(g, in);
   }
 }
 
@@ -1636,7 +1651,9 @@ LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
   for (int i = 0; g->dim_arg && i < f->body->nargs && !g->dim_bound; i++)
     g->dim_bound = type_dyn_bound(&f->body->args[i]->ty);
   if (g->dim_arg && !g->dim_bound) g->dim_bound = 1;
-  LLVMValueRef fn = new_body_fn(g, name);
+  LLVMValueRef fn = reroll_function(g, name);
+  if (fn) return fn;
+  fn = g_body_fn(g, name, true);
   int n = 0;
   for (Inst *in = f->body->first; in && n <= PART_ITEMS; in = in->next) n++;
   lower_items(g, f->body, n > PART_ITEMS ? fn : NULL);

@@ -49,6 +49,10 @@ typedef struct Gen {
   } acc;
   LLVMMetadataRef alias_domain;
   PtrMap scope_of;   /* storage root Value* -> its alias scope (LLVMMetadataRef) */
+  /* While a rerolled kernel is emitted (llvm_reroll.c): storage root ->
+   * 1 + its entry in the kernel's address array (passed as `bufs`); NULL
+   * otherwise. */
+  PtrMap *kroot;
 } Gen;
 
 /* A loop nest over an iteration space. With `flat`, one loop runs over
@@ -86,6 +90,22 @@ LLVMValueRef g_call(Gen *g, const char *name, LLVMTypeRef ret, LLVMTypeRef *para
 LLVMValueRef g_intrinsic(Gen *g, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int nargs);
 /* Lower one IR function to `void name(ptr ws, ptr pool, ptr bufs)`. */
 LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name);
+
+/* A new body function `void name(ptr ws, ptr pool, ptr bufs)`, the
+ * builder at its entry (ws noalias when `noalias_ws`). */
+LLVMValueRef g_body_fn(Gen *g, const char *name, bool noalias_ws);
+/* Lower the top-level item starting at `in` (a plan group or one
+ * instruction); returns the last instruction it covers. */
+Inst *g_lower_item(Gen *g, Inst *in);
+const PlanGroup *g_item_group(Gen *g, const Inst *in);
+/* The buffer (-1: the workspace) and byte range root's storage occupies. */
+void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi);
+
+/* ---- llvm_reroll.c ----------------------------------------------------- */
+/* Lower g->f as a loop over a table of its kernels when many of them
+ * repeat (see there); NULL when it does not apply (then gen_function
+ * lowers it as usual). */
+LLVMValueRef reroll_function(Gen *g, const char *name);
 
 /* ---- llvm_math.c ------------------------------------------------------- */
 /* Vectorizable approximations for f32 (about 1 ulp); libm calls for f64. */
