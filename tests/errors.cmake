@@ -18,3 +18,8 @@ add_test(NAME docs_builtins
 # parameters, vars, arguments and inputs, deep call chains, wide concats
 add_test(NAME fuzz_large_valid
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/large_valid.sh $<TARGET_FILE:nnc>)
+# compile-time limits (tests/fuzz/reroll.sh): the LLVM code of long
+# programs does not grow with their length, and computes what the
+# interpreter does
+add_test(NAME fuzz_reroll
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/reroll.sh $<TARGET_FILE:nnc>)

@@ -28,14 +28,12 @@
  *
  * The table entry of an item is its kernel number, then one i64 per root:
  * a workspace offset (>= 0) or -(slot + 1) for the buffer in bufs[slot]. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "llvm_internal.h"
 
 enum {
-  MAX_KROOTS = 64, /* roots one kernel may read or write */
+  MAX_KROOTS = 1024, /* roots one kernel may read or write (a group of GROUP_MAX members reads hundreds) */
   PART_ITEMS = 64  /* items per part of unrerolled items (as llvm_gen.c) */
 };
 
@@ -45,6 +43,8 @@ typedef struct Sig {
   int n, cap;
   const Value *roots[MAX_KROOTS];
   int nroots;
+  int buf[MAX_KROOTS];           /* the roots' storage (storage_range) */
+  size_t lo[MAX_KROOTS], hi[MAX_KROOTS];
   const Value **seen; /* values already numbered (their index + 1 in `num`) */
   PtrMap num;
   int nseen, capseen;
@@ -59,7 +59,7 @@ typedef struct Kernel {
   int nroots;
   Inst *first;                     /* the item it is emitted from (a part: its first item) */
   int nitems;                      /* a part: how many items */
-  const Value *roots[MAX_KROOTS];  /* the first item's roots */
+  const Value **roots;             /* the first item's roots */
   bool part;
   LLVMValueRef fn;
 } Kernel;
@@ -167,17 +167,16 @@ static void sig_item(Gen *g, Arena *a, Sig *s, const Inst *in, const PlanGroup *
     for (int r = 0; r < x->nres && s->ok; r++) sig_value(g, a, s, x->res[r]);
   }
   /* how the roots' storage overlaps (the alias metadata depends on it) */
-  for (int i = 0; i < s->nroots && s->ok; i++) {
-    int bi, bj;
-    size_t li, hi, lj, hj;
-    storage_range(g, s->roots[i], &bi, &li, &hi);
+  int *buf = s->buf;
+  size_t *lo = s->lo, *hi = s->hi;
+  for (int i = 0; i < s->nroots && s->ok; i++) storage_range(g, s->roots[i], &buf[i], &lo[i], &hi[i]);
+  for (int i = 0; i < s->nroots && s->ok; i++)
     for (int j = i + 1; j < s->nroots; j++) {
-      storage_range(g, s->roots[j], &bj, &lj, &hj);
-      bool same = bi == bj && li == lj && hi == hj, apart = bi != bj || hi <= lj || hj <= li;
+      bool same = buf[i] == buf[j] && lo[i] == lo[j] && hi[i] == hi[j];
+      bool apart = buf[i] != buf[j] || hi[i] <= lo[j] || hi[j] <= lo[i];
       if (!same && !apart) s->ok = false;
-      put(a, s, same);
+      if (same) put(a, s, (uint64_t)i << 32 | (uint64_t)j); /* only the pairs that share storage */
     }
-  }
 }
 
 static uint64_t hash_words(const uint64_t *w, int n) {
@@ -223,6 +222,7 @@ static int kernel_of(Reroll *R, const Sig *s, Inst *in) {
   k->w = NEW_ARRAY(R->a, uint64_t, s->n);
   memcpy(k->w, s->w, sizeof *s->w * (size_t)s->n);
   k->nroots = s->nroots;
+  k->roots = NEW_ARRAY(R->a, const Value *, s->nroots + 1);
   memcpy(k->roots, s->roots, sizeof s->roots[0] * (size_t)s->nroots);
   k->first = in;
   R->slot[j] = R->nk;
