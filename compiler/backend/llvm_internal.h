@@ -49,7 +49,15 @@ typedef struct Gen {
   } acc;
   LLVMMetadataRef alias_domain;
   PtrMap scope_of;   /* storage root Value* -> its alias scope (LLVMMetadataRef) */
+  /* parameter gradients final after a top-level instruction (llvm_gen.c
+   * find_ready_points): rt_grad_ready(ctx, param) is called after `after` */
+  struct ReadyPoint {
+    const Inst *after;
+    int param;
+  } *ready;
+  int nready, ready_cap;
 } Gen;
+typedef struct ReadyPoint ReadyPoint;
 
 /* A loop nest over an iteration space. With `flat`, one loop runs over
  * all elements and only `flat_idx` is valid. */

@@ -6,11 +6,24 @@
 #   setup    the MLP sample (samples/fashion_mlp.nn) with a run-time batch
 #            (dim B <= 128) and with a static batch of 64 (for
 #            --per-rank-batch), built --emit=exe; 4,096 training and 1,000
-#            test images of Fashion-MNIST
+#            test images of Fashion-MNIST; the CNN sample (dim B <= 64) and
+#            the MLP with dropout after each hidden layer
 #   equal    256 steps (8 epochs of 32 batches of 128) on 2 ranks give the
 #            parameters of 1 process within 1e-5 relative (per tensor,
 #            ||a - b|| / ||a||: the sums of the
-#            gradients round in another order), and the loss falls
+#            gradients round in another order), and the loss falls; the
+#            evaluation sharded over 2 ranks (--eval-only) prints exactly
+#            the figures of 1 process
+#   cnn_equal  the CNN: 16 steps (1 epoch of 16 batches of 64) on 2 ranks
+#            equal 1 process within 1e-4. Not 1e-5: a rounding difference
+#            can flip which of two nearly equal values a max pool picks, a
+#            discrete change of ~4e-5 in the conv biases; one process with
+#            the AVX2 kernels instead of the AVX-512 ones shows the same
+#            flips (and over 2 epochs, 2e-4 from it); a wrong share or
+#            bucket is off by far more
+#   dropout  the dropout MLP: 2 ranks equal 1 process within 1e-5 (each
+#            rank draws the masks of its rows of the global batch), so do
+#            2 ranks with --per-rank-batch of a static batch of 64
 #   per_rank --per-rank-batch: 2 ranks of the static-batch-64 program equal
 #            1 process of the batch-128 one; without the flag the static
 #            program refuses 2 ranks, saying why
@@ -76,7 +89,7 @@ finish() {
 }
 data="$work/data"
 D=(--data "$data/train_x.idx,$data/train_y.idx" --test "$data/test_x.idx,$data/test_y.idx" --threads 1)
-close() { "$tool" ckpt-close "$1" "$2" 1e-5 || bad "$3: the parameters differ: $("$tool" ckpt-close "$1" "$2" 1e-5 2>&1)"; }
+close() { "$tool" ckpt-close "$1" "$2" "${4:-1e-5}" || bad "$3: the parameters differ: $("$tool" ckpt-close "$1" "$2" "${4:-1e-5}" 2>&1)"; }
 
 case "$test" in
 setup)
@@ -88,6 +101,12 @@ setup)
   sed 's/^dim B <= 128.*/const B = 64/; s/^const B = 128.*/const B = 64/' mlp_dyn.nn >mlp64.nn
   "$nnc" mlp_dyn.nn --emit=exe -o train_dyn || exit 1
   "$nnc" mlp64.nn --emit=exe -o train64 || exit 1
+  "$nnc" "$src/samples/fashion_cnn.nn" --emit=exe -o train_cnn || exit 1
+  sed 's/^\( *let h\([12]\) = \)\(relu(.*)\)$/\1dropout(\3, 0.2)/' mlp_dyn.nn >mlp_drop.nn
+  [ "$(grep -c dropout mlp_drop.nn)" = 2 ] || { echo "FAIL setup: no dropout in mlp_drop.nn"; exit 1; }
+  sed 's/^dim B <= 128.*/const B = 64/' mlp_drop.nn >mlp_drop64.nn
+  "$nnc" mlp_drop.nn --emit=exe -o train_drop || exit 1
+  "$nnc" mlp_drop64.nn --emit=exe -o train_drop64 || exit 1
   if have_fm; then
     "$tool" idx-head "$fm/train-images-idx3-ubyte.gz" "$data/train_x.idx" 4096 &&
       "$tool" idx-head "$fm/train-labels-idx1-ubyte.gz" "$data/train_y.idx" 4096 &&
@@ -106,6 +125,27 @@ equal)
   awk -F, 'NR == 2 { first = $3 } END { last = $3; if (!(last < 0.7 * first)) { print "loss " first " -> " last; exit 1 } }' two.csv ||
     bad "the loss did not fall: $(head -2 two.csv; tail -1 two.csv)"
   [ "$("$tool" ckpt-meta two.st ranks)" = 2 ] || bad "the checkpoint does not record 2 ranks"
+  # sharded evaluation: 8 test batches (the last one partial) dealt to 2 ranks
+  ./train_dyn "${D[@]}" --resume two.st --eval-only >ev1.out 2>&1 || bad "--eval-only on 1: $(tail -3 ev1.out)"
+  mpi 2 ./train_dyn "${D[@]}" --resume two.st --eval-only >ev2.out 2>&1 || bad "--eval-only on 2: $(tail -3 ev2.out)"
+  grep -q "accuracy" ev1.out || bad "no evaluation: $(cat ev1.out)"
+  cmp -s ev1.out ev2.out || bad "the sharded evaluation differs: $(cat ev1.out ev2.out)"
+  ;;
+cnn_equal)
+  cd "$work" || exit 1
+  C=(--data "$data/train_x.idx,$data/train_y.idx" --test "$data/test_x.idx,$data/test_y.idx" --limit 1024 --epochs 1)
+  ./train_cnn "${C[@]}" --threads 1 --checkpoint cnn1.st -q >cnn1.out 2>&1 || bad "1 process: $(tail -3 cnn1.out)"
+  mpi 2 ./train_cnn "${C[@]}" --threads 1 --checkpoint cnn2.st >cnn2.out 2>&1 || bad "2 ranks: $(tail -5 cnn2.out)"
+  grep -q "data parallel: 2 MPI ranks, 32 samples of each batch per rank" cnn2.out || bad "no data-parallel line: $(head -5 cnn2.out)"
+  close cnn1.st cnn2.st "the CNN, 1 vs 2 ranks" 1e-4
+  ;;
+dropout)
+  cd "$work" || exit 1
+  ./train_drop "${D[@]}" --epochs 2 --checkpoint d1.st -q >d1.out 2>&1 || bad "1 process: $(tail -3 d1.out)"
+  mpi 2 ./train_drop "${D[@]}" --epochs 2 --checkpoint d2.st >d2.out 2>&1 || bad "2 ranks: $(tail -5 d2.out)"
+  close d1.st d2.st "dropout, 1 vs 2 ranks"
+  mpi 2 ./train_drop64 "${D[@]}" --epochs 2 --checkpoint d64.st --per-rank-batch >d64.out 2>&1 || bad "--per-rank-batch: $(tail -5 d64.out)"
+  close d1.st d64.st "dropout, 1 vs 2 ranks of --per-rank-batch"
   ;;
 per_rank)
   cd "$work" || exit 1
