@@ -27,8 +27,10 @@
  * batch of gbatch samples (the model's B) splits into P consecutive
  * shares of rows = B/P, rank r taking share r, so the union is the
  * single-process batch. A step is NAME_grad on the share (the loss a mean
- * over its rows), the sum of the gradients and losses over the ranks
- * (rt_dist_sum), a division by P, which makes the gradient the mean over
+ * over its rows), the sum of the gradients over the ranks (rt_dist_grad:
+ * bucket by bucket as the gradient function announces them final, so the
+ * sums overlap the rest of its backward pass) and of the losses, a
+ * division by P, which makes the gradient the mean over
  * the global batch, and NAME_apply_update: every rank takes the same
  * step. The ranks agree before each step whether any of them was
  * signalled (rt_dist_any), so all stop at the same step; rank 0 alone
