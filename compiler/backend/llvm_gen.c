@@ -1639,15 +1639,16 @@ static void next_part(Gen *g, LLVMValueRef top) {
 
 /* ---- gradients announced as they become final ------------------------------------ */
 
-/* Does inst `in` (or its body) read or write v? */
-static bool touches(const Inst *in, const Value *v) {
+/* Does inst `in` (or its body) read or write v's storage (v itself or a
+ * view of it, such as a reshape)? */
+static bool touches(Gen *g, const Inst *in, const Value *v) {
   for (int i = 0; i < in->nargs; i++)
-    if (in->args[i] == v) return true;
+    if (in->args[i] == v || plan_root(g->plan, in->args[i]) == v) return true;
   for (int i = 0; i < in->nres; i++)
-    if (in->res[i] == v) return true;
+    if (in->res[i] == v || plan_root(g->plan, in->res[i]) == v) return true;
   if (in->body)
     for (const Inst *u = in->body->first; u; u = u->next)
-      if (touches(u, v)) return true;
+      if (touches(g, u, v)) return true;
   return false;
 }
 
@@ -1669,7 +1670,7 @@ static void find_ready_points(Gen *g, Func *f) {
     if (vp->kind != ST_RESULT || vp->index != k) continue;
     Inst *last = NULL;
     for (Inst *in = f->body->first; in != ret; in = in->next)
-      if (touches(in, v)) last = in;
+      if (touches(g, in, v)) last = in;
     if (!last) continue;
     if (!g->ready || g->nready == g->ready_cap) {
       int cap = g->ready_cap ? 2 * g->ready_cap : 16;
