@@ -143,6 +143,7 @@ typedef struct rt_call_ctx {
   /* called (on the calling thread) as soon as parameter `param`'s gradient
    * is final in the grads buffer: nothing later in the call reads or
    * writes it. Gradients not announced are final when the call returns.
+   * A param of -1 says nothing is new (a chance to make progress).
    * NULL: nobody asked. */
   void (*grad_ready)(void *user, int param);
   void *user;

@@ -220,9 +220,9 @@ static void start_bucket(rt_dist_grad *g, int b) {
 
 void rt_dist_grad_ready(void *gp, int param) {
   rt_dist_grad *g = gp;
-  if (param < 0 || param >= g->nparams) return;
-  int b = g->bucket[param];
-  if (g->left[b] > 0 && --g->left[b] == 0) {
+  if (param >= g->nparams) return;
+  int b = param >= 0 ? g->bucket[param] : -1; /* -1: no news, progress only */
+  if (b >= 0 && g->left[b] > 0 && --g->left[b] == 0) {
     start_bucket(g, b);
     g->early++;
   }

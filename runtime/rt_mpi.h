@@ -78,7 +78,8 @@ nn_status rt_dist_grad_init(rt_dist_grad *g, rt_dist *d, void *buf, int dtype, i
                             size_t bytes, size_t bucket_bytes);
 void rt_dist_grad_free(rt_dist_grad *g);
 void rt_dist_grad_begin(rt_dist_grad *g);
-/* Parameter `param`'s gradient is final (g is a rt_dist_grad *). */
+/* Parameter `param`'s gradient is final (g is a rt_dist_grad *); -1: nothing new,
+ * only test the sums under way. */
 void rt_dist_grad_ready(void *g, int param);
 /* Starts the buckets not started yet, in bucket order, and waits for all
  * (--mpi-timeout); the wait adds to d->comm_time. */

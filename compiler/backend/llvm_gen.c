@@ -1661,6 +1661,7 @@ static bool touches(Gen *g, const Inst *in, const Value *v) {
  * g->ready (instruction, parameter) pairs. */
 static void find_ready_points(Gen *g, Func *f) {
   g->nready = 0;
+  g->announced = false;
   Inst *ret = f->body->last;
   if (!ret || ret->op != OP_RETURN) return;
   for (int k = 0; k < ret->nargs; k++) {
@@ -1682,17 +1683,27 @@ static void find_ready_points(Gen *g, Func *f) {
   }
 }
 
-/* The rt_grad_ready calls due after the top-level instructions first..last. */
+static void call_ready(Gen *g, int param) {
+  LLVMTypeRef ps[2] = {g->t_ptr, g->t_i32};
+  LLVMValueRef args[2] = {slot_ptr(g, ctx_slot(g)), g_i32(g, param)};
+  g_call(g, "rt_grad_ready", g->t_void, ps, 2, args);
+}
+
+/* The rt_grad_ready calls due after the top-level instructions
+ * first..last. Once a gradient has been announced, an item that announces
+ * none calls rt_grad_ready(ctx, -1): no news, but a chance for the sums
+ * under way to progress (MPI moves data only inside its calls). */
 static void announce_ready(Gen *g, const Inst *first, const Inst *last) {
+  bool any = false;
   for (const Inst *in = first;; in = in->next) {
     for (int i = 0; i < g->nready; i++)
       if (g->ready[i].after == in) {
-        LLVMTypeRef ps[2] = {g->t_ptr, g->t_i32};
-        LLVMValueRef args[2] = {slot_ptr(g, ctx_slot(g)), g_i32(g, g->ready[i].param)};
-        g_call(g, "rt_grad_ready", g->t_void, ps, 2, args);
+        call_ready(g, g->ready[i].param);
+        any = g->announced = true;
       }
     if (in == last) break;
   }
+  if (!any && g->announced) call_ready(g, -1);
 }
 
 static void lower_items(Gen *g, Block *b, LLVMValueRef top) {

@@ -56,6 +56,7 @@ typedef struct Gen {
     int param;
   } *ready;
   int nready, ready_cap;
+  bool announced;    /* a ready point has been lowered (the rest call rt_grad_ready(ctx, -1)) */
 } Gen;
 typedef struct ReadyPoint ReadyPoint;
 
