@@ -31,6 +31,11 @@
 #   nan        [fm] a huge learning rate: exit 1 naming the step, no checkpoint
 #   cli        usage errors exit 2, --help shows the train block's defaults
 #   jit        [fm] `nnc train MODEL.nn` trains in-process, and resumes
+#   fromir     the training program built from the model's printed IR (nnc
+#              MODEL.nn --emit=ir, then nnc MODEL.ir --emit=exe) has the
+#              same LLVM IR but for the source's name and hash, and trains
+#              to the same parameters bit for bit: the character RNN, and
+#              [fm] the MLP when Fashion-MNIST is installed
 #
 # The cases marked [fm] need Fashion-MNIST (/usr/share/datasets/fashion-mnist,
 # installed by scripts/deps.sh): without it they exit 77, which ctest shows
@@ -188,6 +193,32 @@ setup)
     head -c 60000 /usr/share/games/fortunes/cookie >"$data/text.txt"
   else
     head -c 60000 "$src/docs/language.md" >"$data/text.txt"
+  fi
+  ;;
+
+fromir)
+  # fromir NAME MODEL.nn DEFINES -- TRAINING FLAGS
+  fromir() {
+    local name="$1" model="$2" defs=() flags
+    shift 2
+    while [ "$1" != -- ]; do defs+=("$1"); shift; done
+    shift
+    "$nnc" "$model" "${defs[@]}" --emit=ir -o "$name.ir" && "$nnc" "$name.ir" --emit=ir -o "$name.2.ir" &&
+      "$nnc" "$model" "${defs[@]}" --emit=exe -o "$name.nn.exe" && "$nnc" "$name.ir" --emit=exe -o "$name.ir.exe" &&
+      "$nnc" "$model" "${defs[@]}" --emit=llvm-ir -o "$name.nn.ll" && "$nnc" "$name.ir" --emit=llvm-ir -o "$name.ir.ll" ||
+      { echo "FAIL $test: building $name from its IR"; fail=$((fail + 1)); return; }
+    check "$test: $name.ir reads back to itself" cmp -s <(tail -n +2 "$name.ir") "$name.2.ir"
+    check "$test: $name: the same LLVM IR but for the source" cmp -s <(grep -v 'fnv1a64:' "$name.nn.ll") <(grep -v 'fnv1a64:' "$name.ir.ll")
+    run "$test" 0 "./$name.nn.exe" "$@" --threads 1 --progress none --checkpoint nn.st &&
+      run "$test" 0 "./$name.ir.exe" "$@" --threads 1 --progress none --checkpoint ir.st &&
+      check "$test: $name: the same parameters after training" "$tool" ckpt-cmp nn.st ir.st
+  }
+  fresh "$test"
+  fromir rnn "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 -- --data "$data/text.txt" --epochs 1 --limit 8000
+  if have_fm && [ -s "$data/train_x.idx" ]; then
+    fromir mlp "$src/samples/fashion_mlp.nn" -D B=32 -D H=64 -- "${train_data[@]}" --epochs 1 --limit 1600
+  else
+    echo "fromir: Fashion-MNIST is not installed under $fm: only the character model"
   fi
   ;;
 
