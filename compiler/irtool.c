@@ -73,12 +73,6 @@ static const Pass *find_pass(const char *name, size_t n) {
   return NULL;
 }
 
-/* The native kinds of --emit on IR text. */
-static const struct {
-  const char *name;
-  unsigned bit;
-} native_kinds[] = {{"llvm-ir", EMIT_LLVM_IR}, {"asm", EMIT_ASM}, {"obj", EMIT_OBJ}, {"lib", EMIT_LIB}, {"exe", EMIT_EXE}};
-
 /* The shared flags (cli.h) that apply to IR text: --color, and -O for
  * native code. */
 static int parse_args(int argc, char **argv, IrOpts *o) {
@@ -94,16 +88,12 @@ static int parse_args(int argc, char **argv, IrOpts *o) {
       char buf[256];
       snprintf(buf, sizeof buf, "%s", a + 7);
       for (char *k = strtok(buf, ","); k; k = strtok(NULL, ",")) {
-        if (!strcmp(k, "ir")) o->emit_ir = true;
-        else if (!strcmp(k, "grad-ir")) o->emit_grad = true;
-        else if (!strcmp(k, "tape")) o->emit_tape = true;
-        else {
-          unsigned bit = 0;
-          for (size_t n = 0; n < sizeof native_kinds / sizeof *native_kinds; n++)
-            if (!strcmp(k, native_kinds[n].name)) bit = native_kinds[n].bit;
-          if (!bit) return usage_error("--emit on IR text takes ir, grad-ir, tape, llvm-ir, asm, obj, lib or exe, not '%s'", k);
-          o->native.emit |= bit;
-        }
+        unsigned bits = cli_emit_kind(k);
+        if (bits == EMIT_IR) o->emit_ir = true;
+        else if (bits == EMIT_GRAD_IR) o->emit_grad = true;
+        else if (bits == EMIT_TAPE) o->emit_tape = true;
+        else if (bits && !(bits & ~(EMIT_NATIVE & ~EMIT_PYTHON))) o->native.emit |= bits;
+        else return usage_error("--emit on IR text takes ir, grad-ir, tape, llvm-ir, asm, obj, lib or exe, not '%s'", k);
       }
     } else if (!strncmp(a, "--passes=", 9)) {
       const char *s = a + 9;
