@@ -212,36 +212,45 @@ static int run(const IrOpts *o, Module *m, Diag *d, FILE *out) {
   return rc;
 }
 
+Module *irtool_read(Arena *a, Diag *d, const char *path, DiagColor color, char **src_out, size_t *len_out) {
+  size_t len = 0;
+  const char *why = NULL;
+  char *src = read_file(path, MAX_IR_BYTES, &len, &why);
+  *src_out = src;
+  *len_out = len;
+  diag_init(d, path, src ? src : "", src ? len : 0, stderr, color);
+  if (!src) {
+    diag_error(d, loc_none(), "cannot read the file: %s", why);
+    return NULL;
+  }
+  Module *m = ir_parse(a, d, src, len);
+  if (m && !ir_verify_module(m, stderr)) {
+    fprintf(stderr, "%s: error: the module does not verify\n", path);
+    m = NULL;
+  }
+  return m;
+}
+
 int irtool_main(int argc, char **argv) {
   IrOpts o = {0};
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc;
   if (!o.input) return usage_error("no input file%s", "");
   size_t len = 0;
-  const char *why = NULL;
-  char *src = read_file(o.input, MAX_IR_BYTES, &len, &why);
+  char *src = NULL;
   Diag d;
-  diag_init(&d, o.input, src ? src : "", src ? len : 0, stderr, o.color);
   Arena *a = arena_new();
   rc = 1;
-  if (!src) {
-    diag_error(&d, loc_none(), "cannot read the file: %s", why);
-  } else {
-    Module *m = ir_parse(a, &d, src, len);
-    if (m && !ir_verify_module(m, stderr)) {
-      fprintf(stderr, "%s: error: the module does not verify\n", o.input);
-      m = NULL;
-    }
-    if (m && o.native.emit) {
-      rc = run_native(&o, a, m, &d, src, len);
-    } else if (m) {
-      FILE *out = stdout;
-      if (o.output && !(out = fopen(o.output, "w"))) {
-        fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o.output, strerror(errno));
-      } else {
-        rc = run(&o, m, &d, out);
-        if (out != stdout) fclose(out);
-      }
+  Module *m = irtool_read(a, &d, o.input, o.color, &src, &len);
+  if (m && o.native.emit) {
+    rc = run_native(&o, a, m, &d, src, len);
+  } else if (m) {
+    FILE *out = stdout;
+    if (o.output && !(out = fopen(o.output, "w"))) {
+      fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o.output, strerror(errno));
+    } else {
+      rc = run(&o, m, &d, out);
+      if (out != stdout) fclose(out);
     }
   }
   diag_free(&d);

@@ -141,12 +141,16 @@ static const char *set_source(rt_source *s, const rt_source *base, const rt_sour
   return NULL;
 }
 
-/* The model's name for files: the .nn file's stem when argv[0] is
- * "nnc train PATH.nn ..." (the JIT names every model "model"). */
+/* The model's name for files: the .nn (or .ir) file's stem when argv[0]
+ * is "nnc train PATH.nn ..." (the JIT names every model "model"). */
 static void model_name(const rt_model_desc *d, const char *prog, char *buf, size_t n) {
   snprintf(buf, n, "%s", d->name);
-  const char *p = prog ? strstr(prog, ".nn") : NULL;
-  while (p && p[3] && p[3] != ' ') p = strstr(p + 1, ".nn");
+  const char *p = NULL;
+  for (int k = 0; k < 2 && !p; k++) {
+    const char *ext = k ? ".ir" : ".nn";
+    p = prog ? strstr(prog, ext) : NULL;
+    while (p && p[3] && p[3] != ' ') p = strstr(p + 1, ext);
+  }
   if (!p) return;
   const char *b = p;
   while (b > prog && b[-1] != ' ' && b[-1] != '/') b--;

@@ -35,7 +35,8 @@
 #              MODEL.nn --emit=ir, then nnc MODEL.ir --emit=exe) has the
 #              same LLVM IR but for the source's name and hash, and trains
 #              to the same parameters bit for bit: the character RNN, and
-#              [fm] the MLP when Fashion-MNIST is installed
+#              [fm] the MLP when Fashion-MNIST is installed; nnc train on
+#              the IR text trains as nnc train on the model
 #
 # The cases marked [fm] need Fashion-MNIST (/usr/share/datasets/fashion-mnist,
 # installed by scripts/deps.sh): without it they exit 77, which ctest shows
@@ -215,6 +216,14 @@ fromir)
   }
   fresh "$test"
   fromir rnn "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 -- --data "$data/text.txt" --epochs 1 --limit 8000
+  # nnc train on the IR text: the same as on the model
+  flags=(--data "$data/text.txt" --epochs 1 --limit 4000 --threads 1 --progress none)
+  run "$test" 0 "$nnc" train "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 "${flags[@]}" --checkpoint jit_nn.st &&
+    run "$test" 0 "$nnc" train rnn.ir "${flags[@]}" &&
+    check "$test: nnc train rnn.ir names its checkpoint after the file" test -s rnn.ckpt.safetensors &&
+    check "$test: nnc train rnn.ir: the same parameters as nnc train char_rnn.nn" "$tool" ckpt-cmp jit_nn.st rnn.ckpt.safetensors
+  run "$test: -D on IR text" 1 "$nnc" train rnn.ir -D H=3 &&
+    has "$test: -D on IR text" "$err" "^rnn.ir: error: -D does not apply to IR text"
   if have_fm && [ -s "$data/train_x.idx" ]; then
     fromir mlp "$src/samples/fashion_mlp.nn" -D B=32 -D H=64 -- "${train_data[@]}" --epochs 1 --limit 1600
   else
