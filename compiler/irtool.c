@@ -128,8 +128,6 @@ static int parse_args(int argc, char **argv, IrOpts *o) {
     if (o->emit_ir || o->emit_grad || o->emit_tape || o->stats || o->passes)
       return usage_error("native code from IR text (--emit=%s) is made alone: without --emit=ir, grad-ir, tape, "
                          "--stats or --passes", "llvm-ir|asm|obj|lib|exe");
-    if ((o->native.emit & EMIT_EXE) && (o->native.emit & EMIT_LIB))
-      return usage_error("--emit=exe and --emit=lib cannot be combined (the program defines main)%s", "");
     o->native.input = o->input;
     o->native.output = o->output;
     o->native.color = o->color;
