@@ -268,22 +268,30 @@ pinn)
   ;;
 
 dynbatch)
-  # the MLP sample (a run-time batch, dim B <= 96 with -D B=96) evaluates
-  # its last partial test batch (1000 = 10 x 96 + 40) at its real size,
-  # without padding or a second call, and measures exactly what its static
-  # twin (const B = 96) measures
+  # the samples with a run-time batch (dim B <= 96 with -D B=96) train on
+  # full batches exactly as their static twins (const B = 96) do: the same
+  # parameters and optimizer state byte for byte; the last partial test
+  # batch (1000 = 10 x 96 + 40) is evaluated at its real size, without
+  # padding or a second call, and measures exactly what the twin measures
+  # (fashion_robust: under attack, and its loss scales by f32(B), the
+  # run-time size)
+  need_fm
   fresh "$test"
-  sed 's/^dim B <= [0-9]*/const B = 96/' "$src/samples/fashion_mlp.nn" >mlp_static.nn
-  check "$test: the sample's batch line" grep -q '^const B = 96' mlp_static.nn
-  "$nnc" "$src/samples/fashion_mlp.nn" -D B=96 -D H=64 --emit=exe -o dyn && "$nnc" mlp_static.nn -D H=64 --emit=exe -o st ||
-    fail=$((fail + 1))
-  if run "$test" 0 ./dyn "${train_data[@]}" --epochs 1 --limit 1920 --progress none; then
-    d="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
-    run "$test" 0 ./st "${train_data[@]}" --epochs 1 --limit 1920 --progress none
-    s="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
-    has "$test: test loss and accuracy" "$d" 'test loss [0-9.]+, accuracy'
-    check "$test: the same as the static build ($d / $s)" test "$d" = "$s"
-  fi
+  for sample in fashion_mlp fashion_robust; do
+    sed 's/^dim B <= [0-9]*/const B = 96/' "$src/samples/$sample.nn" >static.nn
+    check "$test: $sample's batch line" grep -q '^const B = 96' static.nn
+    "$nnc" "$src/samples/$sample.nn" -D B=96 -D H=64 --emit=exe -o dyn && "$nnc" static.nn -D H=64 --emit=exe -o st ||
+      fail=$((fail + 1))
+    if run "$test" 0 ./dyn "${train_data[@]}" --epochs 1 --limit 1920 --progress none --checkpoint dyn.st; then
+      d="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
+      run "$test" 0 ./st "${train_data[@]}" --epochs 1 --limit 1920 --progress none --checkpoint st.st
+      s="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
+      has "$test: $sample: test loss and accuracy" "$d" 'test loss [0-9.]+, accuracy'
+      check "$test: $sample: the same as the static build ($d / $s)" test "$d" = "$s"
+      check "$test: $sample: the same parameters and optimizer state as the static build" \
+        "$tool" ckpt-cmp dyn.st st.st
+    fi
+  done
   ;;
 
 mlp | cnn)
