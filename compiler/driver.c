@@ -108,9 +108,8 @@ static void print_summary(FILE *out, const char *path, const Program *p) {
   }
   if (m->train) {
     const TrainSpec *t = &m->train->spec;
-    static const char *const opt[] = {"sgd", "adam", "adamw"};
     fprintf(out, "  train: minimize %s with %s(lr=%g), %lld epoch%s\n", t->loss ? t->loss : "?",
-            opt[t->opt.kind], t->opt.lr, (long long)t->epochs, t->epochs == 1 ? "" : "s");
+            spec_opt_names[t->opt.kind], t->opt.lr, (long long)t->epochs, t->epochs == 1 ? "" : "s");
   }
 }
 
@@ -172,7 +171,7 @@ static char *out_path(const Options *o, const char *name, const char *ext, bool 
   return strdup(buf);
 }
 
-static int emit_native(const Options *o, Diag *d, const Compiled *c, const Program *p, const char *src, size_t len) {
+int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Program *p, const char *src, size_t len) {
   char hash[32], info[512], triple[128], cpu[64];
   snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)fnv1a(src, len));
   backend_host(triple, sizeof triple, cpu, sizeof cpu);
@@ -286,7 +285,7 @@ int driver_run(const Options *o) {
     CompileOpts co = {.no_opt = true, .no_grad = true};
     if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
   }
-  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = emit_native(o, &d, c, p, src, d.len);
+  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = driver_emit_native(o, &d, c, p, src, d.len);
   bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
   if (rc == 0 && text) {
     FILE *out = stdout;

@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "rt_model.h"
+#include "rt_train.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -118,23 +119,8 @@ static int bad_usage(const char *fmt, ...) {
 
 /* ---- command line ------------------------------------------------------------ */
 
-/* Matches "--opt VALUE" or "--opt=VALUE" at argv[*i]: 1 with *val set, 0 when
- * argv[*i] is another option, -1 when the value is missing. */
-static int opt_value(int argc, char **argv, int *i, const char *opt, const char **val) {
-  const char *a = argv[*i];
-  size_t n = strlen(opt);
-  if (strncmp(a, opt, n)) return 0;
-  if (a[n] == '=') {
-    *val = a + n + 1;
-    return 1;
-  }
-  if (a[n]) return 0;
-  if (*i + 1 >= argc) return -1;
-  *val = argv[++*i];
-  return 1;
-}
-
-/* The shared flags (cli.h) this command takes: -D. */
+/* The shared flags (cli.h) this command takes: -D; its own GNU-style
+ * flags through the training program's reader (rt_flag_value). */
 static int parse_args(int argc, char **argv, EvalOpts *o) {
   CliCommon common = {.defs = o->defs, .ndefs = &o->ndefs};
   for (int i = 1; i < argc; i++) {
@@ -147,13 +133,13 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       return -1;
-    } else if ((r = opt_value(argc, argv, &i, "--fn", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--fn", &v))) {
       if (r < 0 || !*v) return bad_usage("--fn needs a function name");
       o->fn = v;
-    } else if ((r = opt_value(argc, argv, &i, "--params", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--params", &v))) {
       if (r < 0 || !*v) return bad_usage("--params needs a safetensors file");
       o->params = v;
-    } else if ((r = opt_value(argc, argv, &i, "--seed", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--seed", &v))) {
       if (r < 0) return bad_usage("--seed needs a number");
       char *end;
       errno = 0;
@@ -161,7 +147,7 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
       if (!*v || *end || errno || v[0] == '-') return bad_usage("--seed needs a non-negative integer, not '%s'", v);
       o->seed = s;
       o->have_seed = true;
-    } else if ((r = opt_value(argc, argv, &i, "--input", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--input", &v))) {
       if (r < 0) return bad_usage("--input needs ARG=FILE.npy");
       const char *eq = strchr(v, '=');
       if (!eq || eq == v || !eq[1]) return bad_usage("--input needs ARG=FILE.npy, not '%s'", v);
@@ -175,12 +161,12 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
           return rc;
         }
       o->inputs[o->ninputs++] = (InputOpt){name, eq + 1};
-    } else if ((r = opt_value(argc, argv, &i, "-o", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "-o", &v))) {
       if (r < 0 || !*v) return bad_usage("-o needs a path");
       o->out = v;
     } else if (!strcmp(a, "--grad")) {
       o->grad = true;
-    } else if ((r = opt_value(argc, argv, &i, "--wrt", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--wrt", &v))) {
       if (r < 0 || !*v) return bad_usage("--wrt needs an argument name");
       if (o->nwrt == 64) return bad_usage("too many --wrt options");
       o->wrt[o->nwrt++] = v;
