@@ -201,22 +201,6 @@ rt_dtype eval_rt_dtype(const Type *t, bool f64) {
   }
 }
 
-/* Element i as a double (every integer of the supported dtypes is exact
- * except i64 beyond 2^53, which range checks refuse first). */
-static double get_elem(const rt_tensor *t, int64_t i) {
-  switch (t->dtype) {
-  case RT_F32: return ((const float *)t->data)[i];
-  case RT_F64: return ((const double *)t->data)[i];
-  case RT_I32: return ((const int32_t *)t->data)[i];
-  case RT_I64: return (double)((const int64_t *)t->data)[i];
-  case RT_U8: return ((const uint8_t *)t->data)[i];
-  case RT_I8: return ((const int8_t *)t->data)[i];
-  case RT_I16: return ((const int16_t *)t->data)[i];
-  case RT_BOOL: return ((const uint8_t *)t->data)[i] != 0;
-  }
-  return 0;
-}
-
 static void set_elem(rt_tensor *t, int64_t i, double v) {
   switch (t->dtype) {
   case RT_F32: ((float *)t->data)[i] = (float)v; break;
@@ -282,7 +266,7 @@ static bool convert(const char *path, const char *what, const rt_tensor *src, co
   if (!alloc_like(dst, ty, f64)) return false;
   int64_t n = type_numel(ty);
   for (int64_t i = 0; i < n; i++) {
-    double v = get_elem(src, i);
+    double v = rt_tensor_get(src, i);
     if (src->dtype == RT_I64) {
       int64_t x = ((const int64_t *)src->data)[i];
       if (x < INT32_MIN || x > INT32_MAX) {
@@ -473,7 +457,7 @@ static bool load_inputs(const EvalOpts *o, const Func *f, rt_tensor *args) {
 /* The call's run-time size: the value of f's size argument (0 without one). */
 static int64_t call_size(const Func *f, const rt_tensor *args) {
   const Value *dv = ir_dim_arg(f);
-  return dv ? (int64_t)get_elem(&args[dv->res], 0) : 0;
+  return dv ? (int64_t)rt_tensor_get(&args[dv->res], 0) : 0;
 }
 
 static bool interp_runner_run(const Module *m, const Func *f, const rt_tensor *args, rt_tensor *results, bool f64,
@@ -492,7 +476,7 @@ static bool interp_runner_run(const Module *m, const Func *f, const rt_tensor *a
       ok = false;
       break;
     }
-    for (int64_t k = 0; k < type_numel(ty); k++) ia[i].d[k] = get_elem(&args[i], k);
+    for (int64_t k = 0; k < type_numel(ty); k++) ia[i].d[k] = rt_tensor_get(&args[i], k);
   }
   bool ran = ok && interp_run(f, ia, n, ir, f64 ? INTERP_F64 : INTERP_F32, err, errn);
   ok = ran;

@@ -35,6 +35,17 @@ nn_status rt_model_init_params(const rt_model_desc *d, rt_model *m, uint64_t see
   return NN_OK;
 }
 
+/* Frees what create allocated (the pool too; any pointer may be NULL). */
+static void free_model(rt_model *m) {
+  rt_pool_destroy(m->pool);
+  rt_free(m->params);
+  rt_free(m->grads);
+  rt_free(m->state);
+  rt_free(m->ws);
+  rt_free(m->bufs);
+  rt_free(m);
+}
+
 nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed, int nthreads) {
   if (!out) return rt_error(NN_ERR_NULL, "the output pointer is NULL");
   *out = NULL;
@@ -58,12 +69,7 @@ nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed,
   if (!m->params || !m->grads || (d->state_bytes && !m->state) || !m->ws || !m->bufs) s = NN_ERR_NOMEM;
   if (!s) s = rt_pool_create(&m->pool, nthreads);
   if (s) {
-    rt_free(m->params);
-    rt_free(m->grads);
-    rt_free(m->state);
-    rt_free(m->ws);
-    rt_free(m->bufs);
-    rt_free(m);
+    free_model(m);
     return s;
   }
   m->magic = RT_MODEL_MAGIC;
@@ -79,13 +85,7 @@ void rt_model_destroy(const rt_model_desc *d, rt_model *m) {
   if (rt_model_check(d, m)) return;
   m->magic = 0;
   m->desc = NULL;
-  rt_pool_destroy(m->pool);
-  rt_free(m->params);
-  rt_free(m->grads);
-  rt_free(m->state);
-  rt_free(m->ws);
-  rt_free(m->bufs);
-  rt_free(m);
+  free_model(m);
 }
 
 static void *scalar_ptr(rt_model *m, const rt_slot *s) {
