@@ -5,9 +5,11 @@
 # run-time batch so 2 ranks can split the train block's batch (global batch
 # the same in both runs). From the training programs' own summaries:
 # ms per step, scaling efficiency (1x2 ms/step over 2x1 ms/step), and the
-# gradient sum's time per step (none of it is hidden behind the backward
-# pass: the generated grad computes every gradient in one call, and the
-# sum starts after it). Then one all-reduce of the gradient's size,
+# gradient sum's time per step that the backward pass does not hide: the
+# generated gradient announces each parameter's gradient when it is final
+# and its bucket's sum starts then (rt_mpi.h rt_dist_grad); the same runs
+# with NNC_MPI_OVERLAP=0 start every sum after the backward pass, and the
+# share of that wait which overlap removes is "hidden". Then one all-reduce of the gradient's size,
 # measured alone (bench/mpi_allreduce.c), and a PROJECTION to 8 and 64
 # ranks: per-rank batch fixed (--per-rank-batch), ring all-reduce time
 # 2 (P-1)/P x bytes / bandwidth + 2 (P-1) x latency, with the bandwidth
@@ -45,19 +47,26 @@ for model in mlp cnn; do
   # interleaved, 3 runs each; medians
   : >"$model.one"
   : >"$model.two"
+  : >"$model.seq"
+  comm_ms() { sed -n 's/^communication: \([0-9.]*\) ms per step.*/\1/p' "$1"; }
   for r in 1 2 3; do
     "./train_$model" $D --threads 2 >one.txt 2>&1
     samples_s one.txt >>"$model.one"
     mpirun --oversubscribe -np 2 "./train_$model" $D --threads 1 >two.txt 2>&1
-    echo "$(samples_s two.txt) $(sed -n 's/^communication: \([0-9.]*\) ms per step.*/\1/p' two.txt)" >>"$model.two"
+    echo "$(samples_s two.txt) $(comm_ms two.txt)" >>"$model.two"
+    NNC_MPI_OVERLAP=0 mpirun --oversubscribe -np 2 -x NNC_MPI_OVERLAP "./train_$model" $D --threads 1 >seq.txt 2>&1
+    echo "$(samples_s seq.txt) $(comm_ms seq.txt)" >>"$model.seq"
   done
-  echo "$model: test accuracy 1 process $(acc one.txt), 2 ranks $(acc two.txt)"
+  echo "$model: test accuracy 1 process $(acc one.txt), 2 ranks $(acc two.txt); $(sed -n 's/.*; \([0-9]* of [0-9]* buckets\)/\1/p' two.txt)"
   one=$(sort -n "$model.one" | sed -n 2p)
   two=$(sort -n "$model.two" | sed -n 2p)
   rate2=${two% *}
-  comm=${two#* }
+  comm=$(awk '{ print $2 }' "$model.two" | sort -n | sed -n 2p)
+  seq=$(sort -n "$model.seq" | sed -n 2p)
+  rateseq=${seq% *}
+  commseq=$(awk '{ print $2 }' "$model.seq" | sort -n | sed -n 2p)
   bytes=$(cat "$model.bytes")
-  echo "$model $B $one $rate2 $comm $bytes" >>results
+  echo "$model $B $one $rate2 $comm $bytes $rateseq $commseq" >>results
 done
 
 # one all-reduce of each model's gradient, and of small and large buffers
@@ -69,13 +78,15 @@ awk '{ printf "  %10d bytes: %8.3f ms\n", $1, $2 * 1e3 }' ar.txt
 lat=$(awk 'NR == 1 { print $2 }' ar.txt)
 echo "  latency ~$(awk -v l="$lat" 'BEGIN { printf "%.1f", l * 1e6 }') us (8 bytes)"
 echo
-echo "comm: the gradient sum's time per step as the program measures it, waiting for the slower rank"
-echo "included (on a loaded machine most of it); hidden: the share overlapped with the backward pass"
-printf "%-5s %6s %14s %14s %11s %22s\n" model batch "1x2 ms/step" "2x1 ms/step" efficiency "comm ms/step"
-while read -r model B one rate2 comm bytes; do
-  awk -v m="$model" -v B="$B" -v o="$one" -v t="$rate2" -v c="$comm" 'BEGIN {
-    ms1 = 1e3 * B / o; ms2 = 1e3 * B / t
-    printf "%-5s %6d %14.2f %14.2f %10.0f%% %9.2f (%2.0f%%), hidden 0%%\n", m, B, ms1, ms2, 100 * ms1 / ms2, c, 100 * c / ms2 }'
+echo "wait: the time per step spent waiting for the gradient sums after the backward pass (waiting for"
+echo "the slower rank included: on a loaded machine most of it), with overlap and with NNC_MPI_OVERLAP=0;"
+echo "hidden: the share of the latter that overlap removes (medians of 3)"
+printf "%-5s %6s %12s %12s %11s %16s %12s %7s\n" model batch "1x2 ms/step" "2x1 ms/step" efficiency "2x1 no overlap" "wait ms" hidden
+while read -r model B one rate2 comm bytes rateseq commseq; do
+  awk -v m="$model" -v B="$B" -v o="$one" -v t="$rate2" -v c="$comm" -v ts="$rateseq" -v cs="$commseq" 'BEGIN {
+    ms1 = 1e3 * B / o; ms2 = 1e3 * B / t; mss = 1e3 * B / ts
+    printf "%-5s %6d %12.2f %12.2f %10.0f%% %16.2f %5.2f/%-5.2f %6.0f%%\n", m, B, ms1, ms2, 100 * ms1 / ms2, mss, c, cs,
+           (cs > 0 ? 100 * (cs - c) / cs : 0) }'
 done <results
 echo
 echo "PROJECTION (not measured): weak scaling (--per-rank-batch), each rank a batch of B/2 on one core,"
@@ -83,7 +94,7 @@ echo "taken to cost the 1x2 step (the same work per core, no waiting); ring all-
 echo "T(P) = 2 (P-1)/P x bytes / bw + 2 (P-1) x latency, bw fitted to the gradient's all-reduce here"
 echo "(shared memory), or 1.25 GB/s and 20 us (10 Gb/s Ethernet)"
 printf "%-5s %6s %12s %14s %22s %22s\n" model ranks "grad bytes" "compute ms" "eff. (shared memory)" "eff. (10 Gb/s)"
-while read -r model B one rate2 comm bytes; do
+while read -r model B one rate2 comm bytes rateseq commseq; do
   ar2=$(awk -v b="$bytes" '$1 == b { print $2 }' ar.txt)
   for P in 2 8 64; do
     awk -v m="$model" -v B="$B" -v o="$one" -v by="$bytes" -v P="$P" -v ar2="$ar2" -v lat="$lat" 'BEGIN {

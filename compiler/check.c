@@ -191,7 +191,12 @@ bool check_const(Checker *c, Expr *e, const char *what) {
   c->fn = saved;
   if (!ok) return false;
   if (e->cv.kind == CV_NONE) {
-    diag_error(c->d, e->loc, "%s must be a constant", what);
+    ConstDecl *k = dim_named(c, e);
+    if (k) /* its value is the call's size: known only at run time */
+      diag_error(c->d, e->loc, "%s must be a constant, but '%s' is sized at run time (dim %s <= %lld)", what,
+                 k->name, k->name, (long long)k->val.i);
+    else
+      diag_error(c->d, e->loc, "%s must be a constant", what);
     return false;
   }
   return true;

@@ -448,10 +448,16 @@ static bool check_expr(Checker *c, Expr *e) {
                  c->fn->name, s->name);
       return false;
     }
+    /* the run-time dimension as a value is the call's size, an i32
+     * scalar (f32(N) to divide by it): only a function that takes an
+     * argument sized by it knows it; never a constant, so it cannot size
+     * a static axis, a loop or an axis number */
     if (s->kind == SYM_CONST && s->cdecl->is_dim) {
-      diag_error(c->d, e->loc, "'%s' is a run-time dimension: it can size an axis of a type or a shape list, "
-                 "but it is not a value", s->name);
-      return false;
+      resolve_const(c, s->cdecl);
+      if (!dyn_allowed_here(c, e, s->cdecl)) return false;
+      e->ty = type_scalar(TY_I32);
+      e->weak = false;
+      return true;
     }
     if (s->kind == SYM_CONST) {
       resolve_const(c, s->cdecl);

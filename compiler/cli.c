@@ -49,3 +49,15 @@ CliResult cli_common(const CliCommon *c, int argc, char **argv, int *i, char *er
   }
   return CLI_OTHER;
 }
+
+unsigned cli_emit_kind(const char *name) {
+  static const struct {
+    const char *name;
+    unsigned bits;
+  } kinds[] = {{"ast", EMIT_AST},         {"ir", EMIT_IR},   {"grad-ir", EMIT_GRAD_IR}, {"tape", EMIT_TAPE},
+               {"llvm-ir", EMIT_LLVM_IR}, {"asm", EMIT_ASM}, {"obj", EMIT_OBJ},         {"lib", EMIT_LIB},
+               {"exe", EMIT_EXE},         {"python", EMIT_PYTHON | EMIT_LIB},           {"dot", EMIT_DOT}};
+  for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+    if (!strcmp(kinds[k].name, name)) return kinds[k].bits;
+  return 0;
+}

@@ -9,7 +9,19 @@
  *
  * A command takes a flag by giving the field it goes to; a NULL field
  * leaves that flag to the command (which then calls it unknown, or, for
- * nnc train, passes it to the training program). */
+ * nnc train, passes it to the training program).
+ *
+ * How each command reads the rest: nnc eval and the training program take
+ * GNU-style flags (--fn NAME or --fn=NAME) through one reader,
+ * rt_flag_value (rt_train.h), which matches names exactly: a training
+ * program refuses --epoch (no getopt_long abbreviations), and the resume
+ * command it prints repeats the flags as given. nnc, nnc check, nnc train
+ * and nnc FILE.ir take GCC-style flags (-fmax-errors=N, -mcpu=CPU, -O2,
+ * -DNAME=V), which getopt_long would read as clusters of short options or
+ * abbreviations of long ones, and nnc train hands every flag it does not
+ * know, in order, to the training program: each loops over argv asking
+ * cli_common first.
+ */
 #ifndef NNC_CLI_H
 #define NNC_CLI_H
 #include <stddef.h>
@@ -31,5 +43,10 @@ typedef enum CliResult {
 } CliResult;
 
 CliResult cli_common(const CliCommon *c, int argc, char **argv, int *i, char *err, size_t errn);
+
+/* The EMIT_* bits (driver.h) of one --emit kind ("ir", "exe", "python"...),
+ * or 0 for a name that is none: the one list of kinds, for nnc and for
+ * nnc FILE.ir (which takes a part of them). */
+unsigned cli_emit_kind(const char *name);
 
 #endif

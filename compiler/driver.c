@@ -108,9 +108,8 @@ static void print_summary(FILE *out, const char *path, const Program *p) {
   }
   if (m->train) {
     const TrainSpec *t = &m->train->spec;
-    static const char *const opt[] = {"sgd", "adam", "adamw"};
     fprintf(out, "  train: minimize %s with %s(lr=%g), %lld epoch%s\n", t->loss ? t->loss : "?",
-            opt[t->opt.kind], t->opt.lr, (long long)t->epochs, t->epochs == 1 ? "" : "s");
+            spec_opt_names[t->opt.kind], t->opt.lr, (long long)t->epochs, t->epochs == 1 ? "" : "s");
   }
 }
 
@@ -172,7 +171,26 @@ static char *out_path(const Options *o, const char *name, const char *ext, bool 
   return strdup(buf);
 }
 
-static int emit_native(const Options *o, Diag *d, const Compiled *c, const Program *p, const char *src, size_t len) {
+/* The module as an object file in /tmp, linked into `out` (an executable,
+ * or a shared library): 0, or 1 with the error reported. */
+static int emit_linked(CodeGen *cg, const char *out, bool shared, Diag *d) {
+  char err[512], obj[] = "/tmp/nnc-XXXXXX.o";
+  int fd = mkstemps(obj, 2);
+  if (fd < 0) {
+    diag_error(d, loc_none(), "cannot create a temporary file: %s", strerror(errno));
+    return 1;
+  }
+  close(fd);
+  int rc = 0;
+  if (!codegen_emit(cg, CG_OBJ, obj, err, sizeof err) || link_outputs(obj, out, shared, NULL, err, sizeof err)) {
+    diag_error(d, loc_none(), "%s", err);
+    rc = 1;
+  }
+  unlink(obj);
+  return rc;
+}
+
+int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Program *p, const char *src, size_t len) {
   char hash[32], info[512], triple[128], cpu[64];
   snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)fnv1a(src, len));
   backend_host(triple, sizeof triple, cpu, sizeof cpu);
@@ -212,36 +230,12 @@ static int emit_native(const Options *o, Diag *d, const Compiled *c, const Progr
   }
   if (!rc && (o->emit & EMIT_EXE)) {
     char *exe = o->output && single ? strdup(o->output) : strdup(name);
-    char obj[] = "/tmp/nnc-XXXXXX.o";
-    int fd = mkstemps(obj, 2);
-    if (fd < 0) {
-      diag_error(d, loc_none(), "cannot create a temporary file: %s", strerror(errno));
-      rc = 1;
-    } else {
-      close(fd);
-      if (!codegen_emit(cg, CG_OBJ, obj, err, sizeof err) || link_outputs(obj, exe, false, NULL, err, sizeof err)) {
-        diag_error(d, loc_none(), "%s", err);
-        rc = 1;
-      }
-      unlink(obj);
-    }
+    rc = emit_linked(cg, exe, false, d);
     free(exe);
   }
   if (!rc && (o->emit & EMIT_LIB)) {
     char *so = out_path(o, name, "so", single);
-    char obj[] = "/tmp/nnc-XXXXXX.o";
-    int fd = mkstemps(obj, 2);
-    if (fd < 0) {
-      diag_error(d, loc_none(), "cannot create a temporary file: %s", strerror(errno));
-      rc = 1;
-    } else {
-      close(fd);
-      if (!codegen_emit(cg, CG_OBJ, obj, err, sizeof err) || link_outputs(obj, so, true, NULL, err, sizeof err)) {
-        diag_error(d, loc_none(), "%s", err);
-        rc = 1;
-      }
-      unlink(obj);
-    }
+    rc = emit_linked(cg, so, true, d);
     if (!rc) {
       /* the header goes beside the library */
       char hdr[1200];
@@ -286,7 +280,7 @@ int driver_run(const Options *o) {
     CompileOpts co = {.no_opt = true, .no_grad = true};
     if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
   }
-  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = emit_native(o, &d, c, p, src, d.len);
+  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = driver_emit_native(o, &d, c, p, src, d.len);
   bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
   if (rc == 0 && text) {
     FILE *out = stdout;

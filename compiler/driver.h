@@ -56,6 +56,15 @@ typedef struct Options {
  * printed). The arena and diag are the caller's. */
 int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **prog);
 
+struct Compiled;
+/* The native outputs o->emit asks for (EMIT_NATIVE bits) of the compiled
+ * module c, whose source text src[0..len) is hashed into the build info.
+ * p is the checked program, or NULL for a module read from IR text (then
+ * EMIT_PYTHON, which quotes the .nn source, is not asked). Returns the exit
+ * status (errors go to d). */
+int driver_emit_native(const Options *o, Diag *d, const struct Compiled *c, const Program *p, const char *src,
+                       size_t len);
+
 /* Run the command; returns the exit status. */
 int driver_run(const Options *o);
 

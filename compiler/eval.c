@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "rt_model.h"
+#include "rt_train.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -118,23 +119,8 @@ static int bad_usage(const char *fmt, ...) {
 
 /* ---- command line ------------------------------------------------------------ */
 
-/* Matches "--opt VALUE" or "--opt=VALUE" at argv[*i]: 1 with *val set, 0 when
- * argv[*i] is another option, -1 when the value is missing. */
-static int opt_value(int argc, char **argv, int *i, const char *opt, const char **val) {
-  const char *a = argv[*i];
-  size_t n = strlen(opt);
-  if (strncmp(a, opt, n)) return 0;
-  if (a[n] == '=') {
-    *val = a + n + 1;
-    return 1;
-  }
-  if (a[n]) return 0;
-  if (*i + 1 >= argc) return -1;
-  *val = argv[++*i];
-  return 1;
-}
-
-/* The shared flags (cli.h) this command takes: -D. */
+/* The shared flags (cli.h) this command takes: -D; its own GNU-style
+ * flags through the training program's reader (rt_flag_value). */
 static int parse_args(int argc, char **argv, EvalOpts *o) {
   CliCommon common = {.defs = o->defs, .ndefs = &o->ndefs};
   for (int i = 1; i < argc; i++) {
@@ -147,13 +133,13 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       return -1;
-    } else if ((r = opt_value(argc, argv, &i, "--fn", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--fn", &v))) {
       if (r < 0 || !*v) return bad_usage("--fn needs a function name");
       o->fn = v;
-    } else if ((r = opt_value(argc, argv, &i, "--params", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--params", &v))) {
       if (r < 0 || !*v) return bad_usage("--params needs a safetensors file");
       o->params = v;
-    } else if ((r = opt_value(argc, argv, &i, "--seed", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--seed", &v))) {
       if (r < 0) return bad_usage("--seed needs a number");
       char *end;
       errno = 0;
@@ -161,7 +147,7 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
       if (!*v || *end || errno || v[0] == '-') return bad_usage("--seed needs a non-negative integer, not '%s'", v);
       o->seed = s;
       o->have_seed = true;
-    } else if ((r = opt_value(argc, argv, &i, "--input", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--input", &v))) {
       if (r < 0) return bad_usage("--input needs ARG=FILE.npy");
       const char *eq = strchr(v, '=');
       if (!eq || eq == v || !eq[1]) return bad_usage("--input needs ARG=FILE.npy, not '%s'", v);
@@ -175,12 +161,12 @@ static int parse_args(int argc, char **argv, EvalOpts *o) {
           return rc;
         }
       o->inputs[o->ninputs++] = (InputOpt){name, eq + 1};
-    } else if ((r = opt_value(argc, argv, &i, "-o", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "-o", &v))) {
       if (r < 0 || !*v) return bad_usage("-o needs a path");
       o->out = v;
     } else if (!strcmp(a, "--grad")) {
       o->grad = true;
-    } else if ((r = opt_value(argc, argv, &i, "--wrt", &v))) {
+    } else if ((r = rt_flag_value(argc, argv, &i, "--wrt", &v))) {
       if (r < 0 || !*v) return bad_usage("--wrt needs an argument name");
       if (o->nwrt == 64) return bad_usage("too many --wrt options");
       o->wrt[o->nwrt++] = v;
@@ -213,22 +199,6 @@ rt_dtype eval_rt_dtype(const Type *t, bool f64) {
   case TY_BOOL: return RT_BOOL;
   default: die("eval: dtype %d", (int)t->dtype);
   }
-}
-
-/* Element i as a double (every integer of the supported dtypes is exact
- * except i64 beyond 2^53, which range checks refuse first). */
-static double get_elem(const rt_tensor *t, int64_t i) {
-  switch (t->dtype) {
-  case RT_F32: return ((const float *)t->data)[i];
-  case RT_F64: return ((const double *)t->data)[i];
-  case RT_I32: return ((const int32_t *)t->data)[i];
-  case RT_I64: return (double)((const int64_t *)t->data)[i];
-  case RT_U8: return ((const uint8_t *)t->data)[i];
-  case RT_I8: return ((const int8_t *)t->data)[i];
-  case RT_I16: return ((const int16_t *)t->data)[i];
-  case RT_BOOL: return ((const uint8_t *)t->data)[i] != 0;
-  }
-  return 0;
 }
 
 static void set_elem(rt_tensor *t, int64_t i, double v) {
@@ -296,7 +266,7 @@ static bool convert(const char *path, const char *what, const rt_tensor *src, co
   if (!alloc_like(dst, ty, f64)) return false;
   int64_t n = type_numel(ty);
   for (int64_t i = 0; i < n; i++) {
-    double v = get_elem(src, i);
+    double v = rt_tensor_get(src, i);
     if (src->dtype == RT_I64) {
       int64_t x = ((const int64_t *)src->data)[i];
       if (x < INT32_MIN || x > INT32_MAX) {
@@ -487,7 +457,7 @@ static bool load_inputs(const EvalOpts *o, const Func *f, rt_tensor *args) {
 /* The call's run-time size: the value of f's size argument (0 without one). */
 static int64_t call_size(const Func *f, const rt_tensor *args) {
   const Value *dv = ir_dim_arg(f);
-  return dv ? (int64_t)get_elem(&args[dv->res], 0) : 0;
+  return dv ? (int64_t)rt_tensor_get(&args[dv->res], 0) : 0;
 }
 
 static bool interp_runner_run(const Module *m, const Func *f, const rt_tensor *args, rt_tensor *results, bool f64,
@@ -506,7 +476,7 @@ static bool interp_runner_run(const Module *m, const Func *f, const rt_tensor *a
       ok = false;
       break;
     }
-    for (int64_t k = 0; k < type_numel(ty); k++) ia[i].d[k] = get_elem(&args[i], k);
+    for (int64_t k = 0; k < type_numel(ty); k++) ia[i].d[k] = rt_tensor_get(&args[i], k);
   }
   bool ran = ok && interp_run(f, ia, n, ir, f64 ? INTERP_F64 : INTERP_F32, err, errn);
   ok = ran;

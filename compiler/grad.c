@@ -289,6 +289,7 @@ typedef struct TapeCtx {
   Value *ri, *row;   /* the backward index, and the tape row (i - lo, made once) */
   PtrMap map;
   PtrMap recomputed; /* forward values whose copies the backward body computes */
+  PtrMap tapes;      /* forward value -> its tape (the loop's stacked result) */
 } TapeCtx;
 
 static void saved_push(TapeCtx *c, const SavedValue *sv) {
@@ -301,7 +302,24 @@ static size_t tape_size(const TapeCtx *c, const Value *v) {
   return type_bytes(&v->ty) * (size_t)(c->fin->attr.i[1] - c->fin->attr.i[0]);
 }
 
-/* v from a tape: the forward loop stacks it, the backward body reads row i. */
+/* The value of fin's body that v reshapes (through a chain of reshapes):
+ * v itself when v is no reshape of another instruction's result there.
+ * Static shapes only. */
+static Value *tape_base(const TapeCtx *c, Value *v) {
+  Value *u = v;
+  while (u->def && u->def->op == OP_RESHAPE && !u->ty.dyn) {
+    Value *x = u->def->args[0];
+    if (!x->def || x->ty.dyn || !pm_has(c->fwd, x) || x->def->op == OP_CONST || x->def->op == OP_IOTA) break;
+    u = x;
+  }
+  return u;
+}
+
+/* v from a tape: the forward loop stacks it, the backward body reads row i.
+ * A reshape of a body value u tapes u and reads its row of the tape
+ * reshaped to [T, v...]: u and its reshapes share one tape, and the
+ * forward computes u straight into its row (a tape of the reshape was a
+ * copy of u, the plan storing a reshape where its operand lives). */
 static Value *taped(TapeCtx *c, Value *v) {
   Ad *ad = c->ad;
   int64_t lo = c->fin->attr.i[0];
@@ -309,14 +327,26 @@ static Value *taped(TapeCtx *c, Value *v) {
     c->tb.note = "tape row";
     c->row = lo ? ir_binary(&c->tb, OP_SUB, c->ri, ir_scalar(&c->tb, TY_I32, (double)lo)) : c->ri;
   }
-  Value *tape = tape_value(ad, c->fin, v);
+  Value *u = tape_base(c, v);
+  Value *tape = pm_get(&c->tapes, u);
+  if (!tape) {
+    tape = tape_value(ad, c->fin, u);
+    pm_put(&c->tapes, u, tape);
+    saved_push(c, &(SavedValue){.value = u, .tape = tape, .pos = u->def ? u->def->pos : c->fin->pos,
+                                .bytes = type_bytes(&tape->ty), .depth = c->depth});
+  }
   c->tb.note = "tape read";
+  Value *rows = tape;
+  if (u != v) {
+    Type t = tape->ty;
+    memcpy(t.dim + 1, v->ty.dim, sizeof(int64_t) * (size_t)v->ty.rank);
+    t.rank = v->ty.rank + 1;
+    rows = ir_build(&c->tb, OP_RESHAPE, &tape, 1, NULL, &t);
+  }
   Attr at = {.ni = 1, .i = {0}};
-  Value *args[2] = {tape, c->row};
+  Value *args[2] = {rows, c->row};
   Value *nv = ir_build(&c->tb, OP_DYN_SLICE, args, 2, &at, NULL);
   nv->name = v->name;
-  saved_push(c, &(SavedValue){.value = v, .tape = tape, .pos = v->def ? v->def->pos : c->fin->pos,
-                              .bytes = type_bytes(&tape->ty), .depth = c->depth});
   return nv;
 }
 
@@ -328,6 +358,20 @@ static Value *kept(TapeCtx *c, Value *v, bool remat) {
     Attr at = v->def->attr;
     c->tb.note = "recomputed";
     return ir_build(&c->tb, v->def->op, NULL, 0, &at, &v->ty);
+  }
+  /* dyn_slice X, i (X from before the loop: a layer's weight w[l]) is the
+   * same slice at the backward index, not a tape of X's rows */
+  const Inst *d = v->def;
+  if (c->depth == 1 && d && d->op == OP_DYN_SLICE && d->block == c->fin->body && d->args[1] == c->fin->body->args[0] &&
+      !pm_has(c->fwd, d->args[0])) {
+    c->tb.note = "recomputed";
+    Attr at = d->attr;
+    Value *args[2] = {d->args[0], c->ri};
+    Value *nv = ir_build(&c->tb, OP_DYN_SLICE, args, 2, &at, &v->ty);
+    nv->name = v->name;
+    saved_push(c, &(SavedValue){.value = v, .pos = d->pos, .depth = c->depth, .recomputed = true,
+                                .avoided = tape_size(c, v)});
+    return nv;
   }
   SavedValue back = {0};
   Value *nv;
@@ -422,6 +466,7 @@ static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int dept
                .tb = {.a = ad->a, .block = rb, .before = rb->first, .pos = rin->pos, .note = "tape read"}};
   pm_init(&c.map, ad->a);
   pm_init(&c.recomputed, ad->a);
+  pm_init(&c.tapes, ad->a);
   pm_put(&c.map, fin->body->args[0], ri);
   bool remat = fin->attr.i[4] != 0;
   for (int k = 0; k < refs.n; k++) {
@@ -793,7 +838,7 @@ void grad_print_saved(FILE *out, const Module *m, const GradResult *g) {
   if (avoided)
     fprintf(out, "  read back from the loops' own tensors instead of taped: %zu bytes\n", avoided);
   if (recomputed)
-    fprintf(out, "  recomputed by checkpointed loops instead of taped: %zu bytes\n", recomputed);
+    fprintf(out, "  recomputed by the backward loops instead of taped: %zu bytes\n", recomputed);
   if (avoided || recomputed)
     fprintf(out, "  loop tapes: %zu bytes, %zu without read-back and recomputation\n", g->tape_bytes,
             g->tape_bytes + avoided + recomputed);

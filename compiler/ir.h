@@ -268,6 +268,7 @@ int ir_attr_count(const Inst *in);
 void ir_print_module(FILE *out, const Module *m);
 void ir_print_func(FILE *out, const Module *m, const Func *f);
 void ir_print_init(FILE *out, const InitSpec *s);
+void ir_print_train(FILE *out, const TrainSpec *t); /* the train block (text in ir_print.c) */
 /* The names the printer gives f's values (without the %): unique within f,
  * ".N" suffixes on repeated names, numbers for unnamed values. Computing
  * them sets Value.id of every value of f (scratch); they stay valid until

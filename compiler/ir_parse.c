@@ -754,6 +754,211 @@ static bool parse_param(P *p) {
   return trailer(p, &pa->pos, NULL);
 }
 
+/* ---- the train block (ir_print_train) ---------------------------------------- */
+
+/* One setting of a call like adam(lr = 0.001): its name, what it takes
+ * ('f' a number, 'i' an integer, 'b' true or false, 's' a string) and
+ * where it goes. */
+typedef struct TSet {
+  const char *name;
+  char kind;
+  void *dst;
+  bool required;
+} TSet;
+
+static bool setting_value(P *p, const TSet *s) {
+  switch (s->kind) {
+  case 'f':
+    if (p->t != T_INT && p->t != T_FLOAT) return err(p, p->loc, "'%s' takes a number", s->name);
+    if (!isfinite(p->fval)) return err(p, p->loc, "'%s' must be finite", s->name);
+    *(double *)s->dst = p->fval;
+    break;
+  case 'i':
+    if (p->t != T_INT) return err(p, p->loc, "'%s' takes an integer", s->name);
+    *(int64_t *)s->dst = p->ival;
+    break;
+  case 'b':
+    if (!is_ident(p, "true") && !is_ident(p, "false")) return err(p, p->loc, "'%s' takes true or false", s->name);
+    *(bool *)s->dst = p->text[0] == 't';
+    break;
+  default:
+    if (p->t != T_STRING) return err(p, p->loc, "'%s' takes a string (a file path in quotes)", s->name);
+    *(const char **)s->dst = arena_strdup(p->a, p->text);
+    break;
+  }
+  next(p);
+  return true;
+}
+
+/* "(name = value, ...)" after the name of `call` (at cl), over set[0..n). */
+static bool settings(P *p, const char *call, Loc cl, const TSet *set, int n) {
+  bool given[8] = {0};
+  if (!expect(p, T_LPAREN, "'('")) return false;
+  for (bool first = true; !accept(p, T_RPAREN); first = false) {
+    if (!first && !expect(p, T_COMMA, "',' or ')'")) return false;
+    if (p->t != T_IDENT) return err(p, p->loc, "expected a setting of %s()", call);
+    int k = -1;
+    for (int j = 0; j < n; j++)
+      if (!strcmp(set[j].name, p->text)) k = j;
+    if (k < 0) return err(p, p->loc, "%s() has no setting '%s'", call, p->text);
+    if (given[k]) return err(p, p->loc, "'%s' is set twice", p->text);
+    given[k] = true;
+    next(p);
+    if (!expect(p, T_EQ, "'='") || !setting_value(p, &set[k])) return false;
+  }
+  for (int j = 0; j < n; j++)
+    if (set[j].required && !given[j]) return err(p, cl, "%s() needs '%s'", call, set[j].name);
+  return true;
+}
+
+/* The kind named by the identifier at p (one of names[0..n)), or -1 after
+ * an error naming `what`. */
+static int kind_named(P *p, const char *const *names, int n, const char *what) {
+  if (p->t == T_IDENT)
+    for (int k = 0; k < n; k++)
+      if (names[k][0] && !strcmp(names[k], p->text)) return k;
+  err(p, p->loc, "expected %s", what);
+  return -1;
+}
+
+static bool train_optimizer(P *p, OptSpec *o) {
+  int k = kind_named(p, spec_opt_names, 3, "an optimizer: sgd, adam or adamw");
+  if (k < 0) return false;
+  Loc cl = p->loc;
+  spec_opt_defaults(o, (OptKind)k);
+  next(p);
+  TSet sgd[] = {{"lr", 'f', &o->lr, false}, {"momentum", 'f', &o->momentum, false},
+                {"nesterov", 'b', &o->nesterov, false}, {"weight_decay", 'f', &o->weight_decay, false}};
+  TSet adam[] = {{"lr", 'f', &o->lr, false}, {"beta1", 'f', &o->beta1, false}, {"beta2", 'f', &o->beta2, false},
+                 {"eps", 'f', &o->eps, false}, {"weight_decay", 'f', &o->weight_decay, false}};
+  if (!(k == OPT_SGD ? settings(p, "sgd", cl, sgd, 4) : settings(p, spec_opt_names[k], cl, adam, 5))) return false;
+  if (!(o->lr > 0)) return err(p, cl, "the learning rate must be positive");
+  return true;
+}
+
+static bool train_schedule(P *p, SchedSpec *s) {
+  int k = kind_named(p, spec_sched_names, 3, "a schedule: constant, step or cosine");
+  if (k < 0) return false;
+  Loc cl = p->loc;
+  spec_sched_defaults(s, (SchedKind)k);
+  next(p);
+  TSet step[] = {{"every", 'i', &s->every, false}, {"gamma", 'f', &s->gamma, false}};
+  TSet cosine[] = {{"warmup", 'i', &s->warmup, false}, {"min_lr", 'f', &s->min_lr, false}};
+  if (k == SCHED_CONSTANT) return settings(p, "constant", cl, NULL, 0);
+  if (!settings(p, spec_sched_names[k], cl, k == SCHED_STEP ? step : cosine, 2)) return false;
+  if (k == SCHED_STEP && s->every < 1) return err(p, cl, "step(): every must be at least 1");
+  if (s->warmup < 0) return err(p, cl, "cosine(): warmup must not be negative");
+  return true;
+}
+
+static bool train_data(P *p, DataSpec *d) {
+  int k = kind_named(p, spec_data_names, 5, "a data source: idx, npy, csv or text");
+  if (k < 0) return false;
+  Loc cl = p->loc;
+  spec_data_defaults(d);
+  d->kind = (DataKind)k;
+  d->loc = cl;
+  next(p);
+  TSet two[] = {{"features", 's', &d->path[0], true}, {"labels", 's', &d->path[1], true},
+                {"scale", 'f', &d->scale, false}};
+  TSet csv[] = {{"path", 's', &d->path[0], true}, {"label", 'i', &d->label_col, false},
+                {"scale", 'f', &d->scale, false}};
+  TSet text[] = {{"path", 's', &d->path[0], true}, {"split", 'f', &d->split, false}};
+  const char *n = spec_data_names[k];
+  if (k == DATA_IDX || k == DATA_NPY) return settings(p, n, cl, two, 3);
+  if (k == DATA_CSV) return settings(p, n, cl, csv, 3);
+  if (!settings(p, n, cl, text, 2)) return false;
+  if (!(d->split > 0 && d->split < 1)) return err(p, cl, "text(): split must be between 0 and 1");
+  return true;
+}
+
+/* A non-negative integer setting of the block, at least `min`. */
+static bool train_int(P *p, const char *key, int64_t min, int64_t *out) {
+  if (p->t != T_INT) return err(p, p->loc, "'%s' takes an integer", key);
+  if (p->ival < min) return err(p, p->loc, "'%s' must be at least %lld", key, (long long)min);
+  *out = p->ival;
+  next(p);
+  return true;
+}
+
+/* The functions the block names, found once the whole module is read. */
+typedef struct TrainRefs {
+  const char **name[3]; /* &t->loss, &t->predict, &t->generate */
+  Loc loc[3];
+} TrainRefs;
+
+static bool parse_train(P *p, TrainRefs *refs) {
+  Loc start = p->loc;
+  if (p->m->train) return err(p, start, "the module has two train blocks");
+  next(p);
+  TrainSpec *t = NEW(p->a, TrainSpec);
+  spec_train_defaults(t);
+  p->m->train = t;
+  if (!expect(p, T_LBRACE, "'{'")) return false;
+  static const char *const keys[] = {"minimize", "predict", "generate", "optimizer", "schedule", "epochs",
+                                     "clip_grad_norm", "max_tape_bytes", "seed", "data", "test"};
+  enum { NKEYS = sizeof keys / sizeof *keys };
+  bool seen[NKEYS] = {0};
+  refs->name[0] = &t->loss;
+  refs->name[1] = &t->predict;
+  refs->name[2] = &t->generate;
+  while (!accept(p, T_RBRACE)) {
+    if (p->t != T_IDENT) return err(p, p->loc, "expected a train setting or '}'");
+    int k = -1;
+    for (int j = 0; j < NKEYS; j++)
+      if (!strcmp(keys[j], p->text)) k = j;
+    if (k < 0) return err(p, p->loc, "unknown train setting '%s'", p->text);
+    if (seen[k]) return err(p, p->loc, "'%s' is set twice", p->text);
+    seen[k] = true;
+    next(p);
+    if (!expect(p, T_EQ, "'='")) return false;
+    bool ok = true;
+    switch (k) {
+    case 0: case 1: case 2:
+      if (p->t != T_AT) return err(p, p->loc, "'%s' names a function: @name", keys[k]);
+      *refs->name[k] = arena_strdup(p->a, p->text);
+      refs->loc[k] = p->loc;
+      next(p);
+      break;
+    case 3: ok = train_optimizer(p, &t->opt); break;
+    case 4: ok = train_schedule(p, &t->sched); break;
+    case 5: ok = train_int(p, "epochs", 1, &t->epochs); break;
+    case 6:
+      if (p->t != T_INT && p->t != T_FLOAT) return err(p, p->loc, "'clip_grad_norm' takes a number");
+      if (!(p->fval > 0) || !isfinite(p->fval)) return err(p, p->loc, "clip_grad_norm must be positive");
+      t->clip_norm = p->fval;
+      next(p);
+      break;
+    case 7: ok = train_int(p, "max_tape_bytes", 1, &t->max_tape_bytes); break;
+    case 8: {
+      int64_t seed;
+      ok = train_int(p, "seed", 0, &seed);
+      t->seed = (uint64_t)seed;
+      break;
+    }
+    case 9: ok = train_data(p, &t->data); break;
+    case 10: ok = train_data(p, &t->test); break;
+    }
+    if (!ok) return false;
+  }
+  if (!seen[0]) return err(p, start, "the train block needs 'minimize = @FUNCTION'");
+  return true;
+}
+
+/* After the functions are read: the block's names must be functions, the
+ * one minimized returning a float scalar. */
+static bool resolve_train(P *p, const TrainRefs *refs) {
+  for (int k = 0; k < 3; k++) {
+    const char *n = *refs->name[k];
+    if (!n) continue;
+    const Func *f = ir_find_func(p->m, n);
+    if (!f) return err(p, refs->loc[k], "the train block names @%s, which is not a function of the module", n);
+    if (k == 0 && (f->nret != 1 || f->ret[0].rank || !dtype_is_float(f->ret[0].dtype)))
+      return err(p, refs->loc[k], "@%s does not return a float scalar, so it cannot be minimized", n);
+  }
+  return true;
+}
+
 Module *ir_parse(Arena *a, Diag *d, const char *src, size_t len) {
   P p = {.a = a, .d = d, .s = src, .n = len, .line = 1, .col = 1};
   sm_init(&p.params, a);
@@ -773,8 +978,11 @@ Module *ir_parse(Arena *a, Diag *d, const char *src, size_t len) {
     p.m->file = arena_strdup(a, p.text);
     next(&p);
   }
+  TrainRefs refs = {0};
   while (!p.failed && p.t != T_EOF) {
-    if (is_ident(&p, "param")) {
+    if (is_ident(&p, "train")) {
+      parse_train(&p, &refs);
+    } else if (is_ident(&p, "param")) {
       if (p.m->nfuncs) {
         err(&p, p.loc, "parameters come before functions");
         break;
@@ -783,8 +991,9 @@ Module *ir_parse(Arena *a, Diag *d, const char *src, size_t len) {
     } else if (is_ident(&p, "func")) {
       parse_func(&p);
     } else {
-      err(&p, p.loc, "expected 'param' or 'func'");
+      err(&p, p.loc, "expected 'param', 'train' or 'func'");
     }
   }
+  if (!p.failed && p.m->train) resolve_train(&p, &refs);
   return p.failed ? NULL : p.m;
 }

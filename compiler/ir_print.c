@@ -14,7 +14,18 @@
  * Values print by name (made unique within the function with .N suffixes)
  * or by number. `# line:col note` trails an instruction: its .nn position
  * and, in gradient code, which primal instruction it comes from. Floats
- * print in the shortest form that reads back to the same double. */
+ * print in the shortest form that reads back to the same double. The
+ * train block, when the module has one, follows the parameters:
+ *
+ *   train {
+ *     minimize = @loss
+ *     optimizer = adam(lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-08, weight_decay = 0)
+ *     schedule = cosine(warmup = 100, min_lr = 0)
+ *     epochs = 5
+ *     seed = 42
+ *     data = idx(features = "train-images.gz", labels = "train-labels.gz", scale = 0.00392...)
+ *   }
+ */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +299,77 @@ void ir_print_init(FILE *out, const InitSpec *s) {
   }
 }
 
+/* ---- the train block ------------------------------------------------------ */
+
+static void print_str(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; s && *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', out);
+    fputc(*s, out);
+  }
+  fputc('"', out);
+}
+
+/* " name = V" with V in the shortest form that reads back */
+static void print_num(FILE *out, const char *sep, const char *name, double v) {
+  char buf[64];
+  fmt_double(buf, sizeof buf, v);
+  fprintf(out, "%s%s = %s", sep, name, buf);
+}
+
+static void print_data(FILE *out, const char *key, const DataSpec *d) {
+  if (d->kind == DATA_NONE) return;
+  fprintf(out, "  %s = %s(", key, spec_data_names[d->kind]);
+  if (d->kind == DATA_IDX || d->kind == DATA_NPY) {
+    fputs("features = ", out);
+    print_str(out, d->path[0]);
+    fputs(", labels = ", out);
+    print_str(out, d->path[1]);
+    print_num(out, ", ", "scale", d->scale);
+  } else {
+    fputs("path = ", out);
+    print_str(out, d->path[0]);
+    if (d->kind == DATA_CSV) fprintf(out, ", label = %lld", (long long)d->label_col), print_num(out, ", ", "scale", d->scale);
+    else print_num(out, ", ", "split", d->split);
+  }
+  fputs(")\n", out);
+}
+
+/* The train block as the .nn source writes it, with every setting that
+ * reaches the training program (defaults included, so the text says all
+ * of it) and functions by @name. */
+void ir_print_train(FILE *out, const TrainSpec *t) {
+  fputs("train {\n", out);
+  fprintf(out, "  minimize = @%s\n", t->loss);
+  if (t->predict) fprintf(out, "  predict = @%s\n", t->predict);
+  if (t->generate) fprintf(out, "  generate = @%s\n", t->generate);
+  const OptSpec *o = &t->opt;
+  fprintf(out, "  optimizer = %s(", spec_opt_names[o->kind]);
+  print_num(out, "", "lr", o->lr);
+  if (o->kind == OPT_SGD) {
+    print_num(out, ", ", "momentum", o->momentum);
+    fprintf(out, ", nesterov = %s", o->nesterov ? "true" : "false");
+  } else {
+    print_num(out, ", ", "beta1", o->beta1);
+    print_num(out, ", ", "beta2", o->beta2);
+    print_num(out, ", ", "eps", o->eps);
+  }
+  print_num(out, ", ", "weight_decay", o->weight_decay);
+  fputs(")\n", out);
+  const SchedSpec *s = &t->sched;
+  fprintf(out, "  schedule = %s(", spec_sched_names[s->kind]);
+  if (s->kind == SCHED_STEP) fprintf(out, "every = %lld", (long long)s->every), print_num(out, ", ", "gamma", s->gamma);
+  if (s->kind == SCHED_COSINE) fprintf(out, "warmup = %lld", (long long)s->warmup), print_num(out, ", ", "min_lr", s->min_lr);
+  fputs(")\n", out);
+  fprintf(out, "  epochs = %lld\n", (long long)t->epochs);
+  if (t->clip_norm > 0) print_num(out, "  ", "clip_grad_norm", t->clip_norm), fputc('\n', out);
+  if (t->max_tape_bytes > 0) fprintf(out, "  max_tape_bytes = %lld\n", (long long)t->max_tape_bytes);
+  fprintf(out, "  seed = %llu\n", (unsigned long long)t->seed);
+  print_data(out, "data", &t->data);
+  print_data(out, "test", &t->test);
+  fputs("}\n", out);
+}
+
 void ir_print_module(FILE *out, const Module *m) {
   fprintf(out, "module @%s", m->name);
   if (m->file) {
@@ -307,6 +389,10 @@ void ir_print_module(FILE *out, const Module *m) {
     ir_print_init(out, &pa->init);
     if (pa->pos.line) fprintf(out, "  # %d:%d", pa->pos.line, pa->pos.col);
     fputc('\n', out);
+  }
+  if (m->train && m->train->loss) {
+    fputc('\n', out);
+    ir_print_train(out, m->train);
   }
   for (int i = 0; i < m->nfuncs; i++) {
     fputc('\n', out);

@@ -754,7 +754,12 @@ static Value *gen(G *g, Expr *e) {
   }
   switch (e->kind) {
   case EX_NAME: {
-    Value *v = g->env[e->name.sym->id];
+    const Sym *s = e->name.sym;
+    if (s->kind == SYM_CONST && s->cdecl->is_dim) { /* the run-time size (the checker allowed it here) */
+      if (!g->dimv) die("irgen: the run-time dimension %s without its size", e->name.id);
+      return g->dimv;
+    }
+    Value *v = g->env[s->id];
     if (!v) die("irgen: %s has no value", e->name.id);
     return v;
   }

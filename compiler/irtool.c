@@ -2,6 +2,7 @@
  *
  *   nnc [--emit=ir|grad-ir|tape] [--passes=LIST] [-d verify] [-d dump=PASS]
  *       [--stats] [-o OUT] FILE.ir
+ *   nnc --emit=llvm-ir|asm|obj|lib|exe [-O0..-O3] [-ffast-math] [-o OUT] FILE.ir
  *
  *   read -> ir_parse (located errors) -> ir_verify -> passes -> [grad ->
  *   passes] -> print
@@ -12,7 +13,10 @@
  * printed as read, so `--emit=ir` round-trips the text. --emit=grad-ir
  * differentiates every function that returns a float scalar and is not a
  * gradient itself, runs the same passes on the gradient and prints it;
- * --emit=tape prints what each gradient saves. */
+ * --emit=tape prints what each gradient saves. --emit=llvm-ir, asm, obj,
+ * lib or exe run the compiler's stages after irgen (passes, gradients, the
+ * training step of the module's train block) and its backend on the
+ * module, as on the IR irgen makes from a .nn file. */
 #include "rt_core.h"
 #include "irtool.h"
 
@@ -25,6 +29,7 @@
 #include "driver.h"
 #include "grad.h"
 #include "passes.h"
+#include "pipeline.h"
 
 /* IR text larger than this is refused (no real module is near it). */
 #define MAX_IR_BYTES ((size_t)256 << 20)
@@ -35,6 +40,7 @@ typedef struct IrOpts {
   const char *passes;   /* NULL: none */
   const char *dump;
   DiagColor color;
+  Options native;       /* emit: the EMIT_NATIVE kinds asked for; their -O, -ffast-math, -o */
 } IrOpts;
 
 bool irtool_wants(int argc, char **argv) {
@@ -55,7 +61,8 @@ static int usage_error(const char *fmt, const char *arg) {
   fputs("nnc: error: ", stderr);
   fprintf(stderr, fmt, arg);
   fputs("\nusage: nnc [--emit=ir|grad-ir|tape] [--passes=LIST|all] [-d verify] [-d dump=PASS]\n"
-        "           [--stats] [-o OUT] FILE.ir\n",
+        "           [--stats] [-o OUT] FILE.ir\n"
+        "       nnc --emit=llvm-ir|asm|obj|lib|exe [-O0..-O3] [-ffast-math] [-d verify] [-o OUT] FILE.ir\n",
         stderr);
   return 2;
 }
@@ -66,9 +73,11 @@ static const Pass *find_pass(const char *name, size_t n) {
   return NULL;
 }
 
-/* The shared flags (cli.h) that apply to IR text: --color. */
+/* The shared flags (cli.h) that apply to IR text: --color, and -O for
+ * native code. */
 static int parse_args(int argc, char **argv, IrOpts *o) {
-  CliCommon common = {.color = &o->color};
+  o->native.opt_level = 2;
+  CliCommon common = {.color = &o->color, .opt_level = &o->native.opt_level};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     char err[512];
@@ -79,10 +88,12 @@ static int parse_args(int argc, char **argv, IrOpts *o) {
       char buf[256];
       snprintf(buf, sizeof buf, "%s", a + 7);
       for (char *k = strtok(buf, ","); k; k = strtok(NULL, ",")) {
-        if (!strcmp(k, "ir")) o->emit_ir = true;
-        else if (!strcmp(k, "grad-ir")) o->emit_grad = true;
-        else if (!strcmp(k, "tape")) o->emit_tape = true;
-        else return usage_error("--emit on IR text takes ir, grad-ir or tape, not '%s'", k);
+        unsigned bits = cli_emit_kind(k);
+        if (bits == EMIT_IR) o->emit_ir = true;
+        else if (bits == EMIT_GRAD_IR) o->emit_grad = true;
+        else if (bits == EMIT_TAPE) o->emit_tape = true;
+        else if (bits && !(bits & ~(EMIT_NATIVE & ~EMIT_PYTHON))) o->native.emit |= bits;
+        else return usage_error("--emit on IR text takes ir, grad-ir, tape, llvm-ir, asm, obj, lib or exe, not '%s'", k);
       }
     } else if (!strncmp(a, "--passes=", 9)) {
       const char *s = a + 9;
@@ -104,6 +115,8 @@ static int parse_args(int argc, char **argv, IrOpts *o) {
       o->output = argv[i];
     } else if (!strcmp(a, "--stats")) {
       o->stats = true;
+    } else if (!strcmp(a, "-ffast-math")) {
+      o->native.fast_math = true;
     } else if (a[0] == '-') {
       return usage_error("option '%s' does not apply to IR text", a);
     } else {
@@ -111,8 +124,28 @@ static int parse_args(int argc, char **argv, IrOpts *o) {
       o->input = a;
     }
   }
-  if (!o->emit_ir && !o->emit_grad && !o->emit_tape && !o->stats) o->emit_ir = true;
+  if (o->native.emit) {
+    if (o->emit_ir || o->emit_grad || o->emit_tape || o->stats || o->passes)
+      return usage_error("native code from IR text (--emit=%s) is made alone: without --emit=ir, grad-ir, tape, "
+                         "--stats or --passes", "llvm-ir|asm|obj|lib|exe");
+    o->native.input = o->input;
+    o->native.output = o->output;
+    o->native.color = o->color;
+    o->native.verify = o->verify;
+  } else if (!o->emit_ir && !o->emit_grad && !o->emit_tape && !o->stats) {
+    o->emit_ir = true;
+  }
   return 0;
+}
+
+/* --emit=llvm-ir|asm|obj|lib|exe: the compiler's stages after irgen on the
+ * module read (its train block builds train_step), then the backend, as
+ * for a .nn file. */
+static int run_native(const IrOpts *o, Arena *a, Module *m, Diag *d, const char *src, size_t len) {
+  CompileOpts co = {.verify = o->verify, .dump = o->dump};
+  Compiled *c = compile_parsed(a, d, m, &co);
+  if (!c->ok) return 1;
+  return driver_emit_native(&o->native, d, c, NULL, src, len);
 }
 
 /* Run the --passes list on f. False when verification failed. */
@@ -177,34 +210,45 @@ static int run(const IrOpts *o, Module *m, Diag *d, FILE *out) {
   return rc;
 }
 
+Module *irtool_read(Arena *a, Diag *d, const char *path, DiagColor color, char **src_out, size_t *len_out) {
+  size_t len = 0;
+  const char *why = NULL;
+  char *src = read_file(path, MAX_IR_BYTES, &len, &why);
+  *src_out = src;
+  *len_out = len;
+  diag_init(d, path, src ? src : "", src ? len : 0, stderr, color);
+  if (!src) {
+    diag_error(d, loc_none(), "cannot read the file: %s", why);
+    return NULL;
+  }
+  Module *m = ir_parse(a, d, src, len);
+  if (m && !ir_verify_module(m, stderr)) {
+    fprintf(stderr, "%s: error: the module does not verify\n", path);
+    m = NULL;
+  }
+  return m;
+}
+
 int irtool_main(int argc, char **argv) {
   IrOpts o = {0};
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc;
   if (!o.input) return usage_error("no input file%s", "");
   size_t len = 0;
-  const char *why = NULL;
-  char *src = read_file(o.input, MAX_IR_BYTES, &len, &why);
+  char *src = NULL;
   Diag d;
-  diag_init(&d, o.input, src ? src : "", src ? len : 0, stderr, o.color);
   Arena *a = arena_new();
   rc = 1;
-  if (!src) {
-    diag_error(&d, loc_none(), "cannot read the file: %s", why);
-  } else {
-    Module *m = ir_parse(a, &d, src, len);
-    if (m && !ir_verify_module(m, stderr)) {
-      fprintf(stderr, "%s: error: the module does not verify\n", o.input);
-      m = NULL;
-    }
-    if (m) {
-      FILE *out = stdout;
-      if (o.output && !(out = fopen(o.output, "w"))) {
-        fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o.output, strerror(errno));
-      } else {
-        rc = run(&o, m, &d, out);
-        if (out != stdout) fclose(out);
-      }
+  Module *m = irtool_read(a, &d, o.input, o.color, &src, &len);
+  if (m && o.native.emit) {
+    rc = run_native(&o, a, m, &d, src, len);
+  } else if (m) {
+    FILE *out = stdout;
+    if (o.output && !(out = fopen(o.output, "w"))) {
+      fprintf(stderr, "nnc: error: cannot write '%s': %s\n", o.output, strerror(errno));
+    } else {
+      rc = run(&o, m, &d, out);
+      if (out != stdout) fclose(out);
     }
   }
   diag_free(&d);

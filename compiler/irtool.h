@@ -8,6 +8,14 @@
 /* Does the command line name an input file ending in ".ir"? */
 bool irtool_wants(int argc, char **argv);
 
+#include "diag.h"
+#include "ir.h"
+
+/* Read, parse and verify the IR text at path: the module, or NULL after
+ * located errors through d, which this initializes (the caller frees it,
+ * and *src with rt_free). nnc train FILE.ir reads its module this way. */
+Module *irtool_read(Arena *a, Diag *d, const char *path, DiagColor color, char **src, size_t *len);
+
 /* The whole command (argv as main's). Returns the exit status. */
 int irtool_main(int argc, char **argv);
 

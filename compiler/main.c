@@ -112,18 +112,9 @@ static int parse_args(int argc, char **argv, Options *o) {
       char buf[256];
       snprintf(buf, sizeof buf, "%s", a + 7);
       for (char *k = strtok(buf, ","); k; k = strtok(NULL, ",")) {
-        if (!strcmp(k, "ast")) o->emit |= EMIT_AST;
-        else if (!strcmp(k, "ir")) o->emit |= EMIT_IR;
-        else if (!strcmp(k, "grad-ir")) o->emit |= EMIT_GRAD_IR;
-        else if (!strcmp(k, "tape")) o->emit |= EMIT_TAPE;
-        else if (!strcmp(k, "llvm-ir")) o->emit |= EMIT_LLVM_IR;
-        else if (!strcmp(k, "asm")) o->emit |= EMIT_ASM;
-        else if (!strcmp(k, "obj")) o->emit |= EMIT_OBJ;
-        else if (!strcmp(k, "lib")) o->emit |= EMIT_LIB;
-        else if (!strcmp(k, "exe")) o->emit |= EMIT_EXE;
-        else if (!strcmp(k, "python")) o->emit |= EMIT_PYTHON | EMIT_LIB;
-        else if (!strcmp(k, "dot")) o->emit |= EMIT_DOT;
-        else return bad_usage("unknown --emit kind '%s' (try --help)", k);
+        unsigned bits = cli_emit_kind(k);
+        if (!bits) return bad_usage("unknown --emit kind '%s' (try --help)", k);
+        o->emit |= bits;
       }
       if (!o->emit) return bad_usage("--emit needs a kind%s", "");
     } else if (!strcmp(a, "-o")) {

@@ -135,6 +135,12 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
   return c;
 }
 
+Compiled *compile_parsed(Arena *a, Diag *d, Module *m, const CompileOpts *o) {
+  Compiled *c = compiled_new(a, m);
+  for (size_t k = 0; k < sizeof stages / sizeof *stages; k++) stages[k].run(c, d, o);
+  return c;
+}
+
 Func *compiled_grad(const Compiled *c, const char *name) {
   for (int i = 0; i < c->nprimal; i++)
     if (!strcmp(c->m->funcs[i]->name, name)) return c->grads[i].f;

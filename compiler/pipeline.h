@@ -52,6 +52,11 @@ struct Plan *compiled_plan(const Compiled *c, Func *f);
  * Errors (constructs that cannot be differentiated) go to d. */
 Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o);
 
+/* The same stages on a module read from IR text (ir_parse, verified):
+ * its functions are the user's, its train block (if any) gives the
+ * training step, as irgen's module would. */
+Compiled *compile_parsed(Arena *a, Diag *d, Module *m, const CompileOpts *o);
+
 /* The gradient of the function named `name`, or NULL. */
 Func *compiled_grad(const Compiled *c, const char *name);
 

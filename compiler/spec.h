@@ -57,4 +57,17 @@ typedef struct TrainSpec {
   DataSpec data, test;
 } TrainSpec;
 
+/* The defaults of the train block, once: the checker (train.c) and the IR
+ * parser (ir_parse.c) start from them, and the IR printer leaves out what
+ * equals them (spec.c). */
+void spec_train_defaults(TrainSpec *t);        /* sgd(), constant(), 1 epoch, no data (all zero) */
+void spec_opt_defaults(OptSpec *o, OptKind k); /* each optimizer's lr, betas, eps, weight_decay */
+void spec_sched_defaults(SchedSpec *s, SchedKind k);
+void spec_data_defaults(DataSpec *d);          /* scale 1, last label column, split 0.1 */
+
+/* The names the train block gives each kind, indexed by it. */
+extern const char *const spec_opt_names[3];   /* sgd, adam, adamw */
+extern const char *const spec_sched_names[3]; /* constant, step, cosine */
+extern const char *const spec_data_names[5];  /* "", idx, npy, csv, text */
+
 #endif

@@ -97,13 +97,8 @@ static bool check_optimizer(Checker *c, Expr *v, OptSpec *o) {
     return false;
   }
   const char *n = v->call.name;
-  memset(o, 0, sizeof *o);
-  o->beta1 = 0.9;
-  o->beta2 = 0.999;
-  o->eps = 1e-8;
   if (!strcmp(n, "sgd")) {
-    o->kind = OPT_SGD;
-    o->lr = 0.01;
+    spec_opt_defaults(o, OPT_SGD);
     Setting s[] = {{"lr", K_NUM, &o->lr, false}, {"momentum", K_NUM, &o->momentum, false},
                    {"nesterov", K_BOOL, &o->nesterov, false}, {"weight_decay", K_NUM, &o->weight_decay, false}};
     if (!bind_settings(c, v, s, 4)) return false;
@@ -112,9 +107,7 @@ static bool check_optimizer(Checker *c, Expr *v, OptSpec *o) {
       return false;
     }
   } else if (!strcmp(n, "adam") || !strcmp(n, "adamw")) {
-    o->kind = n[4] == 'w' ? OPT_ADAMW : OPT_ADAM;
-    o->lr = 0.001;
-    o->weight_decay = o->kind == OPT_ADAMW ? 0.01 : 0.0;
+    spec_opt_defaults(o, n[4] == 'w' ? OPT_ADAMW : OPT_ADAM);
     Setting s[] = {{"lr", K_NUM, &o->lr, false}, {"beta1", K_NUM, &o->beta1, false},
                    {"beta2", K_NUM, &o->beta2, false}, {"eps", K_NUM, &o->eps, false},
                    {"weight_decay", K_NUM, &o->weight_decay, false}};
@@ -146,7 +139,7 @@ static bool check_optimizer(Checker *c, Expr *v, OptSpec *o) {
 }
 
 static bool check_schedule(Checker *c, Expr *v, SchedSpec *s) {
-  memset(s, 0, sizeof *s);
+  spec_sched_defaults(s, SCHED_CONSTANT);
   if (v->kind != EX_CALL) {
     diag_error(c->d, v->loc, "schedule must be constant(), step(every, gamma) or cosine(warmup, min_lr)");
     return false;
@@ -157,9 +150,7 @@ static bool check_schedule(Checker *c, Expr *v, SchedSpec *s) {
     return bind_settings(c, v, NULL, 0);
   }
   if (!strcmp(n, "step")) {
-    s->kind = SCHED_STEP;
-    s->every = 1;
-    s->gamma = 0.1;
+    spec_sched_defaults(s, SCHED_STEP);
     Setting st[] = {{"every", K_INT, &s->every, false}, {"gamma", K_NUM, &s->gamma, false}};
     if (!bind_settings(c, v, st, 2)) return false;
     if (s->every < 1 || !(s->gamma > 0)) {
@@ -169,7 +160,7 @@ static bool check_schedule(Checker *c, Expr *v, SchedSpec *s) {
     return true;
   }
   if (!strcmp(n, "cosine")) {
-    s->kind = SCHED_COSINE;
+    spec_sched_defaults(s, SCHED_COSINE);
     Setting st[] = {{"warmup", K_INT, &s->warmup, false}, {"min_lr", K_NUM, &s->min_lr, false}};
     if (!bind_settings(c, v, st, 2)) return false;
     if (s->warmup < 0 || s->min_lr < 0) {
@@ -183,10 +174,7 @@ static bool check_schedule(Checker *c, Expr *v, SchedSpec *s) {
 }
 
 static bool check_data(Checker *c, Expr *v, DataSpec *d) {
-  memset(d, 0, sizeof *d);
-  d->scale = 1.0;
-  d->label_col = -1;
-  d->split = 0.1;
+  spec_data_defaults(d);
   d->loc = v->loc;
   if (v->kind != EX_CALL) {
     diag_error(c->d, v->loc, "a data source is idx(...), npy(...), csv(...) or text(...)");
@@ -260,10 +248,7 @@ static void check_data_fits(Checker *c, const FnDecl *f, const DataSpec *d, cons
 void check_train(Checker *c, Model *m) {
   TrainDecl *td = m->train;
   TrainSpec *t = &td->spec;
-  memset(t, 0, sizeof *t);
-  t->opt.kind = OPT_SGD;
-  t->opt.lr = 0.01;
-  t->epochs = 1;
+  spec_train_defaults(t);
   static const char *const keys[] = {"minimize", "predict", "generate", "optimizer", "schedule",
                                      "epochs", "clip_grad_norm", "seed", "data", "test", "max_tape_bytes"};
   enum { NKEYS = sizeof keys / sizeof *keys };

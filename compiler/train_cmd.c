@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "cli.h"
 #include "driver.h"
+#include "irtool.h"
 #include "pipeline.h"
 #include "rt_train.h"
 
@@ -19,7 +20,9 @@ static int usage(FILE *out, int rc) {
   fprintf(out,
           "usage: nnc train MODEL.nn [-D NAME=VALUE] [-O0..-O3] [-ffast-math] [--color=WHEN]\n"
           "                          [-fmax-errors=N] [program flags...]\n"
-          "Compiles MODEL.nn in memory and runs its training program; the program\n"
+          "       nnc train MODEL.ir [-O0..-O3] [-ffast-math] [--color=WHEN] [program flags...]\n"
+          "Compiles MODEL.nn (or its IR text, which holds its train block) in memory and\n"
+          "runs its training program; the program\n"
           "flags are those of a program built with --emit=exe (nnc train MODEL.nn --help).\n");
   return rc;
 }
@@ -72,12 +75,20 @@ int train_main(int argc, char **argv) {
   Diag d;
   char *src = NULL;
   Program *p = NULL;
-  int rc = driver_front(&o, a, &d, &src, &p);
+  size_t n = strlen(o.input), srclen;
   Compiled *c = NULL;
-  if (!rc) {
-    CompileOpts co = {0};
-    c = compile_module(a, &d, p, o.input, &co);
-    if (!c->ok) rc = 1;
+  CompileOpts co = {0};
+  int rc;
+  if (n > 3 && !strcmp(o.input + n - 3, ".ir")) { /* IR text, its train block included (docs/ir.md) */
+    Module *m = o.ndefs ? NULL : irtool_read(a, &d, o.input, o.color, &src, &srclen);
+    if (o.ndefs) { /* its constants are folded into it */
+      diag_init(&d, o.input, "", 0, stderr, o.color);
+      diag_error(&d, loc_none(), "-D does not apply to IR text (its constants are resolved)");
+    }
+    rc = !m || (c = compile_parsed(a, &d, m, &co), !c->ok);
+  } else {
+    rc = driver_front(&o, a, &d, &src, &p);
+    if (!rc && !(c = compile_module(a, &d, p, o.input, &co))->ok) rc = 1;
   }
   if (!rc && !(c->m->train && c->m->train->loss)) {
     diag_error(&d, loc_none(), "the model has no train block to run");

@@ -124,21 +124,6 @@ static int64_t tensor_per(const rt_tensor *t) {
   return p;
 }
 
-/* Element i of t as a double. */
-static double elem(const rt_tensor *t, size_t i) {
-  switch (t->dtype) {
-  case RT_F32: return ((const float *)t->data)[i];
-  case RT_F64: return ((const double *)t->data)[i];
-  case RT_I32: return ((const int32_t *)t->data)[i];
-  case RT_I64: return (double)((const int64_t *)t->data)[i];
-  case RT_U8: return ((const uint8_t *)t->data)[i];
-  case RT_I8: return ((const int8_t *)t->data)[i];
-  case RT_I16: return ((const int16_t *)t->data)[i];
-  case RT_BOOL: return ((const uint8_t *)t->data)[i];
-  }
-  return 0;
-}
-
 /* The features: per-sample count, finiteness. */
 static nn_status check_features(const rt_tensor *x, const char *path, const rt_data_shape *sh, int64_t n) {
   char want[128], got[128];
@@ -150,7 +135,7 @@ static nn_status check_features(const rt_tensor *x, const char *path, const rt_d
   if (x->dtype == RT_F32 || x->dtype == RT_F64) {
     size_t total = (size_t)(n * sh->x_per);
     for (size_t i = 0; i < total; i++) {
-      double v = elem(x, i);
+      double v = rt_tensor_get(x, i);
       if (!isfinite(v))
         return rt_error(NN_ERR_RANGE, "%s: value %zu (sample %" PRId64 ") is %g; expected finite numbers", path, i,
                         (int64_t)(i / (size_t)sh->x_per), v);
@@ -175,7 +160,7 @@ static nn_status convert_labels(const rt_tensor *y, const char *path, const rt_d
   if (s) return s;
   size_t total = (size_t)(n * sh->y_per);
   for (size_t i = 0; i < total; i++) {
-    double v = elem(y, i);
+    double v = rt_tensor_get(y, i);
     if (dt != RT_I32) {
       if (!isfinite(v)) {
         rt_tensor_free(out);
@@ -458,7 +443,7 @@ static void convert_row(void *dst, int dt, const rt_tensor *src, size_t off, siz
     return;
   }
   for (size_t i = 0; i < count; i++) {
-    double v = elem(src, off + i);
+    double v = rt_tensor_get(src, off + i);
     if (dt == RT_DT_F32) ((float *)dst)[i] = (float)(v * scale);
     else if (dt == RT_DT_F64) ((double *)dst)[i] = v * scale;
     else ((int32_t *)dst)[i] = (int32_t)v;

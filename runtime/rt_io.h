@@ -73,6 +73,9 @@ void rt_tensor_free(rt_tensor *t);
 /* Product of shape[0..rank) (1 for rank 0); -1 if it overflows int64 or
  * a dimension is negative. */
 int64_t rt_tensor_numel(const rt_tensor *t);
+/* Element i (row-major) as a double: exact for every dtype but i64 beyond
+ * 2^53; a bool is 0 or 1 (any nonzero byte is true). i is not checked. */
+double rt_tensor_get(const rt_tensor *t, int64_t i);
 /* "f32[128,784]" ("f32[]" for a scalar) into buf (truncated to n-1 chars,
  * always terminated when n > 0); returns buf. */
 char *rt_tensor_shape_str(const rt_tensor *t, char *buf, size_t n);

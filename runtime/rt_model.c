@@ -35,6 +35,17 @@ nn_status rt_model_init_params(const rt_model_desc *d, rt_model *m, uint64_t see
   return NN_OK;
 }
 
+/* Frees what create allocated (the pool too; any pointer may be NULL). */
+static void free_model(rt_model *m) {
+  rt_pool_destroy(m->pool);
+  rt_free(m->params);
+  rt_free(m->grads);
+  rt_free(m->state);
+  rt_free(m->ws);
+  rt_free(m->bufs);
+  rt_free(m);
+}
+
 nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed, int nthreads) {
   if (!out) return rt_error(NN_ERR_NULL, "the output pointer is NULL");
   *out = NULL;
@@ -52,18 +63,13 @@ nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed,
   m->ws = rt_alloc(d->ws_bytes ? d->ws_bytes : 64);
   int nbufs = 1;
   for (int i = 0; i < d->nfuncs; i++)
-    if (d->funcs[i].nargs + d->funcs[i].nres > nbufs) nbufs = d->funcs[i].nargs + d->funcs[i].nres;
+    if (d->funcs[i].nargs + d->funcs[i].nres + 1 > nbufs) nbufs = d->funcs[i].nargs + d->funcs[i].nres + 1;
   m->bufs = rt_calloc((size_t)nbufs, sizeof(void *));
   nn_status s = NN_OK;
   if (!m->params || !m->grads || (d->state_bytes && !m->state) || !m->ws || !m->bufs) s = NN_ERR_NOMEM;
   if (!s) s = rt_pool_create(&m->pool, nthreads);
   if (s) {
-    rt_free(m->params);
-    rt_free(m->grads);
-    rt_free(m->state);
-    rt_free(m->ws);
-    rt_free(m->bufs);
-    rt_free(m);
+    free_model(m);
     return s;
   }
   m->magic = RT_MODEL_MAGIC;
@@ -79,13 +85,7 @@ void rt_model_destroy(const rt_model_desc *d, rt_model *m) {
   if (rt_model_check(d, m)) return;
   m->magic = 0;
   m->desc = NULL;
-  rt_pool_destroy(m->pool);
-  rt_free(m->params);
-  rt_free(m->grads);
-  rt_free(m->state);
-  rt_free(m->ws);
-  rt_free(m->bufs);
-  rt_free(m);
+  free_model(m);
 }
 
 static void *scalar_ptr(rt_model *m, const rt_slot *s) {
@@ -160,8 +160,17 @@ nn_status rt_model_call_n(const rt_model_desc *d, rt_model *m, int fn, int64_t d
     default: return rt_error(NN_ERR_INTERNAL, "bad result role");
     }
   }
+  bufs[f->nargs + f->nres] = m->call_ctx;
   f->impl(m->ws, m->pool, bufs);
   return NN_OK;
+}
+
+void rt_grad_ready(const rt_call_ctx *ctx, int32_t param) {
+  if (ctx && ctx->grad_ready) ctx->grad_ready(ctx->user, param);
+}
+
+float rt_rand_uniform_rows(const rt_call_ctx *ctx, uint64_t seed, uint64_t stream, uint64_t i, uint64_t row_elems) {
+  return rt_rand_uniform(seed, stream, ctx ? i + (uint64_t)ctx->row0 * row_elems : i);
 }
 
 nn_status rt_model_train_step(const rt_model_desc *d, rt_model *m, void *const *user, int nuser) {

@@ -134,6 +134,28 @@ typedef struct rt_model_desc {
   const rt_train_desc *train; /* NULL without a train block */
 } rt_model_desc;
 
+/* What a caller tells one call of a compiled function beyond its buffers:
+ * the runtime passes it in the bufs slot after the results (NULL when
+ * m->call_ctx is). A data-parallel training program (rt_train.c) uses it
+ * to start summing gradients while the backward pass still runs, and to
+ * give dropout the random numbers of the rows' place in the global batch. */
+typedef struct rt_call_ctx {
+  /* called (on the calling thread) as soon as parameter `param`'s gradient
+   * is final in the grads buffer: nothing later in the call reads or
+   * writes it. Gradients not announced are final when the call returns.
+   * A param of -1 says nothing is new (a chance to make progress).
+   * NULL: nobody asked. */
+  void (*grad_ready)(void *user, int param);
+  void *user;
+  int64_t row0;          /* this call's row 0 is row row0 of the global batch */
+} rt_call_ctx;
+/* Called by generated code: ctx->grad_ready(ctx->user, param), if any. */
+void rt_grad_ready(const rt_call_ctx *ctx, int32_t param);
+/* Dropout's uniform numbers for element i of a tensor whose axis 0 is the
+ * batch (row_elems elements a row): rt_rand_uniform at the element's
+ * index in the global batch, i + ctx->row0 * row_elems. */
+float rt_rand_uniform_rows(const rt_call_ctx *ctx, uint64_t seed, uint64_t stream, uint64_t i, uint64_t row_elems);
+
 typedef struct rt_model {
   uint64_t magic;        /* RT_MODEL_MAGIC while alive */
   const rt_model_desc *desc;
@@ -151,8 +173,9 @@ typedef struct rt_model {
   uint64_t steps_done;   /* training steps taken */
   uint64_t seed;         /* creation seed */
   void **bufs;           /* room for the buffer pointers (arguments, then
-                            results) of the largest function, so a call
-                            allocates nothing however many parameters */
+                            results, then call_ctx) of the largest function,
+                            so a call allocates nothing however many parameters */
+  rt_call_ctx *call_ctx; /* passed to every call (NULL: none); the caller's */
 } rt_model;
 
 nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed, int nthreads);

@@ -134,6 +134,19 @@ static bool exchange(rt_dist *d, int flag, int tag, double secs, char *who, size
 /* The tag of the probe that names the missing ranks after a timeout. */
 #define PROBE_TAG 0x7fff
 
+/* A sum that did not complete in time: names the ranks that do not
+ * answer and stops the job. */
+static void sum_failed(rt_dist *d) {
+  /* the ranks that are alive time out too: those that do not answer a
+   * probe within a few seconds are the ones to name */
+  char who[256];
+  bool all = exchange(d, 0, PROBE_TAG, d->timeout < 5 ? d->timeout : 5, who, sizeof who);
+  fprintf(stderr, "%s: rank %d: error: the gradient sum did not complete within %g s (--mpi-timeout): %s%s%s; "
+          "stopping all ranks\n", d->prog, d->rank, d->timeout, all ? "a rank is dead or hung" : "no answer from rank ",
+          all ? "" : who, all ? "" : " (dead or hung)");
+  rt_dist_abort(d, 1);
+}
+
 void rt_dist_sum(rt_dist *d, void *buf, size_t n, int dtype, size_t bucket_bytes) {
   if (!d->active || d->size == 1 || !n) return;
   Impl *im = d->impl;
@@ -148,16 +161,82 @@ void rt_dist_sum(rt_dist *d, void *buf, size_t n, int dtype, size_t bucket_bytes
     size_t off = b * per, cnt = n - off < per ? n - off : per;
     MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * es, (int)cnt, mt, MPI_SUM, im->comm, &reqs[b]);
   }
-  if (!wait_all(d, (int)nb, reqs)) {
-    /* the ranks that are alive time out too: those that do not answer a
-     * probe within a few seconds are the ones to name */
-    char who[256];
-    bool all = exchange(d, 0, PROBE_TAG, d->timeout < 5 ? d->timeout : 5, who, sizeof who);
-    fprintf(stderr, "%s: rank %d: error: the gradient sum did not complete within %g s (--mpi-timeout): %s%s%s; "
-            "stopping all ranks\n", d->prog, d->rank, d->timeout, all ? "a rank is dead or hung" : "no answer from rank ",
-            all ? "" : who, all ? "" : " (dead or hung)");
-    rt_dist_abort(d, 1);
+  if (!wait_all(d, (int)nb, reqs)) sum_failed(d);
+  d->comm_time += now() - t0;
+}
+
+nn_status rt_dist_grad_init(rt_dist_grad *g, rt_dist *d, void *buf, int dtype, int n, const size_t *off,
+                            size_t bytes, size_t bucket_bytes) {
+  *g = (rt_dist_grad){.d = d, .buf = buf, .dtype = dtype, .nparams = n};
+  size_t m = n > 0 ? (size_t)n : 1;
+  g->bucket = rt_calloc(m, sizeof *g->bucket);
+  g->lo = rt_calloc(m, sizeof *g->lo);
+  g->hi = rt_calloc(m, sizeof *g->hi);
+  g->size = rt_calloc(m, sizeof *g->size);
+  g->left = rt_calloc(m, sizeof *g->left);
+  g->reqs = rt_calloc(m, sizeof(MPI_Request));
+  if (!g->bucket || !g->lo || !g->hi || !g->size || !g->left || !g->reqs) {
+    rt_dist_grad_free(g);
+    return rt_error(NN_ERR_NOMEM, "out of memory");
   }
+  /* from the last parameter backwards: parameter i spans [off[i], end) */
+  size_t end = bytes;
+  for (int i = n - 1; i >= 0; end = off[i--]) {
+    int b = g->nb - 1;
+    if (b < 0 || g->hi[b] - off[i] > bucket_bytes) {
+      b = g->nb++;
+      g->hi[b] = end;
+    }
+    g->lo[b] = off[i];
+    g->bucket[i] = b;
+    g->size[b]++;
+  }
+  return NN_OK;
+}
+
+void rt_dist_grad_free(rt_dist_grad *g) {
+  rt_free(g->bucket);
+  rt_free(g->lo);
+  rt_free(g->hi);
+  rt_free(g->size);
+  rt_free(g->left);
+  rt_free(g->reqs);
+  memset(g, 0, sizeof *g);
+}
+
+void rt_dist_grad_begin(rt_dist_grad *g) {
+  for (int b = 0; b < g->nb; b++) g->left[b] = g->size[b];
+  g->nstarted = 0;
+}
+
+static void start_bucket(rt_dist_grad *g, int b) {
+  Impl *im = g->d->impl;
+  size_t es = g->dtype == RT_DT_F64 ? 8 : 4;
+  g->left[b] = -1; /* started */
+  MPI_Iallreduce(MPI_IN_PLACE, g->buf + g->lo[b], (int)((g->hi[b] - g->lo[b]) / es),
+                 g->dtype == RT_DT_F64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, im->comm,
+                 (MPI_Request *)g->reqs + g->nstarted++);
+}
+
+void rt_dist_grad_ready(void *gp, int param) {
+  rt_dist_grad *g = gp;
+  if (param >= g->nparams) return;
+  int b = param >= 0 ? g->bucket[param] : -1; /* -1: no news, progress only */
+  if (b >= 0 && g->left[b] > 0 && --g->left[b] == 0) {
+    start_bucket(g, b);
+    g->early++;
+  }
+  int done;
+  if (g->nstarted) MPI_Testall(g->nstarted, g->reqs, &done, MPI_STATUSES_IGNORE); /* progress */
+}
+
+void rt_dist_grad_finish(rt_dist_grad *g) {
+  rt_dist *d = g->d;
+  double t0 = now();
+  for (int b = 0; b < g->nb; b++)
+    if (g->left[b] >= 0) start_bucket(g, b);
+  g->total += g->nb;
+  if (!wait_all(d, g->nstarted, g->reqs)) sum_failed(d);
   d->comm_time += now() - t0;
 }
 

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "rt_core.h"
@@ -48,6 +49,41 @@ void rt_dist_finalize(rt_dist *d);
  * ranks: MPI_Iallreduce on buckets of at most bucket_bytes, all started at
  * once, then waited for. Every rank gets the same sum. */
 void rt_dist_sum(rt_dist *d, void *buf, size_t n, int dtype, size_t bucket_bytes);
+/* The gradient buffer summed as it becomes final: a step calls
+ * rt_dist_grad_begin, the gradient function calls rt_dist_grad_ready
+ * (through rt_call_ctx.grad_ready) for each parameter whose gradient it
+ * has finished, and rt_dist_grad_finish starts what is left and waits.
+ * The buffer splits into buckets of whole parameters of at most
+ * bucket_bytes (a larger parameter alone), formed from the last parameter
+ * backwards: the backward pass finishes the last layer's gradients first.
+ * A bucket's MPI_Iallreduce starts when its last parameter is announced;
+ * every rank runs the same code, so all start the buckets in the same
+ * order, as MPI requires. Open MPI moves data only inside MPI calls, so
+ * each announcement also tests the sums under way. */
+typedef struct rt_dist_grad {
+  rt_dist *d;
+  unsigned char *buf;
+  int dtype;
+  int nparams, nb;        /* parameters, buckets */
+  int *bucket;            /* the bucket of parameter i */
+  size_t *lo, *hi;        /* bucket b: bytes [lo, hi) of buf */
+  int *size, *left;       /* parameters in bucket b; of them not announced this step */
+  int nstarted;           /* buckets started this step */
+  void *reqs;             /* MPI_Request per started bucket */
+  int64_t early, total;   /* buckets started before rt_dist_grad_finish, of all, over the steps */
+} rt_dist_grad;
+/* Buckets over n parameters at byte offsets off[0..n) (increasing) of a
+ * buffer of `bytes`, elements of `dtype`. */
+nn_status rt_dist_grad_init(rt_dist_grad *g, rt_dist *d, void *buf, int dtype, int n, const size_t *off,
+                            size_t bytes, size_t bucket_bytes);
+void rt_dist_grad_free(rt_dist_grad *g);
+void rt_dist_grad_begin(rt_dist_grad *g);
+/* Parameter `param`'s gradient is final (g is a rt_dist_grad *); -1: nothing new,
+ * only test the sums under way. */
+void rt_dist_grad_ready(void *g, int param);
+/* Starts the buckets not started yet, in bucket order, and waits for all
+ * (--mpi-timeout); the wait adds to d->comm_time. */
+void rt_dist_grad_finish(rt_dist_grad *g);
 /* The OR of every rank's flag. Each rank tells every other one, so a rank
  * that does not answer is named when the time is up. `what` names the
  * point of the program in that message. */

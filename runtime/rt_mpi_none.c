@@ -32,3 +32,16 @@ void rt_dist_abort(rt_dist *d, int code) {
   (void)d;
   exit(code);
 }
+
+/* One process has nothing to sum: rt_train.c does not call these then. */
+nn_status rt_dist_grad_init(rt_dist_grad *g, rt_dist *d, void *buf, int dtype, int n, const size_t *off,
+                            size_t bytes, size_t bucket_bytes) {
+  (void)off, (void)bytes, (void)bucket_bytes;
+  *g = (rt_dist_grad){.d = d, .buf = buf, .dtype = dtype, .nparams = n};
+  return NN_OK;
+}
+
+void rt_dist_grad_free(rt_dist_grad *g) { (void)g; }
+void rt_dist_grad_begin(rt_dist_grad *g) { (void)g; }
+void rt_dist_grad_ready(void *g, int param) { (void)g, (void)param; }
+void rt_dist_grad_finish(rt_dist_grad *g) { (void)g; }

@@ -68,6 +68,20 @@ int64_t rt_tensor_numel(const rt_tensor *t) {
   return n;
 }
 
+double rt_tensor_get(const rt_tensor *t, int64_t i) {
+  switch (t->dtype) {
+  case RT_F32: return ((const float *)t->data)[i];
+  case RT_F64: return ((const double *)t->data)[i];
+  case RT_I32: return ((const int32_t *)t->data)[i];
+  case RT_I64: return (double)((const int64_t *)t->data)[i];
+  case RT_U8: return ((const uint8_t *)t->data)[i];
+  case RT_I8: return ((const int8_t *)t->data)[i];
+  case RT_I16: return ((const int16_t *)t->data)[i];
+  case RT_BOOL: return ((const uint8_t *)t->data)[i] != 0;
+  }
+  return 0;
+}
+
 char *rt_tensor_shape_str(const rt_tensor *t, char *buf, size_t n) {
   if (!buf || n == 0) return buf;
   if (!t) {

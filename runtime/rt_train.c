@@ -27,13 +27,16 @@
  * batch of gbatch samples (the model's B) splits into P consecutive
  * shares of rows = B/P, rank r taking share r, so the union is the
  * single-process batch. A step is NAME_grad on the share (the loss a mean
- * over its rows), the sum of the gradients and losses over the ranks
- * (rt_dist_sum), a division by P, which makes the gradient the mean over
+ * over its rows), the sum of the gradients over the ranks (rt_dist_grad:
+ * bucket by bucket as the gradient function announces them final, so the
+ * sums overlap the rest of its backward pass) and of the losses, a
+ * division by P, which makes the gradient the mean over
  * the global batch, and NAME_apply_update: every rank takes the same
  * step. The ranks agree before each step whether any of them was
  * signalled (rt_dist_any), so all stop at the same step; rank 0 alone
- * prints, writes metrics, plots and checkpoints (evaluation is not
- * sharded: every rank evaluates the test set, rank 0 reports). An error
+ * prints, writes metrics, plots and checkpoints; evaluation is sharded
+ * (each rank evaluates every P-th test batch, rt_train_eval.c) and summed
+ * to exactly the figures of one process. An error
  * on one rank aborts the job; a rank that stops answering is named by the
  * others within --mpi-timeout seconds. One process runs the fused
  * train_step as before. */
@@ -46,8 +49,12 @@
 
 #include "rt_train_internal.h"
 
-/* Gradients are summed across ranks in buckets of this many bytes. */
-#define GRAD_BUCKET_BYTES (4u << 20)
+/* Gradients are summed across ranks in buckets of at most this many
+ * bytes (a larger parameter alone), each started as soon as its
+ * gradients are final: small enough that the last layers' sum overlaps
+ * the first layers' backward pass, large enough that the MLP and the CNN
+ * make 2 or 3 sums a step (each costs a latency). */
+#define GRAD_BUCKET_BYTES (1u << 20)
 
 /* The signal that asked to stop (0: none). A signal handler can only
  * talk to the loop through a static. */
@@ -314,12 +321,17 @@ static nn_status dist_step(Trainer *tr, double *loss) {
   const rt_model_desc *d = tr->d;
   void *user[3] = {tr->x, tr->y, tr->loss};
   int g = tr->t->grad_fn;
+  /* the gradient function announces gradients as they are final: their
+   * buckets' sums start while it runs (rt_dist_grad) */
+  rt_dist_grad_begin(&tr->dgrad);
+  tr->m->call_ctx = &tr->call;
   nn_status s = d->funcs[g].dim_bound ? rt_model_grad_n(d, tr->m, tr->rows, user, 3) : rt_model_grad(d, tr->m, user, 3);
+  tr->m->call_ctx = NULL;
   if (s) return s;
+  rt_dist_grad_finish(&tr->dgrad);
   double l = loss_value(tr, g);
   int dt = d->nparams ? d->params[0].dtype : RT_DT_F32;
   size_t es = dt == RT_DT_F64 ? 8 : 4, n = d->param_bytes / es;
-  rt_dist_sum(&tr->dist, tr->m->grads, n, dt, GRAD_BUCKET_BYTES);
   rt_dist_sum(&tr->dist, &l, 1, RT_DT_F64, 8);
   double inv = 1.0 / tr->dist.size;
   if (dt == RT_DT_F64)
@@ -446,6 +458,27 @@ static void trainer_free(Trainer *tr) {
   rt_free(tr->perm);
   rt_free(tr->idx);
   rt_hist_free(&tr->hist);
+  rt_dist_grad_free(&tr->dgrad);
+}
+
+/* P > 1: the gradient's buckets, and what each step's gradient call is
+ * told: rank r's rows start at row r * rows of the global batch (so
+ * dropout draws the numbers one process draws for those rows), and whom
+ * to announce final gradients to (NNC_MPI_OVERLAP=0: nobody, every sum
+ * starts after the call; bench/mpi.sh measures the difference). */
+static nn_status dist_setup(Trainer *tr) {
+  const rt_model_desc *d = tr->d;
+  size_t *off = rt_calloc((size_t)d->nparams + 1, sizeof *off);
+  if (!off) return rt_error(NN_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < d->nparams; i++) off[i] = d->params[i].byte_offset;
+  nn_status s = rt_dist_grad_init(&tr->dgrad, &tr->dist, tr->m->grads, d->nparams ? d->params[0].dtype : RT_DT_F32,
+                                  d->nparams, off, d->param_bytes, GRAD_BUCKET_BYTES);
+  rt_free(off);
+  const char *ov = getenv("NNC_MPI_OVERLAP");
+  bool overlap = !ov || strcmp(ov, "0");
+  tr->call = (rt_call_ctx){.grad_ready = overlap ? rt_dist_grad_ready : NULL, .user = &tr->dgrad,
+                           .row0 = tr->dist.rank * tr->rows};
+  return s;
 }
 
 static void print_summary(Trainer *tr, double secs) {
@@ -471,8 +504,8 @@ static int eval_only(Trainer *tr) {
     if (rt_train_evaluate(tr, &tr->test, &e, NULL)) return fail(tr, "evaluation");
     char ev[256];
     eval_line(tr, &e, ev, sizeof ev);
-    printf("%s (step %" PRIu64 "): %s\n", tr->o->resume, tr->m->steps_done, ev);
-  } else {
+    if (tr->dist.rank == 0) printf("%s (step %" PRIu64 "): %s\n", tr->o->resume, tr->m->steps_done, ev);
+  } else if (tr->dist.rank == 0) {
     printf("%s: no test data to evaluate (give --test)\n", tr->o->resume);
   }
   fflush(stdout);
@@ -579,6 +612,7 @@ static int setup(Trainer *tr, Resume *r) {
   tr->log_every = tr->spe >= 20 ? tr->spe / 20 : 1;
   if ((s = alloc_buffers(tr))) return fail(tr, NULL);
   if ((s = rt_model_create(tr->d, &tr->m, o->seed, o->threads))) return fail(tr, "cannot create the model");
+  if (tr->dist.size > 1 && (s = dist_setup(tr))) return fail(tr, NULL);
   if (o->resume && (s = rt_train_resume(tr, &r->ts, &r->meta))) return fail(tr, "cannot resume");
   return o->eval_only ? 0 : nothing_to_do(tr);
 }
@@ -616,11 +650,9 @@ int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
   rt_resume_meta_free(&res.meta);
   /* a rank that failed has said why; the others stop with it */
   if (tr.dist.size > 1 && rt_dist_any(&tr.dist, rc != 0, "while setting up") && !rc) rc = 1;
-  if (!rc && o.eval_only && tr.dist.rank != 0) {
-    /* rank 0 evaluates */
-  } else if (!rc && o.eval_only) {
-    rc = eval_only(&tr);
-    if (!rc && o.generate_given && o.generate > 0 &&
+  if (!rc && o.eval_only) {
+    rc = eval_only(&tr); /* every rank evaluates its share; rank 0 prints and samples */
+    if (!rc && tr.dist.rank == 0 && o.generate_given && o.generate > 0 &&
         rt_train_generate(&tr, o.generate, o.temperature, o.prompt, stdout))
       rc = fail(&tr, "generating");
   } else if (!rc) {
@@ -645,9 +677,10 @@ int rt_train_main(const rt_model_desc *d, int argc, char **argv) {
     if (rc == 1 && tr.dist.size > 1) /* the others may be waiting for this rank at the next step */
       rt_dist_abort(&tr.dist, 1);
     if (!rc && tr.dist.size > 1 && !o.quiet)
-      printf("communication: %.2f ms per step summing gradients (%.0f%% of the step; not overlapped with the "
-             "backward pass)\n", tr.steps_run ? 1e3 * tr.dist.comm_time / (double)tr.steps_run : 0.0,
-             tr.step_time > 0 ? 100.0 * tr.dist.comm_time / tr.step_time : 0.0);
+      printf("communication: %.2f ms per step waiting for the gradient sums after the backward pass (%.0f%% of "
+             "the step); %" PRId64 " of %" PRId64 " buckets started during it\n",
+             tr.steps_run ? 1e3 * tr.dist.comm_time / (double)tr.steps_run : 0.0,
+             tr.step_time > 0 ? 100.0 * tr.dist.comm_time / tr.step_time : 0.0, tr.dgrad.early, tr.dgrad.total);
     if (!rc && tr.dist.rank == 0) {
       print_summary(&tr, seconds(&tr));
       if (o.generate > 0) {

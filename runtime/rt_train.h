@@ -14,6 +14,14 @@
  * loss...), 2 a bad command line, 130 interrupted (checkpoint written). */
 int rt_train_main(const rt_model_desc *d, int argc, char **argv);
 
+/* A GNU-style flag with a value at argv[*i]: "--flag VALUE" or
+ * "--flag=VALUE", the name matched exactly (no abbreviations: a resumed
+ * run repeats the flags as given). 1 with *val set (a separate value
+ * advances *i), 0 when argv[*i] is another flag, -1 when the value is
+ * missing. The one reader of such flags: the training program's and nnc
+ * eval's (rt_train_args.c). */
+int rt_flag_value(int argc, char **argv, int *i, const char *flag, const char **val);
+
 /* The learning-rate schedule of a train block (rt_train_args.c). */
 typedef struct rt_schedule {
   int kind;          /* 0 constant, 1 step, 2 cosine (rt_train_desc.schedule) */

@@ -141,12 +141,16 @@ static const char *set_source(rt_source *s, const rt_source *base, const rt_sour
   return NULL;
 }
 
-/* The model's name for files: the .nn file's stem when argv[0] is
- * "nnc train PATH.nn ..." (the JIT names every model "model"). */
+/* The model's name for files: the .nn (or .ir) file's stem when argv[0]
+ * is "nnc train PATH.nn ..." (the JIT names every model "model"). */
 static void model_name(const rt_model_desc *d, const char *prog, char *buf, size_t n) {
   snprintf(buf, n, "%s", d->name);
-  const char *p = prog ? strstr(prog, ".nn") : NULL;
-  while (p && p[3] && p[3] != ' ') p = strstr(p + 1, ".nn");
+  const char *p = NULL;
+  for (int k = 0; k < 2 && !p; k++) {
+    const char *ext = k ? ".ir" : ".nn";
+    p = prog ? strstr(prog, ext) : NULL;
+    while (p && p[3] && p[3] != ' ') p = strstr(p + 1, ext);
+  }
   if (!p) return;
   const char *b = p;
   while (b > prog && b[-1] != ' ' && b[-1] != '/') b--;
@@ -198,6 +202,20 @@ static int out_of_memory(const TrainOpts *o) {
   return 1;
 }
 
+int rt_flag_value(int argc, char **argv, int *i, const char *flag, const char **val) {
+  const char *a = argv[*i];
+  size_t n = strlen(flag);
+  if (strncmp(a, flag, n)) return 0;
+  if (a[n] == '=') {
+    *val = a + n + 1;
+    return 1;
+  }
+  if (a[n]) return 0;
+  if (*i + 1 >= argc) return -1;
+  *val = argv[++*i];
+  return 1;
+}
+
 static int bad(const rt_model_desc *d, TrainOpts *o, const char *fmt, const char *a, const char *b) {
   fprintf(stderr, "%s: error: ", o->prog);
   fprintf(stderr, fmt, a, b);
@@ -228,16 +246,13 @@ int rt_train_parse(const rt_model_desc *d, int argc, char **argv, TrainOpts *o) 
       o->per_rank_batch = true;
       continue;
     }
-    const char *eq = strchr(a, '=');
-    size_t klen = eq && !strncmp(a, "--", 2) ? (size_t)(eq - a) : strlen(a);
-    int k = -1;
-    for (int j = 0; VALUE_FLAGS[j]; j++)
-      if (strlen(VALUE_FLAGS[j]) == klen && !strncmp(a, VALUE_FLAGS[j], klen)) k = j;
-    if (k < 0) return bad(d, o, "unknown flag '%s'%s", a, "");
-    const char *flag = VALUE_FLAGS[k];
-    if (eq && klen < strlen(a)) v = eq + 1;
-    else if (i + 1 < argc) v = argv[++i];
-    else return bad(d, o, "%s needs a value%s", flag, "");
+    const char *flag = NULL;
+    for (int j = 0; VALUE_FLAGS[j] && !flag; j++) {
+      int r = rt_flag_value(argc, argv, &i, VALUE_FLAGS[j], &v);
+      if (r < 0) return bad(d, o, "%s needs a value%s", VALUE_FLAGS[j], "");
+      if (r) flag = VALUE_FLAGS[j];
+    }
+    if (!flag) return bad(d, o, "unknown flag '%s'%s", a, "");
     int64_t n;
     double x;
     if (!strcmp(flag, "--epochs")) {

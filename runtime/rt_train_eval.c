@@ -97,24 +97,32 @@ static nn_status count_correct(Trainer *tr, const rt_slot *ps, int64_t rows, int
   return NN_OK;
 }
 
+/* Under P MPI ranks the batches are dealt round-robin (rank r evaluates
+ * batches r, r + P, ...), each rank writes its batches' loss sums and
+ * correct counts into a per-batch table that is zero elsewhere, and the
+ * tables are summed across the ranks: every entry is one rank's number
+ * plus zeros, so the sum is exact, and adding the table up in batch order
+ * gives the bits one process gets. */
 nn_status rt_train_evaluate(Trainer *tr, const rt_dataset *ds, EvalResult *r, volatile const int *stop) {
   memset(r, 0, sizeof *r);
   const rt_slot *ps = predict_slot(tr);
   r->has_acc = ps != NULL;
-  int64_t B = tr->sh.batch;
+  int64_t B = tr->sh.batch, nb = (ds->n + B - 1) / B, P = tr->dist.size;
   bool dyn = tr->d->funcs[tr->t->loss_fn].dim_bound > 0; /* the last batch at its real size */
-  double sum = 0;
-  for (int64_t b0 = 0; b0 < ds->n; b0 += B) {
+  double *tab = rt_calloc((size_t)(2 * nb + 1), sizeof *tab); /* loss sums, then correct counts */
+  if (!tab) return rt_error(NN_ERR_NOMEM, "out of memory for the evaluation");
+  nn_status s = NN_OK;
+  for (int64_t b = tr->dist.rank; b < nb; b += P) {
     if (stop && *stop) {
       r->interrupted = true;
       break;
     }
-    int64_t rows = ds->n - b0 < B ? ds->n - b0 : B;
+    int64_t b0 = b * B, rows = ds->n - b0 < B ? ds->n - b0 : B, correct = 0;
     for (int64_t i = 0; i < rows; i++) tr->idx[i] = b0 + i;
     rt_data_batch(ds, &tr->sh, tr->idx, rows, tr->x, tr->y);
     double l1, l0;
-    nn_status s = call_loss(tr, rows, &l1);
-    if (!s && ps) s = count_correct(tr, ps, rows, &r->correct);
+    s = call_loss(tr, rows, &l1);
+    if (!s && ps) s = count_correct(tr, ps, rows, &correct);
     if (!s && rows < B && !dyn) { /* padded with copies of row 0: take them out */
       rt_data_batch(ds, &tr->sh, tr->idx, 1, tr->x, tr->y);
       s = call_loss(tr, 1, &l0);
@@ -122,11 +130,22 @@ nn_status rt_train_evaluate(Trainer *tr, const rt_dataset *ds, EvalResult *r, vo
     } else {
       l1 *= (double)rows;
     }
-    if (s) return s;
-    sum += l1;
+    if (s) break;
+    tab[b] = l1;
+    tab[nb + b] = (double)correct;
+  }
+  /* an error on one rank aborts the job (rt_train.c), so the others need not wait for it here */
+  if (!s && P > 1) rt_dist_sum(&tr->dist, tab, (size_t)(2 * nb), RT_DT_F64, 1u << 20);
+  double sum = 0;
+  for (int64_t b = 0; b < nb && !s && !r->interrupted; b++) {
+    int64_t rows = ds->n - b * B < B ? ds->n - b * B : B;
+    sum += tab[b];
+    r->correct += (int64_t)tab[nb + b];
     r->samples += rows;
     r->count += rows * tr->sh.y_per;
   }
+  rt_free(tab);
+  if (s) return s;
   r->loss = r->samples ? sum / (double)r->samples : NAN;
   return NN_OK;
 }

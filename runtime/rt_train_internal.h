@@ -111,6 +111,8 @@ typedef struct Trainer {
   rt_dist dist;
   int64_t gbatch;         /* the global batch: samples per step over all ranks */
   int64_t rows;           /* this rank's share: rows [rank * rows, (rank + 1) * rows) of it */
+  rt_dist_grad dgrad;     /* the gradient buffer's buckets (P > 1) */
+  rt_call_ctx call;       /* what the gradient function of a step is told (P > 1) */
   bool has_test;
   /* text models */
   bool is_text;

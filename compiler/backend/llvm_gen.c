@@ -136,6 +136,28 @@ static LLVMValueRef slot_ptr(Gen *g, int k) {
   return p;
 }
 
+/* The bufs slot after the results: the caller's rt_call_ctx, or NULL
+ * (rt_model.h). A training program splitting a batch across processes
+ * puts there where this call's rows sit in the global batch and whom to
+ * tell when a parameter's gradient is final. */
+static int ctx_slot(Gen *g) { return g->nargs + g->f->nret; }
+
+/* Does a random tensor of type t draw one row per batch row, so its
+ * counter must count rows of the global batch (rt_rand_uniform_rows)?
+ * Its axis 0 is the run-time batch, or, in a function of static shapes,
+ * as long as the first input's axis 0 (the batch). */
+static bool rng_over_rows(Gen *g, const Type *t) {
+  if (t->rank < 1) return false;
+  if (t->dyn & 1) return true;
+  if (t->dyn || g->dim_arg) return false;
+  for (int i = 0; i < g->nargs; i++)
+    if (g->f->arg_role[i].kind == ARG_INPUT) {
+      const Type *x = &g->f->body->args[i]->ty;
+      return x->rank >= 1 && x->dim[0] == t->dim[0];
+    }
+  return false;
+}
+
 /* Base pointer of v's storage. */
 static LLVMValueRef base_ptr(Gen *g, const Value *v) {
   const Value *r = plan_root(g->plan, v);
@@ -637,9 +659,17 @@ static LLVMValueRef expr(Gen *g, const Value *v, Nest *n) {
   }
   case OP_RNG_UNIFORM: {
     LLVMValueRef seed = LLVMBuildSExt(g->b, expr(g, in->args[0], n), g->t_i64, "");
-    LLVMTypeRef ps[3] = {g->t_i64, g->t_i64, g->t_i64};
-    LLVMValueRef args[3] = {seed, g_i64(g, in->attr.i[0]), n->flat_idx};
-    LLVMValueRef u = g_call(g, "rt_rand_uniform", g->t_f32, ps, 3, args);
+    LLVMValueRef u;
+    if (rng_over_rows(g, &v->ty)) { /* the counter of the global batch's row (rt_rand_uniform_rows) */
+      LLVMTypeRef ps[5] = {g->t_ptr, g->t_i64, g->t_i64, g->t_i64, g->t_i64};
+      int64_t row = type_numel(&v->ty) / (v->ty.dim[0] ? v->ty.dim[0] : 1);
+      LLVMValueRef args[5] = {slot_ptr(g, ctx_slot(g)), seed, g_i64(g, in->attr.i[0]), n->flat_idx, g_i64(g, row)};
+      u = g_call(g, "rt_rand_uniform_rows", g->t_f32, ps, 5, args);
+    } else {
+      LLVMTypeRef ps[3] = {g->t_i64, g->t_i64, g->t_i64};
+      LLVMValueRef args[3] = {seed, g_i64(g, in->attr.i[0]), n->flat_idx};
+      u = g_call(g, "rt_rand_uniform", g->t_f32, ps, 3, args);
+    }
     return dt == TY_F64 ? LLVMBuildFPExt(g->b, u, g->t_f64, "") : u;
   }
   default:
@@ -1628,11 +1658,85 @@ Inst *g_lower_item(Gen *g, Inst *in) {
   return in;
 }
 
+/* ---- gradients announced as they become final ------------------------------------ */
+
+/* Does inst `in` (or its body) read or write v's storage (v itself or a
+ * view of it, such as a reshape)? */
+static bool touches(Gen *g, const Inst *in, const Value *v) {
+  for (int i = 0; i < in->nargs; i++)
+    if (in->args[i] == v || plan_root(g->plan, in->args[i]) == v) return true;
+  for (int i = 0; i < in->nres; i++)
+    if (in->res[i] == v || plan_root(g->plan, in->res[i]) == v) return true;
+  if (in->body)
+    for (const Inst *u = in->body->first; u; u = u->next)
+      if (touches(g, u, v)) return true;
+  return false;
+}
+
+/* For each parameter gradient that f computes straight into its result
+ * buffer, the last top-level instruction that writes or reads it: after
+ * it, the generated code calls rt_grad_ready(ctx, parameter), so a
+ * data-parallel program can start summing that gradient across processes
+ * while the rest of the backward pass runs. Gradients copied into their
+ * buffer by the return are final only when the function returns. Fills
+ * g->ready (instruction, parameter) pairs. */
+static void find_ready_points(Gen *g, Func *f) {
+  g->nready = 0;
+  g->announced = false;
+  Inst *ret = f->body->last;
+  if (!ret || ret->op != OP_RETURN) return;
+  for (int k = 0; k < ret->nargs; k++) {
+    if (f->ret_role[k].kind != RES_GRAD) continue;
+    const Value *v = ret->args[k];
+    const ValPlan *vp = plan_of(g->plan, v);
+    if (vp->kind != ST_RESULT || vp->index != k) continue;
+    Inst *last = NULL;
+    for (Inst *in = f->body->first; in != ret; in = in->next)
+      if (touches(g, in, v)) last = in;
+    if (!last) continue;
+    if (!g->ready || g->nready == g->ready_cap) {
+      int cap = g->ready_cap ? 2 * g->ready_cap : 16;
+      ReadyPoint *r = NEW_ARRAY(g->a, ReadyPoint, cap);
+      if (g->nready) memcpy(r, g->ready, sizeof *r * (size_t)g->nready);
+      g->ready = r, g->ready_cap = cap;
+    }
+    g->ready[g->nready++] = (ReadyPoint){last, f->ret_role[k].index};
+  }
+}
+
+void g_call_ready(Gen *g, LLVMValueRef param) {
+  LLVMTypeRef ps[2] = {g->t_ptr, g->t_i32};
+  LLVMValueRef args[2] = {slot_ptr(g, ctx_slot(g)), param};
+  g_call(g, "rt_grad_ready", g->t_void, ps, 2, args);
+}
+
+static void call_ready(Gen *g, int param) { g_call_ready(g, g_i32(g, param)); }
+
+/* The rt_grad_ready calls due after the top-level instructions
+ * first..last. Once a gradient has been announced, an item that announces
+ * none calls rt_grad_ready(ctx, -1): no news, but a chance for the sums
+ * under way to progress (MPI moves data only inside its calls). */
+static void announce_ready(Gen *g, const Inst *first, const Inst *last) {
+  bool any = false;
+  for (const Inst *in = first;; in = in->next) {
+    for (int i = 0; i < g->nready; i++)
+      if (g->ready[i].after == in) {
+        call_ready(g, g->ready[i].param);
+        any = g->announced = true;
+      }
+    if (in == last) break;
+  }
+  if (!any && g->announced) call_ready(g, -1);
+}
+
 static void lower_items(Gen *g, Block *b, LLVMValueRef top) {
   int items = 0;
+  bool outer = b == g->f->body && g->nready > 0;
   for (Inst *in = b->first; in; in = in->next) {
     if (top && in->op != OP_RETURN && items++ % PART_ITEMS == 0) next_part(g, top);
+    Inst *first = in;
     in = g_lower_item(g, in);
+    if (outer) announce_ready(g, first, in);
   }
 }
 
@@ -1651,6 +1755,7 @@ LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
   for (int i = 0; g->dim_arg && i < f->body->nargs && !g->dim_bound; i++)
     g->dim_bound = type_dyn_bound(&f->body->args[i]->ty);
   if (g->dim_arg && !g->dim_bound) g->dim_bound = 1;
+  find_ready_points(g, f);
   LLVMValueRef fn = reroll_function(g, name);
   if (fn) return fn;
   fn = g_body_fn(g, name, true);

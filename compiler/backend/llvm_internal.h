@@ -53,7 +53,16 @@ typedef struct Gen {
    * 1 + its entry in the kernel's address array (passed as `bufs`); NULL
    * otherwise. */
   PtrMap *kroot;
+  /* parameter gradients final after a top-level instruction (llvm_gen.c
+   * find_ready_points): rt_grad_ready(ctx, param) is called after `after` */
+  struct ReadyPoint {
+    const Inst *after;
+    int param;
+  } *ready;
+  int nready, ready_cap;
+  bool announced;    /* a ready point has been lowered (the rest call rt_grad_ready(ctx, -1)) */
 } Gen;
+typedef struct ReadyPoint ReadyPoint;
 
 /* A loop nest over an iteration space. With `flat`, one loop runs over
  * all elements and only `flat_idx` is valid. */
@@ -98,6 +107,8 @@ LLVMValueRef g_body_fn(Gen *g, const char *name, bool noalias_ws);
  * instruction); returns the last instruction it covers. */
 Inst *g_lower_item(Gen *g, Inst *in);
 const PlanGroup *g_item_group(Gen *g, const Inst *in);
+/* rt_grad_ready(ctx, param) (param: i32), see find_ready_points. */
+void g_call_ready(Gen *g, LLVMValueRef param);
 /* The buffer (-1: the workspace) and byte range root's storage occupies. */
 void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi);
 

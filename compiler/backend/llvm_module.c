@@ -731,7 +731,7 @@ static const RtSym rt_syms[] = {
     RT(rt_conv2d_backward_data_pooled),
     RT(rt_avgpool2d_backward), RT(rt_maxpool2d_forward_f64), RT(rt_maxpool2d_backward_f64),
     RT(rt_maxpool2d_pick_f64), RT(rt_avgpool2d_forward_f64), RT(rt_avgpool2d_backward_f64),
-    RT(rt_rand_uniform), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
+    RT(rt_rand_uniform), RT(rt_rand_uniform_rows), RT(rt_grad_ready), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
     RT(rt_model_call_n), RT(rt_model_train_step_n), RT(rt_model_grad), RT(rt_model_grad_n), RT(rt_model_apply_update),
     RT(rt_model_param_info), RT(rt_model_params), RT(rt_model_grads), RT(rt_model_save), RT(rt_model_load),
     RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),

@@ -27,7 +27,9 @@
  * rerolled: the samples' code is exactly what it was.
  *
  * The table entry of an item is its kernel number, then one i64 per root:
- * a workspace offset (>= 0) or -(slot + 1) for the buffer in bufs[slot]. */
+ * a workspace offset (>= 0) or -(slot + 1) for the buffer in bufs[slot].
+ * The gradients announced as they become final (llvm_gen.c
+ * find_ready_points) are entries [0, parameter] between the items. */
 #include <string.h>
 
 #include "llvm_internal.h"
@@ -74,6 +76,8 @@ typedef struct Reroll {
   int ntab, captab;
   int nitems;
   int maxroots;
+  int ready;     /* the kernel number of rt_grad_ready entries, or -1 */
+  bool announced;
 } Reroll;
 
 static void *grow(Arena *a, void *old, int n, int *cap, size_t elem) {
@@ -235,6 +239,24 @@ static void tab_put(Reroll *R, int64_t x) {
   R->tab[R->ntab++] = x;
 }
 
+/* The rt_grad_ready entries due after the top-level instructions
+ * first..last (as llvm_gen.c announce_ready): [ready, param] each, or one
+ * [ready, -1] once a gradient has been announced. Returns whether it
+ * added any. */
+static bool ready_entries(Gen *g, Reroll *R, const Inst *first, const Inst *last) {
+  bool any = false;
+  for (const Inst *in = first;; in = in->next) {
+    for (int i = 0; i < g->nready; i++)
+      if (g->ready[i].after == in) {
+        tab_put(R, R->ready), tab_put(R, g->ready[i].param);
+        any = R->announced = true;
+      }
+    if (in == last) break;
+  }
+  if (!any && R->announced) tab_put(R, R->ready), tab_put(R, -1);
+  return any || R->announced;
+}
+
 /* Signatures and the table of g->f's items; the return instruction is
  * left out (the function lowers it after the loop). */
 static void analyze(Gen *g, Reroll *R) {
@@ -242,11 +264,19 @@ static void analyze(Gen *g, Reroll *R) {
   memset(&s, 0, sizeof s);
   pm_init(&s.num, R->a);
   Kernel *part = NULL;
+  R->ready = -1;
+  if (g->nready) { /* kernel 0: rt_grad_ready(ctx, param) */
+    new_kernel(R)->part = true; /* not a signature */
+    R->ready = 0;
+  }
   for (Inst *in = g->f->body->first; in; in = in->next) {
     if (in->op == OP_RETURN) break;
     const PlanGroup *pg = g_item_group(g, in);
     Inst *last = pg ? pg->last : in;
-    if (!pg && in->nres == 1 && !in->body && plan_fused(g->plan, in->res[0])) continue; /* computed where used */
+    if (!pg && in->nres == 1 && !in->body && plan_fused(g->plan, in->res[0])) { /* computed where used */
+      if (g->nready && ready_entries(g, R, in, in)) part = NULL;
+      continue;
+    }
     R->nitems++;
     sig_item(g, R->a, &s, in, pg);
     if (!s.ok) { /* lowered as before, in a part */
@@ -257,6 +287,7 @@ static void analyze(Gen *g, Reroll *R) {
         tab_put(R, R->nk - 1);
       }
       part->nitems++;
+      if (g->nready && ready_entries(g, R, in, last)) part = NULL;
       in = last;
       continue;
     }
@@ -269,6 +300,7 @@ static void analyze(Gen *g, Reroll *R) {
       storage_range(g, s.roots[j], &buf, &lo, &hi);
       tab_put(R, buf == -1 ? (int64_t)lo : -(int64_t)buf - 1);
     }
+    if (g->nready) ready_entries(g, R, in, last);
     in = last;
   }
 }
@@ -346,6 +378,15 @@ static LLVMValueRef emit_top(Gen *g, const Reroll *R, const char *name) {
     LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(g->ctx, fn, k->part ? "part" : "kern");
     LLVMAddCase(sw, g_i64(g, i), bb);
     LLVMPositionBuilderAtEnd(g->b, bb);
+    if (i == R->ready) { /* [ready, param] */
+      LLVMValueRef at = LLVMBuildAdd(g->b, p, g_i64(g, 1), "");
+      LLVMValueRef e = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, tab, &at, 1, ""), "");
+      g_call_ready(g, LLVMBuildTrunc(g->b, e, g->t_i32, ""));
+      LLVMValueRef pn = LLVMBuildAdd(g->b, p, g_i64(g, 2), "");
+      LLVMBuildBr(g->b, head);
+      LLVMAddIncoming(p, &pn, &bb, 1);
+      continue;
+    }
     for (int j = 0; j < k->nroots; j++) {
       LLVMValueRef at = LLVMBuildAdd(g->b, p, g_i64(g, 1 + j), "");
       LLVMValueRef e = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, tab, &at, 1, ""), "");
@@ -376,7 +417,8 @@ LLVMValueRef reroll_function(Gen *g, const char *name) {
   analyze(g, &R);
   LLVMValueRef fn = NULL;
   if (2 * R.nk <= R.nitems) {
-    for (int i = 0; i < R.nk; i++) emit_kernel(g, R.k[i]);
+    for (int i = 0; i < R.nk; i++)
+      if (i != R.ready) emit_kernel(g, R.k[i]);
     fn = emit_top(g, &R, name);
   }
   arena_free(R.a);

@@ -27,7 +27,7 @@ static const char *const class_names[10] = {"T-shirt/top", "Trouser", "Pullover"
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 static const int64_t x_shape[] = FASHION_ROBUST_SALIENCY_X_SHAPE, f_shape[] = FASHION_ROBUST_FORWARD_OUT_SHAPE;
-#define BATCH ((size_t)x_shape[0])
+/* the library takes any batch of 1..FASHION_ROBUST_B_MAX images: SHOW of them */
 #define PIXELS ((size_t)x_shape[1])
 #define CLASSES ((size_t)f_shape[1])
 enum { SHOW = 8, SIDE = 28, CELL = 4 };
@@ -63,15 +63,15 @@ int main(int argc, char **argv) {
   check(fashion_robust_create(&model, 1), "create");
   if (argc == 3) check(fashion_robust_load(model, argv[2]), argv[2]);
   unsigned char *images, *labels;
-  if (read_test_set(PIXELS, &images, &labels) < BATCH) {
-    fprintf(stderr, "saliency: expected at least %zu test images\n", BATCH);
+  if (read_test_set(PIXELS, &images, &labels) < SHOW) {
+    fprintf(stderr, "saliency: expected at least %d test images\n", SHOW);
     return 1;
   }
-  float *x = xmalloc(sizeof(float) * BATCH * PIXELS), *s = xmalloc(sizeof(float) * BATCH * PIXELS);
-  float *logits = xmalloc(sizeof(float) * BATCH * CLASSES);
-  for (size_t i = 0; i < BATCH * PIXELS; i++) x[i] = images[i] / 255.0f; /* the train block's scale */
-  check(fashion_robust_saliency(model, x, s), "saliency");
-  check(fashion_robust_forward(model, x, logits), "forward");
+  float *x = xmalloc(sizeof(float) * SHOW * PIXELS), *s = xmalloc(sizeof(float) * SHOW * PIXELS);
+  float *logits = xmalloc(sizeof(float) * SHOW * CLASSES);
+  for (size_t i = 0; i < SHOW * PIXELS; i++) x[i] = images[i] / 255.0f; /* the train block's scale */
+  check(fashion_robust_saliency(model, SHOW, x, s), "saliency");
+  check(fashion_robust_forward(model, SHOW, x, logits), "forward");
   FILE *f = fopen(argv[1], "w");
   if (!f) {
     fprintf(stderr, "saliency: cannot write %s\n", argv[1]);

@@ -2,7 +2,7 @@
 # check_options.sh NNC SRCDIR — the man page (docs/nnc.1) and the bash
 # completion (completions/nnc.bash) must know every long option that
 # `nnc --help`, `nnc eval --help` and `nnc train MODEL --help` (the training
-# program's flags) print, and every --emit kind of compiler/main.c, and the
+# program's flags) print, and every --emit kind of compiler/cli.c, and the
 # page must carry the version of `nnc --version`. Fails
 # listing what is missing.
 set -uo pipefail
@@ -26,8 +26,8 @@ for o in $main_opts $eval_opts $train_opts; do
   need option "$o" docs/nnc.1 "$page"
   need option "$o" completions/nnc.bash "$(cat "$comp")"
 done
-# --emit kinds: the strings main.c compares each kind of the list with
-kinds=$(grep -o -E 'strcmp\(k, "[a-z-]+"\)' "$src/compiler/main.c" | sed -E 's/.*"(.*)".*/\1/')
+# --emit kinds: the names of cli_emit_kind's table (compiler/cli.c)
+kinds=$(grep -o -E '\{"[a-z-]+", EMIT_' "$src/compiler/cli.c" | sed -E 's/.*"(.*)".*/\1/')
 for k in $kinds; do
   need "--emit kind" "$k" docs/nnc.1 "$(grep -A1 -x -F '.TP' <<<"$page" | grep -x -F -e "$k" -e ".B $k")"
   need "--emit kind" "$k" completions/nnc.bash "$(grep '^_nnc_emit_kinds=' "$comp" | tr '" =' '\n\n\n')"

@@ -80,10 +80,10 @@ cmake)
     exit 0
   fi
   out=$(cd "$bld" && ./classify)
-  echo "$out" | head -3
+  head -3 <<<"$out"
   # OPTIONS reached nnc (-O3 in the build info; -D B=100 divides 10,000 images)
-  echo "$out" | grep -q "^library: nnc .*; -O3;" || fail "classify's library was not built with -O3"
-  echo "$out" | grep -q "^accuracy: .* of 10000)" || fail "classify printed no accuracy"
+  grep -q "^library: nnc .*; -O3;" <<<"$out" || fail "classify's library was not built with -O3"
+  grep -q "^accuracy: .* of 10000)" <<<"$out" || fail "classify printed no accuracy"
   (cd "$bld" && ./saliency saliency.svg) | tail -1
   [ "$(grep -c '<rect' "$bld/saliency.svg")" = 12545 ] || fail "saliency.svg does not have its 12,545 rects"
   ;;
@@ -126,11 +126,12 @@ man)
     cat "$work/man.err"
     fail "the man page renders with warnings"
   fi
-  echo "$out" | grep -q "^NAME" || fail "no NAME section"
-  echo "$out" | grep -q -- "--max-tape-bytes=N" || fail "the options are not rendered"
-  MANPATH="$prefix/share/man" LC_ALL=C.UTF-8 man -w nnc | grep -q "^$prefix/share/man/man1/nnc.1" ||
+  grep -q "^NAME" <<<"$out" || fail "no NAME section"
+  grep -q -- "--max-tape-bytes=N" <<<"$out" || fail "the options are not rendered"
+  where=$(MANPATH="$prefix/share/man" LC_ALL=C.UTF-8 man -w nnc) || fail "man -w nnc failed"
+  grep -q "^$prefix/share/man/man1/nnc.1" <<<"$where" ||
     fail "MANPATH=PREFIX/share/man man nnc does not find the page"
-  echo "$out" | head -8
+  head -8 <<<"$out"
   ;;
 
 completion)

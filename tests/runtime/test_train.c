@@ -549,6 +549,39 @@ static void test_flags(void) {
   stdout = saved;
 }
 
+/* rt_flag_value: "--flag V" and "--flag=V", names matched exactly (no
+ * prefixes either way), a missing value told apart from another flag. */
+static void test_flag_value(void) {
+  static const struct {
+    const char *args[2];
+    const char *flag;
+    int want;
+    const char *val; /* when want == 1 */
+    int next;        /* where *i is after */
+  } cases[] = {
+      {{"--epochs", "3"}, "--epochs", 1, "3", 1},
+      {{"--epochs=3", NULL}, "--epochs", 1, "3", 0},
+      {{"--epochs=", NULL}, "--epochs", 1, "", 0},
+      {{"--epochs=a=b", NULL}, "--epochs", 1, "a=b", 0},
+      {{"--epochs", "-5"}, "--epochs", 1, "-5", 1},
+      {{"--epochs", NULL}, "--epochs", -1, NULL, 0},
+      {{"--epoch", "3"}, "--epochs", 0, NULL, 0},
+      {{"--epochsx", "3"}, "--epochs", 0, NULL, 0},
+      {{"--checkpoint-every", "5"}, "--checkpoint", 0, NULL, 0},
+      {{"-o", "out"}, "-o", 1, "out", 1},
+      {{"-oout", NULL}, "-o", 0, NULL, 0},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    char *argv[] = {"./t", (char *)cases[k].args[0], (char *)cases[k].args[1], NULL};
+    int argc = cases[k].args[1] ? 3 : 2, i = 1;
+    const char *v = NULL;
+    int r = rt_flag_value(argc, argv, &i, cases[k].flag, &v);
+    bool ok = r == cases[k].want && i == 1 + cases[k].next && (r != 1 || !strcmp(v, cases[k].val));
+    if (!ok) fprintf(stderr, "\n  rt_flag_value(%s, %s): %d, i = %d\n", cases[k].args[0], cases[k].flag, r, i);
+    CU_ASSERT(ok);
+  }
+}
+
 static void test_resume_command(void) {
   rt_train_desc t;
   rt_model_desc d = fake_model(&t);
@@ -746,6 +779,7 @@ int main(void) {
                                    {"plot", test_plot},
                                    {"history", test_history},
                                    {"flags", test_flags},
+                                   {"flag_value", test_flag_value},
                                    {"resume_command", test_resume_command},
                                    {"checkpoint metadata", test_checkpoint_meta},
                                    {"memory through the hook", test_memory},

@@ -31,6 +31,12 @@
 #   nan        [fm] a huge learning rate: exit 1 naming the step, no checkpoint
 #   cli        usage errors exit 2, --help shows the train block's defaults
 #   jit        [fm] `nnc train MODEL.nn` trains in-process, and resumes
+#   fromir     the training program built from the model's printed IR (nnc
+#              MODEL.nn --emit=ir, then nnc MODEL.ir --emit=exe) has the
+#              same LLVM IR but for the source's name and hash, and trains
+#              to the same parameters bit for bit: the character RNN, and
+#              [fm] the MLP when Fashion-MNIST is installed; nnc train on
+#              the IR text trains as nnc train on the model
 #
 # The cases marked [fm] need Fashion-MNIST (/usr/share/datasets/fashion-mnist,
 # installed by scripts/deps.sh): without it they exit 77, which ctest shows
@@ -191,6 +197,40 @@ setup)
   fi
   ;;
 
+fromir)
+  # fromir NAME MODEL.nn DEFINES -- TRAINING FLAGS
+  fromir() {
+    local name="$1" model="$2" defs=() flags
+    shift 2
+    while [ "$1" != -- ]; do defs+=("$1"); shift; done
+    shift
+    "$nnc" "$model" "${defs[@]}" --emit=ir -o "$name.ir" && "$nnc" "$name.ir" --emit=ir -o "$name.2.ir" &&
+      "$nnc" "$model" "${defs[@]}" --emit=exe -o "$name.nn.exe" && "$nnc" "$name.ir" --emit=exe -o "$name.ir.exe" &&
+      "$nnc" "$model" "${defs[@]}" --emit=llvm-ir -o "$name.nn.ll" && "$nnc" "$name.ir" --emit=llvm-ir -o "$name.ir.ll" ||
+      { echo "FAIL $test: building $name from its IR"; fail=$((fail + 1)); return; }
+    check "$test: $name.ir reads back to itself" cmp -s <(tail -n +2 "$name.ir") "$name.2.ir"
+    check "$test: $name: the same LLVM IR but for the source" cmp -s <(grep -v 'fnv1a64:' "$name.nn.ll") <(grep -v 'fnv1a64:' "$name.ir.ll")
+    run "$test" 0 "./$name.nn.exe" "$@" --threads 1 --progress none --checkpoint nn.st &&
+      run "$test" 0 "./$name.ir.exe" "$@" --threads 1 --progress none --checkpoint ir.st &&
+      check "$test: $name: the same parameters after training" "$tool" ckpt-cmp nn.st ir.st
+  }
+  fresh "$test"
+  fromir rnn "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 -- --data "$data/text.txt" --epochs 1 --limit 8000
+  # nnc train on the IR text: the same as on the model
+  flags=(--data "$data/text.txt" --epochs 1 --limit 4000 --threads 1 --progress none)
+  run "$test" 0 "$nnc" train "$src/samples/char_rnn.nn" -D B=16 -D T=32 -D H=64 "${flags[@]}" --checkpoint jit_nn.st &&
+    run "$test" 0 "$nnc" train rnn.ir "${flags[@]}" &&
+    check "$test: nnc train rnn.ir names its checkpoint after the file" test -s rnn.ckpt.safetensors &&
+    check "$test: nnc train rnn.ir: the same parameters as nnc train char_rnn.nn" "$tool" ckpt-cmp jit_nn.st rnn.ckpt.safetensors
+  run "$test: -D on IR text" 1 "$nnc" train rnn.ir -D H=3 &&
+    has "$test: -D on IR text" "$err" "^rnn.ir: error: -D does not apply to IR text"
+  if have_fm && [ -s "$data/train_x.idx" ]; then
+    fromir mlp "$src/samples/fashion_mlp.nn" -D B=32 -D H=64 -- "${train_data[@]}" --epochs 1 --limit 1600
+  else
+    echo "fromir: Fashion-MNIST is not installed under $fm: only the character model"
+  fi
+  ;;
+
 robust)
   # the gradient-penalty sample trains through a gradient (double
   # backpropagation) and its predict function attacks each test image
@@ -228,22 +268,30 @@ pinn)
   ;;
 
 dynbatch)
-  # the MLP sample (a run-time batch, dim B <= 96 with -D B=96) evaluates
-  # its last partial test batch (1000 = 10 x 96 + 40) at its real size,
-  # without padding or a second call, and measures exactly what its static
-  # twin (const B = 96) measures
+  # the samples with a run-time batch (dim B <= 96 with -D B=96) train on
+  # full batches exactly as their static twins (const B = 96) do: the same
+  # parameters and optimizer state byte for byte; the last partial test
+  # batch (1000 = 10 x 96 + 40) is evaluated at its real size, without
+  # padding or a second call, and measures exactly what the twin measures
+  # (fashion_robust: under attack, and its loss scales by f32(B), the
+  # run-time size)
+  need_fm
   fresh "$test"
-  sed 's/^dim B <= [0-9]*/const B = 96/' "$src/samples/fashion_mlp.nn" >mlp_static.nn
-  check "$test: the sample's batch line" grep -q '^const B = 96' mlp_static.nn
-  "$nnc" "$src/samples/fashion_mlp.nn" -D B=96 -D H=64 --emit=exe -o dyn && "$nnc" mlp_static.nn -D H=64 --emit=exe -o st ||
-    fail=$((fail + 1))
-  if run "$test" 0 ./dyn "${train_data[@]}" --epochs 1 --limit 1920 --progress none; then
-    d="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
-    run "$test" 0 ./st "${train_data[@]}" --epochs 1 --limit 1920 --progress none
-    s="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
-    has "$test: test loss and accuracy" "$d" 'test loss [0-9.]+, accuracy'
-    check "$test: the same as the static build ($d / $s)" test "$d" = "$s"
-  fi
+  for sample in fashion_mlp fashion_robust; do
+    sed 's/^dim B <= [0-9]*/const B = 96/' "$src/samples/$sample.nn" >static.nn
+    check "$test: $sample's batch line" grep -q '^const B = 96' static.nn
+    "$nnc" "$src/samples/$sample.nn" -D B=96 -D H=64 --emit=exe -o dyn && "$nnc" static.nn -D H=64 --emit=exe -o st ||
+      fail=$((fail + 1))
+    if run "$test" 0 ./dyn "${train_data[@]}" --epochs 1 --limit 1920 --progress none --checkpoint dyn.st; then
+      d="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
+      run "$test" 0 ./st "${train_data[@]}" --epochs 1 --limit 1920 --progress none --checkpoint st.st
+      s="$(grep '^done' <<<"$out" | sed 's/ in [^;]*;//')"
+      has "$test: $sample: test loss and accuracy" "$d" 'test loss [0-9.]+, accuracy'
+      check "$test: $sample: the same as the static build ($d / $s)" test "$d" = "$s"
+      check "$test: $sample: the same parameters and optimizer state as the static build" \
+        "$tool" ckpt-cmp dyn.st st.st
+    fi
+  done
   ;;
 
 mlp | cnn)

@@ -435,16 +435,16 @@ static void test_index_bounds(void) {
   }
 }
 
-/* Models with a run-time batch (`dim N <= 12`): every function through the
+/* Models with a run-time batch (bound 12): every function through the
  * JIT at -O0 and -O3 (every loop a parallel task), at n = 1, 7 and the
  * bound, against the interpreter at the same n. */
-static void check_dyn(const char *rel) {
+static void check_dyn_defs(const char *rel, const Define *defs, int ndefs) {
   static const int64_t sizes[] = {1, 7, 12};
   int failures = 0;
   for (int opt = 0; opt <= 3; opt += 3)
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
       Arena *a = arena_new();
-      Compiled *c = gc_compiled(a, rel, NULL, 0);
+      Compiled *c = gc_compiled(a, rel, defs, ndefs);
       CU_ASSERT_PTR_NOT_NULL_FATAL(c);
       char what[256];
       snprintf(what, sizeof what, "%s -O%d n=%lld", rel, opt, (long long)sizes[k]);
@@ -452,6 +452,17 @@ static void check_dyn(const char *rel) {
       arena_free(a);
     }
   CU_ASSERT_EQUAL(failures, 0);
+}
+
+static void check_dyn(const char *rel) { check_dyn_defs(rel, NULL, 0); }
+
+/* The samples with a run-time batch, their bound set to 12 (-D B=12) and
+ * small layers: n = 1, 7 (a prime) and the bound. */
+static void test_dyn_samples(void) {
+  Define mlp[] = {{"B", "12"}, {"H", "8"}}, cnn[] = {{"B", "12"}, {"C1", "2"}, {"C2", "3"}, {"HID", "4"}};
+  check_dyn_defs("samples/fashion_mlp.nn", mlp, 2);
+  check_dyn_defs("samples/fashion_robust.nn", mlp, 2);
+  check_dyn_defs("samples/fashion_cnn.nn", cnn, 4);
 }
 
 static void test_dyn_mlp(void) { check_dyn("tests/nn/dyn_mlp.nn"); }
@@ -534,7 +545,8 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"run-time batch: ops at n = 1, 7, 12", test_dyn_ops},
                            {"run-time batch: CNN at n = 1, 7, 12", test_dyn_cnn},
                            {"run-time batch: RNN at n = 1, 7, 12", test_dyn_rnn},
-                           {"run-time batch: a gradient penalty at n = 1, 7, 12", test_dyn_deriv},{"every op case: JIT vs interpreter", test_ops},
+                           {"run-time batch: a gradient penalty at n = 1, 7, 12", test_dyn_deriv},
+                           {"run-time batch: the fashion samples at n = 1, 7, 12", test_dyn_samples},{"every op case: JIT vs interpreter", test_ops},
                            {"fashion_mlp", test_mlp},
                            {"fashion_cnn", test_cnn},
                            {"char_rnn", test_rnn},

@@ -58,7 +58,7 @@ static const Bad bads[] = {
     {"no module", "func @f() -> () {\n}\n", "1:1: error: expected 'module @name'"},
     {"module without name", "module m\n", "1:8: error: expected 'module @name'"},
     {"unterminated file name", "module @m \"abc\n", "1:11: error: unterminated string"},
-    {"stray token", HEAD "banana\n", "2:1: error: expected 'param' or 'func'"},
+    {"stray token", HEAD "banana\n", "2:1: error: expected 'param', 'train' or 'func'"},
     /* types */
     {"unknown dtype", HEAD "func @f(%x: f16[2]) -> () {\n  return\n}\n", "2:13: error: unknown type 'f16'"},
     {"zero dimension", HEAD "func @f(%x: f32[0]) -> () {\n  return\n}\n", "2:17: error: dimension out of range"},
