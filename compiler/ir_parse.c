@@ -336,12 +336,22 @@ static bool parse_type(P *p, Type *t) {
     if (p->t == T_IDENT && t->rank < MAX_RANK) { /* N<=1024: the run-time dimension and its bound */
       if (t->dyn_name && strcmp(t->dyn_name, p->text)) return err(p, p->loc, "two run-time dimensions in one type");
       if (!t->dyn_name) t->dyn_name = arena_printf(p->a, "%s", p->text);
+      int64_t mul = 1;
+      if (p->i < p->n && p->s[p->i] == '*') { /* N*64<=2048: static axes merged into it */
+        adv(p);
+        next(p);
+        if (p->t != T_INT || p->ival < 2 || p->ival > MAX_NUMEL) return err(p, p->loc, "expected the factor of a merged run-time axis");
+        mul = p->ival;
+      }
+      if (t->dyn && type_dyn_mul(t) != mul) return err(p, p->loc, "run-time axes with different factors in one type");
+      t->dyn_mul = mul > 1 ? mul : 0;
       if (p->i + 1 >= p->n || p->s[p->i] != '<' || p->s[p->i + 1] != '=')
         return err(p, p->loc, "expected '<=' and the bound after the run-time dimension '%s'", p->text);
       adv(p);
       adv(p);
       next(p);
-      if (p->t != T_INT || p->ival > INT32_MAX) return err(p, p->loc, "expected the bound of a run-time dimension (1..2^31-1)");
+      if (p->t != T_INT || p->ival / mul > INT32_MAX || p->ival % mul)
+        return err(p, p->loc, "expected the bound of a run-time dimension (1..2^31-1, times its factor)");
       t->dyn |= 1u << t->rank;
     }
     if (p->t != T_INT) return err(p, p->loc, "expected a dimension");

@@ -140,13 +140,20 @@ static Value *gen_matmul(G *g, Value *a, Value *b, const Type *out) {
   }
   Attr at = {.ni = 2};
   Value *r;
-  if (tb.rank == 2 && (ta.rank == 2 || !type_is_dyn(&ta))) {
-    /* fold every leading axis of a into M: one GEMM (a run-time axis
-     * cannot merge with others: then the batched form below) */
+  if (tb.rank == 2 && (ta.rank == 2 || !type_is_dyn(&ta) || ta.dyn == 1u)) {
+    /* fold every leading axis of a into M: one GEMM of b as it lies. A
+     * leading run-time axis takes in the static axes after it
+     * ([N<=32,64,K] -> [N*64<=2048,K], docs/ir.md "Run-time dimension");
+     * one further in cannot merge: then the batched form below */
     Type a2 = type_scalar(ta.dtype);
     a2.rank = 2;
     a2.dim[0] = type_numel(&ta) / ta.dim[ta.rank - 1];
     a2.dim[1] = ta.dim[ta.rank - 1];
+    if (ta.dyn) {
+      a2.dyn = 1;
+      a2.dyn_name = ta.dyn_name;
+      a2.dyn_mul = type_dyn_mul(&ta) * (a2.dim[0] / ta.dim[0]);
+    }
     if (ta.rank == 2) a2 = ta;
     Value *args[2] = {ir_reshape(B, a, &a2), b};
     r = ir_build(B, OP_MATMUL, args, 2, &at, NULL);

@@ -165,19 +165,31 @@ static Value *stack_of(Arena *a, Inst *loop, Value *v) {
 }
 
 /* S = stack of v ([T, v0, ..., vn-1]) with T merged into axis kv of v,
- * t-major: [v0, ..., T*v_kv, ..., vn-1] (a transpose first unless kv = 0). */
+ * t-major: [v0, ..., T*v_kv, ..., vn-1] (a transpose first unless kv = 0).
+ * When v_kv is the run-time axis (a batch of n <= bound rows: the weight
+ * gradient's sum over rows), S's rows past n are padding, and T cannot
+ * merge with it: S is padded to the bound with zeros first (a static
+ * axis), so the product runs over T*bound rows, those of the padding
+ * adding exact zeros: at n = bound the very product of a static batch. */
 static Value *merge_into_axis(Builder *b, Value *S, int kv) {
   int r = S->ty.rank;
+  if (axis_dyn(&S->ty, kv + 1)) {
+    Attr at = {.ni = 2 * r};
+    for (int j = 0; j < r; j++) at.i[r + j] = 1;
+    Type st = S->ty;
+    type_set_static(&st, kv + 1, S->ty.dim[kv + 1]);
+    S = ir_build(b, OP_PAD, &S, 1, &at, &st);
+  }
   int64_t perm[MAX_RANK];
   int p = 0;
   for (int j = 0; j < kv; j++) perm[p++] = j + 1;
   perm[p++] = 0;
   for (int j = kv; j < r - 1; j++) perm[p++] = j + 1;
   Value *t = ir_transpose(b, S, perm);
-  Type to = S->ty;
-  to.rank = r - 1;
-  for (int j = 0; j < r - 1; j++) to.dim[j] = S->ty.dim[j + 1];
-  to.dim[kv] *= S->ty.dim[0];
+  Type to = type_scalar(S->ty.dtype); /* t's axes with kv, kv + 1 (T, v_kv) as one: static after the pad */
+  for (int j = 0; j < r; j++)
+    if (j == kv + 1) to.dim[kv] *= t->ty.dim[j];
+    else type_push_axis(&to, &t->ty, j);
   return ir_reshape(b, t, &to);
 }
 
@@ -211,7 +223,6 @@ static bool hoist_product_sum(Module *m, Func *f, Inst *loop, int k, Inst *after
   if (uses_in(body, t, u, 1, &nested, true) != 1) return false;
   Inst *mm = t->def;
   Value *p = mm->args[0], *q = mm->args[1];
-  if (type_is_dyn(&p->ty) || type_is_dyn(&q->ty)) return false; /* T cannot merge with a run-time axis */
   bool pin = outside(p, body), qin = outside(q, body);
   if ((pin && qin) || (!pin && !per_iteration(p, body)) || (!qin && !per_iteration(q, body))) return false;
   int ta = (int)mm->attr.i[0], tb = (int)mm->attr.i[1], r = t->ty.rank;

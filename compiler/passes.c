@@ -146,7 +146,7 @@ static bool slabs_of(Value *v, bool root, int *axis, Slab *out, int *n, int cap)
     const Type *a = &d->args[0]->ty;
     int ax = -1;
     for (int k = 0; k < r; k++) {
-      if (d->attr.i[r + k] != 1) return false;
+      if (d->attr.i[r + k] != 1 || axis_dyn(a, k) != axis_dyn(&v->ty, k)) return false; /* a run-time axis padded to its bound */
       if (a->dim[k] == v->ty.dim[k] && d->attr.i[k] == 0) continue;
       if (ax >= 0) return false;
       ax = k;

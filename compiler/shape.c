@@ -152,13 +152,21 @@ static bool shape_reshape(Ctx *c) {
   if (ARG(0)->dtype != c->out->dtype) return fail(c, "reshape cannot change the dtype");
   if (type_numel(ARG(0)) != type_numel(c->out))
     return fail(c, "reshape %s to %s changes the element count", tstr(ARG(0)), tstr(c->out));
-  /* the run-time axis stays one axis after the same static sizes (types.h: storage for the bound) */
-  int ax = type_dyn_axis(ARG(0)), ao = type_dyn_axis(c->out);
-  int64_t px = 1, po = 1;
-  for (int i = 0; i < ax; i++) px *= ARG(0)->dim[i];
-  for (int i = 0; i < ao; i++) po *= c->out->dim[i];
-  if ((ax < 0) != (ao < 0) || px != po || (ax >= 0 && ARG(0)->dim[ax] != c->out->dim[ao]))
-    return fail(c, "reshape %s to %s moves the run-time axis", tstr(ARG(0)), tstr(c->out));
+  /* the run-time axis stays one axis after the same static sizes (types.h: storage for the bound);
+   * it may take in the static axes after it, or give them back ([N<=32,64,256] <-> [N*64<=2048,256]):
+   * then each of the static prefix's positions holds the same n * (elements per row) leading elements */
+  const Type *x = ARG(0), *o = c->out;
+  int ax = type_dyn_axis(x), ao = type_dyn_axis(o);
+  int64_t px = 1, po = 1, rx = 1, ro = 1;
+  for (int i = 0; i < ax; i++) px *= x->dim[i];
+  for (int i = 0; i < ao; i++) po *= o->dim[i];
+  for (int i = ax + 1; ax >= 0 && i < x->rank; i++) rx *= x->dim[i];
+  for (int i = ao + 1; ao >= 0 && i < o->rank; i++) ro *= o->dim[i];
+  bool one = ax < 0 || (x->dyn == 1u << ax && o->dyn == 1u << ao); /* merging needs a single run-time axis */
+  if ((ax < 0) != (ao < 0) || px != po || !one ||
+      (ax >= 0 && (type_dyn_bound(x) != type_dyn_bound(o) || o->dim[ao] % type_dyn_mul(o) ||
+                   type_dyn_mul(x) * rx != type_dyn_mul(o) * ro)))
+    return fail(c, "reshape %s to %s moves the run-time axis", tstr(x), tstr(o));
   return true;
 }
 
@@ -187,8 +195,11 @@ static bool strided_fits(Ctx *c, const Type *big, const Type *small, const int64
   if (big->rank != small->rank) return fail(c, "rank mismatch: %s and %s", tstr(big), tstr(small));
   if (big->dtype != small->dtype) return fail(c, "dtype mismatch: %s and %s", tstr(big), tstr(small));
   for (int k = 0; k < big->rank; k++) {
-    if (axis_dyn(big, k) != axis_dyn(small, k) ||
-        (axis_dyn(big, k) && (start[k] != 0 || step[k] != 1 || big->dim[k] != small->dim[k])))
+    /* the run-time axis is taken whole; a static axis of its storage size holds it and zeros after
+     * its n rows (pad) or gives its first n rows (slice): loops.c's sums over that axis */
+    if ((axis_dyn(big, k) && !axis_dyn(small, k)) ||
+        (axis_dyn(small, k) && (start[k] != 0 || step[k] != 1 || big->dim[k] != small->dim[k] ||
+                                (axis_dyn(big, k) && type_dyn_mul(big) != type_dyn_mul(small)))))
       return fail(c, "axis %d: the run-time axis is taken whole: %s and %s", k, tstr(big), tstr(small));
     if (start[k] < 0 || step[k] < 1) return fail(c, "axis %d: start %lld step %lld invalid", k, (long long)start[k], (long long)step[k]);
     /* start + (n-1)*step < dim, divided so that it cannot overflow */

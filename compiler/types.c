@@ -26,7 +26,7 @@ Type type_make(DType t, int rank, const int64_t *dims) {
 }
 
 bool shape_eq(const Type *a, const Type *b) {
-  if (a->rank != b->rank || a->dyn != b->dyn) return false;
+  if (a->rank != b->rank || a->dyn != b->dyn || (a->dyn && type_dyn_mul(a) != type_dyn_mul(b))) return false;
   for (int i = 0; i < a->rank; i++)
     if (a->dim[i] != b->dim[i]) return false;
   return true;
@@ -55,7 +55,8 @@ size_t type_bytes(const Type *t) {
 }
 
 bool axis_same(const Type *a, int i, const Type *b, int j) {
-  return a->dim[i] == b->dim[j] && axis_dyn(a, i) == axis_dyn(b, j);
+  return a->dim[i] == b->dim[j] && axis_dyn(a, i) == axis_dyn(b, j) &&
+         (!axis_dyn(a, i) || type_dyn_mul(a) == type_dyn_mul(b));
 }
 
 void type_set_axis(Type *o, int i, const Type *x, int k) {
@@ -63,6 +64,7 @@ void type_set_axis(Type *o, int i, const Type *x, int k) {
   if (axis_dyn(x, k)) {
     o->dyn |= 1u << i;
     o->dyn_name = x->dyn_name;
+    o->dyn_mul = x->dyn_mul;
   } else {
     o->dyn &= ~(1u << i);
   }
@@ -83,15 +85,16 @@ int type_dyn_axis(const Type *t) {
 
 int64_t type_dyn_bound(const Type *t) {
   int k = type_dyn_axis(t);
-  return k < 0 ? 0 : t->dim[k];
+  return k < 0 ? 0 : t->dim[k] / type_dyn_mul(t);
 }
 
 Type type_concrete(const Type *t, int64_t n) {
   Type c = *t;
   for (int k = 0; k < t->rank; k++)
-    if (axis_dyn(t, k)) c.dim[k] = n;
+    if (axis_dyn(t, k)) c.dim[k] = n * type_dyn_mul(t);
   c.dyn = 0;
   c.dyn_name = NULL;
+  c.dyn_mul = 0;
   return c;
 }
 
@@ -99,7 +102,10 @@ char *shape_str(const Type *t, char *buf, size_t n) {
   size_t o = 0;
   o += (size_t)snprintf(buf + o, n - o, "[");
   for (int i = 0; i < t->rank && o < n; i++) {
-    if (axis_dyn(t, i))
+    if (axis_dyn(t, i) && type_dyn_mul(t) > 1) /* a merged axis: B*64<=2048 */
+      o += (size_t)snprintf(buf + o, n - o, "%s%s*%lld<=%lld", i ? "," : "", t->dyn_name ? t->dyn_name : "?",
+                            (long long)type_dyn_mul(t), (long long)t->dim[i]);
+    else if (axis_dyn(t, i))
       o += (size_t)snprintf(buf + o, n - o, "%s%s<=%lld", i ? "," : "", t->dyn_name ? t->dyn_name : "?",
                             (long long)t->dim[i]);
     else
@@ -135,10 +141,11 @@ bool broadcast_shapes(const Type *a, const Type *b, Type *out) {
     int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
     bool ya = ia >= 0 && axis_dyn(a, ia), yb = ib >= 0 && axis_dyn(b, ib);
     if (ya || yb) { /* a run-time size agrees with itself and with a static 1 only */
-      if ((ya && yb) || (ya && db == 1) || (yb && da == 1)) {
+      if ((ya && yb && axis_same(a, ia, b, ib)) || (ya && !yb && db == 1) || (yb && !ya && da == 1)) {
         o.dim[i] = ya ? da : db;
         o.dyn |= 1u << i;
         o.dyn_name = ya ? a->dyn_name : b->dyn_name;
+        o.dyn_mul = ya ? a->dyn_mul : b->dyn_mul;
         continue;
       }
       return false;
@@ -160,7 +167,7 @@ bool broadcasts_to(const Type *from, const Type *to) {
     int fi = from->rank - 1 - i, ti = to->rank - 1 - i;
     int64_t d = from->dim[fi], e = to->dim[ti];
     if (axis_dyn(from, fi)) {
-      if (!axis_dyn(to, ti)) return false;
+      if (!axis_same(from, fi, to, ti)) return false;
       continue;
     }
     if (d == 1) continue;

@@ -33,6 +33,8 @@ typedef struct Type {
   int64_t dim[MAX_RANK];    /* dim[0..rank), each >= 0; a run-time axis holds its bound */
   unsigned dyn;             /* bit k: axis k is the run-time dimension (size 1..dim[k] per call) */
   const char *dyn_name;     /* that dimension's name ("N") when dyn != 0, for messages and the IR text */
+  int64_t dyn_mul;          /* 0 or 1, or m > 1: the run-time axis holds m*n elements per call and dim[] is
+                               m * bound (a reshape merged static axes after it into it; IR only) */
 } Type;
 
 const char *dtype_name(DType t);      /* "f32", ... */
@@ -62,11 +64,14 @@ void type_push_axis(Type *o, const Type *x, int k);
 /* Set axis i of o to axis k of x / to the static size d. */
 void type_set_axis(Type *o, int i, const Type *x, int k);
 void type_set_static(Type *o, int i, int64_t d);
+/* The run-time axis's elements per unit of n: dyn_mul, at least 1. */
+static inline int64_t type_dyn_mul(const Type *t) { return t->dyn_mul > 1 ? t->dyn_mul : 1; }
 /* The run-time axis of t, or -1. */
 int type_dyn_axis(const Type *t);
-/* t with its run-time axis at size n (static). */
+/* t with its run-time axis at size n (static; n * dyn_mul for a merged axis). */
 Type type_concrete(const Type *t, int64_t n);
-/* The bound of t's run-time dimension (0 when it has none). */
+/* The bound of t's run-time dimension (0 when it has none): a merged
+ * axis's dim[] divided by its dyn_mul. */
 int64_t type_dyn_bound(const Type *t);
 
 /* NumPy broadcasting of the shapes of a and b into out (dtype left to the
@@ -76,7 +81,7 @@ bool broadcast_shapes(const Type *a, const Type *b, Type *out);
 bool broadcasts_to(const Type *from, const Type *to);
 
 /* A buffer big enough for any type_str. */
-#define TYPE_STR_MAX (8 + MAX_RANK * 21 + 2 * 260)
+#define TYPE_STR_MAX (8 + MAX_RANK * 42 + 2 * 260)
 /* Convenience for messages: a static rotating buffer (4 slots), so that
  * printf("%s and %s", tstr(&a), tstr(&b)) works. Not thread-safe. */
 const char *tstr(const Type *t);

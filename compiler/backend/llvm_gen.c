@@ -1194,7 +1194,7 @@ static void lower_shape(Gen *g, Inst *in) {
     sp.dim[1] = inner;
     if (ax > 0 && axis_dyn(&x->ty, 0)) { /* rows: the run-time first axis (merged with the static ones up to ax) */
       sp.dyn = 1;
-      sp.dim[0] = outer / x->ty.dim[0] * g->dim_bound;
+      sp.dim[0] = outer; /* dim_val: n * outer / bound rows, a merged first axis too */
     }
     nest_begin(g, &n, &sp, false);
     LLVMValueRef boff = LLVMBuildAdd(g->b,
@@ -1242,7 +1242,7 @@ static void lower_matmul(Gen *g, Inst *in) {
   LLVMValueRef Kv = dim_val(g, &a->ty, ta ? r - 2 : r - 1);
   LLVMValueRef Bv = g_i64(g, batch);
   for (int i = 0; i < r - 2; i++)
-    if (axis_dyn(&c->ty, i)) Bv = LLVMBuildMul(g->b, dyn_n(g), g_i64(g, batch / c->ty.dim[i]), "");
+    if (axis_dyn(&c->ty, i)) Bv = LLVMBuildMul(g->b, dim_val(g, &c->ty, i), g_i64(g, batch / c->ty.dim[i]), "");
   bool f64 = c->ty.dtype == TY_F64;
   LLVMTypeRef ft = f64 ? g->t_f64 : g->t_f32;
   LLVMValueRef A = operand_ptr(g, a), Bp = operand_ptr(g, b), C = base_ptr(g, c);

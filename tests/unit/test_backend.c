@@ -457,12 +457,19 @@ static void check_dyn_defs(const char *rel, const Define *defs, int ndefs) {
 static void check_dyn(const char *rel) { check_dyn_defs(rel, NULL, 0); }
 
 /* The samples with a run-time batch, their bound set to 12 (-D B=12) and
- * small layers: n = 1, 7 (a prime) and the bound. */
+ * small layers: n = 1, 7 (a prime) and the bound. The character models'
+ * [n, T, K] @ W products run as GEMMs of n*T rows and their recurrent
+ * weight gradients as one product over the zero-padded tapes. */
 static void test_dyn_samples(void) {
   Define mlp[] = {{"B", "12"}, {"H", "8"}}, cnn[] = {{"B", "12"}, {"C1", "2"}, {"C2", "3"}, {"HID", "4"}};
+  Define ch[] = {{"B", "12"}, {"T", "5"}, {"V", "7"}, {"E", "4"}, {"H", "8"}};
+  Define gpt[] = {{"B", "12"}, {"T", "6"}, {"V", "7"}, {"D", "16"}, {"NH", "2"}};
   check_dyn_defs("samples/fashion_mlp.nn", mlp, 2);
   check_dyn_defs("samples/fashion_robust.nn", mlp, 2);
   check_dyn_defs("samples/fashion_cnn.nn", cnn, 4);
+  check_dyn_defs("samples/char_rnn.nn", ch, 5);
+  check_dyn_defs("samples/char_lstm.nn", ch, 5);
+  check_dyn_defs("samples/tiny_gpt.nn", gpt, 5);
 }
 
 static void test_dyn_mlp(void) { check_dyn("tests/nn/dyn_mlp.nn"); }
@@ -546,7 +553,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"run-time batch: CNN at n = 1, 7, 12", test_dyn_cnn},
                            {"run-time batch: RNN at n = 1, 7, 12", test_dyn_rnn},
                            {"run-time batch: a gradient penalty at n = 1, 7, 12", test_dyn_deriv},
-                           {"run-time batch: the fashion samples at n = 1, 7, 12", test_dyn_samples},{"every op case: JIT vs interpreter", test_ops},
+                           {"run-time batch: the samples at n = 1, 7, 12", test_dyn_samples},{"every op case: JIT vs interpreter", test_ops},
                            {"fashion_mlp", test_mlp},
                            {"fashion_cnn", test_cnn},
                            {"char_rnn", test_rnn},

@@ -49,6 +49,14 @@ static void test_dyn_grads(void) {
     check_sample_n(models[m], NULL, 0, 40, 2);
     check_sample_n(models[m], NULL, 0, 40, 5);
   }
+  /* the character samples (dim B <= 6): merged GEMMs, zero-padded tapes */
+  Define ch[] = {{"B", "6"}, {"T", "4"}, {"V", "5"}, {"E", "3"}, {"H", "4"}};
+  Define gpt[] = {{"B", "6"}, {"T", "4"}, {"V", "5"}, {"D", "8"}, {"NH", "2"}};
+  const char *chars[] = {"samples/char_rnn.nn", "samples/char_lstm.nn", "samples/tiny_gpt.nn"};
+  for (int m = 0; m < 3; m++) {
+    check_sample_n(chars[m], m == 2 ? gpt : ch, 5, 40, 2);
+    check_sample_n(chars[m], m == 2 ? gpt : ch, 5, 40, 5);
+  }
 }
 
 /* At run-time size n, a model computes what its static twin (`const N = n`
