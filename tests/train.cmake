@@ -13,7 +13,7 @@ set(TRAIN_SH ${CMAKE_CURRENT_SOURCE_DIR}/train/train_tests.sh)
 add_test(NAME train/setup
          COMMAND bash ${TRAIN_SH} $<TARGET_FILE:nnc> $<TARGET_FILE:train_tool> ${TRAIN_WORK} setup)
 set_tests_properties(train/setup PROPERTIES FIXTURES_SETUP train_exes)
-foreach(case mlp cnn char bad_idx bad_npy bad_csv bad_text files metadata outputs temporaries resume checkpoint nan cli jit dynbatch pinn robust fromir)
+foreach(case mlp cnn char bad_idx bad_npy bad_csv bad_text files metadata outputs temporaries resume checkpoint nan cli jit dynbatch dynchar pinn robust fromir)
   add_test(NAME train/${case}
            COMMAND bash ${TRAIN_SH} $<TARGET_FILE:nnc> $<TARGET_FILE:train_tool> ${TRAIN_WORK} ${case})
   set_tests_properties(train/${case} PROPERTIES FIXTURES_REQUIRED train_exes SKIP_RETURN_CODE 77 TIMEOUT 300)
