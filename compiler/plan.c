@@ -242,7 +242,7 @@ static bool can_overwrite(P *p, Inst *in, int k) {
   const Value *root = plan_root(p->plan, x);
   const ValPlan *rp = plan_of(p->plan, root);
   int here = ipos(p, in);
-  if (root->def && root->def->op == OP_FOR) {
+  if (root->def && root->def->op == OP_FOR && (root->res < root->def->nargs || in->block == root->def->body)) {
     Inst *loop = root->def;
     int slot = root->res;
     if (slot >= loop->nargs || x != loop->body->args[slot + 1] || in->block != loop->body) return false;
@@ -257,8 +257,18 @@ static bool can_overwrite(P *p, Inst *in, int k) {
   return info(p, root)->last <= here;
 }
 
+/* A pad that only fills the run-time axis up to its bound (docs/ir.md
+ * "Padding to the bound"): the result has the operand's layout. */
+static bool pads_to_bound(const Inst *in) {
+  const Type *x = &in->args[0]->ty, *y = &in->res[0]->ty;
+  for (int k = 0; k < x->rank; k++)
+    if (in->attr.i[k] != 0 || in->attr.i[x->rank + k] != 1 || x->dim[k] != y->dim[k]) return false;
+  return true;
+}
+
 static bool inplace_candidate(const Inst *in) {
-  return in->op == OP_DYN_UPDATE || in->op == OP_DYN_UPDATE_ADD || in->op == OP_UPDATE_SLICE;
+  return in->op == OP_DYN_UPDATE || in->op == OP_DYN_UPDATE_ADD || in->op == OP_UPDATE_SLICE ||
+         (in->op == OP_PAD && pads_to_bound(in));
 }
 
 static void decide_storage(P *p, Block *b) {

@@ -1106,6 +1106,24 @@ static LLVMValueRef concat_outer(Gen *g, const Type *t, int ax, int64_t outer) {
   return LLVMBuildMul(g->b, dim_val(g, t, 0), g_i64(g, outer / t->dim[0]), "");
 }
 
+/* Zero the rows of t's run-time axis past the call's n (n * dyn_mul for a
+ * merged axis) in t's storage at p, for every position of the axes before it. */
+static void zero_padding(Gen *g, LLVMValueRef p, const Type *t) {
+  int k = type_dyn_axis(t);
+  int64_t outer = 1, inner = (int64_t)dtype_size(t->dtype);
+  for (int i = 0; i < k; i++) outer *= t->dim[i];
+  for (int i = k + 1; i < t->rank; i++) inner *= t->dim[i];
+  LLVMValueRef rows = dim_val(g, t, k);
+  LLVMValueRef len = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g_i64(g, t->dim[k]), rows, ""), g_i64(g, inner), "");
+  LLVMBasicBlockRef h, e;
+  LLVMValueRef o;
+  g_loop_begin(g, g_i64(g, outer), &h, &e, &o);
+  LLVMValueRef row = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, o, g_i64(g, t->dim[k]), ""), rows, "");
+  LLVMValueRef at = LLVMBuildGEP2(g->b, g->t_i8, p, (LLVMValueRef[]){LLVMBuildMul(g->b, row, g_i64(g, inner), "")}, 1, "");
+  LLVMBuildMemSet(g->b, at, LLVMConstInt(g->t_i8, 0, 0), len, 1);
+  g_loop_end(g, h, e, o);
+}
+
 static void lower_shape(Gen *g, Inst *in) {
   const Value *v = in->res[0];
   DType dt = v->ty.dtype;
@@ -1138,6 +1156,10 @@ static void lower_shape(Gen *g, Inst *in) {
       base_off += in->attr.i[k] * bst[k];
     }
     LLVMValueRef bp = base_ptr(g, big), sp = base_ptr(g, small);
+    if (in->op == OP_PAD && vp->inplace) { /* over its operand (plan.c pads_to_bound): zero the padding rows */
+      zero_padding(g, bp, &small->ty);
+      return;
+    }
     if (in->op == OP_PAD) LLVMBuildMemSet(g->b, bp, LLVMConstInt(g->t_i8, 0, 0), bytes_val(g, &v->ty), 1);
     if (in->op == OP_UPDATE_SLICE && !vp->inplace) copy_value(g, v, in->args[0]);
     Nest n;

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "rt_model.h"
 #include "emit_lib.h"
+#include "plan.h"
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -472,6 +473,27 @@ static void test_dyn_samples(void) {
   check_dyn_defs("samples/tiny_gpt.nn", gpt, 5);
 }
 
+/* The pads that fill a tape's run-time axis to its bound for a recurrent
+ * weight's gradient product (loops.c) write over the tape: only the
+ * padding rows are zeroed, nothing is copied (at n = bound nothing is done). */
+static void test_dyn_pad_in_place(void) {
+  Arena *a = arena_new();
+  Compiled *c = gc_compiled(a, "tests/nn/dyn_rnn.nn", NULL, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  Func *g = compiled_grad(c, "loss");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  Plan *pl = compiled_plan(c, g);
+  int pads = 0;
+  for (Inst *in = g->body->first; in; in = in->next)
+    if (in->op == OP_PAD) {
+      pads++;
+      const ValPlan *vp = plan_of(pl, in->res[0]);
+      CU_ASSERT_TRUE(vp->inplace && plan_root(pl, in->res[0]) == plan_root(pl, in->args[0]));
+    }
+  CU_ASSERT_EQUAL(pads, 2); /* Wh.grad's two operands */
+  arena_free(a);
+}
+
 static void test_dyn_mlp(void) { check_dyn("tests/nn/dyn_mlp.nn"); }
 static void test_dyn_ops(void) { check_dyn("tests/nn/dyn_ops.nn"); }
 static void test_dyn_cnn(void) { check_dyn("tests/nn/dyn_cnn.nn"); }
@@ -552,6 +574,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"run-time batch: ops at n = 1, 7, 12", test_dyn_ops},
                            {"run-time batch: CNN at n = 1, 7, 12", test_dyn_cnn},
                            {"run-time batch: RNN at n = 1, 7, 12", test_dyn_rnn},
+                           {"run-time batch: the tapes' pads to the bound in place", test_dyn_pad_in_place},
                            {"run-time batch: a gradient penalty at n = 1, 7, 12", test_dyn_deriv},
                            {"run-time batch: the samples at n = 1, 7, 12", test_dyn_samples},{"every op case: JIT vs interpreter", test_ops},
                            {"fashion_mlp", test_mlp},
