@@ -28,10 +28,12 @@
 #            loss holds the gradient of the fit with respect to the input,
 #            scaled back by the run-time n): 16 steps (1 epoch of 2,048
 #            images) on 2 ranks equal 1 process within 1e-5, and the FGSM
-#            accuracy it reports is the same. Not more steps: from about
-#            32 steps on, the penalty's second-order terms (relu masks of
-#            the double backward pass) let a rounding-level difference grow
-#            to 1e-4, as 1 process with the AVX2 kernels does to 6e-6
+#            accuracy it reports is the same. Longer runs usually stay as
+#            close (4 epochs, 64 steps: 1.1e-6; 1 process with the AVX2
+#            kernels: 1.6e-6) but not always: a 2-epoch run ended 2.6e-4
+#            apart in b1, with the same accuracy, where a rounding-level
+#            difference flipped a relu mask of the penalty's double
+#            backward pass
 #   per_rank --per-rank-batch: 2 ranks of the static-batch-64 program equal
 #            1 process of the batch-128 one; without the flag the static
 #            program refuses 2 ranks, saying why
