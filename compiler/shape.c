@@ -162,7 +162,7 @@ static bool shape_reshape(Ctx *c) {
   for (int i = 0; i < ao; i++) po *= o->dim[i];
   for (int i = ax + 1; ax >= 0 && i < x->rank; i++) rx *= x->dim[i];
   for (int i = ao + 1; ao >= 0 && i < o->rank; i++) ro *= o->dim[i];
-  bool one = ax < 0 || (x->dyn == 1u << ax && o->dyn == 1u << ao); /* merging needs a single run-time axis */
+  bool one = ax < 0 || ao < 0 || (x->dyn == 1u << ax && o->dyn == 1u << ao); /* merging needs a single run-time axis */
   if ((ax < 0) != (ao < 0) || px != po || !one ||
       (ax >= 0 && (type_dyn_bound(x) != type_dyn_bound(o) || o->dim[ao] % type_dyn_mul(o) ||
                    type_dyn_mul(x) * rx != type_dyn_mul(o) * ro)))
