@@ -15,8 +15,8 @@
  * always run full depth; edges are masked (AVX-512) or staged through a
  * small tile (AVX2, C) at store time only. The packers are vectorized for
  * AVX-512 (f32 panels of 12 and 32) and AVX2 (everything else, f64 on
- * AVX-512 too): contiguous lines are copied in source order, strided ones
- * transposed in register blocks. The file also holds each arch's
+ * AVX-512 too): contiguous lines are copied a few cache lines of several
+ * panels at a time, strided ones transposed in register blocks. The file also holds each arch's
  * convolution row kernel and in-place-B kernel (rt_kernels.h).
  *
  * Products of a few rows (M <= RT_GEMM_SMALL_M, f32 on AVX-512 and AVX2,
@@ -561,32 +561,70 @@ static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t 
 
 #if RT_X86
 /* AVX2 packers, any panel width w (f32: 6 and 16 for the micro-kernels,
- * C for the channels-last image). Contiguous lines are copied a vector at
- * a time, panel by panel, the line PACK_AHEAD steps on prefetched (the
- * lines are far apart: without it the copy waits on each; reading the
- * source in order instead and dealing to the panels measured ~7% slower
- * on small-M products); strided ones are transposed in 8x8 (f64: 4x4)
- * register blocks. Every store ends inside its own group, so nothing past
- * dst's panels is written. */
-#define PACK_AHEAD 4
+ * C for the channels-last image). Strided lines are transposed in 8x8
+ * (f64: 4x4) register blocks. Contiguous lines go through
+ * pack_contig_avx2 below. Every store ends inside its own panel, so
+ * nothing past dst's panels is written. */
+
+/* The contiguous layout in 32-bit words (an f64 is two; `scale` words per
+ * element, offsets in elements): element-word r of line p is at
+ * src[(off ? off[p] * scale : p * ld) + r], rows and w in words. Panels
+ * are done a group at a time, up to PACK_GROUP_WORDS words of a line (a
+ * few whole cache lines), each line of the group read once and dealt to
+ * its panels, its next lines PACK_AHEAD steps on prefetched. Panel by
+ * panel instead, a narrow panel (6 floats) read each cache line of a
+ * transposed A again for every panel it spans, and with a line stride of
+ * a power of two (a [B*T, 256] activation) the kc lines one panel walks
+ * share a few L1 sets and are gone by the next panel: a 6-wide pack of
+ * X^T took a third of the weight gradient's time. A panel's line is
+ * loaded in whole vectors where the source has them (masked only at its
+ * last rows, which also zero-fills a partial panel) and stored whole when
+ * the vector's end stays inside the panel: lanes past w land in the
+ * panel's next lines, stored again later (in order), so a 6-wide line is
+ * one load and one store. */
+#define PACK_AHEAD 8
+#define PACK_GROUP_WORDS 64
+AVX2 static void pack_contig_avx2(const uint32_t *src, int64_t ld, const int64_t *off, int scale,
+                                  int64_t rows, int64_t k, int w, uint32_t *dst) {
+  int gp = w >= PACK_GROUP_WORDS ? 1 : PACK_GROUP_WORDS / w;
+  int64_t pw = (int64_t)w * k; /* words per panel */
+  for (int64_t r0 = 0; r0 < rows; r0 += (int64_t)gp * w) {
+    int np = (int)min64(gp, ceil_div(rows - r0, w));
+    int64_t avail0 = rows - r0, span = min64(avail0, (int64_t)np * w);
+    uint32_t *d0 = dst + r0 / w * pw;
+    for (int64_t p = 0; p < k; p++) {
+      const uint32_t *sp = src + (off ? off[p] * scale : p * ld) + r0;
+      if (p + PACK_AHEAD < k) {
+        const uint32_t *ahead = src + (off ? off[p + PACK_AHEAD] * scale : (p + PACK_AHEAD) * ld) + r0;
+        for (int64_t l = 0; l < span; l += 16) __builtin_prefetch(ahead + l);
+        __builtin_prefetch(ahead + span - 1);
+      }
+      for (int q = 0; q < np; q++) {
+        uint32_t *d = d0 + q * pw + p * w;
+        const uint32_t *s = sp + q * w;
+        for (int i = 0; i < w; i += 8) {
+          int64_t avail = avail0 - q * w - i; /* words of this line from s + i on */
+          __m256 v = avail >= 8 ? _mm256_loadu_ps((const float *)(s + i))
+                     : avail > 0 ? _mm256_maskload_ps((const float *)(s + i), lanes8((int)avail))
+                                 : _mm256_setzero_ps();
+          if (p * w + i + 8 <= pw) _mm256_storeu_ps((float *)(d + i), v);
+          else store8_part((float *)(d + i), v, w - i);
+        }
+      }
+    }
+  }
+}
+
 AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
                                int64_t rows, int64_t k, int w, void *dst_) {
+  if (contig) {
+    pack_contig_avx2(src_, ld, off, 1, rows, k, w, dst_);
+    return;
+  }
   const float *src = src_;
   float *dst = dst_;
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
-    if (contig) { /* per p: rr elements, then zeros up to w */
-      for (int64_t p = 0; p < k; p++) {
-        const float *sp = src + (off ? off[p] : p * ld) + r0;
-        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
-        float *d = dst + p * w;
-        for (int i = 0; i < w; i += 8) {
-          int live = rr - i < 0 ? 0 : rr - i;
-          store8_part(d + i, load8_part(sp + i, live), w - i);
-        }
-      }
-      continue;
-    }
     for (int g = 0; g < w; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
       int gr = rr - g < 0 ? 0 : rr - g > 8 ? 8 : rr - g, gw = w - g < 8 ? w - g : 8;
       const float *rowp[8];
@@ -605,22 +643,14 @@ AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const 
 
 AVX2 static void pack_f64_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
                                int64_t rows, int64_t k, int w, void *dst_) {
+  if (contig) {
+    pack_contig_avx2(src_, 2 * ld, off, 2, 2 * rows, k, 2 * w, dst_);
+    return;
+  }
   const double *src = src_;
   double *dst = dst_;
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
-    if (contig) {
-      for (int64_t p = 0; p < k; p++) {
-        const double *sp = src + (off ? off[p] : p * ld) + r0;
-        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
-        double *d = dst + p * w;
-        for (int i = 0; i < w; i += 4) {
-          int live = rr - i < 0 ? 0 : rr - i;
-          store4d_part(d + i, load4d_part(sp + i, live), w - i);
-        }
-      }
-      continue;
-    }
     for (int g = 0; g < w; g += 4) {
       int gr = rr - g < 0 ? 0 : rr - g > 4 ? 4 : rr - g, gw = w - g < 4 ? w - g : 4;
       const double *rowp[4];
