@@ -584,32 +584,106 @@ static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t 
  * one load and one store. */
 #define PACK_AHEAD 8
 #define PACK_GROUP_WORDS 64
+
+/* Line p of the contiguous layout, from its element-word r0 on. */
+AVX2 INLINE const uint32_t *contig_line(const uint32_t *src, int64_t ld, const int64_t *off,
+                                        int scale, int64_t p, int64_t r0) {
+  return src + (off ? off[p] * scale : p * ld) + r0;
+}
+
+/* Lines [p0, p1) of panels [q0, q1) of a group (its first word r0,
+ * `span` words of it in the source, `avail` words of the source from r0
+ * on, panel q at d0 + q * pw), any width w: each vector loaded whole
+ * where the source has it, else masked (zeros past the source's rows),
+ * and stored whole where it ends inside the panel. */
+AVX2 static void contig_lines(const uint32_t *src, int64_t ld, const int64_t *off, int scale,
+                              int64_t r0, int64_t avail, int64_t span, int w, int q0, int q1,
+                              int64_t p0, int64_t p1, int64_t k, uint32_t *d0, int64_t pw) {
+  for (int64_t p = p0; p < p1; p++) {
+    const uint32_t *sp = contig_line(src, ld, off, scale, p, r0);
+    if (p + PACK_AHEAD < k) {
+      const uint32_t *ahead = contig_line(src, ld, off, scale, p + PACK_AHEAD, r0);
+      for (int64_t l = 0; l < span; l += 16) __builtin_prefetch(ahead + l);
+      __builtin_prefetch(ahead + span - 1);
+    }
+    for (int q = q0; q < q1; q++) {
+      uint32_t *d = d0 + q * pw + p * w;
+      const uint32_t *s = sp + q * w;
+      for (int i = 0; i < w; i += 8) {
+        int64_t left = avail - q * w - i; /* words of this line from s + i on */
+        __m256 v = left >= 8 ? _mm256_loadu_ps((const float *)(s + i))
+                   : left > 0 ? _mm256_maskload_ps((const float *)(s + i), lanes8((int)left))
+                              : _mm256_setzero_ps();
+        if (p * w + i + 8 <= pw) _mm256_storeu_ps((float *)(d + i), v);
+        else store8_part((float *)(d + i), v, w - i);
+      }
+    }
+  }
+}
+
+/* The same for a width W known at compile time, panels [0, np) and lines
+ * [0, p1) where every load and store is whole. */
+AVX2 INLINE void contig_lines_whole(const int W, const uint32_t *src, int64_t ld,
+                                    const int64_t *off, int scale, int64_t r0, int64_t span,
+                                    int np, int64_t p1, int64_t k, uint32_t *d0, int64_t pw) {
+  for (int64_t p = 0; p < p1; p++) {
+    const uint32_t *sp = contig_line(src, ld, off, scale, p, r0);
+    if (p + PACK_AHEAD < k) {
+      const uint32_t *ahead = contig_line(src, ld, off, scale, p + PACK_AHEAD, r0);
+      for (int64_t l = 0; l < span; l += 16) __builtin_prefetch(ahead + l);
+    }
+    uint32_t *d = d0 + p * W;
+    for (int q = 0; q < np; q++)
+#pragma GCC unroll 2
+      for (int i = 0; i < W; i += 8)
+        _mm256_storeu_ps((float *)(d + q * pw + i), _mm256_loadu_ps((const float *)(sp + q * W + i)));
+  }
+}
+
 AVX2 static void pack_contig_avx2(const uint32_t *src, int64_t ld, const int64_t *off, int scale,
                                   int64_t rows, int64_t k, int w, uint32_t *dst) {
   int gp = w >= PACK_GROUP_WORDS ? 1 : PACK_GROUP_WORDS / w;
-  int64_t pw = (int64_t)w * k; /* words per panel */
+  int64_t pw = (int64_t)w * k, w8 = (w + 7) / 8 * 8; /* words per panel; a line in whole vectors */
+  /* lines whose stores are all whole: p * w + w8 <= pw */
+  int64_t pwhole = k - (w8 + w - 1) / w + 1;
   for (int64_t r0 = 0; r0 < rows; r0 += (int64_t)gp * w) {
     int np = (int)min64(gp, ceil_div(rows - r0, w));
-    int64_t avail0 = rows - r0, span = min64(avail0, (int64_t)np * w);
+    int64_t avail = rows - r0, span = min64(avail, (int64_t)np * w);
     uint32_t *d0 = dst + r0 / w * pw;
-    for (int64_t p = 0; p < k; p++) {
-      const uint32_t *sp = src + (off ? off[p] * scale : p * ld) + r0;
-      if (p + PACK_AHEAD < k) {
-        const uint32_t *ahead = src + (off ? off[p + PACK_AHEAD] * scale : (p + PACK_AHEAD) * ld) + r0;
-        for (int64_t l = 0; l < span; l += 16) __builtin_prefetch(ahead + l);
-        __builtin_prefetch(ahead + span - 1);
-      }
-      for (int q = 0; q < np; q++) {
-        uint32_t *d = d0 + q * pw + p * w;
-        const uint32_t *s = sp + q * w;
-        for (int i = 0; i < w; i += 8) {
-          int64_t avail = avail0 - q * w - i; /* words of this line from s + i on */
-          __m256 v = avail >= 8 ? _mm256_loadu_ps((const float *)(s + i))
-                     : avail > 0 ? _mm256_maskload_ps((const float *)(s + i), lanes8((int)avail))
-                                 : _mm256_setzero_ps();
-          if (p * w + i + 8 <= pw) _mm256_storeu_ps((float *)(d + i), v);
-          else store8_part((float *)(d + i), v, w - i);
-        }
+    /* panels whose loads are all whole: q * w + w8 <= avail */
+    int nq = avail < w8 ? 0 : (int)min64(np, (avail - w8) / w + 1);
+    int64_t p1 = nq && pwhole > 0 ? pwhole : 0;
+    if (p1 && (w == 6 || w == 12 || w == 16)) {
+      if (w == 6) contig_lines_whole(6, src, ld, off, scale, r0, span, nq, p1, k, d0, pw);
+      else if (w == 12) contig_lines_whole(12, src, ld, off, scale, r0, span, nq, p1, k, d0, pw);
+      else contig_lines_whole(16, src, ld, off, scale, r0, span, nq, p1, k, d0, pw);
+      contig_lines(src, ld, off, scale, r0, avail, span, w, nq, np, 0, p1, k, d0, pw);
+      contig_lines(src, ld, off, scale, r0, avail, span, w, 0, np, p1, k, k, d0, pw);
+    } else {
+      contig_lines(src, ld, off, scale, r0, avail, span, w, 0, np, 0, k, k, d0, pw);
+    }
+  }
+}
+
+/* A whole panel of the strided layout at a width W known at compile time
+ * (6 or 16, the f32 micro-kernels'), depths [0, k8), k8 a multiple of 8:
+ * every load whole; a 6-wide line is stored as a whole vector too, its
+ * two extra lanes landing in the next line's place, stored later (the
+ * panel's last line alone in parts). rowp: the panel's W rows. */
+AVX2 INLINE void strided_whole(const int W, const float *const *rowp, int64_t k8, int64_t k,
+                               float *dst) {
+  for (int g = 0; g < W; g += 8) {
+    const int gr = W - g < 8 ? W - g : 8;
+    for (int64_t p0 = 0; p0 < k8; p0 += 8) {
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++) r[i] = i < gr ? _mm256_loadu_ps(rowp[g + i] + p0) : _mm256_setzero_ps();
+      transpose8(r);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++) {
+        float *d = dst + (p0 + j) * W + g;
+        if (gr == 8 || p0 + j + 1 < k) _mm256_storeu_ps(d, r[j]);
+        else store8_part(d, r[j], gr);
       }
     }
   }
@@ -625,11 +699,19 @@ AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const 
   float *dst = dst_;
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
-    for (int g = 0; g < w; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
+    int64_t k8 = 0; /* depths done by strided_whole */
+    if (rr == w && (w == 6 || w == 16) && k >= 8) {
+      const float *rowp[16];
+      for (int i = 0; i < w; i++) rowp[i] = src + (off ? off[r0 + i] : (r0 + i) * ld);
+      k8 = k / 8 * 8;
+      if (w == 6) strided_whole(6, rowp, k8, k, dst);
+      else strided_whole(16, rowp, k8, k, dst);
+    }
+    for (int g = 0; g < w && k8 < k; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
       int gr = rr - g < 0 ? 0 : rr - g > 8 ? 8 : rr - g, gw = w - g < 8 ? w - g : 8;
       const float *rowp[8];
       for (int i = 0; i < gr; i++) rowp[i] = src + (off ? off[r0 + g + i] : (r0 + g + i) * ld);
-      for (int64_t p0 = 0; p0 < k; p0 += 8) {
+      for (int64_t p0 = k8; p0 < k; p0 += 8) {
         int kt = (int)min64(8, k - p0);
         __m256 r[8];
         for (int i = 0; i < 8; i++)
