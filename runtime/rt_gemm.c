@@ -167,19 +167,23 @@ AVX512 static void dkern_avx512(int64_t k, const void *a, const void *b, void *c
 
 /* ---- AVX2 micro-kernels ---------------------------------------------------- */
 
-/* f32 6x16. A partial tile is computed in full and stored through a local
- * 6x16 copy of C, so its arithmetic is exactly that of a full tile. With
- * boff != NULL, B is not packed: row p is at b + boff[p]. */
-AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int64_t *boff,
-                           float *c, int64_t ldc, int m, int n, float alpha, float beta) {
+/* f32 MR (2, 4 or 6) rows of a 6-row panel by 16 columns: the first
+ * rows of a panel cut short by M (32 = 5 x 6 + 2) cost their own rows,
+ * not 6. A partial tile is computed in full and stored through a local
+ * 6x16 copy of C, so its arithmetic is exactly that of a full tile (every
+ * element's chain is its own, whatever MR). With boff != NULL, B is not
+ * packed: row p is at b + boff[p]. */
+AVX2 INLINE void s256_tile(const int MR, int64_t k, const float *a, const float *b,
+                           const int64_t *boff, float *c, int64_t ldc, int m, int n, float alpha,
+                           float beta) {
   __m256 acc0[6], acc1[6];
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
     const float *bp = boff ? b + boff[p] : b + 16 * p;
     __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < MR; i++) {
       __m256 ai = _mm256_broadcast_ss(a + i);
       acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
@@ -191,9 +195,9 @@ AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int6
    * every step). */
   __m256 res0[6], res1[6];
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; i++) res0[i] = acc0[i], res1[i] = acc1[i];
+  for (int i = 0; i < MR; i++) res0[i] = acc0[i], res1[i] = acc1[i];
   float tile[6 * 16];
-  bool edge = m < 6 || n < 16;
+  bool edge = m < MR || n < 16;
   float *t = c;
   int64_t ldt = ldc;
   if (edge) {
@@ -204,7 +208,7 @@ AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int6
   }
   __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; i++) { /* unrolled, no break: acc stays in registers */
+  for (int i = 0; i < MR; i++) { /* unrolled, no break: acc stays in registers */
     if (!edge && i >= m) continue;
     float *ti = t + i * ldt;
     __m256 r0 = _mm256_mul_ps(res0[i], va), r1 = _mm256_mul_ps(res1[i], va);
@@ -221,12 +225,18 @@ AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int6
 
 AVX2 static void skern_avx2(int64_t k, const void *a, const void *b, void *c, int64_t ldc,
                             int m, int n, double alpha, double beta) {
-  s256_tile(k, a, b, NULL, c, ldc, m, n, (float)alpha, (float)beta);
+  float al = (float)alpha, be = (float)beta;
+  if (m > 4) s256_tile(6, k, a, b, NULL, c, ldc, m, n, al, be);
+  else if (m > 2) s256_tile(4, k, a, b, NULL, c, ldc, m, n, al, be);
+  else s256_tile(2, k, a, b, NULL, c, ldc, m, n, al, be);
 }
 
 AVX2 static void skern_ib_avx2(int64_t k, const void *a, const void *b, const int64_t *boff,
                                void *c, int64_t ldc, int m, int n, double alpha, double beta) {
-  s256_tile(k, a, b, boff, c, ldc, m, n, (float)alpha, (float)beta);
+  float al = (float)alpha, be = (float)beta;
+  if (m > 4) s256_tile(6, k, a, b, boff, c, ldc, m, n, al, be);
+  else if (m > 2) s256_tile(4, k, a, b, boff, c, ldc, m, n, al, be);
+  else s256_tile(2, k, a, b, boff, c, ldc, m, n, al, be);
 }
 
 /* f64 6x8, edges as above. */
