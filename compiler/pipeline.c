@@ -42,11 +42,17 @@ Compiled *compiled_new(Arena *a, Module *m) {
   return c;
 }
 
+Plan *compiled_plan_once(const Compiled *c, Func *f, Arena *scratch) {
+  Plan *pl = pm_get(c->plans, f);
+  if (pl) return pl;
+  plan_prepare(c->m->a, f); /* changes f: in f's arena (a second time changes nothing) */
+  return plan_func(scratch, f, backend_scratch_for);
+}
+
 Plan *compiled_plan(const Compiled *c, Func *f) {
   Plan *pl = pm_get(c->plans, f);
   if (!pl) {
-    plan_prepare(c->m->a, f);
-    pl = plan_func(c->m->a, f, backend_scratch_for);
+    pl = compiled_plan_once(c, f, c->m->a);
     pm_put(c->plans, f, pl);
   }
   return pl;

@@ -626,7 +626,8 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
   LLVMValueRef *impls = NEW_ARRAY(cg->a, LLVMValueRef, m->nfuncs + 1);
   for (int i = 0; i < m->nfuncs; i++) {
     Func *f = m->funcs[i];
-    Plan *plan = compiled_plan(c, f);
+    Arena *scratch = arena_new(); /* f's plan, freed once f is lowered */
+    Plan *plan = compiled_plan_once(c, f, scratch);
     CgFunc *cf = &cg->funcs[cg->nfuncs];
     cf->ir = f;
     cf->api_name = api_name(cg->a, f->name);
@@ -634,6 +635,8 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
     char name[300];
     snprintf(name, sizeof name, "%s__%s", cg->prefix, cf->api_name);
     impls[cg->nfuncs] = gen_function(g, f, plan, name);
+    g->plan = NULL;
+    arena_free(scratch);
     cg->nfuncs++;
   }
   LLVMValueRef desc = build_desc(cg, impls);
