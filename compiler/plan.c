@@ -22,6 +22,7 @@ typedef struct Info {
   bool must;        /* must be materialized */
   bool fused;
   int tree;         /* instructions in the fused tree rooted here (itself and its fused operands') */
+  int made;         /* a value the plan made (tape, prepacked weight): 1, 2, ... in the order made */
 } Info;
 
 typedef struct P {
@@ -34,6 +35,7 @@ typedef struct P {
   PtrMap argread;   /* argument Value* -> its last read (arg_reads, for place_results) */
   PtrMap role_arg;  /* role_key(kind, index) -> the (last) argument of that role (place_results) */
   int npos;
+  int nmade;        /* values the plan made (Info.made) */
 } P;
 
 static Info *info(P *p, const Value *v) {
@@ -547,6 +549,7 @@ static void find_tapes(P *p, Block *b) {
         pm_put(&p->plan->tapes, in, tape);
         Info *x = info(p, tape);
         x->pos = x->last = ipos(p, in);
+        x->made = ++p->nmade;
         vplan(p, tape)->kind = ST_WS;
         p->plan->tape_bytes += type_bytes(&tape->ty);
       }
@@ -729,6 +732,7 @@ static void find_prepacks(P *p, Block *b) {
     pk->packed->ty = type_make(TY_F32, 1, &words);
     pk->packed->name = "prepacked B";
     Info *x = info(p, pk->packed);
+    x->made = ++p->nmade;
     x->pos = ipos(p, loop);
     x->last = loop_end(p, loop);
     vplan(p, pk->packed)->kind = ST_WS;
@@ -798,7 +802,14 @@ static void allocate(P *p) {
   intptr_t next = 0;
   number_values(p->f->body, &ord, &next);
   Owner *by = NEW_ARRAY(p->a, Owner, n + 1);
-  for (int i = 0; i < n; i++) by[i] = (Owner){info(p, owners[i])->pos, (intptr_t)pm_get(&ord, owners[i]), owners[i]};
+  /* the plan's own values come after the function's, in the order made:
+   * without a number of their own they tied, and qsort's order (the hash
+   * map's, from heap addresses) changed the layout from run to run */
+  for (int i = 0; i < n; i++) {
+    Info *x = info(p, owners[i]);
+    intptr_t o = x->made ? next + x->made : (intptr_t)pm_get(&ord, owners[i]);
+    by[i] = (Owner){x->pos, o, owners[i]};
+  }
   qsort(by, (size_t)n, sizeof *by, owner_cmp);
   for (int i = 0; i < n; i++) owners[i] = by[i].v;
   FitSet *live = fit_new(p->a);
