@@ -525,49 +525,31 @@ static void dkern_c(int64_t k, const void *a_, const void *b_, void *c_, int64_t
 
 /* Portable packers: element (r, p) at src[contig ? p*ld + r : r*ld + p],
  * or with a table of line offsets src[contig ? off[p] + r : off[r] + p]. */
-static void pack_f32_c(bool contig, const void *src_, int64_t ld, const int64_t *off,
-                       int64_t rows, int64_t k, int w, void *dst_) {
-  const float *src = src_;
-  float *dst = dst_;
-  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
-    int rr = (int)min64(w, rows - r0);
-    for (int64_t p = 0; p < k; p++) {
-      float *d = dst + p * w;
-      if (contig) {
-        const float *s = src + (off ? off[p] : p * ld) + r0;
-        for (int i = 0; i < rr; i++) d[i] = s[i];
-      } else if (off) {
-        for (int i = 0; i < rr; i++) d[i] = src[off[r0 + i] + p];
-      } else {
-        const float *s = src + r0 * ld + p;
-        for (int i = 0; i < rr; i++) d[i] = s[i * ld];
-      }
-      for (int i = rr; i < w; i++) d[i] = 0;
-    }
+#define PACK_C(T, NAME)                                                                          \
+  static void NAME(bool contig, const void *src_, int64_t ld, const int64_t *off, int64_t rows,  \
+                   int64_t k, int w, void *dst_) {                                               \
+    const T *src = src_;                                                                         \
+    T *dst = dst_;                                                                               \
+    for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {                                     \
+      int rr = (int)min64(w, rows - r0);                                                         \
+      for (int64_t p = 0; p < k; p++) {                                                          \
+        T *d = dst + p * w;                                                                      \
+        if (contig) {                                                                            \
+          const T *s = src + (off ? off[p] : p * ld) + r0;                                       \
+          for (int i = 0; i < rr; i++) d[i] = s[i];                                              \
+        } else if (off) {                                                                        \
+          for (int i = 0; i < rr; i++) d[i] = src[off[r0 + i] + p];                              \
+        } else {                                                                                 \
+          const T *s = src + r0 * ld + p;                                                        \
+          for (int i = 0; i < rr; i++) d[i] = s[i * ld];                                         \
+        }                                                                                        \
+        for (int i = rr; i < w; i++) d[i] = 0;                                                   \
+      }                                                                                          \
+    }                                                                                            \
   }
-}
-
-static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t *off,
-                       int64_t rows, int64_t k, int w, void *dst_) {
-  const double *src = src_;
-  double *dst = dst_;
-  for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
-    int rr = (int)min64(w, rows - r0);
-    for (int64_t p = 0; p < k; p++) {
-      double *d = dst + p * w;
-      if (contig) {
-        const double *s = src + (off ? off[p] : p * ld) + r0;
-        for (int i = 0; i < rr; i++) d[i] = s[i];
-      } else if (off) {
-        for (int i = 0; i < rr; i++) d[i] = src[off[r0 + i] + p];
-      } else {
-        const double *s = src + r0 * ld + p;
-        for (int i = 0; i < rr; i++) d[i] = s[i * ld];
-      }
-      for (int i = rr; i < w; i++) d[i] = 0;
-    }
-  }
-}
+PACK_C(float, pack_f32_c)
+PACK_C(double, pack_f64_c)
+#undef PACK_C
 
 #if RT_X86
 /* AVX2 packers, any panel width w (f32: 6 and 16 for the micro-kernels,
