@@ -226,7 +226,8 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
                  " * the second half of %s_train_step. */\n", P, P);
     else if (af->kind == API_TRAIN)
       fprintf(f, "one training step: the loss, its gradient and the optimizer's update of\n"
-                 " * the parameters (learning rate: the train block's, or %s_set_learning_rate). */\n", P);
+                 " * the parameters (learning rate: the train block's, or %s_set_learning_rate):\n"
+                 " * %s_grad, then %s_apply_update, so the gradient stays in %s_grads(m). */\n", P, P, P, P);
     else if (af->kind == API_GRAD)
       fprintf(f, "the loss and, written into %s_grads(m), its gradient with respect to\n"
                  " * every parameter. */\n", P);
@@ -254,7 +255,7 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
   fprintf(f, "size_t %s_num_params(void);\n"
              "const nn_tensor_info *%s_param_info(size_t i); /* NULL past the end */\n"
              "%s *%s_params(%s *m);  /* the flat parameter buffer, %s_PARAM_BYTES bytes */\n"
-             "%s *%s_grads(%s *m);   /* gradients, same layout (written by *_grad calls) */\n"
+             "%s *%s_grads(%s *m);   /* gradients, same layout (written by *_grad and train_step calls) */\n"
              "nn_status %s_init_params(%s *m, uint64_t seed); /* re-initialize; clears optimizer state */\n"
              "nn_status %s_set_learning_rate(%s *m, double lr);\n"
              "/* Checkpoints (safetensors: parameters by name, optimizer state as NAME.m/.v,\n"

@@ -106,6 +106,7 @@ static void stage_train(Compiled *c, Diag *d, const CompileOpts *o) {
   FuncStats *st = &c->stats[m->nfuncs - 1];
   optimize(m, ts, o, st);
   st->primal = NULL;
+  c->train_grad = g;
   Func *up = build_apply_update(m, t, g->pos);
   if (o && o->verify && !ir_verify_func(m, up, stderr)) die("apply_update does not verify");
   st = &c->stats[m->nfuncs - 1];

@@ -1,6 +1,7 @@
 /* trainstep.h — builds the "train_step" IR function from a loss's gradient
  * function and the train block's optimizer, and "apply_update", the same
- * update alone (trainstep.c). */
+ * update alone (trainstep.c). The backend compiles train_step as a call of
+ * the gradient function, then apply_update. */
 #ifndef NNC_TRAINSTEP_H
 #define NNC_TRAINSTEP_H
 #include "ir.h"

@@ -204,17 +204,12 @@ static int fn_index(const CodeGen *cg, const char *ir_name) {
   return -1;
 }
 
-/* The gradient train_step differentiates: the loss's training (dropout)
- * version if it has one; -1 without a train block. */
+/* The gradient train_step runs: the loss's training (dropout) version if
+ * it has one; -1 without a training step. */
 static int train_grad_fn(const CodeGen *cg) {
-  const TrainSpec *t = cg->c->m->train;
-  if (!t || !t->loss) return -1;
-  char gname[256];
-  snprintf(gname, sizeof gname, "%s.train.grad", t->loss);
-  int i = fn_index(cg, gname);
-  if (i >= 0) return i;
-  snprintf(gname, sizeof gname, "%s.grad", t->loss);
-  return fn_index(cg, gname);
+  for (int i = 0; cg->c->train_grad && i < cg->nfuncs; i++)
+    if (cg->funcs[i].ir == cg->c->train_grad) return i;
+  return -1;
 }
 
 int codegen_train_grad(const CodeGen *cg) { return train_grad_fn(cg); }
@@ -438,6 +433,67 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
   }
 }
 
+/* ---- train_step: the gradient, then the update ----------------------------------------- */
+
+/* The slot of train_step's bufs (argument k is k, result k is nargs + k)
+ * holding what a part's argument (res false) or result of role r points
+ * to: train_step's slot of the same role and index; the gradients
+ * apply_update reads are train_step's gradient results. -1 if none. */
+static int train_slot(const Func *ts, Role r, bool res) {
+  if (!res && r.kind == ARG_GRAD) r.kind = RES_GRAD, res = true;
+  int n = res ? ts->nret : ts->body->nargs;
+  for (int k = 0; k < n; k++) {
+    Role q = res ? ts->ret_role[k] : ts->arg_role[k];
+    if (q.kind == r.kind && q.index == r.index) return (res ? ts->body->nargs : 0) + k;
+  }
+  return -1;
+}
+
+/* part(ws, pool, its bufs), the bufs gathered from train_step's (then the
+ * call context, train_step's own). Never inlined: the part's code stays
+ * once in the library. */
+static void call_part(CodeGen *cg, const Func *ts, const CgFunc *part, LLVMValueRef impl, LLVMValueRef fn) {
+  Gen *g = &cg->g;
+  const Func *f = part->ir;
+  int na = f->body->nargs, n = na + f->nret;
+  LLVMTypeRef at = LLVMArrayType2(g->t_ptr, (uint64_t)n + 1);
+  LLVMValueRef arr = LLVMBuildAlloca(g->b, at, "bufs"), src = LLVMGetParam(fn, 2);
+  for (int k = 0; k <= n; k++) {
+    int from = k == n ? ts->body->nargs + ts->nret : k < na ? train_slot(ts, f->arg_role[k], false)
+                                                            : train_slot(ts, f->ret_role[k - na], true);
+    if (from < 0) die("train_step has no buffer for slot %d of %s", k, f->name);
+    LLVMValueRef i = cl(g, from), j[2] = {cl(g, 0), cl(g, k)};
+    LLVMValueRef p = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildGEP2(g->b, g->t_ptr, src, &i, 1, ""), "");
+    LLVMBuildStore(g->b, p, LLVMBuildGEP2(g->b, at, arr, j, 2, ""));
+  }
+  LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), arr};
+  LLVMValueRef call = LLVMBuildCall2(g->b, LLVMGlobalGetValueType(impl), impl, args, 3, "");
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddCallSiteAttribute(call, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+}
+
+/* train_step's code: the gradient function, then apply_update, on its
+ * buffers (its results include the gradients, in the gradient buffer).
+ * Its IR body (trainstep.c) is what this computes; lowered, it would be a
+ * second copy of the gradient code. Its workspace is theirs, one after
+ * the other. */
+static LLVMValueRef gen_train_step(CodeGen *cg, int ts_index, const LLVMValueRef *impls, const char *name) {
+  Gen *g = &cg->g;
+  int gi = train_grad_fn(cg), ui = fn_index(cg, "apply_update");
+  if (gi < 0 || ui < 0) die("train_step without its gradient or apply_update");
+  CgFunc *ts = &cg->funcs[ts_index];
+  LLVMTypeRef ps[3] = {g->t_ptr, g->t_ptr, g->t_ptr};
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->t_void, ps, 3, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+  call_part(cg, ts->ir, &cg->funcs[gi], impls[gi], fn);
+  call_part(cg, ts->ir, &cg->funcs[ui], impls[ui], fn);
+  LLVMBuildRetVoid(g->b);
+  size_t gw = cg->funcs[gi].ws_bytes, uw = cg->funcs[ui].ws_bytes;
+  ts->ws_bytes = gw > uw ? gw : uw;
+  return fn;
+}
+
 /* ---- target ------------------------------------------------------------------------- */
 
 static bool targets_ready;
@@ -617,18 +673,26 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
   const Module *m = c->m;
   cg->funcs = NEW_ARRAY(cg->a, CgFunc, m->nfuncs + 1);
   LLVMValueRef *impls = NEW_ARRAY(cg->a, LLVMValueRef, m->nfuncs + 1);
+  int ts_index = -1;
+  char ts_name[300];
   for (int i = 0; i < m->nfuncs; i++) {
     Func *f = m->funcs[i];
-    Plan *plan = compiled_plan(c, f);
     CgFunc *cf = &cg->funcs[cg->nfuncs];
     cf->ir = f;
     cf->api_name = api_name(cg->a, f->name);
-    cf->ws_bytes = plan->ws_bytes;
     char name[300];
     snprintf(name, sizeof name, "%s__%s", cg->prefix, cf->api_name);
+    if (!strcmp(f->name, "train_step")) { /* after the functions it calls */
+      ts_index = cg->nfuncs++;
+      snprintf(ts_name, sizeof ts_name, "%s", name);
+      continue;
+    }
+    Plan *plan = compiled_plan(c, f);
+    cf->ws_bytes = plan->ws_bytes;
     impls[cg->nfuncs] = gen_function(g, f, plan, name);
     cg->nfuncs++;
   }
+  if (ts_index >= 0) impls[ts_index] = gen_train_step(cg, ts_index, impls, ts_name);
   LLVMValueRef desc = build_desc(cg, impls);
   build_api(cg, desc);
   add_fn_attrs(cg);
