@@ -412,6 +412,9 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
   fn = api_fn(cg, "set_learning_rate", I, (LLVMTypeRef[]){P, g->t_f64}, 2);
   LLVMBuildRet(g->b, rtcall(g, "rt_model_set_lr", I, (LLVMTypeRef[]){P, P, g->t_f64}, 3,
                             (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)}));
+  fn = api_fn(cg, "set_grad_ready", I, (LLVMTypeRef[]){P, P, P}, 3);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_set_grad_ready", I, (LLVMTypeRef[]){P, P, P, P}, 4,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)}));
   /* information */
   fn = api_fn(cg, "abi_version", I, NULL, 0);
   LLVMBuildRet(g->b, ci(g, RT_ABI_VERSION));
@@ -798,7 +801,7 @@ static const RtSym rt_syms[] = {
     RT(rt_rand_uniform), RT(rt_rand_uniform_rows), RT(rt_grad_ready), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
     RT(rt_model_call_n), RT(rt_model_train_step_n), RT(rt_model_grad), RT(rt_model_grad_n), RT(rt_model_apply_update),
     RT(rt_model_param_info), RT(rt_model_params), RT(rt_model_grads), RT(rt_model_save), RT(rt_model_load),
-    RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),
+    RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_model_set_grad_ready), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),
 };
 #undef RT
 
