@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,13 @@ static CliResult define(const CliCommon *c, int argc, char **argv, int *i, char 
   return CLI_TAKEN;
 }
 
+static bool is_identifier(const char *s) {
+  for (const char *q = s; *q; q++)
+    if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_' || (q > s && *q >= '0' && *q <= '9')))
+      return false;
+  return *s != 0;
+}
+
 CliResult cli_common(const CliCommon *c, int argc, char **argv, int *i, char *err, size_t errn) {
   const char *a = argv[*i];
   if (c->defs && !strncmp(a, "-D", 2)) return define(c, argc, argv, i, err, errn);
@@ -45,6 +53,26 @@ CliResult cli_common(const CliCommon *c, int argc, char **argv, int *i, char *er
     long n = strtol(a + 13, &end, 10);
     if (*end || n < 0 || n > INT_MAX) return bad(err, errn, "bad value in '%s'", a);
     *c->max_errors = (int)n;
+    return CLI_TAKEN;
+  }
+  if (c->fast_math && !strcmp(a, "-ffast-math")) {
+    *c->fast_math = true;
+    return CLI_TAKEN;
+  }
+  static const struct {
+    const char *prefix;
+    size_t off; /* of the field in CliCommon */
+  } texts[] = {{"--target=", offsetof(CliCommon, triple)},
+               {"-mcpu=", offsetof(CliCommon, cpu)},
+               {"--name=", offsetof(CliCommon, name)}};
+  for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+    const char **field = *(const char **const *)((const char *)c + texts[k].off);
+    size_t n = strlen(texts[k].prefix);
+    if (!field || strncmp(a, texts[k].prefix, n)) continue;
+    const char *v = a + n;
+    if (!*v) return bad(err, errn, "%s needs a value", a);
+    if (field == c->name && !is_identifier(v)) return bad(err, errn, "--name must be a C identifier, not '%s'", v);
+    *field = v;
     return CLI_TAKEN;
   }
   return CLI_OTHER;

@@ -6,6 +6,9 @@
  *   -O0 .. -O3                    LLVM optimization level
  *   --color=auto|always|never     colour of diagnostics
  *   -fmax-errors=N                stop after N errors (0: no limit)
+ *   --target=TRIPLE, -mcpu=CPU    the machine native code is made for
+ *   --name=IDENT                  the prefix of a library's C names
+ *   -ffast-math                   LLVM's fast-math flags on float code
  *
  * A command takes a flag by giving the field it goes to; a NULL field
  * leaves that flag to the command (which then calls it unknown, or, for
@@ -24,6 +27,7 @@
  */
 #ifndef NNC_CLI_H
 #define NNC_CLI_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "driver.h"
@@ -34,6 +38,8 @@ typedef struct CliCommon {
   int *opt_level;     /* -O0..-O3 */
   DiagColor *color;   /* --color= */
   int *max_errors;    /* -fmax-errors= */
+  const char **triple, **cpu, **name; /* --target=, -mcpu=, --name= (a C identifier) */
+  bool *fast_math;    /* -ffast-math */
 } CliCommon;
 
 typedef enum CliResult {

@@ -2,7 +2,8 @@
  *
  *   nnc [--emit=ir|grad-ir|tape] [--passes=LIST] [-d verify] [-d dump=PASS]
  *       [--stats] [-o OUT] FILE.ir
- *   nnc --emit=llvm-ir|asm|obj|lib|exe [-O0..-O3] [-ffast-math] [-o OUT] FILE.ir
+ *   nnc --emit=llvm-ir|asm|obj|lib|exe [-O0..-O3] [-ffast-math] [--target=TRIPLE]
+ *       [-mcpu=CPU] [--name=IDENT] [-o OUT] FILE.ir
  *
  *   read -> ir_parse (located errors) -> ir_verify -> passes -> [grad ->
  *   passes] -> print
@@ -62,7 +63,8 @@ static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fputs("\nusage: nnc [--emit=ir|grad-ir|tape] [--passes=LIST|all] [-d verify] [-d dump=PASS]\n"
         "           [--stats] [-o OUT] FILE.ir\n"
-        "       nnc --emit=llvm-ir|asm|obj|lib|exe [-O0..-O3] [-ffast-math] [-d verify] [-o OUT] FILE.ir\n",
+        "       nnc --emit=llvm-ir|asm|obj|lib|exe [-O0..-O3] [-ffast-math] [--target=TRIPLE] [-mcpu=CPU]\n"
+        "           [--name=IDENT] [-d verify] [-o OUT] FILE.ir\n",
         stderr);
   return 2;
 }
@@ -73,11 +75,16 @@ static const Pass *find_pass(const char *name, size_t n) {
   return NULL;
 }
 
-/* The shared flags (cli.h) that apply to IR text: --color, and -O for
- * native code. */
+/* The shared flags (cli.h) that apply to IR text: --color, and for
+ * native code -O, -ffast-math, --target, -mcpu and --name. */
 static int parse_args(int argc, char **argv, IrOpts *o) {
   o->native.opt_level = 2;
-  CliCommon common = {.color = &o->color, .opt_level = &o->native.opt_level};
+  CliCommon common = {.color = &o->color,
+                      .opt_level = &o->native.opt_level,
+                      .triple = &o->native.triple,
+                      .cpu = &o->native.cpu,
+                      .name = &o->native.name,
+                      .fast_math = &o->native.fast_math};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     char err[512];
@@ -115,8 +122,6 @@ static int parse_args(int argc, char **argv, IrOpts *o) {
       o->output = argv[i];
     } else if (!strcmp(a, "--stats")) {
       o->stats = true;
-    } else if (!strcmp(a, "-ffast-math")) {
-      o->native.fast_math = true;
     } else if (a[0] == '-') {
       return usage_error("option '%s' does not apply to IR text", a);
     } else {

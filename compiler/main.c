@@ -95,7 +95,8 @@ static int parse_args(int argc, char **argv, Options *o) {
     o->cmd = CMD_CHECK;
     i++;
   }
-  CliCommon common = {o->defs, &o->ndefs, &o->opt_level, &o->color, &o->max_errors};
+  CliCommon common = {o->defs,    &o->ndefs, &o->opt_level, &o->color,    &o->max_errors,
+                      &o->triple, &o->cpu,   &o->name,      &o->fast_math};
   for (; i < argc; i++) {
     const char *a = argv[i];
     char err[512];
@@ -127,23 +128,12 @@ static int parse_args(int argc, char **argv, Options *o) {
       else if (!strcmp(dv, "no-opt")) o->no_opt = true;
       else if (!strncmp(dv, "dump=", 5) && dv[5]) o->dump = dv + 5;
       else return bad_usage("unknown -d option '%s' (verify, dump=PASS, no-opt)", dv);
-    } else if (!strncmp(a, "--target=", 9) && a[9]) {
-      o->triple = a + 9;
-    } else if (!strncmp(a, "-mcpu=", 6) && a[6]) {
-      o->cpu = a + 6;
     } else if (!strncmp(a, "--dot-fn=", 9) && a[9]) {
       o->dot_fn = a + 9;
-    } else if (!strncmp(a, "--name=", 7) && a[7]) {
-      o->name = a + 7;
-      for (const char *q = o->name; *q; q++)
-        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_' || (q > o->name && *q >= '0' && *q <= '9')))
-          return bad_usage("--name must be a C identifier, not '%s'", o->name);
     } else if (!strncmp(a, "--max-tape-bytes=", 17)) {
       if (!parse_bytes(a + 17, &o->max_tape_bytes))
         return bad_usage("--max-tape-bytes takes a size in bytes (digits, optionally K, M or G: 1024, 1024^2, 1024^3) of "
                          "at least 1, not '%s'", a + 17);
-    } else if (!strcmp(a, "-ffast-math")) {
-      o->fast_math = true;
     } else if (!strcmp(a, "--stats")) {
       o->stats = true;
     } else if (!strcmp(a, "-fsyntax-only")) {

@@ -227,6 +227,29 @@ static void liveness(P *p, Block *b) {
 
 /* ---- storage decisions ------------------------------------------------------------ */
 
+/* Is v the storage of x seen through reshapes (x itself, or a reshape of
+ * a reshape ... of x)? A reshape aliases its operand (decide_storage), so a
+ * read of such a view reads x's buffer. */
+static bool is_view_of(const Value *v, const Value *x) {
+  for (int k = 0; k < 1024 && v != x && v->def && v->def->op == OP_RESHAPE; k++) v = v->def->args[0];
+  return v == x;
+}
+
+static bool block_reads(const Block *b, const Value *x);
+
+/* Does `in` (or a loop body in it) read x, directly or through a view? */
+static bool inst_reads(const Inst *in, const Value *x) {
+  for (int i = 0; i < in->nargs; i++)
+    if (is_view_of(in->args[i], x)) return true;
+  return in->body && block_reads(in->body, x);
+}
+
+static bool block_reads(const Block *b, const Value *x) {
+  for (const Inst *in = b->first; in; in = in->next)
+    if (inst_reads(in, x)) return true;
+  return false;
+}
+
 static bool is_yielded_in_slot(const Inst *loop, const Value *v, int k) {
   Inst *y = loop->body->last;
   return y && k < y->nargs && y->args[k] == v;
@@ -247,9 +270,10 @@ static bool can_overwrite(P *p, Inst *in, int k) {
     int slot = root->res;
     if (slot >= loop->nargs || x != loop->body->args[slot + 1] || in->block != loop->body) return false;
     if (!is_yielded_in_slot(loop, in->res[0], slot)) return false;
-    for (Inst *q = loop->body->first; q; q = q->next)
-      for (int i = 0; i < q->nargs; i++)
-        if (q->args[i] == x && q != in && ipos(p, reader(p, q)) >= here) return false;
+    for (Inst *q = loop->body->first; q; q = q->next) {
+      if (q == in) continue;
+      if (inst_reads(q, x) && ipos(p, reader(p, q)) >= here) return false;
+    }
     return true;
   }
   if (rp->kind != ST_WS) return false;
@@ -310,15 +334,6 @@ static void rows_in_tapes(P *p, Block *b) {
   }
 }
 
-static bool block_reads(const Block *b, const Value *x) {
-  for (const Inst *in = b->first; in; in = in->next) {
-    for (int i = 0; i < in->nargs; i++)
-      if (in->args[i] == x) return true;
-    if (in->body && block_reads(in->body, x)) return true;
-  }
-  return false;
-}
-
 /* A loop whose initial value of slot k dies at the loop carries slot k in
  * that value's storage: no copy in before the loop, and none out when the
  * loop is itself the body of a loop yielding its result in the slot the
@@ -344,9 +359,7 @@ static void alias_loop_inits(P *p, Inst *in) {
            is_yielded_in_slot(loop, r, slot);
       for (Inst *q = ok ? loop->body->first : NULL; q; q = q->next) {
         if (q == in || ipos(p, q) < here) continue;
-        bool reads = q->body && block_reads(q->body, x);
-        for (int i = 0; i < q->nargs; i++) reads |= q->args[i] == x;
-        if (reads) ok = false;
+        if (inst_reads(q, x)) ok = false;
       }
     } else {
       ok = xp->kind == ST_WS && !(root->def && root->def->op == OP_CONST) && info(p, root)->last <= here;
@@ -394,9 +407,7 @@ static int carry_slot_for(P *p, Inst *in) {
   if (!type_eq(&x->ty, &in->res[0]->ty)) return -1;
   int here = ipos(p, in);
   for (Inst *q = body->first; q; q = q->next) {
-    bool reads = q->body && block_reads(q->body, x);
-    for (int i = 0; i < q->nargs; i++) reads |= q->args[i] == x;
-    if (!reads || reads_same_element(p, q, in, &x->ty)) continue;
+    if (!inst_reads(q, x) || reads_same_element(p, q, in, &x->ty)) continue;
     if (q == in || ipos(p, reader(p, q)) >= here) return -1;
   }
   return slot;
@@ -828,12 +839,16 @@ static void prepare_block(Arena *a, Block *b) {
     Inst *y = body->last;
     for (int k = 0; k < y->nargs; k++) {
       Value *v = y->args[k];
-      for (int j = 0; j < in->nargs; j++)
-        if (v == body->args[j + 1] && j != k) {
-          Builder bb = {.a = a, .block = body, .before = y, .pos = y->pos, .note = "copy before the yield"};
-          y->args[k] = ir_unary(&bb, OP_STOP_GRADIENT, v);
-          break;
-        }
+      for (int j = 0; j < in->nargs; j++) {
+        if (j == k || !is_view_of(v, body->args[j + 1])) continue;
+        /* a view of a carry (a reshape: its storage) is copied where it is
+         * defined: the carry's buffer may be overwritten after that */
+        bool view = v != body->args[j + 1];
+        Builder bb = {.a = a, .block = body, .before = view ? v->def->next : y, .pos = view ? v->def->pos : y->pos,
+                      .note = view ? "copy of a view of a carry" : "copy before the yield"};
+        y->args[k] = ir_unary(&bb, OP_STOP_GRADIENT, v);
+        break;
+      }
     }
   }
 }

@@ -111,7 +111,9 @@ typedef struct Plan {
 /* Makes f plannable, once before plan_func (compiled_plan does it): a loop
  * that yields a carried value into another slot (a swap) would read a
  * buffer the same yield already overwrote, so such values are copied
- * first. Doing it again changes nothing. */
+ * first; a yielded reshape of a carried value (a view of its buffer, say a
+ * tape row of the gradient) is copied where the reshape is, since the
+ * carry may be computed in place after it. Doing it again changes nothing. */
 void plan_prepare(Arena *a, Func *f);
 
 /* Plan f. `scratch_for` returns the scratch bytes an instruction needs

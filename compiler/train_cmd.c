@@ -35,7 +35,8 @@ int train_main(int argc, char **argv) {
   char **rest = calloc((size_t)argc + 2, sizeof *rest);
   if (!rest) return 1;
   int nrest = 1;
-  CliCommon common = {o.defs, &o.ndefs, &o.opt_level, &o.color, &o.max_errors};
+  CliCommon common = {.defs = o.defs, .ndefs = &o.ndefs, .opt_level = &o.opt_level, .color = &o.color,
+                      .max_errors = &o.max_errors};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     char err[512];

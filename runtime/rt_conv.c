@@ -76,15 +76,8 @@ nn_status rt_conv2d_shape_check(const rt_conv2d_shape *s) {
   if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->O < 1 || s->KH < 1 ||
       s->KW < 1 || s->SH < 1 || s->SW < 1 || s->PH < 0 || s->PW < 0)
     return rt_error(NN_ERR_ARG, "conv2d: sizes must be >= 1 and padding >= 0");
-  if (s->H + 2 * s->PH < s->KH || s->W + 2 * s->PW < s->KW)
-    return rt_error(NN_ERR_ARG, "conv2d: kernel %lldx%lld larger than padded input",
-                    (long long)s->KH, (long long)s->KW);
-  int64_t oh = (s->H + 2 * s->PH - s->KH) / s->SH + 1;
-  int64_t ow = (s->W + 2 * s->PW - s->KW) / s->SW + 1;
-  if (s->OH != oh || s->OW != ow)
-    return rt_error(NN_ERR_ARG, "conv2d: output %lldx%lld, expected %lldx%lld",
-                    (long long)s->OH, (long long)s->OW, (long long)oh, (long long)ow);
-  return NN_OK;
+  return rt_window2d_check("conv2d", "kernel", s->H, s->W, s->KH, s->KW, s->SH, s->SW, s->PH, s->PW, s->OH,
+                           s->OW);
 }
 
 /* ---- scratch ---------------------------------------------------------------- */

@@ -182,6 +182,12 @@ typedef struct rt_pool2d_shape {
   int64_t OH, OW;     /* output size, as computed above (>= 1) */
 } rt_pool2d_shape;
 nn_status rt_pool2d_shape_check(const rt_pool2d_shape *s);
+
+/* The window rule conv2d and pooling share: the KHxKW window fits the
+   padded HxW input and the output is ((H + 2 PH - KH) / SH + 1) x (same
+   for W). op ("conv2d") and what ("kernel") name them in the message. */
+nn_status rt_window2d_check(const char *op, const char *what, int64_t H, int64_t W, int64_t KH, int64_t KW,
+                            int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t OH, int64_t OW);
 /* y[N,C,OH,OW] = max over each window of x[N,C,H,W] */
 void rt_maxpool2d_forward(rt_pool *p, const rt_pool2d_shape *s, const float *x, float *y);
 /* dx = 0 everywhere, then dx[argmax of each window] += dy[window] (overlapping windows accumulate) */

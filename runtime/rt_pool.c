@@ -15,7 +15,8 @@
  * own loops (same answers): AVX-512 and AVX2 vectors of 16 / 8 windows,
  * and a branch-free portable one; the rest goes through window bounds.
  *
- * The f64 half of the file repeats the f32 half with `double`. */
+ * The window loops are written once, in rt_pool_window.h, and included for
+ * float and for double. */
 #include "rt_kernels.h"
 #include "rt_simd.h"
 
@@ -30,14 +31,19 @@ nn_status rt_pool2d_shape_check(const rt_pool2d_shape *s) {
   if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->KH < 1 || s->KW < 1 ||
       s->SH < 1 || s->SW < 1 || s->PH < 0 || s->PW < 0)
     return rt_error(NN_ERR_ARG, "pool2d: sizes must be >= 1 and padding >= 0");
-  if (s->H + 2 * s->PH < s->KH || s->W + 2 * s->PW < s->KW)
-    return rt_error(NN_ERR_ARG, "pool2d: window %lldx%lld larger than padded input",
-                    (long long)s->KH, (long long)s->KW);
-  int64_t oh = (s->H + 2 * s->PH - s->KH) / s->SH + 1;
-  int64_t ow = (s->W + 2 * s->PW - s->KW) / s->SW + 1;
-  if (s->OH != oh || s->OW != ow)
-    return rt_error(NN_ERR_ARG, "pool2d: output %lldx%lld, expected %lldx%lld",
-                    (long long)s->OH, (long long)s->OW, (long long)oh, (long long)ow);
+  return rt_window2d_check("pool2d", "window", s->H, s->W, s->KH, s->KW, s->SH, s->SW, s->PH, s->PW, s->OH,
+                           s->OW);
+}
+
+nn_status rt_window2d_check(const char *op, const char *what, int64_t H, int64_t W, int64_t KH, int64_t KW,
+                            int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t OH, int64_t OW) {
+  if (H + 2 * PH < KH || W + 2 * PW < KW)
+    return rt_error(NN_ERR_ARG, "%s: %s %lldx%lld larger than padded input", op, what, (long long)KH,
+                    (long long)KW);
+  int64_t oh = (H + 2 * PH - KH) / SH + 1, ow = (W + 2 * PW - KW) / SW + 1;
+  if (OH != oh || OW != ow)
+    return rt_error(NN_ERR_ARG, "%s: output %lldx%lld, expected %lldx%lld", op, (long long)OH, (long long)OW,
+                    (long long)oh, (long long)ow);
   return NN_OK;
 }
 
@@ -76,22 +82,16 @@ typedef struct PoolJob {
   uint8_t *tape; /* MAX_FORWARD_TAPE */
 } PoolJob;
 
-/* ---- f32 ---------------------------------------------------------------- */
+/* ---- any window, f32 and f64 ------------------------------------------------ */
 
-/* Index (in the plane) of the window's argmax, -1 if it has no element. */
-static inline int64_t argmax_f32(const rt_pool2d_shape *s, const float *x, Window w) {
-  int64_t best_i = -1;
-  float best = 0;
-  for (int64_t h = w.h0; h < w.h1; h++)
-    for (int64_t c = w.w0; c < w.w1; c++) {
-      float v = x[h * s->W + c];
-      if (best_i < 0 || v > best || (isnan(v) && !isnan(best))) {
-        best = v;
-        best_i = h * s->W + c;
-      }
-    }
-  return best_i;
-}
+#define POOL_T float
+#define POOL_SUF f32
+#include "rt_pool_window.h"
+#define POOL_T double
+#define POOL_SUF f64
+#include "rt_pool_window.h"
+
+/* ---- f32, 2x2 stride 2 ------------------------------------------------------- */
 
 /* Does v replace best as the running max (first max wins, NaN beats numbers)? */
 static inline bool takes_f32(float v, float best) {
@@ -381,8 +381,6 @@ void rt_maxpool2d_backward_tape_plane(const rt_pool2d_shape *s, const uint8_t *t
 
 static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
                       float *out, uint8_t *tape) {
-  int64_t HW = s->H * s->W;
-  float inv = 1.0f / (float)(s->KH * s->KW);
   if (is_2x2_s2(s) && op != AVG_FORWARD && op != AVG_BACKWARD) {
 #if RT_X86
     rt_isa isa = rt_kernels_isa();
@@ -398,116 +396,12 @@ static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, cons
     plane2x2_f32(s, op, in, aux, out, tape);
     return;
   }
-  if (op == MAX_BACKWARD || op == AVG_BACKWARD || op == MAX_BACKWARD_TAPE)
-    memset(out, 0, (size_t)HW * sizeof(float));
-  for (int64_t oh = 0; oh < s->OH; oh++)
-    for (int64_t ow = 0; ow < s->OW; ow++) {
-      int64_t o = oh * s->OW + ow;
-      Window w = window_at(s, oh, ow);
-      switch (op) {
-      case MAX_FORWARD: {
-        int64_t i = argmax_f32(s, in, w);
-        out[o] = i < 0 ? -INFINITY : in[i];
-        break;
-      }
-      case MAX_BACKWARD: {
-        int64_t i = argmax_f32(s, in, w);
-        if (i >= 0) out[i] += aux[o];
-        break;
-      }
-      case MAX_FORWARD_TAPE: {
-        int64_t i = argmax_f32(s, in, w);
-        out[o] = i < 0 ? -INFINITY : in[i];
-        int64_t ih = oh * s->SH - s->PH, iw = ow * s->SW - s->PW;
-        tape[o] = i < 0 ? NO_ARGMAX : (uint8_t)((i / s->W - ih) * s->KW + (i % s->W - iw));
-        break;
-      }
-      case MAX_BACKWARD_TAPE: {
-        int k = ((const uint8_t *)in)[o];
-        if (k == NO_ARGMAX) break;
-        int64_t h = oh * s->SH - s->PH + k / s->KW, c = ow * s->SW - s->PW + k % s->KW;
-        out[h * s->W + c] += aux[o];
-        break;
-      }
-      case MAX_PICK: {
-        int64_t i = argmax_f32(s, in, w);
-        out[o] = i < 0 ? 0.0f : aux[i];
-        break;
-      }
-      case AVG_FORWARD: {
-        float sum = 0;
-        for (int64_t h = w.h0; h < w.h1; h++)
-          for (int64_t c = w.w0; c < w.w1; c++) sum += in[h * s->W + c];
-        out[o] = sum * inv;
-        break;
-      }
-      case AVG_BACKWARD: {
-        float g = in[o] * inv;
-        for (int64_t h = w.h0; h < w.h1; h++)
-          for (int64_t c = w.w0; c < w.w1; c++) out[h * s->W + c] += g;
-        break;
-      }
-      }
-    }
-}
-
-/* ---- f64: the same with double ---------------------------------------------- */
-
-static inline int64_t argmax_f64(const rt_pool2d_shape *s, const double *x, Window w) {
-  int64_t best_i = -1;
-  double best = 0;
-  for (int64_t h = w.h0; h < w.h1; h++)
-    for (int64_t c = w.w0; c < w.w1; c++) {
-      double v = x[h * s->W + c];
-      if (best_i < 0 || v > best || (isnan(v) && !isnan(best))) {
-        best = v;
-        best_i = h * s->W + c;
-      }
-    }
-  return best_i;
+  window_plane_f32(s, op, in, aux, out, tape);
 }
 
 static void plane_f64(const rt_pool2d_shape *s, PoolOp op, const double *in, const double *aux,
                       double *out) {
-  int64_t HW = s->H * s->W;
-  double inv = 1.0 / (double)(s->KH * s->KW);
-  if (op == MAX_BACKWARD || op == AVG_BACKWARD) memset(out, 0, (size_t)HW * sizeof(double));
-  for (int64_t oh = 0; oh < s->OH; oh++)
-    for (int64_t ow = 0; ow < s->OW; ow++) {
-      int64_t o = oh * s->OW + ow;
-      Window w = window_at(s, oh, ow);
-      switch (op) {
-      case MAX_FORWARD: {
-        int64_t i = argmax_f64(s, in, w);
-        out[o] = i < 0 ? -INFINITY : in[i];
-        break;
-      }
-      case MAX_BACKWARD: {
-        int64_t i = argmax_f64(s, in, w);
-        if (i >= 0) out[i] += aux[o];
-        break;
-      }
-      case MAX_PICK: {
-        int64_t i = argmax_f64(s, in, w);
-        out[o] = i < 0 ? 0.0 : aux[i];
-        break;
-      }
-      case AVG_FORWARD: {
-        double sum = 0;
-        for (int64_t h = w.h0; h < w.h1; h++)
-          for (int64_t c = w.w0; c < w.w1; c++) sum += in[h * s->W + c];
-        out[o] = sum * inv;
-        break;
-      }
-      case AVG_BACKWARD: {
-        double g = in[o] * inv;
-        for (int64_t h = w.h0; h < w.h1; h++)
-          for (int64_t c = w.w0; c < w.w1; c++) out[h * s->W + c] += g;
-        break;
-      }
-      default: break; /* the tape variants are f32 only */
-      }
-    }
+  window_plane_f64(s, op, in, aux, out, NULL); /* the tape variants are f32 only */
 }
 
 /* ---- driver ------------------------------------------------------------------ */

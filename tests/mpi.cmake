@@ -41,7 +41,7 @@ add_test(NAME mpi/one_copy COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi/one_copy
 set(MPI_WORK ${CMAKE_CURRENT_BINARY_DIR}/mpi_work)
 set(MPI_SH ${CMAKE_CURRENT_SOURCE_DIR}/mpi/mpi_tests.sh)
 if(NNC_HAVE_MPI)
-  set(mpi_cases equal cnn_equal dropout per_rank sigint kill doc_example)
+  set(mpi_cases equal cnn_equal dropout robust per_rank sigint kill doc_example)
 else()
   set(mpi_cases no_mpi)
 endif()

@@ -93,6 +93,20 @@ run eval-define-no-equals 2 "$nnc" eval -D B "$mlp" && has eval-define-no-equals
 run ir-bad-color 2 "$nnc" --color=sometimes "$top/tests/ir/parse.ir" &&
   has ir-bad-color "$err" "--color takes auto, always or never, not 'sometimes'"
 
+# nnc FILE.ir takes the code-generation flags of nnc FILE.nn (cli_common)
+"$nnc" --emit=ir "$mlp" -o "$tmp/mlp.ir" || { echo "FAIL ir-write"; fail=$((fail + 1)); }
+run ir-name 0 "$nnc" "$tmp/mlp.ir" --emit=lib --name=clf -o "$tmp/libclf.so" &&
+  has ir-name "$(grep -c 'clf_loss' "$tmp/clf.h")" '^[1-9]'
+run ir-target 0 "$nnc" "$tmp/mlp.ir" --emit=obj --target=aarch64-linux-gnu -o "$tmp/a64.o" &&
+  has ir-target "$(od -An -tx1 -j18 -N2 "$tmp/a64.o")" '^ *b7 00'
+run ir-mcpu 0 "$nnc" "$tmp/mlp.ir" --emit=asm -mcpu=x86-64 -o "$tmp/generic.s" &&
+  lacks ir-mcpu "$(cat "$tmp/generic.s")" 'ymm|zmm'
+run ir-fast-math 0 "$nnc" "$tmp/mlp.ir" --emit=llvm-ir -ffast-math -o "$tmp/fast.ll" &&
+  has ir-fast-math "$(cat "$tmp/fast.ll")" '(fadd|fmul) fast '
+run ir-bad-name 2 "$nnc" "$tmp/mlp.ir" --emit=lib --name=9lives && has ir-bad-name "$err" "--name must be a C identifier, not '9lives'"
+run nn-bad-name 2 "$nnc" "$mlp" --emit=lib --name=a-b && has nn-bad-name "$err" "--name must be a C identifier, not 'a-b'"
+run nn-empty-target 2 "$nnc" "$mlp" --emit=obj --target= && has nn-empty-target "$err" "--target= needs a value"
+
 run missing-file 1 "$nnc" check "$tmp/nope.nn" &&
   { has missing-file "$err" "nope.nn: error: cannot read the file: No such file or directory"; empty missing-file-stdout "$out"; }
 run directory 1 "$nnc" check "$tmp" && has directory "$err" 'cannot read the file: is a directory'

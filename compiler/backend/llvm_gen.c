@@ -848,18 +848,23 @@ typedef struct ElemPlan {
   int group_last[MAX_RANK];
 } ElemPlan;
 
+/* Open the loop nest ep lays out (its collapsed axes, when it has them). */
+static void elem_nest_begin(Gen *g, Nest *n, const ElemPlan *ep) {
+  memset(n, 0, sizeof *n);
+  nest_begin(g, n, &ep->space, ep->flat);
+  if (ep->collapsed) {
+    n->collapsed = true;
+    n->orig = ep->orig;
+    memcpy(n->group_last, ep->group_last, sizeof n->group_last);
+  }
+}
+
 static void elementwise_body(Gen *g, Inst *in, void *arg) {
   const ElemPlan *ep = arg;
   const Value *v = in->res[0];
   LLVMValueRef dst = base_ptr(g, v);
   Nest n;
-  memset(&n, 0, sizeof n);
-  nest_begin(g, &n, &ep->space, ep->flat);
-  if (ep->collapsed) {
-    n.collapsed = true;
-    n.orig = ep->orig;
-    memcpy(n.group_last, ep->group_last, sizeof n.group_last);
-  }
+  elem_nest_begin(g, &n, ep);
   acc_begin(g, &v, 1);
   LLVMValueRef x = compute_inst(g, in, &n);
   acc_mark(g, store_elem(g, dst, v->ty.dtype, n.flat_idx, x), plan_root(g->plan, v), true);
@@ -1563,13 +1568,7 @@ static void group_body(Gen *g, Inst *first, void *arg) {
   const GroupGen *gg = arg;
   const ElemPlan *ep = &gg->ep;
   Nest n;
-  memset(&n, 0, sizeof n);
-  nest_begin(g, &n, &ep->space, ep->flat);
-  if (ep->collapsed) {
-    n.collapsed = true;
-    n.orig = ep->orig;
-    memcpy(n.group_last, ep->group_last, sizeof n.group_last);
-  }
+  elem_nest_begin(g, &n, ep);
   const Value *outs[32];
   int no = 0;
   for (int i = 0; i < gg->pg->n && no < 32; i++) outs[no++] = gg->pg->m[i]->res[0];

@@ -24,6 +24,16 @@
 #   dropout  the dropout MLP: 2 ranks equal 1 process within 1e-5 (each
 #            rank draws the masks of its rows of the global batch), so do
 #            2 ranks with --per-rank-batch of a static batch of 64
+#   robust   the gradient-penalty sample (samples/fashion_robust.nn: the
+#            loss holds the gradient of the fit with respect to the input,
+#            scaled back by the run-time n): 16 steps (1 epoch of 2,048
+#            images) on 2 ranks equal 1 process within 1e-5, and the FGSM
+#            accuracy it reports is the same. Longer runs usually stay as
+#            close (4 epochs, 64 steps: 1.1e-6; 1 process with the AVX2
+#            kernels: 1.6e-6) but not always: a 2-epoch run ended 2.6e-4
+#            apart in b1, with the same accuracy, where a rounding-level
+#            difference flipped a relu mask of the penalty's double
+#            backward pass
 #   per_rank --per-rank-batch: 2 ranks of the static-batch-64 program equal
 #            1 process of the batch-128 one; without the flag the static
 #            program refuses 2 ranks, saying why
@@ -116,6 +126,7 @@ setup)
   sed 's/^dim B <= 128.*/const B = 64/' mlp_drop.nn >mlp_drop64.nn
   "$nnc" mlp_drop.nn --emit=exe -o train_drop || exit 1
   "$nnc" mlp_drop64.nn --emit=exe -o train_drop64 || exit 1
+  "$nnc" "$src/samples/fashion_robust.nn" --emit=exe -o train_robust || exit 1
   if have_fm; then
     "$tool" idx-head "$fm/train-images-idx3-ubyte.gz" "$data/train_x.idx" 4096 &&
       "$tool" idx-head "$fm/train-labels-idx1-ubyte.gz" "$data/train_y.idx" 4096 &&
@@ -155,6 +166,16 @@ dropout)
   close d1.st d2.st "dropout, 1 vs 2 ranks"
   mpi 2 ./train_drop64 "${D[@]}" --epochs 2 --checkpoint d64.st --per-rank-batch >d64.out 2>&1 || bad "--per-rank-batch: $(tail -5 d64.out)"
   close d1.st d64.st "dropout, 1 vs 2 ranks of --per-rank-batch"
+  ;;
+robust)
+  cd "$work" || exit 1
+  ./train_robust "${D[@]}" --epochs 1 --limit 2048 --checkpoint r1.st -q >r1.out 2>&1 || bad "1 process: $(tail -3 r1.out)"
+  mpi 2 ./train_robust "${D[@]}" --epochs 1 --limit 2048 --checkpoint r2.st >r2.out 2>&1 || bad "2 ranks: $(tail -5 r2.out)"
+  grep -q "data parallel: 2 MPI ranks, 64 samples of each batch per rank" r2.out || bad "no data-parallel line: $(head -5 r2.out)"
+  close r1.st r2.st "gradient penalty, 1 vs 2 ranks"
+  acc() { sed -n 's/^done:.* accuracy \([0-9.]*%\).*/\1/p' "$1"; }
+  [ -n "$(acc r1.out)" ] && [ "$(acc r1.out)" = "$(acc r2.out)" ] ||
+    bad "the FGSM accuracy differs: '$(acc r1.out)' on 1 process, '$(acc r2.out)' on 2 ranks"
   ;;
 per_rank)
   cd "$work" || exit 1

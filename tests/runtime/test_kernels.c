@@ -866,8 +866,10 @@ static void test_conv_shape_check(void) {
   CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_OK);
   s.OH = 4;
   CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_ERR_ARG);
+  CU_ASSERT_STRING_EQUAL(rt_last_error(), "conv2d: output 4x3, expected 3x3");
   s = conv_shape(1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0);
   CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_ERR_ARG);
+  CU_ASSERT_STRING_EQUAL(rt_last_error(), "conv2d: kernel 3x3 larger than padded input");
   s = conv_shape(1, 0, 5, 5, 1, 3, 3, 1, 1, 0, 0);
   CU_ASSERT_EQUAL(rt_conv2d_shape_check(&s), NN_ERR_ARG);
   s = conv_shape(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0);
@@ -1202,6 +1204,12 @@ static void test_pool_shape_check(void) {
   CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_OK);
   s.OW = 3;
   CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_ERR_ARG);
+  CU_ASSERT_STRING_EQUAL(rt_last_error(), "pool2d: output 2x3, expected 2x2");
+  s = pool_shape(1, 1, 2, 2, 3, 3, 1, 1, 0, 0);
+  CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_ERR_ARG);
+  CU_ASSERT_STRING_EQUAL(rt_last_error(), "pool2d: window 3x3 larger than padded input");
+  s = pool_shape(1, 1, 2, 2, 3, 3, 1, 1, 1, 1); /* padding makes it fit */
+  CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_OK);
   s = pool_shape(1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
   s.SH = 0; /* zero stride */
   CU_ASSERT_EQUAL(rt_pool2d_shape_check(&s), NN_ERR_ARG);

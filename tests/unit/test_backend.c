@@ -380,6 +380,12 @@ static void test_checkpoint(void) {
   check_sample_budget("samples/char_lstm.nn", d, 5, 2600);
 }
 
+/* Loop carries read through a reshape (a view of the carry's buffer):
+ * after a new value computed in the carry's buffer, or a row written there
+ * in place, by an inner loop carried in it, and as a gradient's tape row
+ * (tests/nn/loop_views.nn); forward, gradient, and a gradient penalty. */
+static void test_loop_views(void) { check_sample("tests/nn/loop_views.nn", NULL, 0); }
+
 static void test_mlp(void) {
   Define d[] = {{"B", "4"}, {"H", "16"}};
   check_sample("samples/fashion_mlp.nn", d, 2);
@@ -553,6 +559,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"char_lstm", test_lstm},
                            {"checkpointed loops (whole, nested, segments of the LSTM)", test_checkpoint},
                            {"tiny_gpt", test_gpt},
+                           {"loop carries read through views", test_loop_views},
                            {"a long elementwise chain: bounded blocks, JIT vs interpreter", test_long_chain},
                            {0, 0}};
 
