@@ -20,6 +20,7 @@
 #include "emit_python.h"
 #include "rt_core.h"
 #include "rt_io.h"
+#include "trainstep.h"
 
 /* Larger sources are refused outright: no real model is near this. */
 #define MAX_SOURCE_BYTES ((size_t)64 << 20)
@@ -126,7 +127,8 @@ static void print_memory(FILE *out, const Compiled *c) {
     if (!strcmp(m->funcs[i]->name, "train_step")) {
       for (int k = 0; k < m->funcs[i]->body->nargs; k++) nstate += m->funcs[i]->arg_role[k].kind == ARG_STATE;
       /* the backend does not lower its body (llvm_module.c gen_train_step) */
-      fprintf(out, "%-24s %14d bytes (runs %s, then apply_update)\n", "train_step", 0, c->train_grad->name);
+      const Func *g = train_step_grad(m);
+      fprintf(out, "%-24s %14d bytes (runs %s, then apply_update)\n", "train_step", 0, g ? g->name : "?");
       continue;
     }
     const Plan *pl = compiled_plan(c, m->funcs[i]);

@@ -95,10 +95,7 @@ static void stage_train(Compiled *c, Diag *d, const CompileOpts *o) {
   Module *m = c->m;
   const TrainSpec *t = m->train;
   if (!t || !t->loss || !c->ok || (o && (o->no_train_step || o->no_grad))) return;
-  char tname[256];
-  snprintf(tname, sizeof tname, "%s.train", t->loss);
-  Func *g = compiled_grad(c, tname);
-  if (!g) g = compiled_grad(c, t->loss);
+  Func *g = train_step_grad(m);
   if (!g) return;
   double g0 = now_ms();
   Func *ts = build_train_step(m, g, t);
@@ -106,7 +103,6 @@ static void stage_train(Compiled *c, Diag *d, const CompileOpts *o) {
   FuncStats *st = &c->stats[m->nfuncs - 1];
   optimize(m, ts, o, st);
   st->primal = NULL;
-  c->train_grad = g;
   Func *up = build_apply_update(m, t, g->pos);
   if (o && o->verify && !ir_verify_func(m, up, stderr)) die("apply_update does not verify");
   st = &c->stats[m->nfuncs - 1];

@@ -36,8 +36,6 @@ typedef struct Compiled {
   double ms_irgen, ms_passes, ms_grad;
   bool ok;
   PtrMap *plans;        /* Func -> its Plan, made once by compiled_plan */
-  Func *train_grad;     /* the gradient train_step runs before apply_update (the
-                           loss's dropout version if any), NULL without train_step */
 } Compiled;
 
 /* An empty result for module m, its tables sized for m's functions, their

@@ -24,6 +24,7 @@
  * gradient function, then apply_update (llvm_module.c gen_train_step), so
  * the gradient code exists once in the library; the body here is what
  * that composition computes, for the interpreter, --emit=grad-ir and dot. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ptrmap.h"
@@ -143,6 +144,17 @@ static void finish(Builder *b, Module *m, Func *f, Value *loss, Value **newp, Va
     vec_push(a, &outs, grads[i]);
   }
   ir_build(b, OP_RETURN, (Value **)outs.v, outs.n, NULL, NULL);
+}
+
+Func *train_step_grad(const Module *m) {
+  const TrainSpec *t = m->train;
+  if (!t || !t->loss) return NULL;
+  char name[300];
+  snprintf(name, sizeof name, "%s.train.grad", t->loss);
+  Func *g = ir_find_func(m, name);
+  if (g) return g;
+  snprintf(name, sizeof name, "%s.grad", t->loss);
+  return ir_find_func(m, name);
 }
 
 Func *build_train_step(Module *m, Func *grad, const TrainSpec *t) {

@@ -7,6 +7,10 @@
 #include "ir.h"
 
 Func *build_train_step(Module *m, Func *grad, const TrainSpec *t);
+/* The gradient function train_step runs (and is built from): that of the
+ * loss's training version with dropout, NAME.train.grad, if there is one,
+ * else NAME.grad; NULL when m has neither (or no train block). */
+Func *train_step_grad(const Module *m);
 /* "apply_update": train_step's update from the gradient buffer (ARG_GRAD
  * arguments) instead of a gradient computed in the function. */
 Func *build_apply_update(Module *m, const TrainSpec *t, Pos pos);

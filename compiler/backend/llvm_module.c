@@ -15,6 +15,7 @@
 #include "llvm_internal.h"
 #include "rt_model.h"
 #include "rt_train.h"
+#include "trainstep.h"
 
 struct CodeGen {
   Gen g;
@@ -207,8 +208,9 @@ static int fn_index(const CodeGen *cg, const char *ir_name) {
 /* The gradient train_step runs: the loss's training (dropout) version if
  * it has one; -1 without a training step. */
 static int train_grad_fn(const CodeGen *cg) {
-  for (int i = 0; cg->c->train_grad && i < cg->nfuncs; i++)
-    if (cg->funcs[i].ir == cg->c->train_grad) return i;
+  const Func *g = train_step_grad(cg->c->m);
+  for (int i = 0; g && i < cg->nfuncs; i++)
+    if (cg->funcs[i].ir == g) return i;
   return -1;
 }
 
@@ -452,23 +454,32 @@ static int train_slot(const Func *ts, Role r, bool res) {
   return -1;
 }
 
-/* part(ws, pool, its bufs), the bufs gathered from train_step's (then the
- * call context, train_step's own). Never inlined: the part's code stays
- * once in the library. */
-static void call_part(CodeGen *cg, const Func *ts, const CgFunc *part, LLVMValueRef impl, LLVMValueRef fn) {
+/* part(ws, pool, its bufs), the bufs gathered from train_step's by a loop
+ * over a constant table of train_step's slots (then the call context,
+ * train_step's own): the code stays the same size however many parameters
+ * there are. The call is never inlined: the part's code stays once in the
+ * library. */
+static void call_part(CodeGen *cg, const Func *ts, const CgFunc *part, LLVMValueRef impl, LLVMValueRef fn,
+                      LLVMValueRef arr) {
   Gen *g = &cg->g;
   const Func *f = part->ir;
   int na = f->body->nargs, n = na + f->nret;
-  LLVMTypeRef at = LLVMArrayType2(g->t_ptr, (uint64_t)n + 1);
-  LLVMValueRef arr = LLVMBuildAlloca(g->b, at, "bufs"), src = LLVMGetParam(fn, 2);
+  LLVMValueRef *from = NEW_ARRAY(cg->a, LLVMValueRef, n + 1);
   for (int k = 0; k <= n; k++) {
-    int from = k == n ? ts->body->nargs + ts->nret : k < na ? train_slot(ts, f->arg_role[k], false)
-                                                            : train_slot(ts, f->ret_role[k - na], true);
-    if (from < 0) die("train_step has no buffer for slot %d of %s", k, f->name);
-    LLVMValueRef i = cl(g, from), j[2] = {cl(g, 0), cl(g, k)};
-    LLVMValueRef p = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildGEP2(g->b, g->t_ptr, src, &i, 1, ""), "");
-    LLVMBuildStore(g->b, p, LLVMBuildGEP2(g->b, at, arr, j, 2, ""));
+    int i = k == n ? ts->body->nargs + ts->nret : k < na ? train_slot(ts, f->arg_role[k], false)
+                                                         : train_slot(ts, f->ret_role[k - na], true);
+    if (i < 0) die("train_step has no buffer for slot %d of %s", k, f->name);
+    from[k] = ci(g, i);
   }
+  LLVMValueRef table = global_const(g, LLVMConstArray2(g->t_i32, from, (uint64_t)n + 1), "slots_of");
+  LLVMBasicBlockRef header, exit;
+  LLVMValueRef k;
+  g_loop_begin(g, cl(g, n + 1), &header, &exit, &k);
+  LLVMValueRef i = LLVMBuildLoad2(g->b, g->t_i32, LLVMBuildGEP2(g->b, g->t_i32, table, &k, 1, ""), "");
+  i = LLVMBuildSExt(g->b, i, g->t_i64, "");
+  LLVMValueRef p = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildGEP2(g->b, g->t_ptr, LLVMGetParam(fn, 2), &i, 1, ""), "");
+  LLVMBuildStore(g->b, p, LLVMBuildGEP2(g->b, g->t_ptr, arr, &k, 1, ""));
+  g_loop_end(g, header, exit, k);
   LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), arr};
   LLVMValueRef call = LLVMBuildCall2(g->b, LLVMGlobalGetValueType(impl), impl, args, 3, "");
   unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
@@ -488,9 +499,17 @@ static LLVMValueRef gen_train_step(CodeGen *cg, int ts_index, const LLVMValueRef
   LLVMTypeRef ps[3] = {g->t_ptr, g->t_ptr, g->t_ptr};
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->t_void, ps, 3, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
+  g->fn = fn;
   LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
-  call_part(cg, ts->ir, &cg->funcs[gi], impls[gi], fn);
-  call_part(cg, ts->ir, &cg->funcs[ui], impls[ui], fn);
+  /* the parts' buffer arrays, in the entry block */
+  int most = 0;
+  for (int k = 0; k < 2; k++) {
+    const Func *f = cg->funcs[k ? ui : gi].ir;
+    if (f->body->nargs + f->nret > most) most = f->body->nargs + f->nret;
+  }
+  LLVMValueRef arr = LLVMBuildAlloca(g->b, LLVMArrayType2(g->t_ptr, (uint64_t)most + 1), "bufs");
+  call_part(cg, ts->ir, &cg->funcs[gi], impls[gi], fn, arr);
+  call_part(cg, ts->ir, &cg->funcs[ui], impls[ui], fn, arr);
   LLVMBuildRetVoid(g->b);
   size_t gw = cg->funcs[gi].ws_bytes, uw = cg->funcs[ui].ws_bytes;
   ts->ws_bytes = gw > uw ? gw : uw;
