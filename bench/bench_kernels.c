@@ -8,7 +8,9 @@
  *       32->64 on 14x14, maxpool 2; dense 3136->128->10.
  *   Recurrent steps (char_rnn, char_lstm: batch 32, hidden 256): the
  *       per-step h @ Wh, its input and weight gradients, and the first two
- *       again with Wh prepacked (+pp); M = 32 products around the size
+ *       again with Wh prepacked (+pp); whole-sequence products of
+ *       char_rnn and tiny_gpt (seq.*: the output layer, the weight
+ *       gradients X^T dY over K = B*T rows); M = 32 products around the size
  *       from which GEMM uses more than one thread (min.*); a 1024^3
  *       product for the peak.
  *
@@ -90,6 +92,18 @@ static const Op ops[] = {
     {"lstm.step.fwd", GEMM, .M = 32, .N = 1024, .K = 256, .ta = false, .tb = false},
     {"lstm.step.dX", GEMM, .M = 32, .N = 256, .K = 1024, .ta = false, .tb = true},
     {"lstm.step.dW", GEMM, .M = 256, .N = 1024, .K = 32, .ta = true, .tb = false},
+    /* whole-sequence products (char_rnn: B*T = 2048 rows of hidden 256, vocabulary 96;
+       tiny_gpt: B*T = 1024 rows of width 128, qkv 384, MLP 512): the output layer and
+       the weight gradients X^T dY, summed over every step (K = B*T) */
+    {"seq.rnn.Wy.fwd", GEMM, .M = 2048, .N = 96, .K = 256, .ta = false, .tb = false},
+    {"seq.rnn.Wy.dX", GEMM, .M = 2048, .N = 256, .K = 96, .ta = false, .tb = true},
+    {"seq.rnn.Wy.dW", GEMM, .M = 256, .N = 96, .K = 2048, .ta = true, .tb = false},
+    {"seq.rnn.Wh.dW", GEMM, .M = 256, .N = 256, .K = 2048, .ta = true, .tb = false},
+    {"seq.gpt.qkv.fwd", GEMM, .M = 1024, .N = 384, .K = 128, .ta = false, .tb = false},
+    {"seq.gpt.qkv.dW", GEMM, .M = 128, .N = 384, .K = 1024, .ta = true, .tb = false},
+    {"seq.gpt.fc.dX", GEMM, .M = 1024, .N = 128, .K = 512, .ta = false, .tb = true},
+    {"seq.gpt.fc.dW", GEMM, .M = 128, .N = 512, .K = 1024, .ta = true, .tb = false},
+    {"seq.gpt.proj.dW", GEMM, .M = 512, .N = 128, .K = 1024, .ta = true, .tb = false},
     /* the same with Wh prepacked once (what a loop-invariant weight allows) */
     {"rnn.step.fwd+pp", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = false, .prepacked = true},
     {"rnn.step.dX+pp", GEMM, .M = 32, .N = 256, .K = 256, .ta = false, .tb = true, .prepacked = true},

@@ -33,7 +33,7 @@ for src in "$ROOT"/samples/*.nn; do
   i=0
   while [ "$i" -lt "$RUNS" ]; do
     "$NNC" --stats "$src" >"$WORK/stats"
-    sed -n 's/^time: irgen \([0-9.]*\) ms, passes \([0-9.]*\) ms, grad \([0-9.]*\) ms$/\1 \2 \3/p' "$WORK/stats" >>"$WORK/times"
+    sed -n 's/^time: irgen \([0-9.]*\) ms, passes \([0-9.]*\) ms, grad \([0-9.]*\) ms;.*$/\1 \2 \3/p' "$WORK/stats" >>"$WORK/times"
     i=$((i + 1))
   done
   [ -s "$WORK/times" ] || { echo "ir.sh: no 'time:' line from nnc --stats $src" >&2; exit 1; }

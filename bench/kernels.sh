@@ -58,6 +58,11 @@ ops = [
     ("cnn.d1.fwd", "gemm", (64, 128, 3136, 0, 0)), ("cnn.d1.dW", "gemm", (3136, 128, 64, 1, 0)),
     ("cnn.d1.dX", "gemm", (64, 3136, 128, 0, 1)), ("cnn.d2.fwd", "gemm", (64, 10, 128, 0, 0)),
     ("cnn.d2.dW", "gemm", (128, 10, 64, 1, 0)), ("cnn.d2.dX", "gemm", (64, 128, 10, 0, 1)),
+    ("seq.rnn.Wy.fwd", "gemm", (2048, 96, 256, 0, 0)), ("seq.rnn.Wy.dX", "gemm", (2048, 256, 96, 0, 1)),
+    ("seq.rnn.Wy.dW", "gemm", (256, 96, 2048, 1, 0)), ("seq.rnn.Wh.dW", "gemm", (256, 256, 2048, 1, 0)),
+    ("seq.gpt.qkv.fwd", "gemm", (1024, 384, 128, 0, 0)), ("seq.gpt.qkv.dW", "gemm", (128, 384, 1024, 1, 0)),
+    ("seq.gpt.fc.dX", "gemm", (1024, 128, 512, 0, 1)), ("seq.gpt.fc.dW", "gemm", (128, 512, 1024, 1, 0)),
+    ("seq.gpt.proj.dW", "gemm", (512, 128, 1024, 1, 0)),
 ]
 
 def bench(fn):

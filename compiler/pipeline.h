@@ -47,6 +47,11 @@ Compiled *compiled_new(Arena *a, Module *m);
  * asked for (after plan_prepare) and kept: the backend and --stats read
  * the same one. */
 struct Plan *compiled_plan(const Compiled *c, Func *f);
+/* The plan of f for one use, the backend's code generation: the kept one
+ * if --stats asked for it already, else one made in `scratch` and not
+ * kept (the caller frees it with the scratch arena after lowering f). A
+ * long model's plans are as large as its IR. */
+struct Plan *compiled_plan_once(const Compiled *c, Func *f, Arena *scratch);
 
 /* Build the IR of a checked program and everything derived from it.
  * Errors (constructs that cannot be differentiated) go to d. */

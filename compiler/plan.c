@@ -6,8 +6,11 @@
  * the loop's end, since every iteration reads it. */
 #include "plan.h"
 
+#include "fitset.h"
+
 #include "rt_kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define ALIGN 64
@@ -19,6 +22,7 @@ typedef struct Info {
   bool must;        /* must be materialized */
   bool fused;
   int tree;         /* instructions in the fused tree rooted here (itself and its fused operands') */
+  int made;         /* a value the plan made (tape, prepacked weight): 1, 2, ... in the order made */
 } Info;
 
 typedef struct P {
@@ -29,7 +33,9 @@ typedef struct P {
   PtrMap ipos;      /* Inst* -> position + 1 */
   PtrMap iend;      /* `for` Inst* -> position of its last body instruction + 1 */
   PtrMap argread;   /* argument Value* -> its last read (arg_reads, for place_results) */
+  PtrMap role_arg;  /* role_key(kind, index) -> the (last) argument of that role (place_results) */
   int npos;
+  int nmade;        /* values the plan made (Info.made) */
 } P;
 
 static Info *info(P *p, const Value *v) {
@@ -481,13 +487,11 @@ static int last_read(P *p, const Value *a) {
  * the old one (the caller passes the same buffer for both) when it is
  * computed elementwise at the top level and nothing reads the old value
  * after that loop: the loop reads each old element before writing it. */
+static const void *role_key(int kind, int index) { return (const void *)((intptr_t)index * 16 + kind + 1); }
+
 static bool update_in_place(P *p, Value *v, int k) {
-  Func *f = p->f;
-  Role rr = f->ret_role[k];
-  int want = rr.kind == RES_NEW_PARAM ? ARG_PARAM : ARG_STATE;
-  const Value *a = NULL;
-  for (int i = 0; i < f->body->nargs; i++)
-    if (f->arg_role[i].kind == want && f->arg_role[i].index == rr.index) a = f->body->args[i];
+  Role rr = p->f->ret_role[k];
+  const Value *a = pm_get(&p->role_arg, role_key(rr.kind == RES_NEW_PARAM ? ARG_PARAM : ARG_STATE, rr.index));
   if (!a || !shape_eq(&a->ty, &v->ty) || !elementwise(v->def) || v->def->op == OP_CONST) return false;
   int r = last_read(p, a);
   return r != -2 && r <= ipos(p, v->def);
@@ -498,15 +502,20 @@ static void place_results(P *p) {
   Inst *ret = f->body->last;
   pm_init(&p->argread, p->a);
   arg_reads(p, f->body, -1);
+  pm_init(&p->role_arg, p->a);
+  for (int i = 0; i < f->body->nargs; i++)
+    pm_put(&p->role_arg, role_key(f->arg_role[i].kind, f->arg_role[i].index), f->body->args[i]);
+  PtrMap times; /* returned value -> the number of results it is */
+  pm_init(&times, p->a);
+  for (int k = 0; k < ret->nargs; k++)
+    pm_put(&times, ret->args[k], (void *)((intptr_t)pm_get(&times, ret->args[k]) + 1));
   for (int k = 0; k < ret->nargs; k++) {
     Value *v = ret->args[k];
     int kind = f->ret_role[k].kind;
     bool update = kind == RES_NEW_PARAM || kind == RES_NEW_STATE;
     if (!v->def || v->def->block != f->body || v->def->op == OP_FOR || v->def->op == OP_RESHAPE) continue;
     if (info(p, v)->fused || v->def->op == OP_CONST) continue;
-    int times = 0;
-    for (int j = 0; j < ret->nargs; j++) times += ret->args[j] == v;
-    if (times != 1) continue;
+    if ((intptr_t)pm_get(&times, v) != 1) continue;
     if (update && !update_in_place(p, v, k)) continue;
     ValPlan *vp = vplan(p, v);
     vp->kind = ST_RESULT;
@@ -540,6 +549,7 @@ static void find_tapes(P *p, Block *b) {
         pm_put(&p->plan->tapes, in, tape);
         Info *x = info(p, tape);
         x->pos = x->last = ipos(p, in);
+        x->made = ++p->nmade;
         vplan(p, tape)->kind = ST_WS;
         p->plan->tape_bytes += type_bytes(&tape->ty);
       }
@@ -722,6 +732,7 @@ static void find_prepacks(P *p, Block *b) {
     pk->packed->ty = type_make(TY_F32, 1, &words);
     pk->packed->name = "prepacked B";
     Info *x = info(p, pk->packed);
+    x->made = ++p->nmade;
     x->pos = ipos(p, loop);
     x->last = loop_end(p, loop);
     vplan(p, pk->packed)->kind = ST_WS;
@@ -742,11 +753,6 @@ const PtrVec *plan_loop_packs(const Plan *p, const Inst *loop) { return pm_get(&
 
 /* ---- allocation ------------------------------------------------------------------- */
 
-typedef struct Block_ {
-  size_t off, size;
-  int end;
-} Alloc;
-
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
 /* Every value of b in program order (block arguments, then each
@@ -759,6 +765,18 @@ static void number_values(const Block *b, PtrMap *ord, intptr_t *next) {
     for (int r = 0; r < in->nres; r++) pm_put(ord, in->res[r], (void *)++*next);
     if (in->body) number_values(in->body, ord, next);
   }
+}
+
+typedef struct Owner {
+  int pos;
+  intptr_t ord;
+  Value *v;
+} Owner;
+
+static int owner_cmp(const void *x, const void *y) {
+  const Owner *a = x, *b = y;
+  if (a->pos != b->pos) return a->pos < b->pos ? -1 : 1;
+  return a->ord < b->ord ? -1 : a->ord > b->ord;
 }
 
 static void allocate(P *p) {
@@ -778,52 +796,32 @@ static void allocate(P *p) {
     }
     owners[n++] = (Value *)v;
   }
-  /* insertion sort by start position, then program order */
+  /* sorted by start position, then program order */
   PtrMap ord;
   pm_init(&ord, p->a);
   intptr_t next = 0;
   number_values(p->f->body, &ord, &next);
-  for (int i = 1; i < n; i++) {
-    Value *v = owners[i];
-    int j = i - 1;
-    intptr_t vo = (intptr_t)pm_get(&ord, v);
-    while (j >= 0 && (info(p, owners[j])->pos > info(p, v)->pos ||
-                      (info(p, owners[j])->pos == info(p, v)->pos && (intptr_t)pm_get(&ord, owners[j]) > vo))) {
-      owners[j + 1] = owners[j];
-      j--;
-    }
-    owners[j + 1] = v;
+  Owner *by = NEW_ARRAY(p->a, Owner, n + 1);
+  /* the plan's own values come after the function's, in the order made:
+   * without a number of their own they tied, and qsort's order (the hash
+   * map's, from heap addresses) changed the layout from run to run */
+  for (int i = 0; i < n; i++) {
+    Info *x = info(p, owners[i]);
+    intptr_t o = x->made ? next + x->made : (intptr_t)pm_get(&ord, owners[i]);
+    by[i] = (Owner){x->pos, o, owners[i]};
   }
-  Alloc *live = NEW_ARRAY(p->a, Alloc, n + 1);
-  int nlive = 0;
+  qsort(by, (size_t)n, sizeof *by, owner_cmp);
+  for (int i = 0; i < n; i++) owners[i] = by[i].v;
+  FitSet *live = fit_new(p->a);
   size_t top = 0;
   for (int i = 0; i < n; i++) {
     Value *v = owners[i];
     Info *x = info(p, v);
     int start = x->pos, end = x->last < x->pos ? x->pos : x->last;
-    /* free what died before start */
-    int w = 0;
-    for (int k = 0; k < nlive; k++)
-      if (live[k].end >= start) live[w++] = live[k];
-    nlive = w;
-    /* sort live by offset, find the first gap that fits */
-    for (int a = 1; a < nlive; a++) {
-      Alloc t = live[a];
-      int b2 = a - 1;
-      while (b2 >= 0 && live[b2].off > t.off) {
-        live[b2 + 1] = live[b2];
-        b2--;
-      }
-      live[b2 + 1] = t;
-    }
+    fit_release(live, start); /* free what died before start */
     size_t size = align_up(type_bytes(&v->ty));
     if (size == 0) size = ALIGN;
-    size_t off = 0;
-    for (int k = 0; k < nlive; k++) {
-      if (live[k].off >= off + size) break;
-      if (live[k].off + live[k].size > off) off = live[k].off + live[k].size;
-    }
-    live[nlive++] = (Alloc){off, size, end};
+    size_t off = fit_place(live, size, end); /* the first gap that fits */
     if (off + size > top) top = off + size;
     vplan(p, v)->offset = off;
   }

@@ -15,8 +15,8 @@
  * always run full depth; edges are masked (AVX-512) or staged through a
  * small tile (AVX2, C) at store time only. The packers are vectorized for
  * AVX-512 (f32 panels of 12 and 32) and AVX2 (everything else, f64 on
- * AVX-512 too): contiguous lines are copied in source order, strided ones
- * transposed in register blocks. The file also holds each arch's
+ * AVX-512 too): contiguous lines are copied a few cache lines of several
+ * panels at a time, strided ones transposed in register blocks. The file also holds each arch's
  * convolution row kernel and in-place-B kernel (rt_kernels.h).
  *
  * Products of a few rows (M <= RT_GEMM_SMALL_M, f32 on AVX-512 and AVX2,
@@ -167,19 +167,23 @@ AVX512 static void dkern_avx512(int64_t k, const void *a, const void *b, void *c
 
 /* ---- AVX2 micro-kernels ---------------------------------------------------- */
 
-/* f32 6x16. A partial tile is computed in full and stored through a local
- * 6x16 copy of C, so its arithmetic is exactly that of a full tile. With
- * boff != NULL, B is not packed: row p is at b + boff[p]. */
-AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int64_t *boff,
-                           float *c, int64_t ldc, int m, int n, float alpha, float beta) {
+/* f32 MR (2, 4 or 6) rows of a 6-row panel by 16 columns: the first
+ * rows of a panel cut short by M (32 = 5 x 6 + 2) cost their own rows,
+ * not 6. A partial tile is computed in full and stored through a local
+ * 6x16 copy of C, so its arithmetic is exactly that of a full tile (every
+ * element's chain is its own, whatever MR). With boff != NULL, B is not
+ * packed: row p is at b + boff[p]. */
+AVX2 INLINE void s256_tile(const int MR, int64_t k, const float *a, const float *b,
+                           const int64_t *boff, float *c, int64_t ldc, int m, int n, float alpha,
+                           float beta) {
   __m256 acc0[6], acc1[6];
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
     const float *bp = boff ? b + boff[p] : b + 16 * p;
     __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < MR; i++) {
       __m256 ai = _mm256_broadcast_ss(a + i);
       acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
@@ -191,9 +195,9 @@ AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int6
    * every step). */
   __m256 res0[6], res1[6];
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; i++) res0[i] = acc0[i], res1[i] = acc1[i];
+  for (int i = 0; i < MR; i++) res0[i] = acc0[i], res1[i] = acc1[i];
   float tile[6 * 16];
-  bool edge = m < 6 || n < 16;
+  bool edge = m < MR || n < 16;
   float *t = c;
   int64_t ldt = ldc;
   if (edge) {
@@ -204,7 +208,7 @@ AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int6
   }
   __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; i++) { /* unrolled, no break: acc stays in registers */
+  for (int i = 0; i < MR; i++) { /* unrolled, no break: acc stays in registers */
     if (!edge && i >= m) continue;
     float *ti = t + i * ldt;
     __m256 r0 = _mm256_mul_ps(res0[i], va), r1 = _mm256_mul_ps(res1[i], va);
@@ -221,12 +225,18 @@ AVX2 INLINE void s256_tile(int64_t k, const float *a, const float *b, const int6
 
 AVX2 static void skern_avx2(int64_t k, const void *a, const void *b, void *c, int64_t ldc,
                             int m, int n, double alpha, double beta) {
-  s256_tile(k, a, b, NULL, c, ldc, m, n, (float)alpha, (float)beta);
+  float al = (float)alpha, be = (float)beta;
+  if (m > 4) s256_tile(6, k, a, b, NULL, c, ldc, m, n, al, be);
+  else if (m > 2) s256_tile(4, k, a, b, NULL, c, ldc, m, n, al, be);
+  else s256_tile(2, k, a, b, NULL, c, ldc, m, n, al, be);
 }
 
 AVX2 static void skern_ib_avx2(int64_t k, const void *a, const void *b, const int64_t *boff,
                                void *c, int64_t ldc, int m, int n, double alpha, double beta) {
-  s256_tile(k, a, b, boff, c, ldc, m, n, (float)alpha, (float)beta);
+  float al = (float)alpha, be = (float)beta;
+  if (m > 4) s256_tile(6, k, a, b, boff, c, ldc, m, n, al, be);
+  else if (m > 2) s256_tile(4, k, a, b, boff, c, ldc, m, n, al, be);
+  else s256_tile(2, k, a, b, boff, c, ldc, m, n, al, be);
 }
 
 /* f64 6x8, edges as above. */
@@ -561,37 +571,157 @@ static void pack_f64_c(bool contig, const void *src_, int64_t ld, const int64_t 
 
 #if RT_X86
 /* AVX2 packers, any panel width w (f32: 6 and 16 for the micro-kernels,
- * C for the channels-last image). Contiguous lines are copied a vector at
- * a time, panel by panel, the line PACK_AHEAD steps on prefetched (the
- * lines are far apart: without it the copy waits on each; reading the
- * source in order instead and dealing to the panels measured ~7% slower
- * on small-M products); strided ones are transposed in 8x8 (f64: 4x4)
- * register blocks. Every store ends inside its own group, so nothing past
- * dst's panels is written. */
-#define PACK_AHEAD 4
+ * C for the channels-last image). Strided lines are transposed in 8x8
+ * (f64: 4x4) register blocks. Contiguous lines go through
+ * pack_contig_avx2 below. Every store ends inside its own panel, so
+ * nothing past dst's panels is written. */
+
+/* The contiguous layout in 32-bit words (an f64 is two; `scale` words per
+ * element, offsets in elements): element-word r of line p is at
+ * src[(off ? off[p] * scale : p * ld) + r], rows and w in words. Panels
+ * are done a group at a time, up to PACK_GROUP_WORDS words of a line (a
+ * few whole cache lines), each line of the group read once and dealt to
+ * its panels, its next lines PACK_AHEAD steps on prefetched. Panel by
+ * panel instead, a narrow panel (6 floats) read each cache line of a
+ * transposed A again for every panel it spans, and with a line stride of
+ * a power of two (a [B*T, 256] activation) the kc lines one panel walks
+ * share a few L1 sets and are gone by the next panel: a 6-wide pack of
+ * X^T took a third of the weight gradient's time. A panel's line is
+ * loaded in whole vectors where the source has them (masked only at its
+ * last rows, which also zero-fills a partial panel) and stored whole when
+ * the vector's end stays inside the panel: lanes past w land in the
+ * panel's next lines, stored again later (in order), so a 6-wide line is
+ * one load and one store. */
+#define PACK_AHEAD 8
+#define PACK_GROUP_WORDS 64
+
+/* Line p of the contiguous layout, from its element-word r0 on. */
+AVX2 INLINE const uint32_t *contig_line(const uint32_t *src, int64_t ld, const int64_t *off,
+                                        int scale, int64_t p, int64_t r0) {
+  return src + (off ? off[p] * scale : p * ld) + r0;
+}
+
+/* Lines [p0, p1) of panels [q0, q1) of a group (its first word r0,
+ * `span` words of it in the source, `avail` words of the source from r0
+ * on, panel q at d0 + q * pw), any width w: each vector loaded whole
+ * where the source has it, else masked (zeros past the source's rows),
+ * and stored whole where it ends inside the panel. */
+AVX2 static void contig_lines(const uint32_t *src, int64_t ld, const int64_t *off, int scale,
+                              int64_t r0, int64_t avail, int64_t span, int w, int q0, int q1,
+                              int64_t p0, int64_t p1, int64_t k, uint32_t *d0, int64_t pw) {
+  for (int64_t p = p0; p < p1; p++) {
+    const uint32_t *sp = contig_line(src, ld, off, scale, p, r0);
+    if (p + PACK_AHEAD < k) {
+      const uint32_t *ahead = contig_line(src, ld, off, scale, p + PACK_AHEAD, r0);
+      for (int64_t l = 0; l < span; l += 16) __builtin_prefetch(ahead + l);
+      __builtin_prefetch(ahead + span - 1);
+    }
+    for (int q = q0; q < q1; q++) {
+      uint32_t *d = d0 + q * pw + p * w;
+      const uint32_t *s = sp + q * w;
+      for (int i = 0; i < w; i += 8) {
+        int64_t left = avail - q * w - i; /* words of this line from s + i on */
+        __m256 v = left >= 8 ? _mm256_loadu_ps((const float *)(s + i))
+                   : left > 0 ? _mm256_maskload_ps((const float *)(s + i), lanes8((int)left))
+                              : _mm256_setzero_ps();
+        if (p * w + i + 8 <= pw) _mm256_storeu_ps((float *)(d + i), v);
+        else store8_part((float *)(d + i), v, w - i);
+      }
+    }
+  }
+}
+
+/* The same for a width W known at compile time, panels [0, np) and lines
+ * [0, p1) where every load and store is whole. */
+AVX2 INLINE void contig_lines_whole(const int W, const uint32_t *src, int64_t ld,
+                                    const int64_t *off, int scale, int64_t r0, int64_t span,
+                                    int np, int64_t p1, int64_t k, uint32_t *d0, int64_t pw) {
+  for (int64_t p = 0; p < p1; p++) {
+    const uint32_t *sp = contig_line(src, ld, off, scale, p, r0);
+    if (p + PACK_AHEAD < k) {
+      const uint32_t *ahead = contig_line(src, ld, off, scale, p + PACK_AHEAD, r0);
+      for (int64_t l = 0; l < span; l += 16) __builtin_prefetch(ahead + l);
+    }
+    uint32_t *d = d0 + p * W;
+    for (int q = 0; q < np; q++)
+#pragma GCC unroll 2
+      for (int i = 0; i < W; i += 8)
+        _mm256_storeu_ps((float *)(d + q * pw + i), _mm256_loadu_ps((const float *)(sp + q * W + i)));
+  }
+}
+
+AVX2 static void pack_contig_avx2(const uint32_t *src, int64_t ld, const int64_t *off, int scale,
+                                  int64_t rows, int64_t k, int w, uint32_t *dst) {
+  int gp = w >= PACK_GROUP_WORDS ? 1 : PACK_GROUP_WORDS / w;
+  int64_t pw = (int64_t)w * k, w8 = (w + 7) / 8 * 8; /* words per panel; a line in whole vectors */
+  /* lines whose stores are all whole: p * w + w8 <= pw */
+  int64_t pwhole = k - (w8 + w - 1) / w + 1;
+  for (int64_t r0 = 0; r0 < rows; r0 += (int64_t)gp * w) {
+    int np = (int)min64(gp, ceil_div(rows - r0, w));
+    int64_t avail = rows - r0, span = min64(avail, (int64_t)np * w);
+    uint32_t *d0 = dst + r0 / w * pw;
+    /* panels whose loads are all whole: q * w + w8 <= avail */
+    int nq = avail < w8 ? 0 : (int)min64(np, (avail - w8) / w + 1);
+    int64_t p1 = nq && pwhole > 0 ? pwhole : 0;
+    if (p1 && (w == 6 || w == 12 || w == 16)) {
+      if (w == 6) contig_lines_whole(6, src, ld, off, scale, r0, span, nq, p1, k, d0, pw);
+      else if (w == 12) contig_lines_whole(12, src, ld, off, scale, r0, span, nq, p1, k, d0, pw);
+      else contig_lines_whole(16, src, ld, off, scale, r0, span, nq, p1, k, d0, pw);
+      contig_lines(src, ld, off, scale, r0, avail, span, w, nq, np, 0, p1, k, d0, pw);
+      contig_lines(src, ld, off, scale, r0, avail, span, w, 0, np, p1, k, k, d0, pw);
+    } else {
+      contig_lines(src, ld, off, scale, r0, avail, span, w, 0, np, 0, k, k, d0, pw);
+    }
+  }
+}
+
+/* A whole panel of the strided layout at a width W known at compile time
+ * (6 or 16, the f32 micro-kernels'), depths [0, k8), k8 a multiple of 8:
+ * every load whole; a 6-wide line is stored as a whole vector too, its
+ * two extra lanes landing in the next line's place, stored later (the
+ * panel's last line alone in parts). rowp: the panel's W rows. */
+AVX2 INLINE void strided_whole(const int W, const float *const *rowp, int64_t k8, int64_t k,
+                               float *dst) {
+  for (int g = 0; g < W; g += 8) {
+    const int gr = W - g < 8 ? W - g : 8;
+    for (int64_t p0 = 0; p0 < k8; p0 += 8) {
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++) r[i] = i < gr ? _mm256_loadu_ps(rowp[g + i] + p0) : _mm256_setzero_ps();
+      transpose8(r);
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++) {
+        float *d = dst + (p0 + j) * W + g;
+        if (gr == 8 || p0 + j + 1 < k) _mm256_storeu_ps(d, r[j]);
+        else store8_part(d, r[j], gr);
+      }
+    }
+  }
+}
+
 AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
                                int64_t rows, int64_t k, int w, void *dst_) {
+  if (contig) {
+    pack_contig_avx2(src_, ld, off, 1, rows, k, w, dst_);
+    return;
+  }
   const float *src = src_;
   float *dst = dst_;
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
-    if (contig) { /* per p: rr elements, then zeros up to w */
-      for (int64_t p = 0; p < k; p++) {
-        const float *sp = src + (off ? off[p] : p * ld) + r0;
-        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
-        float *d = dst + p * w;
-        for (int i = 0; i < w; i += 8) {
-          int live = rr - i < 0 ? 0 : rr - i;
-          store8_part(d + i, load8_part(sp + i, live), w - i);
-        }
-      }
-      continue;
+    int64_t k8 = 0; /* depths done by strided_whole */
+    if (rr == w && (w == 6 || w == 16) && k >= 8) {
+      const float *rowp[16];
+      for (int i = 0; i < w; i++) rowp[i] = src + (off ? off[r0 + i] : (r0 + i) * ld);
+      k8 = k / 8 * 8;
+      if (w == 6) strided_whole(6, rowp, k8, k, dst);
+      else strided_whole(16, rowp, k8, k, dst);
     }
-    for (int g = 0; g < w; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
+    for (int g = 0; g < w && k8 < k; g += 8) { /* rows r0+g .. r0+g+7 of the panel */
       int gr = rr - g < 0 ? 0 : rr - g > 8 ? 8 : rr - g, gw = w - g < 8 ? w - g : 8;
       const float *rowp[8];
       for (int i = 0; i < gr; i++) rowp[i] = src + (off ? off[r0 + g + i] : (r0 + g + i) * ld);
-      for (int64_t p0 = 0; p0 < k; p0 += 8) {
+      for (int64_t p0 = k8; p0 < k; p0 += 8) {
         int kt = (int)min64(8, k - p0);
         __m256 r[8];
         for (int i = 0; i < 8; i++)
@@ -605,22 +735,14 @@ AVX2 static void pack_f32_avx2(bool contig, const void *src_, int64_t ld, const 
 
 AVX2 static void pack_f64_avx2(bool contig, const void *src_, int64_t ld, const int64_t *off,
                                int64_t rows, int64_t k, int w, void *dst_) {
+  if (contig) {
+    pack_contig_avx2(src_, 2 * ld, off, 2, 2 * rows, k, 2 * w, dst_);
+    return;
+  }
   const double *src = src_;
   double *dst = dst_;
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
-    if (contig) {
-      for (int64_t p = 0; p < k; p++) {
-        const double *sp = src + (off ? off[p] : p * ld) + r0;
-        if (p + PACK_AHEAD < k) __builtin_prefetch(src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0);
-        double *d = dst + p * w;
-        for (int i = 0; i < w; i += 4) {
-          int live = rr - i < 0 ? 0 : rr - i;
-          store4d_part(d + i, load4d_part(sp + i, live), w - i);
-        }
-      }
-      continue;
-    }
     for (int g = 0; g < w; g += 4) {
       int gr = rr - g < 0 ? 0 : rr - g > 4 ? 4 : rr - g, gw = w - g < 4 ? w - g : 4;
       const double *rowp[4];
@@ -675,6 +797,28 @@ AVX512 static void pack_f32_avx512(bool contig, const void *src_, int64_t ld,
   }
   const float *src = src_;
   float *dst = dst_;
+  if (contig && w == 12) { /* a group of 4 panels (3 cache lines) at a time, as pack_contig_avx2 */
+    enum { G = 4 };
+    for (int64_t r0 = 0; r0 < rows; r0 += G * 12) {
+      int np = (int)min64(G, ceil_div(rows - r0, 12));
+      __mmask16 m[G];
+      for (int q = 0; q < np; q++) {
+        int64_t rr = min64(12, rows - r0 - 12 * q);
+        m[q] = (__mmask16)((1u << rr) - 1);
+      }
+      float *d0 = dst + r0 * k;
+      for (int64_t p = 0; p < k; p++) {
+        const float *sp = src + (off ? off[p] : p * ld) + r0;
+        if (p + PACK_AHEAD < k) {
+          const float *ahead = src + (off ? off[p + PACK_AHEAD] : (p + PACK_AHEAD) * ld) + r0;
+          for (int q = 0; q < np; q++) __builtin_prefetch(ahead + 12 * q);
+        }
+        for (int q = 0; q < np; q++)
+          _mm512_mask_storeu_ps(d0 + q * 12 * k + p * 12, 0x0fff, _mm512_maskz_loadu_ps(m[q], sp + 12 * q));
+      }
+    }
+    return;
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += w, dst += w * k) {
     int rr = (int)min64(w, rows - r0);
     if (contig) { /* copy rr (<= 32) consecutive elements per p, zero the rest */

@@ -21,3 +21,6 @@ if(NNC_FUZZ)
   target_link_options(fuzz_ir PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_ir nnc_core)
 endif()
+
+# the compiler's output does not depend on heap addresses (tests/ir/reproducible.sh)
+add_test(NAME ir/reproducible COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/ir/reproducible.sh $<TARGET_FILE:nnc>)

@@ -1659,17 +1659,17 @@ Inst *g_lower_item(Gen *g, Inst *in) {
 
 /* ---- gradients announced as they become final ------------------------------------ */
 
-/* Does inst `in` (or its body) read or write v's storage (v itself or a
- * view of it, such as a reshape)? */
-static bool touches(Gen *g, const Inst *in, const Value *v) {
-  for (int i = 0; i < in->nargs; i++)
-    if (in->args[i] == v || plan_root(g->plan, in->args[i]) == v) return true;
-  for (int i = 0; i < in->nres; i++)
-    if (in->res[i] == v || plan_root(g->plan, in->res[i]) == v) return true;
+/* For each storage root that `grad_of` maps (to 1 + a return slot) and
+ * that inst `in` or its body reads or writes (the root itself or a view of
+ * it, such as a reshape): last[slot] = top, the top-level instruction. */
+static void note_touches(Gen *g, const Inst *in, Inst *top, const PtrMap *grad_of, Inst **last) {
+  for (int i = 0; i < in->nargs + in->nres; i++) {
+    const Value *v = i < in->nargs ? in->args[i] : in->res[i - in->nargs];
+    intptr_t k = (intptr_t)pm_get(grad_of, plan_root(g->plan, v));
+    if (k) last[k - 1] = top;
+  }
   if (in->body)
-    for (const Inst *u = in->body->first; u; u = u->next)
-      if (touches(g, u, v)) return true;
-  return false;
+    for (const Inst *u = in->body->first; u; u = u->next) note_touches(g, u, top, grad_of, last);
 }
 
 /* For each parameter gradient that f computes straight into its result
@@ -1678,29 +1678,49 @@ static bool touches(Gen *g, const Inst *in, const Value *v) {
  * data-parallel program can start summing that gradient across processes
  * while the rest of the backward pass runs. Gradients copied into their
  * buffer by the return are final only when the function returns. Fills
- * g->ready (instruction, parameter) pairs. */
+ * g->ready (instruction, parameter) pairs in the order of the
+ * instructions (and of the results after one instruction), and
+ * g->ready_at. One walk over f: a model of N parameters has N gradients. */
 static void find_ready_points(Gen *g, Func *f) {
   g->nready = 0;
   g->announced = false;
+  pm_init(&g->ready_at, g->a);
   Inst *ret = f->body->last;
   if (!ret || ret->op != OP_RETURN) return;
+  PtrMap grad_of; /* storage root -> 1 + its return slot */
+  pm_init(&grad_of, g->a);
   for (int k = 0; k < ret->nargs; k++) {
     if (f->ret_role[k].kind != RES_GRAD) continue;
     const Value *v = ret->args[k];
     const ValPlan *vp = plan_of(g->plan, v);
-    if (vp->kind != ST_RESULT || vp->index != k) continue;
-    Inst *last = NULL;
-    for (Inst *in = f->body->first; in != ret; in = in->next)
-      if (touches(g, in, v)) last = in;
-    if (!last) continue;
-    if (!g->ready || g->nready == g->ready_cap) {
-      int cap = g->ready_cap ? 2 * g->ready_cap : 16;
-      ReadyPoint *r = NEW_ARRAY(g->a, ReadyPoint, cap);
-      if (g->nready) memcpy(r, g->ready, sizeof *r * (size_t)g->nready);
-      g->ready = r, g->ready_cap = cap;
-    }
-    g->ready[g->nready++] = (ReadyPoint){last, f->ret_role[k].index};
+    if (vp->kind == ST_RESULT && vp->index == k) pm_put(&grad_of, v, (void *)(intptr_t)(k + 1));
   }
+  if (!grad_of.n) return;
+  Inst **last = NEW_ARRAY(g->a, Inst *, ret->nargs);
+  memset(last, 0, sizeof *last * (size_t)ret->nargs);
+  for (Inst *in = f->body->first; in != ret; in = in->next) note_touches(g, in, in, &grad_of, last);
+  /* the slots due after each instruction, in slot order: chains through `next` */
+  int *next = NEW_ARRAY(g->a, int, ret->nargs);
+  PtrMap head; /* instruction -> 1 + its first slot */
+  pm_init(&head, g->a);
+  for (int k = ret->nargs - 1; k >= 0; k--)
+    if (last[k]) {
+      next[k] = (int)(intptr_t)pm_get(&head, last[k]) - 1;
+      pm_put(&head, last[k], (void *)(intptr_t)(k + 1));
+      g->nready++;
+    }
+  g->ready = NEW_ARRAY(g->a, ReadyPoint, g->nready);
+  int n = 0;
+  for (Inst *in = f->body->first; in != ret; in = in->next) {
+    int k = (int)(intptr_t)pm_get(&head, in) - 1;
+    if (k >= 0) pm_put(&g->ready_at, in, (void *)(intptr_t)(n + 1));
+    for (; k >= 0; k = next[k]) g->ready[n++] = (ReadyPoint){in, f->ret_role[k].index};
+  }
+}
+
+int g_ready_first(const Gen *g, const Inst *in) {
+  intptr_t i = (intptr_t)pm_get(&g->ready_at, in);
+  return i ? (int)i - 1 : g->nready;
 }
 
 void g_call_ready(Gen *g, LLVMValueRef param) {
@@ -1718,11 +1738,10 @@ static void call_ready(Gen *g, int param) { g_call_ready(g, g_i32(g, param)); }
 static void announce_ready(Gen *g, const Inst *first, const Inst *last) {
   bool any = false;
   for (const Inst *in = first;; in = in->next) {
-    for (int i = 0; i < g->nready; i++)
-      if (g->ready[i].after == in) {
-        call_ready(g, g->ready[i].param);
-        any = g->announced = true;
-      }
+    for (int i = g_ready_first(g, in); i < g->nready && g->ready[i].after == in; i++) {
+      call_ready(g, g->ready[i].param);
+      any = g->announced = true;
+    }
     if (in == last) break;
   }
   if (!any && g->announced) call_ready(g, -1);

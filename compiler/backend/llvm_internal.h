@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "plan.h"
 #include "ptrmap.h"
+#include "strmap.h"
 
 typedef struct Gen {
   LLVMContextRef ctx;
@@ -54,13 +55,17 @@ typedef struct Gen {
    * otherwise. */
   PtrMap *kroot;
   /* parameter gradients final after a top-level instruction (llvm_gen.c
-   * find_ready_points): rt_grad_ready(ctx, param) is called after `after` */
+   * find_ready_points): rt_grad_ready(ctx, param) is called after `after`;
+   * in instruction order, and ready_at maps an instruction to 1 + the
+   * index of its first (see g_ready_first) */
   struct ReadyPoint {
     const Inst *after;
     int param;
   } *ready;
-  int nready, ready_cap;
+  int nready;
+  PtrMap ready_at;
   bool announced;    /* a ready point has been lowered (the rest call rt_grad_ready(ctx, -1)) */
+  StrMap strs;       /* text -> its string constant (llvm_module.c cstr) */
 } Gen;
 typedef struct ReadyPoint ReadyPoint;
 
@@ -109,6 +114,9 @@ Inst *g_lower_item(Gen *g, Inst *in);
 const PlanGroup *g_item_group(Gen *g, const Inst *in);
 /* rt_grad_ready(ctx, param) (param: i32), see find_ready_points. */
 void g_call_ready(Gen *g, LLVMValueRef param);
+/* The index of the first ready point after top-level instruction in (the
+ * others follow while g->ready[i].after == in), or g->nready. */
+int g_ready_first(const Gen *g, const Inst *in);
 /* The buffer (-1: the workspace) and byte range root's storage occupies. */
 void storage_range(Gen *g, const Value *root, int *buf, size_t *lo, size_t *hi);
 

@@ -54,14 +54,20 @@ static Types make_types(Gen *g) {
   return t;
 }
 
+/* A string constant, one global per distinct text: a model of N
+ * parameters names each in every function's slots, and LLVM's
+ * ConstantMerge would take time quadratic in N to merge the copies. */
 static LLVMValueRef cstr(Gen *g, const char *s) {
   if (!s) return LLVMConstNull(g->t_ptr);
+  LLVMValueRef had = sm_get(&g->strs, s);
+  if (had) return had;
   LLVMValueRef init = LLVMConstStringInContext2(g->ctx, s, strlen(s), 0);
   LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "str");
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetLinkage(gv, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+  sm_put(&g->strs, arena_strdup(g->a, s), gv);
   return gv;
 }
 
@@ -683,6 +689,7 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
   Gen *g = &cg->g;
   g->a = cg->a;
   g->opts = &cg->opts;
+  sm_init(&g->strs, g->a);
   cg->tsc = LLVMOrcCreateNewThreadSafeContext();
   g->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
   g->mod = LLVMModuleCreateWithNameInContext(cg->prefix, g->ctx);
@@ -709,9 +716,12 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
       snprintf(ts_name, sizeof ts_name, "%s", name);
       continue;
     }
-    Plan *plan = compiled_plan(c, f);
+    Arena *scratch = arena_new(); /* f's plan, freed once f is lowered */
+    Plan *plan = compiled_plan_once(c, f, scratch);
     cf->ws_bytes = plan->ws_bytes;
     impls[cg->nfuncs] = gen_function(g, f, plan, name);
+    g->plan = NULL;
+    arena_free(scratch);
     cg->nfuncs++;
   }
   if (ts_index >= 0) impls[ts_index] = gen_train_step(cg, ts_index, impls, ts_name);

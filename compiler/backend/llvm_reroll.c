@@ -246,11 +246,10 @@ static void tab_put(Reroll *R, int64_t x) {
 static bool ready_entries(Gen *g, Reroll *R, const Inst *first, const Inst *last) {
   bool any = false;
   for (const Inst *in = first;; in = in->next) {
-    for (int i = 0; i < g->nready; i++)
-      if (g->ready[i].after == in) {
-        tab_put(R, R->ready), tab_put(R, g->ready[i].param);
-        any = R->announced = true;
-      }
+    for (int i = g_ready_first(g, in); i < g->nready && g->ready[i].after == in; i++) {
+      tab_put(R, R->ready), tab_put(R, g->ready[i].param);
+      any = R->announced = true;
+    }
     if (in == last) break;
   }
   if (!any && R->announced) tab_put(R, R->ready), tab_put(R, -1);

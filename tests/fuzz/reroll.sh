@@ -8,7 +8,10 @@
 # descriptors are data) stay
 # within 1.5 times. And the rerolled code
 # computes what the reference interpreter computes (loss of `nnc eval
-# --grad`, compiled against --interp). Structural checks only, no timing.
+# --grad`, compiled against --interp). String constants are emitted once
+# each, the compiler's memory (--stats) grows linearly with N, and code
+# generation adds none to it.
+# Structural checks only, no timing.
 set -euo pipefail
 nnc="$1"
 tmp="$(mktemp -d)"
@@ -43,6 +46,12 @@ shape() {
   "$nnc" --emit=llvm-ir -O0 -o "$tmp/$1.ll" "$tmp/$1.nn"
   awk '/^define/ { n++; in_fn = 1 } in_fn { len++ } /^}/ { in_fn = 0 } END { print n, len }' "$tmp/$1.ll"
 }
+# memory NAME [EMIT]: the compiler's arena after the passes and AD, or
+# after code generation with EMIT=obj (--stats)
+memory() {
+  "$nnc" --stats --emit="${2:-ir}" -o "$tmp/mem.out" "$tmp/$1.nn" 2>&1 |
+    sed -n 's/.*compiler memory \([0-9]*\) bytes.*/\1/p'
+}
 
 # inputs: x and y, f32[8, 16], as .npy (header padded to 128 bytes)
 npy() {
@@ -64,12 +73,35 @@ for kind in stmts params; do
     echo "FAIL: $kind: LLVM functions and lines grow with N: $small at 300, $large at 1200"
     fail=1
   fi
+  # Each string constant (parameter names in every function's slots) is
+  # emitted once: LLVM's ConstantMerge takes time quadratic in the number
+  # of copies to merge them.
+  dup=$(sed -n 's/^@str[.0-9]* = .*constant \(.*\)$/\1/p' "$tmp/${kind}2.ll" | sort | uniq -d | wc -l)
+  if [ "$dup" -ne 0 ]; then
+    echo "FAIL: $kind 1200: $dup string constants emitted more than once"
+    fail=1
+  fi
+  # Compiler memory is linear: 4 times the statements, at most 8 times the
+  # bytes (the arena grows by doubling chunks; quadratic growth gives 16).
+  m1=$(memory "${kind}1")
+  m2=$(memory "${kind}2")
+  if [ -z "$m1" ] || [ -z "$m2" ] || [ "$m2" -gt $((8 * m1)) ]; then
+    echo "FAIL: $kind: compiler memory ${m1:-?} bytes at 300, ${m2:-?} at 1200"
+    fail=1
+  fi
+  # Code generation keeps no memory plan in the module's arena: each is
+  # made in its own and freed once its function is lowered (1.5x without).
+  m3=$(memory "${kind}2" obj)
+  if [ -z "$m3" ] || [ $((4 * m3)) -gt $((5 * m2)) ]; then
+    echo "FAIL: $kind 1200: compiler memory ${m3:-?} bytes after code generation, $m2 before"
+    fail=1
+  fi
   jit=$("$nnc" eval "$tmp/${kind}2.nn" --fn loss --grad --input x="$tmp/x.npy" --input y="$tmp/y.npy" -o "$tmp/j.st")
   ref=$("$nnc" eval "$tmp/${kind}2.nn" --fn loss --grad --interp --input x="$tmp/x.npy" --input y="$tmp/y.npy" -o "$tmp/i.st")
   if ! awk -v a="${jit##* }" -v b="${ref##* }" 'BEGIN { d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b; exit !(d <= 1e-4 * m + 1e-6) }'; then
     echo "FAIL: $kind 1200: compiled $jit, interpreter $ref"
     fail=1
   fi
-  echo "$kind: (functions, lines) $small at 300, $large at 1200; loss $jit, interpreter $ref"
+  echo "$kind: (functions, lines) $small at 300, $large at 1200; memory $m1, $m2 bytes; loss $jit, interpreter $ref"
 done
 exit $fail

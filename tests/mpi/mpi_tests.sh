@@ -87,12 +87,19 @@ start() {
   shift
   mpirun --oversubscribe -np 2 "$@" >"$log.out" 2>"$log.err" &
   job=$!
-  for _ in $(seq 3000); do grep -q "${wait_for:-step}" "$log.err" 2>/dev/null && break; sleep 0.01; done
+  # under load (ctest -j with other jobs) the start can take long: wait up
+  # to 120 s for the line, then up to 10 s for rank 1 to show among the
+  # children (a rank's environment is readable once it has exec'd)
+  for _ in $(seq 12000); do grep -q "${wait_for:-step}" "$log.err" 2>/dev/null && break; sleep 0.01; done
   rank1=""
-  for p in $(pgrep -P "$job"); do
-    [ "$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep '^OMPI_COMM_WORLD_RANK=')" = OMPI_COMM_WORLD_RANK=1 ] && rank1=$p
+  for _ in $(seq 100); do
+    for p in $(pgrep -P "$job"); do
+      [ "$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep '^OMPI_COMM_WORLD_RANK=')" = OMPI_COMM_WORLD_RANK=1 ] && rank1=$p
+    done
+    [ -n "$rank1" ] && break
+    sleep 0.1
   done
-  [ -n "$rank1" ] || bad "cannot find rank 1 among the children of mpirun $job"
+  [ -n "$rank1" ] || bad "cannot find rank 1 among the children of mpirun $job ($(grep -c "${wait_for:-step}" "$log.err" 2>/dev/null) lines '${wait_for:-step}' seen)"
 }
 # finish SECONDS: waits for the job at most that long (then kills it); st=its status
 finish() {
@@ -212,8 +219,8 @@ kill)
   cd "$work" || exit 1
   for sig in KILL STOP; do
     rm -f k.st
-    t0=$(date +%s)
     start k ./train_dyn "${D[@]}" --epochs 80 --checkpoint k.st --mpi-timeout 5
+    t0=$(date +%s) # the job must end within 60 s of the signal, however long it took to start
     [ -n "$rank1" ] && kill -"$sig" "$rank1"
     finish 60
     t1=$(date +%s)

@@ -389,6 +389,70 @@ static void test_dgemm(void) {
     check_gemm(&gemm_cases[i], true);
 }
 
+/* Every ISA's packer gives the portable packer's panels, word for word
+ * (zero-filled partial panels included), for both layouts, with and
+ * without a table of line offsets, at the micro-kernels' widths and odd
+ * ones, rows and depths around and between the widths and vector lengths;
+ * it reads only the elements it packs (the source is allocated to the last
+ * one) and writes nothing past the panels (a guard after them). */
+static void check_packers(bool f64) {
+  size_t es = f64 ? sizeof(double) : sizeof(float);
+  rt_isa isas[4];
+  int nisa = isa_list(isas);
+  CU_ASSERT_EQUAL_FATAL(rt_kernels_set_isa(RT_ISA_C), NN_OK);
+  const rt_gemm_arch *ref = rt_gemm_arch_get((int)es);
+  static const int widths[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 64, 70};
+  static const int64_t rowss[] = {1, 5, 6, 7, 8, 13, 16, 31, 48, 97, 200};
+  static const int64_t ks[] = {1, 2, 7, 8, 9, 17, 40};
+  enum { GUARD = 64 };
+  for (int ii = 0; ii < nisa; ii++) {
+    CU_ASSERT_EQUAL_FATAL(rt_kernels_set_isa(isas[ii]), NN_OK);
+    const rt_gemm_arch *ar = rt_gemm_arch_get((int)es);
+    int bad = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+      for (size_t ri = 0; ri < sizeof rowss / sizeof *rowss; ri++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+          for (int mode = 0; mode < 4; mode++) {
+            int w = widths[wi];
+            int64_t rows = rowss[ri], k = ks[ki];
+            bool contig = mode & 1, table = mode & 2;
+            /* lines: k of rows elements (contiguous) or rows of k; the
+               table visits them in reverse, one element apart more */
+            int64_t nl = contig ? k : rows, len = contig ? rows : k, ld = len + 3;
+            int64_t *off = table ? malloc(sizeof(int64_t) * (size_t)nl) : NULL;
+            for (int64_t l = 0; table && l < nl; l++) off[l] = (nl - 1 - l) * (ld + 1);
+            int64_t last = table ? off[0] + len : (nl - 1) * ld + len; /* elements of src */
+            char *src = malloc((size_t)last * es);
+            for (int64_t i = 0; i < last; i++) {
+              if (f64) ((double *)src)[i] = (double)i + 0.25;
+              else ((float *)src)[i] = (float)i + 0.5f;
+            }
+            size_t bytes = (size_t)((rows + w - 1) / w * w * k) * es;
+            unsigned char *got = malloc(bytes + GUARD), *want = malloc(bytes);
+            memset(got, 0xa5, bytes + GUARD);
+            memset(want, 0x5a, bytes);
+            ref->pack(contig, src, ld, off, rows, k, w, want);
+            ar->pack(contig, src, ld, off, rows, k, w, got);
+            int g = 0;
+            for (int i = 0; i < GUARD; i++) g += got[bytes + (size_t)i] != 0xa5;
+            if (memcmp(got, want, bytes) || g) {
+              if (bad++ < 5)
+                fprintf(stderr, "\n  pack %s isa=%s w=%d rows=%lld k=%lld contig=%d table=%d: %s\n",
+                        f64 ? "f64" : "f32", rt_isa_name(isas[ii]), w, (long long)rows,
+                        (long long)k, contig, table, g ? "wrote past the panels" : "differs");
+            }
+            free(got), free(want), free(src), free(off);
+          }
+    CU_ASSERT_EQUAL(bad, 0);
+  }
+  rt_kernels_set_isa(RT_ISA_AUTO);
+}
+
+static void test_gemm_packers(void) {
+  check_packers(false);
+  check_packers(true);
+}
+
 /* alpha == 0 or K == 0: C = beta*C, and beta == 0 clears NaNs. */
 static void test_gemm_degenerate(void) {
   float A[4] = {NAN, NAN, NAN, NAN}, B[4] = {NAN, NAN, NAN, NAN};
@@ -1298,6 +1362,7 @@ int main(void) {
       {"NNC_ISA", test_isa_env},
       {"sgemm vs reference, all layouts/ISAs/pools", test_sgemm},
       {"dgemm vs reference", test_dgemm},
+      {"gemm packers: the portable packer's panels, every ISA/layout/width", test_gemm_packers},
       {"gemm alpha=0, K=0, M=0", test_gemm_degenerate},
       {"gemm batched", test_gemm_batched},
       {"gemm prepacked B: rt_sgemm's bits, every ISA/pool", test_gemm_prepacked},
