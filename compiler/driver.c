@@ -20,6 +20,7 @@
 #include "emit_python.h"
 #include "rt_core.h"
 #include "rt_io.h"
+#include "trainstep.h"
 
 /* Larger sources are refused outright: no real model is near this. */
 #define MAX_SOURCE_BYTES ((size_t)64 << 20)
@@ -123,6 +124,13 @@ static void print_memory(FILE *out, const Compiled *c) {
   int nstate = 0;
   fprintf(out, "%-24s %14s\n", "function", "workspace");
   for (int i = 0; i < m->nfuncs; i++) {
+    if (!strcmp(m->funcs[i]->name, "train_step")) {
+      for (int k = 0; k < m->funcs[i]->body->nargs; k++) nstate += m->funcs[i]->arg_role[k].kind == ARG_STATE;
+      /* the backend does not lower its body (llvm_module.c gen_train_step) */
+      const Func *g = train_step_grad(m);
+      fprintf(out, "%-24s %14d bytes (runs %s, then apply_update)\n", "train_step", 0, g ? g->name : "?");
+      continue;
+    }
     const Plan *pl = compiled_plan(c, m->funcs[i]);
     fprintf(out, "%-24s %14zu bytes (%d buffers, %zu bytes kernel scratch", m->funcs[i]->name, pl->ws_bytes,
             pl->nvalues, pl->scratch_bytes);
@@ -140,8 +148,6 @@ static void print_memory(FILE *out, const Compiled *c) {
               pl->npooled == 1 ? "" : "s");
     fprintf(out, ")\n");
     if (pl->ws_bytes > ws) ws = pl->ws_bytes;
-    if (!strcmp(m->funcs[i]->name, "train_step"))
-      for (int k = 0; k < m->funcs[i]->body->nargs; k++) nstate += m->funcs[i]->arg_role[k].kind == ARG_STATE;
   }
   for (int i = 0; i < c->nprimal; i++) tapes += c->grads[i].tape_bytes;
   fprintf(out, "memory per object: parameters %zu bytes, gradients %zu, optimizer state %zu, workspace %zu "

@@ -226,7 +226,8 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
                  " * the second half of %s_train_step. */\n", P, P);
     else if (af->kind == API_TRAIN)
       fprintf(f, "one training step: the loss, its gradient and the optimizer's update of\n"
-                 " * the parameters (learning rate: the train block's, or %s_set_learning_rate). */\n", P);
+                 " * the parameters (learning rate: the train block's, or %s_set_learning_rate):\n"
+                 " * %s_grad, then %s_apply_update, so the gradient stays in %s_grads(m). */\n", P, P, P, P);
     else if (af->kind == API_GRAD)
       fprintf(f, "the loss and, written into %s_grads(m), its gradient with respect to\n"
                  " * every parameter. */\n", P);
@@ -254,9 +255,16 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
   fprintf(f, "size_t %s_num_params(void);\n"
              "const nn_tensor_info *%s_param_info(size_t i); /* NULL past the end */\n"
              "%s *%s_params(%s *m);  /* the flat parameter buffer, %s_PARAM_BYTES bytes */\n"
-             "%s *%s_grads(%s *m);   /* gradients, same layout (written by *_grad calls) */\n"
+             "%s *%s_grads(%s *m);   /* gradients, same layout (written by *_grad and train_step calls) */\n"
              "nn_status %s_init_params(%s *m, uint64_t seed); /* re-initialize; clears optimizer state */\n"
              "nn_status %s_set_learning_rate(%s *m, double lr);\n"
+             "/* Gradient announcements, for summing gradients across processes while the\n"
+             " * backward pass runs: during every following call, ready(user, i) runs on\n"
+             " * the calling thread as soon as parameter i's gradient is final in\n"
+             " * %s_grads(m) (nothing later in the call touches it; gradients not announced\n"
+             " * are final when the call returns); i = -1 says nothing is new. It must not\n"
+             " * call into m. ready NULL: no announcements. */\n"
+             "nn_status %s_set_grad_ready(%s *m, void (*ready)(void *user, int param), void *user);\n"
              "/* Checkpoints (safetensors: parameters by name, optimizer state as NAME.m/.v,\n"
              " * step and seed in __metadata__). Saving writes a temporary file and renames it,\n"
              " * so an existing checkpoint is never left half-written. Loading validates every\n"
@@ -267,7 +275,7 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
              "const char *%s_build_info(void);   /* compiler version, flags, target, source hash */\n"
              "const char *%s_status_string(nn_status s);\n"
              "const char *%s_last_error(void);   /* this thread's last error message */\n\n",
-          P, P, ft, P, P, U, ft, P, P, P, P, P, P, P, P, P, P, P, U, P, P, P);
+          P, P, ft, P, P, U, ft, P, P, P, P, P, P, P, P, P, P, P, P, P, P, U, P, P, P);
   fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
   bool ok = !ferror(f);
   if (fclose(f) != 0) ok = false;

@@ -101,10 +101,7 @@ static void stage_train(Compiled *c, Diag *d, const CompileOpts *o) {
   Module *m = c->m;
   const TrainSpec *t = m->train;
   if (!t || !t->loss || !c->ok || (o && (o->no_train_step || o->no_grad))) return;
-  char tname[256];
-  snprintf(tname, sizeof tname, "%s.train", t->loss);
-  Func *g = compiled_grad(c, tname);
-  if (!g) g = compiled_grad(c, t->loss);
+  Func *g = train_step_grad(m);
   if (!g) return;
   double g0 = now_ms();
   Func *ts = build_train_step(m, g, t);

@@ -17,7 +17,14 @@
  * is the same update from the gradients in the model's gradient buffer
  * (NAME_grad writes them; a data-parallel program sums them across
  * processes in between). Both are built by one function, so grad followed
- * by apply_update gives train_step's bits (tests/train: grad_update). */
+ * by apply_update gives train_step's bits (tests/mpi: grad_update).
+ *
+ * train_step also returns the gradients (before clipping) into the
+ * gradient buffer: the backend does not lower its body but calls the
+ * gradient function, then apply_update (llvm_module.c gen_train_step), so
+ * the gradient code exists once in the library; the body here is what
+ * that composition computes, for the interpreter, --emit=grad-ir and dot. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ptrmap.h"
@@ -113,8 +120,9 @@ static void build_update(Builder *b, Module *m, const TrainSpec *t, Value **g, V
   b->note = NULL;
 }
 
-/* The results new params, new state (after a loss, if any) and the return. */
-static void finish(Builder *b, Module *m, Func *f, Value *loss, Value **newp, Value **news, int nslots) {
+/* The results new params, new state (after a loss, if any; then the
+ * gradients, if any) and the return. */
+static void finish(Builder *b, Module *m, Func *f, Value *loss, Value **newp, Value **news, int nslots, Value **grads) {
   Arena *a = m->a;
   int np = m->nparams;
   PtrVec outs = {0};
@@ -131,7 +139,22 @@ static void finish(Builder *b, Module *m, Func *f, Value *loss, Value **newp, Va
                        arena_printf(a, "%s.%s.new", m->params[k % np].name, slot_names[k / np]), (Role){RES_NEW_STATE, k});
     vec_push(a, &outs, news[k]);
   }
+  for (int i = 0; grads && i < np; i++) {
+    ir_func_add_result(a, f, m->params[i].ty, arena_printf(a, "%s.grad", m->params[i].name), (Role){RES_GRAD, i});
+    vec_push(a, &outs, grads[i]);
+  }
   ir_build(b, OP_RETURN, (Value **)outs.v, outs.n, NULL, NULL);
+}
+
+Func *train_step_grad(const Module *m) {
+  const TrainSpec *t = m->train;
+  if (!t || !t->loss) return NULL;
+  char name[300];
+  snprintf(name, sizeof name, "%s.train.grad", t->loss);
+  Func *g = ir_find_func(m, name);
+  if (g) return g;
+  snprintf(name, sizeof name, "%s.grad", t->loss);
+  return ir_find_func(m, name);
 }
 
 Func *build_train_step(Module *m, Func *grad, const TrainSpec *t) {
@@ -154,17 +177,18 @@ Func *build_train_step(Module *m, Func *grad, const TrainSpec *t) {
   Inst *ret = grad->body->last;
   for (Inst *in = grad->body->first; in != ret; in = in->next) ir_clone_inst(&b, in, &map);
   Value *loss = pm_get(&map, ret->args[0]);
-  Value **g = NEW_ARRAY(a, Value *, np + 1);
+  Value **g = NEW_ARRAY(a, Value *, np + 1), **g0 = NEW_ARRAY(a, Value *, np + 1);
   Value **p = NEW_ARRAY(a, Value *, np + 1);
   for (int k = 1; k < grad->nret; k++)
     if (grad->ret_role[k].kind == RES_GRAD) g[grad->ret_role[k].index] = pm_get(&map, ret->args[k]);
+  memcpy(g0, g, sizeof *g * (size_t)np); /* build_update clips g in place */
   for (int i = 0; i < ts->body->nargs; i++)
     if (ts->arg_role[i].kind == ARG_PARAM) p[ts->arg_role[i].index] = ts->body->args[i];
   Value **newp = NEW_ARRAY(a, Value *, np + 1);
   Value **news = NEW_ARRAY(a, Value *, np * nslots + 1);
   build_update(&b, m, t, g, p, state, lr, step, newp, news);
   b.pos = ret->pos;
-  finish(&b, m, ts, loss, newp, news, nslots);
+  finish(&b, m, ts, loss, newp, news, nslots, g0);
   return ts;
 }
 
@@ -190,6 +214,6 @@ Func *build_apply_update(Module *m, const TrainSpec *t, Pos pos) {
   Value **news = NEW_ARRAY(a, Value *, np * nslots + 1);
   build_update(&b, m, t, g, p, state, lr, step, newp, news);
   b.pos = pos;
-  finish(&b, m, f, NULL, newp, news, nslots);
+  finish(&b, m, f, NULL, newp, news, nslots, NULL);
   return f;
 }

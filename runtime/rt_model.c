@@ -235,6 +235,14 @@ nn_status rt_model_set_lr(const rt_model_desc *d, rt_model *m, double lr) {
   return NN_OK;
 }
 
+nn_status rt_model_set_grad_ready(const rt_model_desc *d, rt_model *m, void (*fn)(void *user, int param), void *user) {
+  nn_status s = rt_model_check(d, m);
+  if (s) return s;
+  m->hook = (rt_call_ctx){.grad_ready = fn, .user = user};
+  m->call_ctx = fn ? &m->hook : NULL;
+  return NN_OK;
+}
+
 void *rt_model_params(const rt_model_desc *d, rt_model *m) { return rt_model_check(d, m) ? NULL : m->params; }
 void *rt_model_grads(const rt_model_desc *d, rt_model *m) { return rt_model_check(d, m) ? NULL : m->grads; }
 

@@ -176,6 +176,7 @@ typedef struct rt_model {
                             results, then call_ctx) of the largest function,
                             so a call allocates nothing however many parameters */
   rt_call_ctx *call_ctx; /* passed to every call (NULL: none); the caller's */
+  rt_call_ctx hook;      /* the library user's (rt_model_set_grad_ready) */
 } rt_model;
 
 nn_status rt_model_create(const rt_model_desc *d, rt_model **out, uint64_t seed, int nthreads);
@@ -202,6 +203,10 @@ nn_status rt_model_grad(const rt_model_desc *d, rt_model *m, void *const *user, 
 nn_status rt_model_grad_n(const rt_model_desc *d, rt_model *m, int64_t n, void *const *user, int nuser);
 nn_status rt_model_apply_update(const rt_model_desc *d, rt_model *m);
 nn_status rt_model_set_lr(const rt_model_desc *d, rt_model *m, double lr);
+/* The generated API's NAME_set_grad_ready: every following call gets a
+ * context whose grad_ready is fn(user, param) (row0 0); fn NULL: no
+ * context. */
+nn_status rt_model_set_grad_ready(const rt_model_desc *d, rt_model *m, void (*fn)(void *user, int param), void *user);
 /* Re-initialize the parameters from a seed (and zero the optimizer state). */
 nn_status rt_model_init_params(const rt_model_desc *d, rt_model *m, uint64_t seed);
 const nn_tensor_info *rt_model_param_info(const rt_model_desc *d, size_t i);

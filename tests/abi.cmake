@@ -23,7 +23,7 @@ add_custom_target(abi_libs DEPENDS ${ABI_DIR}/libfashion_mlp.so ${ABI_DIR}/libab
 
 add_executable(abi_test ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_main.c ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_api.c
                ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_ckpt.c ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_elf.c
-               ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_dyn.c)
+               ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_dyn.c ${CMAKE_CURRENT_SOURCE_DIR}/abi/abi_hook.c)
 add_dependencies(abi_test abi_libs)
 target_include_directories(abi_test PRIVATE ${ABI_DIR} ${CUNIT_INCLUDE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(abi_test PRIVATE ${NNC_TEST_DEFS} ABI_DIR="${ABI_DIR}"

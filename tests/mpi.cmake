@@ -2,9 +2,10 @@
 # data-parallel training under Open MPI (tests/mpi/).
 #
 # mpi/grad_update: the two halves give train_step's bits, for three
-# optimizers (always runs). The MPI cases are registered by the part below,
-# which needs an MPI build (NNC_HAVE_MPI); without one they are absent and
-# mpi/no_mpi checks the training program says MPI support was not built.
+# optimizers; mpi/one_copy: train_step is the two halves (both always run).
+# The MPI cases are registered by the part below, which needs an MPI build
+# (NNC_HAVE_MPI); without one they are absent and mpi/no_mpi checks the
+# training program says MPI support was not built.
 set(MPI_TEST_DIR ${CMAKE_CURRENT_BINARY_DIR}/mpi)
 
 function(nnc_mpi_test_library name source)
@@ -33,6 +34,10 @@ target_include_directories(grad_update_test PRIVATE ${MPI_TEST_DIR})
 target_link_libraries(grad_update_test ${MPI_TEST_DIR}/libgu_mlp.so ${MPI_TEST_DIR}/libgu_rnn.so
                       ${MPI_TEST_DIR}/libgu_gpt.so)
 add_test(NAME mpi/grad_update COMMAND grad_update_test)
+# mpi/one_copy: train_step is the gradient function, then apply_update, in
+# every sample's LLVM IR (the gradient code once in a library)
+file(GLOB one_copy_samples ${CMAKE_SOURCE_DIR}/samples/*.nn)
+add_test(NAME mpi/one_copy COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/mpi/one_copy.sh $<TARGET_FILE:nnc> ${one_copy_samples})
 
 # The training programs under mpirun (tests/mpi/mpi_tests.sh); the `setup`
 # fixture builds them and the data subsets. Without MPI, mpi/no_mpi alone.

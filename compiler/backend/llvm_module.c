@@ -15,6 +15,7 @@
 #include "llvm_internal.h"
 #include "rt_model.h"
 #include "rt_train.h"
+#include "trainstep.h"
 
 struct CodeGen {
   Gen g;
@@ -210,17 +211,13 @@ static int fn_index(const CodeGen *cg, const char *ir_name) {
   return -1;
 }
 
-/* The gradient train_step differentiates: the loss's training (dropout)
- * version if it has one; -1 without a train block. */
+/* The gradient train_step runs: the loss's training (dropout) version if
+ * it has one; -1 without a training step. */
 static int train_grad_fn(const CodeGen *cg) {
-  const TrainSpec *t = cg->c->m->train;
-  if (!t || !t->loss) return -1;
-  char gname[256];
-  snprintf(gname, sizeof gname, "%s.train.grad", t->loss);
-  int i = fn_index(cg, gname);
-  if (i >= 0) return i;
-  snprintf(gname, sizeof gname, "%s.grad", t->loss);
-  return fn_index(cg, gname);
+  const Func *g = train_step_grad(cg->c->m);
+  for (int i = 0; g && i < cg->nfuncs; i++)
+    if (cg->funcs[i].ir == g) return i;
+  return -1;
 }
 
 int codegen_train_grad(const CodeGen *cg) { return train_grad_fn(cg); }
@@ -423,6 +420,9 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
   fn = api_fn(cg, "set_learning_rate", I, (LLVMTypeRef[]){P, g->t_f64}, 2);
   LLVMBuildRet(g->b, rtcall(g, "rt_model_set_lr", I, (LLVMTypeRef[]){P, P, g->t_f64}, 3,
                             (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1)}));
+  fn = api_fn(cg, "set_grad_ready", I, (LLVMTypeRef[]){P, P, P}, 3);
+  LLVMBuildRet(g->b, rtcall(g, "rt_model_set_grad_ready", I, (LLVMTypeRef[]){P, P, P, P}, 4,
+                            (LLVMValueRef[]){desc, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)}));
   /* information */
   fn = api_fn(cg, "abi_version", I, NULL, 0);
   LLVMBuildRet(g->b, ci(g, RT_ABI_VERSION));
@@ -442,6 +442,84 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
     LLVMBuildRet(g->b, rtcall(g, "rt_train_main", I, (LLVMTypeRef[]){P, I, P}, 3,
                               (LLVMValueRef[]){desc, LLVMGetParam(mainf, 0), LLVMGetParam(mainf, 1)}));
   }
+}
+
+/* ---- train_step: the gradient, then the update ----------------------------------------- */
+
+/* The slot of train_step's bufs (argument k is k, result k is nargs + k)
+ * holding what a part's argument (res false) or result of role r points
+ * to: train_step's slot of the same role and index; the gradients
+ * apply_update reads are train_step's gradient results. -1 if none. */
+static int train_slot(const Func *ts, Role r, bool res) {
+  if (!res && r.kind == ARG_GRAD) r.kind = RES_GRAD, res = true;
+  int n = res ? ts->nret : ts->body->nargs;
+  for (int k = 0; k < n; k++) {
+    Role q = res ? ts->ret_role[k] : ts->arg_role[k];
+    if (q.kind == r.kind && q.index == r.index) return (res ? ts->body->nargs : 0) + k;
+  }
+  return -1;
+}
+
+/* part(ws, pool, its bufs), the bufs gathered from train_step's by a loop
+ * over a constant table of train_step's slots (then the call context,
+ * train_step's own): the code stays the same size however many parameters
+ * there are. The call is never inlined: the part's code stays once in the
+ * library. */
+static void call_part(CodeGen *cg, const Func *ts, const CgFunc *part, LLVMValueRef impl, LLVMValueRef fn,
+                      LLVMValueRef arr) {
+  Gen *g = &cg->g;
+  const Func *f = part->ir;
+  int na = f->body->nargs, n = na + f->nret;
+  LLVMValueRef *from = NEW_ARRAY(cg->a, LLVMValueRef, n + 1);
+  for (int k = 0; k <= n; k++) {
+    int i = k == n ? ts->body->nargs + ts->nret : k < na ? train_slot(ts, f->arg_role[k], false)
+                                                         : train_slot(ts, f->ret_role[k - na], true);
+    if (i < 0) die("train_step has no buffer for slot %d of %s", k, f->name);
+    from[k] = ci(g, i);
+  }
+  LLVMValueRef table = global_const(g, LLVMConstArray2(g->t_i32, from, (uint64_t)n + 1), "slots_of");
+  LLVMBasicBlockRef header, exit;
+  LLVMValueRef k;
+  g_loop_begin(g, cl(g, n + 1), &header, &exit, &k);
+  LLVMValueRef i = LLVMBuildLoad2(g->b, g->t_i32, LLVMBuildGEP2(g->b, g->t_i32, table, &k, 1, ""), "");
+  i = LLVMBuildSExt(g->b, i, g->t_i64, "");
+  LLVMValueRef p = LLVMBuildLoad2(g->b, g->t_ptr, LLVMBuildGEP2(g->b, g->t_ptr, LLVMGetParam(fn, 2), &i, 1, ""), "");
+  LLVMBuildStore(g->b, p, LLVMBuildGEP2(g->b, g->t_ptr, arr, &k, 1, ""));
+  g_loop_end(g, header, exit, k);
+  LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), arr};
+  LLVMValueRef call = LLVMBuildCall2(g->b, LLVMGlobalGetValueType(impl), impl, args, 3, "");
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddCallSiteAttribute(call, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->ctx, noinline, 0));
+}
+
+/* train_step's code: the gradient function, then apply_update, on its
+ * buffers (its results include the gradients, in the gradient buffer).
+ * Its IR body (trainstep.c) is what this computes; lowered, it would be a
+ * second copy of the gradient code. Its workspace is theirs, one after
+ * the other. */
+static LLVMValueRef gen_train_step(CodeGen *cg, int ts_index, const LLVMValueRef *impls, const char *name) {
+  Gen *g = &cg->g;
+  int gi = train_grad_fn(cg), ui = fn_index(cg, "apply_update");
+  if (gi < 0 || ui < 0) die("train_step without its gradient or apply_update");
+  CgFunc *ts = &cg->funcs[ts_index];
+  LLVMTypeRef ps[3] = {g->t_ptr, g->t_ptr, g->t_ptr};
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->t_void, ps, 3, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  g->fn = fn;
+  LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+  /* the parts' buffer arrays, in the entry block */
+  int most = 0;
+  for (int k = 0; k < 2; k++) {
+    const Func *f = cg->funcs[k ? ui : gi].ir;
+    if (f->body->nargs + f->nret > most) most = f->body->nargs + f->nret;
+  }
+  LLVMValueRef arr = LLVMBuildAlloca(g->b, LLVMArrayType2(g->t_ptr, (uint64_t)most + 1), "bufs");
+  call_part(cg, ts->ir, &cg->funcs[gi], impls[gi], fn, arr);
+  call_part(cg, ts->ir, &cg->funcs[ui], impls[ui], fn, arr);
+  LLVMBuildRetVoid(g->b);
+  size_t gw = cg->funcs[gi].ws_bytes, uw = cg->funcs[ui].ws_bytes;
+  ts->ws_bytes = gw > uw ? gw : uw;
+  return fn;
 }
 
 /* ---- target ------------------------------------------------------------------------- */
@@ -624,21 +702,29 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
   const Module *m = c->m;
   cg->funcs = NEW_ARRAY(cg->a, CgFunc, m->nfuncs + 1);
   LLVMValueRef *impls = NEW_ARRAY(cg->a, LLVMValueRef, m->nfuncs + 1);
+  int ts_index = -1;
+  char ts_name[300];
   for (int i = 0; i < m->nfuncs; i++) {
     Func *f = m->funcs[i];
-    Arena *scratch = arena_new(); /* f's plan, freed once f is lowered */
-    Plan *plan = compiled_plan_once(c, f, scratch);
     CgFunc *cf = &cg->funcs[cg->nfuncs];
     cf->ir = f;
     cf->api_name = api_name(cg->a, f->name);
-    cf->ws_bytes = plan->ws_bytes;
     char name[300];
     snprintf(name, sizeof name, "%s__%s", cg->prefix, cf->api_name);
+    if (!strcmp(f->name, "train_step")) { /* after the functions it calls */
+      ts_index = cg->nfuncs++;
+      snprintf(ts_name, sizeof ts_name, "%s", name);
+      continue;
+    }
+    Arena *scratch = arena_new(); /* f's plan, freed once f is lowered */
+    Plan *plan = compiled_plan_once(c, f, scratch);
+    cf->ws_bytes = plan->ws_bytes;
     impls[cg->nfuncs] = gen_function(g, f, plan, name);
     g->plan = NULL;
     arena_free(scratch);
     cg->nfuncs++;
   }
+  if (ts_index >= 0) impls[ts_index] = gen_train_step(cg, ts_index, impls, ts_name);
   LLVMValueRef desc = build_desc(cg, impls);
   build_api(cg, desc);
   add_fn_attrs(cg);
@@ -744,7 +830,7 @@ static const RtSym rt_syms[] = {
     RT(rt_rand_uniform), RT(rt_rand_uniform_rows), RT(rt_grad_ready), RT(rt_parallel_for), RT(rt_model_create), RT(rt_model_destroy), RT(rt_model_call), RT(rt_model_train_step),
     RT(rt_model_call_n), RT(rt_model_train_step_n), RT(rt_model_grad), RT(rt_model_grad_n), RT(rt_model_apply_update),
     RT(rt_model_param_info), RT(rt_model_params), RT(rt_model_grads), RT(rt_model_save), RT(rt_model_load),
-    RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),
+    RT(rt_model_init_params), RT(rt_model_set_lr), RT(rt_model_set_grad_ready), RT(rt_status_string), RT(rt_last_error), RT(rt_train_main),
 };
 #undef RT
 

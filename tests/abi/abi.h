@@ -42,6 +42,7 @@ typedef struct Api {
   const char *(*build_info)(void);
   const char *(*status_string)(nn_status s);
   const char *(*last_error)(void);
+  nn_status (*set_grad_ready)(void *m, void (*ready)(void *user, int param), void *user);
 } Api;
 
 /* A parameter as the header's shape macro states it. */
@@ -101,5 +102,6 @@ int elf_dynsyms(const char *path, DynSym **out, char *err, size_t errn);
 extern const UnitTest abi_api_tests[];
 extern const UnitTest abi_ckpt_tests[];
 extern const UnitTest abi_dyn_tests[];
+extern const UnitTest abi_hook_tests[];
 
 #endif

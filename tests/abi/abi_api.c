@@ -66,6 +66,7 @@ static void check_null_model(const Lib *L, Bufs *b, const char *ckpt) {
   FAILS(L, A->train_step(NULL, L->n, b->x, b->y, &b->loss), NN_ERR_NULL, "NULL");
   FAILS(L, A->init_params(NULL, 1), NN_ERR_NULL, "NULL");
   FAILS(L, A->set_learning_rate(NULL, 0.1), NN_ERR_NULL, "NULL");
+  FAILS(L, A->set_grad_ready(NULL, NULL, NULL), NN_ERR_NULL, "NULL");
   FAILS(L, A->save(NULL, ckpt), NN_ERR_NULL, "NULL");
   FAILS(L, A->load(NULL, ckpt), NN_ERR_NULL, "NULL");
   CU_ASSERT_PTR_NULL(A->params(NULL));
@@ -120,6 +121,7 @@ static void check_foreign(const Lib *L, void *obj, const char *ckpt) {
   FAILS(L, A->train_step(obj, L->n, b.x, b.y, &b.loss), NN_ERR_OBJECT, L->prefix);
   FAILS(L, A->init_params(obj, 1), NN_ERR_OBJECT, L->prefix);
   FAILS(L, A->set_learning_rate(obj, 0.1), NN_ERR_OBJECT, L->prefix);
+  FAILS(L, A->set_grad_ready(obj, NULL, NULL), NN_ERR_OBJECT, L->prefix);
   FAILS(L, A->save(obj, ckpt), NN_ERR_OBJECT, L->prefix);
   FAILS(L, A->load(obj, ckpt), NN_ERR_OBJECT, L->prefix);
   CU_ASSERT_PTR_NULL(A->params(obj));

@@ -77,7 +77,7 @@ static void set_sizes(void) {
 static const char *const api_names[] = {
     "create", "create_threads", "destroy", "forward", "loss", "loss_grad", "train_step", "num_params",
     "param_info", "params", "grads", "init_params", "set_learning_rate", "save", "load", "abi_version",
-    "build_info", "status_string", "last_error"};
+    "build_info", "status_string", "last_error", "set_grad_ready"};
 enum { NAPI = sizeof api_names / sizeof api_names[0] };
 _Static_assert(sizeof(Api) == NAPI * sizeof(void (*)(void)), "api_names lists every Api field");
 
@@ -321,6 +321,7 @@ int main(void) {
       rc |= unit_run("api", abi_api_tests);
       rc |= unit_run("checkpoints", abi_ckpt_tests);
       rc |= unit_run("run-time batch", abi_dyn_tests);
+      rc |= unit_run("gradient announcements", abi_hook_tests);
     }
   }
   remove_tmp_dir();

@@ -50,7 +50,8 @@
 #   kill     SIGKILL to one rank: the job ends within 60 s with an error
 #            naming rank 1 (mpirun's); SIGSTOP to one rank: a collective
 #            times out after --mpi-timeout 5 with an error, and the job ends
-#   doc_example  docs/api.md's MPI program (NAME_grad, MPI_Allreduce,
+#   doc_example  docs/api.md's MPI program (NAME_grad, whose hook set by
+#            NAME_set_grad_ready starts each gradient's MPI_Iallreduce,
 #            NAME_apply_update) compiles with mpicc and runs on 2 ranks: the
 #            loss falls, the ranks' parameters are identical
 #   no_mpi   (a build without MPI) a program started as 2 ranks says MPI
