@@ -13,7 +13,8 @@
  * to a fixed point, as the compiler runs it. Without --passes the module is
  * printed as read, so `--emit=ir` round-trips the text. --emit=grad-ir
  * differentiates every function that returns a float scalar and is not a
- * gradient itself, runs the same passes on the gradient and prints it;
+ * gradient itself, runs the same passes on the gradient and prints it, and
+ * then the training step of the module's train block, if it has one;
  * --emit=tape prints what each gradient saves. --emit=llvm-ir, asm, obj,
  * lib or exe run the compiler's stages after irgen (passes, gradients, the
  * training step of the module's train block) and its backend on the
@@ -31,6 +32,7 @@
 #include "grad.h"
 #include "passes.h"
 #include "pipeline.h"
+#include "trainstep.h"
 
 /* IR text larger than this is refused (no real module is near it). */
 #define MAX_IR_BYTES ((size_t)256 << 20)
@@ -209,6 +211,15 @@ static int run(const IrOpts *o, Module *m, Diag *d, FILE *out) {
         ir_print_func(out, m, g.f);
       }
       if (o->emit_tape) grad_print_saved(out, m, &g);
+    }
+    /* the training step of the module's train block, as nnc FILE.nn --emit=grad-ir prints it */
+    Func *g = o->emit_grad && m->train && m->train->loss ? train_step_grad(m) : NULL;
+    if (g) {
+      Func *ts = build_train_step(m, g, m->train);
+      if (o->verify && !ir_verify_func(m, ts, stderr)) die("train_step does not verify");
+      if (!optimize(m, ts, o)) rc = 1;
+      fputc('\n', out);
+      ir_print_func(out, m, ts);
     }
   }
   free(before);
