@@ -893,15 +893,61 @@ AVX512 static void srow_avx512(int64_t k, const void *a_, const int64_t *off, co
 
 /* ---- AVX2 f32 convolution row kernel ------------------------------------- */
 
-/* AVX2 has 16 vector registers, too few for the AVX-512 layout (pixels
- * broadcast, channels in vectors, then a transpose). Here the vectors run
- * along the pixels instead: a sub-tile is up to 16 consecutive output
- * pixels (two vectors, loaded straight from the padded plane at each tap)
- * by NJ <= 6 output channels (weights broadcast from the packed panel),
- * 12 accumulators, and its rows are already NCHW: no transpose. The
- * 16-wide panel is done as 6 + 6 + 4 channels. Pixels past m are loaded
- * too (whole vectors; masked loads cost ~10% here) and dropped at the
- * store: the caller leaves row_mr readable elements after the plane. */
+/* AVX2 has 16 vector registers, too few for the AVX-512 tile (14 pixels
+ * by 32 channels). Two layouts, chosen by the depth k; each element is the
+ * same chain of FMAs over p in both (bits do not depend on the choice).
+ *
+ * Deep rows (k >= ROW_DEEP_K; the CNN's second convolution, k = 288, and
+ * its data gradient): the AVX-512 layout at half width. A sub-tile is up
+ * to 6 consecutive output pixels (each broadcast from the padded plane)
+ * by the panel's 16 channels (two vectors loaded from it), 12
+ * accumulators; the epilogue transposes each 6x8 half in registers and
+ * stores NCHW rows. No load of the plane is a vector one: the other
+ * layout's unaligned vector loads split a cache line about half the time.
+ *
+ * Shallow rows (the first convolution, k = 9): pixels run along vectors
+ * instead, up to 16 consecutive pixels (two vectors, loaded straight from
+ * the plane at each tap) by NJ <= 6 channels (weights broadcast), 12
+ * accumulators, no transpose: with few taps the epilogue dominates and a
+ * 6-pixel tile would pay it 3 times as often. The 16-wide panel is done
+ * as 6 + 6 + 4 channels. Pixels past m are loaded too (whole vectors;
+ * masked loads cost ~10% here) and dropped at the store: the caller
+ * leaves row_mr readable elements after the plane. */
+#define ROW_DEEP_K 32
+
+AVX2 INLINE void row_tile_avx2(const int MR, const int NV, int64_t k, const float *a,
+                               const int64_t *off, const float *b, float *y, int64_t ldy, int n) {
+  __m256 acc0[8], acc1[8]; /* 8: the transpose reads rows MR..7 as zeros */
+  for (int i = 0; i < 8; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    const float *ap = a + off[p];
+    __m256 b0 = _mm256_loadu_ps(b);
+    __m256 b1 = NV == 2 ? _mm256_loadu_ps(b + 8) : b0;
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+      __m256 ai = _mm256_set1_ps(ap[i]); /* not _mm256_broadcast_ss: GCC then keeps acc in memory */
+      acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+      if (NV == 2) acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+    }
+    b += 16;
+  }
+  __m256 r[8];
+  for (int i = 0; i < 8; i++) r[i] = acc0[i];
+  transpose8(r);
+  for (int j = 0; j < 8 && j < n; j++) store8_part(y + j * ldy, r[j], MR);
+  if (NV == 2 && n > 8) {
+    for (int i = 0; i < 8; i++) r[i] = acc1[i];
+    transpose8(r);
+    for (int j = 8; j < n; j++) store8_part(y + j * ldy, r[j - 8], MR);
+  }
+}
+
+#define ROW_CASE(M)                                                         \
+  case M:                                                                   \
+    if (n > 8) row_tile_avx2(M, 2, k, a, off, b, y, ldy, n);                \
+    else row_tile_avx2(M, 1, k, a, off, b, y, ldy, n);                      \
+    break;
+
 AVX2 INLINE void row_sub_avx2(const int NJ, const int MV, int64_t k, const float *a,
                               const int64_t *off, const float *b, float *y, int64_t ldy, int m) {
   __m256 acc0[6], acc1[6];
@@ -934,12 +980,22 @@ AVX2 static void srow_avx2(int64_t k, const void *a_, const int64_t *off, const 
                            void *y_, int64_t ldy, int m, int n) {
   const float *a = a_, *b = b_;
   float *y = y_;
+  if (k >= ROW_DEEP_K) { /* m <= 16 pixels as ceil(m/6) near-equal sub-tiles */
+    int parts = (m + 5) / 6;
+    for (int s = 0, i0 = 0; s < parts; s++) {
+      int i1 = (int)rt_split(m, 1, parts, s + 1), mm = i1 - i0;
+      switch (mm) { ROW_CASE(1) ROW_CASE(2) ROW_CASE(3) ROW_CASE(4) ROW_CASE(5) ROW_CASE(6) }
+      a = (const float *)a + mm, y = (float *)y + mm, i0 = i1;
+    }
+    return;
+  }
   for (int j0 = 0; j0 < n; j0 += 6) {
     switch (n - j0 < 6 ? n - j0 : 6) {
       ROW_SUB(1) ROW_SUB(2) ROW_SUB(3) ROW_SUB(4) ROW_SUB(5) ROW_SUB(6)
     }
   }
 }
+#undef ROW_CASE
 #undef ROW_SUB
 #endif /* RT_X86 */
 

@@ -453,6 +453,53 @@ static void test_gemm_packers(void) {
   check_packers(true);
 }
 
+/* Every ISA's convolution row kernel against the contract in rt_kernels.h,
+ * bit for bit: y[j*ldy + i] is the chain acc = fma(a[off[p] + i],
+ * b[p*nr + j], acc) over p from 0 (whichever tile layout the kernel picks
+ * for m, n and k), and nothing else in y is written. Depths on both sides
+ * of the AVX2 kernel's layout switch; offsets out of order. */
+static void test_conv_row_kernels(void) {
+  rt_isa isas[4];
+  int nisa = isa_list(isas);
+  static const int64_t ks[] = {1, 2, 9, 27, 31, 32, 33, 81, 288};
+  for (int ii = 0; ii < nisa; ii++) {
+    CU_ASSERT_EQUAL_FATAL(rt_kernels_set_isa(isas[ii]), NN_OK);
+    const rt_gemm_arch *ar = rt_gemm_arch_get(4);
+    if (!ar->row_kernel) continue;
+    int bad = 0, nr = ar->nr, mr = ar->row_mr;
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+      int64_t k = ks[ki], stride = 2 * mr + 3;
+      int64_t *off = malloc(sizeof(int64_t) * (size_t)k);
+      for (int64_t p = 0; p < k; p++) off[p] = ((p * 7) % k) * stride; /* a permutation */
+      size_t na = (size_t)(k * stride + mr);
+      float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * (size_t)(k * nr));
+      for (size_t i = 0; i < na; i++) a[i] = (float)((i * 37) % 101) / 17.0f - 2.5f;
+      for (int64_t i = 0; i < k * nr; i++) b[i] = (float)((i * 53) % 97) / 13.0f - 3.0f;
+      int64_t ldy = mr + 5;
+      float *y = malloc(sizeof(float) * (size_t)(ldy * (nr + 1)));
+      for (int m = 1; m <= mr; m++)
+        for (int n = 1; n <= nr; n++) {
+          for (int64_t i = 0; i < ldy * (nr + 1); i++) y[i] = -7.0f;
+          ar->row_kernel(k, a, off, b, y, ldy, m, n);
+          for (int j = 0; j <= nr; j++)
+            for (int64_t i = 0; i < ldy; i++) {
+              float want = -7.0f;
+              if (j < n && i < m) {
+                want = 0.0f;
+                for (int64_t p = 0; p < k; p++) want = fmaf(a[off[p] + i], b[p * nr + j], want);
+              }
+              if (memcmp(&y[j * ldy + i], &want, sizeof want) && bad++ < 5)
+                fprintf(stderr, "\n  row kernel isa=%s k=%lld m=%d n=%d: y[%d][%lld] %.9g, want %.9g\n",
+                        rt_isa_name(isas[ii]), (long long)k, m, n, j, (long long)i, y[j * ldy + i], want);
+            }
+        }
+      free(off), free(a), free(b), free(y);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+  }
+  rt_kernels_set_isa(RT_ISA_AUTO);
+}
+
 /* alpha == 0 or K == 0: C = beta*C, and beta == 0 clears NaNs. */
 static void test_gemm_degenerate(void) {
   float A[4] = {NAN, NAN, NAN, NAN}, B[4] = {NAN, NAN, NAN, NAN};
@@ -1363,6 +1410,7 @@ int main(void) {
       {"sgemm vs reference, all layouts/ISAs/pools", test_sgemm},
       {"dgemm vs reference", test_dgemm},
       {"gemm packers: the portable packer's panels, every ISA/layout/width", test_gemm_packers},
+      {"conv row kernels: the FMA chain of the contract, bit for bit, every ISA", test_conv_row_kernels},
       {"gemm alpha=0, K=0, M=0", test_gemm_degenerate},
       {"gemm batched", test_gemm_batched},
       {"gemm prepacked B: rt_sgemm's bits, every ISA/pool", test_gemm_prepacked},
