@@ -304,15 +304,30 @@ static size_t tape_size(const TapeCtx *c, const Value *v) {
 
 /* The value of fin's body that v reshapes (through a chain of reshapes):
  * v itself when v is no reshape of another instruction's result there.
- * Static shapes only. */
+ * Run-time shapes too: a reshape keeps the run-time axis after the same
+ * static sizes (merging or splitting the static axes after it), so the
+ * tape [T, u...] reshapes to [T, v...] the same way (taped). */
 static Value *tape_base(const TapeCtx *c, Value *v) {
   Value *u = v;
-  while (u->def && u->def->op == OP_RESHAPE && !u->ty.dyn) {
+  while (u->def && u->def->op == OP_RESHAPE) {
     Value *x = u->def->args[0];
-    if (!x->def || x->ty.dyn || !pm_has(c->fwd, x) || x->def->op == OP_CONST || x->def->op == OP_IOTA) break;
+    if (!x->def || !pm_has(c->fwd, x) || x->def->op == OP_CONST || x->def->op == OP_IOTA) break;
     u = x;
   }
   return u;
+}
+
+/* The tape [T, u...] of u read as [T, v...], v a reshape of u: T, then
+ * v's axes, its run-time axis (if any) one further in, with v's factor
+ * (a merged axis B*64<=1024 of v is one of the rows too). */
+static Type rows_type(const Type *tape, const Type *v) {
+  Type t = *tape;
+  t.rank = v->rank + 1;
+  memcpy(t.dim + 1, v->dim, sizeof(int64_t) * (size_t)v->rank);
+  t.dyn = v->dyn << 1;
+  t.dyn_name = v->dyn ? v->dyn_name : NULL;
+  t.dyn_mul = v->dyn ? v->dyn_mul : 0;
+  return t;
 }
 
 /* v from a tape: the forward loop stacks it, the backward body reads row i.
@@ -338,9 +353,7 @@ static Value *taped(TapeCtx *c, Value *v) {
   c->tb.note = "tape read";
   Value *rows = tape;
   if (u != v) {
-    Type t = tape->ty;
-    memcpy(t.dim + 1, v->ty.dim, sizeof(int64_t) * (size_t)v->ty.rank);
-    t.rank = v->ty.rank + 1;
+    Type t = rows_type(&tape->ty, &v->ty);
     rows = ir_build(&c->tb, OP_RESHAPE, &tape, 1, NULL, &t);
   }
   Attr at = {.ni = 1, .i = {0}};

@@ -125,12 +125,17 @@ static bool free_op(Op op) { return op == OP_CONST; }
 
 /* A dyn_slice whose rows are contiguous (every axis before its axis has
  * size 1: a tape row, a layer's weight w[l]): a matmul reads it in place,
- * at an offset into its operand, instead of from a copy. */
+ * at an offset into its operand, instead of from a copy. A run-time axis
+ * in the operand (a tape [T, B<=16, 64, H]) changes nothing: storage is
+ * laid out for the bound, so the row is the same bytes at the same static
+ * offset at any n, padding rows included, as a copy of it would be. An
+ * axis before the slice axis must be a static 1 (a run-time one of bound
+ * 1 is too, but is left to the copy). */
 static bool contiguous_row(const Value *v) {
   const Inst *d = v->def;
-  if (!d || d->op != OP_DYN_SLICE || type_is_dyn(&d->args[0]->ty)) return false;
+  if (!d || d->op != OP_DYN_SLICE) return false;
   for (int k = 0; k < d->attr.i[0]; k++)
-    if (d->args[0]->ty.dim[k] != 1) return false;
+    if (d->args[0]->ty.dim[k] != 1 || axis_dyn(&d->args[0]->ty, k)) return false;
   return true;
 }
 

@@ -1249,7 +1249,10 @@ static void lower_shape(Gen *g, Inst *in) {
 }
 
 /* A matmul operand's first element: its storage, or a contiguous
- * dyn_slice view's (plan.c contiguous_row) offset into its operand's. */
+ * dyn_slice view's (plan.c contiguous_row) offset into its operand's.
+ * With a run-time axis in the operand (a tape row [N*64<=1024, H]) the
+ * offset is still static: strides are the bound's (types.h), so row i
+ * starts at i times the bound's row size, whatever this call's n. */
 static LLVMValueRef operand_ptr(Gen *g, const Value *v) {
   if (!is_view(g, v)) return base_ptr(g, v);
   LLVMValueRef off = LLVMBuildMul(g->b, view_offset(g, v), g_i64(g, (int64_t)dtype_size(v->ty.dtype)), "");
