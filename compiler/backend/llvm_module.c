@@ -186,6 +186,10 @@ static int64_t index_bound(const Func *f, const Value *arg) {
 static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nuser) {
   Gen *g = &cg->g;
   int n = results ? f->nret : f->body->nargs;
+  /* train_step's first arguments are its gradient's, and its body (when
+   * built at all) reads them as the gradient does: their bounds are the
+   * gradient's */
+  const Func *bf = strcmp(f->name, "train_step") ? NULL : train_step_grad(cg->c->m);
   LLVMValueRef *v = NEW_ARRAY(cg->a, LLVMValueRef, n + 1);
   int user = 0;
   for (int i = 0; i < n; i++) {
@@ -194,7 +198,9 @@ static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nus
     int index = results ? f->ret_role[i].index : f->arg_role[i].index;
     const char *name = results ? (f->ret_name ? f->ret_name[i] : NULL) : f->body->args[i]->name;
     if (results ? user_visible_res(role) : role == RT_IN_INPUT) index = user++;
-    int64_t bound = results ? 0 : index_bound(f, f->body->args[i]);
+    int64_t bound = results                           ? 0
+                    : bf && i < bf->body->nargs         ? index_bound(bf, bf->body->args[i])
+                                                        : index_bound(f, f->body->args[i]);
     LLVMValueRef fields[8] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
                               cstr(g, name ? name : ""), cl(g, bound), ci(g, ty->dyn)};
     v[i] = cst(g, T->slot, fields, 8);
