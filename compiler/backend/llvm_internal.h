@@ -70,7 +70,8 @@ typedef struct Gen {
   int nready;
   PtrMap ready_at;
   bool announced;    /* a ready point has been lowered (the rest call rt_grad_ready(ctx, -1)) */
-  StrMap strs;       /* text -> its string constant (llvm_module.c cstr) */
+  StrMap strs;       /* text -> 1 + its offset in strtab (llvm_module.c strtab_add) */
+  LLVMValueRef strtab; /* every string constant of the module, each NUL-terminated, in one global */
 } Gen;
 typedef struct ReadyPoint ReadyPoint;
 

@@ -54,21 +54,44 @@ static Types make_types(Gen *g) {
   return t;
 }
 
-/* A string constant, one global per distinct text: a model of N
- * parameters names each in every function's slots, and LLVM's
- * ConstantMerge would take time quadratic in N to merge the copies. */
+/* The module's string constants are one global, @strtab, of every
+ * distinct text once, NUL-terminated; a string is a pointer into it. A
+ * model of N parameters names each in every function's slots: one global
+ * per copy made LLVM's ConstantMerge quadratic in N, and one per text
+ * still cost a global, a symbol and a relocation target each. The texts
+ * are gathered first (strtab_add, by build_desc), then strtab_finish
+ * makes the global and cstr points into it. */
+static void strtab_add(Gen *g, const char *s, size_t *len) {
+  if (!s) return;
+  void **slot = sm_slot(&g->strs, s);
+  if (*slot) return;
+  *slot = (void *)(uintptr_t)(*len + 1);
+  *len += strlen(s) + 1;
+}
+
+static void strtab_finish(Gen *g, size_t len) {
+  char *text = calloc(len + 1, 1);
+  if (!text) die("out of memory");
+  for (int i = 0; i < g->strs.cap; i++)
+    if (g->strs.keys[i] && g->strs.vals[i]) {
+      const char *k = g->strs.keys[i];
+      memcpy(text + (uintptr_t)g->strs.vals[i] - 1, k, strlen(k) + 1);
+    }
+  LLVMValueRef init = LLVMConstStringInContext(g->ctx, text, (unsigned)len, 1);
+  free(text);
+  g->strtab = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "strtab");
+  LLVMSetInitializer(g->strtab, init);
+  LLVMSetGlobalConstant(g->strtab, 1);
+  LLVMSetLinkage(g->strtab, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g->strtab, LLVMGlobalUnnamedAddr);
+}
+
 static LLVMValueRef cstr(Gen *g, const char *s) {
   if (!s) return LLVMConstNull(g->t_ptr);
-  LLVMValueRef had = sm_get(&g->strs, s);
-  if (had) return had;
-  LLVMValueRef init = LLVMConstStringInContext2(g->ctx, s, strlen(s), 0);
-  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "str");
-  LLVMSetInitializer(gv, init);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMPrivateLinkage);
-  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-  sm_put(&g->strs, arena_strdup(g->a, s), gv);
-  return gv;
+  uintptr_t at = (uintptr_t)sm_get(&g->strs, s);
+  if (!at || !g->strtab) die("backend: string '%s' not gathered into the string table", s);
+  LLVMValueRef off = g_i64(g, (int64_t)(at - 1));
+  return LLVMConstInBoundsGEP2(g->t_i8, g->strtab, &off, 1);
 }
 
 static LLVMValueRef cst(Gen *g, LLVMTypeRef t, LLVMValueRef *v, int n) {
@@ -266,8 +289,35 @@ static int64_t func_dim_bound(const Func *f) {
   return 1;
 }
 
+/* Every text build_desc (with slots and train_desc) and build_api pass to
+ * cstr, into the string table. */
+static void gather_strings(CodeGen *cg) {
+  Gen *g = &cg->g;
+  const Module *m = cg->c->m;
+  size_t len = 0;
+  strtab_add(g, cg->prefix, &len);
+  for (int i = 0; i < m->nparams; i++) strtab_add(g, m->params[i].name, &len);
+  for (int i = 0; i < cg->nfuncs; i++) {
+    const Func *f = cg->funcs[i].ir;
+    strtab_add(g, cg->funcs[i].api_name, &len);
+    for (int k = 0; k < f->body->nargs; k++) strtab_add(g, f->body->args[k]->name ? f->body->args[k]->name : "", &len);
+    for (int k = 0; k < f->nret; k++) strtab_add(g, f->ret_name && f->ret_name[k] ? f->ret_name[k] : "", &len);
+  }
+  const TrainSpec *t = m->train;
+  for (int k = 0; t && t->loss && k < 2; k++) {
+    strtab_add(g, t->data.path[k], &len);
+    strtab_add(g, t->test.path[k], &len);
+  }
+  /* last, so that no other text's place depends on the source's name
+   * (the hash is of one length) */
+  strtab_add(g, cg->opts.source_hash ? cg->opts.source_hash : "", &len);
+  strtab_add(g, cg->opts.build_info ? cg->opts.build_info : "", &len);
+  strtab_finish(g, len);
+}
+
 static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
   Gen *g = &cg->g;
+  gather_strings(cg);
   Types T = make_types(g);
   const Module *m = cg->c->m;
   /* parameters */
