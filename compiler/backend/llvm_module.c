@@ -31,6 +31,15 @@ struct CodeGen {
   size_t ws_bytes;
   bool optimized;
   const Compiled *c;
+  /* The descriptor's large tables (slots, params): declared while the
+   * module is built, their contents attached after LLVM's passes, which
+   * only read them (nothing in the code loads from them) but took ~1.2 s
+   * of a 10,000-parameter build walking them. */
+  struct LaterInit {
+    LLVMValueRef gv, init; /* the table, and the global of hold its contents wait in */
+  } *later;
+  int nlater, caplater;
+  LLVMModuleRef hold;
 };
 
 /* ---- struct types mirroring rt_model.h ------------------------------------------- */
@@ -110,6 +119,37 @@ static LLVMValueRef global_const(Gen *g, LLVMValueRef init, const char *name) {
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetLinkage(gv, LLVMPrivateLinkage);
   return gv;
+}
+
+/* A global_const whose contents optimize() attaches after the passes. */
+static LLVMValueRef global_const_later(CodeGen *cg, LLVMValueRef init, const char *name) {
+  LLVMValueRef gv = LLVMAddGlobal(cg->g.mod, LLVMTypeOf(init), name);
+  LLVMSetGlobalConstant(gv, 1);
+  if (cg->nlater == cg->caplater) {
+    int cap = cg->caplater ? 2 * cg->caplater : 16;
+    struct LaterInit *n = NEW_ARRAY(cg->a, struct LaterInit, cap);
+    if (cg->nlater) memcpy(n, cg->later, sizeof *n * (size_t)cg->nlater);
+    cg->later = n;
+    cg->caplater = cap;
+  }
+  /* The contents wait as the initializer of a global in a module of their
+   * own (cg->hold, never printed or compiled): a constant nothing uses
+   * would be freed by the passes' clean-up of dead constants. */
+  if (!cg->hold) cg->hold = LLVMModuleCreateWithNameInContext("hold", cg->g.ctx);
+  LLVMValueRef h = LLVMAddGlobal(cg->hold, LLVMTypeOf(init), name);
+  LLVMSetInitializer(h, init);
+  cg->later[cg->nlater++] = (struct LaterInit){gv, h};
+  return gv; /* external until then: the passes know nothing of its contents */
+}
+
+static void attach_later(CodeGen *cg) {
+  for (int i = 0; i < cg->nlater; i++) {
+    LLVMValueRef init = LLVMGetInitializer(cg->later[i].init);
+    LLVMDeleteGlobal(cg->later[i].init);
+    LLVMSetInitializer(cg->later[i].gv, init);
+    LLVMSetLinkage(cg->later[i].gv, LLVMPrivateLinkage);
+  }
+  cg->nlater = 0;
 }
 
 static LLVMValueRef ci(Gen *g, int64_t v) { return g_i32(g, v); }
@@ -230,7 +270,7 @@ static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nus
   }
   *nuser = user;
   if (!n) return LLVMConstNull(g->t_ptr);
-  return global_const(g, LLVMConstArray2(T->slot, v, (uint64_t)n), "slots");
+  return global_const_later(cg, LLVMConstArray2(T->slot, v, (uint64_t)n), "slots");
 }
 
 static int fn_index(const CodeGen *cg, const char *ir_name) {
@@ -338,7 +378,7 @@ static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
     off += align64(type_bytes(&p->ty));
   }
   size_t param_bytes = off;
-  LLVMValueRef params = m->nparams ? global_const(g, LLVMConstArray2(T.param, pv, (uint64_t)m->nparams), "params")
+  LLVMValueRef params = m->nparams ? global_const_later(cg, LLVMConstArray2(T.param, pv, (uint64_t)m->nparams), "params")
                                    : LLVMConstNull(g->t_ptr);
   /* functions */
   LLVMValueRef *fv = NEW_ARRAY(cg->a, LLVMValueRef, cg->nfuncs + 1);
@@ -820,6 +860,7 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
 void codegen_free(CodeGen *cg) {
   if (!cg) return;
   if (cg->g.b) LLVMDisposeBuilder(cg->g.b);
+  if (cg->hold) LLVMDisposeModule(cg->hold); /* before the module its constants point into */
   if (cg->g.mod) LLVMDisposeModule(cg->g.mod);
   if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
   if (cg->tsc) LLVMOrcDisposeThreadSafeContext(cg->tsc);
@@ -854,6 +895,7 @@ static bool optimize(CodeGen *cg, char *err, size_t errn) {
   LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
   LLVMErrorRef e = LLVMRunPasses(cg->g.mod, pipeline, cg->tm, po);
   LLVMDisposePassBuilderOptions(po);
+  attach_later(cg);
   if (e) {
     char *msg = LLVMGetErrorMessage(e);
     snprintf(err, errn, "LLVM passes failed: %s", msg);
