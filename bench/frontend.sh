@@ -10,18 +10,22 @@
 # (default 20,000), best of 3 runs; target (issue 15): each under 2 s and
 # 300 MB. Not a test.
 #   frontend.sh [NNC] [LINES] [PARAMS] [STMTS]
-# Measured (issue 15 item 3), AMD EPYC Zen 4, 2 cores shared, load 6-9,
-# --emit=lib -O2; CPU = user + system seconds (wall time was 2-2.5x the
-# CPU time at that load); before = main at fb8525d, after = branch ctime:
-#   model            before: CPU    RSS    after: CPU    RSS   (before 1 run, after best of 3)
-#   2,000 stmts          1.51 s   154 MB        1.15 s   134 MB
-#   20,000 stmts       118.75 s   862 MB        5.49 s   755 MB
-#   1,000 params         3.39 s   139 MB        2.66 s   124 MB
-#   10,000 params      143.38 s   586 MB        5.31 s   432 MB
-# Not yet within 2 s and 300 MB: the rest is linear (IR ~700 bytes an
-# instruction, mostly Inst's fixed 24-slot Attr; train_step's copy of the
-# gradient; the memory plan ~470 bytes an instruction; LLVM's -O2 pipeline
-# and code generation ~2.5 s on the rerolled kernels, at any N).
+# Measured (issue 15 item 3, branch ctime2), 2-core AMD EPYC Zen 4 shared
+# with other builds, --emit=lib -O2, CPU = user + system seconds, min /
+# median of 5 runs, max RSS of them; before = main at 04b7204 and after =
+# ctime2 at 2bfe57e, run in turn (load from uptime 4.9):
+#   model            before: CPU min/median   RSS    after: CPU min/median   RSS
+#   20,000 stmts          5.06 / 5.21 s      732 MB       3.98 / 4.09 s      529 MB
+#   10,000 params         6.00 / 6.79 s      447 MB       4.64 / 5.11 s      361 MB
+# At load 1.0 (after = 49f5da1, the arena change not yet in): 20,000 stmts
+# 4.06 / 4.46 s -> 3.30 / 3.66 s, 10,000 params 4.82 / 5.21 s -> 3.13 /
+# 4.09 s. Not yet within 2 s and 300 MB. What is left: LLVM's -O2 pipeline
+# and code generation of the rerolled kernels and parts (callgrind at 3,000
+# parameters, before the tables waited for the passes: passes 50%, code
+# generation 45% of instructions); the compiler's arena (massif at
+# 20,000 statements: 386 of 435 MB of heap at the peak), mostly IR (Inst's
+# fixed 24-slot Attr, ~200 bytes an instruction) and the memory plan's
+# Value-keyed hash maps.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 nnc="${1:-$top/build/compiler/nnc}"
@@ -137,5 +141,5 @@ for model in params stmts; do
     "$model" "$(wc -l <"$tmp/$model.nn")" "$best_t" "$best_c" "$(awk -v k="$best_m" 'BEGIN { print k / 1024 }')"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "recorded (issue 15 item 3; load 6-9, CPU = user + system, before 1 run, after best of 3):"
+echo "recorded (issue 15 item 3; load 4.9, CPU = user + system, min / median of 5 runs):"
 sed -n '/^#   model/,/^#   10,000 params/s/^#  //p' "$0"

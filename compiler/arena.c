@@ -10,6 +10,7 @@
 typedef struct Chunk {
   struct Chunk *next;
   size_t size, used;
+  int big;              /* one allocation of BIG_ALLOC bytes or more, which arena_release may free */
   _Alignas(16) unsigned char data[];
 } Chunk;
 
@@ -61,8 +62,41 @@ void arena_free(Arena *a) {
   free(a);
 }
 
+/* Allocations this large get a chunk of their own, behind the head (the
+ * bump allocation goes on in the head). */
+#define BIG_ALLOC ((size_t)1 << 20)
+
+static void *alloc_big(Arena *a, size_t size) {
+  Chunk *c = chunk_alloc(size);
+  if (!c) die("out of memory (arena block of %zu bytes)", size);
+  c->size = c->used = size;
+  c->big = 1;
+  if (a->head) {
+    c->next = a->head->next;
+    a->head->next = c;
+  } else {
+    c->next = NULL;
+    a->head = c;
+  }
+  a->total += size;
+  memset(c->data, 0, size);
+  return c->data;
+}
+
+void arena_release(Arena *a, void *p) {
+  for (Chunk **pc = &a->head; *pc; pc = &(*pc)->next)
+    if ((*pc)->big && (void *)(*pc)->data == p) {
+      Chunk *c = *pc;
+      *pc = c->next;
+      a->total -= c->size;
+      free(c);
+      return;
+    }
+}
+
 void *arena_alloc(Arena *a, size_t size) {
   size = (size + 15) & ~(size_t)15;
+  if (size >= BIG_ALLOC) return alloc_big(a, size);
   Chunk *c = a->head;
   if (!c || c->size - c->used < size) {
     size_t cs = size > (1u << 16) ? size : (1u << 16);
@@ -71,6 +105,7 @@ void *arena_alloc(Arena *a, size_t size) {
     if (!c) die("out of memory (arena chunk of %zu bytes)", cs);
     c->size = cs;
     c->used = 0;
+    c->big = 0;
     c->next = a->head;
     a->head = c;
     a->total += cs;
@@ -117,6 +152,7 @@ void vec_push(Arena *a, PtrVec *vec, void *p) {
     int cap = vec->cap ? vec->cap * 2 : 4;
     void **nv = NEW_ARRAY(a, void *, cap);
     if (vec->n) memcpy(nv, vec->v, sizeof(void *) * (size_t)vec->n);
+    if (vec->v) arena_release(a, vec->v);
     vec->v = nv;
     vec->cap = cap;
   }

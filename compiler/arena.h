@@ -20,9 +20,13 @@ char *arena_printf(Arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 char *arena_vprintf(Arena *a, const char *fmt, va_list ap);
 size_t arena_bytes(const Arena *a);         /* total bytes reserved */
+/* Frees p now if it was one allocation of 1 MiB or more (a grown hash
+ * table's or vector's old storage); anything else stays until arena_free.
+ * p must not be used after. */
+void arena_release(Arena *a, void *p);
 
-/* A growable array of pointers, built in an arena (old storage is simply
- * abandoned when it grows: fine for the sizes a compilation has). */
+/* A growable array of pointers, built in an arena (old storage is
+ * abandoned when it grows, and freed when large: arena_release). */
 typedef struct PtrVec {
   void **v;
   int n, cap;

@@ -278,6 +278,8 @@ int driver_run(const Options *o) {
   Compiled *c = NULL;
   if (rc == 0 && (o->emit & ~EMIT_AST || o->stats)) {
     CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt, .max_tape_bytes = o->max_tape_bytes};
+    /* only the text outputs and --stats show train_step's body */
+    co.no_train_step_body = !(o->emit & EMIT_TEXT) && !o->stats;
     c = compile_module(a, &d, p, o->input, &co);
     if (!c->ok) rc = 1;
   }

@@ -104,11 +104,15 @@ static void stage_train(Compiled *c, Diag *d, const CompileOpts *o) {
   Func *g = train_step_grad(m);
   if (!g) return;
   double g0 = now_ms();
-  Func *ts = build_train_step(m, g, t);
-  if (o && o->verify && !ir_verify_func(m, ts, stderr)) die("train_step does not verify");
-  FuncStats *st = &c->stats[m->nfuncs - 1];
-  optimize(m, ts, o, st);
-  st->primal = NULL;
+  Func *ts = build_train_step_decl(m, g, t);
+  FuncStats *st;
+  if (!(o && o->no_train_step_body)) {
+    build_train_step_body(m, ts, g, t);
+    if (o && o->verify && !ir_verify_func(m, ts, stderr)) die("train_step does not verify");
+    st = &c->stats[m->nfuncs - 1];
+    optimize(m, ts, o, st);
+    st->primal = NULL;
+  }
   Func *up = build_apply_update(m, t, g->pos);
   if (o && o->verify && !ir_verify_func(m, up, stderr)) die("apply_update does not verify");
   st = &c->stats[m->nfuncs - 1];

@@ -19,6 +19,11 @@ typedef struct CompileOpts {
   bool no_opt;          /* skip the passes (tests compare with and without) */
   bool no_grad;         /* do not differentiate */
   bool no_train_step;   /* do not build train_step */
+  bool no_train_step_body; /* build train_step's arguments and results only: all the
+                              backend needs (it lowers train_step as calls of the
+                              gradient and apply_update); its body is a copy of the
+                              gradient's, what the interpreter, --emit=grad-ir and
+                              --stats show */
   size_t max_tape_bytes; /* --max-tape-bytes (0: the train block's max_tape_bytes, if any) */
 } CompileOpts;
 

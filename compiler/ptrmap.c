@@ -47,6 +47,8 @@ void pm_put(PtrMap *m, const void *key, void *val) {
     m->vals = NEW_ARRAY(m->a, void *, m->cap);
     for (int i = 0; i < oc; i++)
       if (ok[i]) put(m, ok[i], ov[i]);
+    arena_release(m->a, (void *)ok);
+    arena_release(m->a, ov);
   }
   put(m, key, val);
 }

@@ -50,6 +50,9 @@ static void grow(StrMap *m) {
     m->hashes[j] = oh[i];
     m->vals[j] = ov[i];
   }
+  arena_release(m->a, (void *)ok);
+  arena_release(m->a, oh);
+  arena_release(m->a, ov);
 }
 
 void **sm_slot(StrMap *m, const char *key) {

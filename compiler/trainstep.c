@@ -120,29 +120,30 @@ static void build_update(Builder *b, Module *m, const TrainSpec *t, Value **g, V
   b->note = NULL;
 }
 
-/* The results new params, new state (after a loss, if any; then the
- * gradients, if any) and the return. */
-static void finish(Builder *b, Module *m, Func *f, Value *loss, Value **newp, Value **news, int nslots, Value **grads) {
+/* f's results: new params, new state (after a loss of type loss_ty, if
+ * any; then the gradients, if with_grads). */
+static void add_results(Module *m, Func *f, const Type *loss_ty, int nslots, bool with_grads) {
+  Arena *a = m->a;
+  int np = m->nparams;
+  if (loss_ty) ir_func_add_result(a, f, *loss_ty, "loss", (Role){RES_LOSS, 0});
+  for (int i = 0; i < np; i++)
+    ir_func_add_result(a, f, m->params[i].ty, arena_printf(a, "%s.new", m->params[i].name), (Role){RES_NEW_PARAM, i});
+  for (int k = 0; k < np * nslots; k++)
+    ir_func_add_result(a, f, m->params[k % np].ty,
+                       arena_printf(a, "%s.%s.new", m->params[k % np].name, slot_names[k / np]), (Role){RES_NEW_STATE, k});
+  for (int i = 0; with_grads && i < np; i++)
+    ir_func_add_result(a, f, m->params[i].ty, arena_printf(a, "%s.grad", m->params[i].name), (Role){RES_GRAD, i});
+}
+
+/* The return of the results add_results declared. */
+static void build_return(Builder *b, Module *m, Value *loss, Value **newp, Value **news, int nslots, Value **grads) {
   Arena *a = m->a;
   int np = m->nparams;
   PtrVec outs = {0};
-  if (loss) {
-    ir_func_add_result(a, f, loss->ty, "loss", (Role){RES_LOSS, 0});
-    vec_push(a, &outs, loss);
-  }
-  for (int i = 0; i < np; i++) {
-    ir_func_add_result(a, f, m->params[i].ty, arena_printf(a, "%s.new", m->params[i].name), (Role){RES_NEW_PARAM, i});
-    vec_push(a, &outs, newp[i]);
-  }
-  for (int k = 0; k < np * nslots; k++) {
-    ir_func_add_result(a, f, m->params[k % np].ty,
-                       arena_printf(a, "%s.%s.new", m->params[k % np].name, slot_names[k / np]), (Role){RES_NEW_STATE, k});
-    vec_push(a, &outs, news[k]);
-  }
-  for (int i = 0; grads && i < np; i++) {
-    ir_func_add_result(a, f, m->params[i].ty, arena_printf(a, "%s.grad", m->params[i].name), (Role){RES_GRAD, i});
-    vec_push(a, &outs, grads[i]);
-  }
+  if (loss) vec_push(a, &outs, loss);
+  for (int i = 0; i < np; i++) vec_push(a, &outs, newp[i]);
+  for (int k = 0; k < np * nslots; k++) vec_push(a, &outs, news[k]);
+  for (int i = 0; grads && i < np; i++) vec_push(a, &outs, grads[i]);
   ir_build(b, OP_RETURN, (Value **)outs.v, outs.n, NULL, NULL);
 }
 
@@ -157,38 +158,58 @@ Func *train_step_grad(const Module *m) {
   return ir_find_func(m, name);
 }
 
-Func *build_train_step(Module *m, Func *grad, const TrainSpec *t) {
+Func *build_train_step_decl(Module *m, Func *grad, const TrainSpec *t) {
   Arena *a = m->a;
   Func *ts = ir_func_new(m, "train_step");
   ts->pos = grad->pos;
-  int np = m->nparams, nslots = state_slots(&t->opt);
   /* arguments: the gradient function's, then state, then scalars */
-  PtrMap map;
-  pm_init(&map, a);
   for (int i = 0; i < grad->body->nargs; i++) {
     Value *v = grad->body->args[i];
     ir_func_add_arg(a, ts, v->ty, v->name, grad->arg_role[i]);
-    pm_put(&map, v, ts->body->args[i]);
   }
   Value *lr, *step;
-  Value **state = add_state_args(m, ts, t, nslots, &lr, &step);
+  add_state_args(m, ts, t, state_slots(&t->opt), &lr, &step);
+  add_results(m, ts, &grad->ret[0], state_slots(&t->opt), true);
+  return ts;
+}
+
+void build_train_step_body(Module *m, Func *ts, Func *grad, const TrainSpec *t) {
+  Arena *a = m->a;
+  int np = m->nparams, nslots = state_slots(&t->opt), na = grad->body->nargs;
+  /* the gradient's arguments are train_step's first; state and scalars follow */
+  PtrMap map;
+  pm_init(&map, a);
+  for (int i = 0; i < na; i++) pm_put(&map, grad->body->args[i], ts->body->args[i]);
+  Value **state = NEW_ARRAY(a, Value *, np * nslots + 1);
+  Value **p = NEW_ARRAY(a, Value *, np + 1);
+  Value *lr = NULL, *step = NULL;
+  for (int i = 0; i < ts->body->nargs; i++) {
+    Role r = ts->arg_role[i];
+    Value *v = ts->body->args[i];
+    if (r.kind == ARG_PARAM) p[r.index] = v;
+    else if (r.kind == ARG_STATE && i >= na) state[r.index] = v;
+    else if (r.kind == ARG_SCALAR && i >= na && r.index == SCALAR_LR) lr = v;
+    else if (r.kind == ARG_SCALAR && i >= na && r.index == SCALAR_STEP) step = v;
+  }
   /* the gradient computation */
   Builder b = {.a = a, .block = ts->body, .pos = grad->pos};
   Inst *ret = grad->body->last;
   for (Inst *in = grad->body->first; in != ret; in = in->next) ir_clone_inst(&b, in, &map);
   Value *loss = pm_get(&map, ret->args[0]);
   Value **g = NEW_ARRAY(a, Value *, np + 1), **g0 = NEW_ARRAY(a, Value *, np + 1);
-  Value **p = NEW_ARRAY(a, Value *, np + 1);
   for (int k = 1; k < grad->nret; k++)
     if (grad->ret_role[k].kind == RES_GRAD) g[grad->ret_role[k].index] = pm_get(&map, ret->args[k]);
   memcpy(g0, g, sizeof *g * (size_t)np); /* build_update clips g in place */
-  for (int i = 0; i < ts->body->nargs; i++)
-    if (ts->arg_role[i].kind == ARG_PARAM) p[ts->arg_role[i].index] = ts->body->args[i];
   Value **newp = NEW_ARRAY(a, Value *, np + 1);
   Value **news = NEW_ARRAY(a, Value *, np * nslots + 1);
   build_update(&b, m, t, g, p, state, lr, step, newp, news);
   b.pos = ret->pos;
-  finish(&b, m, ts, loss, newp, news, nslots, g0);
+  build_return(&b, m, loss, newp, news, nslots, g0);
+}
+
+Func *build_train_step(Module *m, Func *grad, const TrainSpec *t) {
+  Func *ts = build_train_step_decl(m, grad, t);
+  build_train_step_body(m, ts, grad, t);
   return ts;
 }
 
@@ -214,6 +235,7 @@ Func *build_apply_update(Module *m, const TrainSpec *t, Pos pos) {
   Value **news = NEW_ARRAY(a, Value *, np * nslots + 1);
   build_update(&b, m, t, g, p, state, lr, step, newp, news);
   b.pos = pos;
-  finish(&b, m, f, NULL, newp, news, nslots, NULL);
+  add_results(m, f, NULL, nslots, false);
+  build_return(&b, m, NULL, newp, news, nslots, NULL);
   return f;
 }

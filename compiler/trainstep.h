@@ -7,6 +7,11 @@
 #include "ir.h"
 
 Func *build_train_step(Module *m, Func *grad, const TrainSpec *t);
+/* The same in two steps: the function's arguments and results (all the
+ * backend reads of it: it lowers train_step as calls), then its body
+ * (for the interpreter, --emit=grad-ir, --stats, dot). */
+Func *build_train_step_decl(Module *m, Func *grad, const TrainSpec *t);
+void build_train_step_body(Module *m, Func *ts, Func *grad, const TrainSpec *t);
 /* The gradient function train_step runs (and is built from): that of the
  * loss's training version with dropout, NAME.train.grad, if there is one,
  * else NAME.grad; NULL when m has neither (or no train block). */

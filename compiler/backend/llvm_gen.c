@@ -737,11 +737,10 @@ static void par_range(Gen *g, Inst *in, int64_t n, LLVMValueRef nv, int64_t per,
     return;
   }
   /* the context: ws, bufs, pool, then the i32 loop indices in scope */
-  const void *keys[MAX_RANK * 4];
+  const Value *keys[MAX_RANK * 4];
   LLVMValueRef vals[MAX_RANK * 4];
   int nr = 0;
-  for (int i = 0; i < g->reg.cap && nr < MAX_RANK * 4; i++)
-    if (g->reg.keys[i] && g->reg.vals[i]) keys[nr] = g->reg.keys[i], vals[nr++] = g->reg.vals[i];
+  for (int i = 0; i < g->nin_scope; i++) keys[nr] = g->in_scope[i], vals[nr++] = pm_get(&g->reg, g->in_scope[i]);
   LLVMTypeRef fields[3 + MAX_RANK * 4];
   fields[0] = fields[1] = fields[2] = g->t_ptr;
   for (int i = 0; i < nr; i++) fields[3 + i] = g->t_i32;
@@ -765,7 +764,7 @@ static void par_range(Gen *g, Inst *in, int64_t n, LLVMValueRef nv, int64_t per,
   pm_init(&g->bufptr, g->a);
   g->pool = LLVMConstNull(g->t_ptr); /* kernels inside a task run serially */
   pm_init(&g->reg, g->a);
-  for (int i = 0; i < nr; i++) pm_put(&g->reg, keys[i], loaded[3 + i]);
+  for (int i = 0; i < nr; i++) pm_put(&g->reg, keys[i], loaded[3 + i]); /* in_scope stays as it is */
   g->range_lo = LLVMGetParam(task, 1);
   g->range_hi = LLVMGetParam(task, 2);
   body(g, in, arg);
@@ -1478,6 +1477,25 @@ static void prepack_before(Gen *g, const Inst *loop) {
   }
 }
 
+/* Index register r of v comes into scope (a loop's index, the run-time size). */
+static void scope_enter(Gen *g, const Value *v, LLVMValueRef r) {
+  pm_put(&g->reg, v, r);
+  for (int i = 0; i < g->nin_scope; i++)
+    if (g->in_scope[i] == v) return;
+  if (g->nin_scope == MAX_RANK * 4) die("backend: more than %d loop indices in scope", MAX_RANK * 4);
+  g->in_scope[g->nin_scope++] = v;
+}
+
+static void scope_leave(Gen *g, const Value *v) {
+  pm_put(&g->reg, v, NULL);
+  for (int i = 0; i < g->nin_scope; i++)
+    if (g->in_scope[i] == v) {
+      memmove(&g->in_scope[i], &g->in_scope[i + 1], sizeof *g->in_scope * (size_t)(g->nin_scope - i - 1));
+      g->nin_scope--;
+      return;
+    }
+}
+
 static void lower_for(Gen *g, Inst *in) {
   Block *body = in->body;
   int nc = in->nargs;
@@ -1490,7 +1508,7 @@ static void lower_for(Gen *g, Inst *in) {
   g_loop_begin(g, g_i64(g, hi - lo), &h, &e, &step);
   LLVMValueRef i64 = rev ? LLVMBuildSub(g->b, g_i64(g, hi - 1), step, "") : LLVMBuildAdd(g->b, step, g_i64(g, lo), "");
   LLVMValueRef i32 = LLVMBuildTrunc(g->b, i64, g->t_i32, "t");
-  pm_put(&g->reg, body->args[0], i32);
+  scope_enter(g, body->args[0], i32);
   lower_block(g, body);
   Inst *y = body->last;
   for (int k = 0; k < nc; k++) copy_value(g, in->res[k], y->args[k]);
@@ -1510,7 +1528,7 @@ static void lower_for(Gen *g, Inst *in) {
     }
   }
   g_loop_end(g, h, e, step);
-  pm_put(&g->reg, body->args[0], NULL); /* the index is out of scope now */
+  scope_leave(g, body->args[0]);
 }
 
 static void lower_return(Gen *g, Inst *in) {
@@ -1649,7 +1667,7 @@ LLVMValueRef g_body_fn(Gen *g, const char *name, bool noalias_ws) {
   pm_init(&g->bufptr, g->a);
   if (g->dim_arg) { /* the run-time size: loaded once per part, a register every loop reads (and tasks get) */
     LLVMValueRef nv = LLVMBuildLoad2(g->b, g->t_i32, slot_ptr(g, g->dim_arg->res), "n");
-    pm_put(&g->reg, g->dim_arg, nv);
+    scope_enter(g, g->dim_arg, nv);
   }
   return fn;
 }
@@ -1790,6 +1808,7 @@ LLVMValueRef gen_function(Gen *g, Func *f, Plan *plan, const char *name) {
   g->plan = plan;
   g->nargs = f->body->nargs;
   pm_init(&g->reg, g->a);
+  g->nin_scope = 0;
   pm_init(&g->scope_of, g->a); /* one alias domain for the function and its parts */
   g->alias_domain = NULL;
   g->acc.n = 0;

@@ -29,6 +29,11 @@ typedef struct Gen {
   LLVMValueRef hoist_point;         /* loads of buffer pointers go before this (entry block) */
   PtrMap bufptr;                    /* buffer index + 1 -> its pointer, loaded once per function */
   PtrMap reg;        /* Value* -> LLVMValueRef: loop indices (i32 registers) */
+  /* the i32 registers of reg in scope (loop indices, the run-time size),
+   * in the order they came into scope: a parallel task's context fields
+   * (par_range), so its LLVM IR does not depend on heap addresses */
+  const Value *in_scope[MAX_RANK * 4];
+  int nin_scope;
   int nargs;         /* f's argument count (results follow in bufs) */
   LLVMValueRef range_lo, range_hi; /* the next nest's outer loop range (a parallel chunk) */
   /* While a loop nest is emitted: the branch into its outermost loop.
@@ -65,7 +70,8 @@ typedef struct Gen {
   int nready;
   PtrMap ready_at;
   bool announced;    /* a ready point has been lowered (the rest call rt_grad_ready(ctx, -1)) */
-  StrMap strs;       /* text -> its string constant (llvm_module.c cstr) */
+  StrMap strs;       /* text -> 1 + its offset in strtab (llvm_module.c strtab_add) */
+  LLVMValueRef strtab; /* every string constant of the module, each NUL-terminated, in one global */
 } Gen;
 typedef struct ReadyPoint ReadyPoint;
 

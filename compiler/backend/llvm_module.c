@@ -31,6 +31,15 @@ struct CodeGen {
   size_t ws_bytes;
   bool optimized;
   const Compiled *c;
+  /* The descriptor's large tables (slots, params): declared while the
+   * module is built, their contents attached after LLVM's passes, which
+   * only read them (nothing in the code loads from them) but took ~1.2 s
+   * of a 10,000-parameter build walking them. */
+  struct LaterInit {
+    LLVMValueRef gv, init; /* the table, and the global of hold its contents wait in */
+  } *later;
+  int nlater, caplater;
+  LLVMModuleRef hold;
 };
 
 /* ---- struct types mirroring rt_model.h ------------------------------------------- */
@@ -54,21 +63,44 @@ static Types make_types(Gen *g) {
   return t;
 }
 
-/* A string constant, one global per distinct text: a model of N
- * parameters names each in every function's slots, and LLVM's
- * ConstantMerge would take time quadratic in N to merge the copies. */
+/* The module's string constants are one global, @strtab, of every
+ * distinct text once, NUL-terminated; a string is a pointer into it. A
+ * model of N parameters names each in every function's slots: one global
+ * per copy made LLVM's ConstantMerge quadratic in N, and one per text
+ * still cost a global, a symbol and a relocation target each. The texts
+ * are gathered first (strtab_add, by build_desc), then strtab_finish
+ * makes the global and cstr points into it. */
+static void strtab_add(Gen *g, const char *s, size_t *len) {
+  if (!s) return;
+  void **slot = sm_slot(&g->strs, s);
+  if (*slot) return;
+  *slot = (void *)(uintptr_t)(*len + 1);
+  *len += strlen(s) + 1;
+}
+
+static void strtab_finish(Gen *g, size_t len) {
+  char *text = calloc(len + 1, 1);
+  if (!text) die("out of memory");
+  for (int i = 0; i < g->strs.cap; i++)
+    if (g->strs.keys[i] && g->strs.vals[i]) {
+      const char *k = g->strs.keys[i];
+      memcpy(text + (uintptr_t)g->strs.vals[i] - 1, k, strlen(k) + 1);
+    }
+  LLVMValueRef init = LLVMConstStringInContext(g->ctx, text, (unsigned)len, 1);
+  free(text);
+  g->strtab = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "strtab");
+  LLVMSetInitializer(g->strtab, init);
+  LLVMSetGlobalConstant(g->strtab, 1);
+  LLVMSetLinkage(g->strtab, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g->strtab, LLVMGlobalUnnamedAddr);
+}
+
 static LLVMValueRef cstr(Gen *g, const char *s) {
   if (!s) return LLVMConstNull(g->t_ptr);
-  LLVMValueRef had = sm_get(&g->strs, s);
-  if (had) return had;
-  LLVMValueRef init = LLVMConstStringInContext2(g->ctx, s, strlen(s), 0);
-  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "str");
-  LLVMSetInitializer(gv, init);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMPrivateLinkage);
-  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-  sm_put(&g->strs, arena_strdup(g->a, s), gv);
-  return gv;
+  uintptr_t at = (uintptr_t)sm_get(&g->strs, s);
+  if (!at || !g->strtab) die("backend: string '%s' not gathered into the string table", s);
+  LLVMValueRef off = g_i64(g, (int64_t)(at - 1));
+  return LLVMConstInBoundsGEP2(g->t_i8, g->strtab, &off, 1);
 }
 
 static LLVMValueRef cst(Gen *g, LLVMTypeRef t, LLVMValueRef *v, int n) {
@@ -87,6 +119,37 @@ static LLVMValueRef global_const(Gen *g, LLVMValueRef init, const char *name) {
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetLinkage(gv, LLVMPrivateLinkage);
   return gv;
+}
+
+/* A global_const whose contents optimize() attaches after the passes. */
+static LLVMValueRef global_const_later(CodeGen *cg, LLVMValueRef init, const char *name) {
+  LLVMValueRef gv = LLVMAddGlobal(cg->g.mod, LLVMTypeOf(init), name);
+  LLVMSetGlobalConstant(gv, 1);
+  if (cg->nlater == cg->caplater) {
+    int cap = cg->caplater ? 2 * cg->caplater : 16;
+    struct LaterInit *n = NEW_ARRAY(cg->a, struct LaterInit, cap);
+    if (cg->nlater) memcpy(n, cg->later, sizeof *n * (size_t)cg->nlater);
+    cg->later = n;
+    cg->caplater = cap;
+  }
+  /* The contents wait as the initializer of a global in a module of their
+   * own (cg->hold, never printed or compiled): a constant nothing uses
+   * would be freed by the passes' clean-up of dead constants. */
+  if (!cg->hold) cg->hold = LLVMModuleCreateWithNameInContext("hold", cg->g.ctx);
+  LLVMValueRef h = LLVMAddGlobal(cg->hold, LLVMTypeOf(init), name);
+  LLVMSetInitializer(h, init);
+  cg->later[cg->nlater++] = (struct LaterInit){gv, h};
+  return gv; /* external until then: the passes know nothing of its contents */
+}
+
+static void attach_later(CodeGen *cg) {
+  for (int i = 0; i < cg->nlater; i++) {
+    LLVMValueRef init = LLVMGetInitializer(cg->later[i].init);
+    LLVMDeleteGlobal(cg->later[i].init);
+    LLVMSetInitializer(cg->later[i].gv, init);
+    LLVMSetLinkage(cg->later[i].gv, LLVMPrivateLinkage);
+  }
+  cg->nlater = 0;
 }
 
 static LLVMValueRef ci(Gen *g, int64_t v) { return g_i32(g, v); }
@@ -186,6 +249,10 @@ static int64_t index_bound(const Func *f, const Value *arg) {
 static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nuser) {
   Gen *g = &cg->g;
   int n = results ? f->nret : f->body->nargs;
+  /* train_step's first arguments are its gradient's, and its body (when
+   * built at all) reads them as the gradient does: their bounds are the
+   * gradient's */
+  const Func *bf = strcmp(f->name, "train_step") ? NULL : train_step_grad(cg->c->m);
   LLVMValueRef *v = NEW_ARRAY(cg->a, LLVMValueRef, n + 1);
   int user = 0;
   for (int i = 0; i < n; i++) {
@@ -194,14 +261,16 @@ static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nus
     int index = results ? f->ret_role[i].index : f->arg_role[i].index;
     const char *name = results ? (f->ret_name ? f->ret_name[i] : NULL) : f->body->args[i]->name;
     if (results ? user_visible_res(role) : role == RT_IN_INPUT) index = user++;
-    int64_t bound = results ? 0 : index_bound(f, f->body->args[i]);
+    int64_t bound = results                           ? 0
+                    : bf && i < bf->body->nargs         ? index_bound(bf, bf->body->args[i])
+                                                        : index_bound(f, f->body->args[i]);
     LLVMValueRef fields[8] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
                               cstr(g, name ? name : ""), cl(g, bound), ci(g, ty->dyn)};
     v[i] = cst(g, T->slot, fields, 8);
   }
   *nuser = user;
   if (!n) return LLVMConstNull(g->t_ptr);
-  return global_const(g, LLVMConstArray2(T->slot, v, (uint64_t)n), "slots");
+  return global_const_later(cg, LLVMConstArray2(T->slot, v, (uint64_t)n), "slots");
 }
 
 static int fn_index(const CodeGen *cg, const char *ir_name) {
@@ -260,8 +329,35 @@ static int64_t func_dim_bound(const Func *f) {
   return 1;
 }
 
+/* Every text build_desc (with slots and train_desc) and build_api pass to
+ * cstr, into the string table. */
+static void gather_strings(CodeGen *cg) {
+  Gen *g = &cg->g;
+  const Module *m = cg->c->m;
+  size_t len = 0;
+  strtab_add(g, cg->prefix, &len);
+  for (int i = 0; i < m->nparams; i++) strtab_add(g, m->params[i].name, &len);
+  for (int i = 0; i < cg->nfuncs; i++) {
+    const Func *f = cg->funcs[i].ir;
+    strtab_add(g, cg->funcs[i].api_name, &len);
+    for (int k = 0; k < f->body->nargs; k++) strtab_add(g, f->body->args[k]->name ? f->body->args[k]->name : "", &len);
+    for (int k = 0; k < f->nret; k++) strtab_add(g, f->ret_name && f->ret_name[k] ? f->ret_name[k] : "", &len);
+  }
+  const TrainSpec *t = m->train;
+  for (int k = 0; t && t->loss && k < 2; k++) {
+    strtab_add(g, t->data.path[k], &len);
+    strtab_add(g, t->test.path[k], &len);
+  }
+  /* last, so that no other text's place depends on the source's name
+   * (the hash is of one length) */
+  strtab_add(g, cg->opts.source_hash ? cg->opts.source_hash : "", &len);
+  strtab_add(g, cg->opts.build_info ? cg->opts.build_info : "", &len);
+  strtab_finish(g, len);
+}
+
 static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
   Gen *g = &cg->g;
+  gather_strings(cg);
   Types T = make_types(g);
   const Module *m = cg->c->m;
   /* parameters */
@@ -282,7 +378,7 @@ static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
     off += align64(type_bytes(&p->ty));
   }
   size_t param_bytes = off;
-  LLVMValueRef params = m->nparams ? global_const(g, LLVMConstArray2(T.param, pv, (uint64_t)m->nparams), "params")
+  LLVMValueRef params = m->nparams ? global_const_later(cg, LLVMConstArray2(T.param, pv, (uint64_t)m->nparams), "params")
                                    : LLVMConstNull(g->t_ptr);
   /* functions */
   LLVMValueRef *fv = NEW_ARRAY(cg->a, LLVMValueRef, cg->nfuncs + 1);
@@ -446,18 +542,40 @@ static void build_api(CodeGen *cg, LLVMValueRef desc) {
 
 /* ---- train_step: the gradient, then the update ----------------------------------------- */
 
-/* The slot of train_step's bufs (argument k is k, result k is nargs + k)
- * holding what a part's argument (res false) or result of role r points
- * to: train_step's slot of the same role and index; the gradients
- * apply_update reads are train_step's gradient results. -1 if none. */
-static int train_slot(const Func *ts, Role r, bool res) {
-  if (!res && r.kind == ARG_GRAD) r.kind = RES_GRAD, res = true;
-  int n = res ? ts->nret : ts->body->nargs;
-  for (int k = 0; k < n; k++) {
-    Role q = res ? ts->ret_role[k] : ts->arg_role[k];
-    if (q.kind == r.kind && q.index == r.index) return (res ? ts->body->nargs : 0) + k;
+/* train_step's slots of bufs by role (argument k is k, result k is
+ * nargs + k): at[res][kind][index], -1 where there is none. A table
+ * rather than a search: two parts of 10,000 parameters look up 40,000
+ * slots. */
+enum { ROLE_KINDS = RES_NEW_STATE + 1 };
+typedef struct TrainSlots {
+  int *at[2][ROLE_KINDS];
+  int n[2][ROLE_KINDS];
+} TrainSlots;
+
+static void train_slots_init(TrainSlots *t, Arena *a, const Func *ts) {
+  memset(t, 0, sizeof *t);
+  for (int res = 0; res < 2; res++) {
+    int n = res ? ts->nret : ts->body->nargs;
+    const Role *roles = res ? ts->ret_role : ts->arg_role;
+    for (int k = 0; k < n; k++)
+      if (roles[k].index >= t->n[res][roles[k].kind]) t->n[res][roles[k].kind] = roles[k].index + 1;
+    for (int kind = 0; kind < ROLE_KINDS; kind++) {
+      t->at[res][kind] = NEW_ARRAY(a, int, t->n[res][kind] + 1);
+      for (int i = 0; i < t->n[res][kind]; i++) t->at[res][kind][i] = -1;
+    }
+    for (int k = n - 1; k >= 0; k--) /* the first of a role, as a search would find */
+      t->at[res][roles[k].kind][roles[k].index] = (res ? ts->body->nargs : 0) + k;
   }
-  return -1;
+}
+
+/* The slot of train_step's bufs holding what a part's argument (res
+ * false) or result of role r points to: train_step's slot of the same
+ * role and index; the gradients apply_update reads are train_step's
+ * gradient results. -1 if none. */
+static int train_slot(const TrainSlots *t, Role r, bool res) {
+  if (!res && r.kind == ARG_GRAD) r.kind = RES_GRAD, res = true;
+  if (r.kind < 0 || r.kind >= ROLE_KINDS || r.index < 0 || r.index >= t->n[res][r.kind]) return -1;
+  return t->at[res][r.kind][r.index];
 }
 
 /* part(ws, pool, its bufs), the bufs gathered from train_step's by a loop
@@ -465,15 +583,15 @@ static int train_slot(const Func *ts, Role r, bool res) {
  * train_step's own): the code stays the same size however many parameters
  * there are. The call is never inlined: the part's code stays once in the
  * library. */
-static void call_part(CodeGen *cg, const Func *ts, const CgFunc *part, LLVMValueRef impl, LLVMValueRef fn,
-                      LLVMValueRef arr) {
+static void call_part(CodeGen *cg, const Func *ts, const TrainSlots *slots, const CgFunc *part, LLVMValueRef impl,
+                      LLVMValueRef fn, LLVMValueRef arr) {
   Gen *g = &cg->g;
   const Func *f = part->ir;
   int na = f->body->nargs, n = na + f->nret;
   LLVMValueRef *from = NEW_ARRAY(cg->a, LLVMValueRef, n + 1);
   for (int k = 0; k <= n; k++) {
-    int i = k == n ? ts->body->nargs + ts->nret : k < na ? train_slot(ts, f->arg_role[k], false)
-                                                         : train_slot(ts, f->ret_role[k - na], true);
+    int i = k == n ? ts->body->nargs + ts->nret : k < na ? train_slot(slots, f->arg_role[k], false)
+                                                         : train_slot(slots, f->ret_role[k - na], true);
     if (i < 0) die("train_step has no buffer for slot %d of %s", k, f->name);
     from[k] = ci(g, i);
   }
@@ -514,8 +632,10 @@ static LLVMValueRef gen_train_step(CodeGen *cg, int ts_index, const LLVMValueRef
     if (f->body->nargs + f->nret > most) most = f->body->nargs + f->nret;
   }
   LLVMValueRef arr = LLVMBuildAlloca(g->b, LLVMArrayType2(g->t_ptr, (uint64_t)most + 1), "bufs");
-  call_part(cg, ts->ir, &cg->funcs[gi], impls[gi], fn, arr);
-  call_part(cg, ts->ir, &cg->funcs[ui], impls[ui], fn, arr);
+  TrainSlots slots;
+  train_slots_init(&slots, cg->a, ts->ir);
+  call_part(cg, ts->ir, &slots, &cg->funcs[gi], impls[gi], fn, arr);
+  call_part(cg, ts->ir, &slots, &cg->funcs[ui], impls[ui], fn, arr);
   LLVMBuildRetVoid(g->b);
   size_t gw = cg->funcs[gi].ws_bytes, uw = cg->funcs[ui].ws_bytes;
   ts->ws_bytes = gw > uw ? gw : uw;
@@ -740,6 +860,7 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
 void codegen_free(CodeGen *cg) {
   if (!cg) return;
   if (cg->g.b) LLVMDisposeBuilder(cg->g.b);
+  if (cg->hold) LLVMDisposeModule(cg->hold); /* before the module its constants point into */
   if (cg->g.mod) LLVMDisposeModule(cg->g.mod);
   if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
   if (cg->tsc) LLVMOrcDisposeThreadSafeContext(cg->tsc);
@@ -774,6 +895,7 @@ static bool optimize(CodeGen *cg, char *err, size_t errn) {
   LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
   LLVMErrorRef e = LLVMRunPasses(cg->g.mod, pipeline, cg->tm, po);
   LLVMDisposePassBuilderOptions(po);
+  attach_later(cg);
   if (e) {
     char *msg = LLVMGetErrorMessage(e);
     snprintf(err, errn, "LLVM passes failed: %s", msg);

@@ -5,7 +5,9 @@
 # samples/char_rnn.nn with a gradient penalty and a Hessian-vector product
 # added: second-order code whose loops prepack two weights at the same
 # position. The memory plan once ordered such ties by heap address, and 8
-# runs gave 4 different workspace layouts. Also fashion_cnn (argmax tapes).
+# runs gave 4 different workspace layouts. Also fashion_cnn (argmax tapes)
+# and tiny_gpt, whose parallel tasks' context fields were once in hash-map
+# (heap address) order.
 set -uo pipefail
 nnc="$1"
 top="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -42,4 +44,5 @@ check() {
 }
 check rnn_gp "$tmp/rnn_gp.nn" -D B=2 -D T=5 -D E=3 -D H=4
 check cnn "$top/samples/fashion_cnn.nn" -D B=4
+check gpt "$top/samples/tiny_gpt.nn"
 exit $fail

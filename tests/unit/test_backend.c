@@ -575,6 +575,79 @@ static void test_long_chain(void) {
   unlink(p120);
 }
 
+/* The module's LLVM IR before LLVM's passes (-O0), read back from a
+ * temporary file; malloc'd, NULL on failure. */
+static char *llvm_ir_text(Compiled *c) {
+  Diag d;
+  diag_init(&d, "<test>", "", 0, stderr, COLOR_NEVER);
+  BackendOpts o = {.opt_level = 0, .name = "t"};
+  CodeGen *cg = codegen_module(c, &o, &d);
+  diag_free(&d);
+  if (!cg) return NULL;
+  char path[] = "/tmp/nnc-test-XXXXXX.ll";
+  int fd = mkstemps(path, 3);
+  if (fd < 0) return NULL;
+  close(fd);
+  char err[512];
+  bool ok = codegen_emit(cg, CG_LLVM_IR, path, err, sizeof err);
+  codegen_free(cg);
+  FILE *f = ok ? fopen(path, "r") : NULL;
+  char *text = NULL;
+  if (f) {
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = calloc((size_t)n + 1, 1);
+    if (text && fread(text, 1, (size_t)n, f) != (size_t)n) text[0] = 0;
+    fclose(f);
+  }
+  unlink(path);
+  return text;
+}
+
+/* The backend lowers train_step as calls of the gradient and apply_update:
+ * compiled without train_step's body (CompileOpts.no_train_step_body, as
+ * nnc does for native outputs only), the LLVM IR is the same. */
+static void test_train_step_body(void) {
+  struct { const char *file; Define d[5]; int n; } cases[] = {
+      {"samples/fashion_mlp.nn", {{"B", "4"}, {"H", "16"}}, 2},
+      {"samples/char_rnn.nn", {{"B", "3"}, {"T", "5"}, {"V", "7"}, {"E", "4"}, {"H", "8"}}, 5},
+      {"samples/tiny_gpt.nn", {{"B", "2"}, {"T", "6"}, {"V", "7"}, {"D", "16"}, {"NH", "2"}}, 5},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char *ir[2] = {NULL, NULL};
+    int insts[2] = {-1, -1};
+    for (int body = 0; body < 2; body++) {
+      static char path[1024];
+      snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, cases[k].file);
+      Arena *a = arena_new();
+      Diag d;
+      char *src;
+      Program *p;
+      CU_ASSERT_EQUAL_FATAL(gc_front(a, path, cases[k].d, cases[k].n, &d, &src, &p), 0);
+      CompileOpts co = {.verify = true, .no_train_step_body = !body};
+      Compiled *c = compile_module(a, &d, p, path, &co);
+      diag_free(&d);
+      free(src);
+      CU_ASSERT_TRUE_FATAL(c->ok);
+      Func *ts = ir_find_func(c->m, "train_step");
+      CU_ASSERT_PTR_NOT_NULL_FATAL(ts);
+      insts[body] = ir_count_insts(ts);
+      ir[body] = llvm_ir_text(c);
+      arena_free(a);
+    }
+    CU_ASSERT_EQUAL(insts[0], 0);
+    CU_ASSERT_TRUE(insts[1] > 0);
+    CU_ASSERT_PTR_NOT_NULL(ir[0]);
+    CU_ASSERT_PTR_NOT_NULL(ir[1]);
+    bool same = ir[0] && ir[1] && !strcmp(ir[0], ir[1]);
+    if (!same) fprintf(stderr, "%s: LLVM IR differs without train_step's body\n", cases[k].file);
+    CU_ASSERT_TRUE(same);
+    free(ir[0]);
+    free(ir[1]);
+  }
+}
+
 static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds},
                            {"run-time batch: MLP at n = 1, 7, 12", test_dyn_mlp},
                            {"run-time batch: ops at n = 1, 7, 12", test_dyn_ops},
@@ -591,6 +664,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"tiny_gpt", test_gpt},
                            {"loop carries read through views", test_loop_views},
                            {"a long elementwise chain: bounded blocks, JIT vs interpreter", test_long_chain},
+                           {"train_step's body does not change the LLVM IR", test_train_step_body},
                            {0, 0}};
 
 int main(void) { return unit_run("backend", tests); }
