@@ -99,8 +99,44 @@ static void vjp_mul(Ad *ad, Inst *in, Value *g) {
   if (ad_active(ad, X(0))) add_ub(ad, X(0), mul(ad, g, X(1)));
   if (ad_active(ad, X(1))) add_ub(ad, X(1), mul(ad, g, X(0)));
 }
+/* x's shape with the reduced axes kept as 1 */
+static Type kept(const Inst *in) {
+  Type t = in->args[0]->ty;
+  for (int k = 0; k < in->attr.ni; k++) type_set_static(&t, (int)in->attr.i[k], 1);
+  return t;
+}
+
+/* The reduce_sum of `of` that v keeps the reduced axes of (v = reshape of
+ * it to the kept shape), or NULL. */
+static Inst *kept_sum_of(Value *v, const Value *of) {
+  Inst *r = v->def && v->def->op == OP_RESHAPE ? v->def->args[0]->def : NULL;
+  if (!r || r->op != OP_REDUCE_SUM || r->args[0] != of) return NULL;
+  Type k = kept(r);
+  return type_eq(&k, &v->ty) ? r : NULL;
+}
+
+/* y = e^z / sum_axes(e^z) (a softmax along the axes):
+ * dz = y*(g - sum_axes(g*y)), the whole chain through exp and the sum in
+ * one rule, so the backward reads y alone (not e^z and the sum). The
+ * division's own contributions to e^z and to the sum are replaced; other
+ * uses of them keep their adjoints. */
+static bool softmax_div(Ad *ad, Inst *in, Value *g) {
+  Value *e = X(0);
+  Inst *r = kept_sum_of(X(1), e);
+  if (!r || !e->def || e->def->op != OP_EXP || !type_eq(&e->ty, &Y->ty)) return false;
+  Value *z = e->def->args[0];
+  if (ad_active(ad, z)) {
+    Type k = kept(r);
+    Attr at = r->attr;
+    Value *gy = mul(ad, g, Y);
+    Value *s = ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &gy, 1, &at, NULL), &k);
+    add_ub(ad, z, mul(ad, Y, sub(ad, g, s)));
+  }
+  return true;
+}
 /* y = a/b: da = g/b, db = -g*y/b */
 static void vjp_div(Ad *ad, Inst *in, Value *g) {
+  if (softmax_div(ad, in, g)) return;
   if (ad_active(ad, X(0))) add_ub(ad, X(0), div_(ad, g, X(1)));
   if (ad_active(ad, X(1))) add_ub(ad, X(1), neg(ad, div_(ad, mul(ad, g, Y), X(1))));
 }
@@ -129,13 +165,6 @@ static void vjp_select(Ad *ad, Inst *in, Value *g) {
   Value *z = sc(ad, g, 0.0);
   if (ad_active(ad, X(1))) add_ub(ad, X(1), sel(ad, X(0), g, z));
   if (ad_active(ad, X(2))) add_ub(ad, X(2), sel(ad, X(0), z, g));
-}
-
-/* x's shape with the reduced axes kept as 1 */
-static Type kept(const Inst *in) {
-  Type t = in->args[0]->ty;
-  for (int k = 0; k < in->attr.ni; k++) type_set_static(&t, (int)in->attr.i[k], 1);
-  return t;
 }
 
 /* y = sum_axes x: dx = broadcast(g) */

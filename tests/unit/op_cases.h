@@ -108,6 +108,16 @@ static const Case op_cases[] = {
      "%out = avgpool2d_bwd %dy {kernel=[2,3], stride=[2,1], pad=[1,1]} : f64[2,2,5,5]", "f64[2,2,5,5]", ""},
     {"gather", "%t: f64[5,3], %wi: i32[2,4]", "%out = gather %t, %wi : f64[2,4,3]", "f64[2,4,3]", "wi=0:5"},
     {"scatter_add", "%g: f64[2,4,3], %wi: i32[2,4]", "%out = scatter_add %wi, %g : f64[5,3]", "f64[5,3]", "wi=0:5"},
+    /* compositions with a rule of their own: softmax, e^a / sum(e^a) (vjp.c
+     * softmax_div), also with e^a and the sum used again */
+    {"softmax", "%a: f64[3,4]",
+     "%e = exp %a : f64[3,4]\n%s = reduce_sum %e {axes=[1]} : f64[3]\n%k = reshape %s : f64[3,1]\n"
+     "%out = div %e, %k : f64[3,4]",
+     "f64[3,4]", "a=-2:2"},
+    {"softmax middle axis, parts reused", "%a: f64[2,3,4]",
+     "%e = exp %a : f64[2,3,4]\n%s = reduce_sum %e {axes=[1]} : f64[2,4]\n%k = reshape %s : f64[2,1,4]\n"
+     "%p = div %e, %k : f64[2,3,4]\n%l = log %k : f64[2,1,4]\n%q = add %p, %l : f64[2,3,4]\n%out = mul %q, %e : f64[2,3,4]",
+     "f64[2,3,4]", "a=-2:2"},
     /* a loop: carried value, an outer weight used every step, a stacked output read back */
     {"for", "%h0: f64[2,3], %W: f64[3,3], %xs: f64[4,2,3]",
      "%h, %st = for %t = 0 to 4 carry(%hc = %h0) : f64[2,3], f64[4,2,3] {\n"
