@@ -3,6 +3,7 @@
  * the adjoints of its active operands, emitting ordinary IR ops (so they
  * can be differentiated again). The math is written above each rule.
  * Broadcasting operands get their adjoint summed back (ir_unbroadcast). */
+#include <math.h>
 #include <string.h>
 
 #include "ad_internal.h"
@@ -24,6 +25,22 @@ static Value *sel(Ad *ad, Value *c, Value *a, Value *b) {
 static void add_ub(Ad *ad, Value *x, Value *c) {
   if (!ad_active(ad, x)) return;
   ad_add(ad, x, ir_unbroadcast(B, c, &x->ty));
+}
+
+/* x's shape with the reduced axes kept as 1 */
+static Type kept(const Inst *in) {
+  Type t = in->args[0]->ty;
+  for (int k = 0; k < in->attr.ni; k++) type_set_static(&t, (int)in->attr.i[k], 1);
+  return t;
+}
+
+/* The reduce_sum of `of` that v keeps the reduced axes of (v = reshape of
+ * it to the kept shape), or NULL. */
+static Inst *kept_sum_of(Value *v, const Value *of) {
+  Inst *r = v->def && v->def->op == OP_RESHAPE ? v->def->args[0]->def : NULL;
+  if (!r || r->op != OP_REDUCE_SUM || r->args[0] != of) return NULL;
+  Type k = kept(r);
+  return type_eq(&k, &v->ty) ? r : NULL;
 }
 
 static void vjp_NONE(Ad *ad, Inst *in, Value *g) { (void)ad, (void)in, (void)g; }
@@ -94,13 +111,93 @@ static void vjp_sub(Ad *ad, Inst *in, Value *g) {
   add_ub(ad, X(0), g);
   if (ad_active(ad, X(1))) add_ub(ad, X(1), neg(ad, g));
 }
+/* The number of elements reduce r sums into each result, 0 when an axis
+ * is sized at run time. */
+static double reduced_count(const Inst *r) {
+  double n = 1;
+  for (int i = 0; i < r->attr.ni; i++) {
+    int ax = (int)r->attr.i[i];
+    if (axis_dyn(&r->args[0]->ty, ax)) return 0;
+    n *= (double)r->args[0]->ty.dim[ax];
+  }
+  return n;
+}
+
+/* v = mean_axes(of) with the axes kept, reshape(reduce_sum(of) * 1/n) (n
+ * static): its reduce_sum, or NULL. of == NULL accepts any operand. */
+static Inst *kept_mean_of(Value *v, const Value *of) {
+  Value *m = v->def && v->def->op == OP_RESHAPE ? v->def->args[0] : NULL;
+  if (!m || !m->def || m->def->op != OP_MUL) return NULL;
+  double c;
+  Value *s = m->def->args[0], *k = m->def->args[1];
+  if (!ir_is_const(k, NULL)) s = k, k = m->def->args[0];
+  if (!ir_is_const(k, &c) || k->ty.rank != 0) return NULL;
+  Inst *r = s->def;
+  if (!r || r->op != OP_REDUCE_SUM || (of && r->args[0] != of)) return NULL;
+  Type kt = kept(r);
+  double n = reduced_count(r);
+  return type_eq(&kt, &v->ty) && n > 0 && fabs(c * n - 1) <= 1e-12 ? r : NULL;
+}
+
+/* y = xc*r, xc = x - mean(x), r = rsqrt(mean(xc*xc) + eps) (a layernorm's
+ * normalized value; both means over the same axes, eps inactive):
+ *   dx = r*(g - mean(g) - y*mean(g*y))
+ * the whole chain back to x in one rule, so the backward reads y and r
+ * only, not xc. The product's own contributions to xc and r are replaced;
+ * other uses of them keep their adjoints. */
+static bool normalize_mul(Ad *ad, Inst *in, Value *g, Value *xc, Value *r) {
+  if (!xc->def || xc->def->op != OP_SUB || !type_eq(&xc->ty, &Y->ty)) return false;
+  Value *x = xc->def->args[0];
+  Inst *rmu = kept_mean_of(xc->def->args[1], x);
+  if (!rmu || !type_eq(&x->ty, &Y->ty)) return false;
+  Value *ve = r->def && r->def->op == OP_RSQRT ? r->def->args[0] : NULL;
+  if (!ve || !ve->def || ve->def->op != OP_ADD) return false;
+  int v = kept_mean_of(ve->def->args[0], NULL) ? 0 : 1; /* which operand is the variance */
+  if (ad_active(ad, ve->def->args[!v])) return false;
+  Inst *rvar = kept_mean_of(ve->def->args[v], NULL);
+  Value *sq = rvar ? rvar->args[0] : NULL;
+  if (!sq || !sq->def || sq->def->op != OP_MUL || sq->def->args[0] != xc || sq->def->args[1] != xc) return false;
+  if (rvar->attr.ni != rmu->attr.ni || memcmp(rvar->attr.i, rmu->attr.i, sizeof(int64_t) * (size_t)rmu->attr.ni))
+    return false;
+  if (ad_active(ad, x)) {
+    Type k = kept(rmu);
+    Attr at = rmu->attr;
+    Value *inv_n = sc(ad, Y, 1.0 / reduced_count(rmu));
+    Value *gy = mul(ad, g, Y);
+    Value *mg = mul(ad, ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &g, 1, &at, NULL), &k), inv_n);
+    Value *mgy = mul(ad, ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &gy, 1, &at, NULL), &k), inv_n);
+    add_ub(ad, x, mul(ad, r, sub(ad, sub(ad, g, mg), mul(ad, Y, mgy))));
+  }
+  return true;
+}
 /* y = a*b: da = g*b, db = g*a */
 static void vjp_mul(Ad *ad, Inst *in, Value *g) {
+  if (normalize_mul(ad, in, g, X(0), X(1)) || normalize_mul(ad, in, g, X(1), X(0))) return;
   if (ad_active(ad, X(0))) add_ub(ad, X(0), mul(ad, g, X(1)));
   if (ad_active(ad, X(1))) add_ub(ad, X(1), mul(ad, g, X(0)));
 }
+/* y = e^z / sum_axes(e^z) (a softmax along the axes):
+ * dz = y*(g - sum_axes(g*y)), the whole chain through exp and the sum in
+ * one rule, so the backward reads y alone (not e^z and the sum). The
+ * division's own contributions to e^z and to the sum are replaced; other
+ * uses of them keep their adjoints. */
+static bool softmax_div(Ad *ad, Inst *in, Value *g) {
+  Value *e = X(0);
+  Inst *r = kept_sum_of(X(1), e);
+  if (!r || !e->def || e->def->op != OP_EXP || !type_eq(&e->ty, &Y->ty)) return false;
+  Value *z = e->def->args[0];
+  if (ad_active(ad, z)) {
+    Type k = kept(r);
+    Attr at = r->attr;
+    Value *gy = mul(ad, g, Y);
+    Value *s = ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &gy, 1, &at, NULL), &k);
+    add_ub(ad, z, mul(ad, Y, sub(ad, g, s)));
+  }
+  return true;
+}
 /* y = a/b: da = g/b, db = -g*y/b */
 static void vjp_div(Ad *ad, Inst *in, Value *g) {
+  if (softmax_div(ad, in, g)) return;
   if (ad_active(ad, X(0))) add_ub(ad, X(0), div_(ad, g, X(1)));
   if (ad_active(ad, X(1))) add_ub(ad, X(1), neg(ad, div_(ad, mul(ad, g, Y), X(1))));
 }
@@ -129,13 +226,6 @@ static void vjp_select(Ad *ad, Inst *in, Value *g) {
   Value *z = sc(ad, g, 0.0);
   if (ad_active(ad, X(1))) add_ub(ad, X(1), sel(ad, X(0), g, z));
   if (ad_active(ad, X(2))) add_ub(ad, X(2), sel(ad, X(0), z, g));
-}
-
-/* x's shape with the reduced axes kept as 1 */
-static Type kept(const Inst *in) {
-  Type t = in->args[0]->ty;
-  for (int k = 0; k < in->attr.ni; k++) type_set_static(&t, (int)in->attr.i[k], 1);
-  return t;
 }
 
 /* y = sum_axes x: dx = broadcast(g) */

@@ -916,7 +916,14 @@ static LLVMValueRef reduce_step(Gen *g, Op op, LLVMValueRef acc, LLVMValueRef x,
     set_reassoc(g, r);
     return r;
   }
-  /* max/min: NaN wins, like the interpreter */
+  /* max/min: NaN wins, like the interpreter. llvm.maximum/minimum
+   * propagate NaN too and, unlike compare-and-select, the loop vectorizer
+   * turns them into vector reductions (they differ from the interpreter
+   * only in which of -0 and +0 they return, and the two compare equal). */
+  if (dtype_is_float(dt)) {
+    LLVMValueRef args[2] = {acc, x};
+    return g_intrinsic(g, op == OP_REDUCE_MAX ? "llvm.maximum" : "llvm.minimum", g_reg_type(g, dt), args, 2);
+  }
   return binary(g, op == OP_REDUCE_MAX ? OP_MAX : OP_MIN, x, acc, dt);
 }
 

@@ -108,6 +108,38 @@ static const Case op_cases[] = {
      "%out = avgpool2d_bwd %dy {kernel=[2,3], stride=[2,1], pad=[1,1]} : f64[2,2,5,5]", "f64[2,2,5,5]", ""},
     {"gather", "%t: f64[5,3], %wi: i32[2,4]", "%out = gather %t, %wi : f64[2,4,3]", "f64[2,4,3]", "wi=0:5"},
     {"scatter_add", "%g: f64[2,4,3], %wi: i32[2,4]", "%out = scatter_add %wi, %g : f64[5,3]", "f64[5,3]", "wi=0:5"},
+    /* compositions with a rule of their own: softmax, e^a / sum(e^a) (vjp.c
+     * softmax_div), also with e^a and the sum used again */
+    {"softmax", "%a: f64[3,4]",
+     "%e = exp %a : f64[3,4]\n%s = reduce_sum %e {axes=[1]} : f64[3]\n%k = reshape %s : f64[3,1]\n"
+     "%out = div %e, %k : f64[3,4]",
+     "f64[3,4]", "a=-2:2"},
+    {"softmax middle axis, parts reused", "%a: f64[2,3,4]",
+     "%e = exp %a : f64[2,3,4]\n%s = reduce_sum %e {axes=[1]} : f64[2,4]\n%k = reshape %s : f64[2,1,4]\n"
+     "%p = div %e, %k : f64[2,3,4]\n%l = log %k : f64[2,1,4]\n%q = add %p, %l : f64[2,3,4]\n%out = mul %q, %e : f64[2,3,4]",
+     "f64[2,3,4]", "a=-2:2"},
+    /* a layernorm's normalized value, (a - mean(a)) * rsqrt(mean((a - mean(a))^2) + eps) (vjp.c
+     * normalize_mul); over two axes with the parts reused; eps differentiated (no rule of its own) */
+    {"layernorm", "%a: f64[3,5]",
+     "%s = reduce_sum %a {axes=[1]} : f64[3]\n%c = const {value=0.2} : f64\n%m = mul %s, %c : f64[3]\n"
+     "%mu = reshape %m : f64[3,1]\n%xc = sub %a, %mu : f64[3,5]\n%sq = mul %xc, %xc : f64[3,5]\n"
+     "%vs = reduce_sum %sq {axes=[1]} : f64[3]\n%v = mul %vs, %c : f64[3]\n%vk = reshape %v : f64[3,1]\n"
+     "%e = const {value=1e-5} : f64\n%ve = add %vk, %e : f64[3,1]\n%r = rsqrt %ve : f64[3,1]\n"
+     "%out = mul %xc, %r : f64[3,5]",
+     "f64[3,5]", ""},
+    {"layernorm two axes, parts reused", "%a: f64[2,3,4], %weps: f64",
+     "%s = reduce_sum %a {axes=[0,2]} : f64[3]\n%c = const {value=0.125} : f64\n%m = mul %c, %s : f64[3]\n"
+     "%mu = reshape %m : f64[1,3,1]\n%xc = sub %a, %mu : f64[2,3,4]\n%sq = mul %xc, %xc : f64[2,3,4]\n"
+     "%vs = reduce_sum %sq {axes=[0,2]} : f64[3]\n%v = mul %vs, %c : f64[3]\n%vk = reshape %v : f64[1,3,1]\n"
+     "%ve = add %weps, %vk : f64[1,3,1]\n%r = rsqrt %ve : f64[1,3,1]\n%y = mul %r, %xc : f64[2,3,4]\n"
+     "%z = mul %y, %xc : f64[2,3,4]\n%out = add %z, %r : f64[2,3,4]",
+     "f64[2,3,4]", "weps=0.1:1"},
+    {"layernorm, eps differentiated", "%a: f64[3,5], %eps: f64",
+     "%s = reduce_sum %a {axes=[1]} : f64[3]\n%c = const {value=0.2} : f64\n%m = mul %s, %c : f64[3]\n"
+     "%mu = reshape %m : f64[3,1]\n%xc = sub %a, %mu : f64[3,5]\n%sq = mul %xc, %xc : f64[3,5]\n"
+     "%vs = reduce_sum %sq {axes=[1]} : f64[3]\n%v = mul %vs, %c : f64[3]\n%vk = reshape %v : f64[3,1]\n"
+     "%ve = add %vk, %eps : f64[3,1]\n%r = rsqrt %ve : f64[3,1]\n%out = mul %xc, %r : f64[3,5]",
+     "f64[3,5]", "eps=0.1:1"},
     /* a loop: carried value, an outer weight used every step, a stacked output read back */
     {"for", "%h0: f64[2,3], %W: f64[3,3], %xs: f64[4,2,3]",
      "%h, %st = for %t = 0 to 4 carry(%hc = %h0) : f64[2,3], f64[4,2,3] {\n"
