@@ -18,7 +18,8 @@
 typedef struct Info {
   int pos;          /* position of the defining instruction (or block start) */
   int last;         /* last position its storage must survive to */
-  Inst *user;       /* the single consumer when nuse == 1 */
+  Inst *user;       /* the single consumer when nuse == 1 (else the last) */
+  PtrVec users;     /* every consumer, once per use: a view read in place by several (decide_fusion) */
   bool must;        /* must be materialized */
   bool fused;
   int tree;         /* instructions in the fused tree rooted here (itself and its fused operands') */
@@ -145,6 +146,7 @@ static void collect_users(P *p, Block *b) {
     for (int i = 0; i < in->nargs; i++) {
       Info *x = info(p, in->args[i]);
       x->user = in;
+      vec_push(p->a, &x->users, in);
       /* operands that cannot be computed inline by this consumer */
       bool inline_ok = elementwise(in) || reduction(in) || (in->op == OP_MATMUL && contiguous_row(in->args[i]));
       if (in->op == OP_RESHAPE) inline_ok = false;
@@ -155,6 +157,16 @@ static void collect_users(P *p, Block *b) {
 }
 
 static bool is_view_op(const Inst *in) { return in && (in->op == OP_SLICE || in->op == OP_DYN_SLICE); }
+
+/* Is every consumer of x elementwise or a reduction in block b? Then each
+ * can compute a view inline, reading its operand in place. */
+static bool readers_inline(const Info *x, const Block *b) {
+  for (int k = 0; k < x->users.n; k++) {
+    const Inst *u = x->users.v[k];
+    if (u->block != b || !(elementwise(u) || reduction(u))) return false;
+  }
+  return true;
+}
 
 static void decide_fusion(P *p, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
@@ -174,7 +186,10 @@ static void decide_fusion(P *p, Block *b) {
       x->fused = true; /* every consumer is elementwise or a reduction (else `must`) */
       continue;
     }
-    if (v->nuse != 1) continue;
+    /* a view with several readers is computed in each (the gates g[:, 0:H]
+     * of an LSTM step and their gradients); its operand then lives to the
+     * last of them (reader) */
+    if (v->nuse != 1 && !(view && readers_inline(x, in->block))) continue;
     Inst *u = x->user;
     if (u->block != in->block) continue;
     if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
@@ -190,9 +205,22 @@ static void decide_fusion(P *p, Block *b) {
 /* ---- liveness ------------------------------------------------------------------ */
 
 /* The instruction whose generated code actually reads operands of `in`:
- * fused instructions are computed inside their consumer. */
+ * fused instructions are computed inside their consumer; a view fused into
+ * several, the last of those to run (each may be fused further on). */
 static Inst *reader(P *p, Inst *in) {
-  for (int k = 0; k < 1024 && in->nres == 1 && info(p, in->res[0])->fused; k++) in = info(p, in->res[0])->user;
+  for (int k = 0; k < 1024 && in->nres == 1 && info(p, in->res[0])->fused; k++) {
+    Info *x = info(p, in->res[0]);
+    if (!is_view_op(in) || x->users.n == 1) {
+      in = x->user;
+      continue;
+    }
+    Inst *last = NULL;
+    for (int j = 0; j < x->users.n; j++) {
+      Inst *r = reader(p, x->users.v[j]);
+      if (!last || ipos(p, r) > ipos(p, last)) last = r;
+    }
+    return last;
+  }
   return in;
 }
 
