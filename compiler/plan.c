@@ -18,7 +18,8 @@
 typedef struct Info {
   int pos;          /* position of the defining instruction (or block start) */
   int last;         /* last position its storage must survive to */
-  Inst *user;       /* the single consumer when nuse == 1 */
+  Inst *user;       /* the single consumer when nuse == 1 (else the last) */
+  PtrVec users;     /* every consumer, once per use: a view read in place by several (decide_fusion) */
   bool must;        /* must be materialized */
   bool fused;
   int tree;         /* instructions in the fused tree rooted here (itself and its fused operands') */
@@ -34,6 +35,7 @@ typedef struct P {
   PtrMap iend;      /* `for` Inst* -> position of its last body instruction + 1 */
   PtrMap argread;   /* argument Value* -> its last read (arg_reads, for place_results) */
   PtrMap role_arg;  /* role_key(kind, index) -> the (last) argument of that role (place_results) */
+  PtrMap group_end; /* group member Inst* -> the group's last member (find_groups) */
   int npos;
   int nmade;        /* values the plan made (Info.made) */
 } P;
@@ -144,6 +146,7 @@ static void collect_users(P *p, Block *b) {
     for (int i = 0; i < in->nargs; i++) {
       Info *x = info(p, in->args[i]);
       x->user = in;
+      vec_push(p->a, &x->users, in);
       /* operands that cannot be computed inline by this consumer */
       bool inline_ok = elementwise(in) || reduction(in) || (in->op == OP_MATMUL && contiguous_row(in->args[i]));
       if (in->op == OP_RESHAPE) inline_ok = false;
@@ -151,6 +154,18 @@ static void collect_users(P *p, Block *b) {
     }
     if (in->body) collect_users(p, in->body);
   }
+}
+
+static bool is_view_op(const Inst *in) { return in && (in->op == OP_SLICE || in->op == OP_DYN_SLICE); }
+
+/* Is every consumer of x elementwise or a reduction in block b? Then each
+ * can compute a view inline, reading its operand in place. */
+static bool readers_inline(const Info *x, const Block *b) {
+  for (int k = 0; k < x->users.n; k++) {
+    const Inst *u = x->users.v[k];
+    if (u->block != b || !(elementwise(u) || reduction(u))) return false;
+  }
+  return true;
 }
 
 static void decide_fusion(P *p, Block *b) {
@@ -171,7 +186,10 @@ static void decide_fusion(P *p, Block *b) {
       x->fused = true; /* every consumer is elementwise or a reduction (else `must`) */
       continue;
     }
-    if (v->nuse != 1) continue;
+    /* a view with several readers is computed in each (the gates g[:, 0:H]
+     * of an LSTM step and their gradients); its operand then lives to the
+     * last of them (reader) */
+    if (v->nuse != 1 && !(view && readers_inline(x, in->block))) continue;
     Inst *u = x->user;
     if (u->block != in->block) continue;
     if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
@@ -187,10 +205,32 @@ static void decide_fusion(P *p, Block *b) {
 /* ---- liveness ------------------------------------------------------------------ */
 
 /* The instruction whose generated code actually reads operands of `in`:
- * fused instructions are computed inside their consumer. */
+ * fused instructions are computed inside their consumer; a view fused into
+ * several, the last of those to run (each may be fused further on). */
 static Inst *reader(P *p, Inst *in) {
-  for (int k = 0; k < 1024 && in->nres == 1 && info(p, in->res[0])->fused; k++) in = info(p, in->res[0])->user;
+  for (int k = 0; k < 1024 && in->nres == 1 && info(p, in->res[0])->fused; k++) {
+    Info *x = info(p, in->res[0]);
+    if (!is_view_op(in) || x->users.n == 1) {
+      in = x->user;
+      continue;
+    }
+    Inst *last = NULL;
+    for (int j = 0; j < x->users.n; j++) {
+      Inst *r = reader(p, x->users.v[j]);
+      if (!last || ipos(p, r) > ipos(p, last)) last = r;
+    }
+    return last;
+  }
   return in;
+}
+
+/* Position at which q's generated code has read its operands, for an
+ * overwrite after it: a view fused into a group member is read at other
+ * elements while the whole group runs, so until its last member. */
+static int read_pos(P *p, Inst *q) {
+  Inst *r = reader(p, q);
+  Inst *end = is_view_op(q) && info(p, q->res[0])->fused ? pm_get(&p->group_end, r) : NULL;
+  return ipos(p, end ? end : r);
 }
 
 /* Position at which a use by `in` keeps v alive: the end of the outermost
@@ -266,14 +306,26 @@ static bool is_yielded_in_slot(const Inst *loop, const Value *v, int k) {
   return y && k < y->nargs && y->args[k] == v;
 }
 
+/* Does the fused tree of `in` read the storage `root` through a view, at
+ * other elements than the one it writes (u = c[:, 0:1] * c)? */
+static bool tree_views(P *p, const Inst *in, const Value *root) {
+  for (int i = 0; i < in->nargs; i++) {
+    const Value *a = in->args[i];
+    if (!a->def || !info(p, a)->fused) continue;
+    if (is_view_op(a->def) ? plan_root(p->plan, a->def->args[0]) == root : tree_views(p, a->def, root)) return true;
+  }
+  return false;
+}
+
 /* Can `in` write its result over operand k's storage? The storage must be
  * the workspace, or the carry buffer of the loop slot the result is yielded
  * into, and nothing may read it after `in` (reads by fused instructions
- * count where their consumer runs). */
+ * count where their consumer runs), nor `in` itself through a view. */
 static bool can_overwrite(P *p, Inst *in, int k) {
   Value *x = in->args[k];
   if (info(p, x)->fused) return false;
   const Value *root = plan_root(p->plan, x);
+  if (tree_views(p, in, root)) return false;
   const ValPlan *rp = plan_of(p->plan, root);
   int here = ipos(p, in);
   if (root->def && root->def->op == OP_FOR && (root->res < root->def->nargs || in->block == root->def->body)) {
@@ -283,7 +335,7 @@ static bool can_overwrite(P *p, Inst *in, int k) {
     if (!is_yielded_in_slot(loop, in->res[0], slot)) return false;
     for (Inst *q = loop->body->first; q; q = q->next) {
       if (q == in) continue;
-      if (inst_reads(q, x) && ipos(p, reader(p, q)) >= here) return false;
+      if (inst_reads(q, x) && read_pos(p, q) >= here) return false;
     }
     return true;
   }
@@ -379,7 +431,7 @@ static void alias_loop_inits(P *p, Inst *in) {
       ok = slot < loop->nargs && x == loop->body->args[slot + 1] && in->block == loop->body &&
            is_yielded_in_slot(loop, r, slot);
       for (Inst *q = ok ? loop->body->first : NULL; q; q = q->next) {
-        if (q == in || ipos(p, q) < here) continue;
+        if (q == in || read_pos(p, q) < here) continue; /* a view before the loop may be read after it */
         if (inst_reads(q, x)) ok = false;
       }
     } else {
@@ -429,7 +481,7 @@ static int carry_slot_for(P *p, Inst *in) {
   int here = ipos(p, in);
   for (Inst *q = body->first; q; q = q->next) {
     if (!inst_reads(q, x) || reads_same_element(p, q, in, &x->ty)) continue;
-    if (q == in || ipos(p, reader(p, q)) >= here) return -1;
+    if (q == in || read_pos(p, q) >= here) return -1;
   }
   return slot;
 }
@@ -626,8 +678,6 @@ static bool groupable(P *p, const Inst *in) {
   return !info(p, in->res[0])->fused && plan_of(p->plan, in->res[0])->kind != ST_NONE;
 }
 
-static bool is_view_op(const Inst *in) { return in && (in->op == OP_SLICE || in->op == OP_DYN_SLICE); }
-
 /* The stored values (and views) the tree of operand v reads, into out:
  * scalars too, and a dyn_slice view's position. */
 static void group_leaves(P *p, Value *v, PtrVec *out) {
@@ -694,6 +744,7 @@ static void find_groups(P *p, Block *b) {
     g->n = n;
     g->last = last;
     pm_put(&p->plan->groups, in, g);
+    for (int k = 0; k < n; k++) pm_put(&p->group_end, m[k], last);
 
     p->plan->ngroups++;
     /* what is read at other elements lives past the group */
@@ -880,6 +931,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   pm_init(&p.info, a);
   pm_init(&p.ipos, a);
   pm_init(&p.iend, a);
+  pm_init(&p.group_end, a);
   ir_count_uses(f);
   number(&p, f->body);
   collect_users(&p, f->body);

@@ -5,7 +5,10 @@
  * a reduction of the same shape is not stored at all: the consumer
  * computes it inline, so a chain like relu(x @ W + b) is one loop over the
  * matmul's output. Constants, iota and broadcasts are always inlined into
- * elementwise/reduction consumers.
+ * elementwise/reduction consumers. A slice or dyn_slice whose consumers
+ * are all elementwise ops or reductions in its block is a view: each of
+ * them reads the operand in place (an LSTM step's gates g[:, 0:H] and their
+ * gradients), and the operand lives, unwritten, until the last has read it.
  *
  * Memory: every other value lives in a buffer. Arguments live where the
  * caller put them; results of the function may be computed straight into
