@@ -10,22 +10,33 @@
 # (default 20,000), best of 3 runs; target (issue 15): each under 2 s and
 # 300 MB. Not a test.
 #   frontend.sh [NNC] [LINES] [PARAMS] [STMTS]
-# Measured (issue 15 item 3, branch ctime2), 2-core AMD EPYC Zen 4 shared
+# Measured (issue 15 item 3, branch ctime3), 2-core AMD EPYC Zen 4 shared
 # with other builds, --emit=lib -O2, CPU = user + system seconds, min /
-# median of 5 runs, max RSS of them; before = main at 04b7204 and after =
-# ctime2 at 2bfe57e, run in turn (load from uptime 4.9):
+# median of 5 runs, max RSS of them; before = main at ef8cefa and after =
+# ctime3 at 5e3be8c, run in turn (load from uptime 2.9):
 #   model            before: CPU min/median   RSS    after: CPU min/median   RSS
-#   20,000 stmts          5.06 / 5.21 s      732 MB       3.98 / 4.09 s      529 MB
-#   10,000 params         6.00 / 6.79 s      447 MB       4.64 / 5.11 s      361 MB
-# At load 1.0 (after = 49f5da1, the arena change not yet in): 20,000 stmts
-# 4.06 / 4.46 s -> 3.30 / 3.66 s, 10,000 params 4.82 / 5.21 s -> 3.13 /
-# 4.09 s. Not yet within 2 s and 300 MB. What is left: LLVM's -O2 pipeline
-# and code generation of the rerolled kernels and parts (callgrind at 3,000
-# parameters, before the tables waited for the passes: passes 50%, code
-# generation 45% of instructions); the compiler's arena (massif at
-# 20,000 statements: 386 of 435 MB of heap at the peak), mostly IR (Inst's
-# fixed 24-slot Attr, ~200 bytes an instruction) and the memory plan's
-# Value-keyed hash maps.
+#   20,000 stmts          4.15 / 4.65 s      529 MB       3.72 / 4.36 s      528 MB
+#   10,000 params         3.86 / 5.17 s      362 MB       3.03 / 3.23 s      357 MB
+# Where the time goes (after, 10,000 parameters, CPU seconds at load ~3):
+# front end and AD 1.3, code generation before LLVM (mostly the memory
+# plan, plan.c) 1.3, LLVM's passes 0.5 (-time-passes: SLP vectorizer,
+# InstCombine, loop vectorizer), LLVM's code generation 1.0 (instruction
+# selection of the kernels). The LLVM IR is no longer per parameter: at
+# -O0 9,400 to 9,600 instructions in 44 functions at 1,000 or 10,000 parameters,
+# nearly all in five kernels of one fused group each (~100 values, a
+# hundred tanh inlined): LLVM's time is the same at 1,000 parameters. At
+# 20,000 statements LLVM takes 0.4 s of ~4; the rest is the front end,
+# AD and the memory plan. Earlier (branch ctime2, load 4.9): 20,000 stmts
+# 5.06 / 5.21 s, 732 MB -> 3.98 / 4.09 s, 529 MB; 10,000 params 6.00 /
+# 6.79 s, 447 MB -> 4.64 / 5.11 s, 361 MB. Not yet within 2 s and 300 MB.
+# What is left: the memory plan (plan.c: Value-keyed hash maps, ~30% of
+# the 20,000-statement build in perf) and the arena's IR (Inst's fixed
+# 24-slot Attr, ~200 bytes an instruction; page faults of fresh memory
+# are ~25% of that build); LLVM's work on the fused groups' kernels (their
+# size is plan.c decide_fusion's group limit); the reroll signatures
+# (llvm_reroll.c analyze, ~8% at 20,000 statements); kernels of the same
+# code but different signatures (6 pairs at 1,200 statements) are still
+# emitted twice.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 nnc="${1:-$top/build/compiler/nnc}"
@@ -141,5 +152,5 @@ for model in params stmts; do
     "$model" "$(wc -l <"$tmp/$model.nn")" "$best_t" "$best_c" "$(awk -v k="$best_m" 'BEGIN { print k / 1024 }')"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "recorded (issue 15 item 3; load 4.9, CPU = user + system, min / median of 5 runs):"
+echo "recorded (issue 15 item 3; load 2.9, CPU = user + system, min / median of 5 runs):"
 sed -n '/^#   model/,/^#   10,000 params/s/^#  //p' "$0"

@@ -59,6 +59,10 @@ typedef struct Gen {
    * 1 + its entry in the kernel's address array (passed as `bufs`); NULL
    * otherwise. */
   PtrMap *kroot;
+  /* The rerolled kernels emitted so far, by signature (llvm_reroll.c):
+   * a later function with the same kernel calls the same LLVM function
+   * (forward and loss lower the same layers). NULL until the first. */
+  struct KernelCache *kcache;
   /* parameter gradients final after a top-level instruction (llvm_gen.c
    * find_ready_points): rt_grad_ready(ctx, param) is called after `after`;
    * in instruction order, and ready_at maps an instruction to 1 + the

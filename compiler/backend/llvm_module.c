@@ -40,6 +40,13 @@ struct CodeGen {
   } *later;
   int nlater, caplater;
   LLVMModuleRef hold;
+  /* @strtab as the tables waiting in hold point into it (cstr_later):
+   * a declaration in hold, replaced by the module's @strtab when they
+   * are attached. Pointing into @strtab itself, their tens of thousands
+   * of string pointers were users of a global of the module, which
+   * LLVM's GlobalDCE walked (a fifth of the passes' time at 10,000
+   * parameters). */
+  LLVMValueRef strtab_held;
 };
 
 /* ---- struct types mirroring rt_model.h ------------------------------------------- */
@@ -95,12 +102,21 @@ static void strtab_finish(Gen *g, size_t len) {
   LLVMSetUnnamedAddress(g->strtab, LLVMGlobalUnnamedAddr);
 }
 
-static LLVMValueRef cstr(Gen *g, const char *s) {
+static LLVMValueRef str_in(Gen *g, LLVMValueRef table, const char *s) {
   if (!s) return LLVMConstNull(g->t_ptr);
   uintptr_t at = (uintptr_t)sm_get(&g->strs, s);
   if (!at || !g->strtab) die("backend: string '%s' not gathered into the string table", s);
   LLVMValueRef off = g_i64(g, (int64_t)(at - 1));
-  return LLVMConstInBoundsGEP2(g->t_i8, g->strtab, &off, 1);
+  return LLVMConstInBoundsGEP2(g->t_i8, table, &off, 1);
+}
+
+static LLVMValueRef cstr(Gen *g, const char *s) { return str_in(g, g->strtab, s); }
+
+/* A string of a table made by global_const_later (see strtab_held). */
+static LLVMValueRef cstr_later(CodeGen *cg, const char *s) {
+  if (!cg->hold) cg->hold = LLVMModuleCreateWithNameInContext("hold", cg->g.ctx);
+  if (!cg->strtab_held) cg->strtab_held = LLVMAddGlobal(cg->hold, LLVMGlobalGetValueType(cg->g.strtab), "strtab");
+  return str_in(&cg->g, cg->strtab_held, s);
 }
 
 static LLVMValueRef cst(Gen *g, LLVMTypeRef t, LLVMValueRef *v, int n) {
@@ -143,6 +159,11 @@ static LLVMValueRef global_const_later(CodeGen *cg, LLVMValueRef init, const cha
 }
 
 static void attach_later(CodeGen *cg) {
+  if (cg->strtab_held) {
+    LLVMReplaceAllUsesWith(cg->strtab_held, cg->g.strtab);
+    LLVMDeleteGlobal(cg->strtab_held);
+    cg->strtab_held = NULL;
+  }
   for (int i = 0; i < cg->nlater; i++) {
     LLVMValueRef init = LLVMGetInitializer(cg->later[i].init);
     LLVMDeleteGlobal(cg->later[i].init);
@@ -265,7 +286,7 @@ static LLVMValueRef slots(CodeGen *cg, Types *T, Func *f, bool results, int *nus
                     : bf && i < bf->body->nargs         ? index_bound(bf, bf->body->args[i])
                                                         : index_bound(f, f->body->args[i]);
     LLVMValueRef fields[8] = {ci(g, role), ci(g, index), ci(g, ty->dtype), ci(g, ty->rank), shape8(g, ty),
-                              cstr(g, name ? name : ""), cl(g, bound), ci(g, ty->dyn)};
+                              cstr_later(cg, name ? name : ""), cl(g, bound), ci(g, ty->dyn)};
     v[i] = cst(g, T->slot, fields, 8);
   }
   *nuser = user;
@@ -367,7 +388,7 @@ static LLVMValueRef build_desc(CodeGen *cg, LLVMValueRef *impls) {
   for (int i = 0; i < m->nparams; i++) {
     const IrParam *p = &m->params[i];
     size_t es = dtype_size(p->ty.dtype);
-    LLVMValueRef info[5] = {cstr(g, p->name), ci(g, p->ty.rank), shape8(g, &p->ty), cl(g, (int64_t)(off / es)),
+    LLVMValueRef info[5] = {cstr_later(cg, p->name), ci(g, p->ty.rank), shape8(g, &p->ty), cl(g, (int64_t)(off / es)),
                             cl(g, type_numel(&p->ty))};
     (void)eoff;
     static const int kinds[] = {RT_INIT_ZEROS, RT_INIT_ONES, RT_INIT_CONST, RT_INIT_UNIFORM, RT_INIT_NORMAL,

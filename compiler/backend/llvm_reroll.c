@@ -16,7 +16,13 @@
  * from addrs[j]. The function itself becomes a loop over a constant table
  * of (kernel, root addresses) entries in program order that fills addrs and
  * calls the kernel: LLVM optimizes one body per signature, and the table
- * grows with the model instead of the code.
+ * grows with the model instead of the code. A kernel is emitted once per
+ * module: a function whose item has the signature of one an earlier
+ * function emitted calls that kernel (loss lowers the layers forward
+ * does, a gradient recomputes them). Nothing a kernel's code depends on
+ * is a property of the function around it: the roots come through
+ * addrs, and the function's own slots (an argument's index, the call
+ * context of random numbers) are not read in a kernel.
  *
  * Items that cannot be described that way (loops, pooling with an argmax
  * tape, pooled convolution gradients, prepacked matmuls, tape rows) are
@@ -63,8 +69,16 @@ typedef struct Kernel {
   int nitems;                      /* a part: how many items */
   const Value **roots;             /* the first item's roots */
   bool part;
-  LLVMValueRef fn;
+  LLVMValueRef fn; /* its LLVM function once emitted (before: one an earlier function emitted) */
 } Kernel;
+
+/* The kernels of the module (Gen.kcache): signature -> function. */
+typedef struct KernelCache {
+  Kernel **k;
+  int nk, capk;
+  int *slot; /* hash table of kernel numbers + 1 */
+  int capslot;
+} KernelCache;
 
 typedef struct Reroll {
   Arena *a;
@@ -109,6 +123,9 @@ static void sig_inst(Gen *g, Arena *a, Sig *s, const Inst *in) {
   put(a, s, f);
   /* what the plan keeps beside the values: lowered as before */
   if (in->body || plan_tape(g->plan, in) || plan_pooled(g->plan, in) || plan_prepack(g->plan, in)) s->ok = false;
+  /* random numbers may read the function's call context (bufs slot
+   * nargs + nret, which a kernel's addrs does not hold) */
+  if (in->op == OP_RNG_UNIFORM) s->ok = false;
   for (int i = 0; i < in->nargs && s->ok; i++) sig_value(g, a, s, in->args[i]);
 }
 
@@ -211,8 +228,46 @@ static void rehash(Reroll *R) {
   }
 }
 
+/* The function an earlier function's kernel of signature s (hash h)
+ * was emitted as, or NULL. */
+static LLVMValueRef cached_kernel(const KernelCache *C, const Sig *s, uint64_t h) {
+  if (!C || !C->capslot) return NULL;
+  for (unsigned j = (unsigned)h & (unsigned)(C->capslot - 1); C->slot[j]; j = (j + 1) & (unsigned)(C->capslot - 1)) {
+    const Kernel *k = C->k[C->slot[j] - 1];
+    if (k->hash == h && k->n == s->n && !memcmp(k->w, s->w, sizeof *s->w * (size_t)s->n)) return k->fn;
+  }
+  return NULL;
+}
+
+/* Keeps kernel k (just emitted) for the module's later functions. */
+static void cache_kernel(Gen *g, const Kernel *k) {
+  if (!g->kcache) g->kcache = NEW(g->a, KernelCache);
+  KernelCache *C = g->kcache;
+  if (2 * (C->nk + 1) > C->capslot) {
+    C->capslot = C->capslot ? C->capslot * 2 : 64;
+    C->slot = NEW_ARRAY(g->a, int, C->capslot);
+    for (int i = 0; i < C->nk; i++) {
+      unsigned j = (unsigned)C->k[i]->hash & (unsigned)(C->capslot - 1);
+      while (C->slot[j]) j = (j + 1) & (unsigned)(C->capslot - 1);
+      C->slot[j] = i + 1;
+    }
+  }
+  C->k = grow(g->a, C->k, C->nk, &C->capk, sizeof *C->k);
+  Kernel *c = NEW(g->a, Kernel);
+  c->hash = k->hash;
+  c->n = k->n;
+  c->w = NEW_ARRAY(g->a, uint64_t, k->n);
+  memcpy(c->w, k->w, sizeof *k->w * (size_t)k->n);
+  c->nroots = k->nroots;
+  c->fn = k->fn;
+  C->k[C->nk++] = c;
+  unsigned j = (unsigned)c->hash & (unsigned)(C->capslot - 1);
+  while (C->slot[j]) j = (j + 1) & (unsigned)(C->capslot - 1);
+  C->slot[j] = C->nk;
+}
+
 /* The kernel of signature s (a new one, emitted from `in`, if none). */
-static int kernel_of(Reroll *R, const Sig *s, Inst *in) {
+static int kernel_of(Gen *g, Reroll *R, const Sig *s, Inst *in) {
   uint64_t h = hash_words(s->w, s->n);
   if (2 * (R->nk + 1) > R->capslot) rehash(R);
   unsigned j = (unsigned)h & (unsigned)(R->capslot - 1);
@@ -229,6 +284,7 @@ static int kernel_of(Reroll *R, const Sig *s, Inst *in) {
   k->roots = NEW_ARRAY(R->a, const Value *, s->nroots + 1);
   memcpy(k->roots, s->roots, sizeof s->roots[0] * (size_t)s->nroots);
   k->first = in;
+  k->fn = cached_kernel(g->kcache, s, h);
   R->slot[j] = R->nk;
   if (s->nroots > R->maxroots) R->maxroots = s->nroots;
   return R->nk - 1;
@@ -291,7 +347,7 @@ static void analyze(Gen *g, Reroll *R) {
       continue;
     }
     part = NULL;
-    int k = kernel_of(R, &s, in);
+    int k = kernel_of(g, R, &s, in);
     tab_put(R, k);
     for (int j = 0; j < s.nroots; j++) {
       int buf;
@@ -354,14 +410,37 @@ static LLVMValueRef table_global(Gen *g, const Reroll *R) {
   return gv;
 }
 
-/* The function: a loop over the table, then the return. */
+/* The i64 array of each kernel's root count (0 for parts and the ready
+ * entries, which read no addresses). */
+static LLVMValueRef nroots_global(Gen *g, const Reroll *R) {
+  int64_t *n = NEW_ARRAY(R->a, int64_t, R->nk);
+  for (int i = 0; i < R->nk; i++) n[i] = R->k[i]->part ? 0 : R->k[i]->nroots;
+  LLVMValueRef init = LLVMConstStringInContext2(g->ctx, (const char *)n, sizeof *n * (size_t)R->nk, 1);
+  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "kernel_roots");
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddr(gv, 1);
+  LLVMSetAlignment(gv, 8);
+  return gv;
+}
+
+/* The function: a loop over the table, then the return. Each entry's
+ * roots are decoded into addrs by one loop for all kernels (their count
+ * from kernel_roots): straight-line per kernel, that code grew with the
+ * roots of every kernel (a fused group reads a hundred) and cost as much
+ * of LLVM's time as a kernel. */
 static LLVMValueRef emit_top(Gen *g, const Reroll *R, const char *name) {
   LLVMValueRef fn = g_body_fn(g, name, true);
   LLVMValueRef tab = table_global(g, R);
+  LLVMValueRef nroots = nroots_global(g, R);
   LLVMValueRef addrs = LLVMBuildArrayAlloca(g->b, g->t_ptr, g_i64(g, R->maxroots ? R->maxroots : 1), "addrs");
   LLVMBasicBlockRef entry = LLVMGetInsertBlock(g->b);
   LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, fn, "next");
   LLVMBasicBlockRef disp = LLVMAppendBasicBlockInContext(g->ctx, fn, "dispatch");
+  LLVMBasicBlockRef dhead = LLVMAppendBasicBlockInContext(g->ctx, fn, "root");
+  LLVMBasicBlockRef dbody = LLVMAppendBasicBlockInContext(g->ctx, fn, "decode");
+  LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(g->ctx, fn, "call");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
   LLVMBuildBr(g->b, head);
   LLVMPositionBuilderAtEnd(g->b, head);
@@ -371,6 +450,21 @@ static LLVMValueRef emit_top(Gen *g, const Reroll *R, const char *name) {
   LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntUGE, p, g_i64(g, R->ntab), ""), done, disp);
   LLVMPositionBuilderAtEnd(g->b, disp);
   LLVMValueRef kid = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, tab, &p, 1, ""), "kernel");
+  LLVMValueRef nr = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, nroots, &kid, 1, ""), "nroots");
+  LLVMBuildBr(g->b, dhead);
+  /* for j in 0..nroots: addrs[j] = decode(table[p + 1 + j]) */
+  LLVMPositionBuilderAtEnd(g->b, dhead);
+  LLVMValueRef j = LLVMBuildPhi(g->b, g->t_i64, "j");
+  LLVMAddIncoming(j, &zero, &disp, 1);
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, j, nr, ""), dbody, call);
+  LLVMPositionBuilderAtEnd(g->b, dbody);
+  LLVMValueRef at = LLVMBuildAdd(g->b, p, LLVMBuildAdd(g->b, j, g_i64(g, 1), ""), "");
+  LLVMValueRef e = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, tab, &at, 1, ""), "");
+  LLVMBuildStore(g->b, decode(g, e), LLVMBuildGEP2(g->b, g->t_ptr, addrs, &j, 1, ""));
+  LLVMValueRef jn = LLVMBuildAdd(g->b, j, g_i64(g, 1), "");
+  LLVMAddIncoming(j, &jn, &dbody, 1);
+  LLVMBuildBr(g->b, dhead);
+  LLVMPositionBuilderAtEnd(g->b, call);
   LLVMValueRef sw = LLVMBuildSwitch(g->b, kid, done, (unsigned)R->nk);
   for (int i = 0; i < R->nk; i++) {
     const Kernel *k = R->k[i];
@@ -378,23 +472,17 @@ static LLVMValueRef emit_top(Gen *g, const Reroll *R, const char *name) {
     LLVMAddCase(sw, g_i64(g, i), bb);
     LLVMPositionBuilderAtEnd(g->b, bb);
     if (i == R->ready) { /* [ready, param] */
-      LLVMValueRef at = LLVMBuildAdd(g->b, p, g_i64(g, 1), "");
-      LLVMValueRef e = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, tab, &at, 1, ""), "");
-      g_call_ready(g, LLVMBuildTrunc(g->b, e, g->t_i32, ""));
+      LLVMValueRef at1 = LLVMBuildAdd(g->b, p, g_i64(g, 1), "");
+      LLVMValueRef pe = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, tab, &at1, 1, ""), "");
+      g_call_ready(g, LLVMBuildTrunc(g->b, pe, g->t_i32, ""));
       LLVMValueRef pn = LLVMBuildAdd(g->b, p, g_i64(g, 2), "");
       LLVMBuildBr(g->b, head);
       LLVMAddIncoming(p, &pn, &bb, 1);
       continue;
     }
-    for (int j = 0; j < k->nroots; j++) {
-      LLVMValueRef at = LLVMBuildAdd(g->b, p, g_i64(g, 1 + j), "");
-      LLVMValueRef e = LLVMBuildLoad2(g->b, g->t_i64, LLVMBuildGEP2(g->b, g->t_i64, tab, &at, 1, ""), "");
-      LLVMValueRef jj = g_i64(g, j);
-      LLVMBuildStore(g->b, decode(g, e), LLVMBuildGEP2(g->b, g->t_ptr, addrs, &jj, 1, ""));
-    }
     LLVMValueRef args[3] = {g->ws, g->pool, k->part ? g->bufs : addrs};
     LLVMBuildCall2(g->b, LLVMGlobalGetValueType(k->fn), k->fn, args, 3, "");
-    LLVMValueRef pn = LLVMBuildAdd(g->b, p, g_i64(g, 1 + k->nroots), "");
+    LLVMValueRef pn = LLVMBuildAdd(g->b, p, g_i64(g, 1 + (k->part ? 0 : k->nroots)), "");
     LLVMBuildBr(g->b, head);
     LLVMAddIncoming(p, &pn, &bb, 1);
   }
@@ -416,8 +504,12 @@ LLVMValueRef reroll_function(Gen *g, const char *name) {
   analyze(g, &R);
   LLVMValueRef fn = NULL;
   if (2 * R.nk <= R.nitems) {
-    for (int i = 0; i < R.nk; i++)
-      if (i != R.ready) emit_kernel(g, R.k[i]);
+    for (int i = 0; i < R.nk; i++) {
+      Kernel *k = R.k[i];
+      if (i == R.ready || k->fn) continue; /* k->fn: an earlier function's */
+      emit_kernel(g, k);
+      if (!k->part) cache_kernel(g, k);
+    }
     fn = emit_top(g, &R, name);
   }
   arena_free(R.a);

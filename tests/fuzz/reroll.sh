@@ -84,6 +84,21 @@ for kind in stmts params; do
     echo "FAIL: $kind 1200: $nstr string globals (at most 3), $dup texts in the table more than once"
     fail=1
   fi
+  # A kernel is emitted once per module: the params model's forward
+  # layers, lowered again in loss, call forward's kernels, so no two of
+  # its kernel functions are the same code (compared without their names
+  # and alias metadata). And a rerolled function decodes its table's
+  # entries in one loop (addrs[j]), not in code per kernel and root.
+  dups=$(awk '/^define internal void @kern/ { k = 1; body = ""; next }
+    k && /^}/ { k = 0; if (seen[body]++) d++; next }
+    k { gsub(/, !(noalias|alias\.scope) ![0-9]+/, ""); body = body $0 "\n" }
+    END { print d + 0 }' "$tmp/${kind}2.ll")
+  [ "$kind" = params ] || dups=0
+  perroot=$(grep -c 'getelementptr ptr, ptr %addrs, i64 [0-9]' "$tmp/${kind}2.ll" || true)
+  if [ "$dups" -ne 0 ] || [ "$perroot" -ne 0 ]; then
+    echo "FAIL: $kind 1200: $dups kernel functions the same as another, $perroot addresses stored by code of their own"
+    fail=1
+  fi
   # Compiler memory is linear: 4 times the statements, at most 8 times the
   # bytes (the arena grows by doubling chunks; quadratic growth gives 16).
   m1=$(memory "${kind}1")
