@@ -80,6 +80,14 @@ fi
 source "$top/bench/peer_blas.sh"
 torch_ok=0
 omp_blas=""
+# The peer is Debian's python3-torch: installed here when missing (as root,
+# Debian's Python only), never needed to build or test nnc.
+if ! "$py" -c 'import torch' 2>/dev/null && [ "$py" = /usr/bin/python3 ] && [ "$(id -u)" = 0 ] &&
+  command -v apt-get >/dev/null; then
+  echo "installing the peer (Debian's python3-torch) ..."
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch >/dev/null 2>&1 ||
+    echo "could not install python3-torch: the peer is skipped"
+fi
 if "$py" -c 'import torch' 2>/dev/null; then
   torch_ok=1
   peer_blas
