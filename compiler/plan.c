@@ -26,13 +26,21 @@ typedef struct Info {
   int made;         /* a value the plan made (tape, prepacked weight): 1, 2, ... in the order made */
 } Info;
 
+/* Values and instructions are numbered once, in program order (number):
+ * v->id indexes `val` and `info`, in->id `inst` and `iend`. The ids are
+ * scratch fields other passes reuse, so a lookup checks the back pointer:
+ * a value the walk did not see (one the plan made) is numbered then. */
 typedef struct P {
   Arena *a;
   Func *f;
   Plan *plan;
-  PtrMap info;      /* Value* -> Info* */
-  PtrMap ipos;      /* Inst* -> position + 1 */
-  PtrMap iend;      /* `for` Inst* -> position of its last body instruction + 1 */
+  const Value **val; /* value number -> the value */
+  Info **info;      /* value number -> its Info */
+  int nval, capval;
+  const Inst **inst; /* position -> the instruction there */
+  int *iend;        /* position of a `for` -> position of its last body instruction */
+  int capinst;
+  int nfv;          /* values of the function (numbered by number; the rest the plan made) */
   PtrMap argread;   /* argument Value* -> its last read (arg_reads, for place_results) */
   PtrMap role_arg;  /* role_key(kind, index) -> the (last) argument of that role (place_results) */
   PtrMap group_end; /* group member Inst* -> the group's last member (find_groups) */
@@ -40,18 +48,38 @@ typedef struct P {
   int nmade;        /* values the plan made (Info.made) */
 } P;
 
-static Info *info(P *p, const Value *v) {
-  Info *i = pm_get(&p->info, v);
-  if (!i) {
-    i = NEW(p->a, Info);
-    i->pos = -1;
-    i->last = -1;
-    pm_put(&p->info, v, i);
+/* v's number, numbering it when it has none. */
+static int value_no(P *p, const Value *v) {
+  int k = v->id;
+  if (k >= 0 && k < p->nval && p->val[k] == v) return k;
+  if (p->nval == p->capval) {
+    int cap = p->capval ? 2 * p->capval : 256;
+    const Value **nv = NEW_ARRAY(p->a, const Value *, cap);
+    Info **ni = NEW_ARRAY(p->a, Info *, cap);
+    if (p->nval) {
+      memcpy(nv, p->val, sizeof *nv * (size_t)p->nval);
+      memcpy(ni, p->info, sizeof *ni * (size_t)p->nval);
+    }
+    p->val = nv;
+    p->info = ni;
+    p->capval = cap;
   }
-  return i;
+  k = p->nval++;
+  p->val[k] = v;
+  Info *i = NEW(p->a, Info);
+  i->pos = -1;
+  i->last = -1;
+  p->info[k] = i;
+  ((Value *)v)->id = k;
+  return k;
 }
 
-static int ipos(P *p, const Inst *in) { return (int)(intptr_t)pm_get(&p->ipos, in) - 1; }
+static Info *info(P *p, const Value *v) { return p->info[value_no(p, v)]; }
+
+static int ipos(P *p, const Inst *in) {
+  int k = in->id;
+  return k >= 0 && k < p->npos && p->inst[k] == in ? k : -1;
+}
 
 static ValPlan *vplan(P *p, const Value *v) {
   ValPlan *vp = pm_get(&p->plan->vals, v);
@@ -95,20 +123,41 @@ const Inst *plan_pooled(const Plan *p, const Inst *in) { return pm_get(&p->poole
 
 /* ---- numbering ------------------------------------------------------------ */
 
+/* Clears the ids of b's values and instructions first: a stale id that
+ * happened to match would make value_no skip a value. Counts them too. */
+static void clear_ids(Block *b, int *nval, int *ninst) {
+  for (int i = 0; i < b->nargs; i++) b->args[i]->id = -1;
+  *nval += b->nargs;
+  for (Inst *in = b->first; in; in = in->next) {
+    in->id = -1;
+    ++*ninst;
+    for (int r = 0; r < in->nres; r++) in->res[r]->id = -1;
+    *nval += in->nres;
+    if (in->body) clear_ids(in->body, nval, ninst);
+  }
+}
+
+/* Values get their numbers in the same order: block arguments, then each
+ * instruction's results, then its body's (the allocator's tie-break). */
 static void number(P *p, Block *b) {
   for (int i = 0; i < b->nargs; i++) info(p, b->args[i])->pos = p->npos;
   for (Inst *in = b->first; in; in = in->next) {
     int me = p->npos++;
-    pm_put(&p->ipos, in, (void *)(intptr_t)(me + 1));
+    if (me >= p->capinst) die("plan: more instructions than counted");
+    p->inst[me] = in;
+    in->id = me;
     for (int r = 0; r < in->nres; r++) info(p, in->res[r])->pos = me;
     if (in->body) {
       number(p, in->body);
-      pm_put(&p->iend, in, (void *)(intptr_t)(p->npos - 1 + 1));
+      p->iend[me] = p->npos - 1;
     }
   }
 }
 
-static int loop_end(P *p, const Inst *loop) { return (int)(intptr_t)pm_get(&p->iend, loop) - 1; }
+static int loop_end(P *p, const Inst *loop) {
+  int k = ipos(p, loop);
+  return k < 0 ? -1 : p->iend[k];
+}
 
 /* ---- fusion ----------------------------------------------------------------- */
 
@@ -821,18 +870,6 @@ const PtrVec *plan_loop_packs(const Plan *p, const Inst *loop) { return pm_get(&
 
 static size_t align_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
-/* Every value of b in program order (block arguments, then each
- * instruction's results, then its body's), numbered from *next: the
- * allocator's tie-break, so the plan does not depend on where the arena
- * put the values (the map's order does). */
-static void number_values(const Block *b, PtrMap *ord, intptr_t *next) {
-  for (int i = 0; i < b->nargs; i++) pm_put(ord, b->args[i], (void *)++*next);
-  for (const Inst *in = b->first; in; in = in->next) {
-    for (int r = 0; r < in->nres; r++) pm_put(ord, in->res[r], (void *)++*next);
-    if (in->body) number_values(in->body, ord, next);
-  }
-}
-
 typedef struct Owner {
   int pos;
   intptr_t ord;
@@ -862,18 +899,18 @@ static void allocate(P *p) {
     }
     owners[n++] = (Value *)v;
   }
-  /* sorted by start position, then program order */
-  PtrMap ord;
-  pm_init(&ord, p->a);
-  intptr_t next = 0;
-  number_values(p->f->body, &ord, &next);
+  /* sorted by start position, then program order (the value numbers of
+   * number, so the plan does not depend on where the arena put the values,
+   * as the map's order does) */
+  intptr_t next = p->nfv;
   Owner *by = NEW_ARRAY(p->a, Owner, n + 1);
   /* the plan's own values come after the function's, in the order made:
    * without a number of their own they tied, and qsort's order (the hash
    * map's, from heap addresses) changed the layout from run to run */
   for (int i = 0; i < n; i++) {
-    Info *x = info(p, owners[i]);
-    intptr_t o = x->made ? next + x->made : (intptr_t)pm_get(&ord, owners[i]);
+    int k = value_no(p, owners[i]);
+    Info *x = p->info[k];
+    intptr_t o = x->made ? next + x->made : k < p->nfv ? k + 1 : 0;
     by[i] = (Owner){x->pos, o, owners[i]};
   }
   qsort(by, (size_t)n, sizeof *by, owner_cmp);
@@ -928,12 +965,18 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   pm_init(&p.plan->groups, a);
   pm_init(&p.plan->prepack, a);
   pm_init(&p.plan->loop_packs, a);
-  pm_init(&p.info, a);
-  pm_init(&p.ipos, a);
-  pm_init(&p.iend, a);
   pm_init(&p.group_end, a);
   ir_count_uses(f);
+  int nval = 0, ninst = 0;
+  clear_ids(f->body, &nval, &ninst);
+  p.capval = nval + 16;
+  p.val = NEW_ARRAY(a, const Value *, p.capval);
+  p.info = NEW_ARRAY(a, Info *, p.capval);
+  p.capinst = ninst;
+  p.inst = NEW_ARRAY(a, const Inst *, ninst + 1);
+  p.iend = NEW_ARRAY(a, int, ninst + 1);
   number(&p, f->body);
+  p.nfv = p.nval;
   collect_users(&p, f->body);
   /* values a terminator or loop takes must exist in memory */
   decide_fusion(&p, f->body);
