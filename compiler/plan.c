@@ -27,16 +27,15 @@ typedef struct Info {
 } Info;
 
 /* Values and instructions are numbered once, in program order (number):
- * v->id indexes `val` and `info`, in->id `inst` and `iend`. The ids are
+ * v->id indexes plan->val, plan->vp and `info`, in->id `inst` and `iend`. The ids are
  * scratch fields other passes reuse, so a lookup checks the back pointer:
  * a value the walk did not see (one the plan made) is numbered then. */
 typedef struct P {
   Arena *a;
   Func *f;
   Plan *plan;
-  const Value **val; /* value number -> the value */
-  Info **info;      /* value number -> its Info */
-  int nval, capval;
+  Info **info;      /* value number -> its Info (plan->val: -> the value) */
+  int capval;       /* of info, plan->val and plan->vp */
   const Inst **inst; /* position -> the instruction there */
   int *iend;        /* position of a `for` -> position of its last body instruction */
   int capinst;
@@ -50,22 +49,26 @@ typedef struct P {
 
 /* v's number, numbering it when it has none. */
 static int value_no(P *p, const Value *v) {
+  Plan *pl = p->plan;
   int k = v->id;
-  if (k >= 0 && k < p->nval && p->val[k] == v) return k;
-  if (p->nval == p->capval) {
+  if (k >= 0 && k < pl->nval && pl->val[k] == v) return k;
+  if (pl->nval == p->capval) {
     int cap = p->capval ? 2 * p->capval : 256;
     const Value **nv = NEW_ARRAY(p->a, const Value *, cap);
+    ValPlan **nvp = NEW_ARRAY(p->a, ValPlan *, cap);
     Info **ni = NEW_ARRAY(p->a, Info *, cap);
-    if (p->nval) {
-      memcpy(nv, p->val, sizeof *nv * (size_t)p->nval);
-      memcpy(ni, p->info, sizeof *ni * (size_t)p->nval);
+    if (pl->nval) {
+      memcpy(nv, pl->val, sizeof *nv * (size_t)pl->nval);
+      memcpy(nvp, pl->vp, sizeof *nvp * (size_t)pl->nval);
+      memcpy(ni, p->info, sizeof *ni * (size_t)pl->nval);
     }
-    p->val = nv;
+    pl->val = nv;
+    pl->vp = nvp;
     p->info = ni;
     p->capval = cap;
   }
-  k = p->nval++;
-  p->val[k] = v;
+  k = pl->nval++;
+  pl->val[k] = v;
   Info *i = NEW(p->a, Info);
   i->pos = -1;
   i->last = -1;
@@ -82,17 +85,27 @@ static int ipos(P *p, const Inst *in) {
 }
 
 static ValPlan *vplan(P *p, const Value *v) {
-  ValPlan *vp = pm_get(&p->plan->vals, v);
+  int k = value_no(p, v);
+  ValPlan *vp = p->plan->vp[k];
   if (!vp) {
     vp = NEW(p->a, ValPlan);
+    p->plan->vp[k] = vp;
     pm_put(&p->plan->vals, v, vp);
   }
   return vp;
 }
 
+/* v's ValPlan or NULL: by its number while v->id is still the plan's (a
+ * later pass may renumber), else from the map. */
+static ValPlan *lookup(const Plan *p, const Value *v) {
+  int k = v->id;
+  if (k >= 0 && k < p->nval && p->val[k] == v) return p->vp[k];
+  return pm_get(&p->vals, v);
+}
+
 const ValPlan *plan_of(const Plan *p, const Value *v) {
   static const ValPlan none = {ST_NONE, 0, 0, NULL, false};
-  const ValPlan *vp = pm_get(&p->vals, v);
+  const ValPlan *vp = lookup(p, v);
   return vp ? vp : &none;
 }
 
@@ -108,7 +121,7 @@ const Value *plan_root(const Plan *p, const Value *v) {
     r = vp->alias;
   }
   while (v != r) {
-    ValPlan *vp = pm_get(&p->vals, v);
+    ValPlan *vp = lookup(p, v);
     v = vp->alias;
     vp->alias = (Value *)r;
   }
@@ -970,13 +983,14 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   int nval = 0, ninst = 0;
   clear_ids(f->body, &nval, &ninst);
   p.capval = nval + 16;
-  p.val = NEW_ARRAY(a, const Value *, p.capval);
+  p.plan->val = NEW_ARRAY(a, const Value *, p.capval);
+  p.plan->vp = NEW_ARRAY(a, ValPlan *, p.capval);
   p.info = NEW_ARRAY(a, Info *, p.capval);
   p.capinst = ninst;
   p.inst = NEW_ARRAY(a, const Inst *, ninst + 1);
   p.iend = NEW_ARRAY(a, int, ninst + 1);
   number(&p, f->body);
-  p.nfv = p.nval;
+  p.nfv = p.plan->nval;
   collect_users(&p, f->body);
   /* values a terminator or loop takes must exist in memory */
   decide_fusion(&p, f->body);

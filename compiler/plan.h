@@ -96,6 +96,9 @@ typedef struct Prepack {
 
 typedef struct Plan {
   PtrMap vals;          /* Value* -> ValPlan* */
+  const Value **val;    /* value number (Value.id while it is the plan's) -> the value, for plan_of */
+  ValPlan **vp;         /* value number -> its ValPlan (the one in vals), or NULL */
+  int nval;
   PtrMap tapes;         /* maxpool2d / maxpool2d_bwd Inst* -> its tape (a bool-typed Value, one byte per window) */
   size_t ws_bytes;      /* workspace size */
   size_t scratch_off;   /* one scratch region for kernels (conv im2col) */
