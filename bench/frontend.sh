@@ -10,14 +10,21 @@
 # (default 20,000), best of 3 runs; target (issue 15): each under 2 s and
 # 300 MB. Not a test.
 #   frontend.sh [NNC] [LINES] [PARAMS] [STMTS]
-# Measured (issue 15 item 3, branch ctime3), 2-core AMD EPYC Zen 4 shared
-# with other builds, --emit=lib -O2, CPU = user + system seconds, min /
-# median of 5 runs, max RSS of them; before = main at ef8cefa and after =
-# ctime3 at 5e3be8c, run in turn (load from uptime 2.9):
+# Measured (issue 15 item 3, branch ctime4), 2-core AMD EPYC Zen 4 (a shared
+# virtual machine), --emit=lib -O2, CPU = user + system seconds, min /
+# median of 5 runs, max RSS of them; before = main at 5b1c0c3 and after =
+# ctime4 at a041072 (plan.c's Value and Inst maps made arrays indexed by a
+# value number), run in turn (load from uptime 0.6-0.9):
 #   model            before: CPU min/median   RSS    after: CPU min/median   RSS
-#   20,000 stmts          4.15 / 4.65 s      529 MB       3.72 / 4.36 s      528 MB
-#   10,000 params         3.86 / 5.17 s      362 MB       3.03 / 3.23 s      357 MB
-# Where the time goes (after, 10,000 parameters, CPU seconds at load ~3):
+#   20,000 stmts          3.21 / 3.69 s      547 MB       2.75 / 2.81 s      491 MB
+#   10,000 params         2.51 / 3.05 s      357 MB       2.17 / 2.32 s      357 MB
+# Two more rounds in turn: 20,000 stmts 3.35 / 3.86 s -> 2.73 / 2.79 s;
+# 10,000 params 2.17 / 2.48 -> 2.23 / 2.37 s and 3.17 / 3.40 -> 2.72 /
+# 3.01 s (the machine's speed drifts more than the change at 10,000
+# parameters, where the plan is a smaller share). Earlier (branch ctime3,
+# load 2.9): 20,000 stmts 4.15 / 4.65 s, 529 MB -> 3.72 / 4.36 s, 528 MB;
+# 10,000 params 3.86 / 5.17 s, 362 MB -> 3.03 / 3.23 s, 357 MB.
+# Where the time goes (ctime3, 10,000 parameters, CPU seconds at load ~3):
 # front end and AD 1.3, code generation before LLVM (mostly the memory
 # plan, plan.c) 1.3, LLVM's passes 0.5 (-time-passes: SLP vectorizer,
 # InstCombine, loop vectorizer), LLVM's code generation 1.0 (instruction
@@ -29,8 +36,11 @@
 # AD and the memory plan. Earlier (branch ctime2, load 4.9): 20,000 stmts
 # 5.06 / 5.21 s, 732 MB -> 3.98 / 4.09 s, 529 MB; 10,000 params 6.00 /
 # 6.79 s, 447 MB -> 4.64 / 5.11 s, 361 MB. Not yet within 2 s and 300 MB.
-# What is left: the memory plan (plan.c: Value-keyed hash maps, ~30% of
-# the 20,000-statement build in perf) and the arena's IR (Inst's fixed
+# What is left: the memory plan is still ~20% of the 20,000-statement
+# build in perf (now spread over its passes: decide_storage's ValPlans and
+# their Value-keyed map, kept for values renumbered after the plan;
+# allocate; find_groups; liveness), the IR passes' own Value maps (DCE's
+# live set), and the arena's IR (Inst's fixed
 # 24-slot Attr, ~200 bytes an instruction; page faults of fresh memory
 # are ~25% of that build); LLVM's work on the fused groups' kernels (their
 # size is plan.c decide_fusion's group limit); the reroll signatures
@@ -152,5 +162,5 @@ for model in params stmts; do
     "$model" "$(wc -l <"$tmp/$model.nn")" "$best_t" "$best_c" "$(awk -v k="$best_m" 'BEGIN { print k / 1024 }')"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "recorded (issue 15 item 3; load 2.9, CPU = user + system, min / median of 5 runs):"
+echo "recorded (issue 15 item 3; load 0.6-0.9, CPU = user + system, min / median of 5 runs):"
 sed -n '/^#   model/,/^#   10,000 params/s/^#  //p' "$0"
