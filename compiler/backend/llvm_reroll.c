@@ -399,9 +399,10 @@ static LLVMValueRef decode(Gen *g, LLVMValueRef e) {
   return LLVMBuildSelect(g->b, is_slot, sp, wp, "");
 }
 
-static LLVMValueRef table_global(Gen *g, const Reroll *R) {
-  LLVMValueRef init = LLVMConstStringInContext2(g->ctx, (const char *)R->tab, sizeof *R->tab * (size_t)R->ntab, 1);
-  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "kernels");
+/* A private constant array of n i64s named `name`. */
+static LLVMValueRef i64_array_global(Gen *g, const int64_t *v, int64_t n, const char *name) {
+  LLVMValueRef init = LLVMConstStringInContext2(g->ctx, (const char *)v, sizeof *v * (size_t)n, 1);
+  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
   LLVMSetLinkage(gv, LLVMPrivateLinkage);
@@ -410,19 +411,14 @@ static LLVMValueRef table_global(Gen *g, const Reroll *R) {
   return gv;
 }
 
+static LLVMValueRef table_global(Gen *g, const Reroll *R) { return i64_array_global(g, R->tab, R->ntab, "kernels"); }
+
 /* The i64 array of each kernel's root count (0 for parts and the ready
  * entries, which read no addresses). */
 static LLVMValueRef nroots_global(Gen *g, const Reroll *R) {
   int64_t *n = NEW_ARRAY(R->a, int64_t, R->nk);
   for (int i = 0; i < R->nk; i++) n[i] = R->k[i]->part ? 0 : R->k[i]->nroots;
-  LLVMValueRef init = LLVMConstStringInContext2(g->ctx, (const char *)n, sizeof *n * (size_t)R->nk, 1);
-  LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), "kernel_roots");
-  LLVMSetInitializer(gv, init);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMPrivateLinkage);
-  LLVMSetUnnamedAddr(gv, 1);
-  LLVMSetAlignment(gv, 8);
-  return gv;
+  return i64_array_global(g, n, R->nk, "kernel_roots");
 }
 
 /* The function: a loop over the table, then the return. Each entry's
