@@ -23,8 +23,9 @@ typedef struct BackendOpts {
   const char *source_hash;
   bool pic;               /* position-independent code (shared libraries) */
   bool with_main;         /* add main() running the training program */
-  long par_min;           /* loops over at least this many elements run on the thread
-                             pool (0: the default, 65536); tests use 1 to exercise it */
+  long par_min;           /* loops of at least this much work (elements x llvm_gen.c's
+                             elem_work) run on the thread pool (0: the default, 65536);
+                             tests use 1 to exercise it */
   bool for_jit;
 } BackendOpts;
 

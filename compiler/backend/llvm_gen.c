@@ -719,7 +719,7 @@ static LLVMValueRef compute_inst(Gen *g, const Inst *in, Nest *n) {
 
 /* ---- parallel loops ------------------------------------------------------------- */
 
-/* Work below this many elements runs on the calling thread. */
+/* Loops of less work than this (elements x elem_work) run on the calling thread. */
 #define PAR_MIN_ELEMS 65536
 
 typedef void (*RangeBody)(Gen *g, Inst *in, void *arg);
@@ -802,6 +802,27 @@ static bool tree_leaves(Gen *g, const Value *v, const Value **out, int *n, int c
   for (int i = 0; i < in->nargs; i++)
     if (!tree_leaves(g, in->args[i], out, n, cap)) return false;
   return true;
+}
+
+/* Work per element of an instruction computed in a loop, with the fused
+ * trees it reads, in units of one add: a transcendental (lowered to a
+ * polynomial, llvm_math.c) counts as ELEM_COST_MATH. par_range compares
+ * elements x work with its threshold, so an LSTM step's gates (B*H
+ * elements, five sigmoids and tanhs each) run on every thread while a
+ * bias add of the same size does not. */
+#define ELEM_COST_MATH 16
+static int64_t elem_work(Gen *g, const Inst *in, int depth) {
+  int64_t w;
+  switch (in->op) {
+  case OP_EXP: case OP_LOG: case OP_TANH: case OP_SIGMOID: case OP_GELU: case OP_POW: w = ELEM_COST_MATH; break;
+  case OP_DIV: case OP_SQRT: case OP_RSQRT: w = 4; break;
+  default: w = 1;
+  }
+  for (int i = 0; i < in->nargs && depth < 32; i++) {
+    const Value *a = in->args[i];
+    if (!pm_get(&g->reg, a) && plan_fused(g->plan, a) && a->def && !is_view(g, a)) w += elem_work(g, a->def, depth + 1);
+  }
+  return w;
 }
 
 /* Merge adjacent axes that every leaf reads with strides consistent with
@@ -902,7 +923,7 @@ static void lower_elementwise(Gen *g, Inst *in) {
   int64_t outer = ep.flat ? type_numel(&ep.space) : ep.space.dim[0];
   int64_t per = ep.flat ? 1 : type_numel(&ep.space) / (outer ? outer : 1);
   if (ep.space.rank == 0) outer = 1;
-  par_range(g, in, outer, outer_count(g, &ep), per, elementwise_body, &ep);
+  par_range(g, in, outer, outer_count(g, &ep), per * elem_work(g, in, 0), elementwise_body, &ep);
 }
 
 static void set_reassoc(Gen *g, LLVMValueRef inst) {
@@ -1640,7 +1661,9 @@ static void lower_group(Gen *g, const PlanGroup *pg) {
   const ElemPlan *ep = &gg.ep;
   int64_t outer = ep->flat ? type_numel(&ep->space) : ep->space.dim[0];
   int64_t per = ep->flat ? 1 : type_numel(&ep->space) / (outer ? outer : 1);
-  par_range(g, pg->m[0], outer, outer_count(g, ep), per * pg->n, group_body, &gg);
+  int64_t work = 0;
+  for (int i = 0; i < pg->n; i++) work += elem_work(g, pg->m[i], 0);
+  par_range(g, pg->m[0], outer, outer_count(g, ep), per * work, group_body, &gg);
 }
 
 /* A function of many top-level kernels is lowered in parts of PART_ITEMS
