@@ -809,6 +809,15 @@ static void find_groups(P *p, Block *b) {
     for (int k = 0; k < n; k++) pm_put(&p->group_end, m[k], last);
 
     p->plan->ngroups++;
+    /* the group computes every member in one loop at its first member's
+     * place, so each member's storage is written from there on: were it to
+     * start at the member's own place, it could share bytes with a value
+     * that dies in between, at a shifted offset, and the loop would
+     * overwrite elements of that value before reading them */
+    for (int k = 1; k < n; k++) {
+      Info *x = info(p, m[k]->res[0]);
+      if (x->pos > ipos(p, in)) x->pos = ipos(p, in);
+    }
     /* what is read at other elements lives past the group */
     int end = ipos(p, last) + 1;
     for (int k = 0; k < n; k++) {

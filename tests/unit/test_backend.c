@@ -387,6 +387,11 @@ static void test_checkpoint(void) {
  * (tests/nn/loop_views.nn); forward, gradient, and a gradient penalty. */
 static void test_loop_views(void) { check_sample("tests/nn/loop_views.nn", NULL, 0); }
 
+/* A group's later member must not share bytes with a value the group
+ * still reads (tests/nn/group_overlap.nn): forward, gradient, a gradient
+ * penalty and a forward-over-reverse product through a loop. */
+static void test_group_overlap(void) { check_sample("tests/nn/group_overlap.nn", NULL, 0); }
+
 static void test_mlp(void) {
   Define d[] = {{"B", "4"}, {"H", "16"}};
   check_sample("samples/fashion_mlp.nn", d, 2);
@@ -663,6 +668,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"checkpointed loops (whole, nested, segments of the LSTM)", test_checkpoint},
                            {"tiny_gpt", test_gpt},
                            {"loop carries read through views", test_loop_views},
+                           {"group members do not overlap what the group reads", test_group_overlap},
                            {"a long elementwise chain: bounded blocks, JIT vs interpreter", test_long_chain},
                            {"train_step's body does not change the LLVM IR", test_train_step_body},
                            {0, 0}};
