@@ -578,7 +578,11 @@ static void decide_inplace(P *p, Block *b) {
     if (vx->last > rx->last) rx->last = vx->last;
     vp->kind = ST_ALIAS;
     vp->alias = over;
-    vp->inplace = true;
+    /* over an operand only the changed part is written (a pad to the
+     * bound zeroes its padding rows, an update its row); a value computed
+     * into a carry slot's buffer is written whole: a pad there still
+     * copies its operand */
+    vp->inplace = k >= 0;
   }
 }
 

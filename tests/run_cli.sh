@@ -190,5 +190,17 @@ for f in "$top"/samples/*.nn; do
     { empty "sample-$name-small-stderr" "$err"; has "sample-$name-small" "$out" 'fn loss\([a-z]+: [a-z0-9]+\[([A-Za-z]+<=)?2,'; }
 done
 
+# a user function whose C name is a generated gradient's (loss_grad and
+# loss.grad are both NAME_loss_grad): refused, at the user function
+cat >"$tmp/clash.nn" <<'NN'
+model clash {
+  param w: f32[4] = ones()
+  fn loss(x: f32[4]) -> f32 { return sum(x * w) }
+  fn loss_grad(x: f32[4]) -> f32[4] { return grad(loss, wrt = [x])(x) }
+}
+NN
+run c-name-clash 1 "$nnc" "$tmp/clash.nn" --emit=lib -o "$tmp/libclash.so" --color=never &&
+  has c-name-clash "$err" "clash.nn:4:6: error: function 'loss_grad' has the C name clash_loss_grad of 'loss.grad', the generated gradient; rename it"
+
 echo "cli: $n commands run, $fail failures"
 [ "$fail" = 0 ]
