@@ -368,7 +368,7 @@ static Value *taped(TapeCtx *c, Value *v) {
 static Value *kept(TapeCtx *c, Value *v, bool remat) {
   Ad *ad = c->ad;
   if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
-    Attr at = v->def->attr;
+    Attr at = ir_attr(v->def);
     c->tb.note = "recomputed";
     return ir_build(&c->tb, v->def->op, NULL, 0, &at, &v->ty);
   }
@@ -378,7 +378,7 @@ static Value *kept(TapeCtx *c, Value *v, bool remat) {
   if (c->depth == 1 && d && d->op == OP_DYN_SLICE && d->block == c->fin->body && d->args[1] == c->fin->body->args[0] &&
       !pm_has(c->fwd, d->args[0])) {
     c->tb.note = "recomputed";
-    Attr at = d->attr;
+    Attr at = ir_attr(d);
     Value *args[2] = {d->args[0], c->ri};
     Value *nv = ir_build(&c->tb, OP_DYN_SLICE, args, 2, &at, &v->ty);
     nv->name = v->name;
@@ -534,11 +534,7 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
   rin->op = OP_FOR;
   rin->pos = fin->pos;
   rin->note = "backward loop";
-  rin->attr.ni = 5;
-  rin->attr.i[0] = lo;
-  rin->attr.i[1] = hi;
-  rin->attr.i[2] = nr;
-  rin->attr.i[3] = !fin->attr.i[3]; /* the backward loop runs the other way */
+  ir_set_loop_attr(ad->a, rin, lo, hi, nr, !fin->attr.i[3], false); /* the backward loop runs the other way */
   rin->nargs = nr;
   rin->args = NEW_ARRAY(ad->a, Value *, nr + 1);
   rin->body = ir_block_new(ad->a, rin);

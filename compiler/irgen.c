@@ -835,12 +835,8 @@ static void gen_for(G *g, Stmt *s) {
   Inst *in = NEW(g->a, Inst);
   in->op = OP_FOR;
   in->pos = pos_of(s->loc);
-  in->attr.ni = 5;
-  in->attr.i[0] = s->loop.lo_v;
-  in->attr.i[1] = s->loop.hi_v;
-  in->attr.i[2] = nc;
-  in->attr.i[3] = 0;
-  in->attr.i[4] = s->loop.checkpoint; /* recompute its values in the backward loop */
+  /* a checkpointed loop recomputes its values in the backward loop */
+  ir_set_loop_attr(g->a, in, s->loop.lo_v, s->loop.hi_v, nc, false, s->loop.checkpoint);
   in->nargs = nc;
   in->args = NEW_ARRAY(g->a, Value *, nc + 1);
   in->body = ir_block_new(g->a, in);
