@@ -164,7 +164,7 @@ Func *jvp_func(Module *m, Func *f, const bool *wrt_arg, Diag *d) {
   }
   Jvp j = {.a = a};
   pm_init(&j.tan, a);
-  j.act = (Ad){.a = a, .m = m, .d = d};
+  j.act = (Ad){.a = a, .tmp = a, .m = m, .d = d};
   pm_init(&j.act.act, a);
   for (int i = 0; i < f->body->nargs; i++)
     if (wrt_arg[i] && dtype_is_float(f->body->args[i]->ty.dtype))
