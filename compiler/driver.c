@@ -52,7 +52,7 @@ char *read_file(const char *path, size_t limit, size_t *len, const char **why) {
   return (char *)buf;
 }
 
-int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **prog) {
+int driver_front(const Options *o, Arena *a, Arena *tree, Diag *d, char **src_out, Program **prog) {
   size_t len = 0;
   const char *why = NULL;
   char *src = read_file(o->input, MAX_SOURCE_BYTES, &len, &why);
@@ -63,9 +63,9 @@ int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **
     diag_error(d, loc_none(), "cannot read the file: %s", why);
     return 1;
   }
-  Program *p = parse_program(a, d, src, len);
+  Program *p = parse_program(tree, a, d, src, len);
   if (d->nerrors) return 1;
-  if (!check_program(a, d, p, o->defs, o->ndefs)) return 1;
+  if (!check_program(tree, d, p, o->defs, o->ndefs)) return 1;
   *prog = p;
   return 0;
 }
@@ -271,10 +271,11 @@ int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Progr
 
 int driver_run(const Options *o) {
   Arena *a = arena_new();
+  Arena *tree = arena_new(); /* the tree and the checker's tables: freed once irgen has read them */
   Diag d;
   char *src = NULL;
   Program *p = NULL;
-  int rc = driver_front(o, a, &d, &src, &p);
+  int rc = driver_front(o, a, tree, &d, &src, &p);
   Compiled *c = NULL;
   if (rc == 0 && (o->emit & ~EMIT_AST || o->stats)) {
     CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt, .max_tape_bytes = o->max_tape_bytes};
@@ -287,6 +288,13 @@ int driver_run(const Options *o) {
   if (rc == 0 && !c && p->derivs) {
     CompileOpts co = {.no_opt = true, .no_grad = true};
     if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
+  }
+  /* only --emit=ast, python (which quotes the model) and check's summary
+   * read the tree from here on */
+  if (!(o->emit & (EMIT_AST | EMIT_PYTHON)) && !(o->cmd == CMD_CHECK && !o->emit && !o->stats)) {
+    arena_free(tree);
+    tree = NULL;
+    p = NULL;
   }
   if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = driver_emit_native(o, &d, c, p, src, d.len);
   bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
@@ -346,6 +354,7 @@ int driver_run(const Options *o) {
   }
   diag_free(&d);
   rt_free(src);
+  arena_free(tree);
   arena_free(a);
   return rc;
 }

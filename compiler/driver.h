@@ -53,8 +53,10 @@ typedef struct Options {
 
 /* The whole front end on one file: read, parse, check. On success *prog is
  * the checked program and the return value is 0; otherwise 1 (errors were
- * printed). The arena and diag are the caller's. */
-int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **prog);
+ * printed). The arenas and diag are the caller's: the tree and the
+ * checker's tables go in `tree`, the names in `a` (see parse_program);
+ * `tree` may be a. */
+int driver_front(const Options *o, Arena *a, Arena *tree, Diag *d, char **src_out, Program **prog);
 
 struct Compiled;
 /* The native outputs o->emit asks for (EMIT_NATIVE bits) of the compiled

@@ -998,11 +998,19 @@ Module *irgen_diag(Arena *a, const Program *p, const char *file, Diag *d) {
   g.env = NEW_ARRAY(a, Value *, p->nsyms + 1);
   g.m->nparams = md->params.n;
   g.m->params = NEW_ARRAY(a, IrParam, md->params.n + 1);
+  /* The module outlives the tree and the checker's tables (driver_run
+   * frees them after irgen): what it takes from them is copied. Names are
+   * kept with the module (parse_program). */
   for (int i = 0; i < md->params.n; i++) {
     ParamDecl *pd = md->params.v[i];
     g.m->params[i] = (IrParam){pd->name, pd->ty, pd->spec, pos_of(pd->loc)};
+    if (pd->spec.how) g.m->params[i].init.how = arena_strdup(a, pd->spec.how);
   }
-  g.m->train = md->train ? &md->train->spec : NULL;
+  if (md->train) {
+    TrainSpec *t = NEW(a, TrainSpec);
+    *t = md->train->spec;
+    g.m->train = t;
+  }
   for (int i = 0; i < md->fns.n; i++) {
     FnDecl *fn = md->fns.v[i];
     lower_fn(&g, md, fn, fn->name, false);
