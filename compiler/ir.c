@@ -354,9 +354,13 @@ static Value *mapped(PtrMap *map, Value *v) {
 static Value *mapped_or_null(PtrMap *map, Value *v) { return v ? pm_get(map, v) : NULL; }
 
 void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
-  Value **args = NEW_ARRAY(b->a, Value *, in->nargs + 1);
+  /* A `for` keeps its operand array; ir_build_inst copies the others', and
+   * the result types: on the stack when they fit, not garbage in the arena. */
+  Value *args_here[8];
+  Type types_here[2];
+  Value **args = in->op != OP_FOR && in->nargs <= 8 ? args_here : NEW_ARRAY(b->a, Value *, in->nargs + 1);
   for (int i = 0; i < in->nargs; i++) args[i] = mapped(map, in->args[i]);
-  Type *types = NEW_ARRAY(b->a, Type, in->nres + 1);
+  Type *types = in->nres <= 2 ? types_here : NEW_ARRAY(b->a, Type, in->nres);
   for (int i = 0; i < in->nres; i++) types[i] = in->res[i]->ty;
   b->pos = in->pos;
   b->note = in->note;

@@ -113,19 +113,20 @@ struct Value {
   int nuse;           /* scratch: use count, valid after ir_count_uses */
 };
 
+/* (The ints first: no padding, 104 bytes.) */
 struct Inst {
   Op op;
-  Value **args;
   int nargs;
-  Value **res;        /* results (one for every op but `for`) */
   int nres;
+  int id;             /* scratch for passes */
+  Value **args;
+  Value **res;        /* results (one for every op but `for`) */
   InstAttr attr;
   Block *body;        /* `for` only */
   Pos pos;
   const char *note;   /* e.g. "grad of %h1 = relu" or NULL */
   Block *block;       /* containing block */
   Inst *prev, *next;
-  int id;             /* scratch for passes */
 };
 
 struct Block {
