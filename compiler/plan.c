@@ -91,7 +91,7 @@ static ValPlan *vplan(P *p, const Value *v) {
   if (!vp) {
     vp = NEW(p->a, ValPlan);
     p->plan->vp[k] = vp;
-    pm_put(&p->plan->vals, v, vp);
+    if (p->plan->vals.cap) pm_put(&p->plan->vals, v, vp);
   }
   return vp;
 }
@@ -101,11 +101,17 @@ static ValPlan *vplan(P *p, const Value *v) {
 static ValPlan *lookup(const Plan *p, const Value *v) {
   int k = v->id;
   if (k >= 0 && k < p->nval && p->val[k] == v) return p->vp[k];
-  return pm_get(&p->vals, v);
+  PtrMap *vals = (PtrMap *)&p->vals;
+  if (!vals->cap) {
+    pm_init(vals, p->a);
+    for (int i = 0; i < p->nval; i++)
+      if (p->vp[i]) pm_put(vals, p->val[i], p->vp[i]);
+  }
+  return pm_get(vals, v);
 }
 
 const ValPlan *plan_of(const Plan *p, const Value *v) {
-  static const ValPlan none = {ST_NONE, 0, 0, NULL, false};
+  static const ValPlan none = {.kind = ST_NONE};
   const ValPlan *vp = lookup(p, v);
   return vp ? vp : &none;
 }
@@ -118,7 +124,7 @@ const Value *plan_root(const Plan *p, const Value *v) {
   for (int k = 0;; k++) {
     const ValPlan *vp = plan_of(p, r);
     if (vp->kind != ST_ALIAS) break;
-    if (k > p->vals.n) die("plan: alias cycle");
+    if (k > p->nval) die("plan: alias cycle");
     r = vp->alias;
   }
   while (v != r) {
@@ -900,11 +906,10 @@ static void allocate(P *p) {
   /* owners with workspace storage, in order of definition */
   int n = 0, cap = 256;
   Value **owners = NEW_ARRAY(p->tmp, Value *, cap);
-  for (int i = 0; i < p->plan->vals.cap; i++) {
-    const Value *v = p->plan->vals.keys[i];
-    if (!v) continue;
-    ValPlan *vp = p->plan->vals.vals[i];
-    if (vp->kind != ST_WS) continue;
+  for (int i = 0; i < p->plan->nval; i++) {
+    const Value *v = p->plan->val[i];
+    ValPlan *vp = p->plan->vp[i];
+    if (!vp || vp->kind != ST_WS) continue;
     if (n == cap) {
       Value **no = NEW_ARRAY(p->tmp, Value *, cap * 2);
       memcpy(no, owners, sizeof(Value *) * (size_t)n);
@@ -974,7 +979,7 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   Arena *tmp = arena_new();
   P p = {.a = a, .tmp = tmp, .f = f};
   p.plan = NEW(a, Plan);
-  pm_init(&p.plan->vals, a);
+  p.plan->a = a;
   pm_init(&p.plan->tapes, a);
   pm_init(&p.plan->pooled, a);
   pm_init(&p.plan->groups, a);
