@@ -11,13 +11,14 @@
 # 300 MB. Not a test.
 #   frontend.sh [NNC] [LINES] [PARAMS] [STMTS]
 # Measured (issue 15 item 3, branch ctime5), 2-core AMD EPYC Zen 5 (a shared
-# virtual machine; another benchmark running, load 2.4-2.9), --emit=lib
+# virtual machine; another benchmark running, load 1.6-2.0), --emit=lib
 # -O2, CPU = user + system seconds, min / median of 5 runs, max RSS of
 # them (MB = 1024 kB); before = 6c21d45 (where ctime5 starts) and after =
-# ctime5 at ddb2e50, run in turn:
+# ctime5 at 98adfe8, run in turn:
 #   model            before: CPU min/median   RSS    after: CPU min/median   RSS
-#   20,000 stmts          2.50 / 2.56 s      492 MB       1.49 / 1.53 s      291 MB
-#   10,000 params         1.51 / 1.61 s      357 MB       1.25 / 1.29 s      215 MB
+#   20,000 stmts          2.33 / 2.49 s      493 MB       1.36 / 1.43 s      250 MB
+#   10,000 params         1.47 / 1.58 s      357 MB       1.31 / 1.39 s      194 MB
+# A second round: 2.45 / 2.51 -> 1.42 / 1.51 s; 1.48 / 1.51 -> 1.42 / 1.48 s.
 # Both within issue 15's 2 s and 300 MB. Peak RSS step by step (single
 # runs, 20,000 stmts / 10,000 params, from 492 / 357 MB): an Inst keeps
 # only its ni integer attributes, not a 24-slot array (435 / 329); the
@@ -29,21 +30,25 @@
 # parameter model was LLVM's code generation with all the IR still
 # live); Inst without padding, ir_clone_inst's temporaries on the stack
 # (314 / 228); the plan's Value-keyed map made only when a lookup by
-# number misses, ValPlan without padding (291 / 214). The time follows the
-# memory: fewer fresh pages to fault in. Earlier stops (ctime4, Zen 4,
+# number misses, ValPlan without padding (291 / 214); the arena's chunks
+# of 2 MiB and more mapped and unmapped directly, not left in malloc's
+# heap once its mmap threshold had grown (250 / 194). The time follows
+# the memory: fewer fresh pages to fault in. Earlier stops (ctime4, Zen 4,
 # load 0.6-0.9): 20,000 stmts 3.21 / 3.69 s, 547 MB -> 2.75 / 2.81 s,
 # 491 MB; 10,000 params 2.51 / 3.05 s, 357 MB -> 2.17 / 2.32 s, 357 MB.
-# Where the time goes now (perf, 20,000 stmts): zeroing fresh pages
-# still ~25% (scratch arenas of the passes and the plan are unmapped when
-# freed and faulted in again by the next), the IR passes (licm, cse,
-# use counts; cse's ir_count_insts walk ~7%), the plan's passes, LLVM.
+# Where the time goes now (perf, 20,000 stmts): page faults of fresh
+# memory ~19% (each scratch arena of the passes and the plan is faulted
+# in anew), the IR passes (use counts ~9%, loops, licm, cse; cse's
+# ir_count_insts walk to size its table ~8%), pm_get ~8%, the plan's
+# passes, LLVM.
 # What is left: the peak of the 20,000-statement model is now the
 # gradient's code generation (module arena ~115 MB: a Value is 144 bytes,
 # 96 of them its Type's fixed 8 dimensions; the gradient's plan ~20 MB;
 # the LLVM module being built), and the end of the AD is nearly as high;
-# the primal's IR stays live while its gradient is lowered; a syntax-tree Expr is ~270 bytes; the reroll signatures
-# (llvm_reroll.c analyze); kernels of the same code but different
-# signatures (6 pairs at 1,200 statements) are still emitted twice.
+# the primal's IR stays live while its gradient is lowered; a syntax-tree
+# Expr is ~270 bytes; the reroll signatures (llvm_reroll.c analyze);
+# kernels of the same code but different signatures (6 pairs at 1,200
+# statements) are still emitted twice.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 nnc="${1:-$top/build/compiler/nnc}"
@@ -159,5 +164,5 @@ for model in params stmts; do
     "$model" "$(wc -l <"$tmp/$model.nn")" "$best_t" "$best_c" "$(awk -v k="$best_m" 'BEGIN { print k / 1024 }')"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "recorded (issue 15 item 3; load 0.6-0.9, CPU = user + system, min / median of 5 runs):"
+echo "recorded (issue 15 item 3, Zen 5; load 1.6-2.0, CPU = user + system, min / median of 5 runs):"
 sed -n '/^#   model/,/^#   10,000 params/s/^#  //p' "$0"
