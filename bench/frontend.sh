@@ -10,43 +10,45 @@
 # (default 20,000), best of 3 runs; target (issue 15): each under 2 s and
 # 300 MB. Not a test.
 #   frontend.sh [NNC] [LINES] [PARAMS] [STMTS]
-# Measured (issue 15 item 3, branch ctime4), 2-core AMD EPYC Zen 4 (a shared
-# virtual machine), --emit=lib -O2, CPU = user + system seconds, min /
-# median of 5 runs, max RSS of them; before = main at 5b1c0c3 and after =
-# ctime4 at a041072 (plan.c's Value and Inst maps made arrays indexed by a
-# value number), run in turn (load from uptime 0.6-0.9):
+# Measured (issue 15 item 3, branch ctime5), 2-core AMD EPYC Zen 5 (a shared
+# virtual machine; another benchmark running, load 1.6-2.0), --emit=lib
+# -O2, CPU = user + system seconds, min / median of 5 runs, max RSS of
+# them (MB = 1024 kB); before = 6c21d45 (where ctime5 starts) and after =
+# ctime5 at 98adfe8, run in turn:
 #   model            before: CPU min/median   RSS    after: CPU min/median   RSS
-#   20,000 stmts          3.21 / 3.69 s      547 MB       2.75 / 2.81 s      491 MB
-#   10,000 params         2.51 / 3.05 s      357 MB       2.17 / 2.32 s      357 MB
-# Two more rounds in turn: 20,000 stmts 3.35 / 3.86 s -> 2.73 / 2.79 s;
-# 10,000 params 2.17 / 2.48 -> 2.23 / 2.37 s and 3.17 / 3.40 -> 2.72 /
-# 3.01 s (the machine's speed drifts more than the change at 10,000
-# parameters, where the plan is a smaller share). Earlier (branch ctime3,
-# load 2.9): 20,000 stmts 4.15 / 4.65 s, 529 MB -> 3.72 / 4.36 s, 528 MB;
-# 10,000 params 3.86 / 5.17 s, 362 MB -> 3.03 / 3.23 s, 357 MB.
-# Where the time goes (ctime3, 10,000 parameters, CPU seconds at load ~3):
-# front end and AD 1.3, code generation before LLVM (mostly the memory
-# plan, plan.c) 1.3, LLVM's passes 0.5 (-time-passes: SLP vectorizer,
-# InstCombine, loop vectorizer), LLVM's code generation 1.0 (instruction
-# selection of the kernels). The LLVM IR is no longer per parameter: at
-# -O0 9,400 to 9,600 instructions in 44 functions at 1,000 or 10,000 parameters,
-# nearly all in five kernels of one fused group each (~100 values, a
-# hundred tanh inlined): LLVM's time is the same at 1,000 parameters. At
-# 20,000 statements LLVM takes 0.4 s of ~4; the rest is the front end,
-# AD and the memory plan. Earlier (branch ctime2, load 4.9): 20,000 stmts
-# 5.06 / 5.21 s, 732 MB -> 3.98 / 4.09 s, 529 MB; 10,000 params 6.00 /
-# 6.79 s, 447 MB -> 4.64 / 5.11 s, 361 MB. Not yet within 2 s and 300 MB.
-# What is left: the memory plan is still ~20% of the 20,000-statement
-# build in perf (now spread over its passes: decide_storage's ValPlans and
-# their Value-keyed map, kept for values renumbered after the plan;
-# allocate; find_groups; liveness), the IR passes' own Value maps (DCE's
-# live set), and the arena's IR (Inst's fixed
-# 24-slot Attr, ~200 bytes an instruction; page faults of fresh memory
-# are ~25% of that build); LLVM's work on the fused groups' kernels (their
-# size is plan.c decide_fusion's group limit); the reroll signatures
-# (llvm_reroll.c analyze, ~8% at 20,000 statements); kernels of the same
-# code but different signatures (6 pairs at 1,200 statements) are still
-# emitted twice.
+#   20,000 stmts          2.33 / 2.49 s      493 MB       1.36 / 1.43 s      250 MB
+#   10,000 params         1.47 / 1.58 s      357 MB       1.31 / 1.39 s      194 MB
+# A second round: 2.45 / 2.51 -> 1.42 / 1.51 s; 1.48 / 1.51 -> 1.42 / 1.48 s.
+# Both within issue 15's 2 s and 300 MB. Peak RSS step by step (single
+# runs, 20,000 stmts / 10,000 params, from 492 / 357 MB): an Inst keeps
+# only its ni integer attributes, not a 24-slot array (435 / 329); the
+# AD's maps and records in a scratch arena (412 / 320); the tree and the
+# checker's tables in their own arena, freed after irgen (347 / 281); the
+# plan's working data (Info, positions, maps) freed when plan_func
+# returns (340 / 280); the module's arena freed as soon as the LLVM
+# module is made, the header rendered first (327 / 231: the peak of the
+# parameter model was LLVM's code generation with all the IR still
+# live); Inst without padding, ir_clone_inst's temporaries on the stack
+# (314 / 228); the plan's Value-keyed map made only when a lookup by
+# number misses, ValPlan without padding (291 / 214); the arena's chunks
+# of 2 MiB and more mapped and unmapped directly, not left in malloc's
+# heap once its mmap threshold had grown (250 / 194). The time follows
+# the memory: fewer fresh pages to fault in. Earlier stops (ctime4, Zen 4,
+# load 0.6-0.9): 20,000 stmts 3.21 / 3.69 s, 547 MB -> 2.75 / 2.81 s,
+# 491 MB; 10,000 params 2.51 / 3.05 s, 357 MB -> 2.17 / 2.32 s, 357 MB.
+# Where the time goes now (perf, 20,000 stmts): page faults of fresh
+# memory ~19% (each scratch arena of the passes and the plan is faulted
+# in anew), the IR passes (use counts ~9%, loops, licm, cse; cse's
+# ir_count_insts walk to size its table ~8%), pm_get ~8%, the plan's
+# passes, LLVM.
+# What is left: the peak of the 20,000-statement model is now the
+# gradient's code generation (module arena ~115 MB: a Value is 144 bytes,
+# 96 of them its Type's fixed 8 dimensions; the gradient's plan ~20 MB;
+# the LLVM module being built), and the end of the AD is nearly as high;
+# the primal's IR stays live while its gradient is lowered; a syntax-tree
+# Expr is ~270 bytes; the reroll signatures (llvm_reroll.c analyze);
+# kernels of the same code but different signatures (6 pairs at 1,200
+# statements) are still emitted twice.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 nnc="${1:-$top/build/compiler/nnc}"
@@ -162,5 +164,5 @@ for model in params stmts; do
     "$model" "$(wc -l <"$tmp/$model.nn")" "$best_t" "$best_c" "$(awk -v k="$best_m" 'BEGIN { print k / 1024 }')"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "recorded (issue 15 item 3; load 0.6-0.9, CPU = user + system, min / median of 5 runs):"
+echo "recorded (issue 15 item 3, Zen 5; load 1.6-2.0, CPU = user + system, min / median of 5 runs):"
 sed -n '/^#   model/,/^#   10,000 params/s/^#  //p' "$0"

@@ -11,7 +11,8 @@
 typedef struct AdScope AdScope;
 
 typedef struct Ad {
-  Arena *a;
+  Arena *a;         /* the IR built (the module's arena) */
+  Arena *tmp;       /* the AD's own maps, stacks and records: dead once the derivative is built */
   Module *m;
   Func *f;          /* the gradient function being built */
   Builder b;        /* where adjoint code goes */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct Chunk {
   struct Chunk *next;
@@ -33,18 +34,39 @@ _Noreturn void die_at(const char *file, int line, const char *fmt, ...) {
 /* Chunks of 2 MiB and more are 2 MiB-aligned and offered to the kernel as
  * transparent huge pages, so that a large tree costs a few page faults
  * instead of thousands: on a 10,000-line model `nnc check` took 8,600 faults
- * and 0.15 s of CPU, 2,900 and 0.06 s with huge pages. */
+ * and 0.15 s of CPU, 2,900 and 0.06 s with huge pages. They are mapped
+ * directly and unmapped when freed: from malloc, once its mmap threshold
+ * had grown past them, a freed scratch arena's chunks stayed in its heap,
+ * and in the resident set (20,000 statements to a .so: 291 MB at the
+ * peak, 250 MB mapped). */
 #define HUGE_CHUNK ((size_t)2 << 20)
 
+/* A mapped chunk's length, in whole pages; only its whole 2 MiB extents
+ * become huge pages (the header puts the end a little past one). */
+static size_t mapped_bytes(size_t cs) {
+  static size_t page;
+  if (!page) page = (size_t)sysconf(_SC_PAGESIZE);
+  return (sizeof(Chunk) + cs + page - 1) / page * page;
+}
+
 static Chunk *chunk_alloc(size_t cs) {
-  size_t bytes = sizeof(Chunk) + cs;
-  if (cs < HUGE_CHUNK) return malloc(bytes);
-  void *p = NULL;
-  if (posix_memalign(&p, HUGE_CHUNK, bytes)) return NULL;
+  if (cs < HUGE_CHUNK) return malloc(sizeof(Chunk) + cs);
+  size_t len = mapped_bytes(cs);
+  unsigned char *p = mmap(NULL, len + HUGE_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  /* keep the 2 MiB-aligned len bytes inside */
+  unsigned char *start = (unsigned char *)(((uintptr_t)p + HUGE_CHUNK - 1) & ~(uintptr_t)(HUGE_CHUNK - 1));
+  if (start > p) munmap(p, (size_t)(start - p));
+  if (p + len + HUGE_CHUNK > start + len) munmap(start + len, (size_t)(p + len + HUGE_CHUNK - (start + len)));
 #ifdef MADV_HUGEPAGE
-  madvise(p, bytes, MADV_HUGEPAGE); /* only a hint: failure changes nothing */
+  madvise(start, len, MADV_HUGEPAGE); /* only a hint: failure changes nothing */
 #endif
-  return p;
+  return (Chunk *)start;
+}
+
+static void chunk_free(Chunk *c) {
+  if (c->size < HUGE_CHUNK) free(c);
+  else munmap(c, mapped_bytes(c->size));
 }
 
 Arena *arena_new(void) {
@@ -57,7 +79,7 @@ void arena_free(Arena *a) {
   if (!a) return;
   for (Chunk *c = a->head, *n; c; c = n) {
     n = c->next;
-    free(c);
+    chunk_free(c);
   }
   free(a);
 }
@@ -89,7 +111,7 @@ void arena_release(Arena *a, void *p) {
       Chunk *c = *pc;
       *pc = c->next;
       a->total -= c->size;
-      free(c);
+      chunk_free(c);
       return;
     }
 }

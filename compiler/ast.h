@@ -345,9 +345,11 @@ struct Sym {
 
 /* ---- entry points ------------------------------------------------------ */
 
-/* Parse `src` into a Program; syntax errors go to d. Returns NULL only when
- * nothing could be parsed (errors were reported). grammar/parser.y */
-Program *parse_program(Arena *a, Diag *d, const char *src, size_t len);
+/* Parse `src` into a Program in a; syntax errors go to d. Returns NULL
+ * only when nothing could be parsed (errors were reported). Identifiers and
+ * string literals go in `names` (may be a), which may outlive a: the IR
+ * names its functions, values and files by them. grammar/parser.y */
+Program *parse_program(Arena *a, Arena *names, Diag *d, const char *src, size_t len);
 
 /* Print the tree (after checking, with types) for --emit=ast. ast.c */
 void ast_dump(FILE *out, const Program *p);

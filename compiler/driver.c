@@ -52,7 +52,7 @@ char *read_file(const char *path, size_t limit, size_t *len, const char **why) {
   return (char *)buf;
 }
 
-int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **prog) {
+int driver_front(const Options *o, Arena *a, Arena *tree, Diag *d, char **src_out, Program **prog) {
   size_t len = 0;
   const char *why = NULL;
   char *src = read_file(o->input, MAX_SOURCE_BYTES, &len, &why);
@@ -63,9 +63,9 @@ int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **
     diag_error(d, loc_none(), "cannot read the file: %s", why);
     return 1;
   }
-  Program *p = parse_program(a, d, src, len);
+  Program *p = parse_program(tree, a, d, src, len);
   if (d->nerrors) return 1;
-  if (!check_program(a, d, p, o->defs, o->ndefs)) return 1;
+  if (!check_program(tree, d, p, o->defs, o->ndefs)) return 1;
   *prog = p;
   return 0;
 }
@@ -196,7 +196,8 @@ static int emit_linked(CodeGen *cg, const char *out, bool shared, Diag *d) {
   return rc;
 }
 
-int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Program *p, const char *src, size_t len) {
+int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Program *p, const char *src, size_t len,
+                       Arena *release) {
   char hash[32], info[512], triple[128], cpu[64];
   snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)fnv1a(src, len));
   backend_host(triple, sizeof triple, cpu, sizeof cpu);
@@ -208,15 +209,27 @@ int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Progr
                     .with_main = (o->emit & EMIT_EXE) != 0};
   if ((o->emit & EMIT_EXE) && !(c->m->train && c->m->train->loss)) {
     diag_error(d, loc_none(), "--emit=exe needs a model with a train block");
+    arena_free(release);
     return 1;
   }
   if ((o->emit & EMIT_EXE) && (o->emit & EMIT_LIB)) {
     diag_error(d, loc_none(), "--emit=exe and --emit=%s cannot be combined (the program defines main)",
                o->emit & EMIT_PYTHON ? "python" : "lib");
+    arena_free(release);
     return 1;
   }
   CodeGen *cg = codegen_module(c, &bo, d);
-  if (!cg) return 1;
+  if (!cg) {
+    arena_free(release);
+    return 1;
+  }
+  /* what the library's header says comes from the IR: made now, so that
+   * the IR can go before LLVM's passes and code generation need memory */
+  char *header = o->emit & EMIT_LIB ? header_text(cg, c, basename_of(o->input)) : NULL;
+  if (release) {
+    arena_free(release);
+    c = NULL;
+  }
   const char *name = codegen_prefix(cg);
   int kinds = 0;
   for (unsigned k = EMIT_LLVM_IR; k <= EMIT_EXE; k <<= 1) kinds += (o->emit & k) != 0;
@@ -248,7 +261,7 @@ int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Progr
       const char *slash = strrchr(so, '/');
       if (slash) snprintf(hdr, sizeof hdr, "%.*s/%s.h", (int)(slash - so), so, name);
       else snprintf(hdr, sizeof hdr, "%s.h", name);
-      if (!write_header(cg, c, hdr, basename_of(o->input), err, sizeof err)) {
+      if (!write_text(hdr, header, err, sizeof err)) {
         diag_error(d, loc_none(), "%s", err);
         rc = 1;
       }
@@ -265,16 +278,18 @@ int driver_emit_native(const Options *o, Diag *d, const Compiled *c, const Progr
     }
     free(so);
   }
+  free(header);
   codegen_free(cg);
   return rc;
 }
 
 int driver_run(const Options *o) {
   Arena *a = arena_new();
+  Arena *tree = arena_new(); /* the tree and the checker's tables: freed once irgen has read them */
   Diag d;
   char *src = NULL;
   Program *p = NULL;
-  int rc = driver_front(o, a, &d, &src, &p);
+  int rc = driver_front(o, a, tree, &d, &src, &p);
   Compiled *c = NULL;
   if (rc == 0 && (o->emit & ~EMIT_AST || o->stats)) {
     CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt, .max_tape_bytes = o->max_tape_bytes};
@@ -288,8 +303,21 @@ int driver_run(const Options *o) {
     CompileOpts co = {.no_opt = true, .no_grad = true};
     if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
   }
-  if (rc == 0 && (o->emit & EMIT_NATIVE)) rc = driver_emit_native(o, &d, c, p, src, d.len);
+  /* only --emit=ast, python (which quotes the model) and check's summary
+   * read the tree from here on */
+  if (!(o->emit & (EMIT_AST | EMIT_PYTHON)) && !(o->cmd == CMD_CHECK && !o->emit && !o->stats)) {
+    arena_free(tree);
+    tree = NULL;
+    p = NULL;
+  }
   bool text = (o->emit & EMIT_TEXT) || o->stats || (o->cmd == CMD_CHECK && !o->emit);
+  if (rc == 0 && (o->emit & EMIT_NATIVE)) {
+    /* only the text outputs and python's read the module after LLVM has
+     * it: without them, driver_emit_native frees it (arena a) then */
+    bool release = !text && !(o->emit & EMIT_PYTHON);
+    rc = driver_emit_native(o, &d, c, p, src, d.len, release ? a : NULL);
+    if (release) a = NULL, c = NULL;
+  }
   if (rc == 0 && text) {
     FILE *out = stdout;
     bool to_file = o->output && !(o->emit & EMIT_NATIVE);
@@ -346,6 +374,7 @@ int driver_run(const Options *o) {
   }
   diag_free(&d);
   rt_free(src);
+  arena_free(tree);
   arena_free(a);
   return rc;
 }

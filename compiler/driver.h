@@ -53,17 +53,21 @@ typedef struct Options {
 
 /* The whole front end on one file: read, parse, check. On success *prog is
  * the checked program and the return value is 0; otherwise 1 (errors were
- * printed). The arena and diag are the caller's. */
-int driver_front(const Options *o, Arena *a, Diag *d, char **src_out, Program **prog);
+ * printed). The arenas and diag are the caller's: the tree and the
+ * checker's tables go in `tree`, the names in `a` (see parse_program);
+ * `tree` may be a. */
+int driver_front(const Options *o, Arena *a, Arena *tree, Diag *d, char **src_out, Program **prog);
 
 struct Compiled;
 /* The native outputs o->emit asks for (EMIT_NATIVE bits) of the compiled
  * module c, whose source text src[0..len) is hashed into the build info.
  * p is the checked program, or NULL for a module read from IR text (then
- * EMIT_PYTHON, which quotes the .nn source, is not asked). Returns the exit
+ * EMIT_PYTHON, which quotes the .nn source, is not asked). `release`, when
+ * not NULL, is the arena of c, freed as soon as the LLVM module is made (c
+ * is not read after); the caller must not use it again. Returns the exit
  * status (errors go to d). */
 int driver_emit_native(const Options *o, Diag *d, const struct Compiled *c, const Program *p, const char *src,
-                       size_t len);
+                       size_t len, Arena *release);
 
 /* Run the command; returns the exit status. */
 int driver_run(const Options *o);

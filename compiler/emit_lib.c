@@ -132,12 +132,11 @@ static void print_proto(FILE *f, const char *P, const char *api, const ApiFunc *
   fprintf(f, ");\n\n");
 }
 
-bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const char *source, char *err, size_t errn) {
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    snprintf(err, errn, "cannot write %s: %s", path, strerror(errno));
-    return false;
-  }
+char *header_text(const CodeGen *cg, const Compiled *c, const char *source) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) die("out of memory");
   const char *P = codegen_prefix(cg);
   char U[160];
   upper(U, sizeof U, P);
@@ -277,7 +276,17 @@ bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const 
              "const char *%s_last_error(void);   /* this thread's last error message */\n\n",
           P, P, ft, P, P, U, ft, P, P, P, P, P, P, P, P, P, P, P, P, P, P, U, P, P, P);
   fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
-  bool ok = !ferror(f);
+  if (ferror(f) || fclose(f) != 0) die("out of memory");
+  return text;
+}
+
+bool write_text(const char *path, const char *text, char *err, size_t errn) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    snprintf(err, errn, "cannot write %s: %s", path, strerror(errno));
+    return false;
+  }
+  bool ok = fputs(text, f) >= 0;
   if (fclose(f) != 0) ok = false;
   if (!ok) snprintf(err, errn, "cannot write %s", path);
   return ok;

@@ -41,7 +41,11 @@ void api_free(ApiFunc *f, int n);
  * name, and its bound in *bound; NULL (and 0) when every shape is static. */
 const char *api_module_dim(const CodeGen *cg, int64_t *bound);
 
-bool write_header(const CodeGen *cg, const Compiled *c, const char *path, const char *source, char *err, size_t errn);
+/* The C header of cg's library (c: the module it was made from), as
+ * malloc'd text; `source` is the .nn file it names. */
+char *header_text(const CodeGen *cg, const Compiled *c, const char *source);
+/* Write text to path: true, or false with a message in err. */
+bool write_text(const char *path, const char *text, char *err, size_t errn);
 /* The runtime archive generated code links against. */
 const char *runtime_archive(void);
 /* Link obj (+ extra_obj) with the runtime into a shared library or an

@@ -721,7 +721,7 @@ int eval_main(int argc, char **argv) {
     Diag d;
     char *src = NULL;
     Program *p = NULL;
-    rc = driver_front(&fo, a, &d, &src, &p);
+    rc = driver_front(&fo, a, a, &d, &src, &p);
     if (rc == 0) rc = run(o, a, &d, p);
     diag_free(&d);
     rt_free(src);

@@ -55,7 +55,7 @@ static bool any_varied(Ad *ad, const Inst *in) {
 static void note_blocked(Ad *ad, Inst *in) {
   if ((in->op == OP_CAST || in->op == OP_ARGMAX) && in->nres == 1 && !dtype_is_float(in->res[0]->ty.dtype) &&
       any_varied(ad, in))
-    vec_push(ad->a, &ad->blocked, in);
+    vec_push(ad->tmp, &ad->blocked, in);
 }
 
 void ad_mark_varied(Ad *ad, Block *b) {
@@ -201,11 +201,11 @@ static void collect_outer(Ad *ad, Block *b, const PtrMap *local, PtrMap *seen, P
       Value *v = in->args[i];
       if (pm_has(local, v) || pm_has(seen, v) || !ad_active(ad, v)) continue;
       pm_put(seen, v, (void *)1);
-      vec_push(ad->a, out, v);
+      vec_push(ad->tmp, out, v);
     }
     if (in->body) {
       PtrMap both;
-      pm_init(&both, ad->a);
+      pm_init(&both, ad->tmp);
       for (int k = 0; k < local->cap; k++)
         if (local->keys[k]) pm_put(&both, local->keys[k], (void *)1);
       collect_fwd(in->body, &both);
@@ -293,9 +293,9 @@ typedef struct TapeCtx {
 } TapeCtx;
 
 static void saved_push(TapeCtx *c, const SavedValue *sv) {
-  SavedValue *n = NEW(c->ad->a, SavedValue);
+  SavedValue *n = NEW(c->ad->tmp, SavedValue);
   *n = *sv;
-  vec_push(c->ad->a, &c->ad->saved, n);
+  vec_push(c->ad->tmp, &c->ad->saved, n);
 }
 
 static size_t tape_size(const TapeCtx *c, const Value *v) {
@@ -368,7 +368,7 @@ static Value *taped(TapeCtx *c, Value *v) {
 static Value *kept(TapeCtx *c, Value *v, bool remat) {
   Ad *ad = c->ad;
   if (v->def && v->def->nargs == 0 && (v->def->op == OP_CONST || v->def->op == OP_IOTA)) {
-    Attr at = v->def->attr;
+    Attr at = ir_attr(v->def);
     c->tb.note = "recomputed";
     return ir_build(&c->tb, v->def->op, NULL, 0, &at, &v->ty);
   }
@@ -378,7 +378,7 @@ static Value *kept(TapeCtx *c, Value *v, bool remat) {
   if (c->depth == 1 && d && d->op == OP_DYN_SLICE && d->block == c->fin->body && d->args[1] == c->fin->body->args[0] &&
       !pm_has(c->fwd, d->args[0])) {
     c->tb.note = "recomputed";
-    Attr at = d->attr;
+    Attr at = ir_attr(d);
     Value *args[2] = {d->args[0], c->ri};
     Value *nv = ir_build(&c->tb, OP_DYN_SLICE, args, 2, &at, &v->ty);
     nv->name = v->name;
@@ -405,7 +405,7 @@ static Value *kept(TapeCtx *c, Value *v, bool remat) {
  * instruction copied there, after what it reads, each operand itself kept
  * or recomputed. An explicit stack: a body's chain of values can be long. */
 static Value *recompute(TapeCtx *c, Value *v) {
-  Arena *a = c->ad->a;
+  Arena *a = c->ad->tmp;
   PtrVec stack = {0};
   vec_push(a, &stack, v);
   while (stack.n) {
@@ -458,9 +458,9 @@ static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int dept
   /* find referenced forward values, in order */
   PtrVec refs = {0};
   PtrMap seen;
-  pm_init(&seen, ad->a);
+  pm_init(&seen, ad->tmp);
   PtrVec stack = {0};
-  vec_push(ad->a, &stack, rb);
+  vec_push(ad->tmp, &stack, rb);
   while (stack.n) {
     Block *b = stack.v[--stack.n];
     for (Inst *in = b->first; in; in = in->next) {
@@ -468,18 +468,18 @@ static void make_tapes(Ad *ad, Inst *fin, Inst *rin, const PtrMap *fwd, int dept
         Value *v = in->args[i];
         if (pm_has(fwd, v) && !pm_has(&seen, v)) {
           pm_put(&seen, v, (void *)1);
-          vec_push(ad->a, &refs, v);
+          vec_push(ad->tmp, &refs, v);
         }
       }
-      if (in->body) vec_push(ad->a, &stack, in->body);
+      if (in->body) vec_push(ad->tmp, &stack, in->body);
     }
   }
   if (!refs.n) return;
   TapeCtx c = {.ad = ad, .fin = fin, .fwd = fwd, .depth = depth, .ri = ri,
                .tb = {.a = ad->a, .block = rb, .before = rb->first, .pos = rin->pos, .note = "tape read"}};
-  pm_init(&c.map, ad->a);
-  pm_init(&c.recomputed, ad->a);
-  pm_init(&c.tapes, ad->a);
+  pm_init(&c.map, ad->tmp);
+  pm_init(&c.recomputed, ad->tmp);
+  pm_init(&c.tapes, ad->tmp);
   pm_put(&c.map, fin->body->args[0], ri);
   bool remat = fin->attr.i[4] != 0;
   for (int k = 0; k < refs.n; k++) {
@@ -515,18 +515,18 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
     if (ad_active(ad, fin->res[k]) && pm_get(&ad->scope->adj, fin->res[k])) any = true;
   if (!any) return;
   AdScope *outer = ad->scope;
-  AdScope *s = NEW(ad->a, AdScope);
-  pm_init(&s->adj, ad->a);
-  pm_init(&s->fwd, ad->a);
+  AdScope *s = NEW(ad->tmp, AdScope);
+  pm_init(&s->adj, ad->tmp);
+  pm_init(&s->fwd, ad->tmp);
   s->parent = outer;
   s->loop = fin;
   collect_fwd(fb, &s->fwd);
   PtrVec ov = {0};
   PtrMap seen;
-  pm_init(&seen, ad->a);
+  pm_init(&seen, ad->tmp);
   collect_outer(ad, fb, &s->fwd, &seen, &ov);
   /* the backward loop */
-  int *carried = NEW_ARRAY(ad->a, int, nc + 1), na = 0;
+  int *carried = NEW_ARRAY(ad->tmp, int, nc + 1), na = 0;
   for (int k = 0; k < nc; k++)
     if (ad_active(ad, fb->args[k + 1])) carried[na++] = k;
   int nr = na + ov.n;
@@ -534,11 +534,7 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
   rin->op = OP_FOR;
   rin->pos = fin->pos;
   rin->note = "backward loop";
-  rin->attr.ni = 5;
-  rin->attr.i[0] = lo;
-  rin->attr.i[1] = hi;
-  rin->attr.i[2] = nr;
-  rin->attr.i[3] = !fin->attr.i[3]; /* the backward loop runs the other way */
+  ir_set_loop_attr(ad->a, rin, lo, hi, nr, !fin->attr.i[3], false); /* the backward loop runs the other way */
   rin->nargs = nr;
   rin->args = NEW_ARRAY(ad->a, Value *, nr + 1);
   rin->body = ir_block_new(ad->a, rin);
@@ -607,16 +603,16 @@ void ad_vjp_for(Ad *ad, Inst *fin, Value *unused) {
 /* Forward values kept for the straight-line part of the backward code. */
 static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
   PtrMap fwd;
-  pm_init(&fwd, ad->a);
+  pm_init(&fwd, ad->tmp);
   for (Inst *in = ad->f->body->first; in; in = in->next) {
     for (int r = 0; r < in->nres; r++) pm_put(&fwd, in->res[r], in);
     if (in == fwd_last) break;
   }
   PtrMap seen;
-  pm_init(&seen, ad->a);
+  pm_init(&seen, ad->tmp);
   PtrVec stack = {0};
   for (Inst *in = rev_first; in; in = in->next) {
-    vec_push(ad->a, &stack, in);
+    vec_push(ad->tmp, &stack, in);
     while (stack.n) {
       Inst *x = stack.v[--stack.n];
       for (int i = 0; i < x->nargs; i++) {
@@ -625,20 +621,20 @@ static void record_saved(Ad *ad, Inst *fwd_last, Inst *rev_first) {
         if (!d || pm_has(&seen, v) || d->op == OP_CONST) continue;
         if (d->op == OP_FOR && v->res >= d->nargs) continue; /* a tape: counted with the loop */
         pm_put(&seen, v, (void *)1);
-        SavedValue *sv = NEW(ad->a, SavedValue);
+        SavedValue *sv = NEW(ad->tmp, SavedValue);
         sv->value = v;
         sv->pos = d->pos;
         sv->bytes = type_bytes(&v->ty);
-        vec_push(ad->a, &ad->saved, sv);
+        vec_push(ad->tmp, &ad->saved, sv);
       }
       if (x->body)
-        for (Inst *y = x->body->first; y; y = y->next) vec_push(ad->a, &stack, y);
+        for (Inst *y = x->body->first; y; y = y->next) vec_push(ad->tmp, &stack, y);
     }
   }
 }
 
 bool grad_depends(Module *m, Func *f, const bool *wrt_input, Pos *blocked_at, const char **blocked_what) {
-  Ad ad = {.a = m->a, .m = m};
+  Ad ad = {.a = m->a, .tmp = m->a, .m = m}; /* builds nothing: its maps are small */
   pm_init(&ad.act, m->a);
   *blocked_what = NULL;
   for (int i = 0; i < f->body->nargs; i++) {
@@ -691,11 +687,12 @@ GradResult grad_func(Module *m, Func *f, const bool *wrt_input, Diag *d) {
   return grad_func_with(m, f, wrt_input, NULL, 0, d);
 }
 
-GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopCheckpoint *plan, int nplan, Diag *d) {
+static GradResult grad_build(Module *m, Func *f, const bool *wrt_input, const LoopCheckpoint *plan, int nplan,
+                             Diag *d, Arena *tmp) {
   GradResult res = {0};
   Arena *a = m->a;
-  Ad ad = {.a = a, .m = m, .d = d};
-  pm_init(&ad.act, a);
+  Ad ad = {.a = a, .tmp = tmp, .m = m, .d = d};
+  pm_init(&ad.act, tmp);
   Inst *ret = f->body->last;
   if (!ret || ret->op != OP_RETURN || f->nret < 1 || f->ret[0].rank != 0 || !dtype_is_float(f->ret[0].dtype)) {
     diag_error(d, (Loc){f->pos.line, f->pos.col, f->pos.line, f->pos.col},
@@ -707,7 +704,7 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
   g->is_grad = true;
   ad.f = g;
   PtrMap map;
-  pm_init(&map, a);
+  pm_init(&map, tmp);
   for (int i = 0; i < f->body->nargs; i++) {
     Value *v = f->body->args[i];
     ir_func_add_arg(a, g, v->ty, v->name, f->arg_role[i]);
@@ -731,7 +728,7 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
   useful_block(&ad, g->body);
   /* gradient-blocking conversions on the way to the loss: warn once each */
   PtrMap warned;
-  pm_init(&warned, a);
+  pm_init(&warned, tmp);
   for (int i = 0; i < ad.blocked.n; i++) {
     Inst *in = ad.blocked.v[i];
     if (!(act(&ad, in->res[0]) & ACT_USEFUL) || !in->pos.line) continue;
@@ -745,8 +742,8 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
   }
   /* the reverse sweep */
   AdScope root = {.parent = NULL};
-  pm_init(&root.adj, a);
-  pm_init(&root.fwd, a);
+  pm_init(&root.adj, tmp);
+  pm_init(&root.fwd, tmp);
   ad.scope = &root;
   ad.b = (Builder){.a = a, .block = g->body, .pos = ret->pos};
   ad.b.note = "seed: d loss / d loss = 1";
@@ -760,7 +757,7 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
   ad.b.note = NULL;
   PtrVec outs = {0};
   ir_func_add_result(a, g, loss->ty, "loss", (Role){RES_LOSS, 0});
-  vec_push(a, &outs, loss);
+  vec_push(tmp, &outs, loss);
   for (int i = 0; i < g->body->nargs; i++) {
     Role r = g->arg_role[i];
     Value *v = g->body->args[i];
@@ -774,14 +771,14 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
     }
     ir_func_add_result(a, g, v->ty, arena_printf(a, "%s.grad", v->name ? v->name : "arg"),
                        (Role){r.kind == ARG_PARAM ? RES_GRAD : RES_INPUT_GRAD, r.index});
-    vec_push(a, &outs, gv);
+    vec_push(tmp, &outs, gv);
   }
   ir_build(&ad.b, OP_RETURN, (Value **)outs.v, outs.n, NULL, NULL);
   record_saved(&ad, fwd_last, rev_first);
   res.f = g;
   res.saved = NEW_ARRAY(a, SavedValue, ad.saved.n + 1);
   PtrMap live;
-  pm_init(&live, a);
+  pm_init(&live, tmp);
   if (split) { /* a segment's recomputed loop takes every carried value: the unused ones die here */
     pass_dce(m, g);
     live_values(g->body, &live);
@@ -802,6 +799,13 @@ GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopC
     if (res.saved[i].tape) res.tape_bytes += res.saved[i].bytes;
     else res.saved_bytes += res.saved[i].bytes;
   }
+  return res;
+}
+
+GradResult grad_func_with(Module *m, Func *f, const bool *wrt_input, const LoopCheckpoint *plan, int nplan, Diag *d) {
+  Arena *tmp = arena_new();
+  GradResult res = grad_build(m, f, wrt_input, plan, nplan, d, tmp);
+  arena_free(tmp);
   return res;
 }
 

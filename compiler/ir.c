@@ -116,6 +116,34 @@ void ir_func_add_result(Arena *a, Func *f, Type ty, const char *name, Role role)
 
 /* ---- builder ------------------------------------------------------------ */
 
+Attr ir_attr(const Inst *in) {
+  Attr at = {.ni = in->attr.ni, .f = in->attr.f};
+  if (in->attr.ni) memcpy(at.i, in->attr.i, sizeof(int64_t) * (size_t)in->attr.ni);
+  return at;
+}
+
+void ir_set_attr(Arena *a, Inst *in, const Attr *at) {
+  if (!at) {
+    in->attr = (InstAttr){0};
+    return;
+  }
+  if (at->ni < 0 || at->ni > MAX_IATTR) die("%d integer attributes", at->ni);
+  for (int k = at->ni; k < MAX_IATTR; k++)
+    if (at->i[k]) die("%s: integer attribute %d set past the %d given", op_info[in->op].name, k, at->ni);
+  in->attr.ni = at->ni;
+  in->attr.f = at->f;
+  in->attr.i = NULL;
+  if (at->ni) {
+    in->attr.i = NEW_ARRAY(a, int64_t, at->ni);
+    memcpy(in->attr.i, at->i, sizeof(int64_t) * (size_t)at->ni);
+  }
+}
+
+void ir_set_loop_attr(Arena *a, Inst *in, int64_t lo, int64_t hi, int64_t ncarry, bool reverse, bool checkpoint) {
+  Attr at = {.i = {lo, hi, ncarry, reverse, checkpoint}, .ni = 5};
+  ir_set_attr(a, in, &at);
+}
+
 Inst *ir_build_inst(Builder *b, Op op, Value **args, int nargs, const Attr *attr,
                     const Type *res_types, int nres) {
   Inst *in = NEW(b->a, Inst);
@@ -123,7 +151,7 @@ Inst *ir_build_inst(Builder *b, Op op, Value **args, int nargs, const Attr *attr
   in->nargs = nargs;
   in->args = NEW_ARRAY(b->a, Value *, nargs + 1);
   if (nargs) memcpy(in->args, args, sizeof(Value *) * (size_t)nargs);
-  if (attr) in->attr = *attr;
+  ir_set_attr(b->a, in, attr);
   in->pos = b->pos;
   in->note = b->note;
   in->nres = nres;
@@ -326,15 +354,21 @@ static Value *mapped(PtrMap *map, Value *v) {
 static Value *mapped_or_null(PtrMap *map, Value *v) { return v ? pm_get(map, v) : NULL; }
 
 void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
-  Value **args = NEW_ARRAY(b->a, Value *, in->nargs + 1);
+  /* A `for` keeps its operand array; ir_build_inst copies the others', and
+   * the result types: on the stack when they fit, not garbage in the arena. */
+  Value *args_here[8];
+  Type types_here[2];
+  Value **args = in->op != OP_FOR && in->nargs <= 8 ? args_here : NEW_ARRAY(b->a, Value *, in->nargs + 1);
   for (int i = 0; i < in->nargs; i++) args[i] = mapped(map, in->args[i]);
-  Type *types = NEW_ARRAY(b->a, Type, in->nres + 1);
+  Type *types = in->nres <= 2 ? types_here : NEW_ARRAY(b->a, Type, in->nres);
   for (int i = 0; i < in->nres; i++) types[i] = in->res[i]->ty;
   b->pos = in->pos;
   b->note = in->note;
   if (in->op == OP_FOR) {
     Inst *n = NEW(b->a, Inst);
     *n = *in;
+    Attr at = ir_attr(in); /* its own copy: passes change a loop's attributes in place */
+    ir_set_attr(b->a, n, &at);
     n->args = args;
     n->body = ir_block_new(b->a, n);
     for (int i = 0; i < in->body->nargs; i++) {
@@ -359,7 +393,8 @@ void ir_clone_inst(Builder *b, Inst *in, PtrMap *map) {
       ir_append(b->block, n);
     return;
   }
-  Inst *n = ir_build_inst(b, in->op, args, in->nargs, &in->attr, types, in->nres);
+  Attr at = ir_attr(in);
+  Inst *n = ir_build_inst(b, in->op, args, in->nargs, &at, types, in->nres);
   for (int i = 0; i < in->nres; i++) {
     n->res[i]->name = in->res[i]->name;
     n->res[i]->primal = mapped_or_null(map, in->res[i]->primal);

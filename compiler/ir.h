@@ -74,12 +74,22 @@ Op op_by_name(const char *name); /* OP_COUNT when unknown */
 
 #define MAX_IATTR 24
 
-/* Attributes: integers laid out by the op's schema, and one float. */
+/* Attributes as they are built: integers laid out by the op's schema, and
+ * one float (ir_build copies them into the instruction). */
 typedef struct Attr {
   int64_t i[MAX_IATTR];
   int ni;
   double f;
 } Attr;
+
+/* An instruction's attributes, read like an Attr (in->attr.i[k] for k <
+ * ni): only its ni integers are stored (a fixed array cost ~200 bytes an
+ * instruction). Set by ir_set_attr; ir_attr copies them out to change. */
+typedef struct InstAttr {
+  int64_t *i;         /* ni integers in the IR's arena; NULL when ni = 0 */
+  int ni;
+  double f;
+} InstAttr;
 
 /* Source position of an instruction; line 0 = none. */
 typedef struct Pos {
@@ -103,19 +113,20 @@ struct Value {
   int nuse;           /* scratch: use count, valid after ir_count_uses */
 };
 
+/* (The ints first: no padding, 104 bytes.) */
 struct Inst {
   Op op;
-  Value **args;
   int nargs;
-  Value **res;        /* results (one for every op but `for`) */
   int nres;
-  Attr attr;
+  int id;             /* scratch for passes */
+  Value **args;
+  Value **res;        /* results (one for every op but `for`) */
+  InstAttr attr;
   Block *body;        /* `for` only */
   Pos pos;
   const char *note;   /* e.g. "grad of %h1 = relu" or NULL */
   Block *block;       /* containing block */
   Inst *prev, *next;
-  int id;             /* scratch for passes */
 };
 
 struct Block {
@@ -212,6 +223,12 @@ typedef struct Builder {
  * computed by the op's shape rule (it is a bug to build an ill-typed op:
  * die()). Returns the first result. */
 Value *ir_build(Builder *b, Op op, Value **args, int nargs, const Attr *attr, const Type *ty);
+/* in's attributes as an Attr (integers past ni are 0), to build from */
+Attr ir_attr(const Inst *in);
+/* Gives in the attributes *at (NULL: none), its integers stored in a. */
+void ir_set_attr(Arena *a, Inst *in, const Attr *at);
+/* The attributes of a `for` (see the top of this file). */
+void ir_set_loop_attr(Arena *a, Inst *in, int64_t lo, int64_t hi, int64_t ncarry, bool reverse, bool checkpoint);
 Inst *ir_build_inst(Builder *b, Op op, Value **args, int nargs, const Attr *attr,
                     const Type *res_types, int nres);
 

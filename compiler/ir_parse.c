@@ -405,8 +405,8 @@ static bool attr_int(P *p) {
   return true;
 }
 
-static bool parse_attrs(P *p, Inst *in) {
-  const char *s = op_info[in->op].attrs;
+static bool parse_attrs(P *p, Op op, Attr *at) {
+  const char *s = op_info[op].attrs;
   if (!*s) return true;
   if (!expect(p, T_LBRACE, "'{' and the attributes")) return false;
   bool first = true;
@@ -423,7 +423,7 @@ static bool parse_attrs(P *p, Inst *in) {
     if (!expect(p, T_EQ, "'='")) return false;
     if (*e == ':') {
       if (p->t != T_INT && p->t != T_FLOAT) return err(p, p->loc, "expected a number");
-      in->attr.f = p->fval;
+      at->f = p->fval;
       next(p);
       e += 2;
     } else if (*e == '[') {
@@ -431,8 +431,8 @@ static bool parse_attrs(P *p, Inst *in) {
       if (!accept(p, T_RBRACK)) {
         for (;;) {
           if (!attr_int(p)) return false;
-          if (in->attr.ni == MAX_IATTR) return err(p, p->loc, "too many attribute values");
-          in->attr.i[in->attr.ni++] = p->ival;
+          if (at->ni == MAX_IATTR) return err(p, p->loc, "too many attribute values");
+          at->i[at->ni++] = p->ival;
           next(p);
           if (accept(p, T_RBRACK)) break;
           if (!expect(p, T_COMMA, "',' or ']'")) return false;
@@ -441,8 +441,8 @@ static bool parse_attrs(P *p, Inst *in) {
       e += 3;
     } else {
       if (!attr_int(p)) return false;
-      if (in->attr.ni == MAX_IATTR) return err(p, p->loc, "too many attribute values");
-      in->attr.i[in->attr.ni++] = p->ival;
+      if (at->ni == MAX_IATTR) return err(p, p->loc, "too many attribute values");
+      at->i[at->ni++] = p->ival;
       next(p);
     }
     s = e;
@@ -542,12 +542,7 @@ static bool parse_for(P *p, Block *b, Func *f, const char **names, Loc *nlocs, i
   in->nargs = nc;
   in->args = NEW_ARRAY(p->a, Value *, nc + 1);
   if (nc) memcpy(in->args, inits, sizeof(Value *) * (size_t)nc);
-  in->attr.ni = 5;
-  in->attr.i[0] = lo;
-  in->attr.i[1] = hi;
-  in->attr.i[2] = nc;
-  in->attr.i[3] = reverse;
-  in->attr.i[4] = checkpoint;
+  ir_set_loop_attr(p->a, in, lo, hi, nc, reverse, checkpoint);
   in->nres = nres;
   in->res = NEW_ARRAY(p->a, Value *, nres + 1);
   for (int k = 0; k < nc; k++)
@@ -644,7 +639,9 @@ static bool parse_inst(P *p, Block *b, Func *f) {
   if (!operands(p, &args, &n)) return false;
   in->nargs = n;
   in->args = n ? args : NEW_ARRAY(p->a, Value *, 1);
-  if (!parse_attrs(p, in)) return false;
+  Attr at = {0};
+  if (!parse_attrs(p, op, &at)) return false;
+  ir_set_attr(p->a, in, &at);
   if (!expect(p, T_COLON, "':' and the result type")) return false;
   Type t;
   if (!parse_type(p, &t)) return false;

@@ -835,12 +835,8 @@ static void gen_for(G *g, Stmt *s) {
   Inst *in = NEW(g->a, Inst);
   in->op = OP_FOR;
   in->pos = pos_of(s->loc);
-  in->attr.ni = 5;
-  in->attr.i[0] = s->loop.lo_v;
-  in->attr.i[1] = s->loop.hi_v;
-  in->attr.i[2] = nc;
-  in->attr.i[3] = 0;
-  in->attr.i[4] = s->loop.checkpoint; /* recompute its values in the backward loop */
+  /* a checkpointed loop recomputes its values in the backward loop */
+  ir_set_loop_attr(g->a, in, s->loop.lo_v, s->loop.hi_v, nc, false, s->loop.checkpoint);
   in->nargs = nc;
   in->args = NEW_ARRAY(g->a, Value *, nc + 1);
   in->body = ir_block_new(g->a, in);
@@ -1002,11 +998,19 @@ Module *irgen_diag(Arena *a, const Program *p, const char *file, Diag *d) {
   g.env = NEW_ARRAY(a, Value *, p->nsyms + 1);
   g.m->nparams = md->params.n;
   g.m->params = NEW_ARRAY(a, IrParam, md->params.n + 1);
+  /* The module outlives the tree and the checker's tables (driver_run
+   * frees them after irgen): what it takes from them is copied. Names are
+   * kept with the module (parse_program). */
   for (int i = 0; i < md->params.n; i++) {
     ParamDecl *pd = md->params.v[i];
     g.m->params[i] = (IrParam){pd->name, pd->ty, pd->spec, pos_of(pd->loc)};
+    if (pd->spec.how) g.m->params[i].init.how = arena_strdup(a, pd->spec.how);
   }
-  g.m->train = md->train ? &md->train->spec : NULL;
+  if (md->train) {
+    TrainSpec *t = NEW(a, TrainSpec);
+    *t = md->train->spec;
+    g.m->train = t;
+  }
   for (int i = 0; i < md->fns.n; i++) {
     FnDecl *fn = md->fns.v[i];
     lower_fn(&g, md, fn, fn->name, false);

@@ -152,7 +152,7 @@ static int run_native(const IrOpts *o, Arena *a, Module *m, Diag *d, const char 
   CompileOpts co = {.verify = o->verify, .dump = o->dump};
   Compiled *c = compile_parsed(a, d, m, &co);
   if (!c->ok) return 1;
-  return driver_emit_native(&o->native, d, c, NULL, src, len);
+  return driver_emit_native(&o->native, d, c, NULL, src, len, NULL);
 }
 
 /* Run the --passes list on f. False when verification failed. */

@@ -60,7 +60,9 @@ static void jvp_for(Jvp *j, Inst *fin, PtrMap *map) {
   Inst *n = NEW(j->a, Inst);
   *n = *fin;
   n->nargs = nc + ntc;
-  n->attr.i[2] = nc + ntc;
+  Attr at = ir_attr(fin);
+  at.i[2] = nc + ntc;
+  ir_set_attr(j->a, n, &at);
   n->args = NEW_ARRAY(j->a, Value *, n->nargs + 1);
   for (int k = 0; k < nc; k++) n->args[k] = mapped(map, fin->args[k]);
   j->b.note = "tangent: zero at entry";
@@ -162,7 +164,7 @@ Func *jvp_func(Module *m, Func *f, const bool *wrt_arg, Diag *d) {
   }
   Jvp j = {.a = a};
   pm_init(&j.tan, a);
-  j.act = (Ad){.a = a, .m = m, .d = d};
+  j.act = (Ad){.a = a, .tmp = a, .m = m, .d = d};
   pm_init(&j.act.act, a);
   for (int i = 0; i < f->body->nargs; i++)
     if (wrt_arg[i] && dtype_is_float(f->body->args[i]->ty.dtype))

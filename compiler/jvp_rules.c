@@ -31,7 +31,7 @@ static Value *sum2(Jvp *j, Value *a, Value *b) { return !a ? b : !b ? a : add(j,
 static Value *bc(Jvp *j, Inst *in, Value *t) { return t ? ir_broadcast(B, t, &Y->ty) : NULL; }
 /* the same op on other operands, with in's attributes (and type when typed) */
 static Value *same_op(Jvp *j, Inst *in, Value **args) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   return ir_build(B, in->op, args, in->nargs, &at, &Y->ty);
 }
 /* The tangent of an elementwise unary op: t * f'(x). */
@@ -130,7 +130,7 @@ static Value *extremum(Jvp *j, Inst *in) {
   Type k = X(0)->ty;
   for (int i = 0; i < in->attr.ni; i++) k.dim[in->attr.i[i]] = 1;
   Value *m = ir_cast(B, ir_binary(B, OP_EQ, X(0), ir_reshape(B, Y, &k)), Y->ty.dtype);
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   Value *cnt = ir_build(B, OP_REDUCE_SUM, &m, 1, &at, NULL);
   Value *tm = mul(j, T(0), m);
   return ir_binary(B, OP_DIV, ir_build(B, OP_REDUCE_SUM, &tm, 1, &at, NULL), cnt);
@@ -183,7 +183,7 @@ static Value *jvp_conv2d_bwd_w(Jvp *j, Inst *in) { return bilinear(j, in); }
 
 /* y = maxpool(x): ty = tx at each window's first argmax = pick(x, tx) */
 static Value *jvp_maxpool2d(Jvp *j, Inst *in) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   Value *args[2] = {X(0), T(0)};
   return ir_build(B, OP_MAXPOOL2D_PICK, args, 2, &at, NULL);
 }

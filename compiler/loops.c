@@ -241,7 +241,8 @@ static bool hoist_product_sum(Module *m, Func *f, Inst *loop, int k, Inst *after
     B = merge_into_axis(&b, stack_of(m->a, loop, q), tb ? r - 1 : r - 2);
   }
   Value *args[2] = {A, B};
-  Value *total = ir_build(&b, OP_MATMUL, args, 2, &mm->attr, NULL);
+  Attr at = ir_attr(mm);
+  Value *total = ir_build(&b, OP_MATMUL, args, 2, &at, NULL);
   Value *res = loop->res[k];
   Value *sum = ir_binary(&b, OP_ADD, loop->args[k], total);
   sum->name = res->name;

@@ -6,9 +6,10 @@
 #include "parser.h"
 #include "lexer.h"
 
-Program *parse_program(Arena *a, Diag *d, const char *src, size_t len) {
+Program *parse_program(Arena *a, Arena *names, Diag *d, const char *src, size_t len) {
   LexState *ls = NEW(a, LexState);
   ls->a = a;
+  ls->names = names;
   ls->d = d;
   ls->line = 1;
   ls->col = 1;

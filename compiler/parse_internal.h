@@ -17,6 +17,7 @@ typedef struct OpenBracket {
 
 typedef struct LexState {
   Arena *a;
+  Arena *names;           /* identifiers and string literals (see parse_program) */
   Diag *d;
   int line, col;          /* position of the next byte */
   int depth;              /* open brackets */

@@ -297,7 +297,7 @@ static bool simplify_inst(Module *m, PtrMap *subst, Inst *in) {
     /* (matmul a (transpose b: swap last two)) => (matmul a b) with tb flipped; same for a */
     Inst *ta = def(a, OP_TRANSPOSE), *tb = def(b, OP_TRANSPOSE);
     if ((ta && swaps_last_two(ta)) || (tb && swaps_last_two(tb))) {
-      Attr at = in->attr;
+      Attr at = ir_attr(in);
       Value *args[2] = {a, b};
       if (ta && swaps_last_two(ta)) args[0] = ta->args[0], at.i[0] ^= 1;
       if (tb && swaps_last_two(tb)) args[1] = tb->args[0], at.i[1] ^= 1;
@@ -333,7 +333,7 @@ static bool simplify_inst(Module *m, PtrMap *subst, Inst *in) {
      * gradient 4x smaller for 2x2 windows. */
     Inst *rl = def(a, OP_RELU);
     if (rl && a->nuse == 1) {
-      Attr at = in->attr;
+      Attr at = ir_attr(in);
       Value *x = rl->args[0];
       Value *pooled = ir_build(&bb, OP_MAXPOOL2D, &x, 1, &at, NULL);
       r = ir_unary(&bb, OP_RELU, pooled);
@@ -353,7 +353,7 @@ static bool simplify_inst(Module *m, PtrMap *subst, Inst *in) {
         bool flat = tc->rank < 2 ? tc->rank == 0 || tc->dim[0] == 1
                                  : tc->dim[tc->rank - 1] == 1 && tc->dim[tc->rank - 2] == 1;
         if (whole && flat) {
-          Attr at = in->attr;
+          Attr at = ir_attr(in);
           Value *pooled = ir_build(&bb, OP_MAXPOOL2D, &x, 1, &at, NULL);
           r = ir_binary(&bb, OP_ADD, pooled, c);
         }

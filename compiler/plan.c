@@ -31,7 +31,8 @@ typedef struct Info {
  * scratch fields other passes reuse, so a lookup checks the back pointer:
  * a value the walk did not see (one the plan made) is numbered then. */
 typedef struct P {
-  Arena *a;
+  Arena *a;         /* the Plan's (what code generation reads) */
+  Arena *tmp;       /* what only planning reads (Info, positions, maps): freed when plan_func returns */
   Func *f;
   Plan *plan;
   Info **info;      /* value number -> its Info (plan->val: -> the value) */
@@ -56,7 +57,7 @@ static int value_no(P *p, const Value *v) {
     int cap = p->capval ? 2 * p->capval : 256;
     const Value **nv = NEW_ARRAY(p->a, const Value *, cap);
     ValPlan **nvp = NEW_ARRAY(p->a, ValPlan *, cap);
-    Info **ni = NEW_ARRAY(p->a, Info *, cap);
+    Info **ni = NEW_ARRAY(p->tmp, Info *, cap);
     if (pl->nval) {
       memcpy(nv, pl->val, sizeof *nv * (size_t)pl->nval);
       memcpy(nvp, pl->vp, sizeof *nvp * (size_t)pl->nval);
@@ -69,7 +70,7 @@ static int value_no(P *p, const Value *v) {
   }
   k = pl->nval++;
   pl->val[k] = v;
-  Info *i = NEW(p->a, Info);
+  Info *i = NEW(p->tmp, Info);
   i->pos = -1;
   i->last = -1;
   p->info[k] = i;
@@ -90,7 +91,7 @@ static ValPlan *vplan(P *p, const Value *v) {
   if (!vp) {
     vp = NEW(p->a, ValPlan);
     p->plan->vp[k] = vp;
-    pm_put(&p->plan->vals, v, vp);
+    if (p->plan->vals.cap) pm_put(&p->plan->vals, v, vp);
   }
   return vp;
 }
@@ -100,11 +101,17 @@ static ValPlan *vplan(P *p, const Value *v) {
 static ValPlan *lookup(const Plan *p, const Value *v) {
   int k = v->id;
   if (k >= 0 && k < p->nval && p->val[k] == v) return p->vp[k];
-  return pm_get(&p->vals, v);
+  PtrMap *vals = (PtrMap *)&p->vals;
+  if (!vals->cap) {
+    pm_init(vals, p->a);
+    for (int i = 0; i < p->nval; i++)
+      if (p->vp[i]) pm_put(vals, p->val[i], p->vp[i]);
+  }
+  return pm_get(vals, v);
 }
 
 const ValPlan *plan_of(const Plan *p, const Value *v) {
-  static const ValPlan none = {ST_NONE, 0, 0, NULL, false};
+  static const ValPlan none = {.kind = ST_NONE};
   const ValPlan *vp = lookup(p, v);
   return vp ? vp : &none;
 }
@@ -117,7 +124,7 @@ const Value *plan_root(const Plan *p, const Value *v) {
   for (int k = 0;; k++) {
     const ValPlan *vp = plan_of(p, r);
     if (vp->kind != ST_ALIAS) break;
-    if (k > p->vals.n) die("plan: alias cycle");
+    if (k > p->nval) die("plan: alias cycle");
     r = vp->alias;
   }
   while (v != r) {
@@ -208,7 +215,7 @@ static void collect_users(P *p, Block *b) {
     for (int i = 0; i < in->nargs; i++) {
       Info *x = info(p, in->args[i]);
       x->user = in;
-      vec_push(p->a, &x->users, in);
+      vec_push(p->tmp, &x->users, in);
       /* operands that cannot be computed inline by this consumer */
       bool inline_ok = elementwise(in) || reduction(in) || (in->op == OP_MATMUL && contiguous_row(in->args[i]));
       if (in->op == OP_RESHAPE) inline_ok = false;
@@ -633,13 +640,13 @@ static bool update_in_place(P *p, Value *v, int k) {
 static void place_results(P *p) {
   Func *f = p->f;
   Inst *ret = f->body->last;
-  pm_init(&p->argread, p->a);
+  pm_init(&p->argread, p->tmp);
   arg_reads(p, f->body, -1);
-  pm_init(&p->role_arg, p->a);
+  pm_init(&p->role_arg, p->tmp);
   for (int i = 0; i < f->body->nargs; i++)
     pm_put(&p->role_arg, role_key(f->arg_role[i].kind, f->arg_role[i].index), f->body->args[i]);
   PtrMap times; /* returned value -> the number of results it is */
-  pm_init(&times, p->a);
+  pm_init(&times, p->tmp);
   for (int k = 0; k < ret->nargs; k++)
     pm_put(&times, ret->args[k], (void *)((intptr_t)pm_get(&times, ret->args[k]) + 1));
   for (int k = 0; k < ret->nargs; k++) {
@@ -752,7 +759,7 @@ static void group_leaves(P *p, Value *v, PtrVec *out) {
     return;
   }
   if (info(p, v)->fused && v->def && v->def->op == OP_DYN_SLICE) group_leaves(p, v->def->args[1], out);
-  if (!(info(p, v)->fused && v->def && v->def->op == OP_CONST)) vec_push(p->a, out, v);
+  if (!(info(p, v)->fused && v->def && v->def->op == OP_CONST)) vec_push(p->tmp, out, v);
 }
 
 /* Does leaf l read at the element being computed (same shape, no view)?
@@ -911,14 +918,13 @@ static int owner_cmp(const void *x, const void *y) {
 static void allocate(P *p) {
   /* owners with workspace storage, in order of definition */
   int n = 0, cap = 256;
-  Value **owners = NEW_ARRAY(p->a, Value *, cap);
-  for (int i = 0; i < p->plan->vals.cap; i++) {
-    const Value *v = p->plan->vals.keys[i];
-    if (!v) continue;
-    ValPlan *vp = p->plan->vals.vals[i];
-    if (vp->kind != ST_WS) continue;
+  Value **owners = NEW_ARRAY(p->tmp, Value *, cap);
+  for (int i = 0; i < p->plan->nval; i++) {
+    const Value *v = p->plan->val[i];
+    ValPlan *vp = p->plan->vp[i];
+    if (!vp || vp->kind != ST_WS) continue;
     if (n == cap) {
-      Value **no = NEW_ARRAY(p->a, Value *, cap * 2);
+      Value **no = NEW_ARRAY(p->tmp, Value *, cap * 2);
       memcpy(no, owners, sizeof(Value *) * (size_t)n);
       owners = no;
       cap *= 2;
@@ -929,7 +935,7 @@ static void allocate(P *p) {
    * number, so the plan does not depend on where the arena put the values,
    * as the map's order does) */
   intptr_t next = p->nfv;
-  Owner *by = NEW_ARRAY(p->a, Owner, n + 1);
+  Owner *by = NEW_ARRAY(p->tmp, Owner, n + 1);
   /* the plan's own values come after the function's, in the order made:
    * without a number of their own they tied, and qsort's order (the hash
    * map's, from heap addresses) changed the layout from run to run */
@@ -941,7 +947,7 @@ static void allocate(P *p) {
   }
   qsort(by, (size_t)n, sizeof *by, owner_cmp);
   for (int i = 0; i < n; i++) owners[i] = by[i].v;
-  FitSet *live = fit_new(p->a);
+  FitSet *live = fit_new(p->tmp);
   size_t top = 0;
   for (int i = 0; i < n; i++) {
     Value *v = owners[i];
@@ -983,25 +989,26 @@ static void prepare_block(Arena *a, Block *b) {
 void plan_prepare(Arena *a, Func *f) { prepare_block(a, f->body); }
 
 Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
-  P p = {.a = a, .f = f};
+  Arena *tmp = arena_new();
+  P p = {.a = a, .tmp = tmp, .f = f};
   p.plan = NEW(a, Plan);
-  pm_init(&p.plan->vals, a);
+  p.plan->a = a;
   pm_init(&p.plan->tapes, a);
   pm_init(&p.plan->pooled, a);
   pm_init(&p.plan->groups, a);
   pm_init(&p.plan->prepack, a);
   pm_init(&p.plan->loop_packs, a);
-  pm_init(&p.group_end, a);
+  pm_init(&p.group_end, tmp);
   ir_count_uses(f);
   int nval = 0, ninst = 0;
   clear_ids(f->body, &nval, &ninst);
   p.capval = nval + 16;
   p.plan->val = NEW_ARRAY(a, const Value *, p.capval);
   p.plan->vp = NEW_ARRAY(a, ValPlan *, p.capval);
-  p.info = NEW_ARRAY(a, Info *, p.capval);
+  p.info = NEW_ARRAY(tmp, Info *, p.capval);
   p.capinst = ninst;
-  p.inst = NEW_ARRAY(a, const Inst *, ninst + 1);
-  p.iend = NEW_ARRAY(a, int, ninst + 1);
+  p.inst = NEW_ARRAY(tmp, const Inst *, ninst + 1);
+  p.iend = NEW_ARRAY(tmp, int, ninst + 1);
   number(&p, f->body);
   p.nfv = p.plan->nval;
   collect_users(&p, f->body);
@@ -1025,17 +1032,18 @@ Plan *plan_func(Arena *a, Func *f, size_t (*scratch_for)(const Inst *in)) {
   /* kernel scratch after everything else */
   size_t scratch = 0;
   PtrVec stack = {0};
-  vec_push(a, &stack, f->body);
+  vec_push(tmp, &stack, f->body);
   while (stack.n) {
     Block *b = stack.v[--stack.n];
     for (Inst *in = b->first; in; in = in->next) {
       size_t s = scratch_for ? scratch_for(in) : 0;
       if (s > scratch) scratch = s;
-      if (in->body) vec_push(a, &stack, in->body);
+      if (in->body) vec_push(tmp, &stack, in->body);
     }
   }
   p.plan->scratch_off = align_up(p.plan->ws_bytes);
   p.plan->scratch_bytes = align_up(scratch);
   p.plan->ws_bytes = p.plan->scratch_off + p.plan->scratch_bytes;
+  arena_free(tmp);
   return p.plan;
 }

@@ -69,11 +69,11 @@ typedef enum StoreKind {
   ST_ROW        /* row i - lo of `alias`, the stacked loop result it is yielded into (a tape row) */
 } StoreKind;
 
-typedef struct ValPlan {
-  StoreKind kind;
+typedef struct ValPlan { /* (ordered for no padding: one per value) */
   size_t offset;      /* ST_WS */
-  int index;          /* ST_ARG, ST_RESULT */
   Value *alias;       /* ST_ALIAS */
+  StoreKind kind;
+  int index;          /* ST_ARG, ST_RESULT */
   bool inplace;       /* ST_ALIAS by an in-place op: only the changed part is written */
 } ValPlan;
 
@@ -95,9 +95,11 @@ typedef struct Prepack {
 } Prepack;
 
 typedef struct Plan {
-  PtrMap vals;          /* Value* -> ValPlan* */
+  PtrMap vals;          /* Value* -> ValPlan*, for values renumbered since (Value.id no longer theirs):
+                           made from val/vp when first needed (cap 0 until then) */
+  Arena *a;             /* the plan's arena (where vals is made) */
   const Value **val;    /* value number (Value.id while it is the plan's) -> the value, for plan_of */
-  ValPlan **vp;         /* value number -> its ValPlan (the one in vals), or NULL */
+  ValPlan **vp;         /* value number -> its ValPlan, or NULL */
   int nval;
   PtrMap tapes;         /* maxpool2d / maxpool2d_bwd Inst* -> its tape (a bool-typed Value, one byte per window) */
   size_t ws_bytes;      /* workspace size */

@@ -11,12 +11,7 @@ static Inst *new_loop(Arena *a, Pos pos, int64_t lo, int64_t hi, Value **inits, 
   Inst *in = NEW(a, Inst);
   in->op = OP_FOR;
   in->pos = pos;
-  in->attr.ni = 5;
-  in->attr.i[0] = lo;
-  in->attr.i[1] = hi;
-  in->attr.i[2] = nc;
-  in->attr.i[3] = 0;
-  in->attr.i[4] = checkpoint;
+  ir_set_loop_attr(a, in, lo, hi, nc, false, checkpoint);
   in->nargs = nc;
   in->args = NEW_ARRAY(a, Value *, nc + 1);
   if (nc) memcpy(in->args, inits, sizeof(Value *) * (size_t)nc);

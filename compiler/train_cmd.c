@@ -88,7 +88,7 @@ int train_main(int argc, char **argv) {
     }
     rc = !m || (c = compile_parsed(a, &d, m, &co), !c->ok);
   } else {
-    rc = driver_front(&o, a, &d, &src, &p);
+    rc = driver_front(&o, a, a, &d, &src, &p);
     if (!rc && !(c = compile_module(a, &d, p, o.input, &co))->ok) rc = 1;
   }
   if (!rc && !(c->m->train && c->m->train->loss)) {

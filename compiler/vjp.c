@@ -161,7 +161,7 @@ static bool normalize_mul(Ad *ad, Inst *in, Value *g, Value *xc, Value *r) {
     return false;
   if (ad_active(ad, x)) {
     Type k = kept(rmu);
-    Attr at = rmu->attr;
+    Attr at = ir_attr(rmu);
     Value *inv_n = sc(ad, Y, 1.0 / reduced_count(rmu));
     Value *gy = mul(ad, g, Y);
     Value *mg = mul(ad, ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &g, 1, &at, NULL), &k), inv_n);
@@ -188,7 +188,7 @@ static bool softmax_div(Ad *ad, Inst *in, Value *g) {
   Value *z = e->def->args[0];
   if (ad_active(ad, z)) {
     Type k = kept(r);
-    Attr at = r->attr;
+    Attr at = ir_attr(r);
     Value *gy = mul(ad, g, Y);
     Value *s = ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &gy, 1, &at, NULL), &k);
     add_ub(ad, z, mul(ad, Y, sub(ad, g, s)));
@@ -238,7 +238,7 @@ static void extremum(Ad *ad, Inst *in, Value *g) {
   Type k = kept(in);
   Value *x = X(0);
   Value *m = ir_cast(B, ir_binary(B, OP_EQ, x, ir_reshape(B, Y, &k)), x->ty.dtype);
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   Value *cnt = ir_reshape(B, ir_build(B, OP_REDUCE_SUM, &m, 1, &at, NULL), &k);
   Value *gk = ir_reshape(B, g, &k);
   add_ub(ad, x, mul(ad, m, div_(ad, gk, cnt)));
@@ -258,17 +258,17 @@ static void vjp_transpose(Ad *ad, Inst *in, Value *g) {
 static void vjp_broadcast(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), g); }
 /* y = slice x: dx = pad g (zeros elsewhere) */
 static void vjp_slice(Ad *ad, Inst *in, Value *g) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   add_ub(ad, X(0), ir_build(B, OP_PAD, &g, 1, &at, &X(0)->ty));
 }
 /* y = pad x: dx = slice g */
 static void vjp_pad(Ad *ad, Inst *in, Value *g) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   add_ub(ad, X(0), ir_build(B, OP_SLICE, &g, 1, &at, &X(0)->ty));
 }
 /* y = x with region R := v: dx = g with R := 0, dv = g[R] */
 static void vjp_update_slice(Ad *ad, Inst *in, Value *g) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   if (ad_active(ad, X(1))) add_ub(ad, X(1), ir_build(B, OP_SLICE, &g, 1, &at, &X(1)->ty));
   if (ad_active(ad, X(0))) {
     Value *args[2] = {g, ir_const_like(B, &X(1)->ty, 0.0)};
@@ -298,7 +298,7 @@ static void vjp_dyn_slice(Ad *ad, Inst *in, Value *g) {
 /* The row is read before the update that zeroes it, so the update can
  * write over g in place (nothing reads g after it). */
 static void vjp_dyn_update(Ad *ad, Inst *in, Value *g) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   if (ad_active(ad, X(1))) {
     Value *args[2] = {g, X(2)};
     ad_add(ad, X(1), ir_build(B, OP_DYN_SLICE, args, 2, &at, NULL));
@@ -310,7 +310,7 @@ static void vjp_dyn_update(Ad *ad, Inst *in, Value *g) {
 }
 /* y = x with row i += v: dx = g, dv = g[i] */
 static void vjp_dyn_update_add(Ad *ad, Inst *in, Value *g) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   if (ad_active(ad, X(0))) ad_add(ad, X(0), g);
   if (ad_active(ad, X(1))) {
     Value *args[2] = {g, X(2)};
@@ -342,7 +342,7 @@ static void vjp_matmul(Ad *ad, Inst *in, Value *g) {
 }
 
 static Value *conv_op(Ad *ad, Op op, Value *p, Value *q, const Inst *in, const Type *ty) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   Value *args[2] = {p, q};
   return ir_build(B, op, args, 2, &at, ty);
 }
@@ -376,12 +376,12 @@ static void vjp_maxpool2d_pick(Ad *ad, Inst *in, Value *g) {
 }
 /* y = avgpool(x): dx = avgpool_bwd(g) */
 static void vjp_avgpool2d(Ad *ad, Inst *in, Value *g) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   if (ad_active(ad, X(0))) ad_add(ad, X(0), ir_build(B, OP_AVGPOOL2D_BWD, &g, 1, &at, &X(0)->ty));
 }
 /* dx = avgpool_bwd(dy) is linear: d(dy) = avgpool(g) */
 static void vjp_avgpool2d_bwd(Ad *ad, Inst *in, Value *g) {
-  Attr at = in->attr;
+  Attr at = ir_attr(in);
   if (ad_active(ad, X(0))) ad_add(ad, X(0), ir_build(B, OP_AVGPOOL2D, &g, 1, &at, NULL));
 }
 /* y = table[idx]: dtable = scatter_add(idx, g) */

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Arena *a = arena_new();
   Diag d;
   diag_init(&d, "fuzz.nn", src, size, out, COLOR_NEVER);
-  Program *p = parse_program(a, &d, src, size);
+  Program *p = parse_program(a, a, &d, src, size);
   if (d.nerrors == 0 && check_program(a, &d, p, NULL, 0)) ast_dump(out, p);
   diag_free(&d);
   fclose(out);

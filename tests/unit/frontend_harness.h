@@ -50,7 +50,7 @@ static inline bool fe_run(const char *src, bool check, const Define *defs, int n
   F.a = arena_new();
   F.out = open_memstream(&F.msgs, &F.msgs_len);
   diag_init(&F.d, "t.nn", F.src, strlen(F.src), F.out, COLOR_AUTO);
-  F.p = parse_program(F.a, &F.d, F.src, strlen(F.src));
+  F.p = parse_program(F.a, F.a, &F.d, F.src, strlen(F.src));
   F.parsed = F.d.nerrors == 0;
   if (check && F.parsed) F.ok = check_program(F.a, &F.d, F.p, defs, ndefs);
   fflush(F.out);

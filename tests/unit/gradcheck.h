@@ -47,7 +47,7 @@ static inline int gc_front(Arena *a, const char *path, const Define *defs, int n
   o.ndefs = ndefs;
   *src = NULL;
   *p = NULL;
-  return driver_front(&o, a, d, src, p);
+  return driver_front(&o, a, a, d, src, p);
 }
 
 /* Compile a .nn file (path relative to the source tree) through the
