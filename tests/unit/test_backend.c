@@ -630,13 +630,21 @@ static void put(Src *s, const char *fmt, ...) {
   }
 }
 
-/* An expression of type f32[N, H] over the names vars[0..nv). */
+/* An expression of type f32[N, H] over the names vars[0..nv); in the
+ * loop (rand_in_loop) also the row u[t] of a parameter. */
+static bool rand_in_loop;
 static void rand_expr(Rng *r, Src *s, const char *const *vars, int nv, int depth) {
   if (depth <= 0) {
     put(s, "%s", vars[rnd(r, (unsigned)nv)]);
     return;
   }
-  switch (rnd(r, 14)) {
+  switch (rnd(r, 16)) {
+  case 11: put(s, "("); rand_expr(r, s, vars, nv, depth - 1); put(s, " @ transpose(w))"); break;
+  case 12:
+    put(s, "(");
+    rand_expr(r, s, vars, nv, depth - 1);
+    put(s, rand_in_loop ? " + u[t])" : " + u[0])");
+    break;
   case 0: put(s, "tanh("); rand_expr(r, s, vars, nv, depth - 1); put(s, ")"); break;
   case 1: put(s, "sigmoid("); rand_expr(r, s, vars, nv, depth - 1); put(s, ")"); break;
   case 2: case 3:
@@ -672,8 +680,10 @@ static void write_random_program(uint64_t seed, char *path, size_t cap) {
   put(&s, "// random program %llu (tests/unit/test_backend.c, write_random_program)\n", (unsigned long long)seed);
   put(&s, "const N = %u\nconst H = %u\nconst HH = H / 2\nconst T = %u\n", 2 + rnd(&r, 2), 4 + 2 * rnd(&r, 3), 1 + rnd(&r, 3));
   put(&s, "model fz {\n  param w: f32[H, H] = normal(std = 0.4)\n  param b: f32[H] = normal(std = 0.3)\n"
+          "  param u: f32[T, H] = normal(std = 0.5)\n"
           "  param g: f32[H] = normal(mean = 1, std = 0.2)\n");
-  put(&s, "  fn f(x: f32[N, H]) -> f32 {\n    var h = tanh(x)\n    var c = x * 0.5\n");
+  put(&s, "  fn f(x: f32[N, H]) -> f32 {\n    var h = tanh(x)\n    var c = x * 0.5\n    var hs = zeros([N, T, H])\n");
+  bool rows = rnd(&r, 2); /* the loop writes a row of hs at every step */
   const char *vars[16] = {"x", "h", "c"};
   int nv = 3, nlet = 0;
   static char names[16][16];
@@ -685,6 +695,7 @@ static void write_random_program(uint64_t seed, char *path, size_t cap) {
     vars[nv++] = names[nlet++];
   }
   put(&s, "    for t in 0..T {\n");
+  rand_in_loop = true;
   int outer = nv;
   for (int k = 0, n = 2 + (int)rnd(&r, 4); k < n; k++) {
     int what = (int)rnd(&r, 4);
@@ -706,12 +717,16 @@ static void write_random_program(uint64_t seed, char *path, size_t cap) {
   }
   put(&s, "      h = h + tanh(c) * 0.5");
   for (int k = outer; k < nv; k++) put(&s, " + %s * 0.1", vars[k]); /* every let is used */
-  put(&s, "\n    }\n");
+  put(&s, "\n");
+  if (rows) put(&s, "      hs[:, t] = %s\n", rnd(&r, 2) ? "h" : "c * 0.5");
+  put(&s, "    }\n");
+  rand_in_loop = false;
   nv = outer; /* the loop's lets end with it */
   put(&s, "    return sum(h * h) * 0.5 + sum(");
   rand_expr(&r, &s, vars, nv, 2);
   put(&s, ") * 0.25");
   for (int k = 3; k < outer; k++) put(&s, " + sum(%s) * 0.1", vars[k]);
+  put(&s, " + sum(hs * hs) * 0.1");
   put(&s, "\n  }\n");
   put(&s, "  fn gp(x: f32[N, H]) -> f32 {\n    let d = grad(f, wrt = [x])(x)\n    return f(x) + 0.1 * sum(d * d)\n  }\n");
   put(&s, "  fn hv(x: f32[N, H], v: f32[N, H]) -> f32[N, H] {\n"
