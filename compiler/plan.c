@@ -78,7 +78,14 @@ static int value_no(P *p, const Value *v) {
   return k;
 }
 
-static Info *info(P *p, const Value *v) { return p->info[value_no(p, v)]; }
+/* value_no first, in a statement of its own: it may grow p->info, and in
+ * p->info[value_no(p, v)] the compiler may load the old array before the
+ * call (unsequenced), then read a slot past its end (a plan making more
+ * than 16 values, prepacked weights, wrote into the IR's memory) */
+static Info *info(P *p, const Value *v) {
+  int k = value_no(p, v);
+  return p->info[k];
+}
 
 static int ipos(P *p, const Inst *in) {
   int k = in->id;

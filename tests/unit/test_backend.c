@@ -402,6 +402,9 @@ static void test_loop_views(void) { check_sample("tests/nn/loop_views.nn", NULL,
  * penalty and a forward-over-reverse product through a loop. */
 static void test_group_overlap(void) { check_sample("tests/nn/group_overlap.nn", NULL, 0); }
 
+/* More prepacked weights than the plan's reserve (tests/nn/many_prepacks.nn). */
+static void test_many_prepacks(void) { check_sample("tests/nn/many_prepacks.nn", NULL, 0); }
+
 static void test_mlp(void) {
   Define d[] = {{"B", "4"}, {"H", "16"}};
   check_sample("samples/fashion_mlp.nn", d, 2);
@@ -867,6 +870,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"tiny_gpt", test_gpt},
                            {"loop carries read through views", test_loop_views},
                            {"group members do not overlap what the group reads", test_group_overlap},
+                           {"more prepacked weights than the plan reserves", test_many_prepacks},
                            {"random programs: compiled code against the interpreter", test_random_programs},
                            {"a long elementwise chain: bounded blocks, JIT vs interpreter", test_long_chain},
                            {"train_step's body does not change the LLVM IR", test_train_step_body},
