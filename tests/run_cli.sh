@@ -202,5 +202,10 @@ NN
 run c-name-clash 1 "$nnc" "$tmp/clash.nn" --emit=lib -o "$tmp/libclash.so" --color=never &&
   has c-name-clash "$err" "clash.nn:4:6: error: function 'loss_grad' has the C name clash_loss_grad of 'loss.grad', the generated gradient; rename it"
 
+# more prepacked weights in one function than the memory plan reserves
+# (tests/nn/many_prepacks.nn): the compiler once wrote into the IR's memory
+# and crashed; compiled here too so that the sanitized pass runs it
+run many-prepacks 0 "$nnc" "$top/tests/nn/many_prepacks.nn" --emit=lib -o "$tmp/libmany.so"
+
 echo "cli: $n commands run, $fail failures"
 [ "$fail" = 0 ]
