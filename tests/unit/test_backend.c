@@ -11,6 +11,7 @@
 #include "emit_lib.h"
 #include "plan.h"
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -743,6 +744,17 @@ static void write_random_program(uint64_t seed, char *path, size_t cap) {
   free(s.buf);
 }
 
+/* A failing program stays in /tmp, named on stderr (1); a passing one is
+ * removed (0). */
+static int keep_if_failed(const char *path, bool failed, const char *what) {
+  if (!failed) {
+    unlink(path);
+    return 0;
+  }
+  fprintf(stderr, "%s: %s (kept)\n", path, what);
+  return 1;
+}
+
 /* NNC_FUZZ_PROGRAMS=N (default 24) programs from NNC_FUZZ_SEED (default 1)
  * on: each compiled at -O3 (groups, every loop a parallel task) and run
  * against the interpreter; a failing program stays in /tmp, named. The
@@ -769,15 +781,83 @@ static void test_random_programs(void) {
       run_all(c, 3, path, &failures, false, 0);
     }
     arena_free(a);
-    if (failures) {
-      bad++;
-      fprintf(stderr, "%s: compiled code differs from the interpreter (kept)\n", path);
-    } else {
-      unlink(path);
-    }
+    bad += keep_if_failed(path, failures > 0, "compiled code differs from the interpreter");
   }
   rms_floor = 0;
   tol_scale = 1;
+  CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* The random programs again, with their loop tapes limited: each is
+ * compiled with the smallest of a few --max-tape-bytes budgets it fits in
+ * (so the AD checkpoints loops, in segments where it can), and its
+ * functions, run by the interpreter in f64, must give what the fully
+ * taped compilation gives, to 1e-12 relative (the recomputed forward
+ * values are the taped ones). NNC_FUZZ_PROGRAMS / NNC_FUZZ_SEED as above;
+ * 8 programs by default. */
+static void test_random_checkpoints(void) {
+  const char *ns = getenv("NNC_FUZZ_PROGRAMS"), *ss = getenv("NNC_FUZZ_SEED");
+  int n = ns ? atoi(ns) / 3 : 8;
+  uint64_t first = ss ? strtoull(ss, NULL, 10) : 1;
+  static const char *const fns[] = {"f", "df", "gp", "hv"};
+  int bad = 0, limited = 0;
+  for (int k = 0; k < n; k++) {
+    char path[128];
+    write_random_program(first + (uint64_t)k, path, sizeof path);
+    Arena *a = arena_new();
+    Compiled *c0 = gc_compiled(a, path, NULL, 0), *c1 = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c0);
+    /* the budgets that do not fit report why on stderr: kept quiet */
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    if (saved >= 0 && null >= 0) dup2(null, 2);
+    size_t budget = 0;
+    for (size_t b = 128; b <= 8192 && !c1; b *= 2) {
+      c1 = gc_compiled_budget(a, path, NULL, 0, b);
+      budget = b;
+    }
+    fflush(stderr);
+    if (saved >= 0) dup2(saved, 2), close(saved);
+    if (null >= 0) close(null);
+    bool diff = false, planned = false;
+    for (int i = 0; c1 && i < c1->nprimal; i++) planned |= c1->grads[i].f && c1->grads[i].nplan > 0;
+    if (c1 && planned) { /* the budget made the AD checkpoint something */
+      limited++;
+      for (size_t q = 0; q < sizeof fns / sizeof *fns; q++) {
+        Func *f0 = ir_find_func(c0->m, fns[q]), *f1 = ir_find_func(c1->m, fns[q]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f1);
+        CU_ASSERT_EQUAL_FATAL(f0->body->nargs, f1->body->nargs);
+        ITensor args[16], r0[8], r1[8];
+        char err[256];
+        gc_inputs_n(f0, args, NULL, 777 + (uint64_t)q, 0);
+        CU_ASSERT_TRUE_FATAL(interp_run(f0, args, f0->body->nargs, r0, INTERP_F64, err, sizeof err));
+        CU_ASSERT_TRUE_FATAL(interp_run(f1, args, f1->body->nargs, r1, INTERP_F64, err, sizeof err));
+        for (int r = 0; r < f0->nret; r++) {
+          double num = 0, den = 0;
+          for (int64_t i = 0; i < type_numel(&f0->ret[r]); i++) {
+            double x = r0[r].d[i], y = r1[r].d[i];
+            num += (x - y) * (x - y);
+            den += x * x;
+          }
+          double e = den > 0 ? sqrt(num / den) : sqrt(num);
+          if (!(e <= 1e-12)) {
+            diff = true;
+            fprintf(stderr, "%s: @%s result %d with --max-tape-bytes=%zu: relative error %.3g against the taped gradient\n",
+                    path, fns[q], r, budget, e);
+          }
+        }
+        gc_free_all(r0, f0->nret);
+        gc_free_all(r1, f1->nret);
+        gc_free_all(args, f0->body->nargs);
+      }
+    }
+    arena_free(a);
+    bad += keep_if_failed(path, diff, "checkpointed gradient differs");
+  }
+  if (n > 0 && limited == 0) fprintf(stderr, "random checkpoints: no program was checkpointed\n");
+  if (getenv("NNC_FUZZ_VERBOSE")) fprintf(stderr, "random checkpoints: %d of %d programs checkpointed\n", limited, n);
+  CU_ASSERT_TRUE(n == 0 || limited > 0);
   CU_ASSERT_EQUAL(bad, 0);
 }
 
@@ -872,6 +952,7 @@ static UnitTest tests[] = {{"index inputs carry their bounds", test_index_bounds
                            {"group members do not overlap what the group reads", test_group_overlap},
                            {"more prepacked weights than the plan reserves", test_many_prepacks},
                            {"random programs: compiled code against the interpreter", test_random_programs},
+                           {"random programs: checkpointed gradients equal taped ones", test_random_checkpoints},
                            {"a long elementwise chain: bounded blocks, JIT vs interpreter", test_long_chain},
                            {"train_step's body does not change the LLVM IR", test_train_step_body},
                            {0, 0}};
