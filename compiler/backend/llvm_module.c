@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "llvm_internal.h"
+#include "strmap.h"
 #include "rt_model.h"
 #include "rt_train.h"
 #include "trainstep.h"
@@ -845,17 +846,24 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
    * `loss_grad` and the gradient `loss.grad` would both be NAME_loss_grad
    * (the header declared both; the library exported one under the other's
    * name) */
-  for (int i = 0; i < m->nfuncs; i++)
-    for (int j = 0; j < i; j++) {
-      const Func *a = m->funcs[j], *b = m->funcs[i];
-      if ((a->is_grad && b->is_grad) || strcmp(api_name(cg->a, a->name), api_name(cg->a, b->name))) continue;
-      const Func *user = a->is_grad ? b : a, *other = user == a ? b : a;
-      Loc at = {user->pos.line, user->pos.col, user->pos.line, user->pos.col};
-      diag_error(d, at, "function '%s' has the C name %s_%s of '%s'%s; rename it", user->name, cg->prefix,
-                 api_name(cg->a, user->name), other->name, other->is_grad ? ", the generated gradient" : "");
-      codegen_free(cg);
-      return NULL;
+  StrMap by_c_name; /* C name -> the first function with it */
+  sm_init(&by_c_name, cg->a);
+  for (int i = 0; i < m->nfuncs; i++) {
+    const Func *b = m->funcs[i];
+    const char *cname = api_name(cg->a, b->name);
+    const Func *a = sm_get(&by_c_name, cname);
+    if (!a) {
+      sm_put(&by_c_name, cname, (void *)b);
+      continue;
     }
+    if (a->is_grad && b->is_grad) continue;
+    const Func *user = a->is_grad ? b : a, *other = user == a ? b : a;
+    Loc at = {user->pos.line, user->pos.col, user->pos.line, user->pos.col};
+    diag_error(d, at, "function '%s' has the C name %s_%s of '%s'%s; rename it", user->name, cg->prefix, cname,
+               other->name, other->is_grad ? ", the generated gradient" : "");
+    codegen_free(cg);
+    return NULL;
+  }
   cg->funcs = NEW_ARRAY(cg->a, CgFunc, m->nfuncs + 1);
   LLVMValueRef *impls = NEW_ARRAY(cg->a, LLVMValueRef, m->nfuncs + 1);
   int ts_index = -1;
