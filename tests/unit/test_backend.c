@@ -677,6 +677,17 @@ static void rand_expr(Rng *r, Src *s, const char *const *vars, int nv, int depth
   }
 }
 
+/* `INDENT let NAME = EXPR` with NAME = prefix and number (into name, 16
+ * bytes), which joins vars[0..*nv) for what follows. */
+static void rand_let(Rng *r, Src *s, const char *indent, char prefix, char *name, int number, const char **vars,
+                     int *nv, int depth) {
+  snprintf(name, 16, "%c%d", prefix, number);
+  put(s, "%slet %s = ", indent, name);
+  rand_expr(r, s, vars, *nv, depth);
+  put(s, "\n");
+  vars[(*nv)++] = name;
+}
+
 /* Program `seed` into a temporary file (its path in path). */
 static void write_random_program(uint64_t seed, char *path, size_t cap) {
   Rng r = {seed * 0x9E3779B97F4A7C15ull + 1};
@@ -691,13 +702,8 @@ static void write_random_program(uint64_t seed, char *path, size_t cap) {
   const char *vars[16] = {"x", "h", "c"};
   int nv = 3, nlet = 0;
   static char names[16][16];
-  for (int k = 0, n = 1 + (int)rnd(&r, 3); k < n; k++) { /* before the loop */
-    snprintf(names[nlet], sizeof names[nlet], "p%d", nlet);
-    put(&s, "    let %s = ", names[nlet]);
-    rand_expr(&r, &s, vars, nv, 2);
-    put(&s, "\n");
-    vars[nv++] = names[nlet++];
-  }
+  for (int k = 0, n = 1 + (int)rnd(&r, 3); k < n; k++) /* before the loop */
+    rand_let(&r, &s, "    ", 'p', names[nlet], nlet, vars, &nv, 2), nlet++;
   put(&s, "    for t in 0..T {\n");
   rand_in_loop = true;
   int outer = nv;
@@ -712,11 +718,7 @@ static void write_random_program(uint64_t seed, char *path, size_t cap) {
       rand_expr(&r, &s, vars, nv, 2);
       put(&s, "\n");
     } else if (nv < 16) {
-      snprintf(names[nlet], sizeof names[nlet], "q%d", nlet);
-      put(&s, "      let %s = ", names[nlet]);
-      rand_expr(&r, &s, vars, nv, 3);
-      put(&s, "\n");
-      vars[nv++] = names[nlet++];
+      rand_let(&r, &s, "      ", 'q', names[nlet], nlet, vars, &nv, 3), nlet++;
     }
   }
   put(&s, "      h = h + tanh(c) * 0.5");
