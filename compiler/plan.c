@@ -223,8 +223,10 @@ static void collect_users(P *p, Block *b) {
       Info *x = info(p, in->args[i]);
       x->user = in;
       vec_push(p->tmp, &x->users, in);
-      /* operands that cannot be computed inline by this consumer */
-      bool inline_ok = elementwise(in) || reduction(in) || (in->op == OP_MATMUL && contiguous_row(in->args[i]));
+      /* operands that cannot be computed inline by this consumer (a constant a
+       * loop starts from is computed into its carry buffer: lower_for) */
+      bool inline_ok = elementwise(in) || reduction(in) || (in->op == OP_MATMUL && contiguous_row(in->args[i])) ||
+                       (in->op == OP_FOR && in->args[i]->def && free_op(in->args[i]->def->op));
       if (in->op == OP_RESHAPE) inline_ok = false;
       if (!inline_ok) x->must = true;
     }
