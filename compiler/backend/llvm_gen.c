@@ -1476,6 +1476,20 @@ static void lower_gather(Gen *g, Inst *in) {
   LLVMBasicBlockRef h, e, h2, e2;
   LLVMValueRef s, d;
   g_loop_begin(g, numel_val(g, &idx->ty), &h, &e, &s);
+  /* a run-time axis after the first (indices [T, N<=32]) keeps the bound's
+   * layout, and the flat loop runs over its padding: those positions add
+   * nothing (their index and row are not the call's) */
+  int k = type_dyn_axis(&idx->ty);
+  LLVMBasicBlockRef skip = NULL;
+  if (k > 0) {
+    int64_t inner = 1;
+    for (int i = k + 1; i < idx->ty.rank; i++) inner *= idx->ty.dim[i];
+    LLVMValueRef pos = LLVMBuildURem(g->b, LLVMBuildUDiv(g->b, s, g_i64(g, inner), ""), g_i64(g, idx->ty.dim[k]), "");
+    LLVMBasicBlockRef use = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "row");
+    skip = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, pos, dim_val(g, &idx->ty, k), ""), use, skip);
+    LLVMPositionBuilderAtEnd(g->b, use);
+  }
   LLVMValueRef row = LLVMBuildSExt(g->b, load_elem(g, ip, TY_I32, s), g->t_i64, "");
   row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, row, g_i64(g, 0), ""), g_i64(g, 0), row, "");
   row = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, row, g_i64(g, V), ""), g_i64(g, V - 1), row, "");
@@ -1484,6 +1498,10 @@ static void lower_gather(Gen *g, Inst *in) {
   LLVMValueRef go = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, s, g_i64(g, D), ""), d, "");
   store_elem(g, op, dt, oo, binary(g, OP_ADD, load_elem(g, op, dt, oo), load_elem(g, gp, dt, go), dt));
   g_loop_end(g, h2, e2, d);
+  if (skip) {
+    LLVMBuildBr(g->b, skip);
+    LLVMPositionBuilderAtEnd(g->b, skip);
+  }
   g_loop_end(g, h, e, s);
 }
 
