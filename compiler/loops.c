@@ -251,6 +251,53 @@ static bool hoist_product_sum(Module *m, Func *f, Inst *loop, int k, Inst *after
   return true;
 }
 
+/* ---- rule 4: rows added once each into zeros are the stack of the rows ----------------- */
+
+/* A carried %a that starts as zeros and is only added to, once per
+ * iteration, at the iteration's own row of one axis whose every row the
+ * loop visits (row i - lo of an axis of T):
+ *
+ *   carry(%a = zeros) { ... %a.next = dyn_update_add %a, %v, (i - lo) {axis};  yield %a.next }
+ *     => stack %v ([T, ...]) and after the loop move its axis 0 to `axis`
+ *
+ * Row r of the result is 0 + v at iteration lo + r, exactly the rows of
+ * the stack: the loop stops reading, adding and writing back a strided row
+ * of %a at every step (the backward loop's input gradient xs.grad of a
+ * recurrent network, [B, T, 4H], which the loop also stacks as the gates'
+ * gradient for the weight product of rule 3), and nothing is zeroed first.
+ * The transpose after the loop often folds into its readers (simplify). */
+static bool rows_added_once(Module *m, Func *f, Inst *loop, int k, Inst *after) {
+  Block *body = loop->body;
+  Value *a = body->args[k + 1], *a0 = loop->args[k];
+  double zero;
+  if (!ir_is_const(a0, &zero) || zero != 0.0) return false;
+  Inst *u[2];
+  bool nested = false;
+  if (uses_in(body, a, u, 1, &nested, true) != 1 || nested) return false;
+  Inst *upd = u[0];
+  if (upd->op != OP_DYN_UPDATE_ADD || upd->block != body || upd->args[0] != a || upd->args[1] == a) return false;
+  int axis = (int)upd->attr.i[0];
+  int64_t T = loop->attr.i[1] - loop->attr.i[0];
+  if (!is_row_index(loop, upd->args[2]) || a->ty.dim[axis] != T || axis_dyn(&a->ty, axis)) return false;
+  if (body->last->args[k] != upd->res[0] || uses_in(body, upd->res[0], u, 1, &nested, true) != 1) return false;
+  Value *v = upd->args[1];
+  if (!per_iteration(v, body)) return false;
+  Builder b = {.a = m->a, .block = loop->block, .before = after, .pos = upd->pos,
+               .note = "rows added once each: the stack of the rows"};
+  Value *S = stack_of(m->a, loop, v);
+  int64_t perm[MAX_RANK];
+  int r = S->ty.rank, q = 0;
+  for (int j = 1; j <= axis; j++) perm[q++] = j;
+  perm[q++] = 0;
+  for (int j = axis + 1; j < r; j++) perm[q++] = j;
+  Value *res = loop->res[k], *x = ir_transpose(&b, S, perm);
+  if (!type_eq(&x->ty, &res->ty)) return false; /* cannot happen: drop_axis's type; leaves the stack to dce */
+  if (!x->name) x->name = res->name;
+  ir_replace_uses(f->body, res, x);
+  res->nuse = 0;
+  return true;
+}
+
 /* ---- the pass ------------------------------------------------------------------------------ */
 
 static bool loops_block(Module *m, Func *f, Block *b) {
@@ -262,6 +309,7 @@ static bool loops_block(Module *m, Func *f, Block *b) {
     for (int k = 0; k < in->nargs; k++) {
       if (row_local_carry(in, k)) changed = true;
       else if (hoist_product_sum(m, f, in, k, after)) changed = true;
+      else if (rows_added_once(m, f, in, k, after)) changed = true;
     }
     changed |= stacked_row_reads(f, in);
   }

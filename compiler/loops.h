@@ -6,10 +6,14 @@
  *   2. stacking a row the loop reads from a [T, ...] tensor gives back that
  *      tensor (the backward loop's tapes are not copied again);
  *   3. an accumulator of products, a = a + op(p_t) op(q_t), becomes one
- *      product after the loop over stacked p and q, T times deeper.
+ *      product after the loop over stacked p and q, T times deeper;
+ *   4. a carry of zeros that gets one row added per iteration, at the
+ *      iteration's row of an axis the loop covers, is the stack of those
+ *      rows moved to that axis (no carry read, added to and written back).
  *
- * Rules 1 and 3 are what the backward loop of a recurrent network needs:
- * the weight gradient of h @ Wh is one GEMM with K = B*T, as cuDNN does. */
+ * Rules 1, 3 and 4 are what the backward loop of a recurrent network needs:
+ * the weight gradient of h @ Wh is one GEMM with K = B*T, as cuDNN does,
+ * and the input gradient is the stack of the steps' gate gradients. */
 #ifndef NNC_LOOPS_H
 #define NNC_LOOPS_H
 #include "ir.h"

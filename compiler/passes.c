@@ -652,7 +652,7 @@ const Pass pass_table[] = {
     {"simplify", pass_simplify, "algebraic simplification"},
     {"cse", pass_cse, "common subexpression elimination"},
     {"licm", pass_licm, "loop-invariant code motion"},
-    {"loops", pass_loops, "loop rewrites: unwritten rows, stacked row reads, sums of products after the loop"},
+    {"loops", pass_loops, "loop rewrites: unwritten rows, stacked row reads, sums of products after the loop, rows added once"},
     {"dce", pass_dce, "dead code elimination (instructions and loop slots)"},
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);

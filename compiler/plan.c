@@ -431,6 +431,19 @@ static bool pads_to_bound(const Inst *in) {
   return true;
 }
 
+/* A pad to the bound writes only the padding rows, which no reader of its
+ * operand looks at (their contents are unspecified: types.h), so it may
+ * write over an operand in the workspace that is read afterwards too (a
+ * stacked gradient also summed after the loop); the operand's storage then
+ * lives as long as the pad's result. */
+static bool pad_over_padding(P *p, Inst *in) {
+  Value *x = in->args[0];
+  if (info(p, x)->fused) return false;
+  const Value *root = plan_root(p->plan, x);
+  if (tree_views(p, in, root)) return false;
+  return plan_of(p->plan, root)->kind == ST_WS && !(root->def && root->def->op == OP_CONST);
+}
+
 static bool inplace_candidate(const Inst *in) {
   return in->op == OP_DYN_UPDATE || in->op == OP_DYN_UPDATE_ADD || in->op == OP_UPDATE_SLICE ||
          (in->op == OP_PAD && pads_to_bound(in));
@@ -582,7 +595,7 @@ static void decide_inplace(P *p, Block *b) {
     int k = -1, slot = in->op != OP_CONST && !inplace_candidate(in) ? carry_slot_for(p, in) : -1;
     if (slot >= 0) {
     } else if (inplace_candidate(in)) {
-      if (can_overwrite(p, in, 0)) k = 0;
+      if (can_overwrite(p, in, 0) || (in->op == OP_PAD && pad_over_padding(p, in))) k = 0;
     } else if (elementwise(in) && in->op != OP_CONST && in->op != OP_IOTA) {
       for (int j = 0; j < in->nargs && k < 0; j++)
         if (type_eq(&in->args[j]->ty, &v->ty) && can_overwrite(p, in, j)) k = j;
