@@ -305,6 +305,25 @@ AVX2 static inline void scatter8(float *d0, int64_t W, int n, const __m256 k[4],
   store8_part(d0 + W + 8, _mm256_permute2f128_ps(lo, hi, 0x31), n1);
 }
 
+/* The n (1..8) tape bytes at t in the low lanes, the rest 0; and the low
+ * n bytes of v stored at t. Eight at a time when n is 8, else byte by byte
+ * through a register: a libc memcpy into a stack buffer then read back as
+ * one 8-byte load stalled on store forwarding (a quarter of the CNN's
+ * pooled-gradient time under AVX2). */
+static inline __m128i tape_bytes8(const uint8_t *t, int n) {
+  uint64_t v = 0;
+  if (n >= 8) memcpy(&v, t, 8);
+  else
+    for (int i = 0; i < n; i++) v |= (uint64_t)t[i] << (8 * i);
+  return _mm_cvtsi64_si128((long long)v);
+}
+
+static inline void put_tape_bytes8(uint8_t *t, uint64_t v, int n) {
+  if (n >= 8) memcpy(t, &v, 8);
+  else
+    for (int i = 0; i < n; i++) t[i] = (uint8_t)(v >> (8 * i));
+}
+
 AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const float *in,
                                    const float *aux, float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
@@ -317,9 +336,7 @@ AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const fl
       int n = OW - ow < 8 ? (int)(OW - ow) : 8; /* windows this step */
       int n0 = 2 * n < 8 ? 2 * n : 8, n1 = 2 * n - n0; /* input columns in each half */
       if (op == MAX_BACKWARD_TAPE) { /* the winner k of each window from the tape */
-        uint8_t t8[8] = {0};
-        memcpy(t8, (const uint8_t *)in + oh * OW + ow, (size_t)n);
-        __m256i k = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)t8));
+        __m256i k = _mm256_cvtepu8_epi32(tape_bytes8((const uint8_t *)in + oh * OW + ow, n));
         __m256 kk[4];
         for (int i = 0; i < 4; i++) kk[i] = _mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(i)));
         scatter8(out + 2 * oh * W + 2 * ow, W, n, kk, load8_part(aux + oh * OW + ow, n));
@@ -343,11 +360,9 @@ AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const fl
         k = _mm256_blendv_ps(k, three, td);
         __m256i k16 = _mm256_packus_epi32(_mm256_castps_si256(k), _mm256_castps_si256(k));
         __m256i k8 = _mm256_packus_epi16(k16, k16); /* bytes 0-3 of each 128-bit lane */
-        uint32_t lo = (uint32_t)_mm256_cvtsi256_si32(k8);
-        uint32_t hi = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(k8, 1));
-        uint8_t t8[8];
-        memcpy(t8, &lo, 4), memcpy(t8 + 4, &hi, 4);
-        memcpy(tape + oh * OW + ow, t8, (size_t)n);
+        uint64_t lo = (uint32_t)_mm256_cvtsi256_si32(k8);
+        uint64_t hi = (uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(k8, 1));
+        put_tape_bytes8(tape + oh * OW + ow, lo | hi << 32, n);
       } else if (op == MAX_PICK) {
         const float *h0 = aux + 2 * oh * W + 2 * ow, *h1 = h0 + W;
         __m256 h0a = load8_part(h0, n0), h0b = load8_part(h0 + 8, n1);
