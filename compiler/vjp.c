@@ -77,20 +77,22 @@ static void vjp_relu(Ad *ad, Inst *in, Value *g) {
   add_ub(ad, X(0), sel(ad, pos, g, sc(ad, g, 0.0)));
 }
 /* y = x/2 (1 + t), t = tanh(u), u = c(x + a x^3), c = sqrt(2/pi), a = 0.044715:
- * dy/dx = 0.5(1+t) + 0.5 x (1-t^2) c (1 + 3a x^2) (forward mode uses it too) */
+ * dy/dx = 0.5(1+t) + 0.5 x (1-t^2) c (1 + 3a x^2), written with
+ * s = 0.5(1+t) = sigmoid(2u) (1 - t^2 = 4 s (1-s)) as
+ * s + 2c x s (1-s) (1 + 3a x^2): one sigmoid (an exp and a division)
+ * instead of tanh's exp, division and polynomial, and no cancellation in
+ * 1 + t for negative x (forward mode uses it too) */
 Value *ad_gelu_slope(Builder *b, Value *x) {
   const double c = 0.7978845608028654, a = 0.044715;
   DType dt = x->ty.dtype;
   Value *x2 = ir_binary(b, OP_MUL, x, x);
-  Value *u = ir_binary(b, OP_MUL, ir_scalar(b, dt, c),
-                       ir_binary(b, OP_ADD, x, ir_binary(b, OP_MUL, ir_scalar(b, dt, a), ir_binary(b, OP_MUL, x2, x))));
-  Value *t = ir_unary(b, OP_TANH, u);
-  Value *du = ir_binary(b, OP_MUL, ir_scalar(b, dt, c),
-                        ir_binary(b, OP_ADD, ir_scalar(b, dt, 1.0), ir_binary(b, OP_MUL, ir_scalar(b, dt, 3 * a), x2)));
-  Value *left = ir_binary(b, OP_MUL, ir_scalar(b, dt, 0.5), ir_binary(b, OP_ADD, ir_scalar(b, dt, 1.0), t));
-  Value *one_t2 = ir_binary(b, OP_SUB, ir_scalar(b, dt, 1.0), ir_binary(b, OP_MUL, t, t));
-  Value *right = ir_binary(b, OP_MUL, ir_binary(b, OP_MUL, ir_scalar(b, dt, 0.5), x), ir_binary(b, OP_MUL, one_t2, du));
-  return ir_binary(b, OP_ADD, left, right);
+  Value *u2 = ir_binary(b, OP_MUL, ir_scalar(b, dt, 2 * c),
+                        ir_binary(b, OP_ADD, x, ir_binary(b, OP_MUL, ir_scalar(b, dt, a), ir_binary(b, OP_MUL, x2, x))));
+  Value *s = ir_unary(b, OP_SIGMOID, u2);
+  Value *du = ir_binary(b, OP_ADD, ir_scalar(b, dt, 1.0), ir_binary(b, OP_MUL, ir_scalar(b, dt, 3 * a), x2));
+  Value *ss = ir_binary(b, OP_MUL, s, ir_binary(b, OP_SUB, ir_scalar(b, dt, 1.0), s));
+  Value *right = ir_binary(b, OP_MUL, ir_binary(b, OP_MUL, ir_scalar(b, dt, 2 * c), x), ir_binary(b, OP_MUL, ss, du));
+  return ir_binary(b, OP_ADD, s, right);
 }
 /* dx = g * gelu'(x) */
 static void vjp_gelu(Ad *ad, Inst *in, Value *g) { add_ub(ad, X(0), mul(ad, g, ad_gelu_slope(B, X(0)))); }

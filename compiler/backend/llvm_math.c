@@ -104,14 +104,17 @@ LLVMValueRef lm_sigmoid(Gen *g, LLVMValueRef x, DType dt) {
   return LLVMBuildFDiv(g->b, one, LLVMBuildFAdd(g->b, one, e, ""), "");
 }
 
-/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+/* 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as
+ * x / (1 + e^(-2u)) (0.5 (1 + tanh u) is sigmoid(2u)): one exp and one
+ * division instead of tanh's exp, division, polynomial and selects, and
+ * no cancellation in 1 + tanh u for negative x (where tanh u is near -1).
+ * x -> -inf gives x / inf = -0, like the tanh form's limit. */
 LLVMValueRef lm_gelu(Gen *g, LLVMValueRef x, DType dt) {
   LLVMValueRef x3 = LLVMBuildFMul(g->b, LLVMBuildFMul(g->b, x, x, ""), x, "");
-  LLVMValueRef u = LLVMBuildFMul(g->b, g_fconst(g, dt, 0.7978845608028654),
-                                 LLVMBuildFAdd(g->b, x, LLVMBuildFMul(g->b, g_fconst(g, dt, 0.044715), x3, ""), ""), "");
-  LLVMValueRef t = lm_tanh(g, u, dt);
-  LLVMValueRef h = LLVMBuildFMul(g->b, g_fconst(g, dt, 0.5), x, "");
-  return LLVMBuildFMul(g->b, h, LLVMBuildFAdd(g->b, g_fconst(g, dt, 1.0), t, ""), "");
+  LLVMValueRef m2u = LLVMBuildFMul(g->b, g_fconst(g, dt, -2 * 0.7978845608028654),
+                                   LLVMBuildFAdd(g->b, x, LLVMBuildFMul(g->b, g_fconst(g, dt, 0.044715), x3, ""), ""), "");
+  LLVMValueRef e = lm_exp(g, m2u, dt);
+  return LLVMBuildFDiv(g->b, x, LLVMBuildFAdd(g->b, g_fconst(g, dt, 1.0), e, ""), "");
 }
 
 LLVMValueRef lm_pow(Gen *g, LLVMValueRef a, LLVMValueRef b, DType dt) {
