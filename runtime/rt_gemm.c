@@ -1247,16 +1247,6 @@ static double prepacked_at(const rt_gemm_arch *bar, const char *Bp, int64_t K, i
  * in every arch). */
 static int64_t mpad_of(const rt_gemm_arch *ar, int64_t M) { return ceil_div(M, ar->mr) * ar->mr; }
 
-static void pack_a_whole(const Gemm *g, char *dst) {
-  const rt_gemm_arch *ar = g->ar;
-  size_t esz = (size_t)ar->esz;
-  int64_t kc = rt_gemm_kblock(ar, g->K), mpad = mpad_of(ar, g->M);
-  for (int64_t pc = 0; pc < g->K; pc += kc) {
-    int64_t kb = min64(kc, g->K - pc), aoff = g->ta ? pc * g->lda : pc;
-    rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, g->M, kb, dst + (size_t)(pc * mpad) * esz);
-  }
-}
-
 /* The packed A block of rows [ic, ic+mb) at depth [pc, pc+kb): from A
  * packed whole (Aw, NULL: none), else packed now into Ap. */
 static const char *a_block(const Gemm *g, const char *Aw, void *Ap, int64_t pc, int64_t kb,
@@ -1474,7 +1464,8 @@ typedef struct GemmJob {
   rt_pool *pool;
   const Gemm *g;   /* one GEMM split into a grid or panels ... */
   int tm, tn;
-  const char *Aw;  /* panels: op(A) packed whole by the first stage (NULL: failed) */
+  const char *Aw;  /* panels: op(A) packed whole by the first stages (NULL: failed) */
+  int pack_parts;  /* panels: threads packing a part of it each (1: the caller alone) */
   int64_t batch;   /* ... or `batch` whole GEMMs, one per item */
   int64_t sa, sb, sc; /* batch strides, elements */
 } GemmJob;
@@ -1498,8 +1489,33 @@ static void grid_task(void *ctx, int64_t begin, int64_t end, int ti) {
   }
 }
 
-/* The panels split's first stage, on the caller: op(A) packed whole into
- * its work block. */
+/* Packing A on every thread (pack_a_part) costs one more stage of the
+ * job (a handoff to the workers): worth it from this size of packed A
+ * (bench_kernels, 2 threads, 20% quantile: lstm.step.dX+pp, A [32,1024],
+ * 2-3% faster under AVX2 and AVX-512; lstm.step.fwd+pp and rnn.step.*+pp,
+ * A [32,256], 1-2% slower when split). */
+#define PANELS_SPLIT_PACK_BYTES (64 << 10)
+
+/* Part i of `parts` of op(A) packed whole into j->Aw: its share of A's
+ * mr-panels (rows rt_split(M, mr, parts, i)), every depth block, at the
+ * places the layout above gives them. Split on panel boundaries, the
+ * panels are the same bytes whoever packs them. */
+static void pack_a_part(const GemmJob *j, int i, int parts) {
+  const Gemm *g = j->g;
+  const rt_gemm_arch *ar = g->ar;
+  size_t esz = (size_t)ar->esz;
+  int64_t kc = rt_gemm_kblock(ar, g->K), mpad = mpad_of(ar, g->M);
+  int64_t i0 = rt_split(g->M, ar->mr, parts, i), i1 = rt_split(g->M, ar->mr, parts, i + 1);
+  for (int64_t pc = 0; i0 < i1 && pc < g->K; pc += kc) {
+    int64_t kb = min64(kc, g->K - pc), aoff = g->ta ? pc * g->lda + i0 : i0 * g->lda + pc;
+    rt_gemm_pack_a(ar, g->ta, g->A + (size_t)aoff * esz, g->lda, i1 - i0, kb,
+                   (char *)j->Aw + (size_t)(pc * mpad + i0 * kb) * esz);
+  }
+}
+
+/* The panels split's first stage, on the caller: the work block that op(A)
+ * is packed whole into (j->Aw; NULL: no buffer, the panels fall back to
+ * unpacked loops), packed here unless every thread packs a part next. */
 static void pack_a_task(void *ctx, int64_t begin, int64_t end, int ti) {
   (void)begin, (void)end;
   GemmJob *j = ctx;
@@ -1507,8 +1523,17 @@ static void pack_a_task(void *ctx, int64_t begin, int64_t end, int ti) {
   j->Aw = NULL;
   if (!buf) return;
   rt_thread_buffers(j->g->ar, buf, &Ap, &Bp, &work);
-  pack_a_whole(j->g, work);
   j->Aw = work;
+  if (j->pack_parts <= 1) pack_a_part(j, 0, 1);
+}
+
+/* The optional second stage: part `begin` of j->pack_parts on each thread
+ * (a recurrent step's A, [32, 1024] in an LSTM's backward, was packed by
+ * the caller alone while the other threads waited). */
+static void pack_a_part_task(void *ctx, int64_t begin, int64_t end, int ti) {
+  (void)ti;
+  const GemmJob *j = ctx;
+  for (int64_t i = begin; j->Aw && i < end; i++) pack_a_part(j, (int)i, j->pack_parts);
 }
 
 /* C's columns of panels [begin, end), every row. */
@@ -1545,7 +1570,10 @@ static void gemm_run(rt_pool *p, const Gemm *g) {
   GemmJob j = {.pool = p, .g = g};
   int T = rt_pool_size(p);
   if (by_panels(g->ar, g->M, g->N, g->K, T) && !(g->Bp && g->bar != g->ar)) {
-    rt_parallel_for_staged(p, pack_a_task, ceil_div(g->N, g->ar->nr), 1, panels_task, &j);
+    bool split = (size_t)(mpad_of(g->ar, g->M) * g->K) * (size_t)g->ar->esz >= PANELS_SPLIT_PACK_BYTES;
+    j.pack_parts = split ? T : 1;
+    rt_parallel_for_stages(p, pack_a_task, split ? T : 0, pack_a_part_task, ceil_div(g->N, g->ar->nr), 1,
+                           panels_task, &j);
     return;
   }
   grid(g->ar, g->M, g->N, g->K, T, g->Bp != NULL, &j.tm, &j.tn);

@@ -65,6 +65,13 @@ void rt_parallel_for(rt_pool *p, int64_t n, int64_t grain, rt_task_fn fn, void *
    Nothing runs when n <= 0. */
 void rt_parallel_for_staged(rt_pool *p, rt_task_fn prologue, int64_t n, int64_t grain,
                             rt_task_fn fn, void *ctx);
+/* The same with a parallel stage between: after the prologue, fn1 runs
+   over [0,n1) (as rt_parallel_for with grain 1), and fn
+   starts only when every fn1 chunk is done and sees their writes; still
+   one job for other outside threads (GEMM's panels split packs A into
+   thread 0's buffer on every thread this way). */
+void rt_parallel_for_stages(rt_pool *p, rt_task_fn prologue, int64_t n1, rt_task_fn fn1, int64_t n,
+                            int64_t grain, rt_task_fn fn, void *ctx);
 
 /* ---- GEMM ---------------------------------------------------------------- */
 

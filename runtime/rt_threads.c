@@ -246,29 +246,14 @@ void rt_parallel_for(rt_pool *p, int64_t n, int64_t grain, rt_task_fn fn, void *
   rt_parallel_for_staged(p, NULL, n, grain, fn, ctx);
 }
 
-void rt_parallel_for_staged(rt_pool *p, rt_task_fn prologue, int64_t n, int64_t grain,
-                            rt_task_fn fn, void *ctx) {
-  if (n <= 0) return;
-  if (!p) {
-    if (prologue) prologue(ctx, 0, 1, 0);
-    fn(ctx, 0, n, 0);
-    return;
-  }
-  if (self.depth > 0) { /* nested: serial, keeping our thread's identity */
-    rt_pool *q = self.pool == p ? p : NULL;
-    int index = self.pool == p ? self.index : 0;
-    if (prologue) run_serial(q, index, 1, prologue, ctx);
-    run_serial(q, index, n, fn, ctx);
-    return;
-  }
+/* One job of fn over [0,n) on p, run by the caller (p->submit held) and
+ * the workers; returns when every chunk is done. */
+static void job_locked(rt_pool *p, int64_t n, int64_t grain, rt_task_fn fn, void *ctx) {
   if (grain < 1) grain = 1;
   int64_t nchunks = (n + grain - 1) / grain;
   if (nchunks > 4 * (int64_t)p->n) nchunks = 4 * (int64_t)p->n;
-  pthread_mutex_lock(&p->submit);
-  if (prologue) run_serial(p, 0, 1, prologue, ctx);
   if (p->n == 1 || nchunks <= 1) {
     run_serial(p, 0, n, fn, ctx);
-    pthread_mutex_unlock(&p->submit);
     return;
   }
   p->fn = fn;
@@ -306,5 +291,33 @@ void rt_parallel_for_staged(rt_pool *p, rt_task_fn prologue, int64_t n, int64_t 
       break;
     }
   }
+}
+
+void rt_parallel_for_staged(rt_pool *p, rt_task_fn prologue, int64_t n, int64_t grain,
+                            rt_task_fn fn, void *ctx) {
+  rt_parallel_for_stages(p, prologue, 0, NULL, n, grain, fn, ctx);
+}
+
+void rt_parallel_for_stages(rt_pool *p, rt_task_fn prologue, int64_t n1, rt_task_fn fn1, int64_t n,
+                            int64_t grain, rt_task_fn fn, void *ctx) {
+  if (n <= 0) return;
+  if (!p) {
+    if (prologue) prologue(ctx, 0, 1, 0);
+    if (fn1 && n1 > 0) fn1(ctx, 0, n1, 0);
+    fn(ctx, 0, n, 0);
+    return;
+  }
+  if (self.depth > 0) { /* nested: serial, keeping our thread's identity */
+    rt_pool *q = self.pool == p ? p : NULL;
+    int index = self.pool == p ? self.index : 0;
+    if (prologue) run_serial(q, index, 1, prologue, ctx);
+    if (fn1 && n1 > 0) run_serial(q, index, n1, fn1, ctx);
+    run_serial(q, index, n, fn, ctx);
+    return;
+  }
+  pthread_mutex_lock(&p->submit);
+  if (prologue) run_serial(p, 0, 1, prologue, ctx);
+  if (fn1 && n1 > 0) job_locked(p, n1, 1, fn1, ctx);
+  job_locked(p, n, grain, fn, ctx);
   pthread_mutex_unlock(&p->submit);
 }

@@ -96,6 +96,9 @@ typedef struct StagedCtx {
   atomic_int stages, bad;
   int written; /* by the first stage, read by the chunks */
   atomic_int *hits;
+  int n1;          /* rt_parallel_for_stages: items of the middle stage ... */
+  int mid[8];      /* ... each writes its slot (plain stores), after the first stage */
+  atomic_int mids; /* middle items run */
 } StagedCtx;
 
 static void staged_first(void *ctx, int64_t b, int64_t e, int ti) {
@@ -106,10 +109,20 @@ static void staged_first(void *ctx, int64_t b, int64_t e, int ti) {
   c->written = 42;
 }
 
+static void staged_mid(void *ctx, int64_t b, int64_t e, int ti) {
+  (void)ti;
+  StagedCtx *c = ctx;
+  if (c->written != 42) atomic_fetch_add(&c->bad, 1);
+  for (int64_t i = b; i < e; i++) c->mid[i] = 7 + (int)i;
+  atomic_fetch_add(&c->mids, (int)(e - b));
+}
+
 static void staged_chunk(void *ctx, int64_t b, int64_t e, int ti) {
   (void)ti;
   StagedCtx *c = ctx;
   if (c->written != 42 || atomic_load(&c->stages) != 1) atomic_fetch_add(&c->bad, 1);
+  for (int i = 0; i < c->n1; i++) /* every middle item done, its writes seen */
+    if (c->mid[i] != 7 + i) atomic_fetch_add(&c->bad, 1);
   for (int64_t i = b; i < e; i++) atomic_fetch_add(&c->hits[i], 1);
 }
 
@@ -129,6 +142,24 @@ static void test_parallel_for_staged(void) {
   StagedCtx c = {.pool = pool2};
   rt_parallel_for_staged(pool2, staged_first, 0, 1, staged_chunk, &c); /* n == 0: nothing runs */
   CU_ASSERT_EQUAL(atomic_load(&c.stages), 0);
+}
+
+/* rt_parallel_for_stages: the first stage, then n1 middle items (on any
+ * thread), then the chunks, which see every middle write. */
+static void test_parallel_for_stages(void) {
+  for (int pi = 0; pi < 3; pi++)
+    for (int n1 = 0; n1 <= 8; n1 += 2)
+      for (int rep = 0; rep < 50; rep++) {
+        atomic_int hits[100] = {0};
+        StagedCtx c = {.pool = pool_at(pi), .hits = hits, .n1 = n1};
+        rt_parallel_for_stages(c.pool, staged_first, n1, staged_mid, 37, 1, staged_chunk, &c);
+        int bad = 0;
+        for (int64_t i = 0; i < 100; i++) bad += atomic_load(&hits[i]) != (i < 37);
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(atomic_load(&c.stages), 1);
+        CU_ASSERT_EQUAL(atomic_load(&c.mids), n1);
+        CU_ASSERT_EQUAL(atomic_load(&c.bad), 0);
+      }
 }
 
 /* A nested rt_parallel_for runs serially with the outer task's index. */
@@ -371,9 +402,11 @@ static const GemmCase gemm_cases[] = {
     {5, 600, 20, 1, 0, true},     {100, 96, 64, 1, 0, false},
     /* products the 2-thread pool shares by panels on every ISA: a recurrent
        step, its weight gradient (K = 32), several row and depth blocks of
-       A packed whole; and a narrow one it cuts in a grid */
+       A packed whole (by every thread, a part each, from 64 KB of packed
+       A: also an LSTM's backward step, A [32, 1024]); and a narrow one it
+       cuts in a grid */
     {32, 256, 256, 1, 0, false},  {256, 256, 32, 1, 1, false}, {200, 160, 500, -1, 0.5, false},
-    {300, 20, 64, 1, 0, true},
+    {32, 256, 1024, 1, 0, false}, {300, 20, 64, 1, 0, true},
     /* few rows (the small-M kernels): whole and partial strips, several
        depth blocks, beta */
     {2, 300, 800, 1, 0.5, false}, {8, 130, 70, -1, 0, true},  {4, 64, 257, 1, 1, false},
@@ -1402,6 +1435,7 @@ int main(void) {
   static const UnitTest tests[] = {
       {"parallel_for covers every item once", test_parallel_for_covers},
       {"parallel_for_staged: first stage once, before every chunk", test_parallel_for_staged},
+      {"parallel_for_stages: a parallel middle stage, done before every chunk", test_parallel_for_stages},
       {"nested parallel_for runs serially", test_parallel_for_nested},
       {"concurrent callers on one pool", test_pool_concurrent_callers},
       {"pool sleeps and wakes", test_pool_sleep_wake},
