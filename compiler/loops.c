@@ -265,7 +265,10 @@ static bool hoist_product_sum(Module *m, Func *f, Inst *loop, int k, Inst *after
  * of %a at every step (the backward loop's input gradient xs.grad of a
  * recurrent network, [B, T, 4H], which the loop also stacks as the gates'
  * gradient for the weight product of rule 3), and nothing is zeroed first.
- * The transpose after the loop often folds into its readers (simplify). */
+ * The transpose after the loop stays (folding it into a reduce_sum or
+ * scatter_add reader would reorder their sums: checkpointed loops, where
+ * the rule does not apply inside segments, would then no longer give the
+ * taped gradient's bits). */
 static bool rows_added_once(Module *m, Func *f, Inst *loop, int k, Inst *after) {
   Block *body = loop->body;
   Value *a = body->args[k + 1], *a0 = loop->args[k];

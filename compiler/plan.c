@@ -398,8 +398,15 @@ static bool tree_views(P *p, const Inst *in, const Value *root) {
 /* Can `in` write its result over operand k's storage? The storage must be
  * the workspace, or the carry buffer of the loop slot the result is yielded
  * into, and nothing may read it after `in` (reads by fused instructions
- * count where their consumer runs), nor `in` itself through a view. */
+ * count where their consumer runs), nor `in` itself through a view. A pad
+ * to the bound writes only the operand's padding rows, which no reader
+ * looks at (their contents are unspecified: types.h), so for it later
+ * reads do not matter (a stacked gradient also summed after the loop);
+ * the storage then lives as long as the pad's result. */
+static bool pads_to_bound(const Inst *in);
+
 static bool can_overwrite(P *p, Inst *in, int k) {
+  bool padding_only = in->op == OP_PAD && pads_to_bound(in);
   Value *x = in->args[k];
   if (info(p, x)->fused) return false;
   const Value *root = plan_root(p->plan, x);
@@ -411,7 +418,7 @@ static bool can_overwrite(P *p, Inst *in, int k) {
     int slot = root->res;
     if (slot >= loop->nargs || x != loop->body->args[slot + 1] || in->block != loop->body) return false;
     if (!is_yielded_in_slot(loop, in->res[0], slot)) return false;
-    for (Inst *q = loop->body->first; q; q = q->next) {
+    for (Inst *q = loop->body->first; q && !padding_only; q = q->next) {
       if (q == in) continue;
       if (inst_reads(q, x) && read_pos(p, q) >= here) return false;
     }
@@ -419,7 +426,7 @@ static bool can_overwrite(P *p, Inst *in, int k) {
   }
   if (rp->kind != ST_WS) return false;
   if (root->def && root->def->op == OP_CONST) return false;
-  return info(p, root)->last <= here;
+  return padding_only || info(p, root)->last <= here;
 }
 
 /* A pad that only fills the run-time axis up to its bound (docs/ir.md
@@ -429,19 +436,6 @@ static bool pads_to_bound(const Inst *in) {
   for (int k = 0; k < x->rank; k++)
     if (in->attr.i[k] != 0 || in->attr.i[x->rank + k] != 1 || x->dim[k] != y->dim[k]) return false;
   return true;
-}
-
-/* A pad to the bound writes only the padding rows, which no reader of its
- * operand looks at (their contents are unspecified: types.h), so it may
- * write over an operand in the workspace that is read afterwards too (a
- * stacked gradient also summed after the loop); the operand's storage then
- * lives as long as the pad's result. */
-static bool pad_over_padding(P *p, Inst *in) {
-  Value *x = in->args[0];
-  if (info(p, x)->fused) return false;
-  const Value *root = plan_root(p->plan, x);
-  if (tree_views(p, in, root)) return false;
-  return plan_of(p->plan, root)->kind == ST_WS && !(root->def && root->def->op == OP_CONST);
 }
 
 static bool inplace_candidate(const Inst *in) {
@@ -595,7 +589,7 @@ static void decide_inplace(P *p, Block *b) {
     int k = -1, slot = in->op != OP_CONST && !inplace_candidate(in) ? carry_slot_for(p, in) : -1;
     if (slot >= 0) {
     } else if (inplace_candidate(in)) {
-      if (can_overwrite(p, in, 0) || (in->op == OP_PAD && pad_over_padding(p, in))) k = 0;
+      if (can_overwrite(p, in, 0)) k = 0;
     } else if (elementwise(in) && in->op != OP_CONST && in->op != OP_IOTA) {
       for (int j = 0; j < in->nargs && k < 0; j++)
         if (type_eq(&in->args[j]->ty, &v->ty) && can_overwrite(p, in, j)) k = j;
