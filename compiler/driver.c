@@ -292,16 +292,21 @@ int driver_run(const Options *o) {
   int rc = driver_front(o, a, tree, &d, &src, &p);
   Compiled *c = NULL;
   if (rc == 0 && (o->emit & ~EMIT_AST || o->stats)) {
-    CompileOpts co = {.verify = o->verify, .dump = o->dump, .no_opt = o->no_opt, .max_tape_bytes = o->max_tape_bytes};
+    CompileOpts co = {.verify = o->verify,
+                      .dump = o->dump,
+                      .no_opt = o->no_opt,
+                      .max_tape_bytes = o->max_tape_bytes,
+                      .name = o->name};
     /* only the text outputs and --stats show train_step's body */
     co.no_train_step_body = !(o->emit & EMIT_TEXT) && !o->stats;
     c = compile_module(a, &d, p, o->input, &co);
     if (!c->ok) rc = 1;
   }
-  /* a derivative that cannot be taken is found while lowering: check does it */
-  if (rc == 0 && !c && p->derivs) {
-    CompileOpts co = {.no_opt = true, .no_grad = true};
-    if (!compile_module(a, &d, p, o->input, &co)->m) rc = 1;
+  /* a derivative that cannot be taken is found while lowering, and a C
+   * name taken twice once the gradients exist: check compiles (unoptimized) */
+  if (rc == 0 && !c) {
+    CompileOpts co = {.no_opt = true, .no_train_step_body = true, .max_tape_bytes = o->max_tape_bytes, .name = o->name};
+    if (!compile_module(a, &d, p, o->input, &co)->ok) rc = 1;
   }
   /* only --emit=ast, python (which quotes the model) and check's summary
    * read the tree from here on */

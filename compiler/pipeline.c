@@ -8,6 +8,7 @@
 #include "irgen.h"
 #include "plan.h"
 #include "remat.h"
+#include "strmap.h"
 #include "trainstep.h"
 
 static double now_ms(void) {
@@ -121,6 +122,42 @@ static void stage_train(Compiled *c, Diag *d, const CompileOpts *o) {
   c->ms_grad += now_ms() - g0;
 }
 
+const char *api_c_name(Arena *a, const char *n) {
+  char *s = arena_strdup(a, n);
+  for (char *q = s; *q; q++)
+    if (*q == '.') *q = '_';
+  return s;
+}
+
+bool check_c_names(const Module *m, const char *prefix, Diag *d) {
+  Arena *a = arena_new();
+  StrMap by_c_name; /* C name -> the first function with it */
+  sm_init(&by_c_name, a);
+  bool ok = true;
+  for (int i = 0; i < m->nfuncs && ok; i++) {
+    const Func *b = m->funcs[i];
+    const char *cname = api_c_name(a, b->name);
+    const Func *first = sm_get(&by_c_name, cname);
+    if (!first) {
+      sm_put(&by_c_name, cname, (void *)b);
+      continue;
+    }
+    if (first->is_grad && b->is_grad) continue;
+    const Func *user = first->is_grad ? b : first, *other = user == first ? b : first;
+    Loc at = {user->pos.line, user->pos.col, user->pos.line, user->pos.col};
+    diag_error(d, at, "function '%s' has the C name %s_%s of '%s'%s; rename it", user->name, prefix ? prefix : m->name,
+               cname, other->name, other->is_grad ? ", the generated gradient" : "");
+    ok = false;
+  }
+  arena_free(a);
+  return ok;
+}
+
+/* here as well as in the backend, so that `nnc check` reports it */
+static void stage_c_names(Compiled *c, Diag *d, const CompileOpts *o) {
+  if (!check_c_names(c->m, o ? o->name : NULL, d)) c->ok = false;
+}
+
 /* irgen makes the module; then, in this order: */
 static const struct {
   const char *name; /* for readers and debuggers */
@@ -129,6 +166,7 @@ static const struct {
     {"optimize", stage_optimize}, /* the user's functions */
     {"grad", stage_grad},         /* their gradients */
     {"train", stage_train},       /* the training step in one piece and in two halves */
+    {"c_names", stage_c_names},   /* every function's C name is its own */
 };
 
 Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, const CompileOpts *o) {

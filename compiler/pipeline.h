@@ -25,6 +25,7 @@ typedef struct CompileOpts {
                               gradient's, what the interpreter, --emit=grad-ir and
                               --stats show */
   size_t max_tape_bytes; /* --max-tape-bytes (0: the train block's max_tape_bytes, if any) */
+  const char *name;     /* --name: the prefix of the generated C API (NULL: the model's name) */
 } CompileOpts;
 
 typedef struct FuncStats {
@@ -66,6 +67,16 @@ Compiled *compile_module(Arena *a, Diag *d, const Program *p, const char *file, 
  * its functions are the user's, its train block (if any) gives the
  * training step, as irgen's module would. */
 Compiled *compile_parsed(Arena *a, Diag *d, Module *m, const CompileOpts *o);
+
+/* The C name of IR function n in the generated API (without the prefix):
+ * its '.' become '_' (loss.grad -> loss_grad). */
+const char *api_c_name(Arena *a, const char *n);
+
+/* One C name per function of m: a user function `loss_grad` and the
+ * gradient `loss.grad` would both be PREFIX_loss_grad (the header declared
+ * both; the library exported one under the other's name). False after an
+ * error at the user function. prefix: --name, or NULL for the model's. */
+bool check_c_names(const Module *m, const char *prefix, Diag *d);
 
 /* The gradient of the function named `name`, or NULL. */
 Func *compiled_grad(const Compiled *c, const char *name);

@@ -201,6 +201,10 @@ model clash {
 NN
 run c-name-clash 1 "$nnc" "$tmp/clash.nn" --emit=lib -o "$tmp/libclash.so" --color=never &&
   has c-name-clash "$err" "clash.nn:4:6: error: function 'loss_grad' has the C name clash_loss_grad of 'loss.grad', the generated gradient; rename it"
+# nnc check finds it too (it builds the gradients to know their names),
+# under the prefix --name gives
+run c-name-clash-check 1 "$nnc" check "$tmp/clash.nn" --name=cl --color=never &&
+  has c-name-clash-check "$err" "clash.nn:4:6: error: function 'loss_grad' has the C name cl_loss_grad of 'loss.grad', the generated gradient; rename it"
 
 # more prepacked weights in one function than the memory plan reserves
 # (tests/nn/many_prepacks.nn): the compiler once wrote into the IR's memory

@@ -180,13 +180,6 @@ static LLVMValueRef cd(Gen *g, double v) { return LLVMConstReal(g->t_f64, v); }
 
 /* ---- function preparation ------------------------------------------------------------- */
 
-static const char *api_name(Arena *a, const char *n) {
-  char *s = arena_strdup(a, n);
-  for (char *p = s; *p; p++)
-    if (*p == '.') *p = '_';
-  return s;
-}
-
 static int role_of_arg(Role r) {
   switch (r.kind) {
   case ARG_PARAM: return RT_IN_PARAM;
@@ -842,25 +835,7 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
     return NULL;
   }
   const Module *m = c->m;
-  /* one C name per function: "." becomes "_", so a user function
-   * `loss_grad` and the gradient `loss.grad` would both be NAME_loss_grad
-   * (the header declared both; the library exported one under the other's
-   * name) */
-  StrMap by_c_name; /* C name -> the first function with it */
-  sm_init(&by_c_name, cg->a);
-  for (int i = 0; i < m->nfuncs; i++) {
-    const Func *b = m->funcs[i];
-    const char *cname = api_name(cg->a, b->name);
-    const Func *a = sm_get(&by_c_name, cname);
-    if (!a) {
-      sm_put(&by_c_name, cname, (void *)b);
-      continue;
-    }
-    if (a->is_grad && b->is_grad) continue;
-    const Func *user = a->is_grad ? b : a, *other = user == a ? b : a;
-    Loc at = {user->pos.line, user->pos.col, user->pos.line, user->pos.col};
-    diag_error(d, at, "function '%s' has the C name %s_%s of '%s'%s; rename it", user->name, cg->prefix, cname,
-               other->name, other->is_grad ? ", the generated gradient" : "");
+  if (!check_c_names(m, cg->prefix, d)) { /* for callers that did not run the pipeline's check */
     codegen_free(cg);
     return NULL;
   }
@@ -872,7 +847,7 @@ CodeGen *codegen_module(const Compiled *c, const BackendOpts *o, Diag *d) {
     Func *f = m->funcs[i];
     CgFunc *cf = &cg->funcs[cg->nfuncs];
     cf->ir = f;
-    cf->api_name = api_name(cg->a, f->name);
+    cf->api_name = api_c_name(cg->a, f->name);
     char name[300];
     snprintf(name, sizeof name, "%s__%s", cg->prefix, cf->api_name);
     if (!strcmp(f->name, "train_step")) { /* after the functions it calls */
