@@ -217,6 +217,17 @@ static bool contiguous_row(const Value *v) {
   return true;
 }
 
+/* A concat computes a fused operand into its columns (llvm_gen.c
+ * OP_CONCAT): along an axis after the first, the first the only run-time
+ * one if any, so that the nest over the operand covers the rows the copy
+ * would (the LSTM's four gate gradients, each a tree of products, written
+ * straight into g.grad instead of stored and copied). */
+static bool concat_computes(const Inst *in) {
+  if (in->op != OP_CONCAT || in->attr.i[0] == 0) return false;
+  const Type *t = &in->res[0]->ty;
+  return !t->dyn || type_dyn_axis(t) == 0;
+}
+
 static void collect_users(P *p, Block *b) {
   for (Inst *in = b->first; in; in = in->next) {
     for (int i = 0; i < in->nargs; i++) {
@@ -225,7 +236,8 @@ static void collect_users(P *p, Block *b) {
       vec_push(p->tmp, &x->users, in);
       /* operands that cannot be computed inline by this consumer (a constant a
        * loop starts from is computed into its carry buffer: lower_for) */
-      bool inline_ok = elementwise(in) || reduction(in) || (in->op == OP_MATMUL && contiguous_row(in->args[i])) ||
+      bool inline_ok = elementwise(in) || reduction(in) || concat_computes(in) ||
+                       (in->op == OP_MATMUL && contiguous_row(in->args[i])) ||
                        (in->op == OP_FOR && in->args[i]->def && free_op(in->args[i]->def->op));
       if (in->op == OP_RESHAPE) inline_ok = false;
       if (!inline_ok) x->must = true;
@@ -271,7 +283,7 @@ static void decide_fusion(P *p, Block *b) {
     Inst *u = x->user;
     if (u->block != in->block) continue;
     if (view && info(p, in->args[0])->fused) continue; /* a view reads a stored operand */
-    const Type *space = reduction(u) ? &u->args[0]->ty : &u->res[0]->ty;
+    const Type *space = reduction(u) ? &u->args[0]->ty : u->op == OP_CONCAT ? &v->ty : &u->res[0]->ty;
     if (!view && !shape_eq(&v->ty, space)) continue; /* a view is only addressing: it may broadcast */
     if (x->tree > FUSE_MAX_TREE) continue;
     /* a consumer that reads v with broadcasting would recompute it; same

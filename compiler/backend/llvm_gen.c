@@ -1210,9 +1210,21 @@ static void lower_shape(Gen *g, Inst *in) {
     for (int i = (int)ax + 1; i < v->ty.rank; i++) inner *= v->ty.dim[i];
     LLVMValueRef dst = base_ptr(g, v);
     size_t es = dtype_size(dt);
+    int64_t st[MAX_RANK];
+    type_strides(&v->ty, st);
     for (int k = 0; k < in->nargs; k++) {
       const Value *p = in->args[k];
       int64_t len = p->ty.dim[ax];
+      if (plan_fused(g->plan, p)) { /* computed here, into its columns (plan.c concat_computes) */
+        Nest n;
+        memset(&n, 0, sizeof n);
+        nest_begin(g, &n, &p->ty, false);
+        LLVMValueRef doff = LLVMBuildAdd(g->b, offset_of(g, &n, st), g_i64(g, off * inner), "");
+        store_elem(g, dst, dt, doff, expr(g, p, &n));
+        nest_end(g, &n);
+        off += len;
+        continue;
+      }
       LLVMValueRef src = base_ptr(g, p);
       LLVMBasicBlockRef h, e;
       LLVMValueRef a;
