@@ -207,7 +207,7 @@ AVX512 static inline void scatter16(float *d0, int64_t W, __mmask16 ma, __mmask1
   _mm512_mask_storeu_ps(d1 + 16, mb, _mm512_permutex2var_ps(gc, hi, gd));
 }
 
-AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, const float *in,
+AVX512 static inline __attribute__((always_inline)) void plane2x2_f32_avx512_op(const rt_pool2d_shape *s, PoolOp op, const float *in,
                                        const float *aux, float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -272,6 +272,18 @@ AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, cons
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
+/* One copy of the loops per op (the op known inside them: no per-window
+ * branches on it, and registers for the ones it uses). */
+AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
+                                           float *out, uint8_t *tape) {
+  switch (op) {
+  case MAX_FORWARD: plane2x2_f32_avx512_op(s, MAX_FORWARD, in, aux, out, tape); break;
+  case MAX_FORWARD_TAPE: plane2x2_f32_avx512_op(s, MAX_FORWARD_TAPE, in, aux, out, tape); break;
+  case MAX_BACKWARD_TAPE: plane2x2_f32_avx512_op(s, MAX_BACKWARD_TAPE, in, aux, out, tape); break;
+  default: plane2x2_f32_avx512_op(s, op, in, aux, out, tape); break;
+  }
+}
+
 /* The same 2x2 ops with AVX2, 8 windows per step (the last step of a row
  * takes what is left: partial loads and stores). Even/odd columns are
  * split with a shuffle and a 64-bit permute, the scan uses compare masks
@@ -324,7 +336,7 @@ static inline void put_tape_bytes8(uint8_t *t, uint64_t v, int n) {
     for (int i = 0; i < n; i++) t[i] = (uint8_t)(v >> (8 * i));
 }
 
-AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const float *in,
+AVX2 static inline __attribute__((always_inline)) void plane2x2_f32_avx2_op(const rt_pool2d_shape *s, PoolOp op, const float *in,
                                    const float *aux, float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
   const __m256 one = _mm256_castsi256_ps(_mm256_set1_epi32(1));
@@ -383,6 +395,18 @@ AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const fl
   }
   if ((op == MAX_BACKWARD || op == MAX_BACKWARD_TAPE) && s->H > 2 * s->OH) /* odd height: last row */
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
+}
+
+/* One copy of the loops per op (the op known inside them: no per-window
+ * branches on it, and registers for the ones it uses). */
+AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
+                                       float *out, uint8_t *tape) {
+  switch (op) {
+  case MAX_FORWARD: plane2x2_f32_avx2_op(s, MAX_FORWARD, in, aux, out, tape); break;
+  case MAX_FORWARD_TAPE: plane2x2_f32_avx2_op(s, MAX_FORWARD_TAPE, in, aux, out, tape); break;
+  case MAX_BACKWARD_TAPE: plane2x2_f32_avx2_op(s, MAX_BACKWARD_TAPE, in, aux, out, tape); break;
+  default: plane2x2_f32_avx2_op(s, op, in, aux, out, tape); break;
+  }
 }
 #endif /* RT_X86 */
 
