@@ -207,6 +207,20 @@ AVX512 static inline void scatter16(float *d0, int64_t W, __mmask16 ma, __mmask1
   _mm512_mask_storeu_ps(d1 + 16, mb, _mm512_permutex2var_ps(gc, hi, gd));
 }
 
+/* fn(s, op, ...): body(s, op, ...) compiled once per op it is called with
+ * most (the op known inside its loops: no per-window branches on it, and
+ * registers for the values that op uses). */
+#define PLANE2X2_BY_OP(attr, fn, body)                                                                  \
+  attr static void fn(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux, float *out, \
+                      uint8_t *tape) {                                                                   \
+    switch (op) {                                                                                        \
+    case MAX_FORWARD: body(s, MAX_FORWARD, in, aux, out, tape); break;                                   \
+    case MAX_FORWARD_TAPE: body(s, MAX_FORWARD_TAPE, in, aux, out, tape); break;                         \
+    case MAX_BACKWARD_TAPE: body(s, MAX_BACKWARD_TAPE, in, aux, out, tape); break;                       \
+    default: body(s, op, in, aux, out, tape); break;                                                     \
+    }                                                                                                    \
+  }
+
 AVX512 static inline __attribute__((always_inline)) void plane2x2_f32_avx512_op(const rt_pool2d_shape *s, PoolOp op, const float *in,
                                        const float *aux, float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
@@ -272,17 +286,7 @@ AVX512 static inline __attribute__((always_inline)) void plane2x2_f32_avx512_op(
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
-/* One copy of the loops per op (the op known inside them: no per-window
- * branches on it, and registers for the ones it uses). */
-AVX512 static void plane2x2_f32_avx512(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
-                                           float *out, uint8_t *tape) {
-  switch (op) {
-  case MAX_FORWARD: plane2x2_f32_avx512_op(s, MAX_FORWARD, in, aux, out, tape); break;
-  case MAX_FORWARD_TAPE: plane2x2_f32_avx512_op(s, MAX_FORWARD_TAPE, in, aux, out, tape); break;
-  case MAX_BACKWARD_TAPE: plane2x2_f32_avx512_op(s, MAX_BACKWARD_TAPE, in, aux, out, tape); break;
-  default: plane2x2_f32_avx512_op(s, op, in, aux, out, tape); break;
-  }
-}
+PLANE2X2_BY_OP(AVX512, plane2x2_f32_avx512, plane2x2_f32_avx512_op)
 
 /* The same 2x2 ops with AVX2, 8 windows per step (the last step of a row
  * takes what is left: partial loads and stores). Even/odd columns are
@@ -397,17 +401,7 @@ AVX2 static inline __attribute__((always_inline)) void plane2x2_f32_avx2_op(cons
     memset(out + (s->H - 1) * W, 0, (size_t)W * sizeof(float));
 }
 
-/* One copy of the loops per op (the op known inside them: no per-window
- * branches on it, and registers for the ones it uses). */
-AVX2 static void plane2x2_f32_avx2(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
-                                       float *out, uint8_t *tape) {
-  switch (op) {
-  case MAX_FORWARD: plane2x2_f32_avx2_op(s, MAX_FORWARD, in, aux, out, tape); break;
-  case MAX_FORWARD_TAPE: plane2x2_f32_avx2_op(s, MAX_FORWARD_TAPE, in, aux, out, tape); break;
-  case MAX_BACKWARD_TAPE: plane2x2_f32_avx2_op(s, MAX_BACKWARD_TAPE, in, aux, out, tape); break;
-  default: plane2x2_f32_avx2_op(s, op, in, aux, out, tape); break;
-  }
-}
+PLANE2X2_BY_OP(AVX2, plane2x2_f32_avx2, plane2x2_f32_avx2_op)
 #endif /* RT_X86 */
 
 static void plane_f32(const rt_pool2d_shape *s, PoolOp op, const float *in, const float *aux,
