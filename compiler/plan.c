@@ -218,10 +218,10 @@ static bool contiguous_row(const Value *v) {
 }
 
 /* A concat computes a fused operand into its columns (llvm_gen.c
- * OP_CONCAT): along an axis after the first, the first the only run-time
- * one if any, so that the nest over the operand covers the rows the copy
- * would (the LSTM's four gate gradients, each a tree of products, written
- * straight into g.grad instead of stored and copied). */
+ * OP_CONCAT) when it joins along an axis after the first and no axis but
+ * the first is a run-time one: the nest over the operand then covers the
+ * rows the copy would (an LSTM's gate gradients, each a tree of products,
+ * written straight into g.grad instead of stored and copied). */
 static bool concat_computes(const Inst *in) {
   if (in->op != OP_CONCAT || in->attr.i[0] == 0) return false;
   const Type *t = &in->res[0]->ty;

@@ -221,8 +221,8 @@ AVX512 static inline void scatter16(float *d0, int64_t W, __mmask16 ma, __mmask1
     }                                                                                                    \
   }
 
-AVX512 static inline __attribute__((always_inline)) void plane2x2_f32_avx512_op(const rt_pool2d_shape *s, PoolOp op, const float *in,
-                                       const float *aux, float *out, uint8_t *tape) {
+AVX512 SIMD_INLINE void plane2x2_f32_avx512_op(const rt_pool2d_shape *s, PoolOp op, const float *in,
+                                            const float *aux, float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -340,8 +340,8 @@ static inline void put_tape_bytes8(uint8_t *t, uint64_t v, int n) {
     for (int i = 0; i < n; i++) t[i] = (uint8_t)(v >> (8 * i));
 }
 
-AVX2 static inline __attribute__((always_inline)) void plane2x2_f32_avx2_op(const rt_pool2d_shape *s, PoolOp op, const float *in,
-                                   const float *aux, float *out, uint8_t *tape) {
+AVX2 SIMD_INLINE void plane2x2_f32_avx2_op(const rt_pool2d_shape *s, PoolOp op, const float *in,
+                                        const float *aux, float *out, uint8_t *tape) {
   int64_t W = s->W, OW = s->OW;
   const __m256 one = _mm256_castsi256_ps(_mm256_set1_epi32(1));
   const __m256 two = _mm256_castsi256_ps(_mm256_set1_epi32(2));
